@@ -1,0 +1,38 @@
+// Terminal I/O for commands: streams, whether they are terminals, and colour that honours NO_COLOR.
+// Commands write through an Io so e2e tests and the live view see the same bytes.
+import type { Readable, Writable } from 'node:stream';
+
+export interface Io {
+  stdout: Writable & { isTTY?: boolean; columns?: number };
+  stderr: Writable & { isTTY?: boolean };
+  stdin: Readable & { isTTY?: boolean };
+  env: Readonly<Record<string, string | undefined>>;
+  /** Colour allowed on stdout (a terminal, no NO_COLOR, no --no-color). */
+  color: boolean;
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export function makeIo(opts: { noColor?: boolean } = {}): Io {
+  const env = process.env;
+  const color = !opts.noColor && !('NO_COLOR' in env && env.NO_COLOR !== '') && Boolean(process.stdout.isTTY) && env.TERM !== 'dumb';
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+    env,
+    color,
+    out: (t) => void process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
+    err: (t) => void process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+  };
+}
+
+const CODES = { bold: [1, 22], dim: [2, 22], red: [31, 39], green: [32, 39], yellow: [33, 39], cyan: [36, 39] } as const;
+export type Style = keyof typeof CODES;
+
+/** Wraps text in an ANSI style when colour is on. */
+export function paint(io: { color: boolean }, style: Style, text: string): string {
+  if (!io.color) return text;
+  const [a, b] = CODES[style];
+  return `\u001b[${a}m${text}\u001b[${b}m`;
+}

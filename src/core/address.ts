@@ -1,0 +1,38 @@
+// Addresses: stable names for everything in plans and state (`workload.train-a`,
+// `lease.spot-v100.i-0abc`, `node.lab.gpu-1`). Sorting by address keeps output deterministic.
+
+export type AddressKind = 'workload' | 'lease' | 'node' | 'alert';
+
+export function workloadAddress(name: string): string {
+  return `workload.${name}`;
+}
+export function leaseAddress(pool: string, leaseId: string): string {
+  return `lease.${pool}.${leaseId}`;
+}
+export function nodeAddress(provider: string, nodeId: string): string {
+  return `node.${provider}.${nodeId}`;
+}
+
+export interface ParsedAddress {
+  kind: AddressKind;
+  parts: string[];
+}
+
+/** Parses an address; returns undefined when it is not one. */
+export function parseAddress(addr: string): ParsedAddress | undefined {
+  const i = addr.indexOf('.');
+  if (i <= 0) return undefined;
+  const kind = addr.slice(0, i);
+  if (kind !== 'workload' && kind !== 'lease' && kind !== 'node' && kind !== 'alert') return undefined;
+  const rest = addr.slice(i + 1);
+  if (!rest) return undefined;
+  if (kind === 'workload' || kind === 'alert') return { kind, parts: [rest] };
+  const j = rest.indexOf('.');
+  if (j <= 0 || j === rest.length - 1) return undefined;
+  return { kind, parts: [rest.slice(0, j), rest.slice(j + 1)] };
+}
+
+/** Total order used everywhere output is sorted. */
+export function compareAddress(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,140 @@
+// Finds provider factories (built-ins by type, external plugins by npm package name), checks each
+// instance's `config` against the provider's own JSON Schema, and creates the instances.
+import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import type { ErrorObject } from 'ajv';
+import { ProviderError, SpotfleetError, type SourcePos, type SpecProblem } from '../core/errors.js';
+import type { Provider, ProviderContext, ProviderFactory, ProviderLogger } from './sdk.js';
+
+/** Built-in provider types; each lives in providers/<type>/index.ts and exports `provider`. */
+export const BUILTIN_PROVIDERS = ['local', 'sim', 'ssh', 'docker', 'aws', 'gcp', 'azure', 'molt', 'webhook'] as const;
+
+const cache = new Map<string, ProviderFactory>();
+
+function isFactory(v: unknown): v is ProviderFactory {
+  return typeof v === 'object' && v !== null && typeof (v as ProviderFactory).create === 'function' && typeof (v as ProviderFactory).type === 'string';
+}
+
+/**
+ * Loads the factory for a provider instance: a built-in by `type`, or an external plugin from the
+ * npm package `pkg`, resolved from the spec's folder (so a fleet's own node_modules works).
+ */
+export async function loadProviderFactory(type: string, pkg: string | undefined, specDir: string): Promise<ProviderFactory> {
+  const key = pkg ? `pkg:${pkg}` : `builtin:${type}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  let mod: Record<string, unknown>;
+  if (pkg) {
+    let resolved: string;
+    try {
+      resolved = createRequire(join(specDir, 'package.json')).resolve(pkg);
+    } catch {
+      throw new SpotfleetError('PROVIDER_NOT_FOUND', `provider package "${pkg}" is not installed`, [`Install it next to the fleet: npm install ${pkg}`]);
+    }
+    mod = (await import(pathToFileURL(resolved).href)) as Record<string, unknown>;
+  } else {
+    if (!(BUILTIN_PROVIDERS as readonly string[]).includes(type)) {
+      throw new SpotfleetError('PROVIDER_NOT_FOUND', `unknown provider type "${type}"`, [`Built-in types: ${BUILTIN_PROVIDERS.join(', ')}; or set \`package:\` to an npm package.`]);
+    }
+    mod = (await import(`../../providers/${type}/index.js`)) as Record<string, unknown>;
+  }
+  const factory = [mod.provider, mod.default, (mod.default as Record<string, unknown> | undefined)?.provider].find(isFactory);
+  if (!factory) {
+    throw new SpotfleetError('PROVIDER_INVALID', `${pkg ? `package "${pkg}"` : `provider "${type}"`} does not export a provider (expected an export named \`provider\` with type, configSchema and create)`);
+  }
+  if (pkg && factory.type !== type) {
+    throw new SpotfleetError('PROVIDER_INVALID', `package "${pkg}" provides type "${factory.type}", but the spec says type "${type}"`);
+  }
+  cache.set(key, factory);
+  return factory;
+}
+
+const ajv = new Ajv2020({ allErrors: true, strict: false, useDefaults: true });
+const compiled = new WeakMap<ProviderFactory, ReturnType<typeof ajv.compile>>();
+
+/**
+ * Validates (and fills defaults into) a provider's config. `positionOf` maps a JSON pointer inside
+ * the config (`/nodes/0/gpus`) to where it stands in the fleet file.
+ */
+export function validateProviderConfig(
+  factory: ProviderFactory,
+  instance: string,
+  config: Record<string, unknown>,
+  positionOf: (pointer: string) => SourcePos,
+): SpecProblem[] {
+  let validate = compiled.get(factory);
+  if (!validate) {
+    validate = ajv.compile(factory.configSchema);
+    compiled.set(factory, validate);
+  }
+  if (validate(config)) return [];
+  return (validate.errors ?? []).map((e) => configProblem(e, instance, factory.type, positionOf));
+}
+
+function configProblem(e: ErrorObject, instance: string, type: string, positionOf: (pointer: string) => SourcePos): SpecProblem {
+  let pointer = e.instancePath;
+  let message = e.message ?? 'is invalid';
+  let expected: string | undefined;
+  if (e.keyword === 'additionalProperties') {
+    const extra = String((e.params as { additionalProperty?: string }).additionalProperty);
+    pointer = `${pointer}/${extra}`;
+    message = `unknown key "${extra}"`;
+    expected = 'one of the keys the provider documents';
+  } else if (e.keyword === 'required') {
+    message = `missing required key "${String((e.params as { missingProperty?: string }).missingProperty)}"`;
+  } else if (e.keyword === 'enum') {
+    expected = `one of ${((e.params as { allowedValues?: unknown[] }).allowedValues ?? []).map((v) => JSON.stringify(v)).join(', ')}`;
+    message = 'has a value that is not allowed';
+  } else if (e.keyword === 'type') {
+    expected = String((e.params as { type?: string }).type);
+    message = 'has the wrong type';
+  }
+  const where = pointer === '' ? 'config' : `config${pointer.replace(/\//g, '.')}`;
+  const pos = positionOf(pointer);
+  const p: SpecProblem = { ...pos, severity: 'error', message: `provider "${instance}" (${type}): ${where} ${message}`, path: pointer, rule: 'provider-config' };
+  if (expected !== undefined) p.expected = expected;
+  return p;
+}
+
+export interface CreateProvidersOptions {
+  fleet: string;
+  specDir: string;
+  stateDir: string;
+  log: ProviderLogger;
+  now?: () => number;
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** Creates one provider instance; a failure names the instance. */
+export async function createProvider(
+  spec: { name: string; type: string; package?: string; config: Record<string, unknown> },
+  opts: CreateProvidersOptions,
+): Promise<Provider> {
+  const factory = await loadProviderFactory(spec.type, spec.package, opts.specDir);
+  const dataDir = join(opts.stateDir, 'providers', spec.name);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const ctx: ProviderContext = {
+    name: spec.name,
+    fleet: opts.fleet,
+    specDir: opts.specDir,
+    dataDir,
+    log: opts.log,
+    now: opts.now ?? Date.now,
+    env: opts.env ?? process.env,
+  };
+  const config = structuredClone(spec.config);
+  const problems = validateProviderConfig(factory, spec.name, config, () => ({ file: '<config>', line: 0, col: 0 }));
+  if (problems.length > 0) throw new ProviderError(spec.name, `invalid config: ${problems.map((p) => p.message).join('; ')}`);
+  try {
+    return await factory.create(config, ctx);
+  } catch (e) {
+    if (e instanceof SpotfleetError) throw e;
+    throw new ProviderError(spec.name, `failed to start: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+}
+
+/** A logger that drops everything; for commands that do not log. */
+export const silentLogger: ProviderLogger = { debug() {}, info() {}, warn() {}, error() {} };

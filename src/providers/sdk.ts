@@ -1,0 +1,220 @@
+// The provider SDK: the one small interface every provider implements, with optional capabilities.
+// Built-in providers (providers/<name>/) import only this folder and src/core, exactly as an
+// external plugin package would. Requests and results are plain serialisable data.
+import type {
+  CapacityType,
+  CheckpointInfo,
+  Lease,
+  NodeInfo,
+  Notice,
+  Offer,
+  PriceQuote,
+  WorkloadInstance,
+} from '../core/types.js';
+
+/** A JSON Schema (draft 2020-12 or 07) for a provider's `config`. */
+export type JsonSchema = Record<string, unknown>;
+
+/** Structured logger handed to providers; never log secrets. */
+export interface ProviderLogger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface ProviderContext {
+  /** Instance name from the spec (`lab`, `market`). */
+  name: string;
+  /** Fleet name (metadata.name). */
+  fleet: string;
+  /** Folder the spec's relative paths resolve against. */
+  specDir: string;
+  /** Private folder for this provider instance's own records (`.spotfleet/providers/<name>`). */
+  dataDir: string;
+  log: ProviderLogger;
+  /** Wall clock in ms; injectable for tests. */
+  now(): number;
+  /** Environment variables (tokens come from here, never from the spec). */
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/** What a plugin module exports (as `provider` or default export). */
+export interface ProviderFactory<C = Record<string, unknown>> {
+  type: string;
+  /** One line for `spotfleet providers`. */
+  description: string;
+  configSchema: JsonSchema;
+  create(config: C, ctx: ProviderContext): Provider | Promise<Provider>;
+}
+
+export interface Provider {
+  readonly name: string;
+  readonly type: string;
+  capacity?: CapacityCapability;
+  nodes?: NodesCapability;
+  runtime?: RuntimeCapability;
+  notices?: NoticesCapability;
+  storage?: StorageCapability;
+  alerts?: AlertsCapability;
+  /** Release connections, timers; called once when the CLI or watch is done. */
+  close?(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// capacity: markets (sim, molt, aws). Acquire turns money into a lease that becomes a node.
+
+export interface PriceQuery {
+  gpuModel?: string;
+  capacity?: CapacityType;
+  zones?: string[];
+}
+
+export interface AcquireRequest {
+  pool: string;
+  capacity: CapacityType;
+  gpuModel: string;
+  gpus: number;
+  zone?: string;
+  /** USD per GPU-hour cap (pool maxPricePerHour, and never above on-demand for spot). */
+  maxPricePerGpuHour?: number;
+  /** Bid price per GPU-hour, for markets that take bids. */
+  bidPerGpuHour?: number;
+  offerId?: string;
+  durationHours?: number;
+  /** Same key, same lease: acquire must be idempotent so a retried apply never buys twice. */
+  idempotencyKey: string;
+  labels: Record<string, string>;
+}
+
+export interface CapacityCapability {
+  prices(query: PriceQuery): Promise<PriceQuote[]>;
+  offers?(query: PriceQuery & { minGpus?: number; maxPricePerGpuHour?: number }): Promise<Offer[]>;
+  acquire(req: AcquireRequest): Promise<Lease>;
+  /** Idempotent: releasing a lease that is already gone succeeds. */
+  release(leaseId: string): Promise<void>;
+  leases(): Promise<Lease[]>;
+  renew?(leaseId: string, durationHours: number): Promise<Lease>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// nodes: inventory (static hosts, or the nodes behind leases).
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface NodesCapability {
+  list(): Promise<NodeInfo[]>;
+  /** Runs argv on the node, without a shell; every argument is passed as data. */
+  exec?(node: string, argv: string[], opts?: { timeoutMs?: number }): Promise<ExecResult>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// runtime: workloads on nodes.
+
+export interface StartRequest {
+  fleet: string;
+  workload: string;
+  node: string;
+  image?: string;
+  command?: string[];
+  env: Record<string, string>;
+  gpus: number;
+  /** Where the workload writes checkpoints, as it sees the path. */
+  checkpointPath?: string;
+  /** When set, the workload resumes: the resume env var is set to this path. */
+  resumeFrom?: { env: string; path: string };
+  labels: Record<string, string>;
+  specHash: string;
+  /** Same key, same instance: start must be idempotent. */
+  idempotencyKey: string;
+}
+
+export interface RuntimeCapability {
+  /** Every instance this provider runs for the fleet (running and recently exited). */
+  list(): Promise<WorkloadInstance[]>;
+  start(req: StartRequest): Promise<WorkloadInstance>;
+  signal(node: string, instanceId: string, signal: string): Promise<void>;
+  /** SIGTERM, then SIGKILL after graceMs. Idempotent: stopping a stopped instance succeeds. */
+  stop(node: string, instanceId: string, graceMs: number): Promise<{ exitCode?: number }>;
+  logs?(node: string, instanceId: string, opts?: { tailLines?: number }): Promise<string>;
+  /** Forget an exited instance (remove its record / container). */
+  remove?(node: string, instanceId: string): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// notices: eviction signals.
+
+export interface NoticesCapability {
+  /** One poll of one node. Must be cheap: watch calls it every couple of seconds per spot node. */
+  poll(node: NodeInfo): Promise<Notice[]>;
+  /** Confirm a notice to the cloud when configured (Azure StartRequests). */
+  acknowledge?(node: NodeInfo, notice: Notice): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// storage: checkpoints.
+
+export interface VerifyRequest {
+  node: NodeInfo;
+  workload: string;
+  /** Only a checkpoint newer than this (ISO-8601) counts; absent = the newest at all. */
+  since?: string;
+  marker?: string;
+  minSizeBytes?: number;
+}
+
+export interface TransferRequest {
+  workload: string;
+  from: NodeInfo;
+  to: NodeInfo;
+  /** The checkpoint to move (from verify). */
+  checkpoint: CheckpointInfo;
+}
+
+export interface TransferResult {
+  /** The checkpoint as it now stands on the target, verified. */
+  checkpoint: CheckpointInfo;
+  bytes: number;
+  durationMs: number;
+  /** True when nothing had to move (shared storage, or the same node). */
+  skipped: boolean;
+}
+
+export interface StorageCapability {
+  verify(req: VerifyRequest): Promise<CheckpointInfo | null>;
+  /** Copies the checkpoint; never deletes the source before the target copy verifies. */
+  transfer(req: TransferRequest): Promise<TransferResult>;
+  /** Can this provider move checkpoints between these two nodes? */
+  canTransfer?(from: NodeInfo, to: NodeInfo): boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// alerts.
+
+export interface AlertMessage {
+  rule: string;
+  severity: 'info' | 'warning' | 'critical';
+  status: 'firing' | 'resolved';
+  summary: string;
+  address?: string;
+  fleet: string;
+  fields?: Record<string, string | number | boolean>;
+  /** ISO-8601. */
+  at: string;
+}
+
+export interface AlertsCapability {
+  send(alert: AlertMessage): Promise<void>;
+}
+
+/** Names of the capabilities, for `spotfleet providers` and error messages. */
+export const CAPABILITIES = ['capacity', 'nodes', 'runtime', 'notices', 'storage', 'alerts'] as const;
+export type CapabilityName = (typeof CAPABILITIES)[number];
+
+export function capabilitiesOf(p: Provider): CapabilityName[] {
+  return CAPABILITIES.filter((c) => p[c] !== undefined);
+}
