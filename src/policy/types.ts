@@ -96,8 +96,12 @@ export interface Violation {
 
 export interface WorkloadDecision {
   workload: string;
-  /** stay: keep current placement; place: start (not running now); move: run elsewhere; none: no capacity fits. */
-  action: 'stay' | 'place' | 'move' | 'none';
+  /**
+   * stay: keep current placement; place: start (not running now); move: run elsewhere;
+   * wait: do not run now (checkpoint and stop if running), by choice (deadline slack, waiting for spot);
+   * none: no capacity fits.
+   */
+  action: 'stay' | 'place' | 'move' | 'wait' | 'none';
   target?: PlacementOption;
   eligibleForSpot: boolean;
   reasons: Reason[];
