@@ -1,14 +1,2 @@
-// PLACEHOLDER: the `destroy` command is being written; this file is replaced by its real implementation.
-import type { Command } from 'commander';
-import type { CliApp } from './app.js';
-import { SpotfleetError } from '../core/errors.js';
-
-export function register(program: Command, _app: CliApp): void {
-  program
-    .command('destroy')
-    .description('(not available yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new SpotfleetError('NOT_AVAILABLE', '`spotfleet destroy` is not available in this build');
-    });
-}
+// `spotfleet destroy`: see apply.ts (same path with a destroy plan).
+export { registerDestroy as register } from './apply.js';

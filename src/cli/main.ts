@@ -24,7 +24,16 @@ async function loadCommands(program: Command, app: CliApp): Promise<void> {
   }
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
+/**
+ * Accepts Terraform's single-dash long flags (`-out=plan`, `-detailed-exitcode`, `-auto-approve`)
+ * by rewriting them to `--out=plan` etc., so muscle memory works.
+ */
+export function normaliseArgs(argv: readonly string[]): string[] {
+  return argv.map((a) => (/^-[a-z][a-z-]+(=.*)?$/s.test(a) ? `-${a}` : a));
+}
+
+export async function main(rawArgv: readonly string[]): Promise<number> {
+  const argv = normaliseArgs(rawArgv);
   const debug = argv.includes('--debug');
   const io = makeIo({ noColor: argv.includes('--no-color') });
   const handlers = new Set<(s: NodeJS.Signals) => void>();

@@ -1,14 +1,115 @@
-// PLACEHOLDER: the `status` command is being written; this file is replaced by its real implementation.
+// `spotfleet status`: what runs where, on which capacity, at what $/h, since when, the last move of
+// each workload and why — and, when `spotfleet watch` runs for this fleet, the controller's view.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { formatDuration, formatUsdPerHour, roundUsd } from '../core/units.js';
+import type { Observed } from '../core/types.js';
+import { refreshFleet } from '../engine/refresh.js';
+import type { WorkloadRecord, LeaseRecord } from '../state/types.js';
 import type { CliApp } from './app.js';
-import { SpotfleetError } from '../core/errors.js';
+import { addStateOptions, openSession, type StateOptions } from './common.js';
+import { parseBool } from './plan.js';
 
-export function register(program: Command, _app: CliApp): void {
-  program
+export interface ControllerInfo {
+  pid: number;
+  listen?: string;
+  startedAt: string;
+}
+
+/** Reads the live controller's view, when a watch for this state folder is running. */
+export async function readControllerStatus(stateDir: string): Promise<{ info: ControllerInfo; status?: unknown } | undefined> {
+  let info: ControllerInfo;
+  try {
+    info = JSON.parse(readFileSync(join(stateDir, 'watch.json'), 'utf8')) as ControllerInfo;
+    process.kill(info.pid, 0);
+  } catch {
+    return undefined;
+  }
+  if (!info.listen) return { info };
+  try {
+    const res = await fetch(`http://${info.listen}/status`, { signal: AbortSignal.timeout(1500) });
+    return { info, status: await res.json() };
+  } catch {
+    return { info };
+  }
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd());
+}
+
+export function register(program: Command, app: CliApp): void {
+  const cmd = program
     .command('status')
-    .description('(not available yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new SpotfleetError('NOT_AVAILABLE', '`spotfleet status` is not available in this build');
-    });
+    .description('what runs where, on which capacity, at what $/h, since when')
+    .argument('[path]', 'fleet file or folder', '.')
+    .option('--refresh <bool>', 'ask the providers what runs (false: the state only)', 'true')
+    .option('--json', 'print as JSON');
+  addStateOptions(cmd).action(async (path: string, opts: StateOptions & { refresh: string; json?: boolean }) => {
+    const refresh = parseBool('refresh', opts.refresh, true);
+    const session = await openSession(app, path, { ...opts, withoutProviders: !refresh });
+    try {
+      const state = await session.store.read();
+      const observed: Observed | undefined = refresh ? await refreshFleet(session.providers, { allowPartial: true }) : undefined;
+      const now = Date.now();
+      const workloads = Object.values(state.resources).filter((r): r is WorkloadRecord => r.type === 'workload').sort((a, b) => a.name.localeCompare(b.name));
+      const leases = Object.values(state.resources).filter((r): r is LeaseRecord => r.type === 'lease').sort((a, b) => a.address.localeCompare(b.address));
+      const controller = await readControllerStatus(session.stateDir);
+      const live = (w: WorkloadRecord): string => {
+        if (!observed) return w.status;
+        const inst = observed.workloads.find((i) => i.id === w.instanceId && i.provider === w.provider);
+        if (w.status === 'running' && (!inst || inst.state !== 'running')) return 'died';
+        const notice = observed.notices.find((n) => n.node === w.node && n.provider === w.provider);
+        return notice ? `evicting (${notice.kind}, deadline ${notice.deadline})` : w.status;
+      };
+      const specNames = new Set(session.fleet.workloads.map((w) => w.name));
+      const pending = session.fleet.workloads.filter((w) => !workloads.some((r) => r.name === w.name)).map((w) => w.name);
+      let total = 0;
+      const byCap: Record<string, number> = {};
+      for (const w of workloads) {
+        if (w.status !== 'running') continue;
+        const c = (w.pricePerGpuHour ?? 0) * w.gpus;
+        total += c;
+        byCap[w.capacity ?? 'unknown'] = (byCap[w.capacity ?? 'unknown'] ?? 0) + c;
+      }
+      if (opts.json) {
+        app.io.out(JSON.stringify({ fleet: session.fleet.name, costPerHour: roundUsd(total), costPerHourByCapacity: byCap, workloads: workloads.map((w) => ({ ...w, live: live(w), inSpec: specNames.has(w.name) })), leases, notApplied: pending, controller: controller ?? null, unknown: observed?.unknown ?? [] }, null, 2));
+        return;
+      }
+      const capText = Object.entries(byCap).sort().map(([k, v]) => `${k} ${formatUsdPerHour(v)}`).join(', ');
+      app.io.out(`Fleet ${session.fleet.name}: ${workloads.filter((w) => w.status === 'running').length} running, ${formatUsdPerHour(total)}${capText ? ` (${capText})` : ''}\n`);
+      const rows = [['WORKLOAD', 'STATUS', 'NODE', 'CAPACITY', 'POOL/ZONE', '$/h', 'SINCE']];
+      for (const w of workloads) {
+        rows.push([
+          w.name,
+          live(w),
+          w.node ?? '-',
+          w.capacity ?? '-',
+          `${w.pool ?? '-'}${w.zone ? `/${w.zone}` : ''}`,
+          w.status === 'running' ? formatUsdPerHour((w.pricePerGpuHour ?? 0) * w.gpus) : '-',
+          w.since ? `${new Date(w.since).toISOString()} (${formatDuration(Math.round((now - w.since) / 1000) * 1000)} ago)` : '-',
+        ]);
+      }
+      for (const line of table(rows)) app.io.out(line);
+      for (const w of workloads) {
+        const m = w.moves.at(-1);
+        if (m) app.io.out(`  ${w.name}: last move ${new Date(m.at).toISOString()} ${m.from ?? '?'} → ${m.to}: ${m.reason}${m.downtimeMs !== undefined ? ` (downtime ${formatDuration(m.downtimeMs)})` : ''}`);
+        if (w.pinnedOnDemandUntil && w.pinnedOnDemandUntil > now) app.io.out(`  ${w.name}: kept on on-demand until ${new Date(w.pinnedOnDemandUntil).toISOString()}: ${w.pinnedReason ?? ''}`);
+      }
+      if (pending.length > 0) app.io.out(`\nNot applied yet: ${pending.join(', ')} (run \`spotfleet apply\`)`);
+      if (leases.length > 0) {
+        app.io.out('');
+        for (const line of table([['LEASE', 'NODE', 'CAPACITY', 'ZONE', '$/h'], ...leases.map((l) => [l.address, l.node ?? '-', l.capacity, l.zone ?? '-', formatUsdPerHour(l.pricePerHour)])])) app.io.out(line);
+      }
+      for (const u of observed?.unknown ?? []) app.io.out(`\nWarning: ${u.error}`);
+      if (controller) {
+        app.io.out(`\nController: spotfleet watch running (pid ${controller.info.pid}, since ${controller.info.startedAt}${controller.info.listen ? `, http://${controller.info.listen}` : ''})`);
+        if (controller.status) app.io.out(JSON.stringify(controller.status, null, 2));
+      } else app.io.out('\nController: no `spotfleet watch` is running for this fleet.');
+    } finally {
+      await session.close();
+    }
+  });
 }

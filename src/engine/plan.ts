@@ -1,0 +1,568 @@
+// planFleet: spec + observed + state → Plan. Pure: no I/O, no clock (now comes in options).
+// For each workload it resolves where it runs (state record vs what the runtimes report), asks the
+// policy (decideWorkload) where it should run, and turns the difference into a DAG of actions:
+// acquire ∥ checkpoint → stop → transfer → start, releases of idle leases, adoption of things found
+// running with our labels, and stops of duplicates. Output is sorted by address.
+import { createHash } from 'node:crypto';
+import { compareAddress, leaseAddress, workloadAddress } from '../core/address.js';
+import type { CapacityType, Lease, NodeInfo, Notice, Observed, WorkloadInstance } from '../core/types.js';
+import { roundUsd } from '../core/units.js';
+import { decideWorkload } from '../policy/decide.js';
+import { DEFAULT_OVERHEAD, type CurrentPlacement, type PlacementOption, type WorkloadDecision, type WorkloadDecisionInput } from '../policy/types.js';
+import type { Fleet, WorkloadSpec } from '../spec/types.js';
+import type { LeaseRecord, StateFile, WorkloadRecord } from '../state/types.js';
+import {
+  PLAN_FORMAT_VERSION,
+  type Action,
+  type ChangeKind,
+  type DriftItem,
+  type Plan,
+  type PlacementRef,
+  type ResourceChange,
+} from './types.js';
+
+export interface PlanOptions {
+  /** ms epoch. */
+  now: number;
+  /** Only these addresses (and what they depend on). */
+  targets?: string[];
+  /** Plan to stop everything the fleet owns (checkpointing first) and release every lease. */
+  destroy?: boolean;
+  /** Providers that have a `capacity` capability (markets): their pools acquire leases. */
+  marketProviders: ReadonlySet<string>;
+  /** Providers that have a `runtime` capability: only their nodes can run workloads. */
+  runtimeProviders: ReadonlySet<string>;
+  /** Compiled policy set for decideWorkload. */
+  policies?: unknown;
+  /** Default wait for a verified checkpoint outside emergencies. */
+  checkpointWaitMs?: number;
+}
+
+const nodeKey = (provider: string, id: string): string => `${provider}/${id}`;
+
+export function specHashOf(fleet: Fleet): string {
+  const h = createHash('sha256');
+  for (const w of [...fleet.workloads].sort((a, b) => a.name.localeCompare(b.name))) h.update(`${w.name}=${w.specHash};`);
+  for (const p of [...fleet.pools].sort((a, b) => a.name.localeCompare(b.name))) h.update(`${p.name}:${p.provider}:${p.capacity}:${p.gpuModel ?? ''}:${p.maxPricePerHour ?? ''};`);
+  return h.digest('hex').slice(0, 16);
+}
+
+interface Ctx {
+  fleet: Fleet;
+  observed: Observed;
+  state: StateFile;
+  opts: PlanOptions;
+  nodes: Map<string, NodeInfo>;
+  notices: Map<string, Notice[]>;
+  /** GPUs still free per node, updated as the plan assigns workloads. */
+  free: Map<string, number>;
+  actions: Action[];
+  changes: ResourceChange[];
+  drift: DriftItem[];
+  warnings: string[];
+  /** Leases (by provider/leaseId) some workload keeps or gets. */
+  leasesInUse: Set<string>;
+  /** Stop and transfer-from actions per node key, so a lease release waits for them. */
+  stopsOnNode: Map<string, string[]>;
+  seq: number;
+}
+
+function nextId(ctx: Ctx, kind: string, name: string): string {
+  ctx.seq += 1;
+  return `${kind}:${name}:${ctx.seq}`;
+}
+
+function pricePerGpuHourOf(node: NodeInfo): number {
+  return node.gpus > 0 ? node.pricePerHour / node.gpus : node.pricePerHour;
+}
+
+function isDead(node: NodeInfo | undefined): boolean {
+  return !node || node.state === 'terminated';
+}
+
+/** Builds the plan. See the module comment. */
+export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, opts: PlanOptions): Plan {
+  const ctx: Ctx = {
+    fleet,
+    observed,
+    state,
+    opts,
+    nodes: new Map(observed.nodes.map((n) => [nodeKey(n.provider, n.id), n])),
+    notices: new Map(),
+    free: new Map(),
+    actions: [],
+    changes: [],
+    drift: [],
+    warnings: [],
+    leasesInUse: new Set(),
+    stopsOnNode: new Map(),
+    seq: 0,
+  };
+  for (const n of observed.notices) {
+    const k = nodeKey(n.provider, n.node);
+    const list = ctx.notices.get(k) ?? [];
+    list.push(n);
+    ctx.notices.set(k, list);
+  }
+  for (const n of observed.nodes) ctx.free.set(nodeKey(n.provider, n.id), n.gpus);
+  const running = observed.workloads.filter((w) => w.state === 'running');
+  for (const w of running) {
+    const k = nodeKey(w.provider, w.node);
+    ctx.free.set(k, (ctx.free.get(k) ?? 0) - w.gpus);
+  }
+  for (const n of observed.nodes) {
+    const k = nodeKey(n.provider, n.id);
+    if (n.gpusFree !== undefined) ctx.free.set(k, Math.min(ctx.free.get(k) ?? 0, n.gpusFree));
+  }
+
+  const ours = running.filter((w) => w.fleet === fleet.name);
+  const byWorkload = new Map<string, WorkloadInstance[]>();
+  for (const w of ours) {
+    const list = byWorkload.get(w.workload) ?? [];
+    list.push(w);
+    byWorkload.set(w.workload, list);
+  }
+
+  let beforePerHour = 0;
+  let afterPerHour = 0;
+  const specNames = new Set(fleet.workloads.map((w) => w.name));
+  const names = new Set<string>([...specNames, ...byWorkload.keys()]);
+  for (const r of Object.values(state.resources)) if (r.type === 'workload' && (r.status === 'running' || byWorkload.has(r.name))) names.add(r.name);
+
+  for (const name of [...names].sort()) {
+    const spec = opts.destroy ? undefined : fleet.workloads.find((w) => w.name === name);
+    const r = planWorkload(ctx, name, spec, byWorkload.get(name) ?? []);
+    beforePerHour += r.before;
+    afterPerHour += r.after;
+  }
+  planLeases(ctx);
+
+  let actions = ctx.actions;
+  let changes = ctx.changes;
+  if (opts.targets && opts.targets.length > 0) {
+    const keep = new Set<string>();
+    const byId = new Map(actions.map((a) => [a.id, a]));
+    const visit = (id: string): void => {
+      if (keep.has(id)) return;
+      keep.add(id);
+      for (const d of byId.get(id)?.deps ?? []) visit(d);
+    };
+    for (const a of actions) if (opts.targets.includes(a.address)) visit(a.id);
+    actions = actions.filter((a) => keep.has(a.id));
+    const addrs = new Set(actions.map((a) => a.address));
+    changes = changes.filter((c) => addrs.has(c.address) || opts.targets?.includes(c.address));
+  }
+  changes.sort((a, b) => compareAddress(a.address, b.address));
+  ctx.drift.sort((a, b) => compareAddress(a.address, b.address) || a.kind.localeCompare(b.kind));
+
+  const summary = { add: 0, change: 0, destroy: 0 };
+  for (const c of changes) {
+    if (c.change === 'create') summary.add++;
+    else if (c.change === 'update' || c.change === 'replace') summary.change++;
+    else if (c.change === 'delete') summary.destroy++;
+  }
+  const plan: Plan = {
+    formatVersion: PLAN_FORMAT_VERSION,
+    fleet: fleet.name,
+    createdAt: new Date(opts.now).toISOString(),
+    state: { lineage: state.lineage, serial: state.serial },
+    specHash: specHashOf(fleet),
+    changes,
+    actions,
+    drift: ctx.drift,
+    warnings: ctx.warnings.sort(),
+    summary,
+    cost: { beforePerHour: roundUsd(beforePerHour), afterPerHour: roundUsd(afterPerHour) },
+  };
+  if (opts.targets && opts.targets.length > 0) plan.targets = [...opts.targets];
+  return plan;
+}
+
+function workloadRecord(ctx: Ctx, name: string): WorkloadRecord | undefined {
+  const r = ctx.state.resources[workloadAddress(name)];
+  return r?.type === 'workload' ? r : undefined;
+}
+
+/** Options for one workload: every pool it may use, every node with room or capacity to acquire. */
+export function placementOptions(ctx: Pick<Ctx, 'fleet' | 'observed' | 'opts' | 'nodes' | 'notices' | 'free' | 'state'>, w: WorkloadSpec): PlacementOption[] {
+  const out: PlacementOption[] = [];
+  for (const pool of ctx.fleet.pools) {
+    if (w.pools && !w.pools.includes(pool.name)) continue;
+    if (pool.gpuModel && w.gpuModel && pool.gpuModel !== w.gpuModel) continue;
+    if (!ctx.opts.runtimeProviders.has(pool.provider)) continue;
+    const gpuModel = pool.gpuModel ?? w.gpuModel ?? '';
+    const zoneOk = (z: string | undefined): boolean => !pool.zones || (z !== undefined && pool.zones.includes(z));
+    for (const n of ctx.observed.nodes) {
+      if (n.provider !== pool.provider || n.capacity !== pool.capacity || !zoneOk(n.zone)) continue;
+      if (n.state !== 'ready') continue;
+      if (ctx.opts.marketProviders.has(pool.provider) && n.pool !== undefined && n.pool !== pool.name) continue;
+      if (gpuModel && n.gpuModel !== gpuModel) continue;
+      const k = nodeKey(n.provider, n.id);
+      if ((ctx.notices.get(k) ?? []).length > 0) continue;
+      const price = pricePerGpuHourOf(n);
+      const o: PlacementOption = {
+        pool: pool.name,
+        provider: n.provider,
+        capacity: n.capacity,
+        gpuModel: n.gpuModel,
+        pricePerGpuHour: price,
+        available: (ctx.free.get(k) ?? 0) >= w.gpus && (pool.maxPricePerHour === undefined || price <= pool.maxPricePerHour),
+        node: n.id,
+      };
+      if (n.zone !== undefined) o.zone = n.zone;
+      out.push(o);
+    }
+    if (ctx.opts.marketProviders.has(pool.provider)) {
+      for (const q of ctx.observed.prices) {
+        if (q.provider !== pool.provider || q.capacity !== pool.capacity || !zoneOk(q.zone)) continue;
+        if (gpuModel && q.gpuModel !== gpuModel) continue;
+        const o: PlacementOption = {
+          pool: pool.name,
+          provider: q.provider,
+          capacity: q.capacity,
+          gpuModel: q.gpuModel,
+          pricePerGpuHour: q.pricePerGpuHour,
+          available: q.available && (pool.maxPricePerHour === undefined || q.pricePerGpuHour <= pool.maxPricePerHour),
+        };
+        if (q.zone !== undefined) o.zone = q.zone;
+        if (q.preemptionRatePerHour !== undefined) o.preemptionRatePerHour = q.preemptionRatePerHour;
+        out.push(o);
+      }
+    }
+  }
+  return out;
+}
+
+function placementOf(o: PlacementOption): PlacementRef {
+  const p: PlacementRef = { provider: o.provider, capacity: o.capacity, pool: o.pool, pricePerGpuHour: o.pricePerGpuHour };
+  if (o.node !== undefined) p.node = o.node;
+  if (o.zone !== undefined) p.zone = o.zone;
+  return p;
+}
+
+function describe(p: { pool?: string; zone?: string; capacity?: CapacityType; node?: string } | undefined): string {
+  if (!p) return 'nowhere';
+  const where = `${p.pool ?? '?'}${p.zone ? `/${p.zone}` : ''}`;
+  return `${where} (${p.capacity ?? '?'})${p.node ? ` on ${p.node}` : ''}`;
+}
+
+interface WorkloadResult {
+  before: number;
+  after: number;
+}
+
+function planWorkload(ctx: Ctx, name: string, spec: WorkloadSpec | undefined, instances: WorkloadInstance[]): WorkloadResult {
+  const address = workloadAddress(name);
+  const rec = workloadRecord(ctx, name);
+  const now = ctx.opts.now;
+  // Which running instance is "the" workload; any other is a duplicate to stop.
+  const sorted = [...instances].sort((a, b) => (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : a.id.localeCompare(b.id)));
+  let primary = rec?.instanceId ? sorted.find((i) => i.id === rec.instanceId) : undefined;
+  if (!primary && sorted.length > 0) {
+    primary = sorted[0];
+  }
+  const duplicates = sorted.filter((i) => i !== primary);
+  for (const d of duplicates) {
+    ctx.drift.push({ address, kind: 'duplicate', message: `a second instance ${d.id} runs on ${d.node}; it will be stopped` });
+    ctx.actions.push({
+      id: nextId(ctx, 'stop', name),
+      kind: 'stop',
+      address,
+      deps: [],
+      summary: `stop duplicate ${d.id} on ${d.node}`,
+      workload: name,
+      provider: d.provider,
+      node: d.node,
+      instanceId: d.id,
+      graceMs: spec?.checkpoint?.stopGraceMs ?? 30_000,
+      duplicate: true,
+    });
+  }
+  const adoptIds: string[] = [];
+  if (primary && rec?.instanceId !== primary.id) {
+    ctx.drift.push({
+      address,
+      kind: rec?.instanceId ? 'moved' : 'unmanaged',
+      message: `found running as ${primary.id} on ${primary.node} with spotfleet's labels; recording it in state`,
+    });
+    const id = nextId(ctx, 'adopt', name);
+    ctx.actions.push({ id, kind: 'adopt', address, deps: [], summary: `record ${primary.id} on ${primary.node}`, record: 'workload', provider: primary.provider, node: primary.node, instanceId: primary.id });
+    adoptIds.push(id);
+  }
+  if (!primary && rec?.status === 'running') {
+    ctx.drift.push({ address, kind: 'died', message: `was running on ${rec.node ?? '?'} (${rec.instanceId ?? '?'}) but no longer runs` });
+  }
+
+  const node = primary ? ctx.nodes.get(nodeKey(primary.provider, primary.node)) : undefined;
+  const notices = primary ? ctx.notices.get(nodeKey(primary.provider, primary.node)) ?? [] : [];
+  const evicted = primary !== undefined && (isDead(node) || notices.length > 0);
+  if (primary && evicted) {
+    const n = notices[0];
+    ctx.drift.push({ address, kind: 'evicted', message: n ? `node ${primary.node} has a ${n.kind} notice (${n.source}${n.action ? ` ${n.action}` : ''}), deadline ${n.deadline}` : `node ${primary.node} is gone` });
+  }
+  const curPrice = node ? pricePerGpuHourOf(node) : rec?.pricePerGpuHour ?? 0;
+  const before = primary ? curPrice * primary.gpus : 0;
+  if (primary?.provider && node?.leaseId) ctx.leasesInUse.add(`${primary.provider}/${node.leaseId}`);
+
+  // Removed from the spec (or destroy): checkpoint and stop.
+  if (!spec) {
+    if (!primary) {
+      if (rec) ctx.changes.push({ address, change: 'delete', reasons: [{ rule: 'spec', text: 'no longer in the spec and not running: forget it' }], actions: [], violations: [] });
+      if (rec) ctx.actions.push({ id: nextId(ctx, 'forget', name), kind: 'forget', address, deps: [], summary: 'forget (not running)' });
+      return { before: 0, after: 0 };
+    }
+    const ids = checkpointAndStop(ctx, name, primary, undefined, adoptIds, true, evicted);
+    ctx.changes.push({
+      address,
+      change: 'delete',
+      before: { node: primary.node, capacity: node?.capacity ?? rec?.capacity ?? 'on-demand', ...(rec?.pool ? { pool: rec.pool } : {}), pricePerHour: roundUsd(before) },
+      reasons: [{ rule: 'spec', text: ctx.opts.destroy ? 'destroy: checkpoint and stop' : 'removed from the spec: checkpoint and stop' }],
+      money: { nowPerHour: roundUsd(before), afterPerHour: 0, migrationOverheadUsd: 0 },
+      actions: ids,
+      violations: [],
+    });
+    if (node?.leaseId) ctx.leasesInUse.delete(`${primary.provider}/${node.leaseId}`);
+    return { before, after: 0 };
+  }
+
+  const specChanged = primary !== undefined && primary.specHash !== undefined && primary.specHash !== spec.specHash;
+  const current: CurrentPlacement | undefined = primary && !specChanged
+    ? {
+        provider: primary.provider,
+        capacity: node?.capacity ?? rec?.capacity ?? 'on-demand',
+        node: primary.node,
+        pricePerGpuHour: curPrice,
+        since: rec?.since ?? Date.parse(primary.startedAt),
+        ...(rec?.pool ?? node?.pool ? { pool: (rec?.pool ?? node?.pool) as string } : {}),
+        ...(node?.zone ? { zone: node.zone } : {}),
+        ...(evicted ? { evicted: true } : {}),
+      }
+    : undefined;
+  if (primary && specChanged) {
+    // The workload will restart anyway; its own GPUs count as free for its new placement.
+    const k = nodeKey(primary.provider, primary.node);
+    ctx.free.set(k, (ctx.free.get(k) ?? 0) + primary.gpus);
+  }
+  const doneMs = (rec?.doneMs ?? 0) + (primary && rec?.since ? Math.max(0, now - rec.since) : 0);
+  const input: WorkloadDecisionInput = {
+    workload: spec,
+    options: placementOptions(ctx, spec),
+    history: {
+      preemptions: rec?.preemptions ?? [],
+      ...(rec?.lastMoveAt !== undefined ? { lastMoveAt: rec.lastMoveAt } : {}),
+      ...(rec?.pinnedOnDemandUntil !== undefined ? { pinnedOnDemandUntil: rec.pinnedOnDemandUntil } : {}),
+      ...(rec?.pinnedReason !== undefined ? { pinnedReason: rec.pinnedReason } : {}),
+    },
+    progress: { doneMs, ...(rec?.lastCheckpoint ? { lastCheckpointAt: Date.parse(rec.lastCheckpoint.mtime) } : {}) },
+    overhead: rec?.measuredOverhead ?? spec.overhead ?? DEFAULT_OVERHEAD,
+  };
+  if (current) input.current = current;
+  const decision = decideWorkload(input, { now, thresholds: ctx.fleet.defaults.thresholds, ...(ctx.opts.policies !== undefined ? { policies: ctx.opts.policies } : {}) });
+  if (specChanged) decision.reasons.unshift({ rule: 'spec', text: 'the workload spec changed (image, command, env, GPUs or checkpoint): restart from its checkpoint' });
+  return applyDecision(ctx, spec, primary, node, rec, decision, adoptIds, before, evicted, specChanged);
+}
+
+function checkpointAndStop(ctx: Ctx, name: string, inst: WorkloadInstance, spec: WorkloadSpec | undefined, deps: string[], removing: boolean, evicted: boolean): string[] {
+  const address = workloadAddress(name);
+  const ids: string[] = [];
+  const graceMs = spec?.checkpoint?.stopGraceMs ?? 30_000;
+  let stopDeps = [...deps];
+  const nodeDead = isDead(ctx.nodes.get(nodeKey(inst.provider, inst.node)));
+  if (!nodeDead) {
+    const notice = (ctx.notices.get(nodeKey(inst.provider, inst.node)) ?? [])[0];
+    let waitMs = ctx.opts.checkpointWaitMs ?? 120_000;
+    if (evicted && notice) waitMs = Math.max(5_000, Math.min(waitMs, Date.parse(notice.deadline) - ctx.opts.now - graceMs));
+    const cid = nextId(ctx, 'checkpoint', name);
+    ctx.actions.push({ id: cid, kind: 'checkpoint', address, deps: [...deps], summary: `checkpoint on ${inst.node}`, workload: name, provider: inst.provider, node: inst.node, instanceId: inst.id, waitMs });
+    ids.push(cid);
+    stopDeps = [cid];
+  }
+  const sid = nextId(ctx, 'stop', name);
+  ctx.actions.push({ id: sid, kind: 'stop', address, deps: stopDeps, summary: `stop ${inst.id} on ${inst.node}`, workload: name, provider: inst.provider, node: inst.node, instanceId: inst.id, graceMs, ...(removing ? { removing: true } : {}) });
+  ids.push(sid);
+  const k = nodeKey(inst.provider, inst.node);
+  ctx.stopsOnNode.set(k, [...(ctx.stopsOnNode.get(k) ?? []), sid]);
+  return ids;
+}
+
+function applyDecision(
+  ctx: Ctx,
+  spec: WorkloadSpec,
+  primary: WorkloadInstance | undefined,
+  node: NodeInfo | undefined,
+  rec: WorkloadRecord | undefined,
+  decision: WorkloadDecision,
+  adoptIds: string[],
+  before: number,
+  evicted: boolean,
+  specChanged: boolean,
+): WorkloadResult {
+  const name = spec.name;
+  const address = workloadAddress(name);
+  const beforeView = primary
+    ? { node: primary.node, capacity: node?.capacity ?? rec?.capacity ?? ('on-demand' as CapacityType), ...(rec?.pool ?? node?.pool ? { pool: (rec?.pool ?? node?.pool) as string } : {}), ...(node?.zone ? { zone: node.zone } : {}), pricePerHour: roundUsd(before) }
+    : undefined;
+  const base = { address, reasons: decision.reasons, money: decision.money, violations: decision.violations };
+  const stay = (decision.action === 'stay' || (decision.action === 'none' && primary && !evicted)) && !specChanged;
+  if (primary && stay) {
+    if (adoptIds.length > 0) ctx.changes.push({ ...base, change: 'no-op', ...(beforeView ? { before: beforeView, after: beforeView } : {}), actions: adoptIds });
+    else ctx.changes.push({ ...base, change: 'no-op', ...(beforeView ? { before: beforeView, after: beforeView } : {}), actions: [] });
+    return { before, after: before };
+  }
+  if (!primary && (decision.action === 'wait' || decision.action === 'none' || decision.action === 'stay')) {
+    if (decision.action === 'none') ctx.warnings.push(`${address}: no available capacity fits it (${decision.reasons.at(-1)?.text ?? ''})`);
+    ctx.changes.push({ ...base, change: 'no-op', actions: [] });
+    return { before: 0, after: 0 };
+  }
+  if (primary && (decision.action === 'wait' || decision.action === 'none')) {
+    // Park: keep the checkpoint, stop the workload; a later reconcile places it again.
+    const ids = checkpointAndStop(ctx, name, primary, spec, adoptIds, false, evicted);
+    if (node?.leaseId) ctx.leasesInUse.delete(`${primary.provider}/${node.leaseId}`);
+    ctx.changes.push({ ...base, change: 'update', ...(beforeView ? { before: beforeView } : {}), actions: ids });
+    return { before, after: 0 };
+  }
+  const target = decision.target;
+  if (!target) {
+    ctx.changes.push({ ...base, change: 'no-op', actions: [] });
+    return { before, after: before };
+  }
+  const gen = (rec?.generation ?? 0) + 1;
+  const ids: string[] = [...adoptIds];
+  const startDeps: string[] = [...adoptIds];
+  const placement = placementOf(target);
+  let acquireId: string | undefined;
+  if (!target.node) {
+    acquireId = nextId(ctx, 'acquire', name);
+    const pool = ctx.fleet.pools.find((p) => p.name === target.pool);
+    const key = `${ctx.fleet.name}:${name}:g${gen}`;
+    ctx.actions.push({
+      id: acquireId,
+      kind: 'acquire',
+      address: leaseAddress(target.pool, `new-${name}`),
+      deps: [],
+      summary: `acquire ${spec.gpus}×${target.gpuModel} ${target.capacity} in ${target.pool}${target.zone ? `/${target.zone}` : ''} at $${roundUsd(target.pricePerGpuHour)}/GPU-h`,
+      provider: target.provider,
+      pool: target.pool,
+      capacity: target.capacity,
+      gpuModel: target.gpuModel,
+      gpus: spec.gpus,
+      ...(target.zone !== undefined ? { zone: target.zone } : {}),
+      ...(pool?.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}),
+      idempotencyKey: key,
+      forWorkload: name,
+    });
+    ctx.changes.push({
+      address: leaseAddress(target.pool, `new-${name}`),
+      change: 'create',
+      after: { capacity: target.capacity, pool: target.pool, ...(target.zone ? { zone: target.zone } : {}), pricePerHour: roundUsd(target.pricePerGpuHour * spec.gpus) },
+      reasons: [{ rule: 'placement', text: `capacity for ${address}` }],
+      actions: [acquireId],
+      violations: [],
+    });
+    placement.leaseAction = acquireId;
+    startDeps.push(acquireId);
+  } else {
+    const k = nodeKey(target.provider, target.node);
+    ctx.free.set(k, (ctx.free.get(k) ?? 0) - spec.gpus);
+    const tn = ctx.nodes.get(k);
+    if (tn?.leaseId) ctx.leasesInUse.add(`${tn.provider}/${tn.leaseId}`);
+  }
+  const hasCheckpoint = Boolean(spec.checkpoint) && (primary !== undefined || rec?.lastCheckpoint !== undefined);
+  let fromNode: { provider: string; node: string } | undefined;
+  if (primary) {
+    const stopIds = checkpointAndStop(ctx, name, primary, spec, adoptIds, false, evicted);
+    ids.push(...stopIds);
+    startDeps.push(stopIds[stopIds.length - 1] as string);
+    fromNode = { provider: primary.provider, node: primary.node };
+    if (node?.leaseId) ctx.leasesInUse.delete(`${primary.provider}/${node.leaseId}`);
+  } else if (rec?.lastCheckpoint) {
+    const ck = rec.lastCheckpoint;
+    const src = ctx.observed.nodes.find((n) => n.id === ck.node);
+    if (src) fromNode = { provider: src.provider, node: src.id };
+    else ctx.warnings.push(`${address}: its newest checkpoint was on ${ck.node}, which is gone; it starts from whatever checkpoint the target has`);
+  }
+  const sameNode = fromNode !== undefined && target.node === fromNode.node && target.provider === fromNode.provider;
+  if (hasCheckpoint && fromNode && !sameNode && !spec.checkpoint?.shared) {
+    const tid = nextId(ctx, 'transfer', name);
+    const deps = [...startDeps];
+    ctx.actions.push({ id: tid, kind: 'transfer', address, deps, summary: `transfer checkpoint ${fromNode.node} → ${target.node ?? `new ${target.pool} node`}`, workload: name, from: fromNode, to: placement });
+    // The source node (and its lease) must outlive the copy of the checkpoint.
+    const fk = nodeKey(fromNode.provider, fromNode.node);
+    ctx.stopsOnNode.set(fk, [...(ctx.stopsOnNode.get(fk) ?? []), tid]);
+    ids.push(tid);
+    startDeps.length = 0;
+    startDeps.push(tid);
+  }
+  const sid = nextId(ctx, 'start', name);
+  ctx.actions.push({
+    id: sid,
+    kind: 'start',
+    address,
+    deps: [...new Set(startDeps)],
+    summary: `start on ${describe({ ...placement })}`,
+    workload: name,
+    target: placement,
+    resume: hasCheckpoint,
+    idempotencyKey: `${ctx.fleet.name}:${name}:g${gen}:start`,
+    generation: gen,
+    ...(primary ? { migratedFrom: primary.node, originalType: node?.capacity ?? rec?.capacity ?? 'on-demand' } : {}),
+    ...(primary ? { moveReason: decision.reasons.at(-1)?.text ?? 'move' } : {}),
+  });
+  ids.push(sid);
+  const after = target.pricePerGpuHour * spec.gpus;
+  const change: ChangeKind = primary ? 'replace' : 'create';
+  ctx.changes.push({
+    ...base,
+    change,
+    ...(beforeView ? { before: beforeView } : {}),
+    after: { ...(target.node ? { node: target.node } : {}), capacity: target.capacity, pool: target.pool, ...(target.zone ? { zone: target.zone } : {}), pricePerHour: roundUsd(after) },
+    actions: ids,
+  });
+  return { before, after };
+}
+
+/** Leases: adopt ours found running, forget vanished ones, release the idle ones. */
+function planLeases(ctx: Ctx): void {
+  const observedOurs = new Map<string, Lease>();
+  for (const l of ctx.observed.leases) {
+    if (l.state === 'terminated' || l.state === 'released') continue;
+    const ours = l.labels?.['spotfleet.fleet'] === ctx.fleet.name || Object.values(ctx.state.resources).some((r) => r.type === 'lease' && r.leaseId === l.id && r.provider === l.provider);
+    if (ours) observedOurs.set(`${l.provider}/${l.id}`, l);
+  }
+  const recorded = new Map<string, LeaseRecord>();
+  for (const r of Object.values(ctx.state.resources)) if (r.type === 'lease') recorded.set(`${r.provider}/${r.leaseId}`, r);
+  const keepWarm = new Map<string, number>();
+  for (const p of ctx.fleet.pools) if (p.warmStandby) keepWarm.set(p.name, p.warmStandby);
+
+  for (const [k, l] of [...observedOurs].sort(([a], [b]) => a.localeCompare(b))) {
+    const address = leaseAddress(l.pool, l.id);
+    if (!recorded.has(k)) {
+      ctx.drift.push({ address, kind: 'unmanaged', message: `lease ${l.id} in ${l.pool} carries this fleet's labels but is not in state; recording it` });
+      ctx.actions.push({ id: nextId(ctx, 'adopt', l.id), kind: 'adopt', address, deps: [], summary: `record lease ${l.id}`, record: 'lease', provider: l.provider, leaseId: l.id, pool: l.pool, ...(l.node ? { node: l.node } : {}) });
+    }
+    const inUse = ctx.leasesInUse.has(k);
+    const warm = keepWarm.get(l.pool) ?? 0;
+    if (!inUse && warm > 0 && !ctx.opts.destroy) {
+      keepWarm.set(l.pool, warm - 1);
+      continue;
+    }
+    if (!inUse) {
+      const deps = l.node ? ctx.stopsOnNode.get(nodeKey(l.provider, l.node)) ?? [] : [];
+      const id = nextId(ctx, 'release', l.id);
+      ctx.actions.push({ id, kind: 'release', address, deps, summary: `release lease ${l.id} (${l.pool})`, provider: l.provider, pool: l.pool, leaseId: l.id });
+      ctx.changes.push({
+        address,
+        change: 'delete',
+        before: { capacity: l.capacity, pool: l.pool, ...(l.zone ? { zone: l.zone } : {}), pricePerHour: roundUsd(l.pricePerHour), ...(l.node ? { node: l.node } : {}) },
+        reasons: [{ rule: 'lease', text: ctx.opts.destroy ? 'destroy: release' : 'no workload uses it any more: release it to stop paying' }],
+        actions: [id],
+        violations: [],
+      });
+    }
+  }
+  for (const [k, r] of [...recorded].sort(([a], [b]) => a.localeCompare(b))) {
+    if (observedOurs.has(k)) continue;
+    ctx.drift.push({ address: r.address, kind: 'vanished', message: `lease ${r.leaseId} is gone from ${r.provider}` });
+    ctx.actions.push({ id: nextId(ctx, 'forget', r.leaseId), kind: 'forget', address: r.address, deps: [], summary: `forget vanished lease ${r.leaseId}` });
+  }
+}

@@ -1,0 +1,110 @@
+// One reconcile's read half, shared by plan, apply and watch: refresh (or reuse the state's view
+// with --refresh=false) and plan. Also the saved-plan file format and its staleness check.
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { SpotfleetError, StalePlanError, PolicyViolation } from '../core/errors.js';
+import type { Observed } from '../core/types.js';
+import type { StateFile } from '../state/types.js';
+import { writeFileAtomic } from '../state/store.js';
+import { planFleet, specHashOf } from './plan.js';
+import { refreshFleet, type RefreshOptions } from './refresh.js';
+import type { FleetSession } from './session.js';
+import type { Plan } from './types.js';
+
+export interface MakePlanOptions {
+  now: number;
+  refresh?: boolean;
+  targets?: string[];
+  destroy?: boolean;
+  refreshOptions?: RefreshOptions;
+  policies?: unknown;
+}
+
+/** What the state alone says, for `plan --refresh=false`: recorded workloads and leases as they were. */
+export function observedFromState(state: StateFile, fleet: string, now: number): Observed {
+  const obs: Observed = { at: new Date(now).toISOString(), nodes: [], workloads: [], leases: [], prices: [], offers: [], notices: [], unknown: [] };
+  for (const r of Object.values(state.resources)) {
+    if (r.type === 'workload' && r.status === 'running' && r.instanceId && r.node && r.provider) {
+      obs.workloads.push({
+        id: r.instanceId, provider: r.provider, node: r.node, fleet, workload: r.name, state: 'running', startedAt: new Date(r.since ?? now).toISOString(), gpus: r.gpus,
+        ...(r.specHash ? { specHash: r.specHash } : {}), labels: { 'spotfleet.fleet': fleet, 'spotfleet.workload': r.name },
+      });
+    } else if (r.type === 'lease') {
+      obs.leases.push({ id: r.leaseId, provider: r.provider, pool: r.pool, capacity: r.capacity, gpuModel: '', gpus: r.gpus, pricePerHour: r.pricePerHour, acquiredAt: new Date(r.acquiredAt).toISOString(), state: 'active', ...(r.node ? { node: r.node } : {}), labels: { 'spotfleet.fleet': fleet } });
+    }
+  }
+  return obs;
+}
+
+export async function makePlan(session: FleetSession, state: StateFile, opts: MakePlanOptions): Promise<{ plan: Plan; observed: Observed }> {
+  const observed = opts.refresh === false ? observedFromState(state, session.fleet.name, opts.now) : await refreshFleet(session.providers, opts.refreshOptions);
+  const plan = planFleet(session.fleet, observed, state, {
+    now: opts.now,
+    marketProviders: session.marketProviders,
+    runtimeProviders: session.runtimeProviders,
+    ...(opts.targets ? { targets: opts.targets } : {}),
+    ...(opts.destroy ? { destroy: true } : {}),
+    ...(opts.policies !== undefined ? { policies: opts.policies } : {}),
+  });
+  if (opts.refresh === false) plan.warnings.push('refresh skipped (--refresh=false): the plan reflects the state file only');
+  return { plan, observed };
+}
+
+/** Mandatory policy violations block apply. */
+export function assertNoMandatoryViolations(plan: Plan): void {
+  const v = plan.changes.flatMap((c) => c.violations.filter((x) => x.level === 'mandatory').map((x) => ({ policy: x.policy, address: c.address, message: x.message })));
+  if (v.length > 0) throw new PolicyViolation(v);
+}
+
+interface SavedPlanFile {
+  format: 'spotfleet-plan';
+  version: 1;
+  /** Absolute path of the fleet the plan was made from. */
+  spec: string;
+  plan: Plan;
+}
+
+/** Saves a plan (mode 0600; it holds no secrets, but it describes the fleet). */
+export function savePlan(path: string, plan: Plan, spec: string): void {
+  const file: SavedPlanFile = { format: 'spotfleet-plan', version: 1, spec, plan };
+  writeFileAtomic(path, `${JSON.stringify(file)}\n`);
+}
+
+/** True when the file at path is a saved plan (rather than a fleet spec). */
+export function isSavedPlanFile(path: string): boolean {
+  try {
+    if (!statSync(path).isFile()) return false;
+    const fd = openSync(path, 'r');
+    const buf = Buffer.alloc(64);
+    readSync(fd, buf, 0, 64, 0);
+    closeSync(fd);
+    return buf.toString('utf8').startsWith('{"format":"spotfleet-plan"');
+  } catch {
+    return false;
+  }
+}
+
+export function readSavedPlanFile(path: string): { plan: Plan; spec: string } {
+  const plan = readSavedPlan(path);
+  const f = JSON.parse(readFileSync(path, 'utf8')) as SavedPlanFile;
+  return { plan, spec: f.spec };
+}
+
+export function readSavedPlan(path: string): Plan {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new SpotfleetError('PLAN_INVALID', `cannot read saved plan ${path}: ${(e as Error).message}`);
+  }
+  const f = parsed as Partial<SavedPlanFile>;
+  if (f.format !== 'spotfleet-plan' || f.version !== 1 || !f.plan) throw new SpotfleetError('PLAN_INVALID', `${path} is not a spotfleet plan file`);
+  return f.plan;
+}
+
+/** A saved plan may only be applied to the exact state and spec it was made against. */
+export function assertPlanFresh(plan: Plan, state: StateFile, session: FleetSession): void {
+  if (plan.state.lineage !== state.lineage) throw new StalePlanError(`it was made for state lineage ${plan.state.lineage}, but the state now has lineage ${state.lineage}`);
+  if (plan.state.serial !== state.serial) throw new StalePlanError(`the state changed since the plan was made (serial ${plan.state.serial} → ${state.serial})`);
+  if (plan.specHash !== specHashOf(session.fleet)) throw new StalePlanError('the fleet spec changed since the plan was made');
+  if (plan.fleet !== session.fleet.name) throw new StalePlanError(`it is for fleet "${plan.fleet}", not "${session.fleet.name}"`);
+}

@@ -1,0 +1,51 @@
+// Opens a fleet for a command: loads and validates the spec, creates its provider instances and
+// its state store. Every command that talks to providers goes through here, and closes it.
+import { loadFleet } from '../spec/load.js';
+import type { Fleet } from '../spec/types.js';
+import type { SpecProblem } from '../core/errors.js';
+import { createProvider, silentLogger } from '../providers/registry.js';
+import type { Provider, ProviderLogger } from '../providers/sdk.js';
+import { LocalStateStore, type StateStore } from '../state/store.js';
+
+export interface FleetSession {
+  fleet: Fleet;
+  warnings: SpecProblem[];
+  providers: Map<string, Provider>;
+  store: StateStore;
+  stateDir: string;
+  /** Providers with a capacity capability (markets). */
+  marketProviders: Set<string>;
+  /** Providers with a runtime capability. */
+  runtimeProviders: Set<string>;
+  close(): Promise<void>;
+}
+
+export interface OpenFleetOptions {
+  stateDir: string;
+  log?: ProviderLogger;
+  now?: () => number;
+  /** Skip creating providers (state-only commands). */
+  withoutProviders?: boolean;
+}
+
+export async function openFleet(specPath: string, opts: OpenFleetOptions): Promise<FleetSession> {
+  const { fleet, warnings } = await loadFleet(specPath);
+  const providers = new Map<string, Provider>();
+  const close = async (): Promise<void> => {
+    await Promise.allSettled([...providers.values()].map((p) => p.close?.()));
+  };
+  if (!opts.withoutProviders) {
+    try {
+      const created = await Promise.all(
+        fleet.providers.map(async (spec) => [spec.name, await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: opts.stateDir, log: opts.log ?? silentLogger, ...(opts.now ? { now: opts.now } : {}) })] as const),
+      );
+      for (const [name, p] of created) providers.set(name, p);
+    } catch (e) {
+      await close();
+      throw e;
+    }
+  }
+  const marketProviders = new Set([...providers].filter(([, p]) => p.capacity).map(([n]) => n));
+  const runtimeProviders = new Set([...providers].filter(([, p]) => p.runtime).map(([n]) => n));
+  return { fleet, warnings, providers, store: new LocalStateStore(opts.stateDir, fleet.name), stateDir: opts.stateDir, marketProviders, runtimeProviders, close };
+}
