@@ -59,6 +59,15 @@ export interface ApplyResult {
   cancelled: boolean;
 }
 
+// Test hook for the crash-safety suite: SPOTFLEET_TEST_CRASH_AT=N kills this process with SIGKILL
+// at the Nth boundary between a side effect and its record (after each state write and after each
+// provider effect returns). Never set outside tests.
+const crashAt = Number(process.env.SPOTFLEET_TEST_CRASH_AT ?? '0');
+let crashCount = 0;
+function crashPoint(): void {
+  if (crashAt > 0 && ++crashCount === crashAt) process.kill(process.pid, 'SIGKILL');
+}
+
 /** Serialises state mutations: each update is written before the next begins. */
 class StateWriter {
   private chain: Promise<unknown> = Promise.resolve();
@@ -71,6 +80,7 @@ class StateWriter {
       const next = structuredClone(this.state);
       fn(next);
       this.state = await this.store.write(next);
+      crashPoint();
     };
     const p = this.chain.then(run, run);
     this.chain = p.catch(() => undefined);
@@ -162,6 +172,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
       s.pending.push({ id: a.id, address: a.address, action: a.kind, startedAt: now(), pid: process.pid, data });
     });
     const out = await fn();
+    crashPoint();
     await writer.update((s) => {
       s.pending = s.pending.filter((p) => p.id !== a.id);
     });

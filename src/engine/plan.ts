@@ -129,8 +129,9 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
   const names = new Set<string>([...specNames, ...byWorkload.keys()]);
   for (const r of Object.values(state.resources)) if (r.type === 'workload' && (r.status === 'running' || byWorkload.has(r.name))) names.add(r.name);
 
+  const specByName = new Map(fleet.workloads.map((w) => [w.name, w]));
   for (const name of [...names].sort()) {
-    const spec = opts.destroy ? undefined : fleet.workloads.find((w) => w.name === name);
+    const spec = opts.destroy ? undefined : specByName.get(name);
     const r = planWorkload(ctx, name, spec, byWorkload.get(name) ?? []);
     beforePerHour += r.before;
     afterPerHour += r.after;
@@ -192,8 +193,8 @@ export function placementOptions(ctx: Pick<Ctx, 'fleet' | 'observed' | 'opts' | 
     if (!ctx.opts.runtimeProviders.has(pool.provider)) continue;
     const gpuModel = pool.gpuModel ?? w.gpuModel ?? '';
     const zoneOk = (z: string | undefined): boolean => !pool.zones || (z !== undefined && pool.zones.includes(z));
-    for (const n of ctx.observed.nodes) {
-      if (n.provider !== pool.provider || n.capacity !== pool.capacity || !zoneOk(n.zone)) continue;
+    for (const n of nodesOfProvider(ctx.observed, pool.provider)) {
+      if (n.capacity !== pool.capacity || !zoneOk(n.zone)) continue;
       if (n.state !== 'ready') continue;
       if (ctx.opts.marketProviders.has(pool.provider) && n.pool !== undefined && n.pool !== pool.name) continue;
       if (gpuModel && n.gpuModel !== gpuModel) continue;
@@ -210,11 +211,12 @@ export function placementOptions(ctx: Pick<Ctx, 'fleet' | 'observed' | 'opts' | 
         node: n.id,
       };
       if (n.zone !== undefined) o.zone = n.zone;
+      if (pool.maxPricePerHour !== undefined) o.maxPricePerHour = pool.maxPricePerHour;
       out.push(o);
     }
     if (ctx.opts.marketProviders.has(pool.provider)) {
-      for (const q of ctx.observed.prices) {
-        if (q.provider !== pool.provider || q.capacity !== pool.capacity || !zoneOk(q.zone)) continue;
+      for (const q of pricesOfProvider(ctx.observed, pool.provider)) {
+        if (q.capacity !== pool.capacity || !zoneOk(q.zone)) continue;
         if (gpuModel && q.gpuModel !== gpuModel) continue;
         const o: PlacementOption = {
           pool: pool.name,
@@ -226,11 +228,39 @@ export function placementOptions(ctx: Pick<Ctx, 'fleet' | 'observed' | 'opts' | 
         };
         if (q.zone !== undefined) o.zone = q.zone;
         if (q.preemptionRatePerHour !== undefined) o.preemptionRatePerHour = q.preemptionRatePerHour;
+        if (pool.maxPricePerHour !== undefined) o.maxPricePerHour = pool.maxPricePerHour;
         out.push(o);
       }
     }
   }
   return out;
+}
+
+// Per-observation indexes by provider, built once, so options are linear in the nodes of the
+// workload's own pools rather than in every node of the fleet.
+const nodeIndex = new WeakMap<Observed, Map<string, NodeInfo[]>>();
+const priceIndex = new WeakMap<Observed, Map<string, Observed['prices']>>();
+
+function groupBy<T extends { provider: string }>(items: readonly T[]): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const it of items) {
+    const list = m.get(it.provider);
+    if (list) list.push(it);
+    else m.set(it.provider, [it]);
+  }
+  return m;
+}
+
+function nodesOfProvider(obs: Observed, provider: string): NodeInfo[] {
+  let idx = nodeIndex.get(obs);
+  if (!idx) nodeIndex.set(obs, (idx = groupBy(obs.nodes)));
+  return idx.get(provider) ?? [];
+}
+
+function pricesOfProvider(obs: Observed, provider: string): Observed['prices'] {
+  let idx = priceIndex.get(obs);
+  if (!idx) priceIndex.set(obs, (idx = groupBy(obs.prices)));
+  return idx.get(provider) ?? [];
 }
 
 function placementOf(o: PlacementOption): PlacementRef {
@@ -524,13 +554,13 @@ function applyDecision(
 /** Leases: adopt ours found running, forget vanished ones, release the idle ones. */
 function planLeases(ctx: Ctx): void {
   const observedOurs = new Map<string, Lease>();
-  for (const l of ctx.observed.leases) {
-    if (l.state === 'terminated' || l.state === 'released') continue;
-    const ours = l.labels?.['spotfleet.fleet'] === ctx.fleet.name || Object.values(ctx.state.resources).some((r) => r.type === 'lease' && r.leaseId === l.id && r.provider === l.provider);
-    if (ours) observedOurs.set(`${l.provider}/${l.id}`, l);
-  }
   const recorded = new Map<string, LeaseRecord>();
   for (const r of Object.values(ctx.state.resources)) if (r.type === 'lease') recorded.set(`${r.provider}/${r.leaseId}`, r);
+  for (const l of ctx.observed.leases) {
+    if (l.state === 'terminated' || l.state === 'released') continue;
+    const k = `${l.provider}/${l.id}`;
+    if (l.labels?.['spotfleet.fleet'] === ctx.fleet.name || recorded.has(k)) observedOurs.set(k, l);
+  }
   const keepWarm = new Map<string, number>();
   for (const p of ctx.fleet.pools) if (p.warmStandby) keepWarm.set(p.name, p.warmStandby);
 

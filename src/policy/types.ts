@@ -20,6 +20,8 @@ export interface PlacementOption {
   node?: string;
   /** A node spotfleet keeps warm for evictions (no acquire, no start-up wait). */
   warm?: boolean;
+  /** The pool's `maxPricePerHour` (USD per GPU-hour), when set: options priced above it are not taken. */
+  maxPricePerHour?: number;
 }
 
 export interface CurrentPlacement {

@@ -75,7 +75,12 @@ export class LocalStateStore implements StateStore {
   }
 
   async read(): Promise<StateFile> {
-    if (!existsSync(this.location)) return emptyState(this.fleet);
+    if (!existsSync(this.location)) {
+      // Persist the lineage at once: a plan saved now must match the state its apply reads.
+      const fresh = emptyState(this.fleet);
+      writeFileAtomic(this.location, `${JSON.stringify(fresh, null, 2)}\n`);
+      return fresh;
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(readFileSync(this.location, 'utf8'));

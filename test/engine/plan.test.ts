@@ -1,0 +1,154 @@
+// The pure planner: given spec + observed + state, the right actions with the right dependencies.
+import { describe, expect, it } from 'vitest';
+import { planFleet } from '../../src/engine/plan.js';
+import { renderPlanJson, renderPlanMarkdown, renderPlanText } from '../../src/engine/render.js';
+import type { Action } from '../../src/engine/types.js';
+import { NOW, fleet, instance, lease, node, observed, planOpts, quote, running, state, workload } from './builders.js';
+
+const kinds = (actions: Action[], address: string): string[] => actions.filter((a) => a.address === address).map((a) => a.kind);
+const dep = (actions: Action[], id: string): string[] => (actions.find((a) => a.id === id)?.deps ?? []).map((d) => actions.find((a) => a.id === d)?.kind ?? d);
+
+describe('planFleet', () => {
+  it('places a new workload on the cheapest spot capacity: acquire, then start', () => {
+    const f = fleet({ workloads: [workload('a')] });
+    const obs = observed({ nodes: [node('od-1', 'lab')], prices: [quote('us-west-2a', 0.92), quote('us-east-1a', 1.6), quote('od', 3.06, { capacity: 'on-demand', zone: 'od' })] });
+    const plan = planFleet(f, obs, state(), planOpts);
+    const start = plan.actions.find((a) => a.kind === 'start');
+    expect(start && start.kind === 'start' && start.target.zone).toBe('us-west-2a');
+    expect(dep(plan.actions, start?.id ?? '')).toEqual(['acquire']);
+    expect(plan.summary).toEqual({ add: 2, change: 0, destroy: 0 });
+    expect(plan.cost).toEqual({ beforePerHour: 0, afterPerHour: 0.92 });
+  });
+
+  it('a running, matching fleet has no changes', () => {
+    const f = fleet({ workloads: [workload('a', { capacity: 'on-demand' })] });
+    const obs = observed({ nodes: [node('od-1', 'lab')], workloads: [instance('i-a', 'a', 'lab', 'od-1')] });
+    const plan = planFleet(f, obs, state({ 'workload.a': running('a') }), planOpts);
+    expect(plan.actions).toEqual([]);
+    expect(plan.summary).toEqual({ add: 0, change: 0, destroy: 0 });
+  });
+
+  it('moving to on-demand checkpoints, stops, transfers, starts in order, and releases the lease after the transfer', () => {
+    const f = fleet({ workloads: [workload('a', { capacity: 'on-demand' })] });
+    const obs = observed({
+      nodes: [node('od-1', 'lab'), node('sim-1', 'market', { capacity: 'spot', gpus: 1, pricePerHour: 0.92, leaseId: 'sim-1', pool: 'spot-v100', zone: 'us-west-2a' })],
+      workloads: [instance('i-a', 'a', 'market', 'sim-1')],
+      leases: [lease('sim-1')],
+      prices: [quote('us-west-2a', 0.92)],
+    });
+    const st = state({ 'workload.a': running('a', { provider: 'market', node: 'sim-1', capacity: 'spot', pool: 'spot-v100', pricePerGpuHour: 0.92 }), 'lease.spot-v100.sim-1': { type: 'lease', address: 'lease.spot-v100.sim-1', provider: 'market', pool: 'spot-v100', leaseId: 'sim-1', node: 'sim-1', capacity: 'spot', gpus: 1, pricePerHour: 0.92, acquiredAt: 0, idempotencyKey: 'k' } });
+    const plan = planFleet(f, obs, st, planOpts);
+    expect(kinds(plan.actions, 'workload.a')).toEqual(['checkpoint', 'stop', 'transfer', 'start']);
+    const transfer = plan.actions.find((a) => a.kind === 'transfer');
+    const release = plan.actions.find((a) => a.kind === 'release');
+    expect(release?.deps).toContain(transfer?.id);
+    expect(dep(plan.actions, transfer?.id ?? '')).toEqual(['stop']);
+    const change = plan.changes.find((c) => c.address === 'workload.a');
+    expect(change?.change).toBe('replace');
+    expect(change?.reasons.map((r) => r.text).join(' ')).toMatch(/on-demand/);
+  });
+
+  it('an eviction notice forces a move along the fallback rule, with the checkpoint wait bounded by the deadline', () => {
+    const f = fleet({ workloads: [workload('a')] });
+    const obs = observed({
+      nodes: [node('od-1', 'lab'), node('sim-1', 'market', { capacity: 'spot', gpus: 1, pricePerHour: 0.92, leaseId: 'sim-1', pool: 'spot-v100', zone: 'us-west-2a' })],
+      workloads: [instance('i-a', 'a', 'market', 'sim-1')],
+      leases: [lease('sim-1')],
+      prices: [quote('us-west-2a', 0.92)],
+      notices: [{ id: 'n1', provider: 'market', node: 'sim-1', source: 'sim', kind: 'preemption', deadline: new Date(NOW + 120_000).toISOString(), receivedAt: new Date(NOW).toISOString() }],
+    });
+    const plan = planFleet(f, obs, state({ 'workload.a': running('a', { provider: 'market', node: 'sim-1', capacity: 'spot', pool: 'spot-v100' }) }), planOpts);
+    const start = plan.actions.find((a) => a.kind === 'start');
+    expect(start?.kind === 'start' && start.target.capacity).toBe('on-demand');
+    const ck = plan.actions.find((a) => a.kind === 'checkpoint');
+    expect(ck?.kind === 'checkpoint' && ck.waitMs).toBe(100_000);
+    expect(plan.drift.map((d) => d.kind)).toContain('evicted');
+  });
+
+  it('a workload removed from the spec is checkpointed and stopped', () => {
+    const f = fleet({ workloads: [] });
+    const obs = observed({ nodes: [node('od-1', 'lab')], workloads: [instance('i-a', 'a', 'lab', 'od-1')] });
+    const plan = planFleet(f, obs, state({ 'workload.a': running('a') }), planOpts);
+    expect(kinds(plan.actions, 'workload.a')).toEqual(['checkpoint', 'stop']);
+    expect(plan.summary.destroy).toBe(1);
+  });
+
+  it('a duplicate instance is stopped, an unmanaged one adopted, a vanished lease forgotten', () => {
+    const f = fleet({ workloads: [workload('a', { capacity: 'on-demand' }), workload('b', { capacity: 'on-demand' })] });
+    const obs = observed({
+      nodes: [node('od-1', 'lab')],
+      workloads: [instance('i-a', 'a', 'lab', 'od-1'), instance('i-a2', 'a', 'lab', 'od-1', { startedAt: '2026-11-23T00:30:00.000Z' }), instance('i-b', 'b', 'lab', 'od-1')],
+    });
+    const st = state({ 'workload.a': running('a'), 'lease.spot-v100.gone': { type: 'lease', address: 'lease.spot-v100.gone', provider: 'market', pool: 'spot-v100', leaseId: 'gone', capacity: 'spot', gpus: 1, pricePerHour: 1, acquiredAt: 0, idempotencyKey: 'k' } });
+    const plan = planFleet(f, obs, st, planOpts);
+    expect(plan.actions.find((a) => a.kind === 'stop')).toMatchObject({ instanceId: 'i-a2', duplicate: true });
+    expect(plan.actions.find((a) => a.kind === 'adopt')).toMatchObject({ address: 'workload.b', instanceId: 'i-b' });
+    expect(plan.actions.find((a) => a.kind === 'forget')?.address).toBe('lease.spot-v100.gone');
+    expect(plan.drift.map((d) => d.kind).sort()).toEqual(['duplicate', 'unmanaged', 'vanished']);
+  });
+
+  it('a spec change (GPUs) restarts the workload from its checkpoint', () => {
+    const f = fleet({ workloads: [workload('a', { capacity: 'on-demand', gpus: 2, specHash: 'h-new' })] });
+    const obs = observed({ nodes: [node('od-1', 'lab')], workloads: [instance('i-a', 'a', 'lab', 'od-1')] });
+    const plan = planFleet(f, obs, state({ 'workload.a': running('a') }), planOpts);
+    expect(kinds(plan.actions, 'workload.a')).toEqual(['checkpoint', 'stop', 'start']);
+    expect(plan.changes.find((c) => c.address === 'workload.a')?.reasons[0]?.text).toMatch(/spec changed/);
+  });
+
+  it('--target keeps only the targeted address and what it depends on', () => {
+    const f = fleet({ workloads: [workload('a'), workload('b')] });
+    const obs = observed({ nodes: [node('od-1', 'lab')], prices: [quote('us-west-2a', 0.92)] });
+    const plan = planFleet(f, obs, state(), { ...planOpts, targets: ['workload.b'] });
+    expect(new Set(plan.actions.map((a) => a.address))).toEqual(new Set(['workload.b', 'lease.spot-v100.new-b']));
+  });
+
+  it('is deterministic: the same inputs render the same bytes', () => {
+    const f = fleet({ workloads: [workload('b'), workload('a')] });
+    const obs = observed({ nodes: [node('od-1', 'lab')], prices: [quote('us-west-2a', 0.92)] });
+    const a = planFleet(f, obs, state(), planOpts);
+    const b = planFleet(f, obs, state(), planOpts);
+    expect(renderPlanJson(a)).toBe(renderPlanJson(b));
+    expect(a.changes.map((c) => c.address)).toEqual([...a.changes.map((c) => c.address)].sort());
+  });
+});
+
+describe('plan rendering', () => {
+  // One plan with every action kind: acquire+start (new), checkpoint/stop/transfer/start (move),
+  // checkpoint/stop (removed), stop (duplicate), adopt, release, forget.
+  const f = fleet({ workloads: [workload('new'), workload('mover', { capacity: 'on-demand' }), workload('dup', { capacity: 'on-demand' }), workload('stray', { capacity: 'on-demand' })] });
+  const obs = observed({
+    nodes: [node('od-1', 'lab', { gpus: 8, pricePerHour: 24.48 }), node('sim-1', 'market', { capacity: 'spot', gpus: 1, pricePerHour: 0.92, leaseId: 'sim-1', pool: 'spot-v100', zone: 'us-west-2a' }), node('sim-9', 'market', { capacity: 'spot', gpus: 1, pricePerHour: 0.95, leaseId: 'sim-9', pool: 'spot-v100', zone: 'us-west-2b' })],
+    workloads: [
+      instance('i-mover', 'mover', 'market', 'sim-1'),
+      instance('i-old', 'old', 'lab', 'od-1'),
+      instance('i-dup', 'dup', 'lab', 'od-1'),
+      instance('i-dup2', 'dup', 'lab', 'od-1', { startedAt: '2026-11-23T00:40:00.000Z' }),
+      instance('i-stray', 'stray', 'lab', 'od-1'),
+    ],
+    leases: [lease('sim-1'), lease('sim-9', { zone: 'us-west-2b', pricePerHour: 0.95 })],
+    prices: [quote('us-west-2a', 0.92), quote('us-west-2b', 0.95)],
+  });
+  const st = state({
+    'workload.mover': running('mover', { provider: 'market', node: 'sim-1', capacity: 'spot', pool: 'spot-v100', instanceId: 'i-mover', pricePerGpuHour: 0.92 }),
+    'workload.old': running('old', { instanceId: 'i-old' }),
+    'workload.dup': running('dup', { instanceId: 'i-dup' }),
+    'lease.spot-v100.sim-1': { type: 'lease', address: 'lease.spot-v100.sim-1', provider: 'market', pool: 'spot-v100', leaseId: 'sim-1', node: 'sim-1', capacity: 'spot', gpus: 1, pricePerHour: 0.92, acquiredAt: 0, idempotencyKey: 'k1' },
+    'lease.spot-v100.gone': { type: 'lease', address: 'lease.spot-v100.gone', provider: 'market', pool: 'spot-v100', leaseId: 'gone', capacity: 'spot', gpus: 1, pricePerHour: 1, acquiredAt: 0, idempotencyKey: 'k2' },
+  });
+  const plan = planFleet(f, obs, st, planOpts);
+
+  it('has every action kind', () => {
+    expect(new Set(plan.actions.map((a) => a.kind))).toEqual(new Set(['acquire', 'start', 'checkpoint', 'stop', 'transfer', 'release', 'adopt', 'forget']));
+  });
+  it('human text', async () => {
+    await expect(renderPlanText(plan, { color: false })).toMatchFileSnapshot('__snapshots__/plan-every-kind.txt');
+  });
+  it('JSON', async () => {
+    const json = renderPlanJson(plan);
+    expect(JSON.parse(json).format_version).toBe('1.0');
+    await expect(json).toMatchFileSnapshot('__snapshots__/plan-every-kind.json');
+  });
+  it('markdown', async () => {
+    await expect(renderPlanMarkdown(plan)).toMatchFileSnapshot('__snapshots__/plan-every-kind.md');
+  });
+});
