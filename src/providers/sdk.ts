@@ -7,6 +7,7 @@ import type {
   Lease,
   NodeInfo,
   Notice,
+  NoticeKind,
   Offer,
   PriceQuote,
   WorkloadInstance,
@@ -153,6 +154,20 @@ export interface NoticesCapability {
   poll(node: NodeInfo): Promise<Notice[]>;
   /** Confirm a notice to the cloud when configured (Azure StartRequests). */
   acknowledge?(node: NodeInfo, notice: Notice): Promise<void>;
+  /**
+   * Push-style readers (GCE `wait_for_change` long-poll): calls onNotice for each new notice until
+   * `signal` aborts, then resolves; handles its own errors and retries. The watch loop uses this
+   * when present, and `poll` otherwise.
+   */
+  watch?(node: NodeInfo, onNotice: (n: Notice) => void, signal: AbortSignal): Promise<void>;
+  /**
+   * Posts a simulated eviction notice for a node (`spotfleet sim evict`), for providers that can
+   * (local, sim). poll() returns it until the deadline; after the deadline the node is dead: its
+   * workloads are killed and it reports state `terminated`.
+   */
+  simulate?(node: NodeInfo, opts: { inMs: number; kind?: NoticeKind }): Promise<Notice>;
+  /** Brings a node that a simulated notice terminated back (`spotfleet sim restore`); static nodes only. */
+  restore?(node: NodeInfo): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------
