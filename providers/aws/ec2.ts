@@ -20,7 +20,7 @@ import { ProviderError } from '../../src/core/errors.js';
 import type { Lease, NodeInfo, PriceQuote } from '../../src/core/types.js';
 import { roundUsd } from '../../src/core/units.js';
 import type { AcquireRequest, CapacityCapability, NodesCapability, PriceQuery, ProviderContext } from '../../src/providers/sdk.js';
-import { computeBid } from '../../src/policy/bid.js';
+import { computeBid } from '../../src/core/bid.js';
 
 export interface Ec2InstanceTypeConfig {
   gpuModel: string;

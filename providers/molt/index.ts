@@ -5,7 +5,7 @@
 import { ProviderError } from '../../src/core/errors.js';
 import type { Lease, NodeInfo, Notice, Offer, PriceQuote } from '../../src/core/types.js';
 import type { AcquireRequest, CapacityCapability, NodesCapability, NoticesCapability, PriceQuery, Provider, ProviderContext, ProviderFactory } from '../../src/providers/sdk.js';
-import { computeBid, DEFAULT_BID_MARGIN } from '../../src/policy/bid.js';
+import { computeBid, DEFAULT_BID_MARGIN } from '../../src/core/bid.js';
 import { MoltApiError, MoltClient } from './client.js';
 
 export interface MoltConfig {

@@ -1,6 +1,6 @@
 // Unit tests of the bid strategy with hand-computed numbers.
 import { describe, expect, it } from 'vitest';
-import { computeBid, renewalDecision, shouldRenew } from '../../src/policy/bid.js';
+import { computeBid, renewalDecision, shouldRenew } from '../../src/core/bid.js';
 
 describe('computeBid', () => {
   it('bids 5% above spot by default: 1.00 → 1.05', () => {

@@ -1,0 +1,394 @@
+// The `docker` provider: workloads as containers through the Docker Engine API (dockerode), one
+// engine per node over a unix socket, TCP with TLS, or SSH (engine.ts). Node facts, exec,
+// checkpoint storage and eviction notices go through the SSH toolkit when a node has `ssh`
+// settings; without them the node is described by its config alone.
+import { isAbsolute, resolve } from 'node:path';
+import type Docker from 'dockerode';
+import { nodeAddress } from '../../src/core/address.js';
+import { ProviderError } from '../../src/core/errors.js';
+import type { CapacityType, WorkloadInstance } from '../../src/core/types.js';
+import type { Provider, ProviderContext, ProviderFactory, RuntimeCapability, StartRequest } from '../../src/providers/sdk.js';
+import { LABEL, NodeSet, DEFAULT_CHECKPOINT_ROOT, containerEnv, containerLabels, containerName, instanceFromContainer, type FleetNodeConfig, type NodeSshConfig } from '../../src/providers/kit/ssh/index.js';
+import { demuxLogs, engineFor, pullImage, type EngineConfig, type PullEvent } from './engine.js';
+
+export interface DockerNodeEntry {
+  name: string;
+  engine: EngineConfig;
+  ssh?: NodeSshConfig;
+  capacity?: CapacityType;
+  zone?: string;
+  pricePerHour?: number;
+  gpuModel?: string;
+  /** GPU count when the node has no ssh settings (else nvidia-smi decides). */
+  gpus?: number;
+  checkpointRoot?: string;
+  cloud?: 'aws' | 'gcp' | 'azure';
+  metadataUrl?: string;
+  vmName?: string;
+  transferAddress?: string;
+  /** The engine has the NVIDIA container runtime: containers get GPU DeviceRequests. */
+  nvidiaRuntime?: boolean;
+  labels?: Record<string, string>;
+}
+
+export interface DockerProviderConfig {
+  nodes: DockerNodeEntry[];
+  /** Default `none`. */
+  networkMode?: string;
+  /** `kill` (Engine kill with the signal) or `exec` (`kill -SIG 1` in the container). Default kill. */
+  signalMethod?: 'kill' | 'exec';
+  /** `missing` (default), `always` or `never`. */
+  imagePull?: 'missing' | 'always' | 'never';
+  checkpointPath?: string;
+  sharedStorage?: boolean;
+  transfer?: { identityFile?: string; knownHostsFile?: string; bwlimitKBps?: number; attempts?: number };
+  acknowledgeNotices?: boolean;
+  maxConcurrentPerHost?: number;
+  /** Per-call Engine API limit in ms. Default 60 s. */
+  timeoutMs?: number;
+}
+
+const str = { type: 'string', minLength: 1 };
+const sshSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['host'],
+  properties: {
+    host: str,
+    port: { type: 'integer', minimum: 1, maximum: 65535 },
+    user: str,
+    identityFile: str,
+    agent: str,
+    knownHostsFile: str,
+    hostKeyFingerprint: { type: 'string', pattern: '^(SHA256:)?[A-Za-z0-9+/]{43}=?$' },
+    acceptUnknownHostKey: { type: 'boolean' },
+  },
+};
+const configSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  title: 'docker provider config',
+  description: 'Docker engines, one per node, over a unix socket, TCP+TLS or SSH.',
+  type: 'object',
+  additionalProperties: false,
+  required: ['nodes'],
+  properties: {
+    nodes: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'engine'],
+        properties: {
+          name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' },
+          engine: {
+            oneOf: [
+              { type: 'object', additionalProperties: false, required: ['socketPath'], properties: { socketPath: str } },
+              {
+                type: 'object',
+                additionalProperties: false,
+                required: ['host'],
+                properties: { host: str, port: { type: 'integer', minimum: 1, maximum: 65535 }, tls: { type: 'object', additionalProperties: false, required: ['ca', 'cert', 'key'], properties: { ca: str, cert: str, key: str } } },
+              },
+              { type: 'object', additionalProperties: false, required: ['ssh'], properties: { ssh: { const: true }, socketPath: str } },
+            ],
+          },
+          ssh: sshSchema,
+          capacity: { enum: ['spot', 'on-demand'] },
+          zone: str,
+          pricePerHour: { type: 'number', minimum: 0 },
+          gpuModel: str,
+          gpus: { type: 'integer', minimum: 0 },
+          checkpointRoot: { type: 'string', pattern: '^/', default: DEFAULT_CHECKPOINT_ROOT },
+          cloud: { enum: ['aws', 'gcp', 'azure'] },
+          metadataUrl: { type: 'string', pattern: '^https?://' },
+          vmName: str,
+          transferAddress: str,
+          nvidiaRuntime: { type: 'boolean' },
+          labels: { type: 'object', additionalProperties: { type: 'string' } },
+        },
+      },
+    },
+    networkMode: str,
+    signalMethod: { enum: ['kill', 'exec'] },
+    imagePull: { enum: ['missing', 'always', 'never'] },
+    checkpointPath: { type: 'string', pattern: '^/' },
+    sharedStorage: { type: 'boolean' },
+    transfer: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { identityFile: str, knownHostsFile: str, bwlimitKBps: { type: 'integer', minimum: 1 }, attempts: { type: 'integer', minimum: 1, maximum: 10 } },
+    },
+    acknowledgeNotices: { type: 'boolean' },
+    maxConcurrentPerHost: { type: 'integer', minimum: 1, maximum: 64 },
+    timeoutMs: { type: 'integer', minimum: 100 },
+  },
+};
+
+const CHECKPOINT_PATH_RE = /^\/[^,\n\r"'\0:]*$/;
+
+interface HttpishError {
+  statusCode?: number;
+  message: string;
+}
+
+function statusOf(e: unknown): number | undefined {
+  return (e as HttpishError | undefined)?.statusCode;
+}
+
+/** The Engine API as a RuntimeCapability. */
+export class DockerApiRuntime implements RuntimeCapability {
+  private readonly engines = new Map<string, Docker>();
+
+  constructor(
+    private readonly provider: string,
+    private readonly fleet: string,
+    private readonly cfg: DockerProviderConfig,
+    private readonly nodes: NodeSet,
+    specDir: string,
+    private readonly log: ProviderContext['log'],
+  ) {
+    const resolvePath = (p: string) => (isAbsolute(p) ? p : resolve(specDir, p));
+    for (const n of cfg.nodes) this.engines.set(n.name, engineFor(n.engine, { pool: nodes.pool, node: n.name, resolvePath }));
+  }
+
+  private fail(node: string, message: string, opts: { retryable?: boolean; cause?: unknown } = {}): ProviderError {
+    return new ProviderError(this.provider, `node "${node}" (docker engine): ${message}`, { address: nodeAddress(this.provider, node), ...opts });
+  }
+
+  engine(node: string): Docker {
+    const e = this.engines.get(node);
+    if (!e) throw this.fail(node, `no node "${node}" in this provider's config`);
+    return e;
+  }
+
+  /** Runs one Engine call with a time limit; failures become ProviderErrors naming the node. */
+  private async call<T>(node: string, what: string, fn: (d: Docker) => Promise<T>): Promise<T> {
+    const limit = this.cfg.timeoutMs ?? 60_000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        fn(this.engine(node)),
+        new Promise<never>((_, rej) => {
+          timer = setTimeout(() => rej(this.fail(node, `${what}: no answer within ${limit} ms`, { retryable: true })), limit);
+        }),
+      ]);
+    } catch (e) {
+      if (e instanceof ProviderError) throw e;
+      const code = statusOf(e);
+      const msg = (e as Error).message?.replace(/\s+/g, ' ').trim() ?? String(e);
+      throw this.fail(node, `${what} failed${code ? ` (HTTP ${code})` : ''}: ${msg}`, { retryable: code === undefined || code >= 500, cause: e });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private toInstance(node: string, c: Docker.ContainerInfo): WorkloadInstance {
+    const exit = /Exited \((-?\d+)\)/.exec(c.Status ?? '');
+    const o: Parameters<typeof instanceFromContainer>[0] = {
+      id: c.Id,
+      labels: c.Labels ?? {},
+      running: c.State === 'running',
+      startedAt: new Date((c.Created ?? 0) * 1000).toISOString(),
+      provider: this.provider,
+      node,
+    };
+    if (exit) o.exitCode = Number(exit[1]);
+    return instanceFromContainer(o);
+  }
+
+  private async find(node: string, labels: string[]): Promise<Docker.ContainerInfo[]> {
+    return this.call(node, 'list containers', (d) => d.listContainers({ all: true, filters: { label: labels } }));
+  }
+
+  async listOn(node: string): Promise<WorkloadInstance[]> {
+    return (await this.find(node, [`${LABEL.fleet}=${this.fleet}`])).map((c) => this.toInstance(node, c));
+  }
+
+  async list(): Promise<WorkloadInstance[]> {
+    const all = (await Promise.all(this.cfg.nodes.map((n) => this.listOn(n.name)))).flat();
+    return all.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : a.id < b.id ? -1 : 1));
+  }
+
+  async placedGpus(): Promise<Map<string, number>> {
+    const m = new Map<string, number>();
+    for (const i of await this.list()) if (i.state === 'running') m.set(i.node, (m.get(i.node) ?? 0) + i.gpus);
+    return m;
+  }
+
+  /** Makes sure the image is on the node's engine, per `imagePull`. */
+  async ensureImage(node: string, image: string, onProgress?: (e: PullEvent) => void): Promise<void> {
+    const policy = this.cfg.imagePull ?? 'missing';
+    if (policy === 'never') return;
+    if (policy === 'missing') {
+      const have = await this.engine(node)
+        .getImage(image)
+        .inspect()
+        .then(() => true, (e: unknown) => (statusOf(e) === 404 ? false : Promise.reject(e)));
+      if (have) return;
+    }
+    let last = 0;
+    await this.call(node, `pull ${image}`, (d) =>
+      pullImage(d, image, (e) => {
+        onProgress?.(e);
+        if (Date.now() - last > 2000 && e.status) {
+          last = Date.now();
+          this.log.info('image pull', { node, image, status: e.status, ...(e.progress ? { progress: e.progress } : {}) });
+        }
+      }),
+    );
+  }
+
+  async start(req: StartRequest): Promise<WorkloadInstance> {
+    const node = req.node;
+    this.engine(node);
+    if (!req.image) throw this.fail(node, `workload ${req.workload}: the docker provider needs an image`);
+    const same = (await this.find(node, [`${LABEL.idempotencyKey}=${req.idempotencyKey}`]))[0];
+    if (same) return this.toInstance(node, same);
+    let labels: Record<string, string>;
+    let env: Record<string, string>;
+    try {
+      labels = containerLabels(req, node);
+      env = containerEnv(req);
+    } catch (e) {
+      throw this.fail(node, `workload ${req.workload}: ${(e as Error).message}`);
+    }
+    const ckPath = req.checkpointPath ?? this.cfg.checkpointPath ?? '/checkpoints';
+    if (!CHECKPOINT_PATH_RE.test(ckPath)) throw this.fail(node, `workload ${req.workload}: checkpointPath ${JSON.stringify(ckPath)} must be an absolute path without , : quotes or line breaks`);
+    const hostCfg: Docker.HostConfig = { NetworkMode: this.cfg.networkMode ?? 'none', Binds: [`${this.nodes.workloadDir(node, req.workload)}:${ckPath}`] };
+    if (req.gpus > 0) {
+      const inv = await this.nodes.inventory(node);
+      const running = (await this.listOn(node)).filter((i) => i.state === 'running');
+      const free = inv.length - running.reduce((s, i) => s + i.gpus, 0);
+      if (free < req.gpus) throw this.fail(node, `no free GPU for ${req.workload}: it needs ${req.gpus}, ${Math.max(0, free)} of ${inv.length} free`);
+      if (this.cfg.nodes.find((n) => n.name === node)?.nvidiaRuntime) {
+        const taken = new Set(running.flatMap((i) => (i.labels[LABEL.gpuDevices] ?? '').split(',').filter(Boolean)));
+        const devices = inv.map((g) => String(g.index)).filter((i) => !taken.has(i)).slice(0, req.gpus);
+        hostCfg.DeviceRequests = [{ Driver: 'nvidia', DeviceIDs: devices, Capabilities: [['gpu']] }];
+        labels[LABEL.gpuDevices] = devices.join(',');
+      }
+    }
+    await this.ensureImage(node, req.image);
+    const name = containerName(req.fleet, req.workload, req.idempotencyKey);
+    const spec: Docker.ContainerCreateOptions = {
+      name,
+      Image: req.image,
+      Labels: labels,
+      Env: Object.keys(env).sort().map((k) => `${k}=${env[k] as string}`),
+      HostConfig: hostCfg,
+    };
+    if (req.command) spec.Cmd = req.command;
+    let container: Docker.Container;
+    try {
+      container = await this.call(node, `create ${name}`, (d) => d.createContainer(spec));
+    } catch (e) {
+      // A concurrent start with the same key won the name: that container is the answer.
+      if (statusOf((e as { cause?: unknown }).cause) === 409) {
+        const won = (await this.find(node, [`${LABEL.idempotencyKey}=${req.idempotencyKey}`]))[0];
+        if (won) return this.toInstance(node, won);
+      }
+      throw e;
+    }
+    await this.call(node, `start ${name}`, (d) => d.getContainer(container.id).start()).catch((e: unknown) => {
+      if (statusOf((e as { cause?: unknown }).cause) !== 304) throw e;
+    });
+    const c = (await this.find(node, [`${LABEL.idempotencyKey}=${req.idempotencyKey}`])).find((x) => x.Id === container.id);
+    if (!c) throw this.fail(node, `container ${container.id} vanished right after start`, { retryable: true });
+    return this.toInstance(node, c);
+  }
+
+  async signal(node: string, instanceId: string, signal: string): Promise<void> {
+    const sig = signal.toUpperCase().replace(/^SIG/, '');
+    if (!/^[A-Z0-9]+$/.test(sig)) throw this.fail(node, `invalid signal ${JSON.stringify(signal)}`);
+    if (this.cfg.signalMethod === 'exec') {
+      await this.call(node, `exec kill -${sig} 1`, async (d) => {
+        const ex = await d.getContainer(instanceId).exec({ Cmd: ['kill', `-${sig}`, '1'], AttachStdout: true, AttachStderr: true });
+        const s = await ex.start({ hijack: true, stdin: false });
+        await new Promise<void>((res) => {
+          s.on('end', () => res());
+          s.on('close', () => res());
+          s.resume();
+        });
+        const info = await ex.inspect();
+        if (info.ExitCode !== 0) throw new Error(`kill -${sig} 1 exited ${info.ExitCode}`);
+      });
+      return;
+    }
+    await this.call(node, `kill --signal ${sig}`, (d) => d.getContainer(instanceId).kill({ signal: sig }));
+  }
+
+  async stop(node: string, instanceId: string, graceMs: number): Promise<{ exitCode?: number }> {
+    const t = Math.max(0, Math.ceil(graceMs / 1000));
+    const c = this.engine(node).getContainer(instanceId);
+    try {
+      await this.call(node, `stop -t ${t}`, () => c.stop({ t }));
+    } catch (e) {
+      const code = statusOf((e as { cause?: unknown }).cause);
+      if (code === 404) return {};
+      if (code !== 304) throw e;
+    }
+    const info = await this.call(node, 'inspect', () => c.inspect());
+    return { exitCode: info.State.ExitCode };
+  }
+
+  async logs(node: string, instanceId: string, opts: { tailLines?: number } = {}): Promise<string> {
+    const buf = await this.call(node, 'logs', (d) => d.getContainer(instanceId).logs({ stdout: true, stderr: true, follow: false, ...(opts.tailLines !== undefined ? { tail: opts.tailLines } : {}) }));
+    return demuxLogs(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf)));
+  }
+
+  async remove(node: string, instanceId: string): Promise<void> {
+    try {
+      await this.call(node, 'remove', (d) => d.getContainer(instanceId).remove({ force: true }));
+    } catch (e) {
+      if (statusOf((e as { cause?: unknown }).cause) !== 404) throw e;
+    }
+  }
+}
+
+function nodeConfigs(entries: DockerNodeEntry[]): FleetNodeConfig[] {
+  return entries.map((e) => {
+    const n: FleetNodeConfig = { name: e.name };
+    for (const k of ['ssh', 'capacity', 'zone', 'pricePerHour', 'gpuModel', 'gpus', 'checkpointRoot', 'cloud', 'metadataUrl', 'vmName', 'transferAddress', 'labels'] as const) {
+      if (e[k] !== undefined) (n as unknown as Record<string, unknown>)[k] = e[k];
+    }
+    return n;
+  });
+}
+
+/** Creates the provider (exported for tests that build one without the registry). */
+export function createDockerProvider(config: DockerProviderConfig, ctx: ProviderContext): Provider & { runtime: DockerApiRuntime } {
+  let runtime: DockerApiRuntime | undefined;
+  const opts: ConstructorParameters<typeof NodeSet>[0] = {
+    provider: ctx.name,
+    nodes: nodeConfigs(config.nodes),
+    specDir: ctx.specDir,
+    log: ctx.log,
+    env: ctx.env,
+    placedGpus: () => (runtime ? runtime.placedGpus() : Promise.resolve(new Map())),
+  };
+  if (config.maxConcurrentPerHost !== undefined) opts.maxConcurrentPerHost = config.maxConcurrentPerHost;
+  if (config.sharedStorage !== undefined) opts.sharedStorage = config.sharedStorage;
+  if (config.transfer !== undefined) opts.transfer = config.transfer;
+  if (config.acknowledgeNotices !== undefined) opts.acknowledgeNotices = config.acknowledgeNotices;
+  const nodes = new NodeSet(opts);
+  runtime = new DockerApiRuntime(ctx.name, ctx.fleet, config, nodes, ctx.specDir, ctx.log);
+  const rt = runtime;
+  const anySsh = config.nodes.some((n) => n.ssh);
+  const p: Provider & { runtime: DockerApiRuntime } = {
+    name: ctx.name,
+    type: 'docker',
+    nodes: { list: () => nodes.list(), exec: (node, argv, o) => nodes.exec(node, argv, o?.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}) },
+    runtime: rt,
+    close: () => nodes.close(),
+  };
+  if (anySsh || config.sharedStorage) p.storage = { verify: (req) => nodes.verify(req), transfer: (req) => nodes.transfer(req), canTransfer: (a, b) => nodes.canTransfer(a, b) };
+  if (config.nodes.some((n) => n.cloud)) p.notices = { poll: (n) => nodes.poll(n), acknowledge: (n, x) => nodes.acknowledge(n, x) };
+  return p;
+}
+
+export const provider: ProviderFactory<DockerProviderConfig> = {
+  type: 'docker',
+  description: 'Docker engines (unix socket, TCP+TLS, or SSH): labelled containers, checkpoint signal/stop, image pulls; node facts over SSH',
+  configSchema,
+  create: (config, ctx) => createDockerProvider(config, ctx),
+};

@@ -1,0 +1,174 @@
+// The `ssh` provider: static GPU hosts reached over SSH (ssh2, one pooled connection per host,
+// host keys verified). Nodes come from config plus nvidia-smi; workloads run as containers through
+// the docker CLI on the host (docker-cli-runtime.ts says why); checkpoints are verified on the host
+// and moved node to node with rsync; eviction notices are read by curl on the host from the
+// node's cloud metadata service (aws, gcp, azure).
+import type { CapacityType } from '../../src/core/types.js';
+import type { Provider, ProviderContext, ProviderFactory } from '../../src/providers/sdk.js';
+import { NodeSet, DEFAULT_CHECKPOINT_ROOT, type FleetNodeConfig } from '../../src/providers/kit/ssh/index.js';
+import { DockerCliRuntime } from './docker-cli-runtime.js';
+
+/** One host. Keys and known_hosts paths are relative to the fleet file's folder. */
+export interface SshHostEntry {
+  name: string;
+  host: string;
+  port?: number;
+  user?: string;
+  identityFile?: string;
+  /** ssh-agent socket path; default SSH_AUTH_SOCK when no identityFile is given. */
+  agent?: string;
+  knownHostsFile?: string;
+  hostKeyFingerprint?: string;
+  acceptUnknownHostKey?: boolean;
+  /** GPUs spotfleet may use on this host; default: what nvidia-smi lists. */
+  capacity?: CapacityType;
+  zone?: string;
+  pricePerHour?: number;
+  gpuModel?: string;
+  checkpointRoot?: string;
+  cloud?: 'aws' | 'gcp' | 'azure';
+  metadataUrl?: string;
+  vmName?: string;
+  transferAddress?: string;
+  /** The host's engine has the NVIDIA container runtime: pass GPU device requests. */
+  nvidiaRuntime?: boolean;
+  labels?: Record<string, string>;
+}
+
+export interface SshProviderConfig {
+  hosts: SshHostEntry[];
+  maxConcurrentPerHost?: number;
+  sharedStorage?: boolean;
+  transfer?: { identityFile?: string; knownHostsFile?: string; bwlimitKBps?: number; attempts?: number };
+  acknowledgeNotices?: boolean;
+  runtime?: { docker?: string; networkMode?: string; signalMethod?: 'kill' | 'exec'; checkpointPath?: string };
+}
+
+const str = { type: 'string', minLength: 1 };
+const configSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  title: 'ssh provider config',
+  description: 'GPU hosts reached over SSH; workloads run as containers via the docker CLI on each host.',
+  type: 'object',
+  additionalProperties: false,
+  required: ['hosts'],
+  properties: {
+    hosts: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'host'],
+        properties: {
+          name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' },
+          host: str,
+          port: { type: 'integer', minimum: 1, maximum: 65535 },
+          user: str,
+          identityFile: str,
+          agent: str,
+          knownHostsFile: str,
+          hostKeyFingerprint: { type: 'string', pattern: '^(SHA256:)?[A-Za-z0-9+/]{43}=?$' },
+          acceptUnknownHostKey: { type: 'boolean', description: 'Trust a host key on first use and record it. Default false: unknown keys are refused.' },
+          capacity: { enum: ['spot', 'on-demand'] },
+          zone: str,
+          pricePerHour: { type: 'number', minimum: 0 },
+          gpuModel: str,
+          checkpointRoot: { type: 'string', pattern: '^/', default: DEFAULT_CHECKPOINT_ROOT },
+          cloud: { enum: ['aws', 'gcp', 'azure'] },
+          metadataUrl: { type: 'string', pattern: '^https?://' },
+          vmName: str,
+          transferAddress: str,
+          nvidiaRuntime: { type: 'boolean' },
+          labels: { type: 'object', additionalProperties: { type: 'string' } },
+        },
+      },
+    },
+    maxConcurrentPerHost: { type: 'integer', minimum: 1, maximum: 64 },
+    sharedStorage: { type: 'boolean' },
+    transfer: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { identityFile: str, knownHostsFile: str, bwlimitKBps: { type: 'integer', minimum: 1 }, attempts: { type: 'integer', minimum: 1, maximum: 10 } },
+    },
+    acknowledgeNotices: { type: 'boolean' },
+    runtime: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { docker: str, networkMode: str, signalMethod: { enum: ['kill', 'exec'] }, checkpointPath: { type: 'string', pattern: '^/' } },
+    },
+  },
+};
+
+/** Maps the flat host entries to the kit's node configs. */
+export function sshNodes(hosts: SshHostEntry[]): FleetNodeConfig[] {
+  return hosts.map((h) => {
+    const n: FleetNodeConfig = { name: h.name, ssh: { host: h.host } };
+    const ssh = n.ssh as NonNullable<FleetNodeConfig['ssh']>;
+    if (h.port !== undefined) ssh.port = h.port;
+    if (h.user !== undefined) ssh.user = h.user;
+    if (h.identityFile !== undefined) ssh.identityFile = h.identityFile;
+    if (h.agent !== undefined) ssh.agent = h.agent;
+    if (h.knownHostsFile !== undefined) ssh.knownHostsFile = h.knownHostsFile;
+    if (h.hostKeyFingerprint !== undefined) ssh.hostKeyFingerprint = h.hostKeyFingerprint;
+    if (h.acceptUnknownHostKey !== undefined) ssh.acceptUnknownHostKey = h.acceptUnknownHostKey;
+    for (const k of ['capacity', 'zone', 'pricePerHour', 'gpuModel', 'checkpointRoot', 'cloud', 'metadataUrl', 'vmName', 'transferAddress', 'labels'] as const) {
+      if (h[k] !== undefined) (n as unknown as Record<string, unknown>)[k] = h[k];
+    }
+    return n;
+  });
+}
+
+/** Creates the provider (exported for tests that build one without the registry). */
+export function createSshProvider(config: SshProviderConfig, ctx: ProviderContext): Provider {
+  let runtime: DockerCliRuntime | undefined;
+  const opts: ConstructorParameters<typeof NodeSet>[0] = {
+    provider: ctx.name,
+    nodes: sshNodes(config.hosts),
+    specDir: ctx.specDir,
+    log: ctx.log,
+    env: ctx.env,
+    placedGpus: () => (runtime ? runtime.placedGpus() : Promise.resolve(new Map())),
+  };
+  if (config.maxConcurrentPerHost !== undefined) opts.maxConcurrentPerHost = config.maxConcurrentPerHost;
+  if (config.sharedStorage !== undefined) opts.sharedStorage = config.sharedStorage;
+  if (config.transfer !== undefined) opts.transfer = config.transfer;
+  if (config.acknowledgeNotices !== undefined) opts.acknowledgeNotices = config.acknowledgeNotices;
+  const nodes = new NodeSet(opts);
+  const rt: ConstructorParameters<typeof DockerCliRuntime>[0] = {
+    provider: ctx.name,
+    fleet: ctx.fleet,
+    nodes,
+    nvidiaNodes: new Set(config.hosts.filter((h) => h.nvidiaRuntime).map((h) => h.name)),
+  };
+  const r = config.runtime ?? {};
+  if (r.docker !== undefined) rt.docker = r.docker;
+  if (r.networkMode !== undefined) rt.networkMode = r.networkMode;
+  if (r.signalMethod !== undefined) rt.signalMethod = r.signalMethod;
+  if (r.checkpointPath !== undefined) rt.defaultCheckpointPath = r.checkpointPath;
+  runtime = new DockerCliRuntime(rt);
+  const rtm = runtime;
+  return {
+    name: ctx.name,
+    type: 'ssh',
+    nodes: { list: () => nodes.list(), exec: (node, argv, o) => nodes.exec(node, argv, o?.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}) },
+    runtime: {
+      list: () => rtm.list(),
+      start: (req) => rtm.start(req),
+      signal: (n, id, s) => rtm.signal(n, id, s),
+      stop: (n, id, g) => rtm.stop(n, id, g),
+      logs: (n, id, o) => rtm.logs(n, id, o),
+      remove: (n, id) => rtm.remove(n, id),
+    },
+    storage: { verify: (req) => nodes.verify(req), transfer: (req) => nodes.transfer(req), canTransfer: (a, b) => nodes.canTransfer(a, b) },
+    notices: { poll: (n) => nodes.poll(n), acknowledge: (n, x) => nodes.acknowledge(n, x) },
+    close: () => nodes.close(),
+  };
+}
+
+export const provider: ProviderFactory<SshProviderConfig> = {
+  type: 'ssh',
+  description: 'GPU hosts over SSH: nvidia-smi inventory, containers via the docker CLI, rsync checkpoints, cloud eviction notices',
+  configSchema,
+  create: (config, ctx) => createSshProvider(config, ctx),
+};
