@@ -1,0 +1,173 @@
+// The watch controller's Prometheus metrics, on a private prom-client Registry (never the global
+// one, so tests and several controllers in one process do not share counters). The controller
+// records through the typed WatchMetrics methods; /metrics renders the registry as text.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CapacityType, NoticeKind } from '../core/types.js';
+
+/** How an emergency or planned migration ended. */
+export type MigrationOutcome =
+  /** Resumed on the target from a checkpoint newer than the signal. */
+  | 'succeeded'
+  /** Resumed, but from an older verified checkpoint: some work was lost. */
+  | 'lost-work'
+  /** Could not be resumed anywhere. */
+  | 'failed'
+  /** Stopped part-way (shutdown, superseded by a newer decision). */
+  | 'aborted';
+
+export interface WatchMetricsOptions {
+  /** Prefix of every metric name. Default `spotfleet_`. */
+  prefix?: string;
+  /** Labels on every series (e.g. `{ fleet: 'research' }`). */
+  defaultLabels?: Record<string, string>;
+  /** Also export Node process metrics (CPU, memory, event-loop lag) on this registry. Default true. */
+  processMetrics?: boolean;
+}
+
+/** The metrics the controller records. Every method is cheap and never throws. */
+export interface WatchMetrics {
+  /** The private registry (for tests, or to add more collectors). */
+  readonly registry: Registry;
+  /** Content-Type of `render()`. */
+  readonly contentType: string;
+  /** One reconcile of a fleet took `seconds`; `ok` false also counts a reconcile error. */
+  observeReconcile(seconds: number, ok: boolean): void;
+  /** A reconcile failed (counted by `reason`: spec, provider, apply, internal, ...). */
+  reconcileError(reason: string): void;
+  /** Keys ready in the work queue. */
+  setQueueDepth(depth: number): void;
+  /** A new notice was seen. `cloud` is the notice's source (aws, gcp, azure, sim, local). */
+  noticeReceived(cloud: string, kind: NoticeKind): void;
+  /** Time from a notice being seen to the checkpoint signal going out, in seconds. */
+  observeNoticeToSignal(seconds: number, cloud: string): void;
+  /** A migration ended; `downtimeSeconds` from the workload stopping to running again, when known. */
+  migrationFinished(outcome: MigrationOutcome, downtimeSeconds?: number): void;
+  /** The fleet's current spend in USD per hour by capacity type; a type not given is set to 0. */
+  setFleetCostPerHour(byCapacity: Partial<Record<CapacityType, number>>): void;
+  /** A provider call made by watch's monitors (notice or price polls) failed. */
+  providerPollError(provider: string, capability: string): void;
+  /** The registry in Prometheus text format. */
+  render(): Promise<string>;
+}
+
+/** Buckets for reconcile and downtime: 50 ms to 10 min. */
+const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+/** Notice-to-signal must stay well under the 30 s GCP/Azure window: fine buckets up to 30 s. */
+const SIGNAL_BUCKETS = [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30];
+/** Downtime of one migration: seconds to tens of minutes. */
+const DOWNTIME_BUCKETS = [1, 5, 10, 20, 30, 60, 90, 120, 180, 300, 600, 1800];
+
+const CAPACITY_TYPES: readonly CapacityType[] = ['on-demand', 'spot'];
+
+/**
+ * Creates the controller's metrics on a new private registry.
+ * @example
+ * const m = createWatchMetrics({ defaultLabels: { fleet: 'research' } });
+ * m.noticeReceived('aws', 'preemption');
+ * const text = await m.render();
+ */
+export function createWatchMetrics(opts: WatchMetricsOptions = {}): WatchMetrics {
+  const p = opts.prefix ?? 'spotfleet_';
+  const registry = new Registry();
+  if (opts.defaultLabels) registry.setDefaultLabels(opts.defaultLabels);
+  if (opts.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  const reconcileDuration = new Histogram({
+    name: `${p}reconcile_duration_seconds`,
+    help: 'Duration of one reconcile of the fleet (refresh, decide, plan, apply).',
+    labelNames: ['outcome'] as const,
+    buckets: DURATION_BUCKETS,
+    registers,
+  });
+  const reconcileErrors = new Counter({
+    name: `${p}reconcile_errors_total`,
+    help: 'Reconciles that failed, by reason.',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  const queueDepth = new Gauge({
+    name: `${p}queue_depth`,
+    help: 'Keys ready in the controller work queue.',
+    registers,
+  });
+  const notices = new Counter({
+    name: `${p}notices_received_total`,
+    help: 'Eviction notices seen, by cloud (notice source) and kind.',
+    labelNames: ['cloud', 'kind'] as const,
+    registers,
+  });
+  const noticeToSignal = new Histogram({
+    name: `${p}notice_to_signal_seconds`,
+    help: 'Time from a notice being seen to the checkpoint signal being sent.',
+    labelNames: ['cloud'] as const,
+    buckets: SIGNAL_BUCKETS,
+    registers,
+  });
+  const migrations = new Counter({
+    name: `${p}migrations_total`,
+    help: 'Migrations finished, by outcome.',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
+  const downtime = new Histogram({
+    name: `${p}migration_downtime_seconds`,
+    help: 'Downtime of one migrated workload: from stop on the source to running on the target.',
+    labelNames: ['outcome'] as const,
+    buckets: DOWNTIME_BUCKETS,
+    registers,
+  });
+  const cost = new Gauge({
+    name: `${p}fleet_cost_usd_per_hour`,
+    help: 'Current spend of the fleet in USD per hour, by capacity type.',
+    labelNames: ['capacity'] as const,
+    registers,
+  });
+  const pollErrors = new Counter({
+    name: `${p}provider_poll_errors_total`,
+    help: 'Failed provider polls by watch (notices, prices), by provider instance and capability.',
+    labelNames: ['provider', 'capability'] as const,
+    registers,
+  });
+  // Series that should read 0 rather than be absent before the first event.
+  for (const c of CAPACITY_TYPES) cost.set({ capacity: c }, 0);
+  queueDepth.set(0);
+
+  const finite = (x: number): boolean => Number.isFinite(x) && x >= 0;
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    observeReconcile(seconds, ok) {
+      if (finite(seconds)) reconcileDuration.observe({ outcome: ok ? 'ok' : 'error' }, seconds);
+    },
+    reconcileError(reason) {
+      reconcileErrors.inc({ reason });
+    },
+    setQueueDepth(depth) {
+      if (finite(depth)) queueDepth.set(depth);
+    },
+    noticeReceived(cloud, kind) {
+      notices.inc({ cloud, kind });
+    },
+    observeNoticeToSignal(seconds, cloud) {
+      if (finite(seconds)) noticeToSignal.observe({ cloud }, seconds);
+    },
+    migrationFinished(outcome, downtimeSeconds) {
+      migrations.inc({ outcome });
+      if (downtimeSeconds !== undefined && finite(downtimeSeconds)) downtime.observe({ outcome }, downtimeSeconds);
+    },
+    setFleetCostPerHour(byCapacity) {
+      for (const c of CAPACITY_TYPES) {
+        const v = byCapacity[c] ?? 0;
+        cost.set({ capacity: c }, Number.isFinite(v) ? v : 0);
+      }
+    },
+    providerPollError(provider, capability) {
+      pollErrors.inc({ provider, capability });
+    },
+    render() {
+      return registry.metrics();
+    },
+  };
+}

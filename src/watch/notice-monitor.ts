@@ -1,0 +1,445 @@
+// The notice monitor: asks every node it is given for eviction notices, every `intervalMs`, through
+// its provider's `notices.poll(node)` (or `notices.watch` where a provider can push), and reports
+// each notice once. Polls are spread over the interval (a stable phase per node), bounded in number
+// at once, never overlap on one node, and time out, so one slow or dead node never delays the news
+// from the others: a notice's deadline (30 s on GCP/Azure) is the budget of the whole migration.
+import type { NodeInfo, Notice } from '../core/types.js';
+
+/**
+ * The part of a provider's `notices` capability the monitor uses. `watch` is optional: a provider
+ * that can push notices (a long poll, a stream) calls `onNotice` for each and stops when `signal`
+ * aborts; its promise settles when it stops. A provider's NoticesCapability satisfies this.
+ */
+export interface NoticeSourceCapability {
+  poll(node: NodeInfo): Promise<Notice[]>;
+  watch?(node: NodeInfo, onNotice: (notice: Notice) => void, signal: AbortSignal): Promise<void> | void;
+}
+
+/** Anything with a name and a notices capability: a Provider, or an in-memory fake. */
+export interface NoticeProvider {
+  readonly name: string;
+  readonly notices?: NoticeSourceCapability | undefined;
+}
+
+/** One node to monitor and the provider instance that can tell its notices. */
+export interface MonitoredNode {
+  provider: NoticeProvider;
+  node: NodeInfo;
+}
+
+/** A notice seen for the first time. */
+export interface SeenNotice {
+  notice: Notice;
+  /** Provider instance name. */
+  provider: string;
+  node: NodeInfo;
+  /** Epoch ms when the monitor got it: the start of notice-to-signal. */
+  seenAt: number;
+  via: 'poll' | 'watch';
+}
+
+/** A poll (or watch) of one node that failed or took too long, or an onNotice callback that threw. */
+export interface NoticeMonitorError {
+  provider: string;
+  node: string;
+  error: unknown;
+  /** The poll did not answer within `pollTimeoutMs` (it is left to finish; its answer still counts). */
+  timedOut: boolean;
+  via: 'poll' | 'watch' | 'callback';
+}
+
+export interface NoticeMonitorOptions {
+  /** Called once per new notice (by provider and notice id). Keep it quick: enqueue and return. */
+  onNotice: (seen: SeenNotice) => void;
+  /** Called for every failed or timed-out poll, with the provider name and node. */
+  onError?: (err: NoticeMonitorError) => void;
+  /** Time between two polls of one node. Default 2000 ms. */
+  intervalMs?: number;
+  /** Polls in flight at once, over all nodes. Default 32. */
+  maxInFlight?: number;
+  /** A poll that has not answered by then is reported and its slot freed. Default 5000 ms. */
+  pollTimeoutMs?: number;
+  /** How long a notice id is remembered after it was last returned. Default 1 h. */
+  rememberMs?: number;
+  /** Clock for `seenAt`; injectable for tests. Default Date.now. */
+  now?: () => number;
+}
+
+export interface NoticeMonitorStats {
+  nodes: number;
+  /** Nodes followed through `notices.watch` instead of polls. */
+  watching: number;
+  inFlight: number;
+  /** Polls due but waiting for an in-flight slot. */
+  waiting: number;
+  /** Polls that completed (either way). */
+  polls: number;
+  errors: number;
+  timeouts: number;
+  /** Slots skipped because the node's previous poll had not come back. */
+  skipped: number;
+  noticesEmitted: number;
+  maxInFlightSeen: number;
+}
+
+/**
+ * Where within the interval a node's polls fall (ms), stable for a node key so that replacing the
+ * node set does not move anyone, and spread uniformly so that 1,000 nodes do not all poll at the
+ * same instant (FNV-1a hash of the key, with murmur3's finaliser so that keys differing only in
+ * their last characters, like sequential instance ids, still land far apart).
+ */
+export function pollPhase(key: string, intervalMs: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return ((h >>> 0) / 0x1_0000_0000) * intervalMs;
+}
+
+interface NodeState {
+  key: string;
+  provider: NoticeProvider;
+  node: NodeInfo;
+  phase: number;
+  nextDue: number;
+  timer: NodeJS.Timeout | undefined;
+  queued: boolean;
+  removed: boolean;
+  watch: AbortController | undefined;
+  /** The provider's watch failed or ended: poll this node instead. */
+  watchFailed: boolean;
+}
+
+const nodeKey = (provider: string, node: string): string => `${provider}/${node}`;
+
+/**
+ * Polls a changing set of nodes for eviction notices.
+ * @example
+ * const mon = new NoticeMonitor({ intervalMs: 2000, onNotice: (s) => queue.add(fleet), onError: (e) => log.warn(...) });
+ * mon.setNodes(spotNodes.map((node) => ({ provider: providers.get(node.provider)!, node })));
+ * mon.start();
+ * // ...after each reconcile: mon.setNodes(...); on shutdown: await mon.stop();
+ */
+export class NoticeMonitor {
+  private readonly onNotice: (seen: SeenNotice) => void;
+  private readonly onError: ((err: NoticeMonitorError) => void) | undefined;
+  private readonly intervalMs: number;
+  private readonly maxInFlight: number;
+  private readonly pollTimeoutMs: number;
+  private readonly rememberMs: number;
+  private readonly now: () => number;
+  private readonly nodes = new Map<string, NodeState>();
+  private waiting: NodeState[] = [];
+  /** Notice key -> when it was last returned. */
+  private readonly seen = new Map<string, number>();
+  private lastPrune = 0;
+  private inFlight = 0;
+  /**
+   * Nodes with a poll outstanding (possibly past its timeout): never start another. Kept by key,
+   * not on the node's state, so a node removed and re-added while hung is not polled twice.
+   */
+  private readonly busy = new Set<string>();
+  /** Resolves when an in-flight poll releases its slot; stop() waits for these. */
+  private readonly pending = new Set<Promise<void>>();
+  private running = false;
+  private readonly counters = { polls: 0, errors: 0, timeouts: 0, skipped: 0, noticesEmitted: 0, maxInFlightSeen: 0 };
+
+  constructor(opts: NoticeMonitorOptions) {
+    this.onNotice = opts.onNotice;
+    this.onError = opts.onError;
+    this.intervalMs = Math.max(1, opts.intervalMs ?? 2000);
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 32);
+    this.pollTimeoutMs = Math.max(1, opts.pollTimeoutMs ?? 5000);
+    this.rememberMs = opts.rememberMs ?? 3_600_000;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Replaces the set of monitored nodes (after each reconcile). Nodes that stay keep their
+   * schedule and in-flight poll; removed nodes stop at once (a late answer from them is dropped);
+   * new nodes get their first poll within one interval. Entries whose provider has no `notices`
+   * capability are ignored.
+   */
+  setNodes(entries: readonly MonitoredNode[]): void {
+    const next = new Map<string, MonitoredNode>();
+    for (const e of entries) {
+      if (!e.provider.notices) continue;
+      next.set(nodeKey(e.provider.name, e.node.id), e);
+    }
+    for (const [key, st] of this.nodes) {
+      if (!next.has(key)) this.remove(st);
+    }
+    for (const [key, e] of next) {
+      const st = this.nodes.get(key);
+      if (st) {
+        const providerChanged = st.provider !== e.provider;
+        st.node = e.node;
+        st.provider = e.provider;
+        // A reloaded spec builds new provider objects: a watch must follow the new one.
+        if (providerChanged && this.running && (st.watch || e.provider.notices?.watch)) {
+          this.stopWatch(st);
+          st.watchFailed = false;
+          this.begin(st);
+        }
+        continue;
+      }
+      const fresh: NodeState = {
+        key,
+        provider: e.provider,
+        node: e.node,
+        phase: pollPhase(key, this.intervalMs),
+        nextDue: 0,
+        timer: undefined,
+        queued: false,
+        removed: false,
+        watch: undefined,
+        watchFailed: false,
+      };
+      this.nodes.set(key, fresh);
+      if (this.running) this.begin(fresh);
+    }
+  }
+
+  /** Starts polling (idempotent). */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    for (const st of this.nodes.values()) this.begin(st);
+  }
+
+  /**
+   * Stops: no new polls, watches aborted, no callbacks after it resolves. Waits for polls in
+   * flight to answer or time out.
+   */
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const st of this.nodes.values()) {
+      if (st.timer) clearTimeout(st.timer);
+      st.timer = undefined;
+      st.queued = false;
+      this.stopWatch(st);
+    }
+    this.waiting = [];
+    await Promise.all([...this.pending]);
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  stats(): NoticeMonitorStats {
+    let watching = 0;
+    for (const st of this.nodes.values()) if (st.watch) watching++;
+    return {
+      nodes: this.nodes.size,
+      watching,
+      inFlight: this.inFlight,
+      waiting: this.waiting.length,
+      ...this.counters,
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private begin(st: NodeState): void {
+    const cap = st.provider.notices;
+    if (cap?.watch && !st.watchFailed) {
+      this.startWatch(st, cap);
+      return;
+    }
+    st.nextDue = this.nextSlot(st, this.now());
+    this.schedule(st);
+  }
+
+  /** The first time >= t on this node's grid: phase + k * interval. */
+  private nextSlot(st: NodeState, t: number): number {
+    const offset = (((st.phase - t) % this.intervalMs) + this.intervalMs) % this.intervalMs;
+    return t + offset;
+  }
+
+  private schedule(st: NodeState): void {
+    if (!this.running || st.removed || st.watch) return;
+    if (st.timer) clearTimeout(st.timer);
+    const delay = Math.max(0, st.nextDue - this.now());
+    st.timer = setTimeout(() => this.due(st), delay);
+  }
+
+  private due(st: NodeState): void {
+    st.timer = undefined;
+    if (!this.running || st.removed || st.watch) return;
+    if (this.busy.has(st.key)) {
+      // The previous poll has not come back (it timed out): do not pile a second one onto it.
+      this.counters.skipped++;
+      this.advance(st);
+      return;
+    }
+    if (this.inFlight < this.maxInFlight) this.runPoll(st);
+    else if (!st.queued) {
+      st.queued = true;
+      this.waiting.push(st);
+    }
+  }
+
+  /** Sets the next due time one interval on, skipping slots already past. */
+  private advance(st: NodeState): void {
+    const now = this.now();
+    st.nextDue += this.intervalMs;
+    if (st.nextDue <= now) st.nextDue = this.nextSlot(st, now + 1);
+    this.schedule(st);
+  }
+
+  private pump(): void {
+    while (this.running && this.inFlight < this.maxInFlight && this.waiting.length > 0) {
+      const st = this.waiting.shift() as NodeState;
+      st.queued = false;
+      if (st.removed || st.watch || this.busy.has(st.key)) continue;
+      this.runPoll(st);
+    }
+  }
+
+  private runPoll(st: NodeState): void {
+    const cap = st.provider.notices;
+    if (!cap) return;
+    const node = st.node;
+    const providerName = st.provider.name;
+    this.inFlight++;
+    if (this.inFlight > this.counters.maxInFlightSeen) this.counters.maxInFlightSeen = this.inFlight;
+    this.busy.add(st.key);
+    let released = false;
+    let timedOut = false;
+    let releaseResolve!: () => void;
+    const releasedP = new Promise<void>((r) => (releaseResolve = r));
+    this.pending.add(releasedP);
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.inFlight--;
+      this.pending.delete(releasedP);
+      releaseResolve();
+      if (!st.removed && this.running) this.advance(st);
+      this.pump();
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      this.counters.timeouts++;
+      if (this.running && !st.removed) {
+        this.report({
+          provider: providerName,
+          node: node.id,
+          error: new Error(`notice poll of ${node.id} did not answer within ${this.pollTimeoutMs} ms`),
+          timedOut: true,
+          via: 'poll',
+        });
+      }
+      release();
+    }, this.pollTimeoutMs);
+
+    // The async wrapper turns a poll that throws synchronously into a rejection like any other.
+    const p = (async () => cap.poll(node))();
+    p.then(
+      (notices) => {
+        this.counters.polls++;
+        // Even a poll that timed out still counts: a late notice is better than none.
+        if (this.running && !st.removed) this.accept(st, notices, 'poll');
+      },
+      (err: unknown) => {
+        this.counters.polls++;
+        this.counters.errors++;
+        if (!timedOut && this.running && !st.removed) {
+          this.report({ provider: providerName, node: node.id, error: err, timedOut: false, via: 'poll' });
+        }
+      },
+    ).finally(() => {
+      clearTimeout(timer);
+      this.busy.delete(st.key);
+      release();
+    });
+  }
+
+  private startWatch(st: NodeState, cap: NoticeSourceCapability): void {
+    if (st.timer) clearTimeout(st.timer);
+    st.timer = undefined;
+    const ac = new AbortController();
+    st.watch = ac;
+    const providerName = st.provider.name;
+    const nodeId = st.node.id;
+    const onNotice = (n: Notice): void => {
+      if (this.running && !st.removed && st.watch === ac) this.accept(st, [n], 'watch');
+    };
+    const fallBack = (error: unknown): void => {
+      if (st.watch !== ac) return; // stopped on purpose, or replaced
+      st.watch = undefined;
+      st.watchFailed = true;
+      if (!this.running || st.removed) return;
+      this.report({ provider: providerName, node: nodeId, error, timedOut: false, via: 'watch' });
+      st.nextDue = this.nextSlot(st, this.now());
+      this.schedule(st);
+    };
+    let r: Promise<void> | void;
+    try {
+      r = cap.watch?.(st.node, onNotice, ac.signal);
+    } catch (err) {
+      fallBack(err);
+      return;
+    }
+    Promise.resolve(r).then(
+      () => fallBack(new Error(`notice watch of ${nodeId} ended; polling instead`)),
+      (err: unknown) => fallBack(err),
+    );
+  }
+
+  private stopWatch(st: NodeState): void {
+    const ac = st.watch;
+    st.watch = undefined;
+    ac?.abort();
+  }
+
+  private remove(st: NodeState): void {
+    st.removed = true;
+    if (st.timer) clearTimeout(st.timer);
+    st.timer = undefined;
+    this.stopWatch(st);
+    if (st.queued) this.waiting = this.waiting.filter((x) => x !== st);
+    st.queued = false;
+    this.nodes.delete(st.key);
+  }
+
+  private accept(st: NodeState, notices: readonly Notice[], via: 'poll' | 'watch'): void {
+    const t = this.now();
+    const fresh: Notice[] = [];
+    for (const n of notices) {
+      const k = `${st.provider.name}\u0000${n.id}`;
+      if (!this.seen.has(k)) fresh.push(n);
+      this.seen.set(k, t);
+    }
+    if (t - this.lastPrune > Math.min(this.rememberMs, 60_000)) this.prune(t);
+    fresh.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const notice of fresh) {
+      this.counters.noticesEmitted++;
+      try {
+        this.onNotice({ notice, provider: st.provider.name, node: st.node, seenAt: t, via });
+      } catch (error) {
+        this.report({ provider: st.provider.name, node: st.node.id, error, timedOut: false, via: 'callback' });
+      }
+    }
+  }
+
+  private prune(t: number): void {
+    this.lastPrune = t;
+    for (const [k, last] of this.seen) if (t - last > this.rememberMs) this.seen.delete(k);
+  }
+
+  private report(e: NoticeMonitorError): void {
+    try {
+      this.onError?.(e);
+    } catch {
+      // An error reporter that throws must not stop the monitor.
+    }
+  }
+}
