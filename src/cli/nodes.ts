@@ -1,14 +1,175 @@
-// PLACEHOLDER: the `nodes` command is being written; this file is replaced by its real implementation.
+// `spotfleet nodes [PATH] [--json]`: the providers' view of the fleet's capacity. Every node
+// (provider, id, GPU model, GPUs free/total, capacity, zone, $/h, state), then, per pool and zone,
+// what the market asks (spot vs on-demand $/GPU-h, availability, preemptions per hour). A provider
+// that fails fails the command with its name: nothing is silently shown as empty.
 import type { Command } from 'commander';
+import { ProviderError, errorMessage } from '../core/errors.js';
+import type { NodeInfo } from '../core/types.js';
+import { formatUsd, roundUsd } from '../core/units.js';
+import type { PoolSpec } from '../spec/types.js';
 import type { CliApp } from './app.js';
-import { SpotfleetError } from '../core/errors.js';
+import { PROVIDERS_JSON_FORMAT, addProviderOptions, cmp, created, openFleetProviders, table, timeoutMs, withTimeout, type ProviderCommandOptions } from './providers.js';
 
-export function register(program: Command, _app: CliApp): void {
-  program
-    .command('nodes')
-    .description('(not available yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new SpotfleetError('NOT_AVAILABLE', '`spotfleet nodes` is not available in this build');
-    });
+/** One row of the market table: what a pool can get in one zone. */
+export interface MarketRow {
+  pool: string;
+  provider: string;
+  zone: string | null;
+  capacity: 'spot' | 'on-demand';
+  gpuModel: string | null;
+  pricePerGpuHour: number;
+  /** On-demand price in the same zone, for comparison (spot pools). */
+  onDemandPricePerGpuHour: number | null;
+  available: boolean;
+  /** Price above the pool's maxPricePerHour: the pool will not buy it. */
+  aboveMax: boolean;
+  preemptionRatePerHour: number | null;
+  /** Market time of the quote (simulated time for sim), or null for static inventory. */
+  at: string | null;
+  /** Where the row comes from: market quotes, or the nodes of a static inventory. */
+  source: 'market' | 'nodes';
+}
+
+async function marketRows(pool: PoolSpec, provider: NonNullable<Awaited<ReturnType<typeof created>>>, nodes: NodeInfo[], ms: number): Promise<MarketRow[]> {
+  const gpuModel = pool.gpuModel ?? null;
+  if (provider.capacity) {
+    const q = { ...(pool.gpuModel ? { gpuModel: pool.gpuModel } : {}), ...(pool.zones ? { zones: pool.zones } : {}) };
+    const quotes = await withTimeout(provider.name, 'prices', ms, provider.capacity.prices(q));
+    const od = new Map(quotes.filter((x) => x.capacity === 'on-demand').map((x) => [`${x.gpuModel}|${x.zone ?? ''}`, x.pricePerGpuHour]));
+    return quotes
+      .filter((x) => x.capacity === pool.capacity)
+      .map((x) => ({
+        pool: pool.name,
+        provider: provider.name,
+        zone: x.zone ?? null,
+        capacity: x.capacity,
+        gpuModel: x.gpuModel,
+        pricePerGpuHour: roundUsd(x.pricePerGpuHour),
+        onDemandPricePerGpuHour: od.has(`${x.gpuModel}|${x.zone ?? ''}`) ? roundUsd(od.get(`${x.gpuModel}|${x.zone ?? ''}`)!) : null,
+        available: x.available,
+        aboveMax: pool.maxPricePerHour !== undefined && x.pricePerGpuHour > pool.maxPricePerHour,
+        preemptionRatePerHour: x.preemptionRatePerHour === undefined ? null : Math.round(x.preemptionRatePerHour * 1000) / 1000,
+        at: x.at,
+        source: 'market' as const,
+      }));
+  }
+  // A static inventory has no market: its "price" is what its matching nodes cost per GPU.
+  const byZone = new Map<string, NodeInfo[]>();
+  for (const n of nodes) {
+    if (n.provider !== provider.name || n.capacity !== pool.capacity) continue;
+    if (pool.gpuModel && n.gpuModel.toLowerCase() !== pool.gpuModel.toLowerCase()) continue;
+    if (pool.zones && !pool.zones.includes(n.zone ?? '')) continue;
+    const k = n.zone ?? '';
+    byZone.set(k, [...(byZone.get(k) ?? []), n]);
+  }
+  return [...byZone.entries()].map(([zone, ns]) => {
+    const price = Math.min(...ns.map((n) => (n.gpus > 0 ? n.pricePerHour / n.gpus : n.pricePerHour)));
+    return {
+      pool: pool.name,
+      provider: provider.name,
+      zone: zone === '' ? null : zone,
+      capacity: pool.capacity,
+      gpuModel: gpuModel ?? ns[0]?.gpuModel ?? null,
+      pricePerGpuHour: roundUsd(price),
+      onDemandPricePerGpuHour: null,
+      available: ns.some((n) => n.state === 'ready' && (n.gpusFree ?? n.gpus) > 0),
+      aboveMax: pool.maxPricePerHour !== undefined && price > pool.maxPricePerHour,
+      preemptionRatePerHour: null,
+      at: null,
+      source: 'nodes' as const,
+    };
+  });
+}
+
+function nodeJson(n: NodeInfo): Record<string, unknown> {
+  return {
+    provider: n.provider,
+    id: n.id,
+    gpuModel: n.gpuModel,
+    gpus: n.gpus,
+    gpusFree: n.gpusFree ?? null,
+    capacity: n.capacity,
+    zone: n.zone ?? null,
+    pricePerHour: roundUsd(n.pricePerHour),
+    state: n.state,
+    pool: n.pool ?? null,
+    leaseId: n.leaseId ?? null,
+  };
+}
+
+export function register(program: Command, app: CliApp): void {
+  addProviderOptions(
+    program
+      .command('nodes')
+      .description('List every node of the fleet (GPUs, capacity, zone, $/h, state) and the markets each pool can buy from.')
+      .argument('[path]', 'fleet file, or a folder of *.yaml files', '.'),
+  ).action(async (path: string, opts: ProviderCommandOptions) => {
+    const ms = timeoutMs(opts);
+    const opened = await openFleetProviders(app, path, opts);
+    try {
+      const nodes: NodeInfo[] = [];
+      await Promise.all(
+        opened.providers.map(async (o) => {
+          const p = created(o);
+          if (!p.nodes) return;
+          try {
+            nodes.push(...(await withTimeout(p.name, 'nodes.list', ms, p.nodes.list())));
+          } catch (e) {
+            if (e instanceof ProviderError) throw e;
+            throw new ProviderError(p.name, `listing nodes failed: ${errorMessage(e)}`, { cause: e });
+          }
+        }),
+      );
+      nodes.sort((a, b) => cmp(a.provider, b.provider) || cmp(a.id, b.id));
+      const byName = new Map(opened.providers.map((o) => [o.spec.name, o]));
+      const markets: MarketRow[] = [];
+      for (const pool of [...opened.fleet.pools].sort((a, b) => cmp(a.name, b.name))) {
+        const o = byName.get(pool.provider);
+        if (!o) continue;
+        const p = created(o);
+        try {
+          markets.push(...(await marketRows(pool, p, nodes, ms)));
+        } catch (e) {
+          if (e instanceof ProviderError) throw e;
+          throw new ProviderError(p.name, `reading prices for pool ${pool.name} failed: ${errorMessage(e)}`, { cause: e });
+        }
+      }
+      markets.sort((a, b) => cmp(a.pool, b.pool) || cmp(a.zone ?? '', b.zone ?? ''));
+      const { io } = app;
+      if (opts.json) {
+        io.out(JSON.stringify({ format_version: PROVIDERS_JSON_FORMAT, fleet: opened.fleet.name, nodes: nodes.map(nodeJson), markets }, null, 2));
+        return;
+      }
+      io.out(`Nodes (${nodes.length}):`);
+      if (nodes.length === 0) io.out('  (none: markets have no leases yet)');
+      else {
+        io.out(
+          table(
+            ['PROVIDER', 'NODE', 'GPU', 'FREE/TOTAL', 'CAPACITY', 'ZONE', '$/H', 'STATE'],
+            nodes.map((n) => [n.provider, n.id, n.gpuModel, `${n.gpusFree ?? '?'}/${n.gpus}`, n.capacity, n.zone ?? '-', formatUsd(n.pricePerHour), n.state]),
+          ),
+        );
+      }
+      io.out('');
+      const times = [...new Set(markets.filter((m) => m.at).map((m) => `${m.provider} at ${m.at}`))].sort();
+      io.out(`Markets${times.length ? ` (${times.join('; ')})` : ''}:`);
+      io.out(
+        table(
+          ['POOL', 'PROVIDER', 'ZONE', 'CAPACITY', '$/GPU-H', 'ON-DEMAND $/GPU-H', 'AVAILABLE', 'PREEMPTIONS/H'],
+          markets.map((m) => [
+            m.pool,
+            m.provider,
+            m.zone ?? '-',
+            m.capacity,
+            formatUsd(m.pricePerGpuHour),
+            m.onDemandPricePerGpuHour === null ? '-' : formatUsd(m.onDemandPricePerGpuHour),
+            m.available ? (m.aboveMax ? 'above max' : 'yes') : 'no',
+            m.preemptionRatePerHour === null ? '-' : m.preemptionRatePerHour.toFixed(3),
+          ]),
+        ),
+      );
+    } finally {
+      await opened.close();
+    }
+  });
 }

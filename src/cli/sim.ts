@@ -1,14 +1,115 @@
-// PLACEHOLDER: the `sim` command is being written; this file is replaced by its real implementation.
+// `spotfleet sim ...`: drive the simulated parts of a fleet by hand.
+//   sim evict NODE [PATH] [--in 30s] [--kind preemption]  posts an eviction notice on a node
+//   sim restore NODE [PATH]                               brings a terminated static node back
+//   sim clock [PATH]                                      prints each sim market's simulated time
+// NODE is a node id, or `provider/node` when two providers have a node of that name.
 import type { Command } from 'commander';
+import { SpotfleetError, UsageError } from '../core/errors.js';
+import type { NodeInfo, NoticeKind } from '../core/types.js';
+import { formatDuration, parseDuration } from '../core/units.js';
+import type { Provider } from '../providers/sdk.js';
 import type { CliApp } from './app.js';
-import { SpotfleetError } from '../core/errors.js';
+import { PROVIDERS_JSON_FORMAT, addProviderOptions, cmp, openFleetProviders, timeoutMs, withTimeout, type OpenedFleet, type ProviderCommandOptions } from './providers.js';
 
-export function register(program: Command, _app: CliApp): void {
-  program
-    .command('sim')
-    .description('(not available yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new SpotfleetError('NOT_AVAILABLE', '`spotfleet sim` is not available in this build');
-    });
+const KINDS: NoticeKind[] = ['preemption', 'rebalance', 'maintenance', 'termination'];
+
+/** Finds the one node called `ref` (`node` or `provider/node`) among providers that can `need`. */
+async function findNode(opened: OpenedFleet, ref: string, need: 'simulate' | 'restore', ms: number): Promise<{ provider: Provider; node: NodeInfo }> {
+  const slash = ref.indexOf('/');
+  const wantProvider = slash > 0 ? ref.slice(0, slash) : undefined;
+  const id = slash > 0 ? ref.slice(slash + 1) : ref;
+  const hits: { provider: Provider; node: NodeInfo }[] = [];
+  const known: string[] = [];
+  for (const o of opened.providers) {
+    if (wantProvider !== undefined && o.spec.name !== wantProvider) continue;
+    const p = o.provider;
+    if (!p?.nodes) continue;
+    const nodes = await withTimeout(p.name, 'nodes.list', ms, p.nodes.list());
+    for (const n of nodes) {
+      known.push(`${p.name}/${n.id}`);
+      if (n.id === id) hits.push({ provider: p, node: n });
+    }
+  }
+  if (hits.length === 0) {
+    throw new SpotfleetError('NODE_NOT_FOUND', `no node "${ref}" in fleet "${opened.fleet.name}"`, [known.length ? `Nodes: ${known.sort().join(', ')}` : 'The fleet has no nodes yet (a market node appears once a lease is acquired).']);
+  }
+  if (hits.length > 1) throw new UsageError(`node "${ref}" is ambiguous`, [`Say which: ${hits.map((h) => `${h.provider.name}/${h.node.id}`).sort().join(', ')}`]);
+  const hit = hits[0]!;
+  if (!hit.provider.notices?.[need]) {
+    throw new SpotfleetError('NOT_SUPPORTED', `provider "${hit.provider.name}" (${hit.provider.type}) cannot ${need === 'simulate' ? 'simulate an eviction' : 'restore a node'}`, need === 'restore' ? ['Only static nodes (local) come back; a sim lease that died is gone: acquire a new one.'] : []);
+  }
+  return hit;
+}
+
+export function register(program: Command, app: CliApp): void {
+  const sim = program.command('sim').description('Drive simulated capacity by hand: post eviction notices, restore nodes, read the market clock.');
+
+  addProviderOptions(
+    sim
+      .command('evict')
+      .description('Post an eviction notice on a node; the node dies at the deadline (its processes are killed).')
+      .argument('<node>', 'node id, or provider/node')
+      .argument('[path]', 'fleet file, or a folder of *.yaml files', '.')
+      .option('--in <duration>', 'time from now to the deadline', '30s')
+      .option('--kind <kind>', `notice kind: ${KINDS.join(', ')}`, 'preemption'),
+  ).action(async (ref: string, path: string, opts: ProviderCommandOptions & { in: string; kind: string }) => {
+    const inMs = parseDuration(opts.in);
+    if (inMs === undefined) throw new UsageError(`--in: "${opts.in}" is not a duration`, ['Expected a duration such as 30s or 2m.']);
+    if (!(KINDS as string[]).includes(opts.kind)) throw new UsageError(`--kind: "${opts.kind}" is not a notice kind`, [`Expected one of ${KINDS.join(', ')}.`]);
+    const ms = timeoutMs(opts);
+    const opened = await openFleetProviders(app, path, opts);
+    try {
+      const { provider, node } = await findNode(opened, ref, 'simulate', ms);
+      const notice = await withTimeout(provider.name, 'notices.simulate', ms, provider.notices!.simulate!(node, { inMs, kind: opts.kind as NoticeKind }));
+      if (opts.json) app.io.out(JSON.stringify({ format_version: PROVIDERS_JSON_FORMAT, notice }, null, 2));
+      else app.io.out(`Posted a ${notice.kind} notice on ${provider.name}/${node.id}: deadline ${notice.deadline} (in ${formatDuration(Date.parse(notice.deadline) - Date.now() > 0 ? Math.round((Date.parse(notice.deadline) - Date.now()) / 1000) * 1000 : 0)}). Notice id ${notice.id}.`);
+    } finally {
+      await opened.close();
+    }
+  });
+
+  addProviderOptions(
+    sim
+      .command('restore')
+      .description('Bring a static node that a simulated eviction terminated back to ready.')
+      .argument('<node>', 'node id, or provider/node')
+      .argument('[path]', 'fleet file, or a folder of *.yaml files', '.'),
+  ).action(async (ref: string, path: string, opts: ProviderCommandOptions) => {
+    const ms = timeoutMs(opts);
+    const opened = await openFleetProviders(app, path, opts);
+    try {
+      const { provider, node } = await findNode(opened, ref, 'restore', ms);
+      await withTimeout(provider.name, 'notices.restore', ms, provider.notices!.restore!(node));
+      if (opts.json) app.io.out(JSON.stringify({ format_version: PROVIDERS_JSON_FORMAT, restored: { provider: provider.name, node: node.id } }, null, 2));
+      else app.io.out(`Restored ${provider.name}/${node.id}: no notice, ready for workloads.`);
+    } finally {
+      await opened.close();
+    }
+  });
+
+  addProviderOptions(
+    sim
+      .command('clock')
+      .description("Print each sim market's simulated time (every CLI run of this fleet agrees on it).")
+      .argument('[path]', 'fleet file, or a folder of *.yaml files', '.'),
+  ).action(async (path: string, opts: ProviderCommandOptions) => {
+    const ms = timeoutMs(opts);
+    const opened = await openFleetProviders(app, path, opts);
+    try {
+      const rows: { provider: string; at: string }[] = [];
+      for (const o of opened.providers) {
+        if (o.spec.type !== 'sim' || !o.provider?.capacity) continue;
+        // The market's quotes carry its simulated time: no extra SDK surface needed.
+        const quotes = await withTimeout(o.spec.name, 'prices', ms, o.provider.capacity.prices({}));
+        const at = quotes[0]?.at;
+        if (at) rows.push({ provider: o.spec.name, at });
+      }
+      rows.sort((a, b) => cmp(a.provider, b.provider));
+      if (rows.length === 0) throw new SpotfleetError('NOT_FOUND', `fleet "${opened.fleet.name}" has no sim provider`);
+      if (opts.json) app.io.out(JSON.stringify({ format_version: PROVIDERS_JSON_FORMAT, clocks: rows }, null, 2));
+      else for (const r of rows) app.io.out(`${r.provider}: ${r.at}`);
+    } finally {
+      await opened.close();
+    }
+  });
 }

@@ -1,0 +1,324 @@
+// The provider conformance suite: one set of behavioural checks that every provider runs, per
+// capability it has (nodes, runtime, storage, capacity, notices). A provider's test file calls
+// `describeProviderConformance` with a fixture: the provider plus what only a harness can give
+// (a workload that behaves like a trainer, a way to write a checkpoint on a node, nodes to use).
+// Checks run against real processes/peers; a capability the provider lacks is skipped.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import type { CapacityType, NodeInfo, WorkloadInstance } from '../core/types.js';
+import type { AcquireRequest, Provider, StartRequest } from './sdk.js';
+
+/** What a provider's test harness hands to the suite. */
+export interface ConformanceFixture {
+  provider: Provider;
+  /** Fleet name the runtime is scoped to (the provider context's `fleet`). */
+  fleet: string;
+  /** A ready node to start workloads on and keep checkpoints on; default: the first ready node listed. */
+  node?: () => Promise<NodeInfo>;
+  /** A second node for storage.transfer (may belong to another provider with compatible storage). */
+  otherNode?: () => Promise<NodeInfo>;
+  /**
+   * A node the suite may post a simulated notice on (it dies at the deadline); the suite gives it
+   * back with `cleanupEvictable` afterwards. Needed only when notices.simulate exists.
+   */
+  evictableNode?: () => Promise<NodeInfo>;
+  cleanupEvictable?: (node: NodeInfo) => Promise<void>;
+  /**
+   * A workload that behaves like a trainer: runs until stopped, checkpoints into its checkpoint
+   * folder on SIGUSR1 and on SIGTERM, then exits 0.
+   */
+  trainer: Workload & { checkpointPath?: string };
+  /** A workload that ignores SIGTERM (to check the SIGKILL escalation); the check is skipped without one. */
+  stubborn?: Workload;
+  /** A workload that exits on its own with the given code. */
+  exits?: (code: number) => Workload;
+  /** Writes a checkpoint for `workload` on `node` (needed when the provider has storage). */
+  writeCheckpoint?: (node: NodeInfo, workload: string) => Promise<void>;
+  /** Capacity to acquire in the capacity checks (needed when the provider has capacity). */
+  acquire?: Omit<AcquireRequest, 'idempotencyKey' | 'labels'>;
+  /** Stop grace for the trainer, ms (default 10 s). */
+  stopGraceMs?: number;
+  /** Called after all checks, before provider.close(). */
+  teardown?: () => Promise<void>;
+}
+
+/** A workload for the suite; `readyLog` is text its log shows once its signal handlers are in place. */
+export interface Workload {
+  /** argv (process runtimes, or a container's command). */
+  command?: string[];
+  /** Container image (container runtimes). */
+  image?: string;
+  env?: Record<string, string>;
+  readyLog?: string;
+}
+
+const NODE_STATES = ['ready', 'provisioning', 'draining', 'terminated', 'unknown'];
+const CAPACITY: CapacityType[] = ['spot', 'on-demand'];
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function isIso(s: unknown): boolean {
+  return typeof s === 'string' && Number.isFinite(Date.parse(s)) && /\d{4}-\d{2}-\d{2}T/.test(s);
+}
+
+/**
+ * Registers the conformance checks for one provider under a vitest `describe`.
+ * @example
+ * describeProviderConformance('local', async () => ({ provider, fleet: 'test', trainer: { command: ['node', trainer] } }));
+ */
+export function describeProviderConformance(name: string, setup: () => Promise<ConformanceFixture>): void {
+  describe(`provider conformance: ${name}`, () => {
+    let fx: ConformanceFixture;
+    let p: Provider;
+    const run = randomUUID().slice(0, 8);
+    const started: WorkloadInstance[] = [];
+
+    beforeAll(async () => {
+      fx = await setup();
+      p = fx.provider;
+    });
+    afterAll(async () => {
+      if (!fx) return;
+      for (const i of started) await p.runtime?.stop(i.node, i.id, 0).catch(() => undefined);
+      await fx.teardown?.();
+      await p.close?.();
+    });
+
+    const mainNode = async (): Promise<NodeInfo> => {
+      if (fx.node) return fx.node();
+      const nodes = (await p.nodes?.list()) ?? [];
+      const n = nodes.find((x) => x.state === 'ready');
+      if (!n) throw new Error('the fixture has no ready node');
+      return n;
+    };
+    const request = (node: NodeInfo, workload: string, w: Workload, key: string): StartRequest => {
+      const r: StartRequest = {
+        fleet: fx.fleet,
+        workload,
+        node: node.id,
+        env: { ...(w.env ?? {}) },
+        gpus: 1,
+        labels: { 'spotfleet.dev/fleet': fx.fleet, 'spotfleet.dev/workload': workload, 'conformance-run': run },
+        specHash: `hash-${workload}`,
+        idempotencyKey: key,
+      };
+      if (w.command) r.command = w.command;
+      if (w.image) r.image = w.image;
+      if (fx.trainer.checkpointPath) r.checkpointPath = fx.trainer.checkpointPath;
+      return r;
+    };
+    /** Signals sent before the workload installed its handlers would kill it (or open Node's inspector). */
+    const ready = async (node: NodeInfo, inst: WorkloadInstance, w: Workload): Promise<void> => {
+      const rt = p.runtime;
+      if (w.readyLog === undefined || !rt?.logs) {
+        await new Promise((r) => setTimeout(r, 1000));
+        return;
+      }
+      await waitFor(`"${w.readyLog}" in the log of ${inst.workload}`, async () => ((await rt.logs!(node.id, inst.id)).includes(w.readyLog!) ? true : undefined));
+    };
+    const instance = async (id: string): Promise<WorkloadInstance | undefined> => (await p.runtime!.list()).find((i) => i.id === id);
+
+    it('has a name and a type', () => {
+      expect(typeof p.name).toBe('string');
+      expect(p.name.length).toBeGreaterThan(0);
+      expect(typeof p.type).toBe('string');
+    });
+
+    it('nodes: list is well-formed, with unique ids', async (ctx) => {
+      if (!p.nodes) return ctx.skip();
+      const nodes = await p.nodes.list();
+      const ids = nodes.map((n) => n.id).sort();
+      expect(new Set(ids).size).toBe(ids.length);
+      for (const n of nodes) {
+        expect(n.id).toMatch(/\S/);
+        expect(n.provider).toBe(p.name);
+        expect(n.gpuModel).toMatch(/\S/);
+        expect(Number.isInteger(n.gpus) && n.gpus >= 0).toBe(true);
+        if (n.gpusFree !== undefined) expect(n.gpusFree >= 0 && n.gpusFree <= n.gpus).toBe(true);
+        expect(CAPACITY).toContain(n.capacity);
+        expect(Number.isFinite(n.pricePerHour) && n.pricePerHour >= 0).toBe(true);
+        expect(NODE_STATES).toContain(n.state);
+      }
+      // Twice the same answer when nothing changed: output built on it must be deterministic.
+      expect((await p.nodes.list()).map((n) => n.id).sort()).toEqual(ids);
+    });
+
+    it('runtime: start, list with labels, idempotent start, signal, stop with grace, stop again', async (ctx) => {
+      if (!p.runtime) return ctx.skip();
+      const node = await mainNode();
+      const workload = `conf-train-${run}`;
+      const req = request(node, workload, fx.trainer, `${run}-train`);
+      const a = await p.runtime.start(req);
+      started.push(a);
+      expect(a.node).toBe(node.id);
+      expect(a.workload).toBe(workload);
+      expect(a.fleet).toBe(fx.fleet);
+      expect(isIso(a.startedAt)).toBe(true);
+      const listed = await waitFor('the instance in list()', () => instance(a.id));
+      expect(listed.state).toBe('running');
+      expect(listed.labels).toMatchObject(req.labels);
+      expect(listed.specHash).toBe(req.specHash);
+      expect(listed.gpus).toBe(1);
+      // Same key, same instance, and never a second process.
+      const b = await p.runtime.start(req);
+      expect(b.id).toBe(a.id);
+      const [c, d] = await Promise.all([p.runtime.start(req), p.runtime.start(req)]);
+      expect(c.id).toBe(a.id);
+      expect(d.id).toBe(a.id);
+      expect((await p.runtime.list()).filter((i) => i.workload === workload)).toHaveLength(1);
+
+      const since = new Date(Date.now() - 1).toISOString();
+      await ready(node, a, fx.trainer);
+      await p.runtime.signal(node.id, a.id, 'SIGUSR1');
+      if (p.storage) {
+        const ck = await waitFor('a checkpoint after SIGUSR1', async () => (await p.storage!.verify({ node, workload, since })) ?? undefined);
+        expect(ck.workload).toBe(workload);
+        expect(Date.parse(ck.mtime)).toBeGreaterThan(Date.parse(since));
+      }
+      expect((await instance(a.id))?.state).toBe('running');
+
+      const stopped = await p.runtime.stop(node.id, a.id, fx.stopGraceMs ?? 10_000);
+      expect(stopped.exitCode).toBe(0);
+      const after = await instance(a.id);
+      expect(after?.state).toBe('exited');
+      expect(after?.exitCode).toBe(0);
+      // Idempotent: stopping a stopped instance succeeds and says the same.
+      expect((await p.runtime.stop(node.id, a.id, 1000)).exitCode).toBe(0);
+      if (p.runtime.logs) expect(typeof (await p.runtime.logs(node.id, a.id, { tailLines: 5 }))).toBe('string');
+    });
+
+    it('runtime: an instance that exits on its own is reported exited with its code', async (ctx) => {
+      if (!p.runtime || !fx.exits) return ctx.skip();
+      const node = await mainNode();
+      const a = await p.runtime.start(request(node, `conf-exit-${run}`, fx.exits(3), `${run}-exit`));
+      started.push(a);
+      const done = await waitFor('the instance to exit', async () => {
+        const i = await instance(a.id);
+        return i?.state === 'exited' ? i : undefined;
+      });
+      expect(done.exitCode).toBe(3);
+      if (p.runtime.remove) {
+        await p.runtime.remove(node.id, a.id);
+        expect(await instance(a.id)).toBeUndefined();
+      }
+    });
+
+    it('runtime: stop escalates to SIGKILL for a workload that ignores SIGTERM', async (ctx) => {
+      if (!p.runtime || !fx.stubborn) return ctx.skip();
+      const node = await mainNode();
+      const a = await p.runtime.start(request(node, `conf-stubborn-${run}`, fx.stubborn, `${run}-stubborn`));
+      started.push(a);
+      await ready(node, a, fx.stubborn);
+      const res = await p.runtime.stop(node.id, a.id, 500);
+      expect(res.exitCode).toBe(137);
+      expect((await instance(a.id))?.state).toBe('exited');
+    });
+
+    it('storage: verify finds nothing, then the written checkpoint, and respects since', async (ctx) => {
+      if (!p.storage || !fx.writeCheckpoint) return ctx.skip();
+      const node = await mainNode();
+      const workload = `conf-ckpt-${run}`;
+      expect(await p.storage.verify({ node, workload })).toBeNull();
+      await fx.writeCheckpoint(node, workload);
+      const ck = await p.storage.verify({ node, workload });
+      expect(ck).not.toBeNull();
+      expect(ck!.node).toBe(node.id);
+      expect(ck!.workload).toBe(workload);
+      expect(ck!.sizeBytes).toBeGreaterThan(0);
+      expect(isIso(ck!.mtime)).toBe(true);
+      // Only a checkpoint newer than `since` counts (a second of margin: file clocks are coarse).
+      expect(await p.storage.verify({ node, workload, since: new Date(Date.parse(ck!.mtime) + 1000).toISOString() })).toBeNull();
+      expect(await p.storage.verify({ node, workload, since: new Date(Date.parse(ck!.mtime) - 1000).toISOString() })).not.toBeNull();
+      expect(await p.storage.verify({ node, workload, minSizeBytes: ck!.sizeBytes + 1 })).toBeNull();
+    });
+
+    it('storage: transfer keeps the source and verifies the target', async (ctx) => {
+      if (!p.storage || !fx.writeCheckpoint || !fx.otherNode) return ctx.skip();
+      const from = await mainNode();
+      const to = await fx.otherNode();
+      const workload = `conf-xfer-${run}`;
+      await fx.writeCheckpoint(from, workload);
+      const ck = (await p.storage.verify({ node: from, workload }))!;
+      expect(ck).not.toBeNull();
+      if (p.storage.canTransfer) expect(p.storage.canTransfer(from, to)).toBe(true);
+      const res = await p.storage.transfer({ workload, from, to, checkpoint: ck });
+      expect(res.checkpoint.node).toBe(to.id);
+      expect(res.checkpoint.sizeBytes).toBe(ck.sizeBytes);
+      expect(res.durationMs).toBeGreaterThanOrEqual(0);
+      // The source copy is still there, and the target verifies on its own.
+      expect(await p.storage.verify({ node: from, workload })).toMatchObject({ path: ck.path, sizeBytes: ck.sizeBytes });
+      const there = await p.storage.verify({ node: to, workload });
+      expect(there).not.toBeNull();
+      expect(there!.sizeBytes).toBe(ck.sizeBytes);
+      // A repeated transfer is harmless.
+      const again = await p.storage.transfer({ workload, from, to, checkpoint: ck });
+      expect(again.checkpoint.sizeBytes).toBe(ck.sizeBytes);
+    });
+
+    it('capacity: prices are well-formed and sorted by price', async (ctx) => {
+      if (!p.capacity) return ctx.skip();
+      const quotes = await p.capacity.prices({});
+      expect(quotes.length).toBeGreaterThan(0);
+      for (const q of quotes) {
+        expect(q.provider).toBe(p.name);
+        expect(CAPACITY).toContain(q.capacity);
+        expect(Number.isFinite(q.pricePerGpuHour) && q.pricePerGpuHour >= 0).toBe(true);
+        expect(typeof q.available).toBe('boolean');
+        expect(isIso(q.at)).toBe(true);
+        if (q.preemptionRatePerHour !== undefined) expect(q.preemptionRatePerHour).toBeGreaterThanOrEqual(0);
+      }
+      for (let i = 1; i < quotes.length; i++) expect(quotes[i]!.pricePerGpuHour).toBeGreaterThanOrEqual(quotes[i - 1]!.pricePerGpuHour);
+      for (const cap of CAPACITY) for (const q of await p.capacity.prices({ capacity: cap })) expect(q.capacity).toBe(cap);
+    });
+
+    it('capacity: acquire is idempotent, leases lists it, release is idempotent', async (ctx) => {
+      if (!p.capacity || !fx.acquire) return ctx.skip();
+      const req: AcquireRequest = { ...fx.acquire, idempotencyKey: `${run}-lease`, labels: { 'conformance-run': run } };
+      const a = await p.capacity.acquire(req);
+      const b = await p.capacity.acquire(req);
+      expect(b.id).toBe(a.id);
+      expect(a.provider).toBe(p.name);
+      expect(a.gpus).toBeGreaterThanOrEqual(req.gpus);
+      expect(a.capacity).toBe(req.capacity);
+      expect(Number.isFinite(a.pricePerHour) && a.pricePerHour >= 0).toBe(true);
+      expect(isIso(a.acquiredAt)).toBe(true);
+      const leases = await p.capacity.leases();
+      expect(leases.filter((l) => l.id === a.id)).toHaveLength(1);
+      if (p.nodes && a.node) expect((await p.nodes.list()).some((n) => n.id === a.node)).toBe(true);
+      await p.capacity.release(a.id);
+      await p.capacity.release(a.id);
+      const left = (await p.capacity.leases()).find((l) => l.id === a.id);
+      expect(left === undefined || left.state === 'released').toBe(true);
+    });
+
+    it('notices: poll returns nothing normally, and a simulated notice until its deadline', async (ctx) => {
+      if (!p.notices) return ctx.skip();
+      const node = await mainNode();
+      expect(await p.notices.poll(node)).toEqual([]);
+      if (!p.notices.simulate || !fx.evictableNode) return;
+      const victim = await fx.evictableNode();
+      try {
+        const before = Date.now();
+        const n = await p.notices.simulate(victim, { inMs: 3_600_000, kind: 'preemption' });
+        expect(n.node).toBe(victim.id);
+        expect(n.provider).toBe(p.name);
+        expect(n.kind).toBe('preemption');
+        expect(Date.parse(n.deadline)).toBeGreaterThanOrEqual(before + 3_600_000);
+        const polled = await p.notices.poll(victim);
+        expect(polled.map((x) => x.id)).toEqual([n.id]);
+        // Seen twice, it is the same notice (same id), so it is handled once.
+        expect((await p.notices.poll(victim)).map((x) => x.id)).toEqual([n.id]);
+      } finally {
+        await fx.cleanupEvictable?.(victim);
+      }
+    });
+  });
+}

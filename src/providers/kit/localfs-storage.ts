@@ -1,0 +1,179 @@
+// Checkpoints on folders of this machine: the storage capability shared by `local` and `sim`.
+// A node is a folder; a workload's checkpoints are entries (files or folders) in
+// `<node folder>/checkpoints/<workload>/`. Nodes advertise their folder in `meta`, so a checkpoint
+// moves between any two localfs nodes on this machine, whichever provider owns them.
+import { cpSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { ProviderError } from '../../core/errors.js';
+import type { CheckpointInfo, NodeInfo } from '../../core/types.js';
+import type { StorageCapability, TransferRequest, TransferResult, VerifyRequest } from '../sdk.js';
+import { assertSafeName } from './fs-util.js';
+
+/** The `meta` a localfs node carries: how any localfs storage finds its folder. */
+export function localfsMeta(nodeDir: string): Record<string, string> {
+  return { storage: 'localfs', host: hostname(), dir: nodeDir, checkpointDir: join(nodeDir, 'checkpoints') };
+}
+
+/** True when the node's checkpoints live in a folder on this machine. */
+export function isLocalfsNode(node: NodeInfo): boolean {
+  return node.meta?.storage === 'localfs' && node.meta.host === hostname() && typeof node.meta.checkpointDir === 'string';
+}
+
+/**
+ * File times come from the kernel's coarse clock, which lags Date.now() by up to a jiffy or two
+ * (measured: up to ~8 ms here), so a checkpoint written right after a signal can carry an mtime
+ * slightly before it. A checkpoint this close before `since` still counts as newer; the work that
+ * could be lost to it is at most this long.
+ */
+export const FS_CLOCK_SLACK_MS = 20;
+
+interface Entry {
+  path: string;
+  mtimeMs: number;
+  sizeBytes: number;
+}
+
+/** A file or folder checkpoint: size is the sum of its files, time the newest file's. */
+function measure(path: string): Entry {
+  const st = statSync(path);
+  if (!st.isDirectory()) return { path, mtimeMs: st.mtimeMs, sizeBytes: st.size };
+  let size = 0;
+  let mtime = st.mtimeMs;
+  for (const name of readdirSync(path)) {
+    const e = measure(join(path, name));
+    size += e.sizeBytes;
+    mtime = Math.max(mtime, e.mtimeMs);
+  }
+  return { path, mtimeMs: mtime, sizeBytes: size };
+}
+
+/** Files in progress (temp names, dot files, incoming copies) never count as checkpoints. */
+function isInProgress(name: string): boolean {
+  return name.startsWith('.') || name.endsWith('.tmp') || name.includes('.tmp-') || name.endsWith('.partial');
+}
+
+/** Sizes of every file under a path, by relative name: the transfer's verification. */
+function manifest(path: string, prefix = ''): Map<string, number> {
+  const out = new Map<string, number>();
+  const st = statSync(path);
+  if (!st.isDirectory()) {
+    out.set(prefix || '.', st.size);
+    return out;
+  }
+  for (const name of readdirSync(path).sort()) {
+    for (const [k, v] of manifest(join(path, name), prefix ? `${prefix}/${name}` : name)) out.set(k, v);
+  }
+  return out;
+}
+
+function sameManifest(a: Map<string, number>, b: Map<string, number>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
+/**
+ * Storage over node folders. verify() returns the newest finished checkpoint newer than `since`;
+ * transfer() copies through a temporary name and renames only after the copy verifies, and never
+ * touches the source.
+ */
+export class LocalfsStorage implements StorageCapability {
+  constructor(private readonly provider: string) {}
+
+  private dirOf(node: NodeInfo, workload: string): string {
+    assertSafeName(this.provider, 'workload', workload);
+    const dir = node.meta?.checkpointDir;
+    if (typeof dir !== 'string' || !isLocalfsNode(node)) {
+      throw new ProviderError(this.provider, `node ${node.provider}/${node.id} has no checkpoint folder on this machine`);
+    }
+    return join(dir, workload);
+  }
+
+  async verify(req: VerifyRequest): Promise<CheckpointInfo | null> {
+    await Promise.resolve();
+    const dir = this.dirOf(req.node, req.workload);
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return null;
+    }
+    const since = req.since === undefined ? undefined : Date.parse(req.since);
+    let best: Entry | undefined;
+    for (const name of names.sort()) {
+      if (isInProgress(name)) continue;
+      const path = join(dir, name);
+      let e: Entry;
+      try {
+        const st = statSync(path);
+        if (req.marker !== undefined) {
+          if (st.isDirectory()) {
+            const m = statSync(join(path, req.marker), { throwIfNoEntry: false });
+            if (!m) continue;
+            e = { ...measure(path), mtimeMs: m.mtimeMs };
+          } else if (name === req.marker) {
+            e = measure(path);
+          } else continue;
+        } else e = measure(path);
+      } catch {
+        continue; // removed while we looked
+      }
+      if (since !== undefined && !(e.mtimeMs > since - FS_CLOCK_SLACK_MS)) continue;
+      if (req.minSizeBytes !== undefined && e.sizeBytes < req.minSizeBytes) continue;
+      if (!best || e.mtimeMs > best.mtimeMs) best = e;
+    }
+    if (!best) return null;
+    return { node: req.node.id, workload: req.workload, path: best.path, mtime: new Date(best.mtimeMs).toISOString(), sizeBytes: best.sizeBytes };
+  }
+
+  canTransfer(from: NodeInfo, to: NodeInfo): boolean {
+    return isLocalfsNode(from) && isLocalfsNode(to);
+  }
+
+  async transfer(req: TransferRequest): Promise<TransferResult> {
+    await Promise.resolve();
+    const t0 = Date.now();
+    const srcDir = this.dirOf(req.from, req.workload);
+    const dstDir = this.dirOf(req.to, req.workload);
+    const src = resolve(req.checkpoint.path);
+    if (dirname(src) !== resolve(srcDir)) {
+      throw new ProviderError(this.provider, `checkpoint ${src} is not in node ${req.from.id}'s checkpoint folder for ${req.workload}`);
+    }
+    const srcManifest = (() => {
+      try {
+        return manifest(src);
+      } catch {
+        throw new ProviderError(this.provider, `checkpoint ${src} on node ${req.from.id} is gone`);
+      }
+    })();
+    const bytes = [...srcManifest.values()].reduce((a, b) => a + b, 0);
+    const target = join(dstDir, basename(src));
+    const info = (): CheckpointInfo => {
+      const e = measure(target);
+      return { node: req.to.id, workload: req.workload, path: target, mtime: new Date(e.mtimeMs).toISOString(), sizeBytes: e.sizeBytes };
+    };
+    if (resolve(dstDir) === resolve(srcDir)) return { checkpoint: info(), bytes: 0, durationMs: Date.now() - t0, skipped: true };
+    mkdirSync(dstDir, { recursive: true });
+    // An earlier transfer of the same checkpoint that completed is not repeated.
+    try {
+      if (sameManifest(srcManifest, manifest(target))) return { checkpoint: info(), bytes: 0, durationMs: Date.now() - t0, skipped: true };
+    } catch {
+      // no target yet
+    }
+    const tmp = join(dstDir, `.incoming-${basename(src)}-${process.pid}-${Date.now()}`);
+    try {
+      cpSync(src, tmp, { recursive: true, preserveTimestamps: true, errorOnExist: true, force: false });
+      if (!sameManifest(srcManifest, manifest(tmp))) {
+        throw new ProviderError(this.provider, `copy of ${src} to node ${req.to.id} does not match the source`, { retryable: true });
+      }
+      rmSync(target, { recursive: true, force: true });
+      renameSync(tmp, target);
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      if (e instanceof ProviderError) throw e;
+      throw new ProviderError(this.provider, `copying checkpoint to node ${req.to.id} failed: ${(e as Error).message}`, { retryable: true, cause: e });
+    }
+    return { checkpoint: info(), bytes, durationMs: Date.now() - t0, skipped: false };
+  }
+}

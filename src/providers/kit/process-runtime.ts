@@ -1,0 +1,419 @@
+// Workloads as real, detached child processes on this machine: the runtime capability shared by
+// the `local` and `sim` providers. Each instance is a folder in its node's folder
+// (`<nodesRoot>/<node>/workloads/<id>/`) holding a JSON record, the supervisor's pids, the output
+// log and, once it ended, the exit code; so a later CLI run finds and controls it again.
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ProviderError } from '../../core/errors.js';
+import type { WorkloadInstance } from '../../core/types.js';
+import type { RuntimeCapability, StartRequest } from '../sdk.js';
+import { assertSafeName, isAlive, readJson, shortHash, sleep, trySignal, writeJsonAtomic, type PidRef } from './fs-util.js';
+import { SUPERVISOR_SOURCE, SUPERVISOR_VERSION } from './supervisor-source.js';
+
+/** What start() and list() need to know from the provider that owns the nodes. */
+export interface ProcessRuntimeOptions {
+  /** Provider instance name (for errors and WorkloadInstance.provider). */
+  provider: string;
+  /** Fleet name; list() reports only this fleet's instances. */
+  fleet: string;
+  /** Provider data folder: holds the supervisor script and the idempotency claims. */
+  dataDir: string;
+  /** Folder holding one folder per node. */
+  nodesRoot: string;
+  /** Working directory of workloads (the spec's folder, so relative commands work). */
+  cwd: string;
+  /** Base environment for workloads (PATH and friends); request env is laid over it. */
+  env: Readonly<Record<string, string | undefined>>;
+  /**
+   * Called before a start: throws (a ProviderError) when the node cannot take the workload
+   * (unknown, terminated, not enough free GPUs). `usedGpus` counts running instances on the node.
+   */
+  admit?(node: string, gpus: number, usedGpus: number): Promise<void> | void;
+  now?: () => number;
+}
+
+/** The on-disk record of one instance; never holds env values (they may be secrets). */
+export interface ProcessRecord {
+  version: 1;
+  id: string;
+  provider: string;
+  fleet: string;
+  workload: string;
+  node: string;
+  argv: string[];
+  envKeys: string[];
+  cwd: string;
+  gpus: number;
+  labels: Record<string, string>;
+  specHash: string;
+  startedAt: string;
+  checkpointDir: string;
+  supervisor?: PidRef;
+}
+
+interface PidsFile {
+  supervisor?: PidRef;
+  child?: PidRef;
+}
+
+interface ExitFile {
+  code?: number;
+  signal?: string;
+  error?: string;
+  endedAt: string;
+}
+
+/** The folder of a node. */
+export function nodeDirOf(nodesRoot: string, node: string): string {
+  return join(nodesRoot, node);
+}
+
+/** Where a workload's checkpoints live on a node folder (CHECKPOINT_DIR for the process). */
+export function checkpointDirOf(nodeDir: string, workload: string): string {
+  return join(nodeDir, 'checkpoints', workload);
+}
+
+/**
+ * The runtime capability over detached processes. Start is idempotent by `idempotencyKey`; stop is
+ * SIGTERM, then SIGKILL of the whole process group after the grace period, and waits until gone.
+ */
+export class ProcessRuntime implements RuntimeCapability {
+  private readonly o: ProcessRuntimeOptions;
+  private readonly now: () => number;
+  private supervisorPath: string | undefined;
+
+  constructor(opts: ProcessRuntimeOptions) {
+    this.o = opts;
+    this.now = opts.now ?? Date.now;
+    mkdirSync(opts.nodesRoot, { recursive: true, mode: 0o700 });
+    mkdirSync(join(opts.dataDir, 'instances'), { recursive: true, mode: 0o700 });
+  }
+
+  private err(message: string, opts: { address?: string; retryable?: boolean } = {}): ProviderError {
+    return new ProviderError(this.o.provider, message, opts);
+  }
+
+  private instanceDir(node: string, id: string): string {
+    return join(this.o.nodesRoot, node, 'workloads', id);
+  }
+
+  /** Writes the supervisor script once per version; a running one is never rewritten. */
+  private supervisor(): string {
+    if (this.supervisorPath) return this.supervisorPath;
+    const p = join(this.o.dataDir, `supervisor-v${SUPERVISOR_VERSION}.cjs`);
+    let current: string | undefined;
+    try {
+      current = readFileSync(p, 'utf8');
+    } catch {
+      current = undefined;
+    }
+    if (current !== SUPERVISOR_SOURCE) writeTextAtomic(p, SUPERVISOR_SOURCE);
+    this.supervisorPath = p;
+    return p;
+  }
+
+  /** Every instance (running or exited) of this fleet, sorted by node then id. */
+  async list(): Promise<WorkloadInstance[]> {
+    await Promise.resolve();
+    const out: WorkloadInstance[] = [];
+    for (const node of listDirs(this.o.nodesRoot)) {
+      for (const id of listDirs(join(this.o.nodesRoot, node, 'workloads'))) {
+        const inst = this.read(node, id);
+        if (inst && inst.fleet === this.o.fleet) out.push(inst);
+      }
+    }
+    return out.sort((a, b) => (a.node === b.node ? cmp(a.id, b.id) : cmp(a.node, b.node)));
+  }
+
+  /** Running instances on one node. */
+  async running(node: string): Promise<WorkloadInstance[]> {
+    return (await this.list()).filter((i) => i.node === node && i.state === 'running');
+  }
+
+  async start(req: StartRequest): Promise<WorkloadInstance> {
+    const P = this.o.provider;
+    assertSafeName(P, 'node', req.node);
+    assertSafeName(P, 'workload', req.workload);
+    if (!req.command || req.command.length === 0 || req.command[0] === '') {
+      throw this.err(`workload "${req.workload}": the ${this.o.provider} runtime runs processes and needs \`command\` (an argv); images are not supported here`);
+    }
+    const id = `${req.workload}-${shortHash(`${req.fleet}\u0000${req.idempotencyKey}`)}`;
+    // The claim file is the idempotency lock: created exclusively, so two concurrent starts with the
+    // same key (in this process or another CLI run) agree on one instance and spawn one process.
+    const claim = join(this.o.dataDir, 'instances', `${id}.json`);
+    let fd: number;
+    try {
+      fd = openSync(claim, 'wx', 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      return this.awaitExisting(id, claim);
+    }
+    try {
+      writeFileSync(fd, `${JSON.stringify({ id, node: req.node, workload: req.workload })}\n`);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      const used = (await this.running(req.node)).reduce((s, i) => s + i.gpus, 0);
+      await this.o.admit?.(req.node, req.gpus, used);
+    } catch (e) {
+      rmSync(claim, { force: true });
+      throw e;
+    }
+    return this.spawnInstance(id, req);
+  }
+
+  private async awaitExisting(id: string, claim: string): Promise<WorkloadInstance> {
+    for (let i = 0; i < 200; i++) {
+      const c = readJson<{ node?: string }>(claim);
+      if (c?.node) {
+        const inst = this.read(c.node, id);
+        if (inst) return inst;
+      }
+      await sleep(50);
+    }
+    throw this.err(`instance ${id} is being started by another spotfleet process that has not finished; try again`, { retryable: true });
+  }
+
+  private spawnInstance(id: string, req: StartRequest): WorkloadInstance {
+    const nodeDir = join(this.o.nodesRoot, req.node);
+    const dir = this.instanceDir(req.node, id);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const ckpt = checkpointDirOf(nodeDir, req.workload);
+    mkdirSync(ckpt, { recursive: true });
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(this.o.env)) if (v !== undefined) env[k] = v;
+    Object.assign(env, req.env, {
+      CHECKPOINT_DIR: ckpt,
+      SPOTFLEET_WORKLOAD: req.workload,
+      SPOTFLEET_NODE: req.node,
+      SPOTFLEET_FLEET: req.fleet,
+      SPOTFLEET_INSTANCE: id,
+    });
+    if (req.resumeFrom) env[req.resumeFrom.env] = req.resumeFrom.path;
+    const rec: ProcessRecord = {
+      version: 1,
+      id,
+      provider: this.o.provider,
+      fleet: req.fleet,
+      workload: req.workload,
+      node: req.node,
+      argv: [...req.command!],
+      envKeys: Object.keys(req.env).sort(),
+      cwd: this.o.cwd,
+      gpus: req.gpus,
+      labels: { ...req.labels },
+      specHash: req.specHash,
+      startedAt: new Date(this.now()).toISOString(),
+      checkpointDir: ckpt,
+    };
+    writeJsonAtomic(join(dir, 'record.json'), rec);
+    const log = openSync(join(dir, 'output.log'), 'a', 0o600);
+    try {
+      const child = spawn(process.execPath, [this.supervisor(), dir, ...rec.argv], {
+        cwd: this.o.cwd,
+        env,
+        detached: true,
+        stdio: ['ignore', log, log],
+      });
+      child.on('error', () => undefined);
+      child.unref();
+      if (child.pid) {
+        const st = procStart(child.pid);
+        rec.supervisor = st === undefined ? { pid: child.pid } : { pid: child.pid, start: st };
+        writeJsonAtomic(join(dir, 'record.json'), rec);
+      }
+    } finally {
+      closeSync(log);
+    }
+    const inst = this.read(req.node, id);
+    if (!inst) throw this.err(`instance ${id} vanished right after it started`);
+    return inst;
+  }
+
+  /** Reads one instance; undefined when it has no record. */
+  read(node: string, id: string): WorkloadInstance | undefined {
+    const dir = this.instanceDir(node, id);
+    const rec = readJson<ProcessRecord>(join(dir, 'record.json'));
+    if (!rec) return undefined;
+    const st = this.status(dir, rec);
+    const inst: WorkloadInstance = {
+      id: rec.id,
+      provider: this.o.provider,
+      node: rec.node,
+      fleet: rec.fleet,
+      workload: rec.workload,
+      state: st.running ? 'running' : 'exited',
+      startedAt: rec.startedAt,
+      gpus: rec.gpus,
+      specHash: rec.specHash,
+      labels: rec.labels,
+    };
+    if (!st.running && st.exitCode !== undefined) inst.exitCode = st.exitCode;
+    return inst;
+  }
+
+  private pids(dir: string, rec: ProcessRecord): PidsFile {
+    const f = readJson<PidsFile>(join(dir, 'pids.json')) ?? {};
+    const out: PidsFile = {};
+    const sup = f.supervisor ?? rec.supervisor;
+    if (sup) out.supervisor = sup;
+    if (f.child) out.child = f.child;
+    return out;
+  }
+
+  private status(dir: string, rec: ProcessRecord): { running: boolean; exitCode?: number } {
+    const exit = readJson<ExitFile>(join(dir, 'exit.json'));
+    const p = this.pids(dir, rec);
+    const alive = isAlive(p.supervisor) || isAlive(p.child);
+    if (alive) return { running: true };
+    if (exit) return exit.code === undefined ? { running: false } : { running: false, exitCode: exit.code };
+    // No pids yet: the supervisor may be a few milliseconds from writing them.
+    if (!p.supervisor && this.now() - Date.parse(rec.startedAt) < 5000) return { running: true };
+    return { running: false };
+  }
+
+  private locate(node: string, id: string): { dir: string; rec: ProcessRecord } | undefined {
+    assertSafeName(this.o.provider, 'node', node);
+    assertSafeName(this.o.provider, 'instance', id);
+    const dir = this.instanceDir(node, id);
+    const rec = readJson<ProcessRecord>(join(dir, 'record.json'));
+    return rec ? { dir, rec } : undefined;
+  }
+
+  async signal(node: string, instanceId: string, signal: string): Promise<void> {
+    await Promise.resolve();
+    const found = this.locate(node, instanceId);
+    if (!found) throw this.err(`no instance ${instanceId} on node ${node}`);
+    const sig = signal.startsWith('SIG') ? signal : `SIG${signal}`;
+    if (!/^SIG[A-Z0-9]+$/.test(sig)) throw this.err(`invalid signal "${signal}"`);
+    const p = this.pids(found.dir, found.rec);
+    // The supervisor forwards catchable signals to the workload; SIGKILL/SIGSTOP go to the group.
+    if (sig === 'SIGKILL' || sig === 'SIGSTOP') {
+      if (p.supervisor && isAlive(p.supervisor)) trySignal(-p.supervisor.pid, sig);
+      if (p.child && isAlive(p.child)) trySignal(p.child.pid, sig);
+      return;
+    }
+    if (p.supervisor && isAlive(p.supervisor)) {
+      if (!trySignal(p.supervisor.pid, sig as NodeJS.Signals)) throw this.err(`cannot signal instance ${instanceId}: it is gone`);
+      return;
+    }
+    if (p.child && isAlive(p.child)) {
+      trySignal(p.child.pid, sig as NodeJS.Signals);
+      return;
+    }
+    throw this.err(`instance ${instanceId} on node ${node} is not running`);
+  }
+
+  async stop(node: string, instanceId: string, graceMs: number): Promise<{ exitCode?: number }> {
+    const found = this.locate(node, instanceId);
+    if (!found) return {};
+    const { dir, rec } = found;
+    const gone = (): boolean => {
+      const p = this.pids(dir, rec);
+      return !isAlive(p.supervisor) && !isAlive(p.child);
+    };
+    if (!gone()) {
+      const p = this.pids(dir, rec);
+      if (p.supervisor && isAlive(p.supervisor)) trySignal(p.supervisor.pid, 'SIGTERM');
+      else if (p.child) trySignal(p.child.pid, 'SIGTERM');
+      const until = Date.now() + Math.max(0, graceMs);
+      while (!gone() && Date.now() < until) await sleep(25);
+      if (!gone()) await this.kill(dir, rec);
+    }
+    return this.exitOf(dir, rec);
+  }
+
+  /** SIGKILL for the whole process group, wait until gone, and record the exit if nobody did. */
+  private async kill(dir: string, rec: ProcessRecord): Promise<void> {
+    const p = this.pids(dir, rec);
+    const gone = (): boolean => !isAlive(p.supervisor) && !isAlive(p.child);
+    for (let i = 0; i < 200 && !gone(); i++) {
+      if (p.supervisor && isAlive(p.supervisor)) trySignal(-p.supervisor.pid, 'SIGKILL');
+      if (p.supervisor && isAlive(p.supervisor)) trySignal(p.supervisor.pid, 'SIGKILL');
+      if (p.child && isAlive(p.child)) trySignal(p.child.pid, 'SIGKILL');
+      await sleep(25);
+    }
+    if (!gone()) throw this.err(`instance ${rec.id} on node ${rec.node} survived SIGKILL`);
+    try {
+      writeFileSync(join(dir, 'exit.json'), `${JSON.stringify({ code: 137, signal: 'SIGKILL', endedAt: new Date(this.now()).toISOString() })}\n`, { flag: 'wx' });
+    } catch {
+      // the supervisor wrote it first
+    }
+  }
+
+  private exitOf(dir: string, rec: ProcessRecord): { exitCode?: number } {
+    const st = this.status(dir, rec);
+    return st.exitCode === undefined ? {} : { exitCode: st.exitCode };
+  }
+
+  /** Kills every running instance on a node at once (the node died). */
+  async killNode(node: string): Promise<void> {
+    const nodeDir = join(this.o.nodesRoot, node, 'workloads');
+    await Promise.all(
+      listDirs(nodeDir).map(async (id) => {
+        const found = this.locate(node, id);
+        if (!found) return;
+        const p = this.pids(found.dir, found.rec);
+        if (isAlive(p.supervisor) || isAlive(p.child)) await this.kill(found.dir, found.rec);
+      }),
+    );
+  }
+
+  async logs(node: string, instanceId: string, opts: { tailLines?: number } = {}): Promise<string> {
+    await Promise.resolve();
+    const found = this.locate(node, instanceId);
+    if (!found) throw this.err(`no instance ${instanceId} on node ${node}`);
+    let text: string;
+    try {
+      text = readFileSync(join(found.dir, 'output.log'), 'utf8');
+    } catch {
+      return '';
+    }
+    if (opts.tailLines === undefined) return text;
+    const lines = text.split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    return lines.slice(-Math.max(0, opts.tailLines)).map((l) => `${l}\n`).join('');
+  }
+
+  async remove(node: string, instanceId: string): Promise<void> {
+    await Promise.resolve();
+    const found = this.locate(node, instanceId);
+    if (!found) return;
+    if (this.status(found.dir, found.rec).running) throw this.err(`instance ${instanceId} on node ${node} is still running; stop it first`);
+    rmSync(found.dir, { recursive: true, force: true });
+    rmSync(join(this.o.dataDir, 'instances', `${instanceId}.json`), { force: true });
+  }
+}
+
+function procStart(pid: number): string | undefined {
+  try {
+    const t = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return t.slice(t.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function writeTextAtomic(path: string, text: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text, { mode: 0o700 });
+  // rename is atomic: another CLI run never sees half a script
+  renameSync(tmp, path);
+}
+
+function listDirs(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
