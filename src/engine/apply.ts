@@ -50,6 +50,12 @@ export interface ApplyOptions {
   pollMs?: number;
   /** How long to wait for an acquired lease to become a node; default 120 s. */
   leaseReadyMs?: number;
+  /**
+   * Instances (`provider/instanceId`) that already got the checkpoint signal at the given time
+   * (ms epoch): watch signals at once when a notice arrives, before the reconcile runs, so the
+   * checkpoint step only waits for a checkpoint newer than that.
+   */
+  signalledAt?: ReadonlyMap<string, number>;
 }
 
 export interface ApplyResult {
@@ -114,6 +120,10 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
   const parallelism = Math.max(1, opts.parallelism ?? 10);
   const byId = new Map(plan.actions.map((a) => [a.id, a]));
   const results = new Map<string, ActionResult>();
+  const started = new Map<string, number>();
+  const startedAtOf = (id: string): number | undefined => started.get(id);
+  /** Work lost per workload when no checkpoint newer than the signal verified in time. */
+  const lostWork = new Map<string, number>();
   const leases = new Map<string, Lease>();
   const nodeCache = new Map<string, NodeInfo>(opts.observed.nodes.map((n) => [`${n.provider}/${n.id}`, n]));
   const emit = (e: ApplyEvent): void => opts.onEvent?.(e);
@@ -230,8 +240,9 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
     const p = provider(opts, a.provider);
     if (!contract || !p.runtime) return { checkpoint: 'none' };
     const node = await findNode(a.provider, a.node);
-    const signalAt = now();
-    await withPending(a, { node: a.node, instance: a.instanceId }, () => p.runtime!.signal(a.node, a.instanceId, contract.signal));
+    const already = opts.signalledAt?.get(`${a.provider}/${a.instanceId}`);
+    const signalAt = already ?? now();
+    if (already === undefined) await withPending(a, { node: a.node, instance: a.instanceId }, () => p.runtime!.signal(a.node, a.instanceId, contract.signal));
     if (!p.storage) return { signalled: true };
     const since = new Date(signalAt - 1).toISOString();
     const deadline = signalAt + a.waitMs;
@@ -249,6 +260,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
     const lost = newest ? signalAt - Date.parse(newest.mtime) : -1;
     emit({ type: 'warning', address: a.address, message: newest ? `no checkpoint verified within ${Math.round(a.waitMs / 1000)}s of the signal; resuming from the newest verified one (${newest.mtime}), losing about ${Math.round(lost / 1000)}s of work` : `no checkpoint verified within ${Math.round(a.waitMs / 1000)}s and none exists; the workload restarts from the beginning` });
     if (newest) await recordCheckpoint(a.workload, newest);
+    if (lost > 0) lostWork.set(a.workload, lost);
     return { verified: false, lostWorkMs: lost };
   };
 
@@ -344,9 +356,17 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
         idempotencyKey: a.idempotencyKey,
       });
       const at = now();
+      // Step timings of this move: its own actions plus the acquire made for it.
       const timings: Record<string, number> = {};
-      for (const r of results.values()) if (r.address === a.address && r.startedAt !== undefined && r.endedAt !== undefined) timings[r.kind] = r.endedAt - r.startedAt;
-      const firstStart = Math.min(...[...results.values()].filter((r) => r.address === a.address && r.startedAt !== undefined).map((r) => r.startedAt as number), at);
+      let stopStart: number | undefined;
+      for (const r of results.values()) {
+        const src = byId.get(r.id);
+        const mine = r.address === a.address || (src?.kind === 'acquire' && src.forWorkload === a.workload);
+        if (!mine || r.startedAt === undefined || r.endedAt === undefined) continue;
+        timings[r.kind] = r.endedAt - r.startedAt;
+        if (r.kind === 'stop' && r.address === a.address) stopStart = r.startedAt;
+      }
+      timings.start = at - (results.get(a.id)?.startedAt ?? startedAtOf(a.id) ?? at);
       await writer.update((s) => {
         const prev = s.resources[a.address];
         const r: WorkloadRecord = prev?.type === 'workload'
@@ -368,7 +388,12 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
         else delete r.zone;
         if (a.migratedFrom) {
           r.lastMoveAt = at;
-          r.moves.push({ at, from: a.migratedFrom, to: node.id, reason: a.moveReason ?? 'move', timings, downtimeMs: at - firstStart, outcome: 'ok' });
+          // Downtime: from the moment the workload stopped making progress to running again.
+          r.moves.push({ at, from: a.migratedFrom, to: node.id, reason: a.moveReason ?? 'move', timings, downtimeMs: at - (stopStart ?? at), outcome: lostWork.has(a.workload) ? 'lost-work' : 'ok', ...(lostWork.has(a.workload) ? { lostWorkMs: lostWork.get(a.workload) as number } : {}) });
+          if (a.evicted) {
+            r.preemptions.push(at);
+            if (r.preemptions.length > 50) r.preemptions.splice(0, r.preemptions.length - 50);
+          }
           if (r.moves.length > 50) r.moves.splice(0, r.moves.length - 50);
         }
         s.resources[a.address] = r;
@@ -446,6 +471,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
       pending.delete(id);
       progressed = true;
       const startedAt = now();
+      started.set(id, startedAt);
       emit({ type: 'start', action: a, at: startedAt });
       const task = (async () => {
         let result: ActionResult;

@@ -36,6 +36,8 @@ export interface PlanOptions {
   policies?: unknown;
   /** Default wait for a verified checkpoint outside emergencies. */
   checkpointWaitMs?: number;
+  /** When given, every workload's decision input and decision are put here (for `explain`). */
+  captureDecisions?: Map<string, { input: WorkloadDecisionInput; decision: WorkloadDecision }>;
 }
 
 const nodeKey = (provider: string, id: string): string => `${provider}/${id}`;
@@ -389,6 +391,7 @@ function planWorkload(ctx: Ctx, name: string, spec: WorkloadSpec | undefined, in
   if (current) input.current = current;
   const decision = decideWorkload(input, { now, thresholds: ctx.fleet.defaults.thresholds, ...(ctx.opts.policies !== undefined ? { policies: ctx.opts.policies } : {}) });
   if (specChanged) decision.reasons.unshift({ rule: 'spec', text: 'the workload spec changed (image, command, env, GPUs or checkpoint): restart from its checkpoint' });
+  ctx.opts.captureDecisions?.set(name, { input, decision });
   return applyDecision(ctx, spec, primary, node, rec, decision, adoptIds, before, evicted, specChanged);
 }
 
@@ -537,6 +540,7 @@ function applyDecision(
     generation: gen,
     ...(primary ? { migratedFrom: primary.node, originalType: node?.capacity ?? rec?.capacity ?? 'on-demand' } : {}),
     ...(primary ? { moveReason: decision.reasons.at(-1)?.text ?? 'move' } : {}),
+    ...(primary && evicted ? { evicted: true } : {}),
   });
   ids.push(sid);
   const after = target.pricePerGpuHour * spec.gpus;

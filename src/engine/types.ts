@@ -56,6 +56,8 @@ export interface StartAction extends ActionBase {
   migratedFrom?: string;
   originalType?: CapacityType;
   moveReason?: string;
+  /** The move is because the source node was evicted (counts as a preemption for anti-flap). */
+  evicted?: boolean;
 }
 
 export interface CheckpointAction extends ActionBase {
