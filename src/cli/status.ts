@@ -106,7 +106,12 @@ export function register(program: Command, app: CliApp): void {
       for (const u of observed?.unknown ?? []) app.io.out(`\nWarning: ${u.error}`);
       if (controller) {
         app.io.out(`\nController: spotfleet watch running (pid ${controller.info.pid}, since ${controller.info.startedAt}${controller.info.listen ? `, http://${controller.info.listen}` : ''})`);
-        if (controller.status) app.io.out(JSON.stringify(controller.status, null, 2));
+        const v = controller.status as { lastReconcile?: { at: string; ok: boolean; durationMs: number; error?: string }; health?: string; queueDepth?: number; monitor?: { nodes: number; polls: number; errors: number }; recentEvents?: { at: string; kind: string; message: string }[] } | undefined;
+        if (v) {
+          if (v.lastReconcile) app.io.out(`  last reconcile: ${v.lastReconcile.at} ${v.lastReconcile.ok ? 'ok' : `failed: ${v.lastReconcile.error ?? ''}`} (${v.lastReconcile.durationMs} ms); health ${v.health ?? '?'}; queue ${v.queueDepth ?? 0}`);
+          if (v.monitor) app.io.out(`  notice monitor: ${v.monitor.nodes} nodes, ${v.monitor.polls} polls, ${v.monitor.errors} errors`);
+          for (const e of (v.recentEvents ?? []).slice(-5)) app.io.out(`  ${e.at} ${e.kind}: ${e.message}`);
+        }
       } else app.io.out('\nController: no `spotfleet watch` is running for this fleet.');
     } finally {
       await session.close();
