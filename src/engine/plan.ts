@@ -556,6 +556,18 @@ function applyDecision(
 }
 
 /** Leases: adopt ours found running, forget vanished ones, release the idle ones. */
+/** Idle nodes to keep ready per pool: the pool's warmStandby, plus one per critical workload falling back to it. */
+function desiredStandby(ctx: Ctx): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const p of ctx.fleet.pools) if (p.warmStandby) out.set(p.name, p.warmStandby);
+  for (const w of ctx.fleet.workloads) {
+    if (!w.critical) continue;
+    const pool = ctx.fleet.pools.find((p) => p.name === w.fallback.to) ?? ctx.fleet.pools.find((p) => w.fallback.to === 'on-demand' && p.capacity === 'on-demand' && ctx.opts.marketProviders.has(p.provider) && (!w.pools || w.pools.includes(p.name)));
+    if (pool && ctx.opts.marketProviders.has(pool.provider)) out.set(pool.name, (out.get(pool.name) ?? 0) + 1);
+  }
+  return out;
+}
+
 function planLeases(ctx: Ctx): void {
   const observedOurs = new Map<string, Lease>();
   const recorded = new Map<string, LeaseRecord>();
@@ -565,8 +577,8 @@ function planLeases(ctx: Ctx): void {
     const k = `${l.provider}/${l.id}`;
     if (l.labels?.['spotfleet.fleet'] === ctx.fleet.name || recorded.has(k)) observedOurs.set(k, l);
   }
-  const keepWarm = new Map<string, number>();
-  for (const p of ctx.fleet.pools) if (p.warmStandby) keepWarm.set(p.name, p.warmStandby);
+  const keepWarm = desiredStandby(ctx);
+  const wanted = new Map(keepWarm);
 
   for (const [k, l] of [...observedOurs].sort(([a], [b]) => a.localeCompare(b))) {
     const address = leaseAddress(l.pool, l.id);
@@ -592,6 +604,42 @@ function planLeases(ctx: Ctx): void {
         actions: [id],
         violations: [],
       });
+    }
+  }
+  // Warm standby: acquire what is missing, so an eviction needs no acquire at all.
+  if (!ctx.opts.destroy) {
+    for (const [poolName, missing] of [...keepWarm].sort(([a], [b]) => a.localeCompare(b))) {
+      const pool = ctx.fleet.pools.find((p) => p.name === poolName);
+      if (!pool || missing <= 0 || !ctx.opts.marketProviders.has(pool.provider)) continue;
+      const gpus = Math.max(1, ...ctx.fleet.workloads.filter((w) => !w.pools || w.pools.includes(poolName)).map((w) => w.gpus));
+      const quote = ctx.observed.prices
+        .filter((q) => q.provider === pool.provider && q.capacity === pool.capacity && q.available && (!pool.gpuModel || q.gpuModel === pool.gpuModel) && (!pool.zones || (q.zone !== undefined && pool.zones.includes(q.zone))) && (pool.maxPricePerHour === undefined || q.pricePerGpuHour <= pool.maxPricePerHour))
+        .sort((a, b) => a.pricePerGpuHour - b.pricePerGpuHour)[0];
+      if (!quote) {
+        ctx.warnings.push(`pool ${poolName}: no available capacity for its warm standby`);
+        continue;
+      }
+      for (let i = 0; i < missing; i++) {
+        const address = leaseAddress(poolName, `standby-${i + 1}`);
+        const id = nextId(ctx, 'acquire', `standby-${poolName}`);
+        ctx.actions.push({
+          id, kind: 'acquire', address, deps: [],
+          summary: `acquire a warm standby: ${gpus}×${quote.gpuModel} ${pool.capacity} in ${poolName}${quote.zone ? `/${quote.zone}` : ''}`,
+          provider: pool.provider, pool: poolName, capacity: pool.capacity, gpuModel: quote.gpuModel, gpus,
+          ...(quote.zone !== undefined ? { zone: quote.zone } : {}),
+          ...(pool.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}),
+          // The serial makes a new key once a standby was taken into use; a crash before the lease is
+          // recorded is caught by adopting the lease (it carries our labels) on the next plan.
+          idempotencyKey: `${ctx.fleet.name}:standby:${poolName}:s${ctx.state.serial}:${i}`,
+          forWorkload: `standby-${poolName}`,
+        });
+        ctx.changes.push({
+          address, change: 'create',
+          after: { capacity: pool.capacity, pool: poolName, ...(quote.zone ? { zone: quote.zone } : {}), pricePerHour: roundUsd(quote.pricePerGpuHour * gpus) },
+          reasons: [{ rule: 'warm-standby', text: `keep ${wanted.get(poolName) ?? 0} node(s) ready in ${poolName} so an eviction needs no acquire` }],
+          actions: [id], violations: [],
+        });
+      }
     }
   }
   for (const [k, r] of [...recorded].sort(([a], [b]) => a.localeCompare(b))) {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { planFleet } from '../../src/engine/plan.js';
 import { renderPlanJson, renderPlanMarkdown, renderPlanText } from '../../src/engine/render.js';
 import type { Action } from '../../src/engine/types.js';
-import { NOW, fleet, instance, lease, node, observed, planOpts, quote, running, state, workload } from './builders.js';
+import { NOW, fleet, instance, lease, node, observed, planOpts, pool, quote, running, state, workload } from './builders.js';
 
 const kinds = (actions: Action[], address: string): string[] => actions.filter((a) => a.address === address).map((a) => a.kind);
 const dep = (actions: Action[], id: string): string[] => (actions.find((a) => a.id === id)?.deps ?? []).map((d) => actions.find((a) => a.id === d)?.kind ?? d);
@@ -100,6 +100,25 @@ describe('planFleet', () => {
     const obs = observed({ nodes: [node('od-1', 'lab')], prices: [quote('us-west-2a', 0.92)] });
     const plan = planFleet(f, obs, state(), { ...planOpts, targets: ['workload.b'] });
     expect(new Set(plan.actions.map((a) => a.address))).toEqual(new Set(['workload.b', 'lease.spot-v100.new-b']));
+  });
+
+  it('keeps a warm standby: acquires a missing one, keeps an idle one instead of releasing it', () => {
+    const pools = [pool('spot-v100', 'market', 'spot', { maxPricePerHour: 2 }), pool('od-market', 'market', 'on-demand', { warmStandby: 1 })];
+    const f = fleet({ pools, workloads: [workload('a', { capacity: 'on-demand', critical: false })] });
+    const prices = [quote('us-west-2a', 0.92), quote('od', 3.06, { capacity: 'on-demand', zone: 'od' })];
+    const fresh = planFleet(f, observed({ prices }), state(), planOpts);
+    const standby = fresh.actions.filter((a) => a.kind === 'acquire' && a.address.startsWith('lease.od-market.standby-'));
+    expect(standby).toHaveLength(1);
+    expect(fresh.changes.find((c) => c.address === 'lease.od-market.standby-1')?.reasons[0]?.rule).toBe('warm-standby');
+    // An idle leased node in that pool is the standby: nothing to acquire, nothing to release.
+    const idle = node('od-9', 'market', { capacity: 'on-demand', gpus: 1, pricePerHour: 3.06, leaseId: 'od-9', pool: 'od-market', zone: 'od' });
+    const withIdle = planFleet(
+      fleet({ pools, workloads: [] }),
+      observed({ prices, nodes: [idle], leases: [lease('od-9', { pool: 'od-market', capacity: 'on-demand', zone: 'od', pricePerHour: 3.06 })] }),
+      state({ 'lease.od-market.od-9': { type: 'lease', address: 'lease.od-market.od-9', provider: 'market', pool: 'od-market', leaseId: 'od-9', node: 'od-9', capacity: 'on-demand', gpus: 1, pricePerHour: 3.06, acquiredAt: 0, idempotencyKey: 'k' } }),
+      planOpts,
+    );
+    expect(withIdle.actions).toEqual([]);
   });
 
   it('is deterministic: the same inputs render the same bytes', () => {
