@@ -1,14 +1,58 @@
-// PLACEHOLDER: the `validate` command is being written; this file is replaced by its real implementation.
+// `spotfleet validate [PATH] [--json]`: loads the fleet offline (no provider calls) and prints
+// every problem as `file:line:col: message (expected ...)`. Exit 0 when valid (warnings allowed),
+// 1 when not. `--json` prints one machine-readable object for CI.
 import type { Command } from 'commander';
+import { SpecError, formatProblem, type SpecProblem } from '../core/errors.js';
+import { loadFleet } from '../spec/load.js';
 import type { CliApp } from './app.js';
-import { SpotfleetError } from '../core/errors.js';
+import { ExitCode } from './exit.js';
+import { paint } from './io.js';
 
-export function register(program: Command, _app: CliApp): void {
+/** Version of the `--json` output; bumped only on incompatible changes. */
+export const VALIDATE_JSON_FORMAT = '1';
+
+interface JsonProblem {
+  file: string;
+  line: number;
+  col: number;
+  message: string;
+  expected: string | null;
+  path: string | null;
+  rule: string | null;
+}
+
+function toJson(p: SpecProblem): JsonProblem {
+  return { file: p.file, line: p.line, col: p.col, message: p.message, expected: p.expected ?? null, path: p.path ?? null, rule: p.rule ?? null };
+}
+
+export function register(program: Command, app: CliApp): void {
   program
     .command('validate')
-    .description('(not available yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new SpotfleetError('NOT_AVAILABLE', '`spotfleet validate` is not available in this build');
+    .description('Check a fleet spec offline: YAML, schema, references, provider configs. Exit 0 valid, 1 invalid.')
+    .argument('[path]', 'fleet file, or a folder of *.yaml files', '.')
+    .option('--json', 'print {format_version, valid, errors, warnings} as JSON')
+    .action(async (path: string, opts: { json?: boolean }) => {
+      const { io } = app;
+      let warnings: SpecProblem[];
+      let errors: SpecProblem[] = [];
+      let name = '';
+      try {
+        const r = await loadFleet(path);
+        warnings = r.warnings;
+        name = r.fleet.name;
+      } catch (e) {
+        if (!(e instanceof SpecError) || !opts.json) throw e;
+        errors = e.problems.filter((p) => p.severity === 'error');
+        warnings = e.problems.filter((p) => p.severity !== 'error');
+      }
+      if (opts.json) {
+        io.out(JSON.stringify({ format_version: VALIDATE_JSON_FORMAT, valid: errors.length === 0, errors: errors.map(toJson), warnings: warnings.map(toJson) }, null, 2));
+        if (errors.length > 0) process.exitCode = ExitCode.Error;
+        return;
+      }
+      for (const w of warnings) io.err(formatProblem(w));
+      const color = { color: io.color };
+      const tail = warnings.length > 0 ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})` : '';
+      io.out(paint(color, 'green', `The fleet "${name}" is valid${tail}.`));
     });
 }

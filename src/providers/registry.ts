@@ -39,7 +39,10 @@ export async function loadProviderFactory(type: string, pkg: string | undefined,
     if (!(BUILTIN_PROVIDERS as readonly string[]).includes(type)) {
       throw new SpotfleetError('PROVIDER_NOT_FOUND', `unknown provider type "${type}"`, [`Built-in types: ${BUILTIN_PROVIDERS.join(', ')}; or set \`package:\` to an npm package.`]);
     }
-    mod = (await import(`../../providers/${type}/index.js`)) as Record<string, unknown>;
+    // A plain variable, not a template literal in import(): bundlers (vitest) then resolve it at
+    // run time like any relative import instead of globbing it at build time.
+    const specifier = `../../providers/${type}/index.js`;
+    mod = (await import(/* @vite-ignore */ specifier)) as Record<string, unknown>;
   }
   const factory = [mod.provider, mod.default, (mod.default as Record<string, unknown> | undefined)?.provider].find(isFactory);
   if (!factory) {
@@ -52,18 +55,19 @@ export async function loadProviderFactory(type: string, pkg: string | undefined,
   return factory;
 }
 
-const ajv = new Ajv2020({ allErrors: true, strict: false, useDefaults: true });
+const ajv = new Ajv2020({ allErrors: true, strict: false, useDefaults: true, verbose: true });
 const compiled = new WeakMap<ProviderFactory, ReturnType<typeof ajv.compile>>();
 
 /**
  * Validates (and fills defaults into) a provider's config. `positionOf` maps a JSON pointer inside
- * the config (`/nodes/0/gpus`) to where it stands in the fleet file.
+ * the config (`/nodes/0/gpus`) to where it stands in the fleet file; `which` is `key` when the
+ * problem is the key itself (an unknown key), else the value.
  */
 export function validateProviderConfig(
   factory: ProviderFactory,
   instance: string,
   config: Record<string, unknown>,
-  positionOf: (pointer: string) => SourcePos,
+  positionOf: (pointer: string, which?: 'key' | 'value') => SourcePos,
 ): SpecProblem[] {
   let validate = compiled.get(factory);
   if (!validate) {
@@ -74,17 +78,20 @@ export function validateProviderConfig(
   return (validate.errors ?? []).map((e) => configProblem(e, instance, factory.type, positionOf));
 }
 
-function configProblem(e: ErrorObject, instance: string, type: string, positionOf: (pointer: string) => SourcePos): SpecProblem {
+function configProblem(e: ErrorObject, instance: string, type: string, positionOf: (pointer: string, which?: 'key' | 'value') => SourcePos): SpecProblem {
   let pointer = e.instancePath;
   let message = e.message ?? 'is invalid';
   let expected: string | undefined;
   if (e.keyword === 'additionalProperties') {
     const extra = String((e.params as { additionalProperty?: string }).additionalProperty);
-    pointer = `${pointer}/${extra}`;
-    message = `unknown key "${extra}"`;
+    pointer = `${pointer}/${extra.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+    message = `has an unknown key "${extra}"`;
     expected = 'one of the keys the provider documents';
   } else if (e.keyword === 'required') {
-    message = `missing required key "${String((e.params as { missingProperty?: string }).missingProperty)}"`;
+    const missing = String((e.params as { missingProperty?: string }).missingProperty);
+    message = `missing required key "${missing}"`;
+    const desc = (e.parentSchema as { properties?: Record<string, { description?: string }> } | undefined)?.properties?.[missing]?.description;
+    expected = desc ? `${missing}: ${desc}` : `a "${missing}" key`;
   } else if (e.keyword === 'enum') {
     expected = `one of ${((e.params as { allowedValues?: unknown[] }).allowedValues ?? []).map((v) => JSON.stringify(v)).join(', ')}`;
     message = 'has a value that is not allowed';
@@ -92,8 +99,10 @@ function configProblem(e: ErrorObject, instance: string, type: string, positionO
     expected = String((e.params as { type?: string }).type);
     message = 'has the wrong type';
   }
-  const where = pointer === '' ? 'config' : `config${pointer.replace(/\//g, '.')}`;
-  const pos = positionOf(pointer);
+  const at = e.keyword === 'additionalProperties' ? e.instancePath : pointer;
+  expected ??= (e.parentSchema as { description?: string } | undefined)?.description ?? "a value the provider's config schema allows";
+  const where = at === '' ? 'config' : `config${at.replace(/\//g, '.')}`;
+  const pos = positionOf(pointer, e.keyword === 'additionalProperties' ? 'key' : 'value');
   const p: SpecProblem = { ...pos, severity: 'error', message: `provider "${instance}" (${type}): ${where} ${message}`, path: pointer, rule: 'provider-config' };
   if (expected !== undefined) p.expected = expected;
   return p;

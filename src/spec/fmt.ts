@@ -1,0 +1,105 @@
+// Canonical formatting of fleet files: a fixed key order for the known mappings and 2-space
+// indentation. Pairs are reordered inside the parsed yaml Document, so comments, quoting, flow
+// style and number formats travel with their nodes; nothing is re-serialised from plain data.
+import { isMap, isPair, isScalar, isSeq, type Document } from 'yaml';
+import { SpecError, SpotfleetError } from '../core/errors.js';
+import { parseSpecText, type SpecSource } from './source.js';
+
+/** Canonical key orders; unknown keys keep their relative order after the known ones. */
+export const KEY_ORDER = {
+  top: ['apiVersion', 'kind', 'metadata', 'providers', 'pools', 'defaults', 'workloads', 'alerts', 'sinks', 'policies', 'budgetPerHour'],
+  metadata: ['name', 'labels'],
+  provider: ['type', 'package', 'config'],
+  pool: ['name', 'provider', 'capacity', 'gpuModel', 'maxPricePerHour', 'zones', 'warmStandby', 'labels'],
+  defaults: ['checkpoint', 'thresholds', 'fallback', 'overhead'],
+  workload: ['name', 'image', 'command', 'gpus', 'gpuModel', 'class', 'capacity', 'expectedDuration', 'deadline', 'pools', 'fallback', 'checkpoint', 'overhead', 'env', 'labels', 'critical'],
+  checkpoint: ['path', 'signal', 'stopGrace', 'resumeEnv', 'maxAge', 'marker', 'minSize', 'shared'],
+  thresholds: ['minSavingsPerHour', 'minRuntime', 'spotPriceAlertRatio', 'maxPreemptions', 'preemptionWindow', 'cooldown'],
+  fallback: ['to', 'revertToSpot', 'minDwell'],
+  overhead: ['checkpoint', 'transfer', 'restart'],
+  alert: ['name', 'when', 'severity', 'notify'],
+  sink: ['name', 'type', 'url', 'command', 'provider'],
+} as const;
+
+function keyOf(item: unknown): string | undefined {
+  return isPair(item) && isScalar(item.key) ? String(item.key.value) : undefined;
+}
+
+/** The key node when it can carry a comment (a scalar or collection node). */
+function commentable(key: unknown): { commentBefore?: string | null } | undefined {
+  return key !== null && typeof key === 'object' && 'range' in key ? (key as { commentBefore?: string | null }) : undefined;
+}
+
+/** Stable sort of a mapping's pairs by `order`; returns the value node of each pair by key. */
+function sortMap(map: unknown, order: readonly string[]): void {
+  if (!isMap(map)) return;
+  const rank = new Map(order.map((k, i) => [k, i] as const));
+  const ranked = map.items.map((item, i) => ({ item, i, r: rank.get(keyOf(item) ?? '\u0000') ?? order.length }));
+  ranked.sort((a, b) => a.r - b.r || a.i - b.i);
+  const changed = ranked.some((x, i) => x.i !== i);
+  if (!changed) return;
+  // The comment above the first pair belongs to the mapping's first line, not to whichever pair
+  // used to come first; keep it at the top.
+  const firstKey = commentable(map.items[0]?.key);
+  const lead = firstKey?.commentBefore;
+  if (firstKey && lead) firstKey.commentBefore = null;
+  map.items = ranked.map((x) => x.item);
+  const newFirst = commentable(map.items[0]?.key);
+  if (lead && newFirst) newFirst.commentBefore = newFirst.commentBefore ? `${lead}\n${newFirst.commentBefore}` : lead;
+}
+
+function valueOf(map: unknown, key: string): unknown {
+  if (!isMap(map)) return undefined;
+  const pair = map.items.find((p) => keyOf(p) === key);
+  return pair?.value ?? undefined;
+}
+
+function eachItem(seq: unknown, fn: (item: unknown) => void): void {
+  if (isSeq(seq)) for (const it of seq.items) fn(it);
+}
+
+function sortWorkloadLike(map: unknown, order: readonly string[]): void {
+  sortMap(map, order);
+  sortMap(valueOf(map, 'fallback'), KEY_ORDER.fallback);
+  sortMap(valueOf(map, 'checkpoint'), KEY_ORDER.checkpoint);
+  sortMap(valueOf(map, 'overhead'), KEY_ORDER.overhead);
+}
+
+/** Reorders a parsed fleet Document in place. */
+export function canonicaliseDocument(doc: Document): void {
+  const top = doc.contents;
+  if (!isMap(top)) return;
+  sortMap(top, KEY_ORDER.top);
+  sortMap(valueOf(top, 'metadata'), KEY_ORDER.metadata);
+  const providers = valueOf(top, 'providers');
+  if (isMap(providers)) for (const p of providers.items) if (isPair(p)) sortMap(p.value, KEY_ORDER.provider);
+  eachItem(valueOf(top, 'pools'), (p) => sortMap(p, KEY_ORDER.pool));
+  const defaults = valueOf(top, 'defaults');
+  sortWorkloadLike(defaults, KEY_ORDER.defaults);
+  sortMap(valueOf(defaults, 'thresholds'), KEY_ORDER.thresholds);
+  eachItem(valueOf(top, 'workloads'), (w) => sortWorkloadLike(w, KEY_ORDER.workload));
+  eachItem(valueOf(top, 'alerts'), (a) => sortMap(a, KEY_ORDER.alert));
+  eachItem(valueOf(top, 'sinks'), (s) => sortMap(s, KEY_ORDER.sink));
+}
+
+/**
+ * Formats the text of one fleet file. Throws SpecError when it does not parse (fmt never rewrites
+ * a file it cannot read).
+ * @example formatFleetText('kind: Fleet\napiVersion: spotfleet.dev/v1\n', 'fleet.yaml')
+ * // 'apiVersion: spotfleet.dev/v1\nkind: Fleet\n'
+ */
+export function formatFleetText(text: string, file: string): string {
+  const r = parseSpecText(text, file, file);
+  if (!r.source) throw new SpecError(r.problems);
+  return formatSpecSource(r.source);
+}
+
+/** Formats an already parsed file (its Document is reordered in place). */
+export function formatSpecSource(src: SpecSource): string {
+  canonicaliseDocument(src.doc);
+  try {
+    return src.doc.toString({ indent: 2, indentSeq: true, lineWidth: 0, minContentWidth: 0 });
+  } catch (e) {
+    throw new SpotfleetError('FMT_FAILED', `${src.file}: cannot format: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}

@@ -1,0 +1,157 @@
+// Loads a fleet: a file, or a folder of *.yaml/*.yml files merged into one. YAML with source
+// positions → JSON Schema (every error) → semantic rules → each provider's own config schema.
+// Offline: loading a provider's factory module is not a provider call. Throws SpecError with every
+// problem found; warnings come back with the fleet.
+import { readdirSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { SpecError, SpotfleetError, type SourcePos, type SpecProblem } from '../core/errors.js';
+import { loadProviderFactory, validateProviderConfig } from '../providers/registry.js';
+import { resolveFleet } from './resolve.js';
+import { checkSchema } from './schema.js';
+import { positionOf, pointerSegments, readSpecSource, type SpecSource } from './source.js';
+import type { LoadResult } from './types.js';
+
+export interface LoadFleetOptions {
+  /** Current time in ms, for "deadline in the past". Default: Date.now(). */
+  now?: number;
+  /** Load each provider's factory and check its `config` against the provider's schema. Default true. */
+  checkProviders?: boolean;
+  /** How a file is named in problems. Default: relative to `cwd` when under it, else absolute. */
+  displayPath?: (abs: string) => string;
+  /** Folder paths are shown relative to. Default: process.cwd(). */
+  cwd?: string;
+}
+
+/** Shows `abs` relative to `cwd` when it lies under it. */
+export function displayPathFrom(cwd: string): (abs: string) => string {
+  return (abs) => {
+    const rel = relative(cwd, abs);
+    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : abs;
+  };
+}
+
+/** The spec files of PATH: the file itself, or the folder's top-level *.yaml/*.yml files, sorted. */
+export function listSpecFiles(abs: string): { files: string[]; dir: string; problem?: string } {
+  let st;
+  try {
+    st = statSync(abs);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return { files: [], dir: dirname(abs), problem: code === 'ENOENT' ? 'no such file or folder' : `cannot read: ${code ?? String(e)}` };
+  }
+  if (!st.isDirectory()) return { files: [abs], dir: dirname(abs) };
+  let names: string[];
+  try {
+    names = readdirSync(abs);
+  } catch (e) {
+    return { files: [], dir: abs, problem: `cannot read folder: ${(e as NodeJS.ErrnoException).code ?? String(e)}` };
+  }
+  const files = names
+    .filter((n) => (n.endsWith('.yaml') || n.endsWith('.yml')) && !n.startsWith('.'))
+    .sort()
+    .map((n) => join(abs, n))
+    .filter((p) => {
+      try {
+        return statSync(p).isFile();
+      } catch {
+        return false;
+      }
+    });
+  return { files, dir: abs, ...(files.length === 0 ? { problem: 'folder holds no *.yaml or *.yml files' } : {}) };
+}
+
+function sortProblems(ps: SpecProblem[], fileOrder: Map<string, number>): SpecProblem[] {
+  return ps.sort((a, b) => {
+    const fa = fileOrder.get(a.file) ?? 0;
+    const fb = fileOrder.get(b.file) ?? 0;
+    if (fa !== fb) return fa - fb;
+    if (a.file !== b.file) return a.file < b.file ? -1 : 1;
+    return a.line - b.line || a.col - b.col || (a.message < b.message ? -1 : a.message > b.message ? 1 : 0);
+  });
+}
+
+/**
+ * Loads and validates a fleet from a file or a folder of YAML files.
+ * @example
+ * const { fleet, warnings } = await loadFleet('examples/quickstart');
+ * @throws SpecError with every problem (file:line:col, message, expected) when the spec is invalid.
+ */
+export async function loadFleet(path: string, opts: LoadFleetOptions = {}): Promise<LoadResult> {
+  const cwd = opts.cwd ?? process.cwd();
+  const display = opts.displayPath ?? displayPathFrom(cwd);
+  const abs = resolve(cwd, path);
+  const listed = listSpecFiles(abs);
+  if (listed.problem !== undefined) {
+    throw new SpecError([{ file: display(abs), line: 1, col: 1, severity: 'error', message: listed.problem, expected: 'a fleet file (*.yaml) or a folder of them', rule: 'io' }]);
+  }
+  const problems: SpecProblem[] = [];
+  const sources: SpecSource[] = [];
+  const schemaBad = new Map<SpecSource, Set<string>>();
+  const fileOrder = new Map<string, number>();
+  for (const file of listed.files) {
+    const shown = display(file);
+    fileOrder.set(shown, fileOrder.size);
+    const r = readSpecSource(file, shown);
+    problems.push(...r.problems);
+    if (!r.source) continue;
+    sources.push(r.source);
+    const schemaProblems = checkSchema(r.source);
+    problems.push(...schemaProblems);
+    const bad = new Set<string>();
+    for (const p of schemaProblems) {
+      const segs = pointerSegments(p.path ?? '').map((s) => s.replace(/~/g, '~0').replace(/\//g, '~1'));
+      if (segs.length >= 1) bad.add(`/${segs[0]}`);
+      if (segs.length >= 2) bad.add(`/${segs[0]}/${segs[1]}`);
+    }
+    schemaBad.set(r.source, bad);
+  }
+  const warnings: SpecProblem[] = [];
+  if (sources.length === 0) throw new SpecError(sortProblems(problems, fileOrder));
+
+  const out = resolveFleet({ sources, schemaBad, source: abs, dir: listed.dir, now: opts.now ?? Date.now() });
+  problems.push(...out.errors);
+  warnings.push(...out.warnings);
+
+  if (opts.checkProviders !== false) {
+    for (const p of [...out.fleet.providers].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const loc = out.providerItems.get(p.name);
+      if (!loc || loc.bad || p.type === '') continue;
+      const typePos = positionOf(loc.src, `${loc.ptr}/type`);
+      let factory;
+      try {
+        factory = await loadProviderFactory(p.type, p.package, listed.dir);
+      } catch (e) {
+        problems.push(providerLoadProblem(e, p.name, p.type, p.package, typePos));
+        continue;
+      }
+      try {
+        const config = p.config;
+        problems.push(...validateProviderConfig(factory, p.name, config, (ptr, which) => positionOf(loc.src, `${loc.ptr}/config${ptr}`, which ?? 'value')));
+      } catch (e) {
+        problems.push({ ...typePos, severity: 'error', message: `provider "${p.name}" (${p.type}): its config schema could not be used: ${e instanceof Error ? e.message : String(e)}`, expected: 'a provider whose configSchema is a valid JSON Schema', rule: 'provider-config' });
+      }
+    }
+  }
+
+  const errors = problems.filter((p) => p.severity === 'error');
+  if (errors.length > 0) throw new SpecError(sortProblems([...problems, ...warnings], fileOrder));
+  return { fleet: out.fleet, warnings: sortProblems(warnings, fileOrder) };
+}
+
+function providerLoadProblem(e: unknown, name: string, type: string, pkg: string | undefined, pos: SourcePos): SpecProblem {
+  if (e instanceof SpotfleetError) {
+    const p: SpecProblem = { ...pos, severity: 'error', message: `provider "${name}": ${e.message}`, rule: 'provider-type' };
+    const hint = e.details[0];
+    p.expected = e.code === 'PROVIDER_NOT_FOUND' && !pkg ? `a built-in provider type or an npm package (${hint ?? ''})` : hint ?? 'a loadable provider';
+    return p;
+  }
+  const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+  return {
+    ...pos,
+    severity: 'error',
+    message: `provider "${name}": ${pkg ? `package "${pkg}"` : `built-in provider "${type}"`} could not be loaded: ${why}`,
+    expected: 'a provider module that loads (is this spotfleet build complete?)',
+    rule: 'provider-type',
+  };
+}
+
