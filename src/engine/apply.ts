@@ -282,7 +282,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
       const r = s.resources[a.address];
       if (r?.type !== 'workload' || (r.instanceId !== undefined && r.instanceId !== a.instanceId)) return;
       if (r.since !== undefined) {
-        s.ledger.push(ledgerEntry(r, r.since, at, od));
+        s.ledger.push(ledgerEntry(r, r.since, at, r.onDemandPricePerGpuHour ?? od));
         r.doneMs += Math.max(0, at - r.since);
       }
       r.status = 'stopped';
@@ -382,6 +382,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
         r.since = at;
         r.generation = a.generation;
         r.pricePerGpuHour = a.target.pricePerGpuHour;
+        r.onDemandPricePerGpuHour = onDemandPrice(opts.observed, node.gpuModel) || a.target.pricePerGpuHour;
         if (a.target.pool !== undefined) r.pool = a.target.pool;
         else delete r.pool;
         if (node.zone !== undefined) r.zone = node.zone;
@@ -432,6 +433,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
       if (node) {
         r.capacity = node.capacity;
         r.pricePerGpuHour = node.gpus > 0 ? node.pricePerHour / node.gpus : node.pricePerHour;
+        r.onDemandPricePerGpuHour = onDemandPrice(opts.observed, node.gpuModel) || r.pricePerGpuHour;
         if (node.zone) r.zone = node.zone;
         if (node.pool) r.pool = node.pool;
       }

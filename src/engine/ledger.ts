@@ -125,6 +125,7 @@ function workloadRecords(state: StateFile): WorkloadRecord[] {
 export function openSegmentOnDemandPrice(state: StateFile, r: WorkloadRecord, fleet?: Pick<Fleet, 'workloads'>): { price: number; estimated: boolean } {
   const paid = r.pricePerGpuHour ?? 0;
   if ((r.capacity ?? 'on-demand') === 'on-demand') return { price: paid, estimated: false };
+  if (r.onDemandPricePerGpuHour !== undefined && r.onDemandPricePerGpuHour > 0) return { price: r.onDemandPricePerGpuHour, estimated: false };
   const latest = (entries: LedgerEntry[]): LedgerEntry | undefined =>
     entries.reduce<LedgerEntry | undefined>((best, e) => (!best || e.to > best.to || (e.to === best.to && cmp(e.workload, best.workload) < 0) ? e : best), undefined);
   const own = latest(state.ledger.filter((e) => e.workload === r.name && e.onDemandPricePerGpuHour > 0));
@@ -310,18 +311,41 @@ export function cumulativeCost(segments: readonly LedgerSegment[], from: number,
     if (s.to > from && s.to < to) ts.add(s.to);
   }
   const times = [...ts].sort((a, b) => a - b);
-  return times.map((t) => {
-    let actualUsd = 0;
-    let onDemandUsd = 0;
-    for (const s of segments) {
-      const end = Math.min(s.to, t);
-      if (end <= s.from) continue;
-      const c = segmentCost({ ...s, to: end });
-      actualUsd += c.actualUsd;
-      onDemandUsd += c.onDemandUsd;
+  // A sweep over rate changes (each segment adds its $/ms at its start and removes it at its end),
+  // so a long ledger costs O((points + segments) log) rather than points × segments.
+  const events: { t: number; actual: number; od: number }[] = [];
+  for (const s of segments) {
+    const a = (s.gpus * s.pricePerGpuHour) / HOUR_MS;
+    const o = (s.gpus * s.onDemandPricePerGpuHour) / HOUR_MS;
+    events.push({ t: s.from, actual: a, od: o }, { t: s.to, actual: -a, od: -o });
+  }
+  events.sort((x, y) => x.t - y.t);
+  const out: CostPoint[] = [];
+  let rateA = 0;
+  let rateO = 0;
+  let accA = 0;
+  let accO = 0;
+  let last = Number.NEGATIVE_INFINITY;
+  let i = 0;
+  const advance = (t: number): void => {
+    if (last !== Number.NEGATIVE_INFINITY) {
+      accA += rateA * (t - last);
+      accO += rateO * (t - last);
     }
-    return { t, actualUsd, onDemandUsd };
-  });
+    last = t;
+  };
+  for (const t of times) {
+    while (i < events.length && (events[i] as (typeof events)[number]).t <= t) {
+      const e = events[i] as (typeof events)[number];
+      advance(e.t);
+      rateA += e.actual;
+      rateO += e.od;
+      i++;
+    }
+    advance(t);
+    out.push({ t, actualUsd: Math.max(0, accA), onDemandUsd: Math.max(0, accO) });
+  }
+  return out;
 }
 
 /** Parses `--by`: `workload` or `label:KEY`. Returns undefined when it is neither. */

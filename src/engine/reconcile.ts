@@ -5,7 +5,8 @@ import { SpotfleetError, StalePlanError, PolicyViolation } from '../core/errors.
 import type { Observed } from '../core/types.js';
 import type { StateFile } from '../state/types.js';
 import { writeFileAtomic } from '../state/store.js';
-import { planFleet, specHashOf } from './plan.js';
+import { planFleet, specHashOf, type PlanOptions } from './plan.js';
+import { loadPolicySet } from '../policy/policy-set.js';
 import { refreshFleet, type RefreshOptions } from './refresh.js';
 import type { FleetSession } from './session.js';
 import type { Plan } from './types.js';
@@ -16,7 +17,10 @@ export interface MakePlanOptions {
   targets?: string[];
   destroy?: boolean;
   refreshOptions?: RefreshOptions;
+  /** A compiled policy set; by default the fleet's `policies:` files are loaded. */
   policies?: unknown;
+  /** Collects each workload's decision input and decision (for `explain`). */
+  captureDecisions?: PlanOptions['captureDecisions'];
 }
 
 /** What the state alone says, for `plan --refresh=false`: recorded workloads and leases as they were. */
@@ -37,13 +41,15 @@ export function observedFromState(state: StateFile, fleet: string, now: number):
 
 export async function makePlan(session: FleetSession, state: StateFile, opts: MakePlanOptions): Promise<{ plan: Plan; observed: Observed }> {
   const observed = opts.refresh === false ? observedFromState(state, session.fleet.name, opts.now) : await refreshFleet(session.providers, opts.refreshOptions);
+  const policies = opts.policies ?? (session.fleet.policies.length > 0 ? loadPolicySet(session.fleet.policies) : undefined);
   const plan = planFleet(session.fleet, observed, state, {
     now: opts.now,
     marketProviders: session.marketProviders,
     runtimeProviders: session.runtimeProviders,
     ...(opts.targets ? { targets: opts.targets } : {}),
     ...(opts.destroy ? { destroy: true } : {}),
-    ...(opts.policies !== undefined ? { policies: opts.policies } : {}),
+    ...(policies !== undefined ? { policies } : {}),
+    ...(opts.captureDecisions ? { captureDecisions: opts.captureDecisions } : {}),
   });
   if (opts.refresh === false) plan.warnings.push('refresh skipped (--refresh=false): the plan reflects the state file only');
   return { plan, observed };

@@ -36,8 +36,11 @@ function timeLabel(t: number, spanMs: number): string {
   return s.slice(11, 19);
 }
 
-/** The inline SVG chart of cumulative cost: two polylines (#cost-actual, #cost-on-demand). */
-export function renderCostChart(segments: readonly LedgerSegment[], from: number, to: number): string {
+/**
+ * The inline SVG chart of cumulative cost: two polylines (#cost-actual, #cost-on-demand). `legend`
+ * gives the totals to print (the table's, so the page agrees with itself); default: the series' ends.
+ */
+export function renderCostChart(segments: readonly LedgerSegment[], from: number, to: number, legend?: { actualUsd: number; onDemandUsd: number }): string {
   const series = cumulativeCost(segments, from, to);
   const { width, height, left, right, top, bottom } = CHART;
   const w = width - left - right;
@@ -69,7 +72,7 @@ export function renderCostChart(segments: readonly LedgerSegment[], from: number
   out.push(`<polyline id="cost-actual" points="${pts((p) => p.actualUsd)}" class="line actual"/>`);
   out.push(`<line x1="${left}" x2="${left + w}" y1="${top + h}" y2="${top + h}" class="axis"/><line x1="${left}" x2="${left}" y1="${top}" y2="${top + h}" class="axis"/>`);
   out.push(`<text x="${left + w / 2}" y="${height - 4}" class="label" text-anchor="middle">time (UTC)</text>`);
-  out.push(`<g class="legend" transform="translate(${left + 12},${top + 14})"><line x1="0" x2="22" y1="0" y2="0" class="line od"/><text x="28" y="4">on-demand counterfactual ${esc(formatUsd(last?.onDemandUsd ?? 0))}</text><line x1="0" x2="22" y1="20" y2="20" class="line actual"/><text x="28" y="24">actual ${esc(formatUsd(last?.actualUsd ?? 0))}</text></g>`);
+  out.push(`<g class="legend" transform="translate(${left + 12},${top + 14})"><line x1="0" x2="22" y1="0" y2="0" class="line od"/><text x="28" y="4">on-demand counterfactual ${esc(formatUsd(legend?.onDemandUsd ?? last?.onDemandUsd ?? 0))}</text><line x1="0" x2="22" y1="20" y2="20" class="line actual"/><text x="28" y="24">actual ${esc(formatUsd(legend?.actualUsd ?? last?.actualUsd ?? 0))}</text></g>`);
   out.push('</svg>');
   return out.join('\n');
 }
@@ -88,7 +91,7 @@ function migrationsTable(ms: readonly MigrationRow[]): string {
   const head = ['time (UTC)', 'workload', 'from → to', 'reason', 'downtime', 'outcome'];
   const rows = ms.map(
     (m) =>
-      `<tr class="${m.outcome === 'ok' ? 'ok' : 'bad'}"><td>${esc(iso(m.at))}</td><td>${esc(m.workload)}</td><td>${esc(m.from ?? '?')} → ${esc(m.to)}</td><td>${esc(m.reason)}</td><td>${esc(m.downtimeMs === undefined ? '-' : formatDuration(m.downtimeMs))}</td><td>${esc(m.outcome)}${m.lostWorkMs ? ` (lost ${esc(formatDuration(m.lostWorkMs))})` : ''}</td></tr>`,
+      `<tr class="${m.outcome === 'ok' ? 'ok' : 'bad'}"><td>${esc(iso(m.at))}</td><td>${esc(m.workload)}</td><td>${esc(m.from ?? '?')} → ${esc(m.to)}</td><td class="reason">${esc(m.reason)}</td><td>${esc(m.downtimeMs === undefined ? '-' : formatDuration(m.downtimeMs))}</td><td>${esc(m.outcome)}${m.lostWorkMs ? ` (lost ${esc(formatDuration(m.lostWorkMs))})` : ''}</td></tr>`,
   );
   return `<table id="migrations"><thead><tr>${head.map((c) => `<th scope="col">${esc(c)}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
 }
@@ -104,11 +107,13 @@ h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8p
 .card.saved b { color: var(--actual); }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { border-bottom: 1px solid var(--line); padding: 5px 8px; text-align: right; white-space: nowrap; }
-th:first-child, td:first-child, #migrations td { text-align: left; }
+th:first-child, td:first-child, #migrations th, #migrations td { text-align: left; }
+#migrations td.reason { white-space: normal; }
 thead th { color: var(--muted); font-weight: 600; }
 tfoot th, tfoot td { font-weight: 700; border-top: 2px solid var(--fg); }
 tr.bad td { color: var(--od); }
 .empty, .notes { color: var(--muted); }
+.notes { list-style: none; padding-left: 0; }
 svg .plot { fill: #fbfcfe; stroke: none; } svg .grid { stroke: #eceff4; } svg .axis { stroke: #8a93a3; }
 svg text { font-size: 11px; fill: var(--muted); } svg .legend text { font-size: 12px; fill: var(--fg); }
 svg .line { fill: none; stroke-width: 2.5; stroke-linejoin: round; } svg .actual { stroke: var(--actual); } svg .od { stroke: var(--od); stroke-dasharray: 6 4; }
@@ -142,7 +147,8 @@ export function renderReportHtml(r: ReportInput): string {
     card('downtime', formatDuration(t.downtimeMs)),
     '</div>',
     '<h2>Cumulative cost</h2>',
-    renderCostChart(r.segments, s.from, s.to),
+    // The chart starts where the spending does, so a short history in a long window stays legible.
+    renderCostChart(r.segments, Math.min(s.to, Math.max(s.from, r.segments.reduce((m, x) => Math.min(m, x.from), s.to))), s.to, t),
     '<h2>Savings</h2>',
     savingsTable(s),
     ...(s.notes.length > 0 ? [`<ul class="notes">${s.notes.map((n) => `<li>* ${esc(n)}</li>`).join('')}</ul>`] : []),

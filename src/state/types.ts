@@ -32,6 +32,8 @@ export interface WorkloadRecord {
   zone?: string;
   /** USD per GPU-hour at placement. */
   pricePerGpuHour?: number;
+  /** The on-demand price per GPU-hour when it was placed: the ledger's counterfactual. */
+  onDemandPricePerGpuHour?: number;
   gpus: number;
   specHash?: string;
   /** ms epoch when it started on its current placement. */
