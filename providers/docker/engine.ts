@@ -73,7 +73,7 @@ export interface PullEvent {
  * followProgress does not turn into a rejection by itself.
  */
 export async function pullImage(docker: Docker, image: string, onProgress?: (e: PullEvent) => void): Promise<PullEvent[]> {
-  const stream = (await docker.pull(image)) as NodeJS.ReadableStream;
+  const stream = await docker.pull(image);
   return new Promise<PullEvent[]>((resolve, reject) => {
     let failed: PullEvent | undefined;
     docker.modem.followProgress(

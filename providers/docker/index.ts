@@ -224,7 +224,13 @@ export class DockerApiRuntime implements RuntimeCapability {
       const have = await this.engine(node)
         .getImage(image)
         .inspect()
-        .then(() => true, (e: unknown) => (statusOf(e) === 404 ? false : Promise.reject(e)));
+        .then(
+          () => true,
+          (e: unknown) => {
+            if (statusOf(e) === 404) return false;
+            throw e instanceof Error ? e : new Error(String(e));
+          },
+        );
       if (have) return;
     }
     let last = 0;
@@ -357,22 +363,22 @@ function nodeConfigs(entries: DockerNodeEntry[]): FleetNodeConfig[] {
 
 /** Creates the provider (exported for tests that build one without the registry). */
 export function createDockerProvider(config: DockerProviderConfig, ctx: ProviderContext): Provider & { runtime: DockerApiRuntime } {
-  let runtime: DockerApiRuntime | undefined;
+  const ref: { runtime?: DockerApiRuntime } = {};
   const opts: ConstructorParameters<typeof NodeSet>[0] = {
     provider: ctx.name,
     nodes: nodeConfigs(config.nodes),
     specDir: ctx.specDir,
     log: ctx.log,
     env: ctx.env,
-    placedGpus: () => (runtime ? runtime.placedGpus() : Promise.resolve(new Map())),
+    placedGpus: () => (ref.runtime ? ref.runtime.placedGpus() : Promise.resolve(new Map())),
   };
   if (config.maxConcurrentPerHost !== undefined) opts.maxConcurrentPerHost = config.maxConcurrentPerHost;
   if (config.sharedStorage !== undefined) opts.sharedStorage = config.sharedStorage;
   if (config.transfer !== undefined) opts.transfer = config.transfer;
   if (config.acknowledgeNotices !== undefined) opts.acknowledgeNotices = config.acknowledgeNotices;
   const nodes = new NodeSet(opts);
-  runtime = new DockerApiRuntime(ctx.name, ctx.fleet, config, nodes, ctx.specDir, ctx.log);
-  const rt = runtime;
+  const rt = new DockerApiRuntime(ctx.name, ctx.fleet, config, nodes, ctx.specDir, ctx.log);
+  ref.runtime = rt;
   const anySsh = config.nodes.some((n) => n.ssh);
   const p: Provider & { runtime: DockerApiRuntime } = {
     name: ctx.name,

@@ -121,14 +121,14 @@ export function sshNodes(hosts: SshHostEntry[]): FleetNodeConfig[] {
 
 /** Creates the provider (exported for tests that build one without the registry). */
 export function createSshProvider(config: SshProviderConfig, ctx: ProviderContext): Provider {
-  let runtime: DockerCliRuntime | undefined;
+  const ref: { runtime?: DockerCliRuntime } = {};
   const opts: ConstructorParameters<typeof NodeSet>[0] = {
     provider: ctx.name,
     nodes: sshNodes(config.hosts),
     specDir: ctx.specDir,
     log: ctx.log,
     env: ctx.env,
-    placedGpus: () => (runtime ? runtime.placedGpus() : Promise.resolve(new Map())),
+    placedGpus: () => (ref.runtime ? ref.runtime.placedGpus() : Promise.resolve(new Map())),
   };
   if (config.maxConcurrentPerHost !== undefined) opts.maxConcurrentPerHost = config.maxConcurrentPerHost;
   if (config.sharedStorage !== undefined) opts.sharedStorage = config.sharedStorage;
@@ -146,8 +146,8 @@ export function createSshProvider(config: SshProviderConfig, ctx: ProviderContex
   if (r.networkMode !== undefined) rt.networkMode = r.networkMode;
   if (r.signalMethod !== undefined) rt.signalMethod = r.signalMethod;
   if (r.checkpointPath !== undefined) rt.defaultCheckpointPath = r.checkpointPath;
-  runtime = new DockerCliRuntime(rt);
-  const rtm = runtime;
+  const rtm = new DockerCliRuntime(rt);
+  ref.runtime = rtm;
   return {
     name: ctx.name,
     type: 'ssh',

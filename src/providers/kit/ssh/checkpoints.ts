@@ -1,0 +1,74 @@
+// Checkpoint verification on a node over exec: GNU find lists the workload's checkpoint folder
+// (NUL-separated, so any file name is safe) and the newest file, total size and marker decide.
+import type { CheckpointInfo } from '../../../core/types.js';
+import type { ExecResult } from '../../sdk.js';
+import type { SshExecOptions } from './pool.js';
+
+export type NodeExec = (argv: readonly string[], opts?: SshExecOptions) => Promise<ExecResult>;
+
+export interface VerifyOnNodeOptions {
+  node: string;
+  workload: string;
+  /** The workload's checkpoint folder on the node. */
+  dir: string;
+  /** ISO-8601: the newest file must be newer than this. */
+  since?: string;
+  /** A file of this name must exist (and be newer than `since`). */
+  marker?: string;
+  minSizeBytes?: number;
+}
+
+export interface CheckpointFile {
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+/** Lists the files under `dir` on the node; undefined when the folder does not exist. */
+export async function listCheckpointFiles(exec: NodeExec, dir: string): Promise<CheckpointFile[] | undefined> {
+  const r = await exec(['sh', '-c', 'test -d "$1" || exit 3; exec find "$1" -type f -printf "%T@ %s %P\\0"', 'sh', dir]);
+  if (r.code === 3) return undefined;
+  if (r.code !== 0) throw new Error(`find ${dir} failed (exit ${r.code}): ${r.stderr.trim()}`);
+  const out: CheckpointFile[] = [];
+  for (const rec of r.stdout.split('\0')) {
+    if (rec === '') continue;
+    const m = /^(\d+(?:\.\d+)?) (\d+) ([\s\S]*)$/.exec(rec);
+    if (!m) continue;
+    out.push({ mtimeMs: Math.round(Number(m[1]) * 1000), size: Number(m[2]), path: m[3] as string });
+  }
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/**
+ * The checkpoint in `dir` on the node, or null when there is none that counts: the folder is
+ * missing or empty, its newest file is not newer than `since`, the marker is missing (or older
+ * than `since`), or the folder holds fewer than `minSizeBytes`.
+ */
+export async function verifyCheckpointOnNode(exec: NodeExec, o: VerifyOnNodeOptions): Promise<CheckpointInfo | null> {
+  const files = await listCheckpointFiles(exec, o.dir);
+  if (!files || files.length === 0) return null;
+  const newest = Math.max(...files.map((f) => f.mtimeMs));
+  const total = files.reduce((s, f) => s + f.size, 0);
+  const since = o.since !== undefined ? Date.parse(o.since) : undefined;
+  if (since !== undefined && Number.isFinite(since) && newest <= since) return null;
+  if (o.marker !== undefined) {
+    const m = files.find((f) => f.path === o.marker);
+    if (!m) return null;
+    if (since !== undefined && Number.isFinite(since) && m.mtimeMs <= since) return null;
+  }
+  if (o.minSizeBytes !== undefined && total < o.minSizeBytes) return null;
+  return { node: o.node, workload: o.workload, path: o.dir, mtime: new Date(newest).toISOString(), sizeBytes: total };
+}
+
+/** `sha256  ./relative/path` lines for every file under dir, sorted; undefined when dir is missing. */
+export async function manifestOnNode(exec: NodeExec, dir: string, timeoutMs = 300_000): Promise<Map<string, string> | undefined> {
+  const r = await exec(['sh', '-c', 'test -d "$1" || exit 3; cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum --', 'sh', dir], { timeoutMs });
+  if (r.code === 3) return undefined;
+  if (r.code !== 0) throw new Error(`sha256sum in ${dir} failed (exit ${r.code}): ${r.stderr.trim()}`);
+  const m = new Map<string, string>();
+  for (const line of r.stdout.split('\n')) {
+    const x = /^\\?([0-9a-f]{64}) [ *](.*)$/.exec(line);
+    if (x) m.set(x[2] as string, x[1] as string);
+  }
+  return m;
+}

@@ -1,0 +1,12 @@
+// The SSH toolkit shared by the ssh and docker providers: quoting, host keys, the connection pool,
+// nvidia-smi inventory, checkpoint verification, rsync transfer, curl-on-the-node metadata
+// transport, and the container labels both runtimes write.
+export * from './quote.js';
+export * from './host-keys.js';
+export * from './pool.js';
+export * from './nvidia-smi.js';
+export * from './checkpoints.js';
+export * from './rsync.js';
+export * from './metadata-transport.js';
+export * from './workload-labels.js';
+export * from './node-set.js';

@@ -1,0 +1,250 @@
+// The node side both SSH-reached providers share: static node facts from config, GPU inventory
+// from nvidia-smi over SSH, exec, checkpoint verify/transfer (rsync, or nothing on shared storage),
+// and eviction notices read by curl on the node through the metadata readers.
+import { isAbsolute, resolve } from 'node:path';
+import type { CapacityType, CheckpointInfo, NodeInfo, Notice } from '../../../core/types.js';
+import type { ExecResult, ProviderLogger, TransferRequest, TransferResult, VerifyRequest } from '../../sdk.js';
+import { AwsNoticeReader, AzureNoticeReader, GcpNoticeReader, AWS_METADATA_URL, AZURE_METADATA_URL, type MetadataCloud, type NoticeReader } from '../metadata/index.js';
+import { SshPool, type SshHostConfig } from './pool.js';
+import { NVIDIA_SMI_ARGV, parseNvidiaSmi, gpuModelOf, type GpuInfo } from './nvidia-smi.js';
+import { verifyCheckpointOnNode } from './checkpoints.js';
+import { rsyncPull } from './rsync.js';
+import { createSshCurlTransport } from './metadata-transport.js';
+import { checkpointDir } from './workload-labels.js';
+
+export const DEFAULT_CHECKPOINT_ROOT = '/srv/spotfleet/checkpoints';
+
+/** SSH settings of a node (as in the ssh provider's host entries). */
+export type NodeSshConfig = Omit<SshHostConfig, 'name' | 'privateKey'>;
+
+export interface FleetNodeConfig {
+  name: string;
+  capacity?: CapacityType;
+  zone?: string;
+  /** USD per hour for the whole node. */
+  pricePerHour?: number;
+  /** Overrides the model nvidia-smi reports (or gives it when there is no SSH). */
+  gpuModel?: string;
+  /** GPU count when there is no SSH to ask nvidia-smi. */
+  gpus?: number;
+  checkpointRoot?: string;
+  cloud?: MetadataCloud;
+  /** Metadata base URL as the NODE reaches it; default the cloud's (169.254.169.254...). */
+  metadataUrl?: string;
+  /** Azure VM name (Resources filter) when it differs from the node name. */
+  vmName?: string;
+  /** The address other nodes use to reach this one for transfers; default ssh.host. */
+  transferAddress?: string;
+  ssh?: NodeSshConfig;
+  labels?: Record<string, string>;
+}
+
+export interface NodeSetOptions {
+  provider: string;
+  nodes: FleetNodeConfig[];
+  /** Relative key/known_hosts paths resolve against this (the spec's folder). */
+  specDir: string;
+  log?: ProviderLogger;
+  env?: Readonly<Record<string, string | undefined>>;
+  maxConcurrentPerHost?: number;
+  execTimeoutMs?: number;
+  /** Checkpoints live on storage every node sees: transfer is a no-op. */
+  sharedStorage?: boolean;
+  transfer?: { identityFile?: string; knownHostsFile?: string; bwlimitKBps?: number; attempts?: number };
+  /** Acknowledge notices (Azure StartRequests) when the engine asks. */
+  acknowledgeNotices?: boolean;
+  /** GPUs spotfleet's own instances hold per node (for gpusFree). */
+  placedGpus?: () => Promise<Map<string, number>>;
+}
+
+export interface NodeInventory {
+  node: FleetNodeConfig;
+  gpus: GpuInfo[];
+}
+
+/** Nodes reached over SSH (or described statically), shared by the ssh and docker providers. */
+export class NodeSet {
+  readonly pool: SshPool;
+  private readonly byName = new Map<string, FleetNodeConfig>();
+  private readonly readers = new Map<string, NoticeReader>();
+
+  constructor(private readonly o: NodeSetOptions) {
+    const poolOpts: ConstructorParameters<typeof SshPool>[0] = { provider: o.provider };
+    if (o.maxConcurrentPerHost !== undefined) poolOpts.maxConcurrentPerHost = o.maxConcurrentPerHost;
+    if (o.execTimeoutMs !== undefined) poolOpts.execTimeoutMs = o.execTimeoutMs;
+    if (o.log !== undefined) poolOpts.log = o.log;
+    if (o.env !== undefined) poolOpts.env = o.env;
+    this.pool = new SshPool(poolOpts);
+    for (const n of [...o.nodes].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      this.byName.set(n.name, n);
+      if (n.ssh) {
+        const h: SshHostConfig = { ...n.ssh, name: n.name };
+        if (h.identityFile !== undefined) h.identityFile = this.path(h.identityFile);
+        if (h.knownHostsFile !== undefined) h.knownHostsFile = ([] as string[]).concat(h.knownHostsFile).map((f) => this.path(f));
+        this.pool.add(h);
+      }
+    }
+  }
+
+  private path(p: string): string {
+    return p.startsWith('~/') || isAbsolute(p) ? p : resolve(this.o.specDir, p);
+  }
+
+  names(): string[] {
+    return [...this.byName.keys()];
+  }
+
+  node(name: string): FleetNodeConfig {
+    const n = this.byName.get(name);
+    if (!n) throw this.pool.fail(name, `no node "${name}" in this provider's config (it has ${this.names().join(', ') || 'none'})`);
+    return n;
+  }
+
+  hasSsh(name: string): boolean {
+    return this.pool.has(name);
+  }
+
+  checkpointRoot(name: string): string {
+    return this.node(name).checkpointRoot ?? DEFAULT_CHECKPOINT_ROOT;
+  }
+
+  workloadDir(name: string, workload: string): string {
+    return checkpointDir(this.checkpointRoot(name), workload);
+  }
+
+  exec(name: string, argv: readonly string[], opts: { timeoutMs?: number; stdin?: string | Buffer } = {}): Promise<ExecResult> {
+    this.node(name);
+    if (!this.hasSsh(name)) return Promise.reject(this.pool.fail(name, 'has no ssh settings, so spotfleet cannot run commands there'));
+    return this.pool.exec(name, argv, opts);
+  }
+
+  /** GPUs of one node: nvidia-smi over SSH, or the configured count. */
+  async inventory(name: string): Promise<GpuInfo[]> {
+    const n = this.node(name);
+    if (!this.hasSsh(name)) return Array.from({ length: n.gpus ?? 0 }, (_, i) => ({ index: i, name: n.gpuModel ?? 'unknown' }));
+    const r = await this.pool.exec(name, NVIDIA_SMI_ARGV, { timeoutMs: 20_000 });
+    if (r.code === 127) return [];
+    if (r.code !== 0) throw this.pool.fail(name, `nvidia-smi exited ${r.code}: ${r.stderr.trim().slice(0, 300)}`, { retryable: true });
+    try {
+      return parseNvidiaSmi(r.stdout);
+    } catch (e) {
+      throw this.pool.fail(name, (e as Error).message);
+    }
+  }
+
+  /** Every node, sorted by name. A node that cannot be reached is reported with state `unknown`. */
+  async list(): Promise<NodeInfo[]> {
+    const placed = (await this.o.placedGpus?.().catch(() => undefined)) ?? new Map<string, number>();
+    return Promise.all(
+      this.names().map(async (name) => {
+        const n = this.node(name);
+        const info: NodeInfo = { id: name, provider: this.o.provider, gpuModel: n.gpuModel ?? 'unknown', gpus: n.gpus ?? 0, capacity: n.capacity ?? 'on-demand', pricePerHour: n.pricePerHour ?? 0, state: 'ready' };
+        if (n.zone !== undefined) info.zone = n.zone;
+        if (n.labels) info.labels = { ...n.labels };
+        const meta: Record<string, string | number | boolean> = { checkpointRoot: this.checkpointRoot(name) };
+        if (n.ssh) meta.host = `${n.ssh.user ?? 'root'}@${n.ssh.host}:${n.ssh.port ?? 22}`;
+        if (n.cloud) meta.cloud = n.cloud;
+        try {
+          const gpus = await this.inventory(name);
+          if (this.hasSsh(name) || n.gpus === undefined) info.gpus = gpus.length;
+          info.gpuModel = n.gpuModel ?? gpuModelOf(gpus) ?? info.gpuModel;
+          if (gpus.length > 0) {
+            meta.gpuMemoryTotalMiB = gpus.reduce((s, g) => s + (g.memoryTotalMiB ?? 0), 0);
+            meta.gpuMemoryFreeMiB = gpus.reduce((s, g) => s + (g.memoryFreeMiB ?? 0), 0);
+            const util = gpus.filter((g) => g.utilizationPct !== undefined);
+            if (util.length > 0) meta.gpuUtilizationPct = Math.round(util.reduce((s, g) => s + (g.utilizationPct as number), 0) / util.length);
+          }
+          info.gpusFree = Math.max(0, info.gpus - (placed.get(name) ?? 0));
+        } catch (e) {
+          info.state = 'unknown';
+          meta.error = (e as Error).message;
+        }
+        info.meta = meta;
+        return info;
+      }),
+    );
+  }
+
+  // -- storage ---------------------------------------------------------------------------------
+
+  async verify(req: VerifyRequest): Promise<CheckpointInfo | null> {
+    const name = req.node.id;
+    const o: Parameters<typeof verifyCheckpointOnNode>[1] = { node: name, workload: req.workload, dir: this.workloadDir(name, req.workload) };
+    if (req.since !== undefined) o.since = req.since;
+    if (req.marker !== undefined) o.marker = req.marker;
+    if (req.minSizeBytes !== undefined) o.minSizeBytes = req.minSizeBytes;
+    try {
+      return await verifyCheckpointOnNode((argv, x) => this.exec(name, argv, x), o);
+    } catch (e) {
+      if (e instanceof Error && e.name === 'ProviderError') throw e;
+      throw this.pool.fail(name, `cannot verify the checkpoint of ${req.workload}: ${(e as Error).message}`, { retryable: true });
+    }
+  }
+
+  canTransfer(from: NodeInfo, to: NodeInfo): boolean {
+    return this.o.sharedStorage === true || from.id === to.id || (this.hasSsh(from.id) && this.hasSsh(to.id));
+  }
+
+  async transfer(req: TransferRequest): Promise<TransferResult> {
+    const t0 = Date.now();
+    const from = req.from.id;
+    const to = req.to.id;
+    if (this.o.sharedStorage || from === to) {
+      const cp = await this.verify({ node: req.to, workload: req.workload });
+      if (!cp) throw this.pool.fail(to, `shared storage: no checkpoint of ${req.workload} visible at ${this.workloadDir(to, req.workload)}`);
+      return { checkpoint: cp, bytes: 0, durationMs: Date.now() - t0, skipped: true };
+    }
+    const src = this.node(from);
+    if (!src.ssh || !this.hasSsh(to)) throw this.pool.fail(to, `cannot transfer from ${from}: both nodes need ssh settings`);
+    const t = this.o.transfer ?? {};
+    const o: Parameters<typeof rsyncPull>[0] = {
+      pool: this.pool,
+      source: from,
+      target: to,
+      sourceAddress: src.transferAddress ?? src.ssh.host,
+      sourcePort: src.ssh.port ?? 22,
+      sourceUser: src.ssh.user ?? 'root',
+      srcDir: this.workloadDir(from, req.workload),
+      dstDir: this.workloadDir(to, req.workload),
+      identityFile: t.identityFile ?? '~/.ssh/id_ed25519',
+      knownHostsFile: t.knownHostsFile ?? '~/.ssh/spotfleet_known_hosts',
+    };
+    if (t.bwlimitKBps !== undefined) o.bwlimitKBps = t.bwlimitKBps;
+    if (t.attempts !== undefined) o.attempts = t.attempts;
+    o.onRetry = (i, why) => this.o.log?.warn('rsync run cut off; resuming', { from, to, attempt: i, error: why });
+    const r = await rsyncPull(o);
+    const cp = await this.verify({ node: req.to, workload: req.workload });
+    if (!cp) throw this.pool.fail(to, `the copied checkpoint of ${req.workload} does not verify on ${to}`);
+    return { checkpoint: cp, bytes: r.bytes, durationMs: Date.now() - t0, skipped: false };
+  }
+
+  // -- notices ---------------------------------------------------------------------------------
+
+  private reader(name: string): NoticeReader | undefined {
+    const n = this.node(name);
+    if (!n.cloud) return undefined;
+    let r = this.readers.get(name);
+    if (r) return r;
+    if (!this.hasSsh(name)) throw this.pool.fail(name, `reads ${n.cloud} notices on the node over SSH, but has no ssh settings`);
+    const base = { transport: createSshCurlTransport(this.pool, name), provider: this.o.provider, ...(this.o.log ? { log: this.o.log } : {}) };
+    if (n.cloud === 'aws') r = new AwsNoticeReader({ ...base, baseUrl: n.metadataUrl ?? AWS_METADATA_URL });
+    else if (n.cloud === 'gcp') r = new GcpNoticeReader({ ...base, baseUrl: n.metadataUrl ?? 'http://169.254.169.254' });
+    else r = new AzureNoticeReader({ ...base, baseUrl: n.metadataUrl ?? AZURE_METADATA_URL, vmName: n.vmName ?? name });
+    this.readers.set(name, r);
+    return r;
+  }
+
+  async poll(node: NodeInfo): Promise<Notice[]> {
+    const r = this.reader(node.id);
+    return r ? r.poll(node.id) : [];
+  }
+
+  async acknowledge(node: NodeInfo, notice: Notice): Promise<void> {
+    if (!this.o.acknowledgeNotices) return;
+    await this.reader(node.id)?.acknowledge?.(notice);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}

@@ -1,0 +1,334 @@
+// One pooled ssh2 connection per host: host keys verified before anything is sent (known_hosts or
+// a pinned fingerprint), keepalive, reconnect after a failure, and a bound on concurrent operations
+// per host. Commands are built only from quoted argv (quote.ts), never from a caller's string.
+import { readFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
+import ssh2 from 'ssh2';
+import type { Client as SshClient, ConnectConfig } from 'ssh2';
+import { nodeAddress } from '../../../core/address.js';
+import { ProviderError } from '../../../core/errors.js';
+import type { ExecResult, ProviderLogger } from '../../sdk.js';
+import { verifyHostKey } from './host-keys.js';
+import { quoteArgv } from './quote.js';
+
+/** How to reach and authenticate one host. */
+export interface SshHostConfig {
+  /** Node name (used in errors and addresses). */
+  name: string;
+  host: string;
+  /** Default 22. */
+  port?: number;
+  /** Default `root`. */
+  user?: string;
+  /** Private key text; or `identityFile` (a path read at connect time); else the agent. */
+  privateKey?: string | Buffer;
+  identityFile?: string;
+  passphrase?: string;
+  /** ssh-agent socket; defaults to SSH_AUTH_SOCK when no key is given. */
+  agent?: string;
+  knownHostsFile?: string | string[];
+  /** Pinned `SHA256:...` fingerprint(s) of the host key. */
+  hostKeyFingerprint?: string | string[];
+  /** Trust (and record in the first known_hosts file) a key for a host with no entry. Default false. */
+  acceptUnknownHostKey?: boolean;
+}
+
+export interface SshPoolOptions {
+  /** Provider instance name, for errors. */
+  provider: string;
+  /** Operations in flight per host; more wait in line. Default 8 (below sshd's MaxSessions 10). */
+  maxConcurrentPerHost?: number;
+  /** Default 10 s; 3 missed answers drop the connection. */
+  keepaliveIntervalMs?: number;
+  /** Handshake limit. Default 10 s. */
+  readyTimeoutMs?: number;
+  /** Default exec limit. Default 60 s. */
+  execTimeoutMs?: number;
+  log?: ProviderLogger;
+  /** Environment for SSH_AUTH_SOCK. */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+export interface SshExecOptions {
+  timeoutMs?: number;
+  /** Sent to the command's stdin, then EOF. */
+  stdin?: string | Buffer;
+}
+
+const MAX_OUTPUT = 64 << 20;
+
+class Semaphore {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+class ChannelOpenError extends Error {}
+
+/**
+ * A pool of SSH connections, one per host.
+ * @example
+ * const pool = new SshPool({ provider: 'gpu-hosts' });
+ * pool.add({ name: 'a', host: '10.0.0.5', identityFile: '~/.ssh/id_ed25519', knownHostsFile: '~/.ssh/known_hosts' });
+ * const r = await pool.exec('a', ['nvidia-smi', '--query-gpu=index', '--format=csv,noheader']);
+ */
+export class SshPool {
+  private readonly hosts = new Map<string, SshHostConfig>();
+  private readonly conns = new Map<string, Promise<SshClient>>();
+  private readonly slots = new Map<string, Semaphore>();
+  private readonly hostKeys = new Map<string, Buffer>();
+  private closed = false;
+
+  constructor(private readonly opts: SshPoolOptions) {}
+
+  add(host: SshHostConfig): void {
+    this.hosts.set(host.name, host);
+    this.slots.set(host.name, new Semaphore(this.opts.maxConcurrentPerHost ?? 8));
+  }
+
+  has(name: string): boolean {
+    return this.hosts.has(name);
+  }
+
+  /** The host key this pool verified for the host (after the first connection). */
+  hostKey(name: string): Buffer | undefined {
+    return this.hostKeys.get(name);
+  }
+
+  config(name: string): SshHostConfig {
+    const h = this.hosts.get(name);
+    if (!h) throw new ProviderError(this.opts.provider, `unknown node "${name}"`, { address: nodeAddress(this.opts.provider, name) });
+    return h;
+  }
+
+  /** `node "a" (root@10.0.0.5:22)`: how errors name a host. */
+  describe(name: string): string {
+    const h = this.config(name);
+    return `node "${name}" (${h.user ?? 'root'}@${h.host}:${h.port ?? 22})`;
+  }
+
+  fail(name: string, message: string, opts: { retryable?: boolean; cause?: unknown } = {}): ProviderError {
+    return new ProviderError(this.opts.provider, `${this.describe(name)}: ${message}`, { address: nodeAddress(this.opts.provider, name), ...opts });
+  }
+
+  /** Connects now (verifying the host key); a no-op when already connected. */
+  async connect(name: string): Promise<void> {
+    await this.client(name);
+  }
+
+  /** Drops the host's connection; the next operation reconnects. */
+  disconnect(name: string): void {
+    const p = this.conns.get(name);
+    this.conns.delete(name);
+    p?.then((c) => c.end(), () => undefined);
+  }
+
+  private client(name: string): Promise<SshClient> {
+    if (this.closed) return Promise.reject(this.fail(name, 'the SSH pool is closed'));
+    const existing = this.conns.get(name);
+    if (existing) return existing;
+    const h = this.config(name);
+    const port = h.port ?? 22;
+    const p = new Promise<SshClient>((resolve, reject) => {
+      let refused: string | undefined;
+      let ready = false;
+      const cfg: ConnectConfig = {
+        host: h.host,
+        port,
+        username: h.user ?? 'root',
+        keepaliveInterval: this.opts.keepaliveIntervalMs ?? 10_000,
+        keepaliveCountMax: 3,
+        readyTimeout: this.opts.readyTimeoutMs ?? 10_000,
+        hostVerifier: (key: Buffer) => {
+          const policy: Parameters<typeof verifyHostKey>[0] = { host: h.host, port, acceptUnknown: h.acceptUnknownHostKey === true };
+          if (h.knownHostsFile !== undefined) policy.knownHostsFiles = ([] as string[]).concat(h.knownHostsFile).map(expandHome);
+          if (h.hostKeyFingerprint !== undefined) policy.fingerprints = ([] as string[]).concat(h.hostKeyFingerprint);
+          const v = verifyHostKey(policy, key);
+          if (!v.ok) {
+            refused = v.reason;
+            return false;
+          }
+          if (v.how === 'recorded') this.opts.log?.warn('recorded an unknown SSH host key (acceptUnknownHostKey)', { node: name, host: h.host });
+          this.hostKeys.set(name, Buffer.from(key));
+          return true;
+        },
+      };
+      try {
+        if (h.privateKey !== undefined) cfg.privateKey = h.privateKey;
+        else if (h.identityFile !== undefined) cfg.privateKey = readFileSync(expandHome(h.identityFile));
+      } catch (e) {
+        reject(this.fail(name, `cannot read identityFile ${h.identityFile}: ${(e as Error).message}`));
+        return;
+      }
+      if (h.passphrase !== undefined) cfg.passphrase = h.passphrase;
+      const agent = h.agent ?? (cfg.privateKey === undefined ? (this.opts.env ?? process.env).SSH_AUTH_SOCK : undefined);
+      if (agent !== undefined) cfg.agent = agent;
+      if (cfg.privateKey === undefined && cfg.agent === undefined) {
+        reject(this.fail(name, 'no credentials: set identityFile, or run an ssh-agent (SSH_AUTH_SOCK)'));
+        return;
+      }
+      const c = new ssh2.Client();
+      c.on('ready', () => {
+        ready = true;
+        resolve(c);
+      });
+      c.on('error', (e: Error & { level?: string }) => {
+        if (this.conns.get(name) === p) this.conns.delete(name);
+        if (ready) {
+          this.opts.log?.warn('SSH connection failed; will reconnect on next use', { node: name, error: e.message });
+          return;
+        }
+        if (refused !== undefined) reject(this.fail(name, refused, { retryable: false }));
+        else {
+          const auth = e.level === 'client-authentication';
+          reject(this.fail(name, auth ? `authentication failed for user ${h.user ?? 'root'} (${e.message})` : `cannot connect: ${e.message}`, { retryable: !auth, cause: e }));
+        }
+      });
+      c.on('close', () => {
+        if (this.conns.get(name) === p) this.conns.delete(name);
+        if (!ready) reject(this.fail(name, refused ?? 'connection closed during the handshake', { retryable: refused === undefined }));
+      });
+      c.connect(cfg);
+    });
+    this.conns.set(name, p);
+    p.catch(() => {
+      if (this.conns.get(name) === p) this.conns.delete(name);
+    });
+    return p;
+  }
+
+  private slot(name: string): Semaphore {
+    this.config(name);
+    return this.slots.get(name) as Semaphore;
+  }
+
+  /**
+   * Runs argv on the host: every element is shell-quoted, so it reaches the program as data.
+   * Resolves with the exit code (non-zero is not an error); rejects with a ProviderError naming the
+   * provider and node when the host cannot be reached, the connection drops, or the time runs out.
+   */
+  exec(name: string, argv: readonly string[], opts: SshExecOptions = {}): Promise<ExecResult> {
+    const cmd = quoteArgv(argv);
+    const timeoutMs = opts.timeoutMs ?? this.opts.execTimeoutMs ?? 60_000;
+    return this.slot(name).run(async () => {
+      for (let attempt = 0; ; attempt++) {
+        const c = await this.client(name);
+        try {
+          return await this.runOn(name, c, cmd, argv[0] ?? '', timeoutMs, opts.stdin);
+        } catch (e) {
+          // The connection was dead before the command started: safe to reconnect and run it once more.
+          if (e instanceof ChannelOpenError && attempt === 0) {
+            this.disconnect(name);
+            continue;
+          }
+          if (e instanceof ChannelOpenError) throw this.fail(name, `cannot open a session: ${e.message}`, { retryable: true });
+          throw e;
+        }
+      }
+    });
+  }
+
+  private runOn(name: string, c: SshClient, cmd: string, program: string, timeoutMs: number, stdin: string | Buffer | undefined): Promise<ExecResult> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (err: Error | undefined, r?: ExecResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve(r as ExecResult);
+      };
+      const timer = setTimeout(() => {
+        settle(this.fail(name, `\`${program}\` did not finish within ${timeoutMs} ms`, { retryable: true }));
+        chan?.close();
+      }, timeoutMs);
+      let chan: ssh2.ClientChannel | undefined;
+      try {
+        c.exec(cmd, (err, stream) => {
+          if (err) {
+            settle(new ChannelOpenError(err.message));
+            return;
+          }
+          chan = stream;
+          const out: Buffer[] = [];
+          const errOut: Buffer[] = [];
+          let size = 0;
+          let code: number | undefined;
+          let signal: string | undefined;
+          const take = (arr: Buffer[]) => (d: Buffer) => {
+            size += d.length;
+            if (size > MAX_OUTPUT) {
+              settle(this.fail(name, `\`${program}\` printed more than ${MAX_OUTPUT} bytes`));
+              stream.close();
+            } else arr.push(d);
+          };
+          stream.on('data', take(out));
+          stream.stderr.on('data', take(errOut));
+          stream.on('exit', (c2: number | null, sig?: string) => {
+            if (typeof c2 === 'number') code = c2;
+            if (sig) signal = sig;
+          });
+          stream.on('close', () => {
+            if (code === undefined && signal === undefined) {
+              settle(this.fail(name, `connection lost while \`${program}\` was running`, { retryable: true }));
+              return;
+            }
+            settle(undefined, { code: code ?? 128, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') + (signal ? `\nkilled by signal ${signal}` : '') });
+          });
+          stream.on('error', (e: Error) => settle(this.fail(name, `\`${program}\`: ${e.message}`, { retryable: true })));
+          if (stdin !== undefined) stream.end(stdin);
+          else stream.end();
+        });
+      } catch (e) {
+        settle(new ChannelOpenError((e as Error).message));
+      }
+    });
+  }
+
+  /**
+   * Opens a stream to a unix socket on the host over the pooled connection (OpenSSH
+   * streamlocal forwarding): one channel, no new handshake, no process on the host.
+   */
+  async openUnixSocket(name: string, socketPath: string): Promise<Duplex> {
+    for (let attempt = 0; ; attempt++) {
+      const c = await this.client(name);
+      try {
+        return await new Promise<Duplex>((resolve, reject) => {
+          try {
+            c.openssh_forwardOutStreamLocal(socketPath, (err, stream) => (err ? reject(new ChannelOpenError(err.message)) : resolve(stream)));
+          } catch (e) {
+            reject(new ChannelOpenError((e as Error).message));
+          }
+        });
+      } catch (e) {
+        if (attempt === 0 && /not connected|No response|closed/i.test((e as Error).message)) {
+          this.disconnect(name);
+          continue;
+        }
+        throw this.fail(name, `cannot open ${socketPath} on the node: ${(e as Error).message}`, { retryable: true });
+      }
+    }
+  }
+
+  /** Ends every connection. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.conns.values()];
+    this.conns.clear();
+    await Promise.all(all.map((p) => p.then((c) => c.end(), () => undefined)));
+  }
+}
+
+function expandHome(p: string): string {
+  return p.startsWith('~/') ? `${process.env.HOME ?? ''}${p.slice(1)}` : p;
+}

@@ -1,0 +1,121 @@
+// Node-to-node checkpoint transfer with rsync over SSH, driven from the controller.
+//
+// The TARGET pulls from the source (exec on the target: `rsync ... user@source:dir/ dir/`):
+// - the target is the node that must end up with a verified copy and it stays alive; the source
+//   is being evicted, so nothing long-running is left on it;
+// - the source is only read (rsync's sender), so the source copy can never be deleted or damaged;
+// - a cut-off run leaves the partial file on the target (--partial), and the next run uses it as
+//   its basis and sends only what is missing; --checksum makes the comparison by content.
+// Host keys are verified on that hop too: the controller writes the source's host key (the one it
+// verified itself) into a known_hosts file on the target and the target's ssh runs with
+// StrictHostKeyChecking=yes and HostKeyAlias, never StrictHostKeyChecking=no.
+// Success is reported only after a sha256 manifest of the target matches the source's.
+import type { SshPool } from './pool.js';
+import { knownHostsLine } from './host-keys.js';
+import { manifestOnNode } from './checkpoints.js';
+
+export interface RsyncPullOptions {
+  pool: SshPool;
+  source: string;
+  target: string;
+  /** How the target reaches the source (its address on the nodes' network). */
+  sourceAddress: string;
+  sourcePort?: number;
+  sourceUser?: string;
+  srcDir: string;
+  dstDir: string;
+  /** Private key file ON THE TARGET that the source accepts. */
+  identityFile: string;
+  /** Where to write the source's host key on the target. */
+  knownHostsFile: string;
+  /** Runs of rsync before giving up (a run cut off by the network is resumed). Default 3. */
+  attempts?: number;
+  /** Limit for one rsync run. Default 30 min. */
+  timeoutMs?: number;
+  /** KiB/s, for tests and for sharing links. */
+  bwlimitKBps?: number;
+  /** Called before each retry. */
+  onRetry?: (attempt: number, why: string) => void;
+}
+
+export interface RsyncPullResult {
+  bytes: number;
+  files: number;
+  attempts: number;
+  /** From rsync --stats of the last run: data sent literally vs. reused from what the target had. */
+  literalBytes: number;
+  matchedBytes: number;
+  durationMs: number;
+}
+
+/** rsync exit codes worth another run: network, timeouts, partial transfers, killed. */
+const RETRYABLE = new Set([10, 11, 12, 20, 23, 24, 30, 35, 128 + 1, 128 + 15, 255]);
+
+const PLAIN_PATH = /^[A-Za-z0-9_@%+=:,./~-]+$/;
+
+function statNumber(text: string, label: string): number {
+  const m = new RegExp(`${label}: ([\\d,]+) bytes`).exec(text);
+  return m ? Number((m[1] as string).replace(/,/g, '')) : 0;
+}
+
+/**
+ * Pulls srcDir from the source node into dstDir on the target, retrying cut-off runs, then checks
+ * the target's sha256 manifest against the source's. Throws a ProviderError naming the node.
+ */
+export async function rsyncPull(o: RsyncPullOptions): Promise<RsyncPullResult> {
+  const t0 = Date.now();
+  const { pool } = o;
+  // These go into rsync's -e string, which rsync splits on spaces itself: keep them plain.
+  for (const [what, p] of [['identityFile', o.identityFile], ['knownHostsFile', o.knownHostsFile], ['sourceAddress', o.sourceAddress], ['sourceUser', o.sourceUser ?? 'root']] as const) {
+    if (!PLAIN_PATH.test(p)) throw pool.fail(o.target, `transfer ${what} ${JSON.stringify(p)} must be a plain path/name (letters, digits, _@%+=:,./-)`);
+  }
+  const execT = (argv: string[], stdin?: string, timeoutMs?: number) => pool.exec(o.target, argv, { ...(stdin !== undefined ? { stdin } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+  const execS = (argv: readonly string[], opts?: { timeoutMs?: number }) => pool.exec(o.source, argv, opts);
+
+  await pool.connect(o.source);
+  const key = pool.hostKey(o.source);
+  if (!key) throw pool.fail(o.source, 'no verified host key to hand to the target');
+  const srcManifest = await manifestOnNode(execS, o.srcDir).catch((e: unknown) => {
+    throw pool.fail(o.source, `cannot read the checkpoint ${o.srcDir}: ${(e as Error).message}`, { retryable: true });
+  });
+  if (!srcManifest || srcManifest.size === 0) throw pool.fail(o.source, `no checkpoint files in ${o.srcDir}`);
+
+  const alias = `spotfleet-node-${o.source.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
+  // One file per source, so concurrent transfers into one target never overwrite each other's key.
+  const khFile = `${o.knownHostsFile}-${alias}`;
+  const kh = await execT(['sh', '-c', 'f=$1; case $f in "~/"*) f="$HOME/${f#"~/"}";; esac; umask 077 && mkdir -p "$(dirname "$f")" "$2" && cat > "$f"', 'sh', khFile, o.dstDir], `${knownHostsLine([alias], key)}\n`);
+  if (kh.code !== 0) throw pool.fail(o.target, `cannot prepare ${o.dstDir}: ${kh.stderr.trim()}`);
+
+  const port = o.sourcePort ?? 22;
+  const sshCmd = ['ssh', '-i', o.identityFile, '-p', String(port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${khFile}`, '-o', `HostKeyAlias=${alias}`, '-o', 'ConnectTimeout=10', '-o', 'ServerAliveInterval=5', '-o', 'ServerAliveCountMax=3'].join(' ');
+  const host = o.sourceAddress.includes(':') ? `[${o.sourceAddress}]` : o.sourceAddress;
+  const argv = ['rsync', '-a', '--partial', '--checksum', '--protect-args', '--stats', '--timeout=60', '-e', sshCmd];
+  if (o.bwlimitKBps !== undefined) argv.push(`--bwlimit=${o.bwlimitKBps}`);
+  argv.push(`${o.sourceUser ?? 'root'}@${host}:${o.srcDir.replace(/\/+$/, '')}/`, `${o.dstDir.replace(/\/+$/, '')}/`);
+
+  const attempts = Math.max(1, o.attempts ?? 3);
+  let last = '';
+  let stats = { literal: 0, matched: 0 };
+  let ran = 0;
+  for (let i = 1; i <= attempts; i++) {
+    ran = i;
+    const r = await pool.exec(o.target, argv, { timeoutMs: o.timeoutMs ?? 30 * 60_000 }).catch((e: unknown) => ({ code: -1, stdout: '', stderr: (e as Error).message }));
+    if (r.code === 0) {
+      stats = { literal: statNumber(r.stdout, 'Literal data'), matched: statNumber(r.stdout, 'Matched data') };
+      last = '';
+      break;
+    }
+    last = `rsync from ${o.source} exited ${r.code}: ${(r.stderr.trim().split('\n').slice(-3).join(' | ') || r.stdout.trim().slice(-300))}`;
+    if (!(RETRYABLE.has(r.code) || r.code === -1) || i === attempts) break;
+    o.onRetry?.(i, last);
+    await new Promise((res) => setTimeout(res, 500 * i));
+  }
+  if (last) throw pool.fail(o.target, `${last} (after ${ran} run${ran === 1 ? '' : 's'}; the source copy on ${o.source} is untouched and the partial copy is kept for the next run)`, { retryable: true });
+
+  const dst = await manifestOnNode((a, x) => pool.exec(o.target, a, x), o.dstDir);
+  const bad = [...srcManifest].filter(([f, h]) => dst?.get(f) !== h).map(([f]) => f);
+  if (bad.length > 0) throw pool.fail(o.target, `checkpoint copy does not verify: ${bad.length} file(s) differ from ${o.source} (${bad.slice(0, 3).join(', ')})`, { retryable: true });
+  const sizes = await pool.exec(o.target, ['sh', '-c', 'cd "$1" && find . -type f -printf "%s\\n"', 'sh', o.dstDir]);
+  const bytes = sizes.stdout.split('\n').filter(Boolean).reduce((s, x) => s + Number(x), 0);
+  return { bytes, files: srcManifest.size, attempts: ran, literalBytes: stats.literal, matchedBytes: stats.matched, durationMs: Date.now() - t0 };
+}
