@@ -11,7 +11,7 @@
 // Hysteresis: a voluntary move in either direction must clear minSavingsPerHour after paying the
 // migration overhead on both sides, so prices must swing by more than that band to flip back.
 import { HOUR_MS, formatDuration, formatUsd, roundUsd } from '../core/units.js';
-import { adviseDeadline, type DeadlineAdvice } from './deadline.js';
+import { adviseDeadline, lazyReason, type DeadlineAdvice } from './deadline.js';
 import { effectivePerHour, priceMove, type CostNumbers } from './cost.js';
 import {
   evaluateRules,
@@ -27,6 +27,10 @@ import { capList, capMap } from './cel.js';
 import type { DecideContext, PlacementOption, Reason, Violation, WorkloadDecision, WorkloadDecisionInput } from './types.js';
 
 const SPOT_CLASSES: ReadonlySet<string> = new Set(['training', 'batch', 'dev']);
+// Shared, frozen: every decision of an eligible workload carries one (no string building per call).
+const ELIGIBLE_REASON: Readonly<Record<string, Reason>> = Object.fromEntries(
+  [...SPOT_CLASSES].map((c) => [c, Object.freeze({ rule: 'eligibility', text: `class ${c} with a checkpoint contract may run on spot` })]),
+);
 
 /** Remaining runtime assumed for a workload without expectedDuration (open-ended services, dev boxes). */
 export const OPEN_ENDED_HORIZON_HOURS = 24;
@@ -37,7 +41,7 @@ export function isSpotEligible(input: WorkloadDecisionInput): { ok: boolean; rea
   if (w.capacity === 'on-demand') return { ok: false, reason: { rule: 'eligibility', text: 'capacity: on-demand in the spec' } };
   if (!SPOT_CLASSES.has(w.class)) return { ok: false, reason: { rule: 'eligibility', text: `class ${w.class} never runs on spot` } };
   if (!w.checkpoint) return { ok: false, reason: { rule: 'eligibility', text: 'no checkpoint contract: work would be lost on eviction' } };
-  return { ok: true, reason: { rule: 'eligibility', text: `class ${w.class} with a checkpoint contract may run on spot` } };
+  return { ok: true, reason: ELIGIBLE_REASON[w.class] ?? { rule: 'eligibility', text: `class ${w.class} with a checkpoint contract may run on spot` } };
 }
 
 interface Candidate {
@@ -99,36 +103,52 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
   const curRate = cur && cur.capacity === 'spot' ? rateOf(input.options, cur) : 0;
 
   // --- pins: deadline safety net, preemption budget ------------------------------------------
+  // A workload with a deadline and spot eligibility is governed by the deadline strategy: its own
+  // safety net keeps the deadline, and it already avoids flapping (stays in a zone while it lasts,
+  // leaves on-demand only for capacity that has proven itself). The generic preemption budget would
+  // only fight it: pinning to on-demand for a cooldown spends money the slack could have saved.
   const advice: DeadlineAdvice | undefined = adviseDeadline(input, ctx);
   if (advice) reasons.push(advice.reason);
+  const governs = advice !== undefined && elig.ok;
   let pinUntil: number | undefined;
   const histPin = input.history.pinnedOnDemandUntil;
-  let pinned = histPin !== undefined && histPin > now;
-  if (pinned) reasons.push({ rule: 'anti-flap', text: `pinned to on-demand until ${new Date(histPin as number).toISOString()}: ${input.history.pinnedReason ?? 'cooldown'}`, numbers: { pinnedUntilMs: histPin as number } });
-  let recent = 0;
-  let latest = 0;
-  for (const t of input.history.preemptions) {
-    if (t > now - th.preemptionWindowMs && t <= now) {
-      recent++;
-      if (t > latest) latest = t;
+  let pinned = false;
+  if (histPin !== undefined && histPin > now) {
+    if (governs) {
+      reasons.push(lazyReason('anti-flap', { pinnedUntilMs: histPin }, () => `earlier pin to on-demand until ${new Date(histPin).toISOString()} (${input.history.pinnedReason ?? 'cooldown'}) left to the deadline strategy`));
+    } else {
+      pinned = true;
+      reasons.push(lazyReason('anti-flap', { pinnedUntilMs: histPin }, () => `pinned to on-demand until ${new Date(histPin).toISOString()}: ${input.history.pinnedReason ?? 'cooldown'}`));
     }
   }
-  if (recent > th.maxPreemptions && latest + th.cooldownMs > now) {
-    pinUntil = latest + th.cooldownMs;
-    pinned = true;
-    reasons.push({
-      rule: 'anti-flap',
-      text: `${recent} preemptions in the last ${formatDuration(th.preemptionWindowMs)} exceed the budget of ${th.maxPreemptions}: on-demand until ${new Date(pinUntil).toISOString()} (cooldown ${formatDuration(th.cooldownMs)})`,
-      numbers: { preemptionsInWindow: recent, maxPreemptions: th.maxPreemptions, preemptionWindowHours: th.preemptionWindowMs / HOUR_MS, cooldownHours: th.cooldownMs / HOUR_MS, pinnedUntilMs: pinUntil },
-    });
+  if (!governs) {
+    let recent = 0;
+    let latest = 0;
+    for (const t of input.history.preemptions) {
+      if (t > now - th.preemptionWindowMs && t <= now) {
+        recent++;
+        if (t > latest) latest = t;
+      }
+    }
+    if (recent > th.maxPreemptions && latest + th.cooldownMs > now) {
+      const until = latest + th.cooldownMs;
+      pinUntil = until;
+      pinned = true;
+      reasons.push(lazyReason(
+        'anti-flap',
+        { preemptionsInWindow: recent, maxPreemptions: th.maxPreemptions, preemptionWindowHours: th.preemptionWindowMs / HOUR_MS, cooldownHours: th.cooldownMs / HOUR_MS, pinnedUntilMs: until },
+        () => `${recent} preemptions in the last ${formatDuration(th.preemptionWindowMs)} exceed the budget of ${th.maxPreemptions}: on-demand until ${new Date(until).toISOString()} (cooldown ${formatDuration(th.cooldownMs)})`,
+      ));
+    }
   }
   const deadlineOnDemand = advice?.mode === 'on-demand';
   if (deadlineOnDemand && advice.pinUntil !== undefined) pinUntil = Math.max(pinUntil ?? 0, advice.pinUntil);
   const spotOkToStay = elig.ok && !pinned && !deadlineOnDemand;
   const shortJob = !openEnded && remainingMs <= th.minRuntimeMs;
-  const spotOkToStart = spotOkToStay && (w.capacity === 'spot' || !shortJob);
+  // The minRuntime rule is a cost guess for open-ended work; a governed workload's strategy knows its slack.
+  const spotOkToStart = spotOkToStay && (governs || w.capacity === 'spot' || !shortJob);
   if (spotOkToStay && !spotOkToStart) {
-    reasons.push({ rule: 'eligibility', text: `${formatDuration(remainingMs)} of work left is not more than minRuntime ${formatDuration(th.minRuntimeMs)}: not worth starting on spot`, numbers: { remainingHours: roundUsd(R), minRuntimeHours: th.minRuntimeMs / HOUR_MS } });
+    reasons.push(lazyReason('eligibility', { remainingHours: roundUsd(R), minRuntimeHours: th.minRuntimeMs / HOUR_MS }, () => `${formatDuration(remainingMs)} of work left is not more than minRuntime ${formatDuration(th.minRuntimeMs)}: not worth starting on spot`));
   }
   if (w.capacity === 'spot' && !elig.ok) {
     violations.push({ policy: 'eligibility', level: 'mandatory', message: `capacity: spot, but ${elig.reason.text}` });
@@ -221,8 +241,9 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
     }
     return d;
   };
-  const costReason = (text: string, n: CostNumbers): void => {
-    reasons.push({ rule: 'cost-benefit', text, numbers: { ...n, minSavingsPerHour: th.minSavingsPerHour } });
+  const costReason = (text: string | (() => string), n: CostNumbers): void => {
+    const numbers = { ...n, minSavingsPerHour: th.minSavingsPerHour };
+    reasons.push(typeof text === 'string' ? { rule: 'cost-benefit', text, numbers } : lazyReason('cost-benefit', numbers, text));
   };
   const noCapacity = (): WorkloadDecision => {
     reasons.push({ rule: 'placement', text: 'no available capacity fits this workload' });
@@ -244,6 +265,38 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
   const recTarget = advice?.recommended?.target;
   const pick = (pool: Candidate[]): Candidate | undefined => (recTarget && pool.find((c) => c.o === recTarget)) || bestOf(pool);
   if (advice?.mode === 'spot-or-wait' && !elig.ok) reasons.push({ rule: 'deadline', text: 'deadline strategy would wait for spot, but the workload may not run on spot: usual rules apply' });
+
+  // --- governed by the deadline strategy: take its recommendation --------------------------------
+  let curViolations: Violation[] = [];
+  if (running && hasMandatory && rules) {
+    const o = currentAsOption(input);
+    curViolations = evaluateRules(rules, activation(o, 'stay', price(o, false, baseline, curRate)), 'mandatory');
+  }
+  const rec = governs ? advice.recommended : undefined;
+  if (rec && curViolations.length === 0) {
+    if (rec.action === 'stay' && running) return decision('stay', undefined, undefined);
+    if (rec.action === 'wait') return decision('wait', undefined, undefined);
+    const t = rec.target;
+    if (t) {
+      // The strategy saw every option; ours are filtered (GPU model, price caps, mandatory policies):
+      // take its target when allowed, else the best allowed option of the same capacity.
+      let c: Candidate | undefined;
+      for (const x of cands) if (x.o === t) c = x;
+      c ??= bestOf(cands, (x) => x.o.capacity === t.capacity);
+      if (c) {
+        const o = c.o;
+        const n = cur ? price(o, true, baseline, curRate) : price(o, false, Number.isFinite(odPrice) ? odPrice : 0, 0);
+        const act = cur ? 'move' : 'place';
+        costReason(() => `${act === 'move' ? 'move' : 'place'} on ${where(o)} at ${formatUsd(n.afterPerHour)}/h: the deadline strategy's choice`, n);
+        return decision(act, o, n);
+      }
+      if (t.capacity === 'spot' && advice?.mode === 'spot-or-wait') {
+        reasons.push(lazyReason('deadline', {}, () => 'the spot the deadline strategy chose is not allowed here, and slack allows waiting: wait'));
+        return decision('wait', undefined, undefined);
+      }
+    }
+    // Nothing it recommends is allowed: the usual rules below.
+  }
 
   // --- evicted: follow the fallback rule ----------------------------------------------------
   if (cur?.evicted) {
@@ -275,7 +328,7 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
     if (!best) return noCapacity();
     const n = price(best.o, true, baseline, curRate);
     reasons.push({ rule: 'fallback', text: `node ${cur.node} is being evicted: move to ${where(best.o)} (fallback.to: ${fb})` });
-    costReason(`forced move: ${formatUsd(nowPerHour)}/h → ${formatUsd(n.afterPerHour)}/h, migration overhead ${formatUsd(n.migrationOverheadUsd)}`, n);
+    costReason(() => `forced move: ${formatUsd(nowPerHour)}/h → ${formatUsd(n.afterPerHour)}/h, migration overhead ${formatUsd(n.migrationOverheadUsd)}`, n);
     return decision('move', best.o, n);
   }
 
@@ -288,7 +341,7 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
         return decision('wait', undefined, undefined);
       }
       const n = price(best.o, false, Number.isFinite(odPrice) ? odPrice : 0, 0);
-      costReason(`place on ${where(best.o)} at ${formatUsd(n.afterPerHour)}/h`, n);
+      costReason(() => `place on ${where(best.o)} at ${formatUsd(n.afterPerHour)}/h`, n);
       return decision('place', best.o, n);
     }
     const set = spotWanted(cands);
@@ -300,23 +353,18 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
       const n = price(best.o, false, bestOd.o.pricePerGpuHour, 0);
       if (n.savingsPerHour < th.minSavingsPerHour) {
         const m = price(bestOd.o, false, bestOd.o.pricePerGpuHour, 0);
-        costReason(`place on ${where(bestOd.o)}: spot ${where(best.o)} would save ${formatUsd(n.savingsPerHour)}/h, below minSavingsPerHour ${formatUsd(th.minSavingsPerHour)}/h`, n);
+        costReason(() => `place on ${where(bestOd.o)}: spot ${where(best.o)} would save ${formatUsd(n.savingsPerHour)}/h, below minSavingsPerHour ${formatUsd(th.minSavingsPerHour)}/h`, n);
         return decision('place', bestOd.o, m);
       }
-      costReason(`place on ${where(best.o)}: saves ${formatUsd(n.savingsPerHour)}/h over ${where(bestOd.o)} after expected preemptions (≥ ${formatUsd(th.minSavingsPerHour)}/h)`, n);
+      costReason(() => `place on ${where(best.o)}: saves ${formatUsd(n.savingsPerHour)}/h over ${where(bestOd.o)} after expected preemptions (≥ ${formatUsd(th.minSavingsPerHour)}/h)`, n);
       return decision('place', best.o, n);
     }
     const n = price(best.o, false, bestOd ? bestOd.o.pricePerGpuHour : best.o.pricePerGpuHour, 0);
-    costReason(`place on ${where(best.o)}: cheapest allowed at ${formatUsd(n.afterPerHour)}/h`, n);
+    costReason(() => `place on ${where(best.o)}: cheapest allowed at ${formatUsd(n.afterPerHour)}/h`, n);
     return decision('place', best.o, n);
   }
 
   // --- running: forced moves -----------------------------------------------------------------
-  let curViolations: Violation[] = [];
-  if (hasMandatory && rules) {
-    const o = currentAsOption(input);
-    curViolations = evaluateRules(rules, activation(o, 'stay', price(o, false, baseline, curRate)), 'mandatory');
-  }
   const forced = (cur.capacity === 'spot' && !spotOkToStay) || curViolations.length > 0 || (spotOrWait && cur.capacity === 'on-demand');
   if (forced) {
     let why: string;
@@ -342,7 +390,7 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
       return decision('stay', undefined, undefined);
     }
     const n = price(best.o, true, baseline, curRate);
-    costReason(`must move (${why}) to ${where(best.o)}: ${formatUsd(nowPerHour)}/h → ${formatUsd(n.afterPerHour)}/h, migration overhead ${formatUsd(n.migrationOverheadUsd)}`, n);
+    costReason(() => `must move (${why}) to ${where(best.o)}: ${formatUsd(nowPerHour)}/h → ${formatUsd(n.afterPerHour)}/h, migration overhead ${formatUsd(n.migrationOverheadUsd)}`, n);
     return decision('move', best.o, n);
   }
 
@@ -369,10 +417,10 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
     }
   }
   if (n.savingsPerHour < th.minSavingsPerHour) {
-    costReason(`stay on ${where(cur)}: moving to ${where(best.o)} nets ${formatUsd(n.netSavingsUsd)} over ${roundUsd(R)}h = ${formatUsd(n.savingsPerHour)}/h, below minSavingsPerHour ${formatUsd(th.minSavingsPerHour)}/h`, n);
+    costReason(() => `stay on ${where(cur)}: moving to ${where(best.o)} nets ${formatUsd(n.netSavingsUsd)} over ${roundUsd(R)}h = ${formatUsd(n.savingsPerHour)}/h, below minSavingsPerHour ${formatUsd(th.minSavingsPerHour)}/h`, n);
     return decision('stay', undefined, n);
   }
-  costReason(`move to ${where(best.o)}: nets ${formatUsd(n.netSavingsUsd)} over ${roundUsd(R)}h = ${formatUsd(n.savingsPerHour)}/h ≥ minSavingsPerHour ${formatUsd(th.minSavingsPerHour)}/h`, n);
+  costReason(() => `move to ${where(best.o)}: nets ${formatUsd(n.netSavingsUsd)} over ${roundUsd(R)}h = ${formatUsd(n.savingsPerHour)}/h ≥ minSavingsPerHour ${formatUsd(th.minSavingsPerHour)}/h`, n);
   return decision('move', best.o, n);
 }
 

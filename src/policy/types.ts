@@ -16,6 +16,12 @@ export interface PlacementOption {
   available: boolean;
   /** Expected preemptions per hour here, when known (market or trace). */
   preemptionRatePerHour?: number;
+  /**
+   * Spot only: ms epoch since which this capacity has been continuously available, when the market
+   * or trace knows. Capacity that has just (re)appeared tends to vanish again soon; the deadline
+   * strategy waits for it to prove itself before paying a changeover to go there.
+   */
+  availableSince?: number;
   /** An existing node with room for the workload; absent = capacity must be acquired. */
   node?: string;
   /** A node spotfleet keeps warm for evictions (no acquire, no start-up wait). */

@@ -194,6 +194,32 @@ describe('decideWorkload', () => {
     expect(some.target?.capacity).toBe('spot');
   });
 
+  it('deadline strategy governs: the preemption budget does not pin a deadline-bound workload', () => {
+    // 4 preemptions in the last hour would pin a workload without a deadline (see anti-flap above);
+    // with 14 h of slack the deadline strategy moves on to other spot instead, and pins nothing.
+    const deadline = new Date(NOW + 20 * H).toISOString();
+    const preemptions = [NOW - 50 * M, NOW - 40 * M, NOW - 20 * M, NOW - 10 * M];
+    const d = decideWorkload(input({ workload: workload({ deadline }), current: onSpotNow(0.9, { evicted: true }), options: [od(), spot(0.9), spot(0.8, { pool: 'spot-b' })], history: { preemptions } }), ctx());
+    expect(d.action).toBe('move');
+    expect(d.target?.capacity).toBe('spot');
+    expect(d.pinOnDemandUntil).toBeUndefined();
+    // its reasons serialise with their (lazily formatted) text
+    const json = JSON.parse(JSON.stringify(d.reasons)) as { rule: string; text: string }[];
+    expect(json.find((r) => r.rule === 'deadline-slack')?.text).toMatch(/spot at spot-b \(\$0\.8\/GPU-h\): 14\.00 h of slack/);
+  });
+
+  it('deadline strategy: leaves on-demand only for spot that has been up long enough', () => {
+    // 6 h of work, deadline in 7 h: slack 1 h is under the reserve (1 h + 0.1 × 6 h), so outages are
+    // bridged on on-demand; spot that appeared 10 min ago is not worth the round trip, 2 h ago is.
+    const deadline = new Date(NOW + 7 * H).toISOString();
+    const w = workload({ deadline });
+    const fresh = decideWorkload(input({ workload: w, current: onDemandNow(), options: [od(), spot(0.9, { availableSince: NOW - 10 * M })] }), ctx());
+    expect(fresh.action).toBe('stay');
+    const proven = decideWorkload(input({ workload: w, current: onDemandNow(), options: [od(), spot(0.9, { availableSince: NOW - 2 * H })] }), ctx());
+    expect(proven.action).toBe('move');
+    expect(proven.target?.capacity).toBe('spot');
+  });
+
   it('explain shows every number that decided', () => {
     const i = input({ current: onDemandNow() });
     const text = renderExplanation(i, decideWorkload(i, ctx()));

@@ -1,0 +1,159 @@
+// The offline optimum: the cheapest schedule that finishes by the deadline knowing the whole trace,
+// by exact dynamic programming over ticks × progress (ticks of work) × location (idle, on-demand,
+// spot in zone z), with the changeover as a macro step of C paid ticks at the new location.
+//
+// Why this is exact for the simulator's model (simulate.ts): a schedule there is a location per
+// tick; aborting a changeover part-way is never cheaper than not starting it (idling instead costs
+// nothing and arrives at the same state), and a clairvoyant schedule never loses work (it knows the
+// preemption and checkpoints before it, which costs no progress in the model). So the minimum over
+// "stay / go idle / start a full changeover elsewhere" per state equals the minimum over all
+// per-tick schedules. `optimum.test.ts` checks this against brute force on tiny traces.
+//
+// Size: only progress values that can still meet the deadline are kept (a band of slack + 1 values
+// per tick), the value function lives in a ring of C + 1 layers of a Float64Array, and choices in
+// one Uint8Array: a 60-hour window of 195-s ticks with 3 zones is ~2 MB and a few ms.
+import { SpotfleetError } from '../core/errors.js';
+import { IDLE, ON_DEMAND, SPOT0, isAvailable, tickCost, type Grid, type Job } from './model.js';
+
+export interface OptimumResult {
+  /** Minimum USD to finish by the deadline. */
+  costUsd: number;
+  /** Location code per tick, until completion. */
+  schedule: Uint8Array;
+}
+
+/** Cells above which the exact optimum is refused (memory for the choice table, bytes). */
+export const MAX_OPTIMUM_CELLS = 400_000_000;
+
+/**
+ * The exact offline optimum for `job` on `grid`, or undefined when no schedule meets the deadline
+ * (the deadline is shorter than the work plus one changeover, or the grid is shorter than it).
+ */
+export function offlineOptimum(grid: Grid, job: Job): OptimumResult | undefined {
+  const W = job.workTicks;
+  const D = Math.min(job.deadlineTicks, grid.ticks);
+  const C = job.changeoverTicks;
+  const L = SPOT0 + grid.zones.length;
+  if (W + C > D) return undefined;
+  const band = D - W + 1;
+  const cells = D * band * L;
+  if (cells > MAX_OPTIMUM_CELLS) {
+    throw new SpotfleetError('BACKTEST_TOO_LARGE', `the exact optimum for ${D} ticks with ${band - 1} ticks of slack and ${L - 2} zones needs ${Math.round(cells / 1e6)} MB; use shorter windows (--windows, --deadline) or fewer zones`);
+  }
+  // Per location: cost of one tick, and cost of a full changeover starting at tick k (∞ when the
+  // location is not available for all C ticks or the changeover would run past the deadline).
+  const cost: Float64Array[] = [];
+  const change: Float64Array[] = [];
+  for (let l = 0; l < L; l++) {
+    const c = new Float64Array(D);
+    const ch = new Float64Array(D).fill(Infinity);
+    if (l !== IDLE) {
+      for (let k = 0; k < D; k++) c[k] = isAvailable(grid, l, k) ? tickCost(grid, job, l, k) : Infinity;
+      // Running sum over a window of C ticks; Infinity marks an unavailable tick.
+      for (let k = 0; k + C <= D; k++) {
+        let s = 0;
+        for (let j = k; j < k + C; j++) s += c[j] as number;
+        ch[k] = s;
+      }
+    }
+    cost.push(c);
+    change.push(ch);
+  }
+  const S = (W + 1) * L;
+  const R = Math.max(C, 1) + 1;
+  const ring: Float64Array[] = [];
+  for (let i = 0; i < R; i++) ring.push(new Float64Array(S).fill(Infinity));
+  const choice = new Uint8Array(cells);
+  const pLo = (k: number): number => Math.max(0, W - (D - k));
+  const pHi = (k: number): number => Math.min(W - 1, Math.max(0, k - C));
+  const layer = (k: number): Float64Array => ring[k % R] as Float64Array;
+  // Layer D: done is free, anything else is too late.
+  {
+    const v = layer(D);
+    v.fill(Infinity);
+    v.fill(0, W * L, S);
+  }
+  const moveVal = new Float64Array(L);
+  const stayVal = new Float64Array(L);
+  for (let k = D - 1; k >= 0; k--) {
+    const v = layer(k);
+    const lo = pLo(k);
+    const hi = pHi(k);
+    v.fill(Infinity, 0, S);
+    v.fill(0, W * L, S);
+    const next = layer(k + 1);
+    const far = k + C <= D ? layer(k + C) : undefined;
+    for (let p = lo; p <= hi; p++) {
+      const idleVal = next[p * L + IDLE] as number;
+      for (let l = ON_DEMAND; l < L; l++) {
+        const ct = (cost[l] as Float64Array)[k] as number;
+        stayVal[l] = ct === Infinity ? Infinity : ct + (p + 1 === W ? 0 : (next[(p + 1) * L + l] as number));
+      }
+      // Best and second-best move target, so "move elsewhere than l" is O(1) per l.
+      let b1 = Infinity;
+      let a1 = -1;
+      let b2 = Infinity;
+      let a2 = -1;
+      for (let l = ON_DEMAND; l < L; l++) {
+        let m: number;
+        if (C === 0) m = stayVal[l] as number;
+        else {
+          const ch = (change[l] as Float64Array)[k] as number;
+          m = far === undefined || ch === Infinity ? Infinity : ch + (far[p * L + l] as number);
+        }
+        moveVal[l] = m;
+        if (m < b1) {
+          b2 = b1;
+          a2 = a1;
+          b1 = m;
+          a1 = l;
+        } else if (m < b2) {
+          b2 = m;
+          a2 = l;
+        }
+      }
+      const base = (k * band + (p - lo)) * L;
+      for (let l = 0; l < L; l++) {
+        let best = idleVal;
+        let arg = IDLE;
+        if (l !== IDLE) {
+          const sv = stayVal[l] as number;
+          if (sv <= best) {
+            best = sv;
+            arg = l;
+          }
+        }
+        const mv = a1 !== l ? b1 : b2;
+        const ma = a1 !== l ? a1 : a2;
+        if (ma >= 0 && mv < best) {
+          best = mv;
+          arg = ma;
+        }
+        v[p * L + l] = best;
+        choice[base + l] = arg;
+      }
+    }
+  }
+  const total = layer(0)[0 * L + IDLE] as number;
+  if (!Number.isFinite(total)) return undefined;
+  // Walk the choices forward from (tick 0, no progress, idle).
+  const schedule = new Uint8Array(D);
+  let k = 0;
+  let p = 0;
+  let l = IDLE;
+  while (p < W && k < D) {
+    const a = choice[(k * band + (p - pLo(k))) * L + l] as number;
+    if (a === IDLE) {
+      schedule[k++] = IDLE;
+      l = IDLE;
+    } else if (a === l || C === 0) {
+      schedule[k++] = a;
+      p++;
+      l = a;
+    } else {
+      for (let j = 0; j < C; j++) schedule[k++] = a;
+      l = a;
+    }
+  }
+  return { costUsd: total, schedule: schedule.slice(0, k) };
+}

@@ -1,0 +1,195 @@
+// Renderers of a BacktestResult: the text table, the JSON document (format_version 1) and a
+// self-contained HTML page with inline SVG charts (cumulative cost and placement per policy).
+// Deterministic: no timestamps of the run itself, numbers rounded in one place.
+import { roundUsd } from '../core/units.js';
+import { IDLE, ON_DEMAND, SPOT0 } from './model.js';
+import type { BacktestResult, WorkloadResult } from './run.js';
+
+export const BACKTEST_FORMAT_VERSION = 1;
+
+const r2 = (x: number): string => x.toFixed(2);
+
+/** The text table: per workload, one row per policy (means over the windows). */
+export function renderBacktestText(res: BacktestResult): string {
+  const out: string[] = [];
+  out.push(`Backtest on ${res.trace}`);
+  out.push(`  ${new Date(res.fromMs).toISOString()} → ${new Date(res.toMs).toISOString()}, ${res.tickSeconds}-s ticks`);
+  for (const w of res.workloads) {
+    out.push('');
+    out.push(`workload.${w.workload}: ${r2(w.workHours)} h of work on ${w.gpus} GPU${w.gpus === 1 ? '' : 's'}, deadline ${r2(w.deadlineHours)} h, changeover ${r2(w.changeoverHours)} h, zones ${w.zones.join(', ')}`);
+    out.push(`  ${w.windows.length} window${w.windows.length === 1 ? '' : 's'} (means per window); emergency checkpoint ${w.emergencyCheckpointOk ? 'fits the notice: no work lost on preemption' : 'exceeds the notice: work since the periodic checkpoint is lost'}`);
+    const head = ['policy', 'cost', 'spot h', 'on-demand h', 'migrations', 'preemptions', 'lost h', 'finish h', 'deadline met', 'cost/optimum'];
+    const rows = w.summary.map((s) => [
+      s.policy,
+      `$${r2(roundUsd(s.meanCostUsd))}`,
+      r2(s.meanSpotHours),
+      r2(s.meanOnDemandHours),
+      s.meanMigrations.toFixed(1),
+      s.meanPreemptions.toFixed(1),
+      r2(s.meanLostWorkHours),
+      s.meanFinishHours === undefined ? '-' : r2(s.meanFinishHours),
+      `${s.deadlinesMet}/${s.windows}`,
+      s.costOverOptimum === undefined ? '-' : s.costOverOptimum.toFixed(3),
+    ]);
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+    const line = (cells: string[]): string => `  ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ')}`.trimEnd();
+    out.push(line(head));
+    for (const r of rows) out.push(line(r));
+  }
+  return `${out.join('\n')}\n`;
+}
+
+/** Placement segments [fromTick, toTick, location] of a timeline. */
+function segments(tl: Uint8Array, names: (loc: number) => string): { from: number; to: number; at: string }[] {
+  const segs: { from: number; to: number; at: string }[] = [];
+  let start = 0;
+  for (let k = 1; k <= tl.length; k++) {
+    if (k === tl.length || tl[k] !== tl[start]) {
+      segs.push({ from: start, to: k, at: names(tl[start] as number) });
+      start = k;
+    }
+  }
+  return segs;
+}
+
+function locName(w: WorkloadResult, loc: number): string {
+  if (loc === IDLE) return 'idle';
+  if (loc === ON_DEMAND) return 'on-demand';
+  return `spot:${w.zones[loc - SPOT0] ?? '?'}`;
+}
+
+/** The JSON document (`format_version` 1); timelines as placement segments in ticks. */
+export function backtestJson(res: BacktestResult): unknown {
+  return {
+    format_version: BACKTEST_FORMAT_VERSION,
+    trace: res.trace,
+    from: new Date(res.fromMs).toISOString(),
+    to: new Date(res.toMs).toISOString(),
+    tick_seconds: res.tickSeconds,
+    policies: res.policies,
+    workloads: res.workloads.map((w) => ({
+      workload: w.workload,
+      gpus: w.gpus,
+      work_hours: w.workHours,
+      deadline_hours: w.deadlineHours,
+      changeover_hours: w.changeoverHours,
+      zones: w.zones,
+      ticks: w.ticks,
+      emergency_checkpoint_ok: w.emergencyCheckpointOk,
+      summary: w.summary.map((s) => ({
+        policy: s.policy,
+        windows: s.windows,
+        mean_cost_usd: roundUsd(s.meanCostUsd),
+        mean_spot_hours: roundUsd(s.meanSpotHours),
+        mean_on_demand_hours: roundUsd(s.meanOnDemandHours),
+        mean_migrations: roundUsd(s.meanMigrations),
+        mean_preemptions: roundUsd(s.meanPreemptions),
+        mean_lost_work_hours: roundUsd(s.meanLostWorkHours),
+        mean_finish_hours: s.meanFinishHours === undefined ? null : roundUsd(s.meanFinishHours),
+        deadlines_met: s.deadlinesMet,
+        cost_over_optimum: s.costOverOptimum === undefined ? null : roundUsd(s.costOverOptimum),
+      })),
+      windows: w.windows.map((win) => ({
+        start: new Date(win.startMs).toISOString(),
+        runs: win.runs.map((r) => ({
+          policy: r.policy,
+          cost_usd: roundUsd(r.costUsd),
+          spot_hours: roundUsd(r.spotHours),
+          on_demand_hours: roundUsd(r.onDemandHours),
+          idle_hours: roundUsd(r.idleHours),
+          changeover_hours: roundUsd(r.changeoverHours),
+          migrations: r.migrations,
+          preemptions: r.preemptions,
+          lost_work_hours: roundUsd(r.lostWorkHours),
+          finish_hours: r.finishHours === undefined ? null : roundUsd(r.finishHours),
+          deadline_met: r.deadlineMet,
+          placement: segments(r.timeline, (l) => locName(w, l)),
+        })),
+      })),
+    })),
+  };
+}
+
+const COLORS = ['#1f77b4', '#2ca02c', '#ff7f0e', '#d62728', '#111111', '#9467bd', '#8c564b'];
+const ZONE_COLORS = ['#4e79a7', '#59a14f', '#76b7b2', '#edc948', '#b07aa1', '#9c755f', '#bab0ac', '#86bcb6', '#f1ce63'];
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+function locColor(loc: number): string {
+  if (loc === IDLE) return '#eeeeee';
+  if (loc === ON_DEMAND) return '#e15759';
+  return ZONE_COLORS[(loc - SPOT0) % ZONE_COLORS.length] as string;
+}
+
+/** One window's chart: cumulative cost lines, then one placement strip per policy. */
+function windowSvg(w: WorkloadResult, winIndex: number): string {
+  const win = w.windows[winIndex];
+  if (!win) return '';
+  const width = 900;
+  const plotH = 260;
+  const stripH = 16;
+  const left = 140;
+  const right = 20;
+  const top = 20;
+  const ticks = Math.max(1, ...win.runs.map((r) => r.timeline.length), w.ticks.deadline);
+  const maxCost = Math.max(1, ...win.runs.map((r) => r.cumulativeCost[r.cumulativeCost.length - 1] ?? 0));
+  const x = (k: number): number => left + ((width - left - right) * k) / ticks;
+  const y = (c: number): number => top + plotH - (plotH * c) / maxCost;
+  const parts: string[] = [];
+  const height = top + plotH + 30 + win.runs.length * (stripH + 4) + 10;
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="cumulative cost and placement">`);
+  parts.push(`<rect x="${left}" y="${top}" width="${width - left - right}" height="${plotH}" fill="none" stroke="#999"/>`);
+  for (let i = 0; i <= 4; i++) {
+    const c = (maxCost * i) / 4;
+    parts.push(`<text x="${left - 6}" y="${y(c) + 4}" text-anchor="end" font-size="11">$${c.toFixed(0)}</text>`);
+  }
+  const dl = x(w.ticks.deadline);
+  parts.push(`<line x1="${dl}" y1="${top}" x2="${dl}" y2="${top + plotH}" stroke="#d62728" stroke-dasharray="4 3"/><text x="${dl - 4}" y="${top + 12}" text-anchor="end" font-size="11" fill="#d62728">deadline</text>`);
+  win.runs.forEach((r, i) => {
+    const n = r.cumulativeCost.length;
+    const step = Math.max(1, Math.floor(n / 400));
+    const pts: string[] = [`${x(0).toFixed(1)},${y(0).toFixed(1)}`];
+    for (let k = 0; k < n; k += step) pts.push(`${x(k + 1).toFixed(1)},${y(r.cumulativeCost[k] as number).toFixed(1)}`);
+    if (n > 0) pts.push(`${x(n).toFixed(1)},${y(r.cumulativeCost[n - 1] as number).toFixed(1)}`);
+    parts.push(`<polyline class="cost" data-policy="${esc(r.policy)}" fill="none" stroke="${COLORS[i % COLORS.length] as string}" stroke-width="2" points="${pts.join(' ')}"/>`);
+  });
+  win.runs.forEach((r, i) => {
+    const yy = top + plotH + 30 + i * (stripH + 4);
+    parts.push(`<text x="${left - 6}" y="${yy + 12}" text-anchor="end" font-size="11" fill="${COLORS[i % COLORS.length] as string}">${esc(r.policy)}</text>`);
+    for (const s of segments(r.timeline, (l) => String(l))) {
+      const loc = Number(s.at);
+      parts.push(`<rect x="${x(s.from).toFixed(1)}" y="${yy}" width="${Math.max(0.5, x(s.to) - x(s.from)).toFixed(1)}" height="${stripH}" fill="${locColor(loc)}"><title>${esc(`${r.policy}: ${locName(w, loc)}, ${(s.from * w.ticks.tickSeconds / 3600).toFixed(2)}–${(s.to * w.ticks.tickSeconds / 3600).toFixed(2)} h`)}</title></rect>`);
+    }
+  });
+  parts.push('</svg>');
+  return parts.join('');
+}
+
+/** A self-contained HTML page: summary tables and one chart per workload and window. */
+export function renderBacktestHtml(res: BacktestResult): string {
+  const body: string[] = [];
+  body.push(`<h1>spotfleet backtest</h1><p>Trace <code>${esc(res.trace)}</code>, ${res.tickSeconds}-s ticks.</p>`);
+  for (const w of res.workloads) {
+    body.push(`<h2>workload.${esc(w.workload)}</h2><p>${w.workHours.toFixed(2)} h of work, deadline ${w.deadlineHours.toFixed(2)} h, changeover ${w.changeoverHours.toFixed(2)} h, zones ${esc(w.zones.join(', '))}.</p>`);
+    body.push('<table><thead><tr><th>policy</th><th>mean cost</th><th>spot h</th><th>on-demand h</th><th>migrations</th><th>preemptions</th><th>lost h</th><th>deadline met</th><th>cost/optimum</th></tr></thead><tbody>');
+    for (const s of w.summary) {
+      body.push(`<tr><td>${esc(s.policy)}</td><td>$${r2(roundUsd(s.meanCostUsd))}</td><td>${r2(s.meanSpotHours)}</td><td>${r2(s.meanOnDemandHours)}</td><td>${s.meanMigrations.toFixed(1)}</td><td>${s.meanPreemptions.toFixed(1)}</td><td>${r2(s.meanLostWorkHours)}</td><td>${s.deadlinesMet}/${s.windows}</td><td>${s.costOverOptimum === undefined ? '-' : s.costOverOptimum.toFixed(3)}</td></tr>`);
+    }
+    body.push('</tbody></table>');
+    const legend = [['idle', IDLE], ['on-demand', ON_DEMAND], ...w.zones.map((z, i) => [`spot:${z}`, SPOT0 + i] as const)] as const;
+    body.push(`<p class="legend">${legend.map(([n, l]) => `<span><i style="background:${locColor(l)}"></i>${esc(n as string)}</span>`).join(' ')}</p>`);
+    w.windows.forEach((win, i) => {
+      body.push(`<h3>window ${i + 1}: from ${new Date(win.startMs).toISOString()}</h3>`);
+      body.push(windowSvg(w, i));
+    });
+  }
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>spotfleet backtest</title>
+<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{padding:2px 10px;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}.legend span{margin-right:1em}.legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}</style>
+</head><body>
+${body.join('\n')}
+</body></html>
+`;
+}
