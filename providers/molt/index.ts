@@ -1,12 +1,16 @@
 // The molt provider: capacity from the molt GPU marketplace (docs/molt-api.md). Prices and offers
 // come from the API; acquire bids on the cheapest fitting offer at the bid strategy's price
-// (src/policy/bid.ts); every active lease is reported as a node. What runs on a molt node (the
-// runtime) is out of scope: pair the pool with a runtime provider (ssh, docker) that reaches it.
+// (src/policy/bid.ts); every active lease is reported as a node. What runs on a real molt node is
+// out of the API's scope: pair the pool with a runtime provider (ssh, docker) that reaches it. For
+// the reference server and demos, `runLocally: true` makes each lease a simulated host on this
+// machine (local-hosts.ts): workloads run as local processes, checkpoints live in folders.
 import { ProviderError } from '../../src/core/errors.js';
 import type { Lease, NodeInfo, Notice, Offer, PriceQuote } from '../../src/core/types.js';
-import type { AcquireRequest, CapacityCapability, NodesCapability, NoticesCapability, PriceQuery, Provider, ProviderContext, ProviderFactory } from '../../src/providers/sdk.js';
+import type { AcquireRequest, CapacityCapability, NodesCapability, NoticesCapability, PriceQuery, Provider, RuntimeCapability, ProviderContext, ProviderFactory } from '../../src/providers/sdk.js';
 import { computeBid, DEFAULT_BID_MARGIN } from '../../src/core/bid.js';
+import type { ApiLease, ApiOffer, ApiPrice } from './api.js';
 import { MoltApiError, MoltClient } from './client.js';
+import { LocalHosts } from './local-hosts.js';
 
 export interface MoltConfig {
   /** Base URL of the marketplace API, e.g. http://127.0.0.1:8089. */
@@ -23,43 +27,12 @@ export interface MoltConfig {
   bidMargin?: number;
   /** Lease length when the acquire request names none, in hours (default 8). */
   defaultDurationHours?: number;
-}
-
-/** The molt API's own shapes (docs/molt-api.md). */
-interface ApiPrice {
-  gpuModel: string;
-  zone: string;
-  pricePerGpuHour: number;
-  onDemandPricePerGpuHour?: number;
-  preemptionRatePerHour?: number;
-  offers?: number;
-  at: string;
-}
-interface ApiOffer {
-  id: string;
-  gpuModel: string;
-  minGpus: number;
-  maxGpus: number;
-  pricePerGpuHour: number;
-  zone: string;
-  expiresAt: string;
-}
-interface ApiLease {
-  id: string;
-  offerId: string;
-  gpuModel: string;
-  gpus: number;
-  zone: string;
-  pricePerGpuHour: number;
-  pricePerHour: number;
-  status: 'pending' | 'active' | 'preempting' | 'expired' | 'released';
-  createdAt: string;
-  startsAt: string;
-  expiresAt: string;
-  preemptAt?: string;
-  endReason?: string;
-  clientToken: string;
-  labels?: Record<string, string>;
+  /**
+   * Leases are simulated machines on this host: workloads on them run as local processes, and their
+   * checkpoints live in folders under the provider's data folder. For the reference server and
+   * demos, not real molt hosts (reach those with the ssh or docker providers). Default false.
+   */
+  runLocally?: boolean;
 }
 
 /** Labels spotfleet puts on every bid, so `leases()` finds its own and knows the pool. */
@@ -79,6 +52,12 @@ export const configSchema = {
     retryBaseMs: { type: 'integer', minimum: 0, default: 200 },
     bidMargin: { type: 'number', minimum: 0, default: DEFAULT_BID_MARGIN },
     defaultDurationHours: { type: 'number', exclusiveMinimum: 0, default: 8 },
+    runLocally: {
+      type: 'boolean',
+      default: false,
+      description:
+        'Leases are simulated machines on this host: workloads on them run as local processes (checkpoints in folders). For the reference server and demos, not real molt hosts; reach real hosts with the ssh or docker providers.',
+    },
   },
 } as const;
 
@@ -134,9 +113,40 @@ export function createMoltProvider(config: MoltConfig, ctx: ProviderContext): Pr
     return r.offers;
   }
 
-  async function ownLeases(): Promise<ApiLease[]> {
+  async function listOwnLeases(): Promise<ApiLease[]> {
     const r = await client.request<{ leases: ApiLease[] }>('GET', '/v1/leases', { query: { status: 'pending,active,preempting' } });
     return r.leases.filter((l) => l.labels?.[LABEL_FLEET] === ctx.fleet);
+  }
+
+  async function fetchLease(id: string): Promise<ApiLease | undefined> {
+    try {
+      return (await client.request<{ lease: ApiLease }>('GET', `/v1/leases/${encodeURIComponent(id)}`)).lease;
+    } catch (e) {
+      if (e instanceof MoltApiError && e.status === 404) return undefined;
+      throw e;
+    }
+  }
+
+  const poolOf = (l: ApiLease): string => l.labels?.[LABEL_POOL] ?? '';
+  const local = config.runLocally === true
+    ? new LocalHosts({ provider: ctx.name, fleet: ctx.fleet, dataDir: ctx.dataDir, cwd: ctx.specDir, env: withoutVar(ctx.env, tokenEnv), now: () => ctx.now(), fetchLease })
+    : undefined;
+
+  // A refresh lists nodes, workloads and leases at once; with local hosts each listing also settles
+  // the nodes, so concurrent callers share one listing (and one settle) instead of racing.
+  let inflight: Promise<ApiLease[]> | undefined;
+  function ownLeases(): Promise<ApiLease[]> {
+    if (!local) return listOwnLeases();
+    inflight ??= (async () => {
+      try {
+        const live = await listOwnLeases();
+        await local.sync(live, poolOf);
+        return live;
+      } finally {
+        inflight = undefined;
+      }
+    })();
+    return inflight;
   }
 
   const capacity: CapacityCapability = {
@@ -172,7 +182,10 @@ export function createMoltProvider(config: MoltConfig, ctx: ProviderContext): Pr
       if (req.capacity !== 'spot') throw new ProviderError(ctx.name, 'molt sells spot capacity only; use another provider for on-demand pools', { address });
       // Same key, same lease: a lease bought under this key by an earlier (maybe interrupted) apply wins.
       const existing = (await ownLeases()).find((l) => l.clientToken === req.idempotencyKey);
-      if (existing) return toLease(existing);
+      if (existing) {
+        await local?.track(existing, req.pool);
+        return toLease(existing);
+      }
 
       const hours = req.durationHours ?? defaultHours;
       const prices = await spotPrices(req.gpuModel);
@@ -210,6 +223,7 @@ export function createMoltProvider(config: MoltConfig, ctx: ProviderContext): Pr
             body: { offerId: offer.id, pricePerGpuHour: price, gpus: req.gpus, durationHours: hours, clientToken: req.idempotencyKey, labels: { ...req.labels, [LABEL_FLEET]: ctx.fleet, [LABEL_POOL]: req.pool } },
           });
           ctx.log.info('molt: bid accepted', { provider: ctx.name, pool: req.pool, offer: offer.id, lease: r.lease.id, pricePerGpuHour: price });
+          await local?.track(r.lease, req.pool);
           return toLease(r.lease);
         } catch (e) {
           // Offers move: taken or re-priced between the listing and the bid; try the next one.
@@ -224,6 +238,8 @@ export function createMoltProvider(config: MoltConfig, ctx: ProviderContext): Pr
     },
 
     async release(leaseId: string): Promise<void> {
+      // A simulated host dies with its lease: nothing of it may outlive the release.
+      await local?.release(leaseId);
       try {
         await client.request('DELETE', `/v1/leases/${encodeURIComponent(leaseId)}`);
       } catch (e) {
@@ -245,7 +261,8 @@ export function createMoltProvider(config: MoltConfig, ctx: ProviderContext): Pr
   const nodes: NodesCapability = {
     async list(): Promise<NodeInfo[]> {
       const leases = await ownLeases();
-      return leases
+      const used = local ? await local.usedGpus() : undefined;
+      const live = leases
         .map((l): NodeInfo => {
           const n: NodeInfo = {
             id: l.id,
@@ -261,9 +278,25 @@ export function createMoltProvider(config: MoltConfig, ctx: ProviderContext): Pr
           };
           const pool = l.labels?.[LABEL_POOL];
           if (pool !== undefined) n.pool = pool;
+          if (local && used) {
+            // The host's own view wins: a notice drains it, a passed deadline kills it.
+            const cond = local.condition(l.id);
+            if (cond === 'terminated') n.state = 'terminated';
+            else if (cond === 'noticed' && n.state === 'ready') n.state = 'draining';
+            n.meta = { ...n.meta, ...local.meta(l.id) };
+            n.gpusFree = n.state === 'terminated' ? 0 : Math.max(0, l.gpus - (used.get(l.id) ?? 0));
+          }
           return n;
-        })
-        .sort((a, b) => a.id.localeCompare(b.id));
+        });
+      // Hosts whose lease ended without a release stay listed, dead, for a while (local-hosts.ts).
+      const dead = local
+        ? local.dead(new Set(leases.map((l) => l.id))).map((r): NodeInfo => {
+            const n: NodeInfo = { id: r.id, provider: ctx.name, gpuModel: r.gpuModel, gpus: r.gpus, gpusFree: 0, capacity: 'spot', zone: r.zone, pricePerHour: r.pricePerHour, state: 'terminated', leaseId: r.id, meta: { market: 'molt', ...local.meta(r.id) } };
+            if (r.pool !== '') n.pool = r.pool;
+            return n;
+          })
+        : [];
+      return [...live, ...dead].sort((a, b) => a.id.localeCompare(b.id));
     },
   };
 
@@ -271,14 +304,10 @@ export function createMoltProvider(config: MoltConfig, ctx: ProviderContext): Pr
   const notices: NoticesCapability = {
     async poll(node: NodeInfo): Promise<Notice[]> {
       const id = node.leaseId ?? node.id;
-      let l: ApiLease;
-      try {
-        l = (await client.request<{ lease: ApiLease }>('GET', `/v1/leases/${encodeURIComponent(id)}`)).lease;
-      } catch (e) {
-        if (e instanceof MoltApiError && e.status === 404) return [];
-        throw e;
-      }
-      if (l.status !== 'preempting' || l.preemptAt === undefined) return [];
+      // A simulated host keeps the notice in its folder and dies at the deadline (local-hosts.ts).
+      if (local?.record(id)) return local.poll(id);
+      const l = await fetchLease(id);
+      if (l?.status !== 'preempting' || l.preemptAt === undefined) return [];
       return [
         {
           id: `molt:${l.id}:preempt:${l.preemptAt}`,
@@ -295,13 +324,31 @@ export function createMoltProvider(config: MoltConfig, ctx: ProviderContext): Pr
     },
   };
 
-  return { name: ctx.name, type: 'molt', capacity, nodes, notices };
+  if (!local) return { name: ctx.name, type: 'molt', capacity, nodes, notices };
+  // Listing workloads settles the hosts first, so a host past its preemption deadline is dead (its
+  // processes killed) before anyone reads what runs.
+  const hosts = local;
+  const runtime: RuntimeCapability = {
+    ...hosts.runtime,
+    list: async () => {
+      await ownLeases();
+      return hosts.runtime.list();
+    },
+  };
+  return { name: ctx.name, type: 'molt', capacity, nodes, notices, runtime, storage: local.storage };
+}
+
+/** The environment without one variable: workloads on a simulated host never see the API token. */
+function withoutVar(env: Readonly<Record<string, string | undefined>>, name: string): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = { ...env };
+  delete out[name];
+  return out;
 }
 
 /** The molt provider factory (`type: molt`). */
 export const provider: ProviderFactory<MoltConfig> = {
   type: 'molt',
-  description: 'molt GPU marketplace over HTTP: spot prices, offers, bids that become leases (capacity, nodes)',
+  description: 'molt GPU marketplace over HTTP: spot prices, offers, bids that become leases (capacity, nodes; runtime with runLocally)',
   configSchema,
   create: (config, ctx) => createMoltProvider(config, ctx),
 };

@@ -34,7 +34,7 @@ export function register(program: Command, app: CliApp): void {
       const now = Date.now();
       const windowMs = Number(/^(\d+)s$/.exec(opts.deadline)?.[1] ?? 120) * 1000;
       observed.notices.push({ id: `drill:${now}`, provider: inst.provider, node: inst.node, source: 'drill', kind: 'preemption', deadline: new Date(now + windowMs).toISOString(), receivedAt: new Date(now).toISOString() });
-      const plan = planFleet(session.fleet, observed, state, { now, marketProviders: session.marketProviders, runtimeProviders: session.runtimeProviders, targets: [address] });
+      const plan = planFleet(session.fleet, observed, state, { now, marketProviders: session.marketProviders, runtimeProviders: session.runtimeProviders, bidProviders: session.bidProviders, targets: [address] });
       // A rehearsal is not a preemption: it must not count against the preemption budget.
       for (const a of plan.actions) if (a.kind === 'start') delete a.evicted;
       if (!plan.actions.some((a) => a.kind === 'start' && a.address === address)) throw new SpotfleetError('DRILL_NO_TARGET', `no fallback capacity for ${address}: ${plan.warnings.join('; ') || 'nothing fits'}`);

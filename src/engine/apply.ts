@@ -311,7 +311,15 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
     const storage = src.storage && (from.provider === to.provider || src.storage.canTransfer?.(from, to)) ? src.storage : dst.storage?.canTransfer?.(from, to) ? dst.storage : undefined;
     if (!storage || !src.storage) throw new ProviderError(a.from.provider, `cannot move checkpoints from ${from.id} to ${to.id} (${to.provider})`, { address: a.address });
     const contract = checkpointOf(opts.fleet, a.workload);
-    const ck = await src.storage.verify({ node: from, workload: a.workload, ...(contract?.marker ? { marker: contract.marker } : {}) });
+    let ck: CheckpointInfo | null;
+    try {
+      ck = await src.storage.verify({ node: from, workload: a.workload, ...(contract?.marker ? { marker: contract.marker } : {}) });
+    } catch (e) {
+      // A dead node whose storage cannot be read any more must not block the restart for ever.
+      if (from.state !== 'terminated') throw e;
+      emit({ type: 'warning', address: a.address, message: `the checkpoint on ${from.id} cannot be read (the node is gone: ${errorMessage(e)}); it starts from whatever checkpoint ${to.id} has` });
+      return { transferred: false };
+    }
     if (!ck) {
       emit({ type: 'warning', address: a.address, message: `no checkpoint of ${a.workload} on ${from.id}; it starts from the beginning on ${to.id}` });
       return { transferred: false };
@@ -381,7 +389,9 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
         r.specHash = spec.specHash;
         r.since = at;
         r.generation = a.generation;
-        r.pricePerGpuHour = a.target.pricePerGpuHour;
+        // What is really paid: the lease's price when it came from one (a bid may differ from the quote).
+        const lease = a.target.leaseAction ? leases.get(a.target.leaseAction) : undefined;
+        r.pricePerGpuHour = lease && lease.gpus > 0 ? lease.pricePerHour / lease.gpus : a.target.pricePerGpuHour;
         r.onDemandPricePerGpuHour = onDemandPrice(opts.observed, node.gpuModel) || a.target.pricePerGpuHour;
         if (a.target.pool !== undefined) r.pool = a.target.pool;
         else delete r.pool;

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { compareAddress, leaseAddress, workloadAddress } from '../core/address.js';
 import type { CapacityType, Lease, NodeInfo, Notice, Observed, WorkloadInstance } from '../core/types.js';
 import { roundUsd } from '../core/units.js';
+import { computeBid } from '../core/bid.js';
 import { decideWorkload } from '../policy/decide.js';
 import { DEFAULT_OVERHEAD, type CurrentPlacement, type PlacementOption, type WorkloadDecision, type WorkloadDecisionInput } from '../policy/types.js';
 import type { Fleet, WorkloadSpec } from '../spec/types.js';
@@ -32,6 +33,8 @@ export interface PlanOptions {
   marketProviders: ReadonlySet<string>;
   /** Providers that have a `runtime` capability: only their nodes can run workloads. */
   runtimeProviders: ReadonlySet<string>;
+  /** Marketplaces that take bids (capacity with offers): spot acquisitions there carry a bid. */
+  bidProviders?: ReadonlySet<string>;
   /** Compiled policy set for decideWorkload. */
   policies?: unknown;
   /** Default wait for a verified checkpoint outside emergencies. */
@@ -265,6 +268,13 @@ function pricesOfProvider(obs: Observed, provider: string): Observed['prices'] {
   return idx.get(provider) ?? [];
 }
 
+function onDemandPerGpuHour(obs: Observed, gpuModel: string): number | undefined {
+  let best = Number.POSITIVE_INFINITY;
+  for (const q of obs.prices) if (q.capacity === 'on-demand' && q.gpuModel === gpuModel) best = Math.min(best, q.pricePerGpuHour);
+  for (const n of obs.nodes) if (n.capacity === 'on-demand' && n.gpuModel === gpuModel && n.gpus > 0) best = Math.min(best, n.pricePerHour / n.gpus);
+  return Number.isFinite(best) ? best : undefined;
+}
+
 function placementOf(o: PlacementOption): PlacementRef {
   const p: PlacementRef = { provider: o.provider, capacity: o.capacity, pool: o.pool, pricePerGpuHour: o.pricePerGpuHour };
   if (o.node !== undefined) p.node = o.node;
@@ -468,12 +478,24 @@ function applyDecision(
     acquireId = nextId(ctx, 'acquire', name);
     const pool = ctx.fleet.pools.find((p) => p.name === target.pool);
     const key = `${ctx.fleet.name}:${name}:g${gen}`;
+    // On a marketplace that takes bids, a spot acquisition bids spot + margin, capped by the pool
+    // and by on-demand; the plan shows the bid and what it will pay.
+    let bid: number | undefined;
+    const leaseReasons: ResourceChange['reasons'] = [{ rule: 'placement', text: `capacity for ${address}` }];
+    if (target.capacity === 'spot' && ctx.opts.bidProviders?.has(target.provider)) {
+      const od = onDemandPerGpuHour(ctx.observed, target.gpuModel);
+      const b = computeBid({ spotPricePerGpuHour: target.pricePerGpuHour, ...(pool?.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}), ...(od !== undefined ? { onDemandPricePerGpuHour: od } : {}) });
+      leaseReasons.push(b.reason);
+      if (b.bid) bid = b.pricePerGpuHour;
+    }
+    const paidPerGpuHour = bid ?? target.pricePerGpuHour;
     ctx.actions.push({
       id: acquireId,
       kind: 'acquire',
       address: leaseAddress(target.pool, `new-${name}`),
       deps: [],
-      summary: `acquire ${spec.gpus}×${target.gpuModel} ${target.capacity} in ${target.pool}${target.zone ? `/${target.zone}` : ''} at $${roundUsd(target.pricePerGpuHour)}/GPU-h`,
+      summary: `acquire ${spec.gpus}×${target.gpuModel} ${target.capacity} in ${target.pool}${target.zone ? `/${target.zone}` : ''} at $${roundUsd(paidPerGpuHour)}/GPU-h${bid !== undefined ? ` (bid; spot $${roundUsd(target.pricePerGpuHour)})` : ''}`,
+      ...(bid !== undefined ? { bidPerGpuHour: bid } : {}),
       provider: target.provider,
       pool: target.pool,
       capacity: target.capacity,
@@ -487,12 +509,13 @@ function applyDecision(
     ctx.changes.push({
       address: leaseAddress(target.pool, `new-${name}`),
       change: 'create',
-      after: { capacity: target.capacity, pool: target.pool, ...(target.zone ? { zone: target.zone } : {}), pricePerHour: roundUsd(target.pricePerGpuHour * spec.gpus) },
-      reasons: [{ rule: 'placement', text: `capacity for ${address}` }],
+      after: { capacity: target.capacity, pool: target.pool, ...(target.zone ? { zone: target.zone } : {}), pricePerHour: roundUsd(paidPerGpuHour * spec.gpus) },
+      reasons: leaseReasons,
       actions: [acquireId],
       violations: [],
     });
     placement.leaseAction = acquireId;
+    placement.pricePerGpuHour = paidPerGpuHour;
     startDeps.push(acquireId);
   } else {
     const k = nodeKey(target.provider, target.node);
@@ -500,7 +523,7 @@ function applyDecision(
     const tn = ctx.nodes.get(k);
     if (tn?.leaseId) ctx.leasesInUse.add(`${tn.provider}/${tn.leaseId}`);
   }
-  const hasCheckpoint = Boolean(spec.checkpoint) && (primary !== undefined || rec?.lastCheckpoint !== undefined);
+  const hasCheckpoint = Boolean(spec.checkpoint) && (primary !== undefined || rec?.lastCheckpoint !== undefined || rec?.node !== undefined);
   let fromNode: { provider: string; node: string } | undefined;
   if (primary) {
     const stopIds = checkpointAndStop(ctx, name, primary, spec, adoptIds, false, evicted);
@@ -508,11 +531,13 @@ function applyDecision(
     startDeps.push(stopIds[stopIds.length - 1] as string);
     fromNode = { provider: primary.provider, node: primary.node };
     if (node?.leaseId) ctx.leasesInUse.delete(`${primary.provider}/${node.leaseId}`);
-  } else if (rec?.lastCheckpoint) {
-    const ck = rec.lastCheckpoint;
-    const src = ctx.observed.nodes.find((n) => n.id === ck.node);
+  } else if (rec?.lastCheckpoint || rec?.node) {
+    // Not running: resume from the last recorded checkpoint, or from whatever the node it last ran
+    // on still holds (it may have died at a notice's deadline before anyone recorded a checkpoint).
+    const at = rec.lastCheckpoint?.node ?? (rec.node as string);
+    const src = ctx.observed.nodes.find((n) => n.id === at && (rec.provider === undefined || rec.lastCheckpoint !== undefined || n.provider === rec.provider));
     if (src) fromNode = { provider: src.provider, node: src.id };
-    else ctx.warnings.push(`${address}: its newest checkpoint was on ${ck.node}, which is gone; it starts from whatever checkpoint the target has`);
+    else if (rec.lastCheckpoint) ctx.warnings.push(`${address}: its newest checkpoint was on ${at}, which is gone; it starts from whatever checkpoint the target has`);
   }
   const sameNode = fromNode !== undefined && target.node === fromNode.node && target.provider === fromNode.provider;
   if (hasCheckpoint && fromNode && !sameNode && !spec.checkpoint?.shared) {
@@ -543,7 +568,7 @@ function applyDecision(
     ...(primary && evicted ? { evicted: true } : {}),
   });
   ids.push(sid);
-  const after = target.pricePerGpuHour * spec.gpus;
+  const after = placement.pricePerGpuHour * spec.gpus;
   const change: ChangeKind = primary ? 'replace' : 'create';
   ctx.changes.push({
     ...base,

@@ -46,6 +46,7 @@ export async function makePlan(session: FleetSession, state: StateFile, opts: Ma
     now: opts.now,
     marketProviders: session.marketProviders,
     runtimeProviders: session.runtimeProviders,
+    bidProviders: session.bidProviders,
     ...(opts.targets ? { targets: opts.targets } : {}),
     ...(opts.destroy ? { destroy: true } : {}),
     ...(policies !== undefined ? { policies } : {}),

@@ -17,6 +17,8 @@ export interface FleetSession {
   marketProviders: Set<string>;
   /** Providers with a runtime capability. */
   runtimeProviders: Set<string>;
+  /** Marketplaces that take bids (capacity with offers). */
+  bidProviders: Set<string>;
   close(): Promise<void>;
 }
 
@@ -47,5 +49,6 @@ export async function openFleet(specPath: string, opts: OpenFleetOptions): Promi
   }
   const marketProviders = new Set([...providers].filter(([, p]) => p.capacity).map(([n]) => n));
   const runtimeProviders = new Set([...providers].filter(([, p]) => p.runtime).map(([n]) => n));
-  return { fleet, warnings, providers, store: new LocalStateStore(opts.stateDir, fleet.name), stateDir: opts.stateDir, marketProviders, runtimeProviders, close };
+  const bidProviders = new Set([...providers].filter(([, p]) => p.capacity?.offers).map(([n]) => n));
+  return { fleet, warnings, providers, store: new LocalStateStore(opts.stateDir, fleet.name), stateDir: opts.stateDir, marketProviders, runtimeProviders, bidProviders, close };
 }

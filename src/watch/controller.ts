@@ -52,6 +52,7 @@ interface Session {
   key: string;
   marketProviders: Set<string>;
   runtimeProviders: Set<string>;
+  bidProviders: Set<string>;
   sinks: Map<string, AlertSink>;
   rules: CompiledAlertRule[];
 }
@@ -226,6 +227,7 @@ export class Controller {
       key,
       marketProviders: new Set([...providers].filter(([, p]) => p.capacity).map(([n]) => n)),
       runtimeProviders: new Set([...providers].filter(([, p]) => p.runtime).map(([n]) => n)),
+      bidProviders: new Set([...providers].filter(([, p]) => p.capacity?.offers).map(([n]) => n)),
       sinks: createAlertSinks(fleet.sinks, { providers }),
       rules,
     };
