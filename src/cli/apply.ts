@@ -5,7 +5,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { CancelledError, SpotfleetError, UsageError } from '../core/errors.js';
-import { applyPlan, type ApplyResult } from '../engine/apply.js';
+import { applyPlan, clearStalePending, type ApplyResult } from '../engine/apply.js';
 import { assertNoMandatoryViolations, assertPlanFresh, isSavedPlanFile, makePlan, readSavedPlan, readSavedPlanFile } from '../engine/reconcile.js';
 import { refreshFleet } from '../engine/refresh.js';
 import { renderPlanText } from '../engine/render.js';
@@ -67,7 +67,10 @@ async function runApply(app: CliApp, path: string, planFile: string | undefined,
       }));
     }
     app.io.stdout.write(renderPlanText(plan, { color: app.io.color }));
-    if (!planHasChanges(plan)) return;
+    if (!planHasChanges(plan)) {
+      await clearStalePending(session.store, state);
+      return;
+    }
     assertNoMandatoryViolations(plan);
     if (!planFile && !opts.autoApprove) {
       await confirm(app, destroy ? '\nDo you really want to destroy everything this fleet runs?\n  spotfleet will checkpoint and stop every workload and release every lease.' : '\nDo you want to perform these actions?\n  spotfleet will perform the actions described above.');

@@ -17,8 +17,15 @@ const COMMANDS: readonly string[] = [
   'watch', 'drill', 'explain', 'savings', 'report', 'backtest',
 ];
 
-async function loadCommands(program: Command, app: CliApp): Promise<void> {
-  for (const name of COMMANDS) {
+/**
+ * Loads the command modules: only the one being run when the first argument names a command
+ * (each module pulls in its own dependencies; loading all of them costs a third of a second on
+ * every call), and all of them for help, a misspelt command, or no command.
+ */
+async function loadCommands(program: Command, app: CliApp, argv: readonly string[]): Promise<void> {
+  const first = argv.find((a) => !a.startsWith('-'));
+  const wanted = first !== undefined && COMMANDS.includes(first) && !argv.includes('--help') && !argv.includes('-h') ? [first] : COMMANDS;
+  for (const name of wanted) {
     const mod = (await import(`./${name}.js`)) as { register: RegisterCommand };
     mod.register(program, app);
   }
@@ -66,7 +73,7 @@ export async function main(rawArgv: readonly string[]): Promise<number> {
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
-  await loadCommands(program, app);
+  await loadCommands(program, app, argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok;

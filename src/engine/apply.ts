@@ -113,6 +113,17 @@ function onDemandPrice(observed: Observed, gpuModel: string | undefined): number
   return Number.isFinite(best) ? best : 0;
 }
 
+/**
+ * Drops the pending records a dead run left behind. Call it under the lock, after a plan was made
+ * from a fresh refresh: that plan has already converged from what the providers report (adopting
+ * what was started, stopping duplicates), so the records are done with; keeping them would only
+ * let them pile up across crashes.
+ */
+export async function clearStalePending(store: StateStore, state: StateFile): Promise<StateFile> {
+  if (!state.pending.some((p) => p.pid !== process.pid)) return state;
+  return store.write({ ...state, pending: state.pending.filter((p) => p.pid === process.pid) });
+}
+
 /** Executes a plan. See the module comment. */
 export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyResult> {
   const now = opts.now ?? Date.now;
@@ -464,7 +475,11 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
     }
     return 'ready';
   };
+  writer.state = await clearStalePending(opts.store, writer.state);
   for (;;) {
+    // Yield to the event loop each round: with providers that answer without real I/O the walk
+    // would otherwise run as one chain of microtasks, and a Ctrl-C would not be seen until the end.
+    await new Promise<void>((r) => setImmediate(r));
     if (!cancelled && opts.shouldStop?.()) cancelled = true;
     let progressed = false;
     for (const id of [...pending]) {

@@ -8,6 +8,7 @@ import { compareAddress, leaseAddress, workloadAddress } from '../core/address.j
 import type { CapacityType, Lease, NodeInfo, Notice, Observed, WorkloadInstance } from '../core/types.js';
 import { roundUsd } from '../core/units.js';
 import { computeBid } from '../core/bid.js';
+import { FreeGpuIndex } from './capacity-index.js';
 import { decideWorkload } from '../policy/decide.js';
 import { DEFAULT_OVERHEAD, type CurrentPlacement, type PlacementOption, type WorkloadDecision, type WorkloadDecisionInput } from '../policy/types.js';
 import type { Fleet, WorkloadSpec } from '../spec/types.js';
@@ -61,12 +62,18 @@ interface Ctx {
   notices: Map<string, Notice[]>;
   /** GPUs still free per node, updated as the plan assigns workloads. */
   free: Map<string, number>;
+  /** Eligible nodes per pool, grouped and bucketed by free GPUs (built once the free counts are known). */
+  index: FreeGpuIndex;
+  /** Node keys reserved per workload (the inverse of `reserved`). */
+  reservedFor: Map<string, string[]>;
   actions: Action[];
   changes: ResourceChange[];
   drift: DriftItem[];
   warnings: string[];
   /** Leases (by provider/leaseId) some workload keeps or gets. */
   leasesInUse: Set<string>;
+  /** Idle leased nodes acquired for a workload that is not running yet: kept for that workload. */
+  reserved: Map<string, string>;
   /** Stop and transfer-from actions per node key, so a lease release waits for them. */
   stopsOnNode: Map<string, string[]>;
   seq: number;
@@ -95,11 +102,14 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     nodes: new Map(observed.nodes.map((n) => [nodeKey(n.provider, n.id), n])),
     notices: new Map(),
     free: new Map(),
+    index: undefined as unknown as FreeGpuIndex,
+    reservedFor: new Map(),
     actions: [],
     changes: [],
     drift: [],
     warnings: [],
     leasesInUse: new Set(),
+    reserved: new Map(),
     stopsOnNode: new Map(),
     seq: 0,
   };
@@ -128,6 +138,14 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     byWorkload.set(w.workload, list);
   }
 
+  // A lease acquired for a workload that does not run yet (a crash between acquire and start) is
+  // that workload's: its own idempotent acquire returns it, so nobody else may take its GPUs.
+  for (const l of observed.leases) {
+    const forW = l.labels?.['spotfleet.workload'];
+    if (l.node && forW && l.labels?.['spotfleet.fleet'] === fleet.name && !byWorkload.has(forW)) ctx.reserved.set(nodeKey(l.provider, l.node), forW);
+  }
+  for (const [k, wl] of ctx.reserved) ctx.reservedFor.set(wl, [...(ctx.reservedFor.get(wl) ?? []), k]);
+  ctx.index = buildIndex(ctx);
   let beforePerHour = 0;
   let afterPerHour = 0;
   const specNames = new Set(fleet.workloads.map((w) => w.name));
@@ -142,6 +160,10 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     afterPerHour += r.after;
   }
   planLeases(ctx);
+  if (state.pending.length > 0) {
+    const what = [...new Set(state.pending.map((p) => `${p.action} ${p.address}`))].sort().join(', ');
+    ctx.warnings.push(`a previous run was interrupted during: ${what}; this plan converges from what the providers report`);
+  }
 
   let actions = ctx.actions;
   let changes = ctx.changes;
@@ -190,7 +212,7 @@ function workloadRecord(ctx: Ctx, name: string): WorkloadRecord | undefined {
 }
 
 /** Options for one workload: every pool it may use, every node with room or capacity to acquire. */
-export function placementOptions(ctx: Pick<Ctx, 'fleet' | 'observed' | 'opts' | 'nodes' | 'notices' | 'free' | 'state'>, w: WorkloadSpec): PlacementOption[] {
+export function placementOptions(ctx: Pick<Ctx, 'fleet' | 'observed' | 'opts' | 'nodes' | 'free' | 'index' | 'reservedFor'>, w: WorkloadSpec): PlacementOption[] {
   const out: PlacementOption[] = [];
   for (const pool of ctx.fleet.pools) {
     if (w.pools && !w.pools.includes(pool.name)) continue;
@@ -198,26 +220,28 @@ export function placementOptions(ctx: Pick<Ctx, 'fleet' | 'observed' | 'opts' | 
     if (!ctx.opts.runtimeProviders.has(pool.provider)) continue;
     const gpuModel = pool.gpuModel ?? w.gpuModel ?? '';
     const zoneOk = (z: string | undefined): boolean => !pool.zones || (z !== undefined && pool.zones.includes(z));
-    for (const n of nodesOfProvider(ctx.observed, pool.provider)) {
-      if (n.capacity !== pool.capacity || !zoneOk(n.zone)) continue;
-      if (n.state !== 'ready') continue;
-      if (ctx.opts.marketProviders.has(pool.provider) && n.pool !== undefined && n.pool !== pool.name) continue;
-      if (gpuModel && n.gpuModel !== gpuModel) continue;
-      const k = nodeKey(n.provider, n.id);
-      if ((ctx.notices.get(k) ?? []).length > 0) continue;
-      const price = pricePerGpuHourOf(n);
-      const o: PlacementOption = {
-        pool: pool.name,
-        provider: n.provider,
-        capacity: n.capacity,
-        gpuModel: n.gpuModel,
-        pricePerGpuHour: price,
-        available: (ctx.free.get(k) ?? 0) >= w.gpus && (pool.maxPricePerHour === undefined || price <= pool.maxPricePerHour),
-        node: n.id,
-      };
+    const nodeOption = (n: NodeInfo, price: number, available: boolean): PlacementOption => {
+      const o: PlacementOption = { pool: pool.name, provider: n.provider, capacity: n.capacity, gpuModel: n.gpuModel, pricePerGpuHour: price, available, node: n.id };
       if (n.zone !== undefined) o.zone = n.zone;
       if (pool.maxPricePerHour !== undefined) o.maxPricePerHour = pool.maxPricePerHour;
-      out.push(o);
+      return o;
+    };
+    const capOk = (price: number): boolean => pool.maxPricePerHour === undefined || price <= pool.maxPricePerHour;
+    // One best-fitting node per group of alike nodes (same zone, model, price).
+    for (const g of ctx.index.groups(pool.name)) {
+      if (gpuModel && g.gpuModel !== gpuModel) continue;
+      const fit = ctx.index.bestFit(g, w.gpus);
+      const key = fit ?? ctx.index.anyNode(g);
+      const n = key !== undefined ? ctx.nodes.get(key) : undefined;
+      if (n) out.push(nodeOption(n, g.pricePerGpuHour, fit !== undefined && capOk(g.pricePerGpuHour)));
+    }
+    // Nodes kept for this very workload (its own lease, acquired before a crash).
+    for (const k of ctx.reservedFor.get(w.name) ?? []) {
+      const n = ctx.nodes.get(k);
+      if (!n || n.provider !== pool.provider || n.capacity !== pool.capacity || !zoneOk(n.zone) || n.state !== 'ready') continue;
+      if ((n.pool !== undefined && n.pool !== pool.name) || (gpuModel && n.gpuModel !== gpuModel)) continue;
+      const price = pricePerGpuHourOf(n);
+      out.push(nodeOption(n, price, (ctx.free.get(k) ?? 0) >= w.gpus && capOk(price)));
     }
     if (ctx.opts.marketProviders.has(pool.provider)) {
       for (const q of pricesOfProvider(ctx.observed, pool.provider)) {
@@ -266,6 +290,24 @@ function pricesOfProvider(obs: Observed, provider: string): Observed['prices'] {
   let idx = priceIndex.get(obs);
   if (!idx) priceIndex.set(obs, (idx = groupBy(obs.prices)));
   return idx.get(provider) ?? [];
+}
+
+/** Every node eligible for each pool: ready, no notice, not reserved for another workload. */
+function buildIndex(ctx: Ctx): FreeGpuIndex {
+  const index = new FreeGpuIndex(ctx.free);
+  for (const pool of ctx.fleet.pools) {
+    if (!ctx.opts.runtimeProviders.has(pool.provider)) continue;
+    for (const n of nodesOfProvider(ctx.observed, pool.provider)) {
+      if (n.capacity !== pool.capacity || n.state !== 'ready') continue;
+      if (pool.zones && (n.zone === undefined || !pool.zones.includes(n.zone))) continue;
+      if (ctx.opts.marketProviders.has(pool.provider) && n.pool !== undefined && n.pool !== pool.name) continue;
+      if (pool.gpuModel && n.gpuModel !== pool.gpuModel) continue;
+      const k = nodeKey(n.provider, n.id);
+      if ((ctx.notices.get(k) ?? []).length > 0 || ctx.reserved.has(k)) continue;
+      index.add(pool.name, k, n, pricePerGpuHourOf(n));
+    }
+  }
+  return index;
 }
 
 function onDemandPerGpuHour(obs: Observed, gpuModel: string): number | undefined {
@@ -383,7 +425,7 @@ function planWorkload(ctx: Ctx, name: string, spec: WorkloadSpec | undefined, in
   if (primary && specChanged) {
     // The workload will restart anyway; its own GPUs count as free for its new placement.
     const k = nodeKey(primary.provider, primary.node);
-    ctx.free.set(k, (ctx.free.get(k) ?? 0) + primary.gpus);
+    ctx.index.setFree(k, (ctx.free.get(k) ?? 0) + primary.gpus);
   }
   const doneMs = (rec?.doneMs ?? 0) + (primary && rec?.since ? Math.max(0, now - rec.since) : 0);
   const input: WorkloadDecisionInput = {
@@ -402,6 +444,9 @@ function planWorkload(ctx: Ctx, name: string, spec: WorkloadSpec | undefined, in
   const decision = decideWorkload(input, { now, thresholds: ctx.fleet.defaults.thresholds, ...(ctx.opts.policies !== undefined ? { policies: ctx.opts.policies } : {}) });
   if (specChanged) decision.reasons.unshift({ rule: 'spec', text: 'the workload spec changed (image, command, env, GPUs or checkpoint): restart from its checkpoint' });
   ctx.opts.captureDecisions?.set(name, { input, decision });
+  // Plain data from here on: lazily formatted reasons hold on to decide's inputs (every option of
+  // every workload), which would keep a large plan's whole working set alive.
+  decision.reasons = decision.reasons.map((r) => ({ rule: r.rule, text: r.text, ...(r.numbers ? { numbers: r.numbers } : {}) }));
   return applyDecision(ctx, spec, primary, node, rec, decision, adoptIds, before, evicted, specChanged);
 }
 
@@ -519,7 +564,7 @@ function applyDecision(
     startDeps.push(acquireId);
   } else {
     const k = nodeKey(target.provider, target.node);
-    ctx.free.set(k, (ctx.free.get(k) ?? 0) - spec.gpus);
+    ctx.index.setFree(k, (ctx.free.get(k) ?? 0) - spec.gpus);
     const tn = ctx.nodes.get(k);
     if (tn?.leaseId) ctx.leasesInUse.add(`${tn.provider}/${tn.leaseId}`);
   }
@@ -572,6 +617,8 @@ function applyDecision(
   const change: ChangeKind = primary ? 'replace' : 'create';
   ctx.changes.push({
     ...base,
+    // A bid pays more than the quote decide priced: show what will really be paid.
+    money: placement.pricePerGpuHour !== target.pricePerGpuHour ? { ...decision.money, afterPerHour: roundUsd(after) } : decision.money,
     change,
     ...(beforeView ? { before: beforeView } : {}),
     after: { ...(target.node ? { node: target.node } : {}), capacity: target.capacity, pool: target.pool, ...(target.zone ? { zone: target.zone } : {}), pricePerHour: roundUsd(after) },

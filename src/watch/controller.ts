@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { SpecError, SpotfleetError, errorMessage, formatProblem } from '../core/errors.js';
 import type { NodeInfo, Observed } from '../core/types.js';
 import { roundUsd } from '../core/units.js';
-import { applyPlan, type ActionResult } from '../engine/apply.js';
+import { applyPlan, clearStalePending, type ActionResult } from '../engine/apply.js';
 import { makePlan } from '../engine/reconcile.js';
 import type { Plan } from '../engine/types.js';
 import { loadFleet } from '../spec/load.js';
@@ -81,6 +81,7 @@ export class Controller {
   private lastObserved: Observed | undefined;
   private lastPriceKey = '';
   private readonly signalled = new Map<string, number>();
+  private readonly acknowledged = new Set<string>();
   private readonly events: ControllerEvent[] = [];
   private alertState: AlertState = { firing: {} };
   private pendingAlertEvents: AlertFacts['events'] = [];
@@ -258,8 +259,9 @@ export class Controller {
             this.log.info('checkpoint signal sent', { action: 'signal', address: `workload.${w.workload}`, node: w.node, durationMs: Date.now() - seen.seenAt });
           },
           (e: unknown) => {
+            // Usually the reconcile got there first and the instance has already stopped.
             this.signalled.delete(k);
-            this.log.error('checkpoint signal failed', { action: 'signal', address: `workload.${w.workload}`, err: e });
+            this.log.warn('fast-path checkpoint signal failed (the reconcile handles the notice)', { action: 'signal', address: `workload.${w.workload}`, err: e });
           },
         );
       }
@@ -307,6 +309,7 @@ export class Controller {
         for (const d of plan.drift) this.log.warn(d.message, { address: d.address, action: 'drift', kind: d.kind });
         let finalState: StateFile = state;
         changes = allowed.actions.length;
+        if (changes === 0) finalState = await clearStalePending(this.store, state);
         if (allowed.actions.length > 0) {
           for (const ch of allowed.changes) if (ch.change !== 'no-op') this.log.info(ch.reasons.map((r) => `${r.rule}: ${r.text}`).join('; '), { address: ch.address, action: ch.change });
           const result = await applyPlan(allowed, {
@@ -334,6 +337,7 @@ export class Controller {
           }
         }
         this.updateCost(finalState);
+        await this.acknowledgeNotices(session, observed, finalState);
         await this.updateMonitor(session, observed);
         await this.evaluateAlerts(session, observed, finalState);
         // Signals older than 10 minutes have done their job.
@@ -352,6 +356,31 @@ export class Controller {
     this.health.reconcileSucceeded();
     this.lastReconcile = { at: new Date().toISOString(), durationMs: Date.now() - t0, ok: true, changes };
     this.log.info('reconciled', { action: 'reconcile', durationMs: Date.now() - t0, changes });
+  }
+
+  /**
+   * Once nothing of the fleet runs on a node with a notice any more (its workloads checkpointed,
+   * stopped and moved), confirm the notice to the cloud where the provider is set to (Azure
+   * StartRequests lets the eviction go ahead at once). Each notice is confirmed once.
+   */
+  private async acknowledgeNotices(session: Session, observed: Observed, state: StateFile): Promise<void> {
+    for (const n of observed.notices) {
+      if (this.acknowledged.has(n.id)) continue;
+      const p = session.providers.get(n.provider);
+      if (!p?.notices?.acknowledge) continue;
+      const stillThere = Object.values(state.resources).some((r) => r.type === 'workload' && r.status === 'running' && r.provider === n.provider && r.node === n.node);
+      if (stillThere) continue;
+      const node = observed.nodes.find((x) => x.provider === n.provider && x.id === n.node);
+      if (!node) continue;
+      this.acknowledged.add(n.id);
+      try {
+        await p.notices.acknowledge(node, n);
+        this.log.info('notice acknowledged', { action: 'acknowledge', provider: n.provider, node: n.node, notice: n.id });
+      } catch (e) {
+        this.acknowledged.delete(n.id);
+        this.log.warn('acknowledging the notice failed', { action: 'acknowledge', provider: n.provider, node: n.node, err: e });
+      }
+    }
   }
 
   private recordMigrations(plan: Plan, results: ActionResult[], state: StateFile): void {

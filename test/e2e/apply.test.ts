@@ -52,8 +52,12 @@ describe('plan / apply / destroy on the quickstart providers', () => {
     const oldLog = await logsOf(dir, before?.provider ?? '', before?.node ?? '', before?.id ?? '');
     const saved = [...oldLog.matchAll(/checkpoint step=(\d+) reason=SIGTERM/g)].at(-1)?.[1];
     expect(saved).toBeDefined();
-    await sleep(300);
-    const newLog = await logsOf(dir, 'lab', after?.node ?? '', after?.id ?? '');
+    // The trainer logs its resume step as it starts; on a loaded machine that can take a moment.
+    let newLog = '';
+    for (let i = 0; i < 100 && !newLog.includes('resumed from step'); i++) {
+      await sleep(100);
+      newLog = await logsOf(dir, 'lab', after?.node ?? '', after?.id ?? '');
+    }
     expect(newLog).toContain(`resumed from step ${saved}`);
     expect((await activeLeases(dir)).length).toBe(1);
 

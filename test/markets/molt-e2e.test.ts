@@ -152,23 +152,24 @@ describe('molt market through the CLI (reference server, runLocally)', { timeout
     expect(plan.stderr).toBe('');
     expect(plan.code).toBe(2);
     // The acquire on the molt pool, at the market's price ($1.00/GPU-h × 4 GPUs).
-    expect(plan.stdout).toMatch(/\+ lease\.spot-a100\.new-train-a\n\s+to:\s+spot-a100\/molt-(east|west)-1, spot, \$4(\.00)?\/h/);
-    expect(plan.stdout).toMatch(/\+ workload\.train-a\n\s+to:\s+spot-a100\/molt-(east|west)-1, spot, \$4(\.00)?\/h/);
+    expect(plan.stdout).toMatch(/\+ lease\.spot-a100\.new-train-a\n\s+to:\s+spot-a100\/molt-(east|west)-1, spot, \$4\.20?\/h/);
+    expect(plan.stdout).toMatch(/\+ workload\.train-a\n\s+to:\s+spot-a100\/molt-(east|west)-1, spot, \$4\.20?\/h/);
     // Why: the cost-benefit numbers against the on-demand fallback ($3.00/GPU-h × 4 = $12/h).
     const why = /# cost-benefit: place on spot-a100\/molt-(?:east|west)-1 \(spot\): saves \$(\d+(?:\.\d+)?)\/h over od\/lab \(on-demand\) after expected preemptions \(≥ \$0\.50\/h\)/.exec(plan.stdout);
     expect(why, plan.stdout).not.toBeNull();
     const saves = Number(why?.[1]);
     expect(saves).toBeGreaterThan(0.5);
     expect(saves).toBeLessThan(8); // at most $12/h − $4/h, less the expected preemption cost
-    expect(plan.stdout).toMatch(/cost: \$0(\.00)?\/h → \$4(\.00)?\/h, expected savings \$\d+(\.\d+)?/);
+    expect(plan.stdout).toMatch(/cost: \$0(\.00)?\/h → \$4\.20?\/h, expected savings \$\d+(\.\d+)?/);
     expect(plan.stdout).toContain('Plan: 2 to add, 0 to change, 0 to destroy.');
-    expect(plan.stdout).toMatch(/Cost: fleet \$0(\.00)?\/h now → \$4(\.00)?\/h after \(\+\$4(\.00)?\/h\)\./);
+    expect(plan.stdout).toMatch(/Cost: fleet \$0(\.00)?\/h now → \$4\.20?\/h after \(\+\$4\.20?\/h\)\./);
     // The same plan as data: the acquire action names the pool, the GPUs, the price and the cap.
     const planJson = await sf(['plan', '--json', dir], dir);
     expect(planJson.code).toBe(0);
     const acquire = (JSON.parse(planJson.stdout) as { actions: Record<string, unknown>[] }).actions.find((a) => a.kind === 'acquire');
-    expect(acquire).toMatchObject({ provider: 'market', pool: 'spot-a100', capacity: 'spot', gpuModel: 'A100', gpus: 4, maxPricePerGpuHour: 2 });
-    expect(String(acquire?.summary)).toMatch(/acquire 4×A100 spot in spot-a100\/molt-(east|west)-1 at \$1(\.00)?\/GPU-h/);
+    expect(acquire).toMatchObject({ provider: 'market', pool: 'spot-a100', capacity: 'spot', gpuModel: 'A100', gpus: 4, maxPricePerGpuHour: 2, bidPerGpuHour: 1.05 });
+    // The plan shows the bid (spot $1 + 5%, under the $2 pool cap and the on-demand price), not just the quote.
+    expect(String(acquire?.summary)).toMatch(/acquire 4×A100 spot in spot-a100\/molt-(east|west)-1 at \$1\.05\/GPU-h \(bid; spot \$1\)/);
     expect(ownLeases('molt-e2e-a')).toHaveLength(0); // planning buys nothing
 
     const bidsBefore = molt.control.requests.filter((r) => r.method === 'POST' && r.path === '/v1/bids').length;

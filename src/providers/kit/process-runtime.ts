@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ProviderError } from '../../core/errors.js';
 import type { WorkloadInstance } from '../../core/types.js';
 import type { RuntimeCapability, StartRequest } from '../sdk.js';
-import { assertSafeName, isAlive, readJson, shortHash, sleep, trySignal, writeJsonAtomic, type PidRef } from './fs-util.js';
+import { assertSafeName, isAlive, procStat, readJson, shortHash, sleep, trySignal, writeJsonAtomic, type PidRef } from './fs-util.js';
 import { SUPERVISOR_SOURCE, SUPERVISOR_VERSION } from './supervisor-source.js';
 
 /** What start() and list() need to know from the provider that owns the nodes. */
@@ -147,10 +147,13 @@ export class ProcessRuntime implements RuntimeCapability {
       fd = openSync(claim, 'wx', 0o600);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      return this.awaitExisting(id, claim);
+      return this.awaitExisting(id, claim, req);
     }
     try {
-      writeFileSync(fd, `${JSON.stringify({ id, node: req.node, workload: req.workload })}\n`);
+      // The claimant's pid and start time let a later start take over a claim whose owner died
+      // (a CLI killed between claiming and recording the instance).
+      const me = procStat(process.pid);
+      writeFileSync(fd, `${JSON.stringify({ id, node: req.node, workload: req.workload, owner: { pid: process.pid, ...(me ? { start: me.start } : {}) } })}\n`);
     } finally {
       closeSync(fd);
     }
@@ -164,12 +167,17 @@ export class ProcessRuntime implements RuntimeCapability {
     return this.spawnInstance(id, req);
   }
 
-  private async awaitExisting(id: string, claim: string): Promise<WorkloadInstance> {
+  private async awaitExisting(id: string, claim: string, req: StartRequest, retried = false): Promise<WorkloadInstance> {
     for (let i = 0; i < 200; i++) {
-      const c = readJson<{ node?: string }>(claim);
+      const c = readJson<{ node?: string; owner?: PidRef }>(claim);
       if (c?.node) {
         const inst = this.read(c.node, id);
         if (inst) return inst;
+      }
+      // Nobody will finish this start: its owner is gone and no instance was recorded. Take over.
+      if (!retried && c?.owner && c.owner.pid !== process.pid && !isAlive(c.owner)) {
+        rmSync(claim, { force: true });
+        return this.start(req);
       }
       await sleep(50);
     }
