@@ -212,10 +212,9 @@ describe('crash safety: apply killed with SIGKILL at every side-effect boundary'
   // train-b's lease, places train-a on it as an existing node with free GPUs, releases train-a's own
   // lease, and acquires for train-b with the same idempotency key (`e2e:train-b:g1`, the generation
   // did not move), which returns that same lease, now holding train-a: start fails "1 of 2 GPUs
-  // free", and every later apply repeats it. Suspected cause in src/engine/plan.ts: placement
-  // offers a lease acquired for another, not yet placed workload (labelled spotfleet.workload) as a
-  // free node, while that workload's acquire key still maps to it.
-  it('BUG (src/engine/plan.ts): a crash between the first acquires leaves a fleet that never converges', async () => {
+  // free", and every later apply repeats it. Fixed in src/engine/plan.ts: a lease labelled for a
+  // workload that is not running yet is reserved for it; this test keeps it fixed.
+  it('regression: a crash between the first acquires converges (a lease acquired for one workload is not given to another)', async () => {
     const dir = tempFleet(SPOT);
     try {
       const crash = await crashingApply(dir, 3);

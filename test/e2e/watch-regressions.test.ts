@@ -1,0 +1,55 @@
+// Regressions of `spotfleet watch` found by the e2e suite, each a minimal reproduction through the
+// built CLI, kept so the bug stays fixed.
+//
+// 1. A pending record written by a watch that was killed (SIGKILL) is never cleared when the next
+//    watch (or `apply`) resolves that step another way. Reproduction: one trainer on spot, a notice
+//    on its node, a watch killed by the engine's crash hook at side-effect boundary 10 (the
+//    transfer of the migration in flight: pending `transfer:train-a:3`). The restarted watch
+//    re-plans: the workload is stopped, so it is placed afresh (acquire, transfer, start, release)
+//    with new action ids; the old record's id never comes round again, and nothing else removes
+//    records of a dead pid. `apply` and `plan` (exit 0) leave it too. Suspected cause:
+//    src/engine/apply.ts only removes a pending record by the id of an action it runs
+//    (`withPending`); nothing in plan/reconcile settles stale records of a dead holder (the
+//    recorded pid is not alive) after the refresh has observed the outcome.
+import { afterAll, describe, expect, it } from 'vitest';
+import { readState, runCli } from './crash-helpers.js';
+import { destroyAll, killAllWatches, simEvict, startWatch, tempWatchFleet } from './watch-helpers.js';
+import { activeLeases } from './helpers.js';
+
+const dirs: string[] = [];
+afterAll(async () => {
+  await killAllWatches();
+  const failures = await destroyAll(dirs);
+  expect(failures, failures.join('\n')).toEqual([]);
+}, 60_000);
+
+describe('spotfleet watch: known bugs (e2e)', () => {
+  it('a pending record left by a watch killed mid-migration is cleared after recovery', async () => {
+    const dir = tempWatchFleet([{ name: 'train-a' }]);
+    dirs.push(dir);
+    const setup = await runCli(['apply', '--auto-approve', dir], { cwd: dir });
+    expect(setup.code, setup.stdout + setup.stderr).toBe(0);
+    const st0 = readState(dir);
+    const node = Object.values(st0.resources).find((r) => r.type === 'lease') as { leaseId?: string } | undefined;
+    expect(node?.leaseId).toBeDefined();
+    await simEvict(dir, node?.leaseId as string, '60s');
+
+    const w1 = startWatch(dir, { env: { SPOTFLEET_TEST_CRASH_AT: '10' } });
+    const r1 = await w1.exited;
+    expect(r1.signal, w1.tail()).toBe('SIGKILL');
+    const stale = readState(dir).pending;
+    expect(stale.length, 'the crash left a pending record (the transfer in flight)').toBeGreaterThan(0);
+
+    const w2 = startWatch(dir);
+    await w2.waitFor((l) => l.msg === 'start ok' && l.address === 'workload.train-a', { timeoutMs: 60_000, what: 'train-a started again' });
+    await w2.waitFor((l) => l.action === 'reconcile' && l.msg === 'reconciled', { timeoutMs: 30_000, what: 'the reconcile' });
+    w2.signal('SIGTERM');
+    expect((await w2.exited).code).toBe(0);
+    const apply = await runCli(['apply', '--auto-approve', dir], { cwd: dir });
+    expect(apply.code).toBe(0);
+    expect((await activeLeases(dir)).length).toBeLessThanOrEqual(1);
+
+    const left = readState(dir).pending;
+    expect(left, `stale pending records after the restarted watch and an apply converged: ${JSON.stringify(left)}`).toEqual([]);
+  }, 120_000);
+});
