@@ -8,7 +8,7 @@ import { SpecError, SpotfleetError, type SourcePos, type SpecProblem } from '../
 import { loadProviderFactory, validateProviderConfig } from '../providers/registry.js';
 import { resolveFleet } from './resolve.js';
 import { checkSchema } from './schema.js';
-import { positionOf, pointerSegments, readSpecSource, type SpecSource } from './source.js';
+import { positionOf, pointerSegments, readSpecFile, type SpecFile } from './source.js';
 import type { LoadResult } from './types.js';
 
 export interface LoadFleetOptions {
@@ -20,6 +20,11 @@ export interface LoadFleetOptions {
   displayPath?: (abs: string) => string;
   /** Folder paths are shown relative to. Default: process.cwd(). */
   cwd?: string;
+  /**
+   * YAML parser. `auto` (default): the fast path for plain files, the full `yaml` Document for
+   * anything else; both give the same fleet and problems. `full`: always the full Document.
+   */
+  parser?: 'auto' | 'full';
 }
 
 /** Shows `abs` relative to `cwd` when it lies under it. */
@@ -85,13 +90,13 @@ export async function loadFleet(path: string, opts: LoadFleetOptions = {}): Prom
     throw new SpecError([{ file: display(abs), line: 1, col: 1, severity: 'error', message: listed.problem, expected: 'a fleet file (*.yaml) or a folder of them', rule: 'io' }]);
   }
   const problems: SpecProblem[] = [];
-  const sources: SpecSource[] = [];
-  const schemaBad = new Map<SpecSource, Set<string>>();
+  const sources: SpecFile[] = [];
+  const schemaBad = new Map<SpecFile, Set<string>>();
   const fileOrder = new Map<string, number>();
   for (const file of listed.files) {
     const shown = display(file);
     fileOrder.set(shown, fileOrder.size);
-    const r = readSpecSource(file, shown);
+    const r = readSpecFile(file, shown, { parser: opts.parser ?? 'auto' });
     problems.push(...r.problems);
     if (!r.source) continue;
     sources.push(r.source);
