@@ -8,7 +8,7 @@ import { nodeAddress } from '../../src/core/address.js';
 import { ProviderError } from '../../src/core/errors.js';
 import type { CapacityType, WorkloadInstance } from '../../src/core/types.js';
 import type { Provider, ProviderContext, ProviderFactory, RuntimeCapability, StartRequest } from '../../src/providers/sdk.js';
-import { LABEL, NodeSet, DEFAULT_CHECKPOINT_ROOT, containerEnv, containerLabels, containerName, instanceFromContainer, type FleetNodeConfig, type NodeSshConfig } from '../../src/providers/kit/ssh/index.js';
+import { LABEL, NodeSet, nodeSetOptions, DEFAULT_CHECKPOINT_ROOT, containerStartSpec, containerName, instanceFromContainer, type FleetNodeConfig, type NodeSshConfig } from '../../src/providers/kit/ssh/index.js';
 import { demuxLogs, engineFor, pullImage, type EngineConfig, type PullEvent } from './engine.js';
 
 export interface DockerNodeEntry {
@@ -125,7 +125,6 @@ const configSchema = {
   },
 };
 
-const CHECKPOINT_PATH_RE = /^\/[^,\n\r"'\0:]*$/;
 
 interface HttpishError {
   statusCode?: number;
@@ -251,16 +250,13 @@ export class DockerApiRuntime implements RuntimeCapability {
     if (!req.image) throw this.fail(node, `workload ${req.workload}: the docker provider needs an image`);
     const same = (await this.find(node, [`${LABEL.idempotencyKey}=${req.idempotencyKey}`]))[0];
     if (same) return this.toInstance(node, same);
-    let labels: Record<string, string>;
-    let env: Record<string, string>;
+    let prepared: ReturnType<typeof containerStartSpec>;
     try {
-      labels = containerLabels(req, node);
-      env = containerEnv(req);
+      prepared = containerStartSpec(req, node, this.cfg.checkpointPath);
     } catch (e) {
       throw this.fail(node, `workload ${req.workload}: ${(e as Error).message}`);
     }
-    const ckPath = req.checkpointPath ?? this.cfg.checkpointPath ?? '/checkpoints';
-    if (!CHECKPOINT_PATH_RE.test(ckPath)) throw this.fail(node, `workload ${req.workload}: checkpointPath ${JSON.stringify(ckPath)} must be an absolute path without , : quotes or line breaks`);
+    const { labels, env, checkpointPath: ckPath } = prepared;
     const hostCfg: Docker.HostConfig = { NetworkMode: this.cfg.networkMode ?? 'none', Binds: [`${this.nodes.workloadDir(node, req.workload)}:${ckPath}`] };
     if (req.gpus > 0) {
       const inv = await this.nodes.inventory(node);
@@ -364,19 +360,7 @@ function nodeConfigs(entries: DockerNodeEntry[]): FleetNodeConfig[] {
 /** Creates the provider (exported for tests that build one without the registry). */
 export function createDockerProvider(config: DockerProviderConfig, ctx: ProviderContext): Provider & { runtime: DockerApiRuntime } {
   const ref: { runtime?: DockerApiRuntime } = {};
-  const opts: ConstructorParameters<typeof NodeSet>[0] = {
-    provider: ctx.name,
-    nodes: nodeConfigs(config.nodes),
-    specDir: ctx.specDir,
-    log: ctx.log,
-    env: ctx.env,
-    placedGpus: () => (ref.runtime ? ref.runtime.placedGpus() : Promise.resolve(new Map())),
-  };
-  if (config.maxConcurrentPerHost !== undefined) opts.maxConcurrentPerHost = config.maxConcurrentPerHost;
-  if (config.sharedStorage !== undefined) opts.sharedStorage = config.sharedStorage;
-  if (config.transfer !== undefined) opts.transfer = config.transfer;
-  if (config.acknowledgeNotices !== undefined) opts.acknowledgeNotices = config.acknowledgeNotices;
-  const nodes = new NodeSet(opts);
+  const nodes = new NodeSet(nodeSetOptions(ctx, nodeConfigs(config.nodes), config, () => (ref.runtime ? ref.runtime.placedGpus() : Promise.resolve(new Map()))));
   const rt = new DockerApiRuntime(ctx.name, ctx.fleet, config, nodes, ctx.specDir, ctx.log);
   ref.runtime = rt;
   const anySsh = config.nodes.some((n) => n.ssh);

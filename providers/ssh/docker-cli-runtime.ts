@@ -7,7 +7,7 @@ import { ProviderError } from '../../src/core/errors.js';
 import { nodeAddress } from '../../src/core/address.js';
 import type { WorkloadInstance } from '../../src/core/types.js';
 import type { RuntimeCapability, StartRequest } from '../../src/providers/sdk.js';
-import { LABEL, containerEnv, containerLabels, containerName, instanceFromContainer, type NodeSet } from '../../src/providers/kit/ssh/index.js';
+import { LABEL, containerStartSpec, containerName, instanceFromContainer, type NodeSet } from '../../src/providers/kit/ssh/index.js';
 
 export interface DockerCliRuntimeOptions {
   provider: string;
@@ -32,7 +32,6 @@ interface Inspect {
   State?: { Running?: boolean; ExitCode?: number; StartedAt?: string; Status?: string };
 }
 
-const CHECKPOINT_PATH_RE = /^\/[^,\n\r"'\0:]*$/;
 
 /** The docker CLI over SSH as a RuntimeCapability. */
 export class DockerCliRuntime implements RuntimeCapability {
@@ -105,16 +104,13 @@ export class DockerCliRuntime implements RuntimeCapability {
     const same = existing.find((c) => c.Config?.Labels?.[LABEL.idempotencyKey] === req.idempotencyKey);
     if (same) return this.toInstance(node, same);
 
-    let labels: Record<string, string>;
-    let env: Record<string, string>;
+    let spec: ReturnType<typeof containerStartSpec>;
     try {
-      labels = containerLabels(req, node);
-      env = containerEnv(req);
+      spec = containerStartSpec(req, node, this.o.defaultCheckpointPath);
     } catch (e) {
       throw this.fail(node, `workload ${req.workload}: ${(e as Error).message}`);
     }
-    const ckPath = req.checkpointPath ?? this.o.defaultCheckpointPath ?? '/checkpoints';
-    if (!CHECKPOINT_PATH_RE.test(ckPath)) throw this.fail(node, `workload ${req.workload}: checkpointPath ${JSON.stringify(ckPath)} must be an absolute path without , : quotes or line breaks`);
+    const { labels, env, checkpointPath: ckPath } = spec;
 
     const gpuArgs = await this.gpuArgs(node, req);
     const dir = this.o.nodes.workloadDir(node, req.workload);

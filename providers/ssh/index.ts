@@ -5,7 +5,7 @@
 // node's cloud metadata service (aws, gcp, azure).
 import type { CapacityType } from '../../src/core/types.js';
 import type { Provider, ProviderContext, ProviderFactory } from '../../src/providers/sdk.js';
-import { NodeSet, DEFAULT_CHECKPOINT_ROOT, type FleetNodeConfig } from '../../src/providers/kit/ssh/index.js';
+import { NodeSet, nodeSetOptions, DEFAULT_CHECKPOINT_ROOT, type FleetNodeConfig } from '../../src/providers/kit/ssh/index.js';
 import { DockerCliRuntime } from './docker-cli-runtime.js';
 
 /** One host. Keys and known_hosts paths are relative to the fleet file's folder. */
@@ -122,19 +122,7 @@ export function sshNodes(hosts: SshHostEntry[]): FleetNodeConfig[] {
 /** Creates the provider (exported for tests that build one without the registry). */
 export function createSshProvider(config: SshProviderConfig, ctx: ProviderContext): Provider {
   const ref: { runtime?: DockerCliRuntime } = {};
-  const opts: ConstructorParameters<typeof NodeSet>[0] = {
-    provider: ctx.name,
-    nodes: sshNodes(config.hosts),
-    specDir: ctx.specDir,
-    log: ctx.log,
-    env: ctx.env,
-    placedGpus: () => (ref.runtime ? ref.runtime.placedGpus() : Promise.resolve(new Map())),
-  };
-  if (config.maxConcurrentPerHost !== undefined) opts.maxConcurrentPerHost = config.maxConcurrentPerHost;
-  if (config.sharedStorage !== undefined) opts.sharedStorage = config.sharedStorage;
-  if (config.transfer !== undefined) opts.transfer = config.transfer;
-  if (config.acknowledgeNotices !== undefined) opts.acknowledgeNotices = config.acknowledgeNotices;
-  const nodes = new NodeSet(opts);
+  const nodes = new NodeSet(nodeSetOptions(ctx, sshNodes(config.hosts), config, () => (ref.runtime ? ref.runtime.placedGpus() : Promise.resolve(new Map()))));
   const rt: ConstructorParameters<typeof DockerCliRuntime>[0] = {
     provider: ctx.name,
     fleet: ctx.fleet,

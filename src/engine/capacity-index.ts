@@ -49,17 +49,18 @@ export class FreeGpuIndex {
   }
 
   /** The node of the group with the fewest free GPUs that still fits `gpus` (best fit). */
-  bestFit(g: NodeGroup, gpus: number): string | undefined {
+  bestFit(g: NodeGroup, gpus: number, exclude?: string): string | undefined {
     for (let f = Math.max(gpus, 0); f <= g.maxGpus; f++) {
       const b = g.buckets.get(f);
-      if (b && b.size > 0) return b.values().next().value;
+      if (!b) continue;
+      for (const k of b) if (k !== exclude) return k;
     }
     return undefined;
   }
 
-  /** Any node of the group (for an option that is shown as unavailable). */
-  anyNode(g: NodeGroup): string | undefined {
-    for (const b of g.buckets.values()) if (b.size > 0) return b.values().next().value;
+  /** Any node of the group other than `exclude` (for an option that is shown as unavailable). */
+  anyNode(g: NodeGroup, exclude?: string): string | undefined {
+    for (const b of g.buckets.values()) for (const k of b) if (k !== exclude) return k;
     return undefined;
   }
 

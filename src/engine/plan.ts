@@ -212,7 +212,7 @@ function workloadRecord(ctx: Ctx, name: string): WorkloadRecord | undefined {
 }
 
 /** Options for one workload: every pool it may use, every node with room or capacity to acquire. */
-export function placementOptions(ctx: Pick<Ctx, 'fleet' | 'observed' | 'opts' | 'nodes' | 'free' | 'index' | 'reservedFor'>, w: WorkloadSpec): PlacementOption[] {
+export function placementOptions(ctx: Pick<Ctx, 'fleet' | 'observed' | 'opts' | 'nodes' | 'free' | 'index' | 'reservedFor'>, w: WorkloadSpec, currentNode?: string): PlacementOption[] {
   const out: PlacementOption[] = [];
   for (const pool of ctx.fleet.pools) {
     if (w.pools && !w.pools.includes(pool.name)) continue;
@@ -230,8 +230,9 @@ export function placementOptions(ctx: Pick<Ctx, 'fleet' | 'observed' | 'opts' | 
     // One best-fitting node per group of alike nodes (same zone, model, price).
     for (const g of ctx.index.groups(pool.name)) {
       if (gpuModel && g.gpuModel !== gpuModel) continue;
-      const fit = ctx.index.bestFit(g, w.gpus);
-      const key = fit ?? ctx.index.anyNode(g);
+      // The node the workload runs on is its current placement, not an alternative to it.
+      const fit = ctx.index.bestFit(g, w.gpus, currentNode);
+      const key = fit ?? ctx.index.anyNode(g, currentNode);
       const n = key !== undefined ? ctx.nodes.get(key) : undefined;
       if (n) out.push(nodeOption(n, g.pricePerGpuHour, fit !== undefined && capOk(g.pricePerGpuHour)));
     }
@@ -430,7 +431,7 @@ function planWorkload(ctx: Ctx, name: string, spec: WorkloadSpec | undefined, in
   const doneMs = (rec?.doneMs ?? 0) + (primary && rec?.since ? Math.max(0, now - rec.since) : 0);
   const input: WorkloadDecisionInput = {
     workload: spec,
-    options: placementOptions(ctx, spec),
+    options: placementOptions(ctx, spec, primary && !specChanged ? nodeKey(primary.provider, primary.node) : undefined),
     history: {
       preemptions: rec?.preemptions ?? [],
       ...(rec?.lastMoveAt !== undefined ? { lastMoveAt: rec.lastMoveAt } : {}),

@@ -57,6 +57,24 @@ export interface NodeSetOptions {
   placedGpus?: () => Promise<Map<string, number>>;
 }
 
+/** The provider-config keys every SSH-backed provider (ssh, docker) passes to its NodeSet. */
+export type NodeSetConfig = Pick<NodeSetOptions, 'maxConcurrentPerHost' | 'sharedStorage' | 'transfer' | 'acknowledgeNotices'>;
+
+/** NodeSet options from a provider's context and config: one place for what ssh and docker share. */
+export function nodeSetOptions(
+  ctx: { name: string; specDir: string; log: ProviderLogger; env: Readonly<Record<string, string | undefined>> },
+  nodes: FleetNodeConfig[],
+  config: NodeSetConfig,
+  placedGpus: () => Promise<Map<string, number>>,
+): NodeSetOptions {
+  const opts: NodeSetOptions = { provider: ctx.name, nodes, specDir: ctx.specDir, log: ctx.log, env: ctx.env, placedGpus };
+  if (config.maxConcurrentPerHost !== undefined) opts.maxConcurrentPerHost = config.maxConcurrentPerHost;
+  if (config.sharedStorage !== undefined) opts.sharedStorage = config.sharedStorage;
+  if (config.transfer !== undefined) opts.transfer = config.transfer;
+  if (config.acknowledgeNotices !== undefined) opts.acknowledgeNotices = config.acknowledgeNotices;
+  return opts;
+}
+
 export interface NodeInventory {
   node: FleetNodeConfig;
   gpus: GpuInfo[];

@@ -100,3 +100,19 @@ export function instanceFromContainer(c: { id: string; labels: Record<string, st
   if (h !== undefined) inst.specHash = h;
   return inst;
 }
+
+// A bind-mount target must not break the `host:container` syntax or carry quotes/line breaks.
+const CHECKPOINT_PATH_RE = /^\/[^,\n\r"'\0:]*$/;
+
+/**
+ * What both container runtimes (docker API, docker CLI over SSH) derive from a start request:
+ * labels, env and the checkpoint mount path, validated. Throws an Error whose message names what
+ * is wrong; the caller wraps it in its ProviderError.
+ */
+export function containerStartSpec(req: StartRequest, node: string, defaultCheckpointPath: string | undefined): { labels: Record<string, string>; env: Record<string, string>; checkpointPath: string } {
+  const labels = containerLabels(req, node);
+  const env = containerEnv(req);
+  const checkpointPath = req.checkpointPath ?? defaultCheckpointPath ?? '/checkpoints';
+  if (!CHECKPOINT_PATH_RE.test(checkpointPath)) throw new Error(`checkpointPath ${JSON.stringify(checkpointPath)} must be an absolute path without , : quotes or line breaks`);
+  return { labels, env, checkpointPath };
+}
