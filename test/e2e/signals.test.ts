@@ -53,12 +53,17 @@ function progress(stdout: string): { started: string[]; finished: string[]; canc
 }
 
 /** A fleet of three trainers on spot, then the spec changed to on-demand: the move is to apply. */
-function movingFleet(): string {
-  const dir = tempFleet(WORKLOADS);
+// A workload that takes two seconds to write its checkpoint after the signal, so an action is
+// reliably still running when the second Ctrl-C arrives (a first Ctrl-C is seen at once).
+const SLOW_CHECKPOINT = ['sh', '-c', 'trap \'sleep 2; date +%s%N > "$CHECKPOINT_DIR/ckpt"\' USR1; trap \'exit 0\' TERM; while :; do sleep 0.2 & wait $!; done'];
+
+function movingFleet(slow = false): string {
+  const withCmd = (ws: TestWorkload[]): TestWorkload[] => (slow ? ws.map((w) => ({ ...w, command: SLOW_CHECKPOINT })) : ws);
+  const dir = tempFleet(withCmd(WORKLOADS));
   dirs.push(dir);
   const first = cli(['apply', '--auto-approve', dir], { cwd: dir });
   expect(first.code, `${first.stdout}\n${first.stderr}`).toBe(0);
-  writeFleet(dir, ON_DEMAND);
+  writeFleet(dir, withCmd(ON_DEMAND));
   return dir;
 }
 
@@ -96,7 +101,7 @@ describe('Ctrl-C during apply', () => {
   }, 180_000);
 
   it('a second SIGINT aborts at once with exit 130, and the next apply converges', async () => {
-    const dir = movingFleet();
+    const dir = movingFleet(true);
     const run = await applyUntilFirstAction(dir);
     run.child.kill('SIGINT');
     await new Promise((r) => setTimeout(r, 20));
