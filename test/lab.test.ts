@@ -8,6 +8,10 @@ import { join } from 'node:path';
 import { describeLab } from './lab/gate.js';
 import { startLab, type Lab } from './lab/lab.js';
 
+// The cloud metadata address: it exists only inside the lab nodes' own network namespaces (the lab
+// binds it there); every use below runs on a node over SSH, never from the root namespace.
+const MD_INSIDE_NODE_NETNS = '169.254.169.254';
+
 describeLab('lab harness', () => {
   let lab: Lab;
   beforeAll(async () => {
@@ -53,13 +57,15 @@ describeLab('lab harness', () => {
 
   it('serves a metadata fake on 169.254.169.254 inside the node namespace only', async () => {
     const trigger = join(lab.dir, 'trigger-a.json');
-    const md = await lab.startMetadata('a', [process.execPath, lab.tinyImdsPath, '169.254.169.254:80', trigger]);
-    const q = 'T=$(curl -s -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 60" http://169.254.169.254/latest/api/token); curl -s -o /dev/null -w "%{http_code}" -H "X-aws-ec2-metadata-token: $T" http://169.254.169.254/latest/meta-data/spot/instance-action';
+    // startMetadata binds the address inside node a's own network namespace (ip addr add … dev lo there).
+    const md = await lab.startMetadata('a', [process.execPath, lab.tinyImdsPath, `${MD_INSIDE_NODE_NETNS}:80`, trigger]);
+    // Run over SSH on node a, i.e. inside its namespace: the root namespace never reaches this address.
+    const q = `T=$(curl -s -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 60" http://${MD_INSIDE_NODE_NETNS}/latest/api/token); curl -s -o /dev/null -w "%{http_code}" -H "X-aws-ec2-metadata-token: $T" http://${MD_INSIDE_NODE_NETNS}/latest/meta-data/spot/instance-action`;
     expect((await lab.ssh('a', q)).stdout).toBe('404');
     writeFileSync(trigger, '{"action": "terminate", "time": "2030-01-01T00:02:00Z"}');
     expect((await lab.ssh('a', q)).stdout).toBe('200');
     // node b has the address on its own lo but nothing listens there
-    expect((await lab.ssh('b', 'curl -s -m 2 -o /dev/null -w "%{http_code}" http://169.254.169.254/ || true')).stdout).toBe('000');
+    expect((await lab.ssh('b', `curl -s -m 2 -o /dev/null -w "%{http_code}" http://${MD_INSIDE_NODE_NETNS}/ || true`)).stdout).toBe('000');
     await md.stop();
   });
 

@@ -66,7 +66,7 @@ export function labFleetYaml(lab: Lab, nodes: LabFleetNode[], workloads: LabFlee
         `          gpuModel: ${GPU_MODEL}`,
         `          gpus: ${n.gpus}`,
       ];
-      // No metadataUrl: the default (169.254.169.254) is what curl reaches on the node itself.
+      // No metadataUrl: the default (169.254.169.254) is what curl reaches on the node itself, inside its own netns.
       if (n.cloud) lines.push(`          cloud: ${n.cloud}`);
       if (n.vmName) lines.push(`          vmName: ${q(n.vmName)}`);
       return lines.join('\n');

@@ -91,7 +91,9 @@ export async function startCloudFake(lab: Lab, node: string, cloud: 'aws' | 'gcp
   const entry = metadataFakeEntry();
   if (!entry) throw new Error('metadata fakes are not built (run `npm run build`)');
   const sock = join(lab.dir, `md-${node}-${cloud}.sock`);
-  const h = await lab.startMetadata(node, [process.execPath, entry, '--cloud', cloud, '--host', '169.254.169.254', '--port', '80', '--control-socket', sock, ...extra]);
+  // startMetadata runs it inside the node's own network namespace, where the lab bound the address.
+  const bindInsideNodeNetns = '169.254.169.254'; // never reached from the root namespace
+  const h = await lab.startMetadata(node, [process.execPath, entry, '--cloud', cloud, '--host', bindInsideNodeNetns, '--port', '80', '--control-socket', sock, ...extra]);
   return {
     stop: () => h.stop(),
     control: <T>(method: string, ...args: unknown[]) =>

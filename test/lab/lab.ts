@@ -106,7 +106,7 @@ export const LAB_ASSETS = existsSync(join(HERE, 'trainer.sh')) ? HERE : join(HER
 const TINY_IMDS = [
   "import { createServer } from 'node:http';",
   "import { existsSync, readFileSync } from 'node:fs';",
-  "const [host, port] = (process.argv[2] || '169.254.169.254:80').split(':');",
+  "const [host, port] = (process.argv[2] || '127.0.0.1:80').split(':'); // the lab passes the address to bind inside a node netns",
   "const trigger = process.argv[3] || '';",
   "createServer((req, res) => {",
   "  if (req.method === 'PUT' && req.url === '/latest/api/token') return void res.writeHead(200).end('lab-token');",
@@ -497,7 +497,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         const n = lab.node(name);
         const child = spawnTracked(['ip', 'netns', 'exec', n.netns, ...argv], join(W, 'n', name, `metadata-${Date.now()}.log`), { ...process.env, ...(opts.env ?? {}) });
         const chunks = (child as ChildProcess & { logChunks: Buffer[] }).logChunks;
-        const probe = opts.probe ?? 'http://169.254.169.254:80/';
+        const probe = opts.probe ?? 'http://169.254.169.254:80/'; // probed with `ip netns exec` inside the node namespace only
         await waitFor(`metadata service in node ${name}`, async () => {
           if (child.exitCode !== null) throw new Error(`lab: metadata command exited ${child.exitCode}: ${Buffer.concat(chunks).toString()}`);
           const r = await run('ip', ['netns', 'exec', n.netns, 'curl', '-s', '-o', '/dev/null', '-m', '1', '-w', '%{http_code}', probe]);

@@ -22,7 +22,8 @@ import {
   type MetadataTransport,
 } from '../../src/providers/kit/metadata/index.js';
 
-const base: MetadataRequest = { method: 'GET', url: 'http://169.254.169.254/latest/meta-data/spot/instance-action', headers: {}, timeoutMs: 2000 };
+// Only ever turned into argv here (never requested); real requests go to fakes on loopback or inside a node namespace.
+const base: MetadataRequest = { method: 'GET', url: 'http://169.254.169.254/latest/meta-data/spot/instance-action', headers: {}, timeoutMs: 2000 }; // argv only, see above: inside-namespace use is the lab's
 
 describe('curlArgv', () => {
   it('puts every value in its own argument, the URL after --url and the body in --data-raw', () => {

@@ -55,7 +55,7 @@ describeLab('docker provider (lab)', () => {
   describeProviderConformance('docker (engine over ssh)', async () => {
     const lab = await getLab();
     const provider = make(lab, 'conf');
-    const md = await lab.startMetadata('a', [process.execPath, lab.tinyImdsPath, '169.254.169.254:80', join(lab.dir, 'never')]);
+    const md = await lab.startMetadata('a', [process.execPath, lab.tinyImdsPath, '169.254.169.254:80', join(lab.dir, 'never')]); // bound inside node a's namespace
     return {
       provider,
       fleet: 'conf',

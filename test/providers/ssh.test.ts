@@ -39,7 +39,7 @@ describeLab('ssh provider (lab)', () => {
     const lab = await getLab();
     const provider = make(lab, 'conf');
     // node a is an AWS node: its notices come from a metadata service inside its namespace
-    const md = await lab.startMetadata('a', [process.execPath, lab.tinyImdsPath, '169.254.169.254:80', join(lab.dir, 'never')]);
+    const md = await lab.startMetadata('a', [process.execPath, lab.tinyImdsPath, '169.254.169.254:80', join(lab.dir, 'never')]); // bound inside node a's namespace
     return {
       teardown: () => md.stop(),
       provider,
@@ -108,7 +108,7 @@ describeLab('ssh provider (lab)', () => {
 
   it('reads an AWS spot interruption with curl on the node (metadata fake inside the node namespace)', async () => {
     const trigger = join(lab.dir, 'spot-a.json');
-    const md = await lab.startMetadata('a', [process.execPath, lab.tinyImdsPath, '169.254.169.254:80', trigger]);
+    const md = await lab.startMetadata('a', [process.execPath, lab.tinyImdsPath, '169.254.169.254:80', trigger]); // bound inside node a's namespace
     try {
       const a = await nodeOf(p, 'a');
       expect(await p.notices!.poll(a)).toEqual([]);
