@@ -3,9 +3,9 @@
 // fallback), measures each step, and stores checkpoint/transfer/restart times as the workload's
 // measured migration overhead, which the cost model then uses instead of the configured guess.
 import type { Command } from 'commander';
-import { SpotfleetError } from '../core/errors.js';
+import { SpotfleetError, UsageError } from '../core/errors.js';
 import { workloadAddress } from '../core/address.js';
-import { formatDuration } from '../core/units.js';
+import { formatDuration, parseDuration } from '../core/units.js';
 import { applyPlan } from '../engine/apply.js';
 import { planFleet } from '../engine/plan.js';
 import { refreshFleet } from '../engine/refresh.js';
@@ -32,7 +32,8 @@ export function register(program: Command, app: CliApp): void {
       const inst = observed.workloads.find((w) => w.workload === wl && w.fleet === session.fleet.name && w.state === 'running');
       if (!inst) throw new SpotfleetError('NOT_RUNNING', `${address} is not running; apply the fleet first`);
       const now = Date.now();
-      const windowMs = Number(/^(\d+)s$/.exec(opts.deadline)?.[1] ?? 120) * 1000;
+      const windowMs = parseDuration(opts.deadline);
+      if (windowMs === undefined || windowMs <= 0) throw new UsageError(`--deadline: "${opts.deadline}" is not a duration`, ['Expected the notice window to rehearse, such as 30s or 2m.']);
       observed.notices.push({ id: `drill:${now}`, provider: inst.provider, node: inst.node, source: 'drill', kind: 'preemption', deadline: new Date(now + windowMs).toISOString(), receivedAt: new Date(now).toISOString() });
       const plan = planFleet(session.fleet, observed, state, { now, marketProviders: session.marketProviders, runtimeProviders: session.runtimeProviders, bidProviders: session.bidProviders, targets: [address] });
       // A rehearsal is not a preemption: it must not count against the preemption budget.

@@ -2,7 +2,7 @@
 // with --refresh=false) and plan. Also the saved-plan file format and its staleness check.
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { SpotfleetError, StalePlanError, PolicyViolation } from '../core/errors.js';
-import type { Observed } from '../core/types.js';
+import type { Notice, Observed } from '../core/types.js';
 import type { StateFile } from '../state/types.js';
 import { writeFileAtomic } from '../state/store.js';
 import { planFleet, specHashOf, type PlanOptions } from './plan.js';
@@ -21,6 +21,11 @@ export interface MakePlanOptions {
   policies?: unknown;
   /** Collects each workload's decision input and decision (for `explain`). */
   captureDecisions?: PlanOptions['captureDecisions'];
+  /**
+   * Notices already known (watch's notice monitor polls every node on its own schedule): used
+   * instead of polling every node again during the refresh.
+   */
+  knownNotices?: readonly Notice[];
 }
 
 /** What the state alone says, for `plan --refresh=false`: recorded workloads and leases as they were. */
@@ -40,7 +45,14 @@ export function observedFromState(state: StateFile, fleet: string, now: number):
 }
 
 export async function makePlan(session: FleetSession, state: StateFile, opts: MakePlanOptions): Promise<{ plan: Plan; observed: Observed }> {
-  const observed = opts.refresh === false ? observedFromState(state, session.fleet.name, opts.now) : await refreshFleet(session.providers, opts.refreshOptions);
+  const observed =
+    opts.refresh === false
+      ? observedFromState(state, session.fleet.name, opts.now)
+      : await refreshFleet(session.providers, { ...opts.refreshOptions, ...(opts.knownNotices ? { notices: false } : {}) });
+  if (opts.knownNotices && opts.refresh !== false) {
+    const live = new Set(observed.nodes.filter((n) => n.state !== 'terminated').map((n) => `${n.provider}/${n.id}`));
+    observed.notices = opts.knownNotices.filter((n) => live.has(`${n.provider}/${n.node}`)).sort((a, b) => a.node.localeCompare(b.node) || a.id.localeCompare(b.id));
+  }
   const policies = opts.policies ?? (session.fleet.policies.length > 0 ? loadPolicySet(session.fleet.policies) : undefined);
   const plan = planFleet(session.fleet, observed, state, {
     now: opts.now,

@@ -22,6 +22,12 @@ export interface FleetSession {
   close(): Promise<void>;
 }
 
+/** Which providers play which part in planning: markets, runtimes, marketplaces that take bids. */
+export function providerRoles(providers: ReadonlyMap<string, Provider>): { marketProviders: Set<string>; runtimeProviders: Set<string>; bidProviders: Set<string> } {
+  const names = (pred: (p: Provider) => unknown): Set<string> => new Set([...providers].filter(([, p]) => pred(p)).map(([n]) => n));
+  return { marketProviders: names((p) => p.capacity), runtimeProviders: names((p) => p.runtime), bidProviders: names((p) => p.capacity?.offers) };
+}
+
 export interface OpenFleetOptions {
   stateDir: string;
   log?: ProviderLogger;
@@ -47,8 +53,5 @@ export async function openFleet(specPath: string, opts: OpenFleetOptions): Promi
       throw e;
     }
   }
-  const marketProviders = new Set([...providers].filter(([, p]) => p.capacity).map(([n]) => n));
-  const runtimeProviders = new Set([...providers].filter(([, p]) => p.runtime).map(([n]) => n));
-  const bidProviders = new Set([...providers].filter(([, p]) => p.capacity?.offers).map(([n]) => n));
-  return { fleet, warnings, providers, store: new LocalStateStore(opts.stateDir, fleet.name), stateDir: opts.stateDir, marketProviders, runtimeProviders, bidProviders, close };
+  return { fleet, warnings, providers, store: new LocalStateStore(opts.stateDir, fleet.name), stateDir: opts.stateDir, ...providerRoles(providers), close };
 }

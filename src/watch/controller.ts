@@ -8,10 +8,11 @@
 import { rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SpecError, SpotfleetError, errorMessage, formatProblem } from '../core/errors.js';
-import type { NodeInfo, Observed } from '../core/types.js';
+import type { NodeInfo, Notice, Observed } from '../core/types.js';
 import { roundUsd } from '../core/units.js';
 import { applyPlan, clearStalePending, type ActionResult } from '../engine/apply.js';
 import { makePlan } from '../engine/reconcile.js';
+import { providerRoles } from '../engine/session.js';
 import type { Plan } from '../engine/types.js';
 import { loadFleet } from '../spec/load.js';
 import type { Fleet } from '../spec/types.js';
@@ -82,6 +83,9 @@ export class Controller {
   private lastPriceKey = '';
   private readonly signalled = new Map<string, number>();
   private readonly acknowledged = new Set<string>();
+  /** Notices the monitor has seen, by provider/id, until an hour past their deadline. */
+  private readonly activeNotices = new Map<string, Notice>();
+  private monitorHasNodes = false;
   private readonly events: ControllerEvent[] = [];
   private alertState: AlertState = { firing: {} };
   private pendingAlertEvents: AlertFacts['events'] = [];
@@ -226,9 +230,7 @@ export class Controller {
       fleet,
       providers,
       key,
-      marketProviders: new Set([...providers].filter(([, p]) => p.capacity).map(([n]) => n)),
-      runtimeProviders: new Set([...providers].filter(([, p]) => p.runtime).map(([n]) => n)),
-      bidProviders: new Set([...providers].filter(([, p]) => p.capacity?.offers).map(([n]) => n)),
+      ...providerRoles(providers),
       sinks: createAlertSinks(fleet.sinks, { providers }),
       rules,
     };
@@ -237,7 +239,8 @@ export class Controller {
 
   /** The fast path of an eviction: signal every workload on the node now, then reconcile. */
   private onNotice(seen: SeenNotice): void {
-    const n = seen.notice;
+    const n = { ...seen.notice, provider: seen.provider, node: seen.node.id };
+    this.activeNotices.set(`${n.provider}/${n.id}`, n);
     this.metrics.noticeReceived(n.source, n.kind);
     this.log.warn('eviction notice', { action: 'notice', provider: seen.provider, node: seen.node.id, kind: n.kind, source: n.source, deadline: n.deadline, ...(n.action ? { cloudAction: n.action } : {}) });
     this.event('notice', `${n.kind} notice (${n.source}) for node ${seen.node.id}, deadline ${n.deadline}`);
@@ -303,7 +306,12 @@ export class Controller {
       const lock = await this.store.lock('watch', this.opts.lockTimeoutMs ?? 60_000);
       try {
         const state = await this.store.read();
-        const { plan, observed } = await makePlan({ ...session, warnings: [], store: this.store, stateDir: this.opts.stateDir, close: async () => {} }, state, { now: Date.now() });
+        // The notice monitor polls every node on its own schedule; the refresh does not poll them again.
+        for (const [k, n] of this.activeNotices) if (Date.parse(n.deadline) + 3_600_000 < Date.now()) this.activeNotices.delete(k);
+        // Until the monitor has its node set (the first reconcile), and with --once (no monitor), the
+        // refresh polls the nodes itself.
+        const monitored = this.monitor.isRunning && this.monitorHasNodes;
+        const { plan, observed } = await makePlan({ ...session, warnings: [], store: this.store, stateDir: this.opts.stateDir, close: async () => {} }, state, { now: Date.now(), ...(monitored ? { knownNotices: [...this.activeNotices.values()] } : {}) });
         this.lastObserved = observed;
         const allowed = withoutMandatoryViolations(plan, (addr, msg) => this.log.error(`blocked by a mandatory policy: ${msg}`, { address: addr, action: 'policy' }));
         for (const d of plan.drift) this.log.warn(d.message, { address: d.address, action: 'drift', kind: d.kind });
@@ -431,6 +439,7 @@ export class Controller {
       .filter((n) => n.state !== 'terminated' && session.providers.get(n.provider)?.notices)
       .map((node) => ({ provider: session.providers.get(node.provider) as Provider, node }));
     this.monitor.setNodes(entries);
+    this.monitorHasNodes = true;
   }
 
   private async evaluateAlerts(session: Session, observed: Observed, state: StateFile): Promise<void> {
