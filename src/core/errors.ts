@@ -137,3 +137,15 @@ export function errorMessage(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
 }
+
+/**
+ * A write from a watch replica that no longer leads: another replica took over (a higher fencing
+ * epoch), or its own lease expired. The write is refused whole; the replica stops acting.
+ */
+export class FencedError extends SpotfleetError {
+  readonly epoch: number;
+  constructor(message: string, epoch: number) {
+    super('FENCED', message, ['Another watch replica leads this fleet now; this one stands by.']);
+    this.epoch = epoch;
+  }
+}

@@ -40,6 +40,8 @@ export interface StateStore {
   forceUnlock(id: string): Promise<void>;
   /** The current holder, if any. */
   holder(): Promise<LockHolder | undefined>;
+  /** Lets go of connections (a remote backend); the file backend has none. */
+  close?(): Promise<void>;
 }
 
 export function emptyState(fleet: string): StateFile {
