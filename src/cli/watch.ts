@@ -6,7 +6,7 @@ import { parseDuration } from '../core/units.js';
 import { createLogger, type LogLevel } from '../telemetry/logger.js';
 import { Controller } from '../watch/controller.js';
 import { specPathArg, stateDirOf, type CliApp } from './app.js';
-import { lockTimeoutMs } from './common.js';
+import { addBackendOptions, backendOverride, lockTimeoutMs } from './common.js';
 import { ExitCode } from './exit.js';
 
 interface WatchOptions {
@@ -19,6 +19,9 @@ interface WatchOptions {
   logLevel: string;
   state?: string;
   lockTimeout: string;
+  backend?: string;
+  backendUrl?: string;
+  leaseTtl: string;
 }
 
 function duration(flag: string, v: string): number {
@@ -28,7 +31,7 @@ function duration(flag: string, v: string): number {
 }
 
 export function register(program: Command, app: CliApp): void {
-  program
+  const cmd = program
     .command('watch')
     .description('keep the fleet converged: reconcile on a timer, on spec edits and market moves, and migrate on eviction notices')
     .argument('[path]', 'fleet file or folder', '.')
@@ -41,7 +44,8 @@ export function register(program: Command, app: CliApp): void {
     .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
     .option('--state <dir>', 'state folder (default: .spotfleet next to the spec)')
     .option('--lock-timeout <duration>', 'wait this long for the state lock each reconcile', '60s')
-    .action(async (path: string, opts: WatchOptions) => {
+    .option('--lease-ttl <duration>', 'replicas on a shared backend: the leader lease; a standby takes over this long after the leader dies', '3s');
+  addBackendOptions(cmd).action(async (path: string, opts: WatchOptions) => {
       const level = opts.logLevel as LogLevel;
       if (!['trace', 'debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError(`--log-level: expected trace, debug, info, warn or error, got "${opts.logLevel}"`);
       const parallelism = Number(opts.parallelism);
@@ -58,6 +62,8 @@ export function register(program: Command, app: CliApp): void {
         listen: opts.once ? 'off' : opts.listen,
         parallelism,
         lockTimeoutMs: lockTimeoutMs({ lockTimeout: opts.lockTimeout }),
+        backend: backendOverride(opts),
+        leaseTtlMs: duration('lease-ttl', opts.leaseTtl),
       });
       if (opts.once) {
         const ok = await controller.runOnce();

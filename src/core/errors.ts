@@ -144,8 +144,11 @@ export function errorMessage(e: unknown): string {
  */
 export class FencedError extends SpotfleetError {
   readonly epoch: number;
-  constructor(message: string, epoch: number) {
-    super('FENCED', message, ['Another watch replica leads this fleet now; this one stands by.']);
+  /** Another replica took over (true), or only this one's lease expired and nobody has yet (false). */
+  readonly deposed: boolean;
+  constructor(message: string, epoch: number, deposed = true) {
+    super('FENCED', message, [deposed ? 'Another watch replica leads this fleet now; this one stands by.' : 'This replica\'s lease expired; it acts again once it renews it.']);
     this.epoch = epoch;
+    this.deposed = deposed;
   }
 }

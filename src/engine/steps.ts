@@ -261,15 +261,25 @@ export interface CheckpointOutcome {
   signalAt: number;
 }
 
+/** How long a recorded checkpoint signal stands for the checkpoint it asked for (as watch's fast path). */
+const SIGNAL_VALID_MS = 600_000;
+
 /** Sends the checkpoint signal (unless already sent at `signalledAt`) and records it as pending. */
 export async function signalStep(ctx: StepContext, a: CheckpointAction, signalledAt: number | undefined): Promise<number> {
   const contract = ctx.contract(a.workload);
   const p = ctx.provider(a.provider);
   if (!contract || !p.runtime) return ctx.o.now();
   if (signalledAt !== undefined) return signalledAt;
+  // A signal this instance already got (recorded by a watch that died or was deposed since) is not sent again.
+  const rec = ctx.o.recorder.latest.resources[a.address];
+  if (rec?.type === 'workload' && rec.checkpointSignal?.instanceId === a.instanceId && ctx.o.now() - rec.checkpointSignal.at < SIGNAL_VALID_MS) return rec.checkpointSignal.at;
   const at = ctx.o.now();
   const rt = p.runtime;
   await ctx.withPending(a.id, a.address, 'checkpoint', { node: a.node, instance: a.instanceId }, () => rt.signal(a.node, a.instanceId, contract.signal));
+  await ctx.o.recorder.update((s) => {
+    const r = s.resources[a.address];
+    if (r?.type === 'workload' && r.instanceId === a.instanceId) r.checkpointSignal = { instanceId: a.instanceId, at };
+  });
   return at;
 }
 

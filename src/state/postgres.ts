@@ -267,8 +267,9 @@ export class PgStateStore implements StateStore, LeadershipBackend {
     if (!row) return new SpotfleetError('STATE_GONE', `the state of fleet ${this.o.fleet} was removed from ${this.location} while this change was being made`);
     if (row.lineage !== state.lineage) return lineageError(this.o.fleet, this.location, row.lineage, state.lineage);
     if (fence !== undefined && (Number(row.epoch) !== fence || row.live !== true)) {
-      const why = Number(row.epoch) !== fence ? `replica ${row.holder ?? '?'} leads at epoch ${row.epoch ?? '?'}` : 'its lease expired';
-      return new FencedError(`write refused: this watch led at epoch ${fence}, but ${why}`, fence);
+      const deposed = Number(row.epoch) !== fence;
+      const why = deposed ? `replica ${row.holder ?? '?'} leads at epoch ${row.epoch ?? '?'}` : 'its lease expired';
+      return new FencedError(`write refused: this watch led at epoch ${fence}, but ${why}`, fence, deposed);
     }
     return new StateConflictError(`the state at ${this.location} moved on (serial ${state.serial} → ${row.serial}) while this change was being made`);
   }
@@ -286,7 +287,7 @@ export class PgStateStore implements StateStore, LeadershipBackend {
         : `INSERT INTO ${this.q('observations')} (fleet, lineage, observed) SELECT $1, $2, $3::jsonb FROM ${this.q('leaders')} WHERE fleet = $1 AND epoch = $4 AND expires_at > clock_timestamp()
            ON CONFLICT (fleet) DO UPDATE SET lineage = EXCLUDED.lineage, observed = EXCLUDED.observed, updated_at = clock_timestamp()`;
     const r = await this.query('saving the observation', sql, fence === undefined ? [this.o.fleet, s.lineage, JSON.stringify(obs)] : [this.o.fleet, s.lineage, JSON.stringify(obs), fence]);
-    if (fence !== undefined && r.rowCount === 0) throw new FencedError(`observation refused: this watch no longer leads at epoch ${fence}`, fence);
+    if (fence !== undefined && r.rowCount === 0) throw new FencedError(`observation refused: this watch no longer leads at epoch ${fence}`, fence, (await this.currentLeader())?.epoch !== fence);
   }
 
   async readObservation(): Promise<Observed | undefined> {
