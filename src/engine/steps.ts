@@ -275,8 +275,9 @@ export async function signalStep(ctx: StepContext, a: CheckpointAction, signalle
   if (rec?.type === 'workload' && rec.checkpointSignal?.instanceId === a.instanceId && ctx.o.now() - rec.checkpointSignal.at < SIGNAL_VALID_MS) return rec.checkpointSignal.at;
   const at = ctx.o.now();
   const rt = p.runtime;
-  await ctx.withPending(a.id, a.address, 'checkpoint', { node: a.node, instance: a.instanceId }, () => rt.signal(a.node, a.instanceId, contract.signal));
-  await ctx.o.recorder.update((s) => {
+  // The signal is recorded with its pending record, before it goes out: a watch that takes over
+  // after a crash here waits for the checkpoint it asked for rather than asking twice.
+  await ctx.withPending(a.id, a.address, 'checkpoint', { node: a.node, instance: a.instanceId }, () => rt.signal(a.node, a.instanceId, contract.signal), (s) => {
     const r = s.resources[a.address];
     if (r?.type === 'workload' && r.instanceId === a.instanceId) r.checkpointSignal = { instanceId: a.instanceId, at };
   });

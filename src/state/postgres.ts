@@ -278,6 +278,27 @@ export class PgStateStore implements StateStore, LeadershipBackend {
     return updateWithRetry(this, fn);
   }
 
+  /**
+   * Replaces the fleet's state whole, lineage and serial included (a migration from another
+   * backend, or a forced push), if it is still `expected` (compare-and-swap on lineage and serial).
+   */
+  async replaceState(next: StateFile, expected: Pick<StateFile, 'lineage' | 'serial'>): Promise<StateFile> {
+    if (next.fleet && next.fleet !== this.o.fleet) {
+      throw new SpotfleetError('STATE_FOREIGN', `refusing to write the state of fleet "${next.fleet}" as fleet ${this.o.fleet} at ${this.location}`, ['Nothing was written.']);
+    }
+    const body: StateFile = { ...next, fleet: this.o.fleet, version: STATE_VERSION };
+    const r = await this.query(
+      'replacing the state',
+      `UPDATE ${this.q('fleets')} SET state = $4::jsonb, lineage = $5, serial = $6, version = $7, updated_at = clock_timestamp(), updated_by = $8, epoch = NULL WHERE fleet = $1 AND lineage = $2 AND serial = $3`,
+      [this.o.fleet, expected.lineage, expected.serial, JSON.stringify(body), body.lineage, body.serial, STATE_VERSION, this.writer],
+    );
+    if (r.rowCount !== 1) throw new StateConflictError(`the state at ${this.location} moved on while it was being replaced`);
+    // Rows tied to the old lineage belong to a state that is gone.
+    await this.query('replacing the state', `UPDATE ${this.q('observations')} SET lineage = $2 WHERE fleet = $1`, [this.o.fleet, body.lineage]);
+    this.cache = structuredClone(body);
+    return body;
+  }
+
   async saveObservation(obs: Observed): Promise<void> {
     const s = await this.read();
     const fence = this.fence;

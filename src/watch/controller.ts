@@ -8,7 +8,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { SpecError, SpotfleetError, errorMessage } from '../core/errors.js';
+import { FencedError, SpecError, SpotfleetError, errorMessage } from '../core/errors.js';
 import { nodeKey } from '../core/address.js';
 import type { NodeInfo, Notice, Observed } from '../core/types.js';
 import { isTerminal } from '../engine/lifecycle.js';
@@ -368,37 +368,70 @@ export class Controller {
     for (const r of Object.values(this.recorder?.latest.resources ?? {})) {
       if (r.type === 'workload' && r.provider === seen.provider && r.node === seen.node.id && r.instanceId) targets.set(r.instanceId, { node: r.node, id: r.instanceId, workload: r.name });
     }
+    const sends: { w: { node: string; id: string; workload: string }; signal: string; k: string }[] = [];
     for (const w of targets.values()) {
       const contract = session.fleet.workloads.find((x) => x.name === w.workload)?.checkpoint;
       if (!contract || !p?.runtime) continue;
       const k = `${seen.provider}/${w.id}`;
       if (this.signalled.has(k)) continue;
-      // The lease is the epoch this signal carries: a replica whose lease ran out sends nothing.
-      if (!this.acting()) return;
-      const at = Date.now();
-      this.signalled.set(k, at);
-      p.runtime.signal(w.node, w.id, contract.signal).then(
+      sends.push({ w, signal: contract.signal, k });
+    }
+    // The lease is the epoch these signals carry: a replica whose lease ran out sends nothing.
+    if (sends.length === 0 || !p?.runtime || !this.acting()) return;
+    const rt = p.runtime;
+    const at = Date.now();
+    for (const x of sends) this.signalled.set(x.k, at);
+    // Recorded first (one fenced write for the node), so a watch that takes over never signals twice.
+    void this.recordSignals(sends.map((x) => ({ workload: x.w.workload, instanceId: x.w.id })), at).then((recorded) => {
+      if (!recorded) {
+        for (const x of sends) this.signalled.delete(x.k);
+        return;
+      }
+      for (const { w, signal, k } of sends) this.sendSignal(session, rt, seen, n, w, signal, k);
+    });
+  }
+
+  private sendSignal(session: WatchSession, rt: NonNullable<Provider['runtime']>, seen: SeenNotice, n: Notice, w: { node: string; id: string; workload: string }, signal: string, k: string): void {
+    {
+      void rt.signal(w.node, w.id, signal).then(
         () => {
-          this.recordSignal(w.workload, w.id, at);
           this.metrics.observeNoticeToSignal((Date.now() - seen.seenAt) / 1000, n.source);
           this.log.info('checkpoint signal sent', { fleet: session.fleet.name, action: 'signal', address: `workload.${w.workload}`, node: w.node, durationMs: Date.now() - seen.seenAt });
         },
         (e: unknown) => {
           this.signalled.delete(k);
           this.log.warn('fast-path checkpoint signal failed (the migration sends it again)', { fleet: session.fleet.name, action: 'signal', address: `workload.${w.workload}`, err: e });
+          // It did not go out: take the record back, so the migration sends it.
+          this.store
+            .update((s) => {
+              const r = s.resources[`workload.${w.workload}`];
+              if (r?.type === 'workload' && r.checkpointSignal?.instanceId === w.id) delete r.checkpointSignal;
+            })
+            .catch(() => undefined);
         },
       );
     }
   }
 
-  /** Records the signal in the state, so a watch that finishes this move later does not send it again. */
-  private recordSignal(workload: string, instanceId: string, at: number): void {
-    this.recorder
-      ?.update((s) => {
-        const r = s.resources[`workload.${workload}`];
-        if (r?.type === 'workload' && r.instanceId === instanceId) r.checkpointSignal = { instanceId, at };
-      })
-      .catch((e: unknown) => this.log.warn('could not record the checkpoint signal', { fleet: this.fleetName(), address: `workload.${workload}`, action: 'signal', err: e }));
+  /**
+   * Records checkpoint signals in the state before they go out, so a watch that finishes these
+   * moves later (restarted, or a replica that took over) does not send them again. Written on the
+   * store directly (compare-and-swap, retried), not behind the recorder's queue of step writes: the
+   * signal is the hot path of an eviction. False when the write was refused (no longer leading).
+   */
+  private async recordSignals(list: { workload: string; instanceId: string }[], at: number): Promise<boolean> {
+    try {
+      await this.store.update((s) => {
+        for (const { workload, instanceId } of list) {
+          const r = s.resources[`workload.${workload}`];
+          if (r?.type === 'workload' && r.instanceId === instanceId) r.checkpointSignal = { instanceId, at };
+        }
+      });
+      return this.acting();
+    } catch (e) {
+      this.log.warn('could not record the checkpoint signal; the migration sends it', { fleet: this.fleetName(), action: 'signal', err: e });
+      return this.acting() && !(e instanceof FencedError);
+    }
   }
 
   /** Moves every workload off the noticed node, each as its own unit, then lets the reconcile tidy up. */

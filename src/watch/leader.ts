@@ -117,13 +117,17 @@ export class LeaderElector {
     }, ms);
   }
 
+  private lastErrorLog = 0;
+
   private async tick(): Promise<void> {
     try {
       if (this.epoch !== undefined && (this.leading || this.resumable)) await this.renew();
       else await this.tryAcquire();
     } catch (e) {
-      if (!isUnavailable(e)) this.o.log.warn('leader lease: backend error', { action: 'leader', err: e });
-      else this.o.log.debug('leader lease: backend unreachable', { action: 'leader', err: errorMessage(e) });
+      // Said at once, then at most every 10 s while it lasts.
+      if (Date.now() - this.lastErrorLog < 10_000) return;
+      this.lastErrorLog = Date.now();
+      this.o.log.warn(isUnavailable(e) ? 'leader lease: the state backend cannot be reached' : 'leader lease: backend error', { action: 'leader-lease', err: errorMessage(e), leading: this.leading });
     }
   }
 
@@ -197,6 +201,7 @@ export class LeaderElector {
   }
 
   private observe(cur: LeaderRecord | undefined): void {
+    if (cur?.live && cur.epoch !== this.seen?.epoch) this.o.log.info('standing by', { action: 'leader', leader: cur.holder, epoch: cur.epoch, since: cur.since });
     this.seen = cur;
     if (cur?.live) this.noteEpoch(cur.epoch);
   }

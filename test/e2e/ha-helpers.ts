@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StateFile } from '../../src/state/types.js';
 import type { TestWorkload } from './helpers.js';
-import { runCli } from './crash-helpers.js';
+import type { PgServer } from '../lab/postgres.js';
 import { startWatch, watchFleetYaml, type LogLine, type StartWatchOptions, type WatchFleetOptions, type WatchProcess } from './watch-helpers.js';
 
 let counter = 0;
@@ -26,11 +26,12 @@ export function tempPgFleet(workloads: TestWorkload[], o: WatchFleetOptions & { 
   return { dir, name };
 }
 
-/** The state as `spotfleet state pull` prints it (from whichever backend the spec names). */
-export async function pullState(dir: string, env: Record<string, string> = {}): Promise<StateFile> {
-  const r = await runCli(['state', 'pull', dir], { cwd: dir, env });
-  if (r.code !== 0) throw new Error(`state pull: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return JSON.parse(r.stdout) as StateFile;
+/** The state of `fleet` as the PostgreSQL server holds it (serial and lineage from their columns). */
+export async function pgState(server: PgServer, fleet: string, schema = 'spotfleet'): Promise<StateFile> {
+  const rows = await server.sql<{ state: StateFile; serial: string; lineage: string }>(`SELECT state, serial, lineage FROM "${schema}".fleets WHERE fleet = $1`, [fleet]);
+  const row = rows[0];
+  if (!row) throw new Error(`no state for fleet ${fleet} in ${schema}.fleets`);
+  return { ...row.state, serial: Number(row.serial), lineage: row.lineage };
 }
 
 /** One `spotfleet watch` replica: its process and its listen address (from its log). */

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { sleep, type TestWorkload } from './helpers.js';
 import { instanceLog, runCli, runningInstances, type CliRun, type Instance } from './crash-helpers.js';
 import { destroyAll, fetchMetrics, httpGet, killAllWatches, metricSum, simEvict, trainerSteps } from './watch-helpers.js';
-import { isSteppedDown, isSwept, pullState, startReplica, tempPgFleet, waitLeader, type Replica } from './ha-helpers.js';
+import { isSteppedDown, isSwept, pgState, startReplica, tempPgFleet, waitLeader, type Replica } from './ha-helpers.js';
 import { describePostgres } from '../lab/gate.js';
 import { PgServer } from '../lab/postgres.js';
 import { PartitionProxy } from '../lab/tcp-proxy.js';
@@ -102,7 +102,145 @@ describePostgres('HA watch on PostgreSQL (e2e)', () => {
     expect(metricSum(mb2, 'spotfleet_leader_changes_total')).toBeGreaterThanOrEqual(1);
     await waitOnce(dir, names);
   }, 120_000);
+
+  it('(b) leader SIGKILLed at random moments 20 times, often mid-migration: every workload runs once, from its newest checkpoint; every notice answered; one signal per instance', async () => {
+    const names = ['train-a', 'train-b'];
+    const { dir, name } = fleet(names.map((n) => ({ name: n })));
+    let replicas: Replica[] = [await startReplica(dir), await startReplica(dir)];
+    /** Local nodes a notice ended, and when: given back to the lab once their deadline passed. */
+    const ended = new Map<string, number>();
+    let leader = (await waitLeader(replicas)).r;
+    let placed = await waitOnce(dir, names);
+    let midMigration = 0;
+    for (let i = 1; i <= 20; i++) {
+      for (const [node, deadline] of ended) {
+        if (Date.now() < deadline + 500) continue;
+        const rr = await runCli(['sim', 'restore', `lab/${node}`, dir], { cwd: dir });
+        expect(rr.code, show(rr)).toBe(0);
+        ended.delete(node);
+      }
+      const target = names[i % names.length] as string;
+      const before = placed.get(target) as Instance;
+      const standby = replicas.find((r) => r !== leader) as Replica;
+      const from = standby.w.lines.length;
+      const leaderFrom = leader.w.lines.length;
+      const notice = await simEvict(dir, `${before.provider}/${before.node}`, '30s');
+      // A random moment: before the notice is seen, while the checkpoint is awaited, mid-stop, mid-start.
+      await sleep(Math.floor(Math.random() * 2500));
+      const inFlight = leader.w.find((l) => l.action === 'notice' || l.action === 'signal' || l.migration === 'emergency', leaderFrom).length > 0 && leader.w.find((l) => l.msg === 'migration complete', leaderFrom).length === 0;
+      if (inFlight) midMigration++;
+      leader.w.signal('SIGKILL');
+      await leader.w.exited;
+      const fresh = await startReplica(dir);
+      replicas = [standby, fresh];
+      await standby.w.waitFor(isSwept, { from, timeoutMs: 20_000, what: `takeover ${i}` });
+      leader = standby;
+      // The notice is answered: the workload left the noticed node before the deadline, and both run exactly once.
+      placed = await waitOnce(dir, names, 40_000, (x) => !(x.provider === before.provider && x.node === before.node));
+      expect(Date.now(), `kill ${i}: ${target} moved before the deadline`).toBeLessThan(Date.parse(notice.deadline));
+      const after = placed.get(target) as Instance;
+      expect(after.id, `kill ${i}: ${target} runs as a new instance`).not.toBe(before.id);
+      // From its newest checkpoint, and the old instance got the checkpoint signal once.
+      const oldSteps = trainerSteps(await instanceLog(dir, before));
+      const newest = oldSteps.checkpoints.at(-1)?.step;
+      expect(oldSteps.checkpoints.filter((c) => c.reason === 'SIGUSR1').length, `kill ${i}: ${target} got at most one checkpoint signal\n${await instanceLog(dir, before)}`).toBeLessThanOrEqual(1);
+      const resumed = await waitForResume(dir, after);
+      expect(resumed, `kill ${i}: ${target} resumed from its newest checkpoint (step ${String(newest)})\n${await instanceLog(dir, after)}`).toBe(newest ?? null);
+      // A local node the notice ends is given back to the lab after its deadline, for later rounds.
+      if (before.provider === 'lab') ended.set(before.node, Date.parse(notice.deadline));
+    }
+    console.info(`(b) 20 kills, ${midMigration} of them with a migration in flight`);
+    expect(midMigration, 'some kills landed mid-migration').toBeGreaterThanOrEqual(5);
+    // The last leader cleaned up after the ones it replaced: no pending record of a dead leader is left.
+    await sleep(1000);
+    const st = await pgState(server, name);
+    expect(st.pending.filter((p) => p.pid !== leader.w.pid), JSON.stringify(st.pending)).toEqual([]);
+  }, 900_000);
+
+  it('(c) the leader cut off from PostgreSQL stops acting before the standby starts; the standby leads within 15 s', async () => {
+    const names = ['train-a'];
+    const { dir } = fleet(names.map((n) => ({ name: n })));
+    const proxy = new PartitionProxy('127.0.0.1', server.port);
+    await proxy.start();
+    try {
+      const a = await startReplica(dir, { env: { SPOTFLEET_PG_URL: server.url(undefined, { port: proxy.port }) } });
+      await waitLeader([a]);
+      const b = await startReplica(dir);
+      await waitOnce(dir, names);
+      await sleep(1500);
+      const fromA = a.w.lines.length;
+      const fromB = b.w.lines.length;
+      const tCut = Date.now();
+      proxy.cut();
+      const [down] = await a.w.waitFor(isSteppedDown, { from: fromA, timeoutMs: 20_000, what: 'the cut-off leader stepping down' });
+      const { line: up } = await waitLeader([b], { from: [fromB], timeoutMs: 20_000 });
+      const tDown = Date.parse(down?.time ?? '');
+      const tUp = Date.parse(up.time);
+      console.info(`(c) cut → old leader stopped after ${tDown - tCut} ms, standby elected after ${tUp - tCut} ms`);
+      expect(tDown, `the old leader stopped (${down?.time}) before the standby started (${up.time})`).toBeLessThan(tUp);
+      expect(tUp - tCut, 'takeover within 15 s').toBeLessThanOrEqual(15_000);
+      // Nothing acted on the fleet from the old leader after it stepped down.
+      const acts = a.w.find((l) => Date.parse(l.time) > tDown && ['signal', 'start', 'stop', 'acquire', 'release', 'migrate', 'notice', 'reconcile'].includes(String(l.action)), fromA);
+      expect(acts, a.w.tail()).toEqual([]);
+      // The old leader stays up as a standby; the workload still runs once, now under the new leader.
+      expect(a.w.alive).toBe(true);
+      const ha = JSON.parse((await httpGet(a.listen, '/healthz')).body) as { leader: { role: string } };
+      expect(ha.leader.role).toBe('standby');
+      await waitOnce(dir, names);
+      const mb = (await fetchMetrics(b.listen)).families;
+      expect(metricSum(mb, 'spotfleet_leader')).toBe(1);
+    } finally {
+      await proxy.close();
+    }
+  }, 120_000);
+
+  it('(d) PostgreSQL restarted under a running watch: it answers a notice from memory, queues its writes and catches up, losing nothing', async () => {
+    const names = ['train-a'];
+    const { dir, name } = fleet(names.map((n) => ({ name: n })));
+    // A lease longer than the outage: the leader may act on its own for that long.
+    const a = await startReplica(dir, { extraArgs: ['--lease-ttl', '30s'] });
+    await waitLeader([a]);
+    const before = (await waitOnce(dir, names)).get('train-a') as Instance;
+    await sleep(1000);
+    const from = a.w.lines.length;
+    await server.stop();
+    try {
+      await simEvict(dir, `${before.provider}/${before.node}`, '30s');
+      const [moved] = await a.w.waitFor((l) => l.msg === 'migration complete' && l.address === 'workload.train-a', { from, timeoutMs: 30_000, what: 'the migration while PostgreSQL is down' });
+      expect(moved?.from).toBe(before.node);
+      expect(a.w.find((l) => l.action === 'state-queue', from).length, 'writes were queued').toBeGreaterThan(0);
+    } finally {
+      await server.start();
+    }
+    const [caught] = await a.w.waitFor((l) => l.action === 'state-queue' && typeof l.written === 'number', { from, timeoutMs: 30_000, what: 'the queued writes written' });
+    expect(Number(caught?.written)).toBeGreaterThan(0);
+    const after = (await waitOnce(dir, names, 20_000, (x) => x.node !== before.node)).get('train-a') as Instance;
+    // Nothing lost: the state records the move, the new instance, the signal and the ledger segment.
+    const st = await pgState(server, name);
+    const rec = st.resources['workload.train-a'];
+    expect(rec?.type).toBe('workload');
+    if (rec?.type !== 'workload') return;
+    expect(rec.instanceId).toBe(after.id);
+    expect(rec.node).toBe(after.node);
+    expect(rec.phase).toBe('running');
+    expect(rec.moves.at(-1)?.from).toBe(before.node);
+    expect(rec.checkpointSignal?.instanceId).toBe(before.id);
+    expect(st.ledger.some((e) => e.workload === 'train-a' && e.node === before.node)).toBe(true);
+    expect(st.pending, JSON.stringify(st.pending)).toEqual([]);
+    const resumed = await waitForResume(dir, after);
+    expect(resumed).toBe(trainerSteps(await instanceLog(dir, before)).checkpoints.at(-1)?.step ?? null);
+    expect(a.w.find((l) => l.action === 'fenced', from)).toEqual([]);
+  }, 120_000);
 });
 
-export type { Replica };
-export { instanceLog, trainerSteps, simEvict, isSteppedDown, pullState, PartitionProxy };
+/** The step a trainer instance resumed from (null when it started fresh). */
+async function waitForResume(dir: string, inst: Instance): Promise<number | null> {
+  const until = Date.now() + 15_000;
+  for (;;) {
+    const log = await instanceLog(dir, inst);
+    const m = /resumed from step (\d+)/.exec(log);
+    if (m) return Number(m[1]);
+    if (/starting from step 0/.test(log) || Date.now() > until) return null;
+    await sleep(100);
+  }
+}
