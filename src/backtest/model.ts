@@ -3,8 +3,9 @@
 // offline optimum all read this one discretisation, which is what makes the optimum exact for the
 // simulated model: progress is counted in ticks of work, a changeover is a whole number of ticks.
 import { SpotfleetError } from '../core/errors.js';
+import { egressUsd, type RegionRef } from '../core/egress.js';
 import { HOUR_MS } from '../core/units.js';
-import { tickAt, type SpotTrace } from '../core/trace.js';
+import { tickAt, traceRegions, type SpotTrace } from '../core/trace.js';
 
 /** Location codes: 0 idle (not running, pays nothing), 1 on-demand, 2 + z spot in zone z. */
 export const IDLE = 0;
@@ -29,6 +30,9 @@ export interface Grid {
    * online policy would have seen when the window starts (uptime, preemption rates). Absent = none.
    */
   lookback?: { ticks: number; avail: Uint8Array[] };
+  /** Distinct regions of the zones, and each zone's index into them (egress on moves across regions). */
+  regions?: RegionRef[];
+  zoneRegion?: Uint8Array;
 }
 
 /** History kept before a window's first tick by default: one day. */
@@ -47,6 +51,36 @@ export interface Job {
   emergencyCheckpointOk: boolean;
   /** Ticks of progress between periodic checkpoints (what a failed emergency checkpoint falls back to). */
   checkpointIntervalTicks: number;
+  /**
+   * USD to move the checkpoint from region i to region j of the grid, at [i × R + j] (checkpoint.sizeGB
+   * × the egress price); absent = no egress. On-demand runs in the region the checkpoint is in, so
+   * only starting in a spot zone of another region pays it.
+   */
+  egressUsd?: Float64Array;
+  /** Region index the checkpoint (and the job's data) starts in; default 0. */
+  homeRegion?: number;
+}
+
+/** The egress matrix of `egressUsd` for a checkpoint of `sizeGB` over the grid's regions; undefined when nothing would be paid. */
+export function egressMatrix(grid: Pick<Grid, 'regions'>, sizeGB: number | undefined): Float64Array | undefined {
+  const rs = grid.regions;
+  if (!rs || rs.length < 2 || sizeGB === undefined || !(sizeGB > 0)) return undefined;
+  const R = rs.length;
+  const m = new Float64Array(R * R);
+  for (let i = 0; i < R; i++) for (let j = 0; j < R; j++) m[i * R + j] = egressUsd(sizeGB, rs[i] as RegionRef, rs[j] as RegionRef);
+  return m;
+}
+
+/** USD of egress for a start in location `loc` with the checkpoint in region `from` (0 for idle, on-demand, same region). */
+export function moveEgress(grid: Grid, job: Job, from: number, loc: number): number {
+  const m = job.egressUsd;
+  if (!m || loc < SPOT0 || !grid.zoneRegion || !grid.regions) return 0;
+  return m[from * grid.regions.length + (grid.zoneRegion[loc - SPOT0] as number)] as number;
+}
+
+/** The region a location leaves the checkpoint in: a spot zone's own; idle and on-demand keep `from`. */
+export function regionAfter(grid: Grid, from: number, loc: number): number {
+  return loc >= SPOT0 && grid.zoneRegion ? (grid.zoneRegion[loc - SPOT0] as number) : from;
 }
 
 /** The median step of a trace, rounded to whole seconds: the natural simulated tick. */
@@ -85,6 +119,14 @@ export function buildGrid(trace: SpotTrace, startMs: number, ticks: number, dtMs
   }
   const od = Math.min(...trace.onDemandPrice) / gpi;
   const grid: Grid = { startMs, dtMs, ticks, zones: [...trace.zones], avail, spotPerGpuHour: spot, onDemandPerGpuHour: od };
+  const zr = traceRegions(trace);
+  const regions: RegionRef[] = [];
+  grid.zoneRegion = Uint8Array.from(zr.map((r) => {
+    let i = regions.findIndex((x) => x.region === r.region && x.cloud === r.cloud);
+    if (i < 0) i = regions.push(r) - 1;
+    return i;
+  }));
+  grid.regions = regions;
   const lb = Math.min(Math.floor(lookbackMs / dtMs), Math.floor((startMs - (trace.times[0] as number)) / dtMs));
   if (lb > 0) {
     const la = trace.zones.map(() => new Uint8Array(lb));

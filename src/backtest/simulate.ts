@@ -14,7 +14,7 @@
 //   (the optimum), which checkpoints in the tick before a preemption it knows is coming;
 // - a tick that completes the work is paid in full; the run ends there.
 import { HOUR_MS } from '../core/units.js';
-import { IDLE, ON_DEMAND, SPOT0, isAvailable, tickCost, type Grid, type Job } from './model.js';
+import { IDLE, ON_DEMAND, SPOT0, isAvailable, moveEgress, regionAfter, tickCost, type Grid, type Job } from './model.js';
 
 /** What a policy sees at the start of a tick, before it chooses where to be. */
 export interface SimState {
@@ -35,6 +35,8 @@ export interface SimState {
   /** Ticks of each preemption suffered. */
   preemptionTicks: number[];
   lastMoveTick: number | undefined;
+  /** Region index (grid.regions) the newest checkpoint is in. */
+  checkpointRegion: number;
 }
 
 /** An online (or replayed) policy: returns the location code for this tick. */
@@ -60,6 +62,8 @@ export interface RunStats {
   changeoverHours: number;
   /** Changeovers after the first start (zone changes, spot ↔ on-demand, restarts). */
   migrations: number;
+  /** USD of checkpoint egress paid on moves across regions (included in costUsd). */
+  egressUsd: number;
   preemptions: number;
   lostWorkHours: number;
   /** Hours from the window start to completion; undefined when the run never finished. */
@@ -79,7 +83,7 @@ export function simulate(grid: Grid, job: Job, policy: BacktestPolicy, horizon =
   const H = Math.min(horizon, grid.ticks);
   const C = job.changeoverTicks;
   const W = job.workTicks;
-  const s: SimState = { k: 0, nowMs: grid.startMs, loc: IDLE, evicted: false, changeoverLeft: 0, progress: 0, checkpointed: 0, sinceTick: 0, preemptionTicks: [], lastMoveTick: undefined };
+  const s: SimState = { k: 0, nowMs: grid.startMs, loc: IDLE, evicted: false, changeoverLeft: 0, progress: 0, checkpointed: 0, sinceTick: 0, preemptionTicks: [], lastMoveTick: undefined, checkpointRegion: job.homeRegion ?? 0 };
   policy.reset?.(grid, job);
   const timeline = new Uint8Array(H);
   const cum = new Float64Array(H);
@@ -90,6 +94,7 @@ export function simulate(grid: Grid, job: Job, policy: BacktestPolicy, horizon =
   let changeT = 0;
   let changeovers = 0;
   let lost = 0;
+  let egress = 0;
   let finish = -1;
   let k = 0;
   for (; k < H; k++) {
@@ -111,6 +116,10 @@ export function simulate(grid: Grid, job: Job, policy: BacktestPolicy, horizon =
       // A voluntary move or stop checkpoints first; a preempted one already did (or lost work above).
       s.checkpointed = s.progress;
       if (choice !== IDLE) {
+        const e = moveEgress(grid, job, s.checkpointRegion, choice);
+        cost += e;
+        egress += e;
+        s.checkpointRegion = regionAfter(grid, s.checkpointRegion, choice);
         changeovers++;
         s.changeoverLeft = C;
         s.sinceTick = k;
@@ -151,6 +160,7 @@ export function simulate(grid: Grid, job: Job, policy: BacktestPolicy, horizon =
     idleHours: idleT * h,
     changeoverHours: changeT * h,
     migrations: Math.max(0, changeovers - 1),
+    egressUsd: egress,
     preemptions: s.preemptionTicks.length,
     lostWorkHours: lost * h,
     finishHours: finish >= 0 ? finish * h : undefined,
