@@ -33,6 +33,8 @@ export interface Grid {
   /** Distinct regions of the zones, and each zone's index into them (egress on moves across regions). */
   regions?: RegionRef[];
   zoneRegion?: Uint8Array;
+  /** Per zone, instances that could be had in the tick, when the trace counts them (fleet backtests). */
+  capacity?: Uint16Array[];
 }
 
 /** History kept before a window's first tick by default: one day. */
@@ -52,13 +54,19 @@ export interface Job {
   /** Ticks of progress between periodic checkpoints (what a failed emergency checkpoint falls back to). */
   checkpointIntervalTicks: number;
   /**
-   * USD to move the checkpoint from region i to region j of the grid, at [i × R + j] (checkpoint.sizeGB
-   * × the egress price); absent = no egress. On-demand runs in the region the checkpoint is in, so
-   * only starting in a spot zone of another region pays it.
+   * USD to move the checkpoint from region i to region j, at [i × (R + 1) + j] (checkpoint.sizeGB ×
+   * the egress price), where index R is "no checkpoint yet" (free to leave); absent = no egress.
+   * On-demand runs in the region the checkpoint is in, so only starting in a spot zone of another
+   * region pays it.
    */
   egressUsd?: Float64Array;
-  /** Region index the checkpoint (and the job's data) starts in; default 0. */
+  /** Region index the checkpoint starts in; default R: none yet, so the first start pays no egress. */
   homeRegion?: number;
+}
+
+/** The region index meaning "no checkpoint yet" (grid.regions.length). */
+export function noRegion(grid: Pick<Grid, 'regions'>): number {
+  return grid.regions?.length ?? 0;
 }
 
 /** The egress matrix of `egressUsd` for a checkpoint of `sizeGB` over the grid's regions; undefined when nothing would be paid. */
@@ -66,8 +74,9 @@ export function egressMatrix(grid: Pick<Grid, 'regions'>, sizeGB: number | undef
   const rs = grid.regions;
   if (!rs || rs.length < 2 || sizeGB === undefined || !(sizeGB > 0)) return undefined;
   const R = rs.length;
-  const m = new Float64Array(R * R);
-  for (let i = 0; i < R; i++) for (let j = 0; j < R; j++) m[i * R + j] = egressUsd(sizeGB, rs[i] as RegionRef, rs[j] as RegionRef);
+  const N = R + 1;
+  const m = new Float64Array(N * N);
+  for (let i = 0; i < R; i++) for (let j = 0; j < R; j++) m[i * N + j] = egressUsd(sizeGB, rs[i] as RegionRef, rs[j] as RegionRef);
   return m;
 }
 
@@ -75,7 +84,7 @@ export function egressMatrix(grid: Pick<Grid, 'regions'>, sizeGB: number | undef
 export function moveEgress(grid: Grid, job: Job, from: number, loc: number): number {
   const m = job.egressUsd;
   if (!m || loc < SPOT0 || !grid.zoneRegion || !grid.regions) return 0;
-  return m[from * grid.regions.length + (grid.zoneRegion[loc - SPOT0] as number)] as number;
+  return m[from * (grid.regions.length + 1) + (grid.zoneRegion[loc - SPOT0] as number)] as number;
 }
 
 /** The region a location leaves the checkpoint in: a spot zone's own; idle and on-demand keep `from`. */
@@ -83,14 +92,20 @@ export function regionAfter(grid: Grid, from: number, loc: number): number {
   return loc >= SPOT0 && grid.zoneRegion ? (grid.zoneRegion[loc - SPOT0] as number) : from;
 }
 
-/** The median step of a trace, rounded to whole seconds: the natural simulated tick. */
+/** The longest default tick: event traces (price changes, probes) can be hours apart, decisions are not. */
+export const MAX_DEFAULT_TICK_MS = 300_000;
+
+/**
+ * The median step of a trace, rounded to whole seconds and at most 5 minutes: the natural simulated
+ * tick (a price-history trace changes every few hours, but a policy decides every few minutes).
+ */
 export function medianStepMs(trace: SpotTrace): number {
   const n = trace.times.length;
   if (n < 2) return 195_000;
   const steps = new Float64Array(n - 1);
   for (let i = 1; i < n; i++) steps[i - 1] = (trace.times[i] as number) - (trace.times[i - 1] as number);
   steps.sort();
-  return Math.max(1000, Math.round((steps[(n - 1) >> 1] as number) / 1000) * 1000);
+  return Math.min(MAX_DEFAULT_TICK_MS, Math.max(1000, Math.round((steps[(n - 1) >> 1] as number) / 1000) * 1000));
 }
 
 /**
@@ -103,6 +118,7 @@ export function buildGrid(trace: SpotTrace, startMs: number, ticks: number, dtMs
   if (startMs < (trace.times[0] as number)) throw new SpotfleetError('TRACE_INVALID', `${trace.source}: start ${new Date(startMs).toISOString()} is before the trace begins`);
   const nz = trace.zones.length;
   const avail = trace.zones.map(() => new Uint8Array(ticks));
+  const cap = trace.capacity ? trace.zones.map(() => new Uint16Array(ticks)) : undefined;
   const spot = trace.zones.map(() => new Float64Array(ticks));
   const gpi = trace.gpusPerInstance > 0 ? trace.gpusPerInstance : 1;
   let row = tickAt(trace, startMs);
@@ -115,6 +131,7 @@ export function buildGrid(trace: SpotTrace, startMs: number, ticks: number, dtMs
       const a = (trace.available[z] as Uint8Array)[row] as number;
       (avail[z] as Uint8Array)[k] = a === 1 && Number.isFinite(p) ? 1 : 0;
       (spot[z] as Float64Array)[k] = Number.isFinite(p) ? p / gpi : 0;
+      if (cap) (cap[z] as Uint16Array)[k] = a === 1 && Number.isFinite(p) ? ((trace.capacity?.[z] as Uint16Array)[row] as number) : 0;
     }
   }
   const od = Math.min(...trace.onDemandPrice) / gpi;
@@ -127,6 +144,7 @@ export function buildGrid(trace: SpotTrace, startMs: number, ticks: number, dtMs
     return i;
   }));
   grid.regions = regions;
+  if (cap) grid.capacity = cap;
   const lb = Math.min(Math.floor(lookbackMs / dtMs), Math.floor((startMs - (trace.times[0] as number)) / dtMs));
   if (lb > 0) {
     const la = trace.zones.map(() => new Uint8Array(lb));

@@ -171,7 +171,8 @@ function offlineOptimumWithEgress(grid: Grid, job: Job): OptimumResult | undefin
   const D = Math.min(job.deadlineTicks, grid.ticks);
   const C = job.changeoverTicks;
   const Z = grid.zones.length;
-  const R = (grid.regions as unknown[]).length;
+  // Regions 0..R−1, and R: no checkpoint yet (the start state; leaving it is free).
+  const R = (grid.regions as unknown[]).length + 1;
   const zr = grid.zoneRegion as Uint8Array;
   const eg = job.egressUsd as Float64Array;
   const S = 2 * R + Z; // idle_r = r, od_r = R + r, spot z = 2R + z
@@ -262,7 +263,7 @@ function offlineOptimumWithEgress(grid: Grid, job: Job): OptimumResult | undefin
       }
     }
   }
-  const home = job.homeRegion ?? 0;
+  const home = job.homeRegion ?? R - 1;
   const total = layer(0)[0 * S + home] as number;
   if (!Number.isFinite(total)) return undefined;
   const schedule = new Uint8Array(D);

@@ -262,6 +262,7 @@ export function spotfleetPolicy(opts: SpotfleetPolicyOptions): BacktestPolicy {
       }
       const home = grid.regions?.[s.checkpointRegion];
       if (home) input.checkpointRegion = home.region;
+      else delete input.checkpointRegion;
       for (let z = 0; z < grid.zones.length; z++) {
         const o = options[z] as PlacementOption;
         o.pricePerGpuHour = (grid.spotPerGpuHour[z] as Float64Array)[s.k] as number;

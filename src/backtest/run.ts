@@ -86,6 +86,9 @@ export interface WorkloadResult {
 
 export interface BacktestResult {
   trace: string;
+  /** What the trace loader assumed where the trace is silent (availability, prices, start time). */
+  assumptions: string[];
+  traceFormat?: string;
   tickSeconds: number;
   fromMs: number;
   toMs: number;
@@ -219,5 +222,7 @@ export function runBacktest(opts: BacktestOptions): BacktestResult {
       summary: summarise(windows, policyNames),
     });
   }
-  return { trace: opts.trace.source, tickSeconds: dt / 1000, fromMs, toMs, policies: policyNames, workloads };
+  const res: BacktestResult = { trace: opts.trace.source, assumptions: opts.trace.assumptions ?? [], tickSeconds: dt / 1000, fromMs, toMs, policies: policyNames, workloads };
+  if (opts.trace.format) res.traceFormat = opts.trace.format;
+  return res;
 }

@@ -44,6 +44,17 @@ export function regionOfZone(zone: string): RegionRef {
   return { cloud: 'unknown', region: zone };
 }
 
+/**
+ * A region name as a RegionRef, its cloud from the name's shape: `us-east-1` (AWS), `us-central1`
+ * (GCP), `eastus` / `westeurope` (Azure); unknown otherwise.
+ */
+export function regionRef(region: string): RegionRef {
+  if (/^[a-z]{2}(?:-gov)?-[a-z]+-\d+$/.test(region)) return { cloud: 'aws', region };
+  if (/^[a-z]+-[a-z]+\d+$/.test(region)) return { cloud: 'gcp', region };
+  if (/^[a-z]+\d?$/.test(region)) return { cloud: 'azure', region };
+  return { cloud: 'unknown', region };
+}
+
 function continent(r: RegionRef): string {
   const m = /^([a-z]+)/.exec(r.region);
   const p = m?.[1] ?? r.region;

@@ -340,8 +340,8 @@ export function parseAwsPriceHistory(text: string, source: string, opts: LoadTra
     for (const k of ['AvailabilityZone', 'SpotPrice', 'Timestamp']) {
       if (typeof rec[k] !== 'string' && typeof rec[k] !== 'number') throw bad(source, at(i), `record ${i + 1}: expected "${k}"`);
     }
-    const type = String(rec.InstanceType ?? '');
-    const prod = String(rec.ProductDescription ?? '');
+    const type = typeof rec.InstanceType === 'string' ? rec.InstanceType : '';
+    const prod = typeof rec.ProductDescription === 'string' ? rec.ProductDescription : '';
     if (opts.instanceType !== undefined && type !== opts.instanceType) return;
     if (opts.productDescription !== undefined && prod !== opts.productDescription) return;
     types.add(type);
@@ -385,7 +385,7 @@ export function parseSkyPilotJson(text: string, source: string, opts: LoadTraceO
   let start = opts.startMs;
   const st = doc?.metadata?.start_time;
   if (st !== undefined) {
-    start = parseTraceTime(String(st));
+    start = typeof st === 'string' || typeof st === 'number' ? parseTraceTime(String(st)) : NaN;
     if (!Number.isFinite(start)) throw bad(source, jsonPosition(text, ['metadata', 'start_time']).line, `metadata.start_time: expected an ISO-8601 time or epoch seconds, got ${JSON.stringify(st)}`);
   } else if (start === undefined) {
     start = 0;

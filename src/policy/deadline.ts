@@ -29,7 +29,7 @@
 // How SkyNomad (NSDI'27: lifetime prediction and migration cost in one monetary model), Can't Be
 // Late (NSDI'24: Uniform Progress and its safety net) and ROSS (INFOCOM'26: a deadline-to-work
 // ratio that triggers on-demand) reason about moving vs staying is summarised in docs/traces.md.
-import { egressUsd, regionOfZone, type RegionRef } from '../core/egress.js';
+import { egressUsd, regionOfZone, regionRef, type RegionRef } from '../core/egress.js';
 import type { DecideContext, PlacementOption, Reason, WorkloadDecisionInput } from './types.js';
 import { estimateUptime, survival, zoneStatsKey, type UptimeEstimate, type ZoneStats } from './uptime.js';
 
@@ -256,18 +256,17 @@ function key(o: PlacementOption): string {
 
 /** The region of an option (its own, else its zone's); undefined when it has neither (no egress). */
 export function optionRegion(o: { zone?: string | undefined; region?: string | undefined }): RegionRef | undefined {
-  if (o.zone === undefined && o.region === undefined) return undefined;
-  const z = o.zone !== undefined ? regionOfZone(o.zone) : { cloud: 'unknown' as const, region: o.region as string };
-  return o.region !== undefined ? { cloud: z.cloud, region: o.region } : z;
+  if (o.region !== undefined) {
+    const r = regionRef(o.region);
+    return r.cloud === 'unknown' && o.zone !== undefined ? { cloud: regionOfZone(o.zone).cloud, region: o.region } : r;
+  }
+  return o.zone !== undefined ? regionOfZone(o.zone) : undefined;
 }
 
 /** Where the newest checkpoint is: the input's, else the current placement's region. */
 export function checkpointRegionOf(input: WorkloadDecisionInput): RegionRef | undefined {
   const cur = input.current;
-  if (input.checkpointRegion !== undefined) {
-    const z = cur?.zone !== undefined ? regionOfZone(cur.zone) : undefined;
-    return { cloud: z?.cloud ?? 'unknown', region: input.checkpointRegion };
-  }
+  if (input.checkpointRegion !== undefined) return regionRef(input.checkpointRegion);
   if (!cur) return undefined;
   let region: string | undefined;
   for (const o of input.options) if (o.region !== undefined && o.pool === cur.pool && (o.zone ?? '') === (cur.zone ?? '') && o.capacity === cur.capacity) region = o.region;
