@@ -111,7 +111,9 @@ const PRIOR_UNIT: readonly number[] = (() => {
   const gamma = 1.5046; // Γ(1 + 1/0.6)
   const out: number[] = [];
   for (let j = 0; j < PRIOR_POINTS; j++) out.push(Math.pow(-Math.log(1 - (j + 0.5) / PRIOR_POINTS), 1 / PRIOR_SHAPE) / gamma);
-  return out;
+  // Sixteen quantiles under-represent the far tail: scale them so their mean is the prior mean.
+  const mean = out.reduce((a, b) => a + b, 0) / out.length;
+  return out.map((q) => q / mean);
 })();
 
 /**
