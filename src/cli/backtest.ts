@@ -3,7 +3,7 @@
 // the exact offline optimum; prints a table, `--json`, or writes an HTML page with charts.
 // The trace is any format of docs/traces.md, or `--synthetic REGIME --seed N`; `--compete` (or
 // `--fleet N` with --job) replays the workloads together on per-zone instance limits.
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors.js';
@@ -212,6 +212,9 @@ export function register(program: Command, app: CliApp): void {
         const copies = f.fleet !== undefined ? count('fleet', f.fleet, 1) : 1;
         for (let i = 1; i <= copies; i++) add(jobWorkload(f, copies === 1 ? 'job' : `job-${String(i).padStart(String(copies).length, '0')}`), zonesFlag ?? []);
       } else {
+        if (pathArg === undefined && !readdirSync(process.cwd()).some((f) => /\.ya?ml$/.test(f))) {
+          throw new UsageError('no fleet in the current folder: give a fleet PATH, or --job DURATION for a quick job');
+        }
         const { fleet } = await loadFleet(resolve(path as string), { checkProviders: false });
         thresholds = fleet.defaults.thresholds;
         if (fleet.policies.length > 0) policies = loadPolicySet(fleet.policies);

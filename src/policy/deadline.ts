@@ -31,7 +31,7 @@
 // ratio that triggers on-demand) reason about moving vs staying is summarised in docs/traces.md.
 import { egressUsd, regionOfZone, regionRef, type RegionRef } from '../core/egress.js';
 import type { DecideContext, PlacementOption, Reason, WorkloadDecisionInput } from './types.js';
-import { estimateUptime, survival, zoneStatsKey, type UptimeEstimate, type ZoneStats } from './uptime.js';
+import { availabilityFraction, estimateUptime, expectedDownHours, survival, zoneStatsKey, type UptimeEstimate, type ZoneStats } from './uptime.js';
 
 export interface DeadlineAdvice {
   /**
@@ -398,10 +398,28 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
   const ckH = input.overhead.checkpointMs / H;
   const stats = input.zoneStats ?? {};
   const from = checkpointRegionOf(input);
-  // The value of an hour of slack: nothing while there is plenty, up to what on-demand costs over
-  // spot as the slack falls to the reserve (below it, outages are bridged on on-demand).
+  const n0 = c.numbers;
+  // The value of an hour of slack: what on-demand costs over spot, times the share of the slack
+  // the rest of the job is expected to need anyway — for hours with no spot anywhere (the market's
+  // down fraction, zones taken as independent) and a changeover per expected preemption — or the
+  // reserve, whichever is more. Plenty of slack in a good market: nearly free; little slack, or a
+  // market that is often down: worth nearly the on-demand premium.
   const odP = c.od?.pricePerGpuHour;
-  const pressure = Math.min(1, c.reserve / Math.max(c.slack, 1));
+  let allDown = 1;
+  let upSum = 0;
+  let spotZones = 0;
+  for (const o of input.options) {
+    if (o.capacity !== 'spot') continue;
+    const st = stats[zoneStatsKey(o)];
+    allDown *= 1 - availabilityFraction(st, now);
+    upSum += estimateUptime(st ? { ...st, upSinceMs: now } : undefined, now, 0, W).expectedUpHours;
+    spotZones++;
+  }
+  const meanUp = spotZones > 0 ? upSum / spotZones : 1;
+  const needed = W * Math.min(allDown / Math.max(1e-6, 1 - allDown), 10) + (meanUp > 0 ? (W / meanUp) * C : 0);
+  const pressure = Math.min(1, Math.max(c.reserve / H, needed) / Math.max(c.slack / H, 1e-6));
+  n0.slackNeededHours = needed;
+  n0.slackPressure = pressure;
   const slackValue = (price: number): number => (odP !== undefined ? Math.max(0, odP - price) * pressure : 0);
   let here: PlacementOption | undefined;
   let best: Assessed | undefined;
@@ -416,6 +434,20 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
     const egress = egressTo(input, o, from);
     const perProgress = (o.pricePerGpuHour * G * est.paidHours + egress + slackValue(o.pricePerGpuHour) * G * (est.paidHours - est.progressHours)) / (G * est.progressHours);
     if (!best || perProgress < best.perProgress || (perProgress === best.perProgress && key(o) < key(best.o))) best = { o, est, egress, perProgress };
+  }
+  // The cheapest zone that is down now, as it would be once back (for "take spot now, or wait for it").
+  let cheaper: { o: PlacementOption; perProgress: number; downHours: number } | undefined;
+  if (!c.running || cur?.capacity !== 'spot') {
+    for (const o of input.options) {
+      if (o.available || o.capacity !== 'spot') continue;
+      const st = stats[zoneStatsKey(o)];
+      const fresh = st ? { ...st } : undefined;
+      if (fresh) delete fresh.upSinceMs;
+      const est = estimateUptime(fresh, now, C, W);
+      if (!(est.progressHours > 0)) continue;
+      const perProgress = (o.pricePerGpuHour * G * est.paidHours + egressTo(input, o, from)) / (G * est.progressHours);
+      if (!cheaper || perProgress < cheaper.perProgress) cheaper = { o, perProgress, downHours: expectedDownHours(st, now) };
+    }
   }
   const n = c.numbers;
   const odPrice = c.od?.pricePerGpuHour;
@@ -464,9 +496,25 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
     };
   }
 
-  // Not running (or evicted): spot when its cost per hour of progress beats on-demand.
+  // Not running (or evicted): spot when its cost per hour of progress beats on-demand ...
   if (best && (odPrice === undefined || best.perProgress < odPrice)) {
     const b = best;
+    // ... unless a cheaper zone that is down now is worth waiting for: over the time until it is
+    // expected back (or until this one ends), taking this one costs the price difference plus one
+    // more changeover (to go back), and saves that time's slack; waiting must leave the slack above
+    // the reserve.
+    if (cheaper && cheaper.perProgress < b.perProgress) {
+      const window = Math.min(cheaper.downHours, b.est.progressHours);
+      const extraUsd = (b.perProgress - cheaper.perProgress) * G * window + C * cheaper.o.pricePerGpuHour * G;
+      const savedUsd = slackValue(cheaper.o.pricePerGpuHour) * G * Math.max(0, window - C);
+      n.waitForHours = cheaper.downHours;
+      n.takeExtraUsd = extraUsd;
+      n.takeSavesSlackUsd = savedUsd;
+      if (extraUsd > savedUsd && c.slack - cheaper.downHours * H > Math.max(c.reserve, needed * H)) {
+        const y = cheaper;
+        return { mode: 'spot-or-wait', reason: lazyReason('deadline-slack', n, () => `wait for spot at ${where(y.o)} (expected back in ${fmtH(y.downHours * H)} h): taking ${where(b.o)} meanwhile would cost $${extraUsd.toFixed(2)} more than the $${savedUsd.toFixed(2)} of slack it saves`), recommended: { action: 'wait' } };
+      }
+    }
     if (from !== undefined) n.egressUsd = b.egress;
     Object.assign(n, { targetExpectedUpHours: b.est.expectedUpHours, expectedStayHours: b.est.progressHours, targetUpSamples: b.est.samples });
     return { mode: 'spot-or-wait', reason: lazyReason('deadline-slack', n, () => `spot at ${where(b.o)} ($${b.o.pricePerGpuHour}/GPU-h, expected up ${fmtH(b.est.expectedUpHours * H)} h): $${b.perProgress.toFixed(3)} per GPU-hour of progress, ${fmtH(c.slack)} h of slack`), recommended: { action: c.action, target: b.o } };

@@ -28,6 +28,10 @@ export interface ZoneStats {
   upSinceMs?: number;
   /** ms of observation behind these numbers. */
   observedMs: number;
+  /** Lengths of the most recent completed down-periods (between two up-periods), ms, oldest first (optional). */
+  downPeriodsMs?: number[];
+  /** ms epoch since which it has been down; absent when up or unknown. */
+  downSinceMs?: number;
 }
 
 /** One availability observation of a pool/zone (what plan/watch record from refresh). */
@@ -68,23 +72,77 @@ export function zoneStatsFromObservations(observations: readonly AvailabilityObs
   for (const [k, list] of byKey) {
     list.sort((a, b) => a.at - b.at);
     const s: ZoneStats = { upPeriodsMs: [], observedMs: Math.max(0, (list[list.length - 1] as AvailabilityObservation).at - (list[0] as AvailabilityObservation).at) };
-    let upSince: number | undefined;
-    for (const o of list) {
-      if (o.available && upSince === undefined) upSince = o.at;
-      else if (!o.available && upSince !== undefined) {
-        pushPeriod(s, o.at - upSince);
-        upSince = undefined;
-      }
-    }
-    if (upSince !== undefined) s.upSinceMs = upSince;
+    for (const o of list) observe(s, o.at, o.available);
     out[k] = s;
   }
   return out;
 }
 
-function pushPeriod(s: ZoneStats, ms: number): void {
-  s.upPeriodsMs.push(ms);
-  if (s.upPeriodsMs.length > MAX_UP_PERIODS) s.upPeriodsMs.shift();
+function push(list: number[], ms: number): void {
+  list.push(ms);
+  if (list.length > MAX_UP_PERIODS) list.shift();
+}
+
+/** Takes in one observation (in time order): closes an up-period when it goes down, a down-period when it comes back. */
+function observe(s: ZoneStats, at: number, available: boolean): void {
+  if (available) {
+    if (s.upSinceMs === undefined) {
+      if (s.downSinceMs !== undefined) push((s.downPeriodsMs ??= []), at - s.downSinceMs);
+      delete s.downSinceMs;
+      s.upSinceMs = at;
+    }
+  } else if (s.upSinceMs !== undefined) {
+    push(s.upPeriodsMs, at - s.upSinceMs);
+    delete s.upSinceMs;
+    s.downSinceMs = at;
+  }
+  // Down from the first observation on: that down-period's start is unknown, so it is not counted.
+}
+
+/**
+ * Fraction of time a zone has been up, from its recorded up- and down-periods (and the current
+ * one), with one prior hour of each; 0.5 with no history.
+ */
+export function availabilityFraction(stats: ZoneStats | undefined, now: number): number {
+  let up = HOUR_MS;
+  let down = HOUR_MS;
+  if (stats) {
+    for (const x of stats.upPeriodsMs) up += x;
+    for (const x of stats.downPeriodsMs ?? []) down += x;
+    if (stats.upSinceMs !== undefined && now > stats.upSinceMs) up += now - stats.upSinceMs;
+    if (stats.downSinceMs !== undefined && now > stats.downSinceMs) down += now - stats.downSinceMs;
+  }
+  return up / (up + down);
+}
+
+/** Prior mean down-time (a zone with no history): 1 h. */
+export const DEFAULT_PRIOR_DOWN_MS = HOUR_MS;
+
+/**
+ * Expected hours until a zone that is down now is back: the mean residual of its past
+ * down-periods at the current down-age, with the same heavy-tailed prior as the up-time (mean 1 h)
+ * and a "lasts as long again" sample. 0 when it is up.
+ */
+export function expectedDownHours(stats: ZoneStats | undefined, now: number, priorDownMs = DEFAULT_PRIOR_DOWN_MS): number {
+  if (stats?.upSinceMs !== undefined) return 0;
+  const since = stats?.downSinceMs;
+  const age = since !== undefined && now >= since ? (now - since) / HOUR_MS : 0;
+  let n = 0;
+  let sum = 0;
+  const visit = (r: number, w: number): void => {
+    n += w;
+    sum += w * r;
+  };
+  for (const q of PRIOR_UNIT) {
+    const r = (q * priorDownMs) / HOUR_MS - age;
+    if (r > 0) visit(r, 1 / PRIOR_POINTS);
+  }
+  if (age > 0) visit(age, 1);
+  for (const d of stats?.downPeriodsMs ?? []) {
+    const r = d / HOUR_MS - age;
+    if (r > 0) visit(r, 1);
+  }
+  return n === 0 ? age : sum / n;
 }
 
 /** The expected figures of being in a zone (see the header), hours. */
@@ -201,11 +259,6 @@ export class ZoneStatsTracker {
     const f = this.first[z] as number;
     if (Number.isNaN(f)) this.first[z] = atMs;
     else s.observedMs = atMs - f;
-    if (available) {
-      if (s.upSinceMs === undefined) s.upSinceMs = atMs;
-    } else if (s.upSinceMs !== undefined) {
-      pushPeriod(s, atMs - s.upSinceMs);
-      delete s.upSinceMs;
-    }
+    observe(s, atMs, available);
   }
 }

@@ -108,8 +108,9 @@ describe.runIf(existsSync(TRACE_DIR))('spotfleet backtest (built CLI)', () => {
     const r = spawnSync(process.execPath, [cli, 'backtest', '--trace', TRACE_DIR, '--job', '40h', '--zones', 'mars-1a'], { encoding: 'utf8' });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/zone "mars-1a" is not in the trace/);
-    const n = spawnSync(process.execPath, [cli, 'backtest', '--trace', TRACE_DIR], { encoding: 'utf8' });
+    // Without a PATH, the fleet in the current folder (like the other commands); none there: say so.
+    const n = spawnSync(process.execPath, [cli, 'backtest', '--trace', TRACE_DIR], { encoding: 'utf8', cwd: mkdtempSync(join(tmpdir(), 'sf-empty-')) });
     expect(n.status).toBe(1);
-    expect(n.stderr).toMatch(/--job/);
+    expect(n.stderr).toMatch(/no fleet in the current folder: give a fleet PATH, or --job/);
   });
 });
