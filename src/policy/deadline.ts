@@ -31,7 +31,7 @@
 // ratio that triggers on-demand) reason about moving vs staying is summarised in docs/traces.md.
 import { egressUsd, regionOfZone, regionRef, type RegionRef } from '../core/egress.js';
 import type { DecideContext, PlacementOption, Reason, WorkloadDecisionInput } from './types.js';
-import { availabilityFraction, estimateUptime, expectedDownHours, survival, zoneStatsKey, type UptimeEstimate, type ZoneStats } from './uptime.js';
+import { availabilityFraction, estimateUptime, expectedDownHours, meanUpHours, survival, zoneStatsKey, type UptimeEstimate, type ZoneStats } from './uptime.js';
 
 export interface DeadlineAdvice {
   /**
@@ -412,7 +412,7 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
     if (o.capacity !== 'spot') continue;
     const st = stats[zoneStatsKey(o)];
     allDown *= 1 - availabilityFraction(st, now);
-    upSum += estimateUptime(st ? { ...st, upSinceMs: now } : undefined, now, 0, W).expectedUpHours;
+    upSum += meanUpHours(st);
     spotZones++;
   }
   const meanUp = spotZones > 0 ? upSum / spotZones : 1;

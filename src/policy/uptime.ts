@@ -32,6 +32,9 @@ export interface ZoneStats {
   downPeriodsMs?: number[];
   /** ms epoch since which it has been down; absent when up or unknown. */
   downSinceMs?: number;
+  /** Totals of all completed up- and down-periods ever seen, ms (optional; kept by the observers). */
+  upTotalMs?: number;
+  downTotalMs?: number;
 }
 
 /** One availability observation of a pool/zone (what plan/watch record from refresh). */
@@ -87,12 +90,16 @@ function push(list: number[], ms: number): void {
 function observe(s: ZoneStats, at: number, available: boolean): void {
   if (available) {
     if (s.upSinceMs === undefined) {
-      if (s.downSinceMs !== undefined) push((s.downPeriodsMs ??= []), at - s.downSinceMs);
+      if (s.downSinceMs !== undefined) {
+        push((s.downPeriodsMs ??= []), at - s.downSinceMs);
+        s.downTotalMs = (s.downTotalMs ?? 0) + (at - s.downSinceMs);
+      }
       delete s.downSinceMs;
       s.upSinceMs = at;
     }
   } else if (s.upSinceMs !== undefined) {
     push(s.upPeriodsMs, at - s.upSinceMs);
+    s.upTotalMs = (s.upTotalMs ?? 0) + (at - s.upSinceMs);
     delete s.upSinceMs;
     s.downSinceMs = at;
   }
@@ -107,12 +114,22 @@ export function availabilityFraction(stats: ZoneStats | undefined, now: number):
   let up = HOUR_MS;
   let down = HOUR_MS;
   if (stats) {
-    for (const x of stats.upPeriodsMs) up += x;
-    for (const x of stats.downPeriodsMs ?? []) down += x;
+    if (stats.upTotalMs !== undefined) up += stats.upTotalMs;
+    else for (const x of stats.upPeriodsMs) up += x;
+    if (stats.downTotalMs !== undefined) down += stats.downTotalMs;
+    else for (const x of stats.downPeriodsMs ?? []) down += x;
     if (stats.upSinceMs !== undefined && now > stats.upSinceMs) up += now - stats.upSinceMs;
     if (stats.downSinceMs !== undefined && now > stats.downSinceMs) down += now - stats.downSinceMs;
   }
   return up / (up + down);
+}
+
+/** Mean length of a zone's up-periods, hours, with one prior period of the prior mean (1 h). */
+export function meanUpHours(stats: ZoneStats | undefined, priorUpMs = DEFAULT_PRIOR_UP_MS): number {
+  let sum = priorUpMs;
+  const p = stats?.upPeriodsMs ?? [];
+  for (let i = 0; i < p.length; i++) sum += p[i] as number;
+  return sum / (p.length + 1) / HOUR_MS;
 }
 
 /** Prior mean down-time (a zone with no history): 1 h. */
@@ -174,32 +191,16 @@ const PRIOR_UNIT: readonly number[] = (() => {
   return out.map((q) => q / mean);
 })();
 
-/**
- * The weighted residual samples behind every estimate: observed up-periods longer than the age
- * (weight 1 each), the prior's pseudo-periods longer than the age (total weight 1), and, once the
- * zone has been up a while, one pseudo-sample "as long again as it has lasted" (Lindy; weight 1).
- */
-function residuals(stats: ZoneStats | undefined, now: number, priorUpMs: number, visit: (r: number, w: number) => void): { age: number; samples: number } {
+function ageOf(stats: ZoneStats | undefined, now: number): number {
   const since = stats?.upSinceMs;
-  const age = since !== undefined && now >= since ? (now - since) / HOUR_MS : 0;
-  const prior = priorUpMs / HOUR_MS;
-  for (const q of PRIOR_UNIT) {
-    const r = q * prior - age;
-    if (r > 0) visit(r, 1 / PRIOR_POINTS);
-  }
-  if (age > 0) visit(age, 1);
-  let samples = 0;
-  const periods = stats?.upPeriodsMs;
-  if (periods) {
-    for (let i = 0; i < periods.length; i++) {
-      const r = (periods[i] as number) / HOUR_MS - age;
-      if (r <= 0) continue;
-      samples++;
-      visit(r, 1);
-    }
-  }
-  return { age, samples };
+  return since !== undefined && now >= since ? (now - since) / HOUR_MS : 0;
 }
+
+// The weighted residual samples behind every estimate: observed up-periods longer than the age
+// (weight 1 each), the prior's pseudo-periods longer than the age (total weight 1), and, once the
+// zone has been up a while, one pseudo-sample "as long again as it has lasted" (Lindy; weight 1).
+// The loops are written out (no callbacks, no allocation): the backtest asks this for every zone
+// every tick.
 
 /**
  * Expected up-time of a zone at `now`, and what a stay after a changeover of `changeoverHours`
@@ -208,32 +209,66 @@ function residuals(stats: ZoneStats | undefined, now: number, priorUpMs: number,
  */
 export function estimateUptime(stats: ZoneStats | undefined, now: number, changeoverHours: number, workLeftHours: number, priorUpMs = DEFAULT_PRIOR_UP_MS): UptimeEstimate {
   const C = changeoverHours;
-  const cap = C + workLeftHours;
+  const W = workLeftHours;
+  const cap = C + W;
+  const age = ageOf(stats, now);
+  const prior = priorUpMs / HOUR_MS;
+  const periods = stats?.upPeriodsMs;
+  const np = periods?.length ?? 0;
   let n = 0;
   let up = 0;
   let paid = 0;
   let prog = 0;
   let ends = 0;
-  const { age, samples } = residuals(stats, now, priorUpMs, (r, w) => {
+  let samples = 0;
+  for (let j = -1 - PRIOR_POINTS; j < np; j++) {
+    let r: number;
+    let w = 1;
+    if (j < -1) {
+      r = (PRIOR_UNIT[j + 1 + PRIOR_POINTS] as number) * prior - age;
+      w = 1 / PRIOR_POINTS;
+    } else if (j === -1) {
+      if (!(age > 0)) continue;
+      r = age;
+    } else {
+      r = ((periods as number[])[j] as number) / HOUR_MS - age;
+      if (r > 0) samples++;
+    }
+    if (r <= 0) continue;
     n += w;
     up += w * r;
     paid += w * (r < cap ? r : cap);
     const p = r - C;
-    prog += w * (p <= 0 ? 0 : p < workLeftHours ? p : workLeftHours);
+    prog += w * (p <= 0 ? 0 : p < W ? p : W);
     if (r < cap) ends += w;
-  });
+  }
   if (n === 0) return { ageHours: age, expectedUpHours: 0, samples, paidHours: 0, progressHours: 0, endProb: 1 };
   return { ageHours: age, expectedUpHours: up / n, samples, paidHours: paid / n, progressHours: prog / n, endProb: ends / n };
 }
 
 /** P(it is still up `dHours` from now | up now), on the same samples as estimateUptime. */
 export function survival(stats: ZoneStats | undefined, now: number, dHours: number, priorUpMs = DEFAULT_PRIOR_UP_MS): number {
+  const age = ageOf(stats, now);
+  const prior = priorUpMs / HOUR_MS;
   let n = 0;
   let alive = 0;
-  residuals(stats, now, priorUpMs, (r, w) => {
-    n += w;
-    if (r > dHours) alive += w;
-  });
+  for (const q of PRIOR_UNIT) {
+    const r = q * prior - age;
+    if (r <= 0) continue;
+    n += 1 / PRIOR_POINTS;
+    if (r > dHours) alive += 1 / PRIOR_POINTS;
+  }
+  if (age > 0) {
+    n++;
+    if (age > dHours) alive++;
+  }
+  const periods = stats?.upPeriodsMs ?? [];
+  for (let i = 0; i < periods.length; i++) {
+    const r = (periods[i] as number) / HOUR_MS - age;
+    if (r <= 0) continue;
+    n++;
+    if (r > dHours) alive++;
+  }
   return n === 0 ? 0 : alive / n;
 }
 

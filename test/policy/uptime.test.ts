@@ -14,7 +14,7 @@ describe('zone statistics', () => {
   it('zoneStatsFromObservations: closed up-periods, the open one, any order, one entry per pool/zone', () => {
     const o = (min: number, zone: string, available: boolean): AvailabilityObservation => ({ at: NOW + min * M, pool: 'spot', zone, available });
     const stats = zoneStatsFromObservations([o(30, 'a', false), o(0, 'a', true), o(10, 'a', true), o(40, 'a', true), o(0, 'b', false), o(5, 'b', true)]);
-    expect(stats[zoneStatsKey({ pool: 'spot', zone: 'a' })]).toEqual({ upPeriodsMs: [30 * M], downPeriodsMs: [10 * M], upSinceMs: NOW + 40 * M, observedMs: 40 * M });
+    expect(stats[zoneStatsKey({ pool: 'spot', zone: 'a' })]).toEqual({ upPeriodsMs: [30 * M], downPeriodsMs: [10 * M], upTotalMs: 30 * M, downTotalMs: 10 * M, upSinceMs: NOW + 40 * M, observedMs: 40 * M });
     // b was down from its first observation: that down-period's start is unknown, so not counted.
     expect(stats['spot/b']).toEqual({ upPeriodsMs: [], upSinceMs: NOW + 5 * M, observedMs: 5 * M });
     // Down now: how long it has been down, and the expected wait until it is back.
