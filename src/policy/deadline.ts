@@ -275,7 +275,7 @@ export function checkpointRegionOf(input: WorkloadDecisionInput): RegionRef | un
 
 /** USD of egress to move the workload's checkpoint to `o` (0 without checkpoint.sizeGB or a known region). */
 export function egressTo(input: WorkloadDecisionInput, o: { zone?: string | undefined; region?: string | undefined }, from: RegionRef | undefined): number {
-  const size = input.workload.checkpoint?.sizeGB;
+  const size = input.checkpointSizeGB ?? input.workload.checkpoint?.sizeGB;
   if (size === undefined || from === undefined) return 0;
   const to = optionRegion(o);
   return to === undefined ? 0 : egressUsd(size, from, to);

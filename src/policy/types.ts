@@ -88,6 +88,8 @@ export interface WorkloadDecisionInput {
   zoneStats?: Record<string, ZoneStats>;
   /** Optional: the region the newest checkpoint is stored in (default: the current placement's zone's region). */
   checkpointRegion?: string;
+  /** Optional: the checkpoint's size as measured (drill, transfers), GB; overrides `checkpoint.sizeGB` of the spec for egress. */
+  checkpointSizeGB?: number;
 }
 
 /** Why: a rule and the numbers that decided it, for plan reason lines and `spotfleet explain`. */

@@ -118,6 +118,10 @@ describe('the move decision by expected stay (with zoneStats)', () => {
     const east = decideWorkload(onA(1.0, [opt('us-east-1a', 1.0), opt('us-east-1b', 0.8), OD], stats(longLived()), { workload: big }), ctx());
     expect(east.action).toBe('move');
     expect(deadlineNumbers(east).egressUsd).toBe(0);
+    // A measured size (drill) overrides the spec's: 5 GB across regions is $0.10, and the move pays.
+    const measured = decideWorkload(onA(1.0, [opt('us-east-1a', 1.0), opt('us-west-2a', 0.8), OD], { 'spot/us-east-1a': longLived(), 'spot/us-west-2a': longLived() }, { workload: big, checkpointSizeGB: 5 }), ctx());
+    expect(deadlineNumbers(measured).egressUsd).toBeCloseTo(0.1, 9);
+    expect(measured.action).toBe('move');
   });
 
   it('from on-demand, capacity that just appeared is left to prove itself when that is worth more', () => {
