@@ -149,7 +149,7 @@ function jobWorkload(f: BacktestFlags, name = 'job'): WorkloadSpec {
     fallback: { to: 'on-demand', revertToSpot: true, minDwellMs: 30 * 60_000 },
     labels: {},
     checkpoint,
-    critical: false,
+    critical: false, restartPolicy: 'OnFailure', backoffLimit: 6,
     specHash: 'backtest',
     pos: { file: '<--job>', line: 1, col: 1 },
   };

@@ -14,7 +14,7 @@ import { ExitCode } from './exit.js';
 const COMMANDS: readonly string[] = [
   'validate', 'fmt', 'providers', 'nodes', 'sim',
   'plan', 'apply', 'destroy', 'state', 'status', 'import', 'force-unlock',
-  'watch', 'drill', 'explain', 'savings', 'report', 'backtest',
+  'watch', 'drill', 'explain', 'savings', 'report', 'backtest', 'logs', 'rerun',
 ];
 
 /**

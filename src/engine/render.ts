@@ -1,13 +1,13 @@
 // Plan rendering: human text in Terraform's idiom, JSON with a documented format_version, and
 // markdown for a pull-request comment. All three read the same Plan object; no timestamps in text.
 import { formatUsd, formatUsdPerHour, roundUsd } from '../core/units.js';
-import type { ChangeKind, Plan, ResourceChange } from './types.js';
+import { planHasChanges, type ChangeKind, type Plan, type ResourceChange } from './types.js';
 
 export interface RenderOptions {
   color: boolean;
 }
 
-const SYMBOL: Record<ChangeKind, string> = { create: '+', update: '~', replace: '-/+', delete: '-', read: '<=', 'no-op': ' ' };
+const SYMBOL: Record<ChangeKind, string> = { create: '+', update: '~', replace: '-/+', delete: '-', read: '<=', 'no-op': ' ', pending: '…' };
 const VERB: Record<ChangeKind, string> = {
   create: 'will be created',
   update: 'will be updated in-place',
@@ -15,8 +15,9 @@ const VERB: Record<ChangeKind, string> = {
   delete: 'will be destroyed',
   read: 'will be read',
   'no-op': 'is unchanged',
+  pending: 'cannot run yet',
 };
-const COLOR: Record<ChangeKind, number> = { create: 32, update: 33, replace: 35, delete: 31, read: 36, 'no-op': 0 };
+const COLOR: Record<ChangeKind, number> = { create: 32, update: 33, replace: 35, delete: 31, read: 36, 'no-op': 0, pending: 33 };
 
 function c(o: RenderOptions, code: number, s: string): string {
   return o.color && code ? `\u001b[${code}m${s}\u001b[0m` : s;
@@ -37,7 +38,7 @@ function costLine(plan: Plan): string {
 }
 
 export function summaryLine(plan: Plan): string {
-  return `Plan: ${plan.summary.add} to add, ${plan.summary.change} to change, ${plan.summary.destroy} to destroy.`;
+  return `Plan: ${plan.summary.add} to add, ${plan.summary.change} to change, ${plan.summary.destroy} to destroy${plan.summary.pending > 0 ? `, ${plan.summary.pending} pending` : ''}.`;
 }
 
 /** Terraform-style text. */
@@ -50,8 +51,10 @@ export function renderPlanText(plan: Plan, o: RenderOptions): string {
     out.push('');
   }
   const visible = plan.changes.filter((ch) => ch.change !== 'no-op');
-  if (visible.length === 0 && plan.actions.length === 0) {
+  if (!planHasChanges(plan)) {
     out.push(c(o, 32, 'No changes.') + ' Your fleet matches the configuration.', '');
+    const records = plan.actions.filter((a) => a.kind === 'record' || a.kind === 'adopt' || a.kind === 'forget').length;
+    if (records > 0) out.push(`Apply records ${records} change${records === 1 ? '' : 's'} in the state only (listed above); nothing else changes.`, '');
     out.push(costLine(plan));
     for (const w of plan.warnings) out.push(`${c(o, 33, 'Warning:')} ${w}`);
     return `${out.join('\n')}\n`;

@@ -28,7 +28,7 @@ function spec(sizeGB?: number): WorkloadSpec {
   return {
     name: 'job', env: {}, gpus: 1, gpuModel: 'V100', class: 'training', capacity: 'auto', expectedDurationMs: WORK,
     fallback: { to: 'on-demand', revertToSpot: true, minDwellMs: 30 * 60_000 }, labels: {}, checkpoint,
-    critical: false, specHash: 'b', pos: { file: 'bench', line: 1, col: 1 },
+    critical: false, restartPolicy: 'OnFailure', backoffLimit: 6, specHash: 'b', pos: { file: 'bench', line: 1, col: 1 },
   };
 }
 
