@@ -3,6 +3,8 @@
 // Deterministic: no timestamps of the run itself, numbers rounded in one place.
 import { roundUsd } from '../core/units.js';
 import { IDLE, ON_DEMAND, SPOT0 } from './model.js';
+import type { SpotTrace } from '../core/trace.js';
+import type { FleetResult } from './fleet.js';
 import type { BacktestResult, WorkloadResult } from './run.js';
 
 export const BACKTEST_FORMAT_VERSION = 1;
@@ -14,14 +16,18 @@ export function renderBacktestText(res: BacktestResult): string {
   const out: string[] = [];
   out.push(`Backtest on ${res.trace}`);
   out.push(`  ${new Date(res.fromMs).toISOString()} → ${new Date(res.toMs).toISOString()}, ${res.tickSeconds}-s ticks`);
+  for (const a of res.assumptions) out.push(`  assumed: ${a}`);
   for (const w of res.workloads) {
     out.push('');
     out.push(`workload.${w.workload}: ${r2(w.workHours)} h of work on ${w.gpus} GPU${w.gpus === 1 ? '' : 's'}, deadline ${r2(w.deadlineHours)} h, changeover ${r2(w.changeoverHours)} h, zones ${w.zones.join(', ')}`);
     out.push(`  ${w.windows.length} window${w.windows.length === 1 ? '' : 's'} (means per window); emergency checkpoint ${w.emergencyCheckpointOk ? 'fits the notice: no work lost on preemption' : 'exceeds the notice: work since the periodic checkpoint is lost'}`);
-    const head = ['policy', 'cost', 'spot h', 'on-demand h', 'migrations', 'preemptions', 'lost h', 'finish h', 'deadline met', 'cost/optimum'];
+    // Egress only when some move paid it (a checkpoint size and zones in several regions).
+    const egress = w.summary.some((s) => s.meanEgressUsd > 0);
+    const head = ['policy', 'cost', ...(egress ? ['egress'] : []), 'spot h', 'on-demand h', 'migrations', 'preemptions', 'lost h', 'finish h', 'deadline met', 'cost/optimum'];
     const rows = w.summary.map((s) => [
       s.policy,
       `$${r2(roundUsd(s.meanCostUsd))}`,
+      ...(egress ? [`$${r2(roundUsd(s.meanEgressUsd))}`] : []),
       r2(s.meanSpotHours),
       r2(s.meanOnDemandHours),
       s.meanMigrations.toFixed(1),
@@ -63,6 +69,8 @@ export function backtestJson(res: BacktestResult): unknown {
   return {
     format_version: BACKTEST_FORMAT_VERSION,
     trace: res.trace,
+    trace_format: res.traceFormat ?? null,
+    assumptions: res.assumptions,
     from: new Date(res.fromMs).toISOString(),
     to: new Date(res.toMs).toISOString(),
     tick_seconds: res.tickSeconds,
@@ -85,6 +93,7 @@ export function backtestJson(res: BacktestResult): unknown {
         mean_migrations: roundUsd(s.meanMigrations),
         mean_preemptions: roundUsd(s.meanPreemptions),
         mean_lost_work_hours: roundUsd(s.meanLostWorkHours),
+        mean_egress_usd: roundUsd(s.meanEgressUsd),
         mean_finish_hours: s.meanFinishHours === undefined ? null : roundUsd(s.meanFinishHours),
         deadlines_met: s.deadlinesMet,
         cost_over_optimum: s.costOverOptimum === undefined ? null : roundUsd(s.costOverOptimum),
@@ -101,6 +110,7 @@ export function backtestJson(res: BacktestResult): unknown {
           migrations: r.migrations,
           preemptions: r.preemptions,
           lost_work_hours: roundUsd(r.lostWorkHours),
+          egress_usd: roundUsd(r.egressUsd),
           finish_hours: r.finishHours === undefined ? null : roundUsd(r.finishHours),
           deadline_met: r.deadlineMet,
           placement: segments(r.timeline, (l) => locName(w, l)),
@@ -171,6 +181,7 @@ function windowSvg(w: WorkloadResult, winIndex: number): string {
 export function renderBacktestHtml(res: BacktestResult): string {
   const body: string[] = [];
   body.push(`<h1>spotfleet backtest</h1><p>Trace <code>${esc(res.trace)}</code>, ${res.tickSeconds}-s ticks.</p>`);
+  if (res.assumptions.length > 0) body.push(`<ul class="assumptions">${res.assumptions.map((a) => `<li>assumed: ${esc(a)}</li>`).join('')}</ul>`);
   for (const w of res.workloads) {
     body.push(`<h2>workload.${esc(w.workload)}</h2><p>${w.workHours.toFixed(2)} h of work, deadline ${w.deadlineHours.toFixed(2)} h, changeover ${w.changeoverHours.toFixed(2)} h, zones ${esc(w.zones.join(', '))}.</p>`);
     body.push('<table><thead><tr><th>policy</th><th>mean cost</th><th>spot h</th><th>on-demand h</th><th>migrations</th><th>preemptions</th><th>lost h</th><th>deadline met</th><th>cost/optimum</th></tr></thead><tbody>');
@@ -192,4 +203,62 @@ export function renderBacktestHtml(res: BacktestResult): string {
 ${body.join('\n')}
 </body></html>
 `;
+}
+
+/** The fleet backtest as text: the workloads, where capacity limits come from, one row per policy. */
+export function renderFleetText(trace: SpotTrace, res: FleetResult): string {
+  const out: string[] = [];
+  out.push(`Fleet backtest on ${trace.source}`);
+  out.push(`  ${res.workloads} workloads competing for ${res.capacity}; zones ${res.zones.join(', ')}; ${res.windows.length} window${res.windows.length === 1 ? '' : 's'}`);
+  for (const a of trace.assumptions ?? []) out.push(`  assumed: ${a}`);
+  out.push(`  lower bound: each workload's own optimum without competition, summed${res.meanLowerBoundUsd !== undefined ? ` ($${r2(roundUsd(res.meanLowerBoundUsd))} per window)` : ''}`);
+  out.push('');
+  const head = ['policy', 'fleet cost', 'spot h', 'on-demand h', 'migrations', 'preemptions', 'deadline met', 'cost/lower bound'];
+  const rows = res.summary.map((s) => [
+    s.policy,
+    `$${r2(roundUsd(s.meanCostUsd))}`,
+    r2(s.meanSpotHours),
+    r2(s.meanOnDemandHours),
+    s.meanMigrations.toFixed(1),
+    s.meanPreemptions.toFixed(1),
+    `${s.deadlinesMet}/${s.runs}`,
+    s.costOverLowerBound === undefined ? '-' : s.costOverLowerBound.toFixed(3),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  const line = (cells: string[]): string => `  ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ')}`.trimEnd();
+  out.push(line(head));
+  for (const r of rows) out.push(line(r));
+  out.push('  (hours, migrations and preemptions are means per workload; cost is the whole fleet per window)');
+  return `${out.join('\n')}\n`;
+}
+
+/** The fleet backtest as JSON (same format_version as the single-workload document; `mode: "fleet"`). */
+export function fleetJson(trace: SpotTrace, res: FleetResult): unknown {
+  return {
+    format_version: BACKTEST_FORMAT_VERSION,
+    mode: 'fleet',
+    trace: trace.source,
+    trace_format: trace.format ?? null,
+    assumptions: trace.assumptions ?? [],
+    workloads: res.workloads,
+    zones: res.zones,
+    capacity: res.capacity,
+    mean_lower_bound_usd: res.meanLowerBoundUsd === undefined ? null : roundUsd(res.meanLowerBoundUsd),
+    summary: res.summary.map((s) => ({
+      policy: s.policy,
+      mean_cost_usd: roundUsd(s.meanCostUsd),
+      cost_over_lower_bound: s.costOverLowerBound === undefined ? null : roundUsd(s.costOverLowerBound),
+      deadlines_met: s.deadlinesMet,
+      runs: s.runs,
+      mean_migrations: roundUsd(s.meanMigrations),
+      mean_preemptions: roundUsd(s.meanPreemptions),
+      mean_spot_hours: roundUsd(s.meanSpotHours),
+      mean_on_demand_hours: roundUsd(s.meanOnDemandHours),
+    })),
+    windows: res.windows.map((w) => ({
+      start: new Date(w.startMs).toISOString(),
+      lower_bound_usd: w.lowerBoundUsd === undefined ? null : roundUsd(w.lowerBoundUsd),
+      cost_usd: Object.fromEntries(Object.entries(w.costs).map(([k, v]) => [k, roundUsd(v)])),
+    })),
+  };
 }

@@ -11,7 +11,7 @@
 // Hysteresis: a voluntary move in either direction must clear minSavingsPerHour after paying the
 // migration overhead on both sides, so prices must swing by more than that band to flip back.
 import { HOUR_MS, formatDuration, formatUsd, roundUsd } from '../core/units.js';
-import { adviseDeadline, lazyReason, type DeadlineAdvice } from './deadline.js';
+import { adviseDeadline, checkpointRegionOf, egressTo, lazyReason, type DeadlineAdvice } from './deadline.js';
 import { effectivePerHour, priceMove, type CostNumbers } from './cost.js';
 import {
   evaluateRules,
@@ -24,6 +24,7 @@ import {
   type PolicyWorkloadFacts,
 } from './policy-set.js';
 import { capList, capMap } from './cel.js';
+import { estimateUptime, zoneStatsKey } from './uptime.js';
 import type { DecideContext, PlacementOption, Reason, Violation, WorkloadDecision, WorkloadDecisionInput } from './types.js';
 
 const SPOT_CLASSES: ReadonlySet<string> = new Set(['training', 'batch', 'dev']);
@@ -100,6 +101,12 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
   for (const o of input.options) if (o.available && o.capacity === 'on-demand' && o.pricePerGpuHour < odPrice) odPrice = o.pricePerGpuHour;
   // After a preemption the workload falls back: to on-demand when there is some, else it pays about the same.
   const fallbackPrice = Number.isFinite(odPrice) ? odPrice : cur?.pricePerGpuHour ?? 0;
+  // Without a known rate, zone statistics give one: 1 / the expected up-time from now.
+  const rateFor = (o: PlacementOption): number => {
+    if (o.preemptionRatePerHour !== undefined || input.zoneStats === undefined) return o.preemptionRatePerHour ?? 0;
+    const up = estimateUptime(input.zoneStats[zoneStatsKey(o)], now, 0, R).expectedUpHours;
+    return up > 0 ? 1 / up : 0;
+  };
   const curRate = cur && cur.capacity === 'spot' ? rateOf(input.options, cur) : 0;
 
   // --- pins: deadline safety net, preemption budget ------------------------------------------
@@ -166,6 +173,7 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
     cFacts = currentFacts(input);
   }
   const hasMandatory = rules?.some((r) => r.enforcement === 'mandatory') ?? false;
+  const ckRegion = checkpointRegionOf(input);
   const price = (o: PlacementOption, migrating: boolean, baseline: number, baseRate: number): CostNumbers =>
     priceMove({
       gpus: G,
@@ -174,13 +182,14 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
       currentPricePerGpuHour: baseline,
       currentPreemptionRatePerHour: baseRate,
       targetPricePerGpuHour: o.pricePerGpuHour,
-      targetPreemptionRatePerHour: o.capacity === 'spot' ? o.preemptionRatePerHour ?? 0 : 0,
+      targetPreemptionRatePerHour: o.capacity === 'spot' ? rateFor(o) : 0,
       fallbackPricePerGpuHour: fallbackPrice,
       checkpointMs: ov.checkpointMs,
       transferMs: ov.transferMs,
       restartMs: ov.restartMs,
       lostWorkHours,
       lostPerPreemptionHours,
+      egressUsd: egressTo(input, o, ckRegion),
     });
   const activation = (o: PlacementOption, action: string, n: CostNumbers): PolicyActivation => ({
     workload: wFacts as PolicyWorkloadFacts,
@@ -212,7 +221,7 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
         continue;
       }
     }
-    const rate = o.capacity === 'spot' ? o.preemptionRatePerHour ?? 0 : 0;
+    const rate = o.capacity === 'spot' ? rateFor(o) : 0;
     cands.push({ o, eff: effectivePerHour(o.pricePerGpuHour, rate, G, changeoverHours, fallbackPrice, lostPerPreemptionHours) });
   }
   if (overCap > 0) reasons.push({ rule: 'price-cap', text: `${overCap} option(s) priced above their pool's maxPricePerHour left out`, numbers: { optionsOverCap: overCap } });

@@ -3,6 +3,7 @@
 // (no wall-clock times besides the ones in the input), so tests and users can diff it.
 import { formatDuration, formatUsd, HOUR_MS, roundUsd } from '../core/units.js';
 import type { WorkloadDecision, WorkloadDecisionInput } from './types.js';
+import { estimateUptime, zoneStatsKey } from './uptime.js';
 
 const USD_KEYS = /Usd$|PerHour$|PerGpuHour$/;
 
@@ -15,10 +16,12 @@ function num(key: string, v: number): string {
 }
 
 /**
- * Explains a decision with every number that decided it.
+ * Explains a decision with every number that decided it (`now`: when it was decided, for zone ages).
  * @example console.log(renderExplanation(input, decideWorkload(input, ctx)))
  */
-export function renderExplanation(input: WorkloadDecisionInput, d: WorkloadDecision): string {
+export function renderExplanation(input: WorkloadDecisionInput, d: WorkloadDecision, now?: number): string {
+  // `now` of the decision, for zone ages; without it, the newest time the input holds (ages then read 0).
+  const nowOf = (i: WorkloadDecisionInput): number => now ?? Math.max(i.current?.since ?? 0, ...Object.values(i.zoneStats ?? {}).map((z) => z.upSinceMs ?? 0));
   const w = input.workload;
   const out: string[] = [];
   out.push(`workload.${w.name}: ${d.action}${d.target ? ` → ${d.target.pool}${d.target.zone ? `/${d.target.zone}` : ''} (${d.target.capacity}${d.target.node ? `, node ${d.target.node}` : ''})` : ''}`);
@@ -36,6 +39,13 @@ export function renderExplanation(input: WorkloadDecisionInput, d: WorkloadDecis
   out.push(`  fallback to ${w.fallback.to}, revertToSpot ${w.fallback.revertToSpot}, minDwell ${formatDuration(w.fallback.minDwellMs)}`);
   out.push(`  migration overhead: checkpoint ${formatDuration(input.overhead.checkpointMs)} + transfer ${formatDuration(input.overhead.transferMs)} + restart ${formatDuration(input.overhead.restartMs)}`);
   if (input.history.preemptions.length > 0) out.push(`  preemptions: ${input.history.preemptions.length} (last ${new Date(Math.max(...input.history.preemptions)).toISOString()})`);
+  // With zone statistics: each spot option's expected up-time from now, as the move decision sees it.
+  const upTime = (o: (typeof input.options)[number]): string => {
+    const st = input.zoneStats?.[zoneStatsKey(o)];
+    if (o.capacity !== 'spot' || !input.zoneStats || !o.available) return '';
+    const e = estimateUptime(st, nowOf(input), 0, remaining !== undefined ? remaining / HOUR_MS : 24);
+    return `expected up ${roundUsd(e.expectedUpHours)}h more (up ${roundUsd(e.ageHours)}h, ${st?.upPeriodsMs.length ?? 0} past up-periods, ${e.samples} longer than that)`;
+  };
   const opts = [...input.options].sort((a, b) => a.pool.localeCompare(b.pool) || (a.zone ?? '').localeCompare(b.zone ?? '') || (a.node ?? '').localeCompare(b.node ?? ''));
   if (opts.length > 0) {
     out.push('  options:');
@@ -45,6 +55,7 @@ export function renderExplanation(input: WorkloadDecisionInput, d: WorkloadDecis
         o.preemptionRatePerHour !== undefined ? `${o.preemptionRatePerHour} preemptions/h` : '',
         o.maxPricePerHour !== undefined ? `cap ${formatUsd(o.maxPricePerHour)}/GPU-h` : '',
         o.node ? `node ${o.node}` : '',
+        upTime(o),
       ].filter(Boolean).join(', ');
       out.push(`    ${o.pool}${o.zone ? `/${o.zone}` : ''} ${o.capacity} ${formatUsd(o.pricePerGpuHour)}/GPU-h (${extra})`);
     }

@@ -13,7 +13,7 @@ export const KEY_ORDER = {
   pool: ['name', 'provider', 'capacity', 'gpuModel', 'maxPricePerHour', 'zones', 'warmStandby', 'labels'],
   defaults: ['checkpoint', 'thresholds', 'fallback', 'overhead'],
   workload: ['name', 'image', 'command', 'gpus', 'gpuModel', 'class', 'capacity', 'expectedDuration', 'deadline', 'pools', 'fallback', 'checkpoint', 'overhead', 'env', 'labels', 'critical'],
-  checkpoint: ['path', 'signal', 'stopGrace', 'resumeEnv', 'maxAge', 'marker', 'minSize', 'shared'],
+  checkpoint: ['path', 'signal', 'stopGrace', 'resumeEnv', 'maxAge', 'marker', 'minSize', 'shared', 'sizeGB'],
   thresholds: ['minSavingsPerHour', 'minRuntime', 'spotPriceAlertRatio', 'maxPreemptions', 'preemptionWindow', 'cooldown'],
   fallback: ['to', 'revertToSpot', 'minDwell'],
   overhead: ['checkpoint', 'transfer', 'restart'],

@@ -151,7 +151,9 @@ export function stableStringify(v: unknown): string {
 
 /** Short sha256 of the fields whose change requires a restart of the workload. */
 export function workloadSpecHash(w: Pick<WorkloadSpec, 'image' | 'command' | 'env' | 'gpus' | 'gpuModel' | 'checkpoint'>): string {
-  const material = stableStringify({ image: w.image, command: w.command, env: w.env, gpus: w.gpus, gpuModel: w.gpuModel, checkpoint: w.checkpoint });
+  // sizeGB only prices moves: changing it must not look like a new workload.
+  const checkpoint = w.checkpoint?.sizeGB !== undefined ? { ...w.checkpoint, sizeGB: undefined } : w.checkpoint;
+  const material = stableStringify({ image: w.image, command: w.command, env: w.env, gpus: w.gpus, gpuModel: w.gpuModel, checkpoint });
   // one-shot hash: same digest as createHash().update().digest(), without a Hash object per workload
   return hash('sha256', material, 'hex').slice(0, 12);
 }
@@ -492,6 +494,7 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
       if (typeof merged.marker === 'string') cp.marker = merged.marker;
       if (typeof merged.minSize === 'number') cp.minSizeBytes = merged.minSize;
       if (typeof merged.shared === 'boolean') cp.shared = merged.shared;
+      if (typeof merged.sizeGB === 'number') cp.sizeGB = merged.sizeGB;
       w.checkpoint = cp;
     } else if (SPOT_CLASSES.has(cls) && capacity !== 'on-demand') {
       warn(at(l, '/name'), `workload "${name}" may run on spot (class ${cls}, capacity ${capacity}) but has no checkpoint contract; an eviction loses its work`, 'checkpoint: { path, signal, stopGrace } on the workload or in defaults.checkpoint, or capacity: on-demand', 'checkpoint-missing', l.ptr);
@@ -636,6 +639,7 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
     if (typeof dc.marker === 'string') cp.marker = dc.marker;
     if (typeof dc.minSize === 'number') cp.minSizeBytes = dc.minSize;
     if (typeof dc.shared === 'boolean') cp.shared = dc.shared;
+    if (typeof dc.sizeGB === 'number') cp.sizeGB = dc.sizeGB;
     fleet.defaults.checkpoint = cp;
     if (typeof dc.stopGrace === 'string') duration({ ...defaultsLoc, ptr: `${defaultsLoc.ptr}/checkpoint`, v: dc }, '/stopGrace');
   }

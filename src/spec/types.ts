@@ -51,6 +51,8 @@ export interface CheckpointContract {
   minSizeBytes?: number;
   /** Checkpoints live on storage every node sees (NFS, bucket mount): no transfer. */
   shared?: boolean;
+  /** Size of one checkpoint, GB: what a move across regions pays egress on. */
+  sizeGB?: number;
 }
 
 export interface FallbackRule {

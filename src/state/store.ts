@@ -18,7 +18,7 @@ export interface LockHandle {
 export interface StateStore {
   /** Where the state lives, for messages. */
   readonly location: string;
-  /** The current state; a fresh empty one (new lineage, serial 0) when none exists yet. */
+  /** The current state (a copy the caller owns); a fresh empty one (new lineage, serial 0) when none exists yet. */
   read(): Promise<StateFile>;
   /**
    * Writes the state, bumping its serial, only if the stored serial is still `state.serial`
@@ -68,7 +68,8 @@ export function upgradeState(s: StateFile): StateFile {
 /** Applies `fn` to the newest state and writes it, retrying a few times when another writer won. */
 export async function updateWithRetry(store: Pick<StateStore, 'read' | 'write'>, fn: (s: StateFile) => void, attempts = 20): Promise<StateFile> {
   for (let i = 0; ; i++) {
-    const next = structuredClone(await store.read());
+    // read() hands out a copy of its own: fn may change it freely.
+    const next = await store.read();
     fn(next);
     try {
       return await store.write(next);
