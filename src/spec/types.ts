@@ -31,6 +31,8 @@ export interface PoolSpec {
   zones?: string[];
   /** Keep this many nodes ready in this pool so an eviction needs no acquire. */
   warmStandby?: number;
+  /** How workloads here answer an early warning (rebalance, maintenance); `auto` prices the three. */
+  onWarning: 'auto' | 'prepare' | 'move' | 'ignore';
   labels: Record<string, string>;
   pos: SourcePos;
 }
