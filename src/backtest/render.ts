@@ -1,11 +1,12 @@
-// Renderers of a BacktestResult: the text table, the JSON document (format_version 1) and a
+// Renderers of a BacktestResult: the text table, the JSON document (format_version "1.0") and a
 // self-contained HTML page with inline SVG charts (cumulative cost and placement per policy).
 // Deterministic: no timestamps of the run itself, numbers rounded in one place.
+import { JSON_FORMAT_VERSION } from '../core/json.js';
 import { roundUsd } from '../core/units.js';
 import { IDLE, ON_DEMAND, SPOT0 } from './model.js';
 import type { BacktestResult, WorkloadResult } from './run.js';
 
-export const BACKTEST_FORMAT_VERSION = 1;
+export const BACKTEST_FORMAT_VERSION = JSON_FORMAT_VERSION;
 
 const r2 = (x: number): string => x.toFixed(2);
 
@@ -58,7 +59,7 @@ function locName(w: WorkloadResult, loc: number): string {
   return `spot:${w.zones[loc - SPOT0] ?? '?'}`;
 }
 
-/** The JSON document (`format_version` 1); timelines as placement segments in ticks. */
+/** The JSON document (`format_version` "1.0", docs/json.md); timelines as placement segments in ticks. */
 export function backtestJson(res: BacktestResult): unknown {
   return {
     format_version: BACKTEST_FORMAT_VERSION,

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { jsonDocument, toSnakeJson } from '../core/json.js';
 import { formatDuration, formatUsdPerHour, roundUsd } from '../core/units.js';
 import type { Observed } from '../core/types.js';
 import { refreshFleet } from '../engine/refresh.js';
@@ -75,7 +76,18 @@ export function register(program: Command, app: CliApp): void {
         byCap[w.capacity ?? 'unknown'] = (byCap[w.capacity ?? 'unknown'] ?? 0) + c;
       }
       if (opts.json) {
-        app.io.out(JSON.stringify({ fleet: session.fleet.name, costPerHour: roundUsd(total), costPerHourByCapacity: byCap, workloads: workloads.map((w) => ({ ...w, live: live(w), inSpec: specNames.has(w.name) })), leases, notApplied: pending, controller: controller ?? null, unknown: observed?.unknown ?? [] }, null, 2));
+        app.io.stdout.write(
+          jsonDocument({
+            fleet: session.fleet.name,
+            cost_per_hour: roundUsd(total),
+            cost_per_hour_by_capacity: Object.fromEntries(Object.entries(byCap).map(([k, v]) => [k, roundUsd(v)])),
+            workloads: workloads.map((w) => ({ ...(toSnakeJson(w) as Record<string, unknown>), live: live(w), in_spec: specNames.has(w.name) })),
+            leases: toSnakeJson(leases),
+            not_applied: pending,
+            controller: controller ? toSnakeJson(controller) : null,
+            unknown: toSnakeJson(observed?.unknown ?? []),
+          }),
+        );
         return;
       }
       const capText = Object.entries(byCap).sort().map(([k, v]) => `${k} ${formatUsdPerHour(v)}`).join(', ');
