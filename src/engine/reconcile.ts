@@ -6,7 +6,8 @@ import type { Notice, Observed } from '../core/types.js';
 import type { StateFile } from '../state/types.js';
 import { writeFileAtomic } from '../state/store.js';
 import { planFleet, specHashOf, type PlanOptions } from './plan.js';
-import { loadPolicySet } from '../policy/policy-set.js';
+import { evaluatePlanRules, isPolicySet, loadPolicySet } from '../policy/policy-set.js';
+import { planJsonObject } from './render.js';
 import { refreshFleet, type RefreshOptions } from './refresh.js';
 import type { FleetSession } from './session.js';
 import type { Plan } from './types.js';
@@ -65,12 +66,14 @@ export async function makePlan(session: FleetSession, state: StateFile, opts: Ma
     ...(opts.captureDecisions ? { captureDecisions: opts.captureDecisions } : {}),
   });
   if (opts.refresh === false) plan.warnings.push('refresh skipped (--refresh=false): the plan reflects the state file only');
+  if (isPolicySet(policies) && policies.planRules.length > 0) plan.policyViolations = evaluatePlanRules(policies, planJsonObject(plan));
   return { plan, observed };
 }
 
 /** Mandatory policy violations block apply. */
 export function assertNoMandatoryViolations(plan: Plan): void {
   const v = plan.changes.flatMap((c) => c.violations.filter((x) => x.level === 'mandatory').map((x) => ({ policy: x.policy, address: c.address, message: x.message })));
+  for (const x of plan.policyViolations ?? []) if (x.level === 'mandatory') v.push({ policy: x.policy, address: `fleet.${plan.fleet}`, message: x.message });
   if (v.length > 0) throw new PolicyViolation(v);
 }
 
