@@ -117,7 +117,7 @@ describe('createWatchMetrics', () => {
     expect(family(fams, 'spotfleet_build_info').metrics).toEqual([{ labels: { fleet: 'research', version: '9.8.7', node_version: process.version }, value: '1' }]);
     expect(family(fams, 'spotfleet_last_successful_reconcile_timestamp_seconds').metrics[0]?.value).toBe('0');
     // Counters exist at 0: every outcome, every notice source and kind, every polled provider.
-    const series = (name: string, key: string): Record<string, string> => Object.fromEntries(family(fams, name).metrics.map((x) => [x.labels?.[key] ?? '', x.value]));
+    const series = (name: string, key: string): Record<string, string> => Object.fromEntries(family(fams, name).metrics.map((x) => [x.labels?.[key] ?? '', x.value ?? '']));
     expect(series('spotfleet_migrations_total', 'outcome')).toEqual({ succeeded: '0', 'lost-work': '0', failed: '0', aborted: '0' });
     expect(family(fams, 'spotfleet_notices_received_total').metrics.map((x) => `${x.labels?.['cloud']}/${x.labels?.['kind']}=${x.value}`).sort()).toEqual(
       ['aws', 'sim'].flatMap((c) => ['maintenance', 'preemption', 'rebalance', 'termination'].map((k) => `${c}/${k}=0`)).sort(),
