@@ -81,6 +81,12 @@ export function formatUsd(usd: number): string {
   return `${sign}$${(cents / 100).toFixed(2)}`;
 }
 
+/** Cents, always (`$0.00` for a tiny amount): for tables whose TOTAL adds up the rows as printed. */
+export function formatCents(usd: number): string {
+  const cents = Math.round(usd * 100);
+  return `${cents < 0 ? '-' : ''}$${(Math.abs(cents) / 100).toFixed(2)}`;
+}
+
 /**
  * A price rate for people (USD per hour, per GPU-hour): 3–4 significant digits, and at least the
  * cents: `$0.918`, `$12.24`, `$2.00`, `$0.0123`.
