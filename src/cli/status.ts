@@ -10,6 +10,7 @@ import { refreshFleet } from '../engine/refresh.js';
 import type { WorkloadRecord, LeaseRecord } from '../state/types.js';
 import type { CliApp } from './app.js';
 import { addStateOptions, openSession, type StateOptions } from './common.js';
+import { withIsoTimes } from './state-view.js';
 import { parseBool } from './plan.js';
 
 export interface ControllerInfo {
@@ -81,8 +82,8 @@ export function register(program: Command, app: CliApp): void {
             fleet: session.fleet.name,
             cost_per_hour: roundUsd(total),
             cost_per_hour_by_capacity: Object.fromEntries(Object.entries(byCap).map(([k, v]) => [k, roundUsd(v)])),
-            workloads: workloads.map((w) => ({ ...(toSnakeJson(w) as Record<string, unknown>), live: live(w), in_spec: specNames.has(w.name) })),
-            leases: toSnakeJson(leases),
+            workloads: workloads.map((w) => ({ ...(toSnakeJson(withIsoTimes(w)) as Record<string, unknown>), live: live(w), in_spec: specNames.has(w.name) })),
+            leases: toSnakeJson(withIsoTimes(leases)),
             not_applied: pending,
             controller: controller ? toSnakeJson(controller) : null,
             unknown: toSnakeJson(observed?.unknown ?? []),
