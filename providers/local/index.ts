@@ -159,6 +159,10 @@ function createLocal(config: LocalConfig, ctx: ProviderContext): Provider {
       },
       logs: (node, id, opts) => runtime.logs(node, id, opts),
       remove: (node, id) => runtime.remove(node, id),
+      inspect: async (node, id) => {
+        await notices.settle(node);
+        return runtime.inspect(node, id);
+      },
     },
     notices: {
       poll: async (node) => {

@@ -342,6 +342,11 @@ function createSim(config: SimConfig, ctx: ProviderContext): Provider {
       },
       logs: (node, id, opts) => runtime.logs(node, id, opts),
       remove: (node, id) => runtime.remove(node, id),
+      inspect: async (node, id) => {
+        const l = readLease(node);
+        if (l) await settle(l);
+        return runtime.inspect(node, id);
+      },
     },
     notices: {
       poll: async (node) => {

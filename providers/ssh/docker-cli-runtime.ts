@@ -51,7 +51,7 @@ export class DockerCliRuntime implements RuntimeCapability {
     return r.stdout;
   }
 
-  private async inspect(node: string, ids: string[]): Promise<Inspect[]> {
+  private async inspectContainers(node: string, ids: string[]): Promise<Inspect[]> {
     if (ids.length === 0) return [];
     const r = await this.docker(node, ['inspect', '--type', 'container', ...ids]);
     if (r.code !== 0 && !/No such/i.test(r.stderr)) throw this.fail(node, `docker inspect failed: ${r.stderr.trim()}`, true);
@@ -77,7 +77,7 @@ export class DockerCliRuntime implements RuntimeCapability {
 
   private async byFilter(node: string, filters: string[]): Promise<Inspect[]> {
     const out = await this.must(node, ['ps', '-aq', '--no-trunc', ...filters.flatMap((f) => ['--filter', f])], 'docker ps');
-    return this.inspect(node, out.split('\n').map((s) => s.trim()).filter(Boolean));
+    return this.inspectContainers(node, out.split('\n').map((s) => s.trim()).filter(Boolean));
   }
 
   async listOn(node: string): Promise<WorkloadInstance[]> {
@@ -125,13 +125,13 @@ export class DockerCliRuntime implements RuntimeCapability {
     if (r.code !== 0) {
       // A concurrent start with the same key won the name: that container is the answer.
       if (/already in use|Conflict/i.test(r.stderr)) {
-        const won = (await this.inspect(node, [name]))[0];
+        const won = (await this.inspectContainers(node, [name]))[0];
         if (won && won.Config?.Labels?.[LABEL.idempotencyKey] === req.idempotencyKey) return this.toInstance(node, won);
       }
       throw this.fail(node, `docker run for ${req.workload} failed (exit ${r.code}): ${r.stderr.trim().slice(0, 500)}`, r.code !== 125);
     }
     const id = r.stdout.trim().split('\n').pop() ?? '';
-    const c = (await this.inspect(node, [id]))[0];
+    const c = (await this.inspectContainers(node, [id]))[0];
     if (!c) throw this.fail(node, `container ${id} vanished right after docker run`, true);
     return this.toInstance(node, c);
   }
@@ -160,7 +160,7 @@ export class DockerCliRuntime implements RuntimeCapability {
     const t = String(Math.max(0, Math.ceil(graceMs / 1000)));
     const r = await this.docker(node, ['stop', '-t', t, instanceId], graceMs + 60_000);
     if (r.code !== 0 && !/No such container/i.test(r.stderr)) throw this.fail(node, `docker stop failed: ${r.stderr.trim()}`, true);
-    const c = (await this.inspect(node, [instanceId]))[0];
+    const c = (await this.inspectContainers(node, [instanceId]))[0];
     return c?.State?.ExitCode !== undefined ? { exitCode: c.State.ExitCode } : {};
   }
 

@@ -84,7 +84,7 @@ function jobWorkload(f: BacktestFlags): WorkloadSpec {
     fallback: { to: 'on-demand', revertToSpot: true, minDwellMs: 30 * 60_000 },
     labels: {},
     checkpoint: { path: '/checkpoints', signal: 'SIGUSR1', stopGraceMs: 60_000, resumeEnv: 'RESUME_FROM_CHECKPOINT' },
-    critical: false,
+    critical: false, restartPolicy: 'OnFailure', backoffLimit: 6,
     specHash: 'backtest',
     pos: { file: '<--job>', line: 1, col: 1 },
   };

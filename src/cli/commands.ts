@@ -6,7 +6,7 @@ import type { CliApp, RegisterCommand } from './app.js';
 export const COMMANDS: readonly string[] = [
   'init', 'validate', 'fmt', 'providers', 'nodes', 'sim',
   'plan', 'show', 'apply', 'destroy', 'state', 'status', 'import', 'force-unlock',
-  'watch', 'drill', 'explain', 'savings', 'report', 'backtest', 'version', 'completion',
+  'watch', 'drill', 'explain', 'savings', 'report', 'backtest', 'logs', 'rerun', 'version', 'completion',
 ];
 
 /** Adds the named command modules to the program. */

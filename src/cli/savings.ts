@@ -75,6 +75,8 @@ export function renderSavingsText(s: SavingsSummary, fleet: string): string {
   for (const r of rows) out.push(line(r));
   out.push(widths.map((w) => '-'.repeat(w)).join('  '));
   out.push(line(total));
+  const phases = Object.entries(s.totals.phases).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${v} ${k}`).join(', ');
+  if (phases) out.push('', `Workloads by phase: ${phases}${s.by.kind === 'workload' ? ` (${s.rows.map((r) => `${r.key} ${Object.keys(r.phases)[0] ?? '?'}`).join(', ')})` : ''}`);
   const notes = [...s.notes];
   if ((['actualUsd', 'onDemandUsd', 'savedUsd'] as const).some((k) => Math.round(s.totals[k] * 100) / 100 !== printed[k])) notes.push('money is rounded to cents per row; TOTAL adds the rows as printed (exact totals: --json)');
   if (notes.length > 0) {
@@ -107,6 +109,7 @@ export function renderSavingsJson(s: SavingsSummary, fleet: string): string {
         (['on-demand', 'spot'] as const).map((c) => [c, { ms: r.byCapacity[c].ms, gpu_hours: r.byCapacity[c].gpuHours, actual_usd: r.byCapacity[c].actualUsd, on_demand_usd: r.byCapacity[c].onDemandUsd }]),
       ),
       on_demand_estimated: r.onDemandEstimated,
+      phases: r.phases,
     })),
     totals: {
       spot_hours: s.totals.spotHours,
@@ -118,6 +121,7 @@ export function renderSavingsJson(s: SavingsSummary, fleet: string): string {
       migrations: s.totals.migrations,
       failed_migrations: s.totals.failedMigrations,
       downtime_ms: s.totals.downtimeMs,
+      phases: s.totals.phases,
     },
     notes: s.notes,
   };
@@ -131,10 +135,10 @@ function csvField(v: string | number): string {
 
 /** CSV with a header line and one line per row (no total line: spreadsheets sum). */
 export function renderSavingsCsv(s: SavingsSummary): string {
-  const lines = [['group', 'workloads', 'spot_hours', 'on_demand_hours', 'actual_usd', 'on_demand_usd', 'saved_usd', 'saved_pct', 'migrations', 'failed_migrations', 'downtime_s'].join(',')];
+  const lines = [['group', 'workloads', 'spot_hours', 'on_demand_hours', 'actual_usd', 'on_demand_usd', 'saved_usd', 'saved_pct', 'migrations', 'failed_migrations', 'downtime_s', 'phases'].join(',')];
   for (const r of s.rows) {
     lines.push(
-      [r.key, r.workloads.join(' '), r.spotHours, r.onDemandHours, r.actualUsd.toFixed(4), r.onDemandUsd.toFixed(4), r.savedUsd.toFixed(4), r.savedPct.toFixed(2), r.migrations, r.failedMigrations, (r.downtimeMs / 1000).toFixed(3)]
+      [r.key, r.workloads.join(' '), r.spotHours, r.onDemandHours, r.actualUsd.toFixed(4), r.onDemandUsd.toFixed(4), r.savedUsd.toFixed(4), r.savedPct.toFixed(2), r.migrations, r.failedMigrations, (r.downtimeMs / 1000).toFixed(3), Object.entries(r.phases).map(([k, v]) => `${k}:${v}`).join(' ')]
         .map(csvField)
         .join(','),
     );

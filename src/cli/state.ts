@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { compareAddress, parseAddress } from '../core/address.js';
 import { SpotfleetError, UsageError } from '../core/errors.js';
 import { jsonDocument, toSnakeJson } from '../core/json.js';
+import { upgradeState } from '../state/store.js';
 import { STATE_VERSION, type ResourceRecord, type StateFile } from '../state/types.js';
 import type { CliApp } from './app.js';
 import { addStateOptions, openSession, takeLock, type StateOptions } from './common.js';
@@ -52,7 +53,8 @@ export function parseStateFile(text: string, source: string): StateFile {
   for (const [addr, r] of Object.entries(s.resources)) {
     if (r.address !== addr || !parseAddress(addr)) throw new SpotfleetError('STATE_INVALID', `${source}: resource "${addr}" is not recorded under its own address`);
   }
-  return { pending: [], ledger: [], fleet: '', ...s } as StateFile;
+  // An older state version is upgraded the way the store upgrades what it reads.
+  return upgradeState({ pending: [], ledger: [], fleet: '', ...s } as StateFile);
 }
 
 function readStdin(): string {

@@ -13,6 +13,11 @@ export function nodeAddress(provider: string, nodeId: string): string {
   return `node.${provider}.${nodeId}`;
 }
 
+/** The key of a node across providers, as maps and indexes hold it: `provider/node`. */
+export function nodeKey(provider: string, nodeId: string): string {
+  return `${provider}/${nodeId}`;
+}
+
 export interface ParsedAddress {
   kind: AddressKind;
   parts: string[];

@@ -83,6 +83,17 @@ export class LockError extends SpotfleetError {
   }
 }
 
+/**
+ * A state write lost a compare-and-swap race (another writer moved the serial), or a step's
+ * precondition no longer holds in the newest state (the fleet was destroyed, the workload moved).
+ * The writer re-reads and re-plans.
+ */
+export class StateConflictError extends SpotfleetError {
+  constructor(message: string) {
+    super('STATE_CONFLICT', message, ['Another spotfleet (watch, apply or destroy) changed the state first; run the command again to plan from the new state.']);
+  }
+}
+
 /** A saved plan no longer matches the state it was made against. */
 export class StalePlanError extends SpotfleetError {
   constructor(message: string) {

@@ -40,6 +40,8 @@ export interface WorkloadInstance {
   /** ISO-8601. */
   startedAt: string;
   exitCode?: number;
+  /** ISO-8601, once it has exited, when the runtime knows. */
+  endedAt?: string;
   gpus: number;
   /** Hash of the workload spec it was started from; a change means the workload must be replaced. */
   specHash?: string;

@@ -4,13 +4,13 @@ import { parseAddress } from '../core/address.js';
 import { JSON_FORMAT_VERSION, toSnakeJson } from '../core/json.js';
 import { formatUsd, formatUsdPerHour, roundUsd } from '../core/units.js';
 import { spotfleetVersion } from '../core/version.js';
-import type { ChangeKind, DriftItem, Plan, ResourceChange } from './types.js';
+import { planHasActions, planHasChanges, type ChangeKind, type DriftItem, type Plan, type ResourceChange } from './types.js';
 
 export interface RenderOptions {
   color: boolean;
 }
 
-const SYMBOL: Record<ChangeKind, string> = { create: '+', update: '~', replace: '-/+', delete: '-', read: '<=', 'no-op': ' ' };
+const SYMBOL: Record<ChangeKind, string> = { create: '+', update: '~', replace: '-/+', delete: '-', read: '<=', 'no-op': ' ', pending: '…' };
 const VERB: Record<ChangeKind, string> = {
   create: 'will be created',
   update: 'will be updated in-place',
@@ -18,8 +18,9 @@ const VERB: Record<ChangeKind, string> = {
   delete: 'will be destroyed',
   read: 'will be read',
   'no-op': 'is unchanged',
+  pending: 'cannot run yet',
 };
-const COLOR: Record<ChangeKind, number> = { create: 32, update: 33, replace: 35, delete: 31, read: 36, 'no-op': 0 };
+const COLOR: Record<ChangeKind, number> = { create: 32, update: 33, replace: 35, delete: 31, read: 36, 'no-op': 0, pending: 33 };
 
 function c(o: RenderOptions, code: number, s: string): string {
   return o.color && code ? `\u001b[${code}m${s}\u001b[0m` : s;
@@ -40,7 +41,7 @@ function costLine(plan: Plan): string {
 }
 
 export function summaryLine(plan: Plan): string {
-  return `Plan: ${plan.summary.add} to add, ${plan.summary.change} to change, ${plan.summary.destroy} to destroy.`;
+  return `Plan: ${plan.summary.add} to add, ${plan.summary.change} to change, ${plan.summary.destroy} to destroy${plan.summary.pending > 0 ? `, ${plan.summary.pending} pending` : ''}.`;
 }
 
 /** Terraform-style text. */
@@ -53,8 +54,10 @@ export function renderPlanText(plan: Plan, o: RenderOptions): string {
     out.push('');
   }
   const visible = plan.changes.filter((ch) => ch.change !== 'no-op');
-  if (visible.length === 0 && plan.actions.length === 0) {
+  if (!planHasChanges(plan)) {
     out.push(c(o, 32, 'No changes.') + ' Your fleet matches the configuration.', '');
+    const records = plan.actions.filter((a) => a.kind === 'record' || a.kind === 'adopt' || a.kind === 'forget').length;
+    if (records > 0) out.push(`Apply records ${records} change${records === 1 ? '' : 's'} in the state only (listed above); nothing else changes.`, '');
     out.push(costLine(plan));
     for (const w of plan.warnings) out.push(`${c(o, 33, 'Warning:')} ${w}`);
     out.push(...planPolicyLines(plan, o));
@@ -105,6 +108,8 @@ export const TERRAFORM_ACTIONS: Readonly<Record<ChangeKind, readonly TerraformAc
   delete: ['delete'],
   read: ['read'],
   'no-op': ['no-op'],
+  // Should run but cannot yet (no capacity, waiting for spot, back-off): nothing changes now.
+  pending: ['no-op'],
 };
 
 export type TerraformAction = 'no-op' | 'create' | 'read' | 'update' | 'delete';
@@ -117,6 +122,7 @@ const DRIFT_ACTIONS: Readonly<Record<DriftItem['kind'], readonly TerraformAction
   duplicate: ['create'],
   moved: ['update'],
   evicted: ['update'],
+  exited: ['delete'],
 };
 
 /** `workload.train-a` → type workload, name train-a; `lease.spot-v100.x` → type lease, pool spot-v100, name x. */
@@ -172,7 +178,7 @@ export function planJsonObject(plan: Plan): Record<string, unknown> {
     created_at: plan.createdAt,
     state: { lineage: plan.state.lineage, serial: plan.state.serial },
     spec_hash: plan.specHash,
-    applyable: plan.actions.length > 0 && !mandatory,
+    applyable: planHasActions(plan) && !mandatory,
     summary: plan.summary,
     cost: { before_per_hour: plan.cost.beforePerHour, after_per_hour: plan.cost.afterPerHour },
     resource_changes: plan.changes.map(resourceChangeJson),

@@ -10,7 +10,7 @@ import type { SourcePos, SpecProblem } from '../core/errors.js';
 import { formatDuration, formatUsdRate } from '../core/units.js';
 import { compileCel, createCelEnvironment, runCel, type CelProgram } from './cel.js';
 
-export const BUILTIN_ALERTS = ['preemption-notice', 'migration-failed', 'work-lost', 'checkpoint-stale', 'deadline-at-risk', 'budget-exceeded', 'spot-price-high'] as const;
+export const BUILTIN_ALERTS = ['preemption-notice', 'migration-failed', 'work-lost', 'workload-failed', 'checkpoint-stale', 'deadline-at-risk', 'budget-exceeded', 'spot-price-high'] as const;
 export type BuiltinAlert = (typeof BUILTIN_ALERTS)[number];
 
 /** Facts of one reconcile, gathered by the caller (watch / apply). Prices per GPU-hour. */
@@ -19,7 +19,7 @@ export interface AlertFacts {
   /** ms epoch. */
   now: number;
   notices: { node: string; workloads?: string[]; kind: string; deadline: string; provider: string }[];
-  events: { kind: 'migration-failed' | 'work-lost'; id: string; address: string; message: string; fields?: Record<string, string | number | boolean> }[];
+  events: { kind: 'migration-failed' | 'work-lost' | 'workload-failed'; id: string; address: string; message: string; fields?: Record<string, string | number | boolean> }[];
   workloads: { name: string; lastCheckpointAt?: number; checkpointMaxAgeMs?: number; deadlineAtRisk?: boolean; capacity?: string; costPerHour?: number }[];
   markets: { pool: string; zone?: string; gpuModel: string; spotPrice: number; onDemandPrice: number; available?: boolean }[];
   fleetCostPerHour: number;
@@ -120,6 +120,7 @@ function instancesOf(rule: CompiledAlertRule, f: AlertFacts, fleetVars: Record<s
       return out;
     case 'migration-failed':
     case 'work-lost':
+    case 'workload-failed':
       for (const e of f.events) if (e.kind === rule.builtin) add(e.address, e.message, { ...e.fields, event: e.id });
       return out;
     case 'checkpoint-stale':

@@ -405,15 +405,20 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
     return decision('stay', undefined, undefined);
   }
   const n = price(best.o, true, baseline, curRate);
-  if (best.o.capacity === 'spot') {
-    if (cur.capacity === 'on-demand' && !w.fallback.revertToSpot && input.history.lastMoveAt !== undefined) {
+  const dwell = now - cur.since;
+  // After a move (an eviction's above all), no voluntary move until minDwell has passed, whatever
+  // the target: a workload just moved to its fallback must not be moved on at the next reconcile.
+  const justMoved = input.history.lastMoveAt !== undefined && dwell < w.fallback.minDwellMs;
+  if (best.o.capacity === 'spot' || justMoved) {
+    if (best.o.capacity === 'spot' && cur.capacity === 'on-demand' && !w.fallback.revertToSpot && input.history.lastMoveAt !== undefined) {
       reasons.push({ rule: 'fallback', text: `stay on ${where(cur)}: fallback.revertToSpot is off` });
       return decision('stay', undefined, undefined);
     }
-    const dwell = now - cur.since;
-    if (dwell < w.fallback.minDwellMs) {
+    if (dwell < w.fallback.minDwellMs || justMoved) {
+      // The numbers of the move it passes up, for `explain`, then why it stays.
+      costReason(() => `moving to ${where(best.o)} would net ${formatUsd(n.netSavingsUsd)} over ${roundUsd(R)}h = ${formatUsd(n.savingsPerHour)}/h`, n);
       reasons.push({ rule: 'anti-flap', text: `stay on ${where(cur)}: there for ${formatDuration(dwell)}, minDwell is ${formatDuration(w.fallback.minDwellMs)}`, numbers: { dwellHours: roundUsd(dwell / HOUR_MS), minDwellHours: w.fallback.minDwellMs / HOUR_MS } });
-      return decision('stay', undefined, undefined);
+      return decision('stay', undefined, n);
     }
   }
   if (n.savingsPerHour < th.minSavingsPerHour) {

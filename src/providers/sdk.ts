@@ -144,6 +144,11 @@ export interface RuntimeCapability {
   logs?(node: string, instanceId: string, opts?: { tailLines?: number }): Promise<string>;
   /** Forget an exited instance (remove its record / container). */
   remove?(node: string, instanceId: string): Promise<void>;
+  /**
+   * One instance, cheaply (without listing every node): undefined when the runtime does not know
+   * it. Waiting for a checkpoint uses it to notice at once that the workload exited.
+   */
+  inspect?(node: string, instanceId: string): Promise<WorkloadInstance | undefined>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -180,6 +185,8 @@ export interface VerifyRequest {
   since?: string;
   marker?: string;
   minSizeBytes?: number;
+  /** Checkpoints (paths) never to return: a resume from them failed. The newest other one counts. */
+  exclude?: string[];
 }
 
 export interface TransferRequest {

@@ -20,6 +20,7 @@ import type {
   MigrationOverhead,
   PoolSpec,
   ProviderInstanceSpec,
+  RestartPolicy,
   Severity,
   Thresholds,
   WorkloadSpec,
@@ -34,6 +35,9 @@ export const DEFAULT_THRESHOLDS = {
   preemptionWindow: '6h',
   cooldown: '2h',
 } as const;
+/** Failed exits a job may have before it is failed (Kubernetes Jobs' default). */
+export const DEFAULT_BACKOFF_LIMIT = 6;
+
 export const DEFAULT_FALLBACK = { to: 'on-demand', revertToSpot: true, minDwell: '30m' } as const;
 export const DEFAULT_CHECKPOINT = { signal: 'SIGUSR1', stopGrace: '60s', resumeEnv: 'RESUME_FROM_CHECKPOINT' } as const;
 /** The sink every fleet has without declaring it. */
@@ -435,6 +439,8 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
       fallback,
       labels: strMap(v.labels),
       critical: v.critical === true,
+      restartPolicy: (str(v.restartPolicy) as RestartPolicy | undefined) ?? (cls === 'serving' || cls === 'realtime' ? 'Always' : 'OnFailure'),
+      backoffLimit: typeof v.backoffLimit === 'number' ? v.backoffLimit : DEFAULT_BACKOFF_LIMIT,
       specHash: '',
       pos: at(l),
     };

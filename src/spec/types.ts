@@ -4,6 +4,8 @@
 import type { SourcePos } from '../core/errors.js';
 import type { CapacityPreference, CapacityType, WorkloadClass } from '../core/types.js';
 
+export type RestartPolicy = 'Never' | 'OnFailure' | 'Always';
+
 export interface ProviderInstanceSpec {
   /** Instance name: the key under `providers:`. */
   name: string;
@@ -96,6 +98,10 @@ export interface WorkloadSpec {
   overhead?: MigrationOverhead;
   /** Critical workloads may keep a warm standby of their own. */
   critical: boolean;
+  /** What a non-zero exit does (Kubernetes' names); Always makes the workload a service. */
+  restartPolicy: RestartPolicy;
+  /** Failed exits allowed before the workload is failed; preemptions never count. */
+  backoffLimit: number;
   /** Stable hash of the fields that require a restart when they change. */
   specHash: string;
   pos: SourcePos;

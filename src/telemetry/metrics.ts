@@ -62,6 +62,10 @@ export interface WatchMetrics {
   setFleetCostPerHour(byCapacity: Partial<Record<CapacityType, number>>): void;
   /** A provider call made by watch's monitors (notice or price polls) failed. */
   providerPollError(provider: string, capability: string): void;
+  /** Workloads per lifecycle phase; a phase not given is set to 0. */
+  setWorkloadPhases(byPhase: Record<string, number>): void;
+  /** A workload restarted: after a failed exit (counts against backoffLimit) or a preemption (never does). */
+  workloadRestarted(kind: 'failure' | 'preemption'): void;
   /** The registry in Prometheus text format. */
   render(): Promise<string>;
 }
@@ -80,6 +84,7 @@ const SIGNAL_BUCKETS = [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30];
 const DOWNTIME_BUCKETS = [1, 5, 10, 20, 30, 60, 90, 120, 180, 300, 600, 1800];
 
 const CAPACITY_TYPES: readonly CapacityType[] = ['on-demand', 'spot'];
+const PHASES = ['pending', 'starting', 'running', 'checkpointing', 'migrating', 'recovering', 'succeeded', 'failed', 'cancelled'] as const;
 
 /**
  * Creates the controller's metrics on a new private registry.
@@ -153,6 +158,20 @@ export function createWatchMetrics(opts: WatchMetricsOptions = {}): WatchMetrics
     labelNames: ['provider', 'capability'] as const,
     registers,
   });
+  const phases = new Gauge({
+    name: `${p}workloads`,
+    help: 'Workloads of the fleet by lifecycle phase (pending, running, migrating, recovering, succeeded, failed, cancelled, ...).',
+    labelNames: ['phase'] as const,
+    registers,
+  });
+  const restarts = new Counter({
+    name: `${p}workload_restarts_total`,
+    help: 'Workload restarts: kind failure counts against backoffLimit, kind preemption (recoveries) never does.',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  for (const ph of PHASES) phases.set({ phase: ph }, 0);
+  for (const k of ['failure', 'preemption']) restarts.inc({ kind: k }, 0);
   const buildInfo = new Gauge({
     name: `${p}build_info`,
     help: 'Always 1; the labels say which spotfleet and Node.js run.',
@@ -215,6 +234,12 @@ export function createWatchMetrics(opts: WatchMetricsOptions = {}): WatchMetrics
     },
     providerPollError(provider, capability) {
       pollErrors.inc({ provider, capability });
+    },
+    setWorkloadPhases(byPhase) {
+      for (const ph of new Set([...PHASES, ...Object.keys(byPhase)])) phases.set({ phase: ph }, byPhase[ph] ?? 0);
+    },
+    workloadRestarted(kind) {
+      restarts.inc({ kind });
     },
     render() {
       return registry.metrics();

@@ -351,7 +351,7 @@ describe('human output', () => {
     const s = JSON.parse(cli(['state', 'pull', dir], { cwd: dir }).stdout) as { resources: Record<string, unknown> };
     for (let i = 0; i < 3000; i++) {
       const name = `w${String(i).padStart(4, '0')}`;
-      s.resources[`workload.${name}`] = { type: 'workload', address: `workload.${name}`, name, status: 'stopped', gpus: 1, doneMs: 0, generation: 1, preemptions: [], moves: [{ at: 1_700_000_000_000, to: 'x', reason: 'because', outcome: 'ok' }] };
+      s.resources[`workload.${name}`] = { type: 'workload', address: `workload.${name}`, name, phase: 'succeeded', failures: 0, recoveries: 0, gpus: 1, doneMs: 0, generation: 1, preemptions: [], moves: [{ at: 1_700_000_000_000, to: 'x', reason: 'because', outcome: 'ok' }] };
     }
     writeFileSync(join(dir, 's.json'), JSON.stringify(s));
     expect(cli(['state', 'push', join(dir, 's.json'), dir], { cwd: dir }).code).toBe(0);

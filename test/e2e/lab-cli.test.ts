@@ -130,7 +130,7 @@ describeLab('spotfleet CLI in the lab: apply, then watch moves workloads on AWS/
     await watch.waitFor((x) => x.msg === 'checkpoint signal sent' && x.address === addr, { from, what: `the checkpoint signal to ${workload}` });
     const [migrated] = await watch.waitFor((x) => x.msg === 'migration complete' && x.address === addr, { from, what: `${workload}'s migration`, timeoutMs: 60_000 });
     const m = migrated as LogLine;
-    expect(m).toMatchObject({ from: home, to: 'od', outcome: 'ok' });
+    expect(m).toMatchObject({ from: home, to: 'od', outcome: 'succeeded' });
     const timings = m.timings as Record<string, number>;
     for (const k of ['checkpoint', 'stop', 'transfer', 'start']) expect(Object.keys(timings), `timings of ${workload}'s move`).toContain(k);
     // Each step logged as done once, in this order, after the signal: the checkpoint verified as

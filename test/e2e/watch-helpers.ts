@@ -25,13 +25,14 @@ export interface LogLine {
 export interface WatchFleetOptions {
   speed?: number;
   stopGrace?: string;
+  noticeWindow?: string;
   /** fallback.minDwell of every workload. Default 2m (as the quickstart). */
   minDwell?: string;
 }
 
 /** A fleet like tempFleet's (quickstart providers and trace, 50 ms trainer steps), with a chosen minDwell. */
 export function watchFleetYaml(workloads: TestWorkload[], o: WatchFleetOptions = {}): string {
-  const base = fleetYaml(workloads, { ...(o.speed !== undefined ? { speed: o.speed } : {}), ...(o.stopGrace !== undefined ? { stopGrace: o.stopGrace } : {}) });
+  const base = fleetYaml(workloads, { ...(o.speed !== undefined ? { speed: o.speed } : {}), ...(o.stopGrace !== undefined ? { stopGrace: o.stopGrace } : {}), ...(o.noticeWindow !== undefined ? { noticeWindow: o.noticeWindow } : {}) });
   return o.minDwell ? base.replaceAll('minDwell: 2m', `minDwell: ${o.minDwell}`) : base;
 }
 

@@ -16,7 +16,7 @@ describe('planFleet', () => {
     const start = plan.actions.find((a) => a.kind === 'start');
     expect(start && start.kind === 'start' && start.target.zone).toBe('us-west-2a');
     expect(dep(plan.actions, start?.id ?? '')).toEqual(['acquire']);
-    expect(plan.summary).toEqual({ add: 2, change: 0, destroy: 0 });
+    expect(plan.summary).toEqual({ add: 2, change: 0, destroy: 0, pending: 0 });
     expect(plan.cost).toEqual({ beforePerHour: 0, afterPerHour: 0.92 });
   });
 
@@ -25,7 +25,7 @@ describe('planFleet', () => {
     const obs = observed({ nodes: [node('od-1', 'lab')], workloads: [instance('i-a', 'a', 'lab', 'od-1')] });
     const plan = planFleet(f, obs, state({ 'workload.a': running('a') }), planOpts);
     expect(plan.actions).toEqual([]);
-    expect(plan.summary).toEqual({ add: 0, change: 0, destroy: 0 });
+    expect(plan.summary).toEqual({ add: 0, change: 0, destroy: 0, pending: 0 });
   });
 
   it('moving to on-demand checkpoints, stops, transfers, starts in order, and releases the lease after the transfer', () => {

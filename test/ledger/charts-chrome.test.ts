@@ -26,7 +26,7 @@ const h = (n: number): number => T0 + n * HOUR_MS;
 function state(ledger: StateFile['ledger'], moves: { at: number; from: string; to: string; outcome: 'ok' | 'failed' }[]): StateFile {
   return {
     version: 1, serial: 1, lineage: 'l', fleet: 'research', pending: [], ledger,
-    resources: { 'workload.train-a': { type: 'workload', address: 'workload.train-a', name: 'train-a', status: 'stopped', gpus: 4, doneMs: 0, generation: 3, preemptions: [], moves: moves.map((m) => ({ ...m, reason: 'test move', downtimeMs: 30_000 })) } },
+    resources: { 'workload.train-a': { type: 'workload', address: 'workload.train-a', name: 'train-a', phase: 'succeeded', failures: 0, recoveries: 0, gpus: 4, doneMs: 0, generation: 3, preemptions: [], moves: moves.map((m) => ({ ...m, reason: 'test move', downtimeMs: 30_000 })) } },
   };
 }
 

@@ -38,6 +38,8 @@ describe('createWatchMetrics', () => {
       'spotfleet_queue_depth',
       'spotfleet_reconcile_duration_seconds',
       'spotfleet_reconcile_errors_total',
+      'spotfleet_workload_restarts_total',
+      'spotfleet_workloads',
     ]);
 
     // The parser flattens labelled histograms badly (it keeps only the buckets of the last series),

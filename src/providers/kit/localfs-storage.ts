@@ -104,6 +104,7 @@ export class LocalfsStorage implements StorageCapability {
     for (const name of names.sort()) {
       if (isInProgress(name)) continue;
       const path = join(dir, name);
+      if (req.exclude?.includes(path)) continue;
       let e: Entry;
       try {
         const st = statSync(path);

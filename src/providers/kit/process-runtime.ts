@@ -126,6 +126,14 @@ export class ProcessRuntime implements RuntimeCapability {
     return out.sort((a, b) => (a.node === b.node ? cmp(a.id, b.id) : cmp(a.node, b.node)));
   }
 
+  async inspect(node: string, instanceId: string): Promise<WorkloadInstance | undefined> {
+    await Promise.resolve();
+    assertSafeName(this.o.provider, 'node', node);
+    assertSafeName(this.o.provider, 'instance', instanceId);
+    const inst = this.read(node, instanceId);
+    return inst && inst.fleet === this.o.fleet ? inst : undefined;
+  }
+
   /** Running instances on one node. */
   async running(node: string): Promise<WorkloadInstance[]> {
     return (await this.list()).filter((i) => i.node === node && i.state === 'running');
@@ -259,6 +267,7 @@ export class ProcessRuntime implements RuntimeCapability {
       labels: rec.labels,
     };
     if (!st.running && st.exitCode !== undefined) inst.exitCode = st.exitCode;
+    if (!st.running && st.endedAt !== undefined) inst.endedAt = st.endedAt;
     return inst;
   }
 
@@ -271,12 +280,12 @@ export class ProcessRuntime implements RuntimeCapability {
     return out;
   }
 
-  private status(dir: string, rec: ProcessRecord): { running: boolean; exitCode?: number } {
+  private status(dir: string, rec: ProcessRecord): { running: boolean; exitCode?: number; endedAt?: string } {
     const exit = readJson<ExitFile>(join(dir, 'exit.json'));
     const p = this.pids(dir, rec);
     const alive = isAlive(p.supervisor) || isAlive(p.child);
     if (alive) return { running: true };
-    if (exit) return exit.code === undefined ? { running: false } : { running: false, exitCode: exit.code };
+    if (exit) return exit.code === undefined ? { running: false, endedAt: exit.endedAt } : { running: false, exitCode: exit.code, endedAt: exit.endedAt };
     // No pids yet: the supervisor may be a few milliseconds from writing them.
     if (!p.supervisor && this.now() - Date.parse(rec.startedAt) < 5000) return { running: true };
     return { running: false };
