@@ -188,7 +188,7 @@ export function register(program: Command, app: CliApp): void {
   addStateOptions(
     state
       .command('push')
-      .description('replace the state with a file ("-" reads standard input); refuses another lineage or an older serial')
+      .description('replace the state\'s content with a file ("-" reads standard input); refuses another lineage or an older serial')
       .argument('<file>', 'a state file, as `spotfleet state pull` prints it, or - for standard input')
       .argument('[path]', pathHelp)
       .option('--force', 'write it even when the lineage differs or its serial is older (dangerous)'),
@@ -214,7 +214,10 @@ export function register(program: Command, app: CliApp): void {
           throw new SpotfleetError('STATE_PUSH_REFUSED', `refusing to push ${source}: ${problems[0] as string}`, [...problems.slice(1), 'Run `spotfleet state pull` for the current state, or use --force to overwrite it anyway.']);
         }
         for (const p of problems) app.io.err(`Warning: --force: ${p}`);
-        const written = await session.store.write({ ...pushed, fleet: session.fleet.name, serial: Math.max(cur.serial, pushed.serial) });
+        if (pushed.lineage !== cur.lineage) app.io.err(`Warning: --force: the state keeps its lineage ${cur.lineage}; its content is replaced by ${source}'s`);
+        // The store writes compare-and-swap on serial and lineage: the pushed content goes in as
+        // the next serial of the current state, which also makes every saved plan stale.
+        const written = await session.store.write({ ...pushed, fleet: session.fleet.name, lineage: cur.lineage, serial: cur.serial });
         app.io.out(`Pushed ${source} to ${session.store.location} (serial ${written.serial}, ${Object.keys(written.resources).length} resource(s)).`);
       },
       'state push',

@@ -174,7 +174,9 @@ describe('-input=false and destroy -target', () => {
     const running = await runningByWorkload(dir);
     expect(running.get('a')).toBeUndefined();
     expect(running.get('b')).toHaveLength(1);
-    expect(cli(['state', 'list', dir], { cwd: dir }).stdout).toBe('workload.b\n');
+    // a is cancelled (its record stays so the next apply resumes it); b still runs.
+    expect(cli(['state', 'show', 'workload.a', dir], { cwd: dir }).stdout).toMatch(/^ {4}phase +?= "cancelled"$/m);
+    expect(cli(['state', 'show', 'workload.b', dir], { cwd: dir }).stdout).toMatch(/^ {4}phase +?= "running"$/m);
   });
 });
 
@@ -292,7 +294,10 @@ describe('state commands', () => {
     const forced = spawnSync(process.execPath, [CLI, 'state', 'push', '--force', '-', dir], { input: JSON.stringify({ ...s, lineage: 'x' }), encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
     expect(forced.status, forced.stderr).toBe(0);
     expect(forced.stderr).toMatch(/Warning: --force: it has lineage x/);
-    expect(JSON.parse(readFileSync(join(dir, '.spotfleet/state.json'), 'utf8'))).toMatchObject({ lineage: 'x', serial: s.serial + 2 });
+    // The state keeps its own lineage (its history); the content is the pushed one, at the next serial.
+    const after = JSON.parse(readFileSync(join(dir, '.spotfleet/state.json'), 'utf8')) as typeof s;
+    expect(after).toMatchObject({ lineage: s.lineage, serial: s.serial + 2 });
+    expect(Object.keys(after.resources).sort()).toEqual(Object.keys(s.resources).sort());
   });
 
   it('state mv renames an address; state rm takes several addresses and a path, never the path as an address', () => {
