@@ -40,7 +40,7 @@ run(['apply', '--auto-approve', '.']);
 run(['status', '.']);
 step('5. Watch: a spot node gets an eviction notice; the trainer checkpoints, moves and resumes');
 const status = JSON.parse(run(['status', '--json', '.'], { quiet: true }));
-const victim = status.workloads.find((w) => w.status === 'running' && w.capacity === 'spot') ?? status.workloads[0];
+const victim = status.workloads.find((w) => w.phase === 'running' && w.capacity === 'spot') ?? status.workloads[0];
 const watch = spawn(process.execPath, [cli, 'watch', '.', '--listen', '127.0.0.1:0', '--notice-interval', '1s'], { cwd: fleet, stdio: ['ignore', 'pipe', 'inherit'] });
 let moved = false;
 watch.stdout.on('data', (d) => {
