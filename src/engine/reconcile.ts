@@ -9,7 +9,8 @@ import { nodeKey } from '../core/address.js';
 import { archiveNode } from './archive.js';
 import { advanceZoneStats, type AvailabilityObservation, type ZoneStats } from '../policy/uptime.js';
 import { planFleet, specHashOf, type PlanOptions } from './plan.js';
-import { loadPolicySet } from '../policy/policy-set.js';
+import { evaluatePlanRules, isPolicySet, loadPolicySet } from '../policy/policy-set.js';
+import { planJsonObject } from './render.js';
 import { refreshFleet, type RefreshOptions } from './refresh.js';
 import type { FleetSession } from './session.js';
 import type { Plan } from './types.js';
@@ -105,6 +106,7 @@ export async function makePlan(session: FleetSession, state: StateFile, opts: Ma
     zoneStats: observed.zoneStats as Record<string, ZoneStats>,
   });
   if (opts.refresh === false) plan.warnings.push('refresh skipped (--refresh=false): the plan reflects the last recorded observation and the state');
+  if (isPolicySet(policies) && policies.planRules.length > 0) plan.policyViolations = evaluatePlanRules(policies, planJsonObject(plan));
   return { plan, observed };
 }
 
@@ -127,6 +129,7 @@ export function spotAvailability(fleet: FleetSession['fleet'], observed: Observe
 /** Mandatory policy violations block apply. */
 export function assertNoMandatoryViolations(plan: Plan): void {
   const v = plan.changes.flatMap((c) => c.violations.filter((x) => x.level === 'mandatory').map((x) => ({ policy: x.policy, address: c.address, message: x.message })));
+  for (const x of plan.policyViolations ?? []) if (x.level === 'mandatory') v.push({ policy: x.policy, address: `fleet.${plan.fleet}`, message: x.message });
   if (v.length > 0) throw new PolicyViolation(v);
 }
 

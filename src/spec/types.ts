@@ -157,7 +157,15 @@ export interface Fleet {
 }
 
 /** A warning found while loading a spec that is still valid. */
+/** A file in a fleet folder that is not part of the fleet document (and why). */
+export interface SkippedFile {
+  file: string;
+  reason: string;
+}
+
 export interface LoadResult {
   fleet: Fleet;
   warnings: import('../core/errors.js').SpecProblem[];
+  /** Files of a fleet folder that are not `kind: Fleet` documents: policy sets (loaded as policies) and other YAML. */
+  skipped: SkippedFile[];
 }
