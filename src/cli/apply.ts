@@ -2,7 +2,6 @@
 // never ask when stdin is not a terminal), then converge with a bounded-parallel DAG walk. A saved
 // plan is refused when the state moved. First Ctrl-C lets running actions finish and saves state;
 // the second aborts (main.ts).
-import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { CancelledError, SpotfleetError, UsageError } from '../core/errors.js';
 import { readFileSync } from 'node:fs';
@@ -16,7 +15,7 @@ import { refreshFleet } from '../engine/refresh.js';
 import { renderPlanText } from '../engine/render.js';
 import { planHasActions, planHasChanges, type Plan } from '../engine/types.js';
 import type { CliApp } from './app.js';
-import { addStateOptions, lockTimeoutMs, openSession, progressPrinter, takeLock, type StateOptions } from './common.js';
+import { addStateOptions, confirm, lockTimeoutMs, openSession, progressPrinter, takeLock, type StateOptions } from './common.js';
 import { parseBool } from './plan.js';
 
 interface ApplyCliOptions extends StateOptions {
@@ -26,20 +25,6 @@ interface ApplyCliOptions extends StateOptions {
   refresh: string;
 }
 
-async function confirm(app: CliApp, question: string): Promise<void> {
-  if (!app.io.stdin.isTTY) {
-    throw new UsageError('apply needs confirmation, but standard input is not a terminal', ['Run it with --auto-approve to apply without asking.']);
-  }
-  const rl = createInterface({ input: app.io.stdin, output: app.io.stdout });
-  try {
-    app.io.out(question);
-    app.io.out("  Only 'yes' will be accepted to approve.\n");
-    const answer = await rl.question('  Enter a value: ');
-    if (answer.trim() !== 'yes') throw new CancelledError('Apply cancelled.');
-  } finally {
-    rl.close();
-  }
-}
 
 /** The running watch of this fleet, if any (it writes `watch.json` in the state folder). */
 function runningWatch(stateDir: string): { pid: number; startedAt?: string } | undefined {
@@ -87,7 +72,7 @@ async function runApply(app: CliApp, path: string, planFile: string | undefined,
       assertPlanFresh(plan, state, session);
       observed = await refreshFleet(session.providers);
     } else {
-      if (opts.target && opts.target.length > 0) app.io.err('Warning: resource targeting is in effect; --target is not for routine use.');
+      if (opts.target && opts.target.length > 0) app.io.err('Warning: resource targeting is in effect. The plan may be incomplete; --target is for exceptional situations, not routine use.');
       ({ plan, observed } = await makePlan(session, state, {
         now: Date.now(),
         refresh: parseBool('refresh', opts.refresh, true),
@@ -103,13 +88,23 @@ async function runApply(app: CliApp, path: string, planFile: string | undefined,
     }
     assertNoMandatoryViolations(plan);
     if (planHasChanges(plan) && !planFile && !opts.autoApprove) {
-      await confirm(app, destroy ? '\nDo you really want to destroy everything this fleet runs?\n  spotfleet will checkpoint and stop every workload and release every lease.' : '\nDo you want to perform these actions?\n  spotfleet will perform the actions described above.');
+      await confirm(app, {
+        what: destroy ? 'destroy' : 'apply',
+        question: destroy
+          ? plan.targets
+            ? `\nDo you really want to destroy ${plan.targets.join(', ')}?\n  spotfleet will perform the actions described above; nothing else is touched.`
+            : '\nDo you really want to destroy everything this fleet runs?\n  spotfleet will checkpoint and stop every workload and release every lease.'
+          : '\nDo you want to perform these actions?\n  spotfleet will perform the actions described above.',
+        skip: '--auto-approve',
+        cancelled: destroy ? 'Destroy cancelled.' : 'Apply cancelled.',
+      });
     }
     // Apply restores the spec as the desired state (a destroy before it is over); destroy records
     // "nothing runs" before it stops anything, so a running watch never restarts what it stops.
     const recorder = new StateRecorder(session.store, await setMode(session, destroy, opts));
     if (opts.refresh !== 'false' && !planFile) await session.store.saveObservation(observed);
     if (planHasChanges(plan)) app.io.out('');
+    const progress = progressPrinter(app);
     const result = await applyPlan(plan, {
       fleet: session.fleet,
       providers: session.providers,
@@ -119,9 +114,9 @@ async function runApply(app: CliApp, path: string, planFile: string | undefined,
       observed,
       parallelism,
       mode: destroy ? 'destroy' : 'apply',
-      onEvent: progressPrinter(app),
+      onEvent: progress,
       shouldStop: () => stopRequested || app.interrupted,
-    });
+    }).finally(() => progress.stop());
     report(app, plan, result, destroy);
     if (destroy && !(opts.target && opts.target.length > 0)) await assertNothingLeft(session);
   } finally {
@@ -199,6 +194,7 @@ export function registerDestroy(program: Command, app: CliApp): void {
     .argument('[path]', 'fleet file or folder', '.')
     .option('--auto-approve', 'destroy without asking')
     .option('--parallelism <n>', 'how many actions run at once', '10')
+    .option('--target <address...>', 'destroy only these addresses (and what they depend on)')
     .option('--refresh <bool>', 'refresh from providers first', 'true');
   addStateOptions(cmd).action(async (path: string, opts: ApplyCliOptions) => runApply(app, path, undefined, opts, true));
 }

@@ -187,7 +187,7 @@ export function register(program: Command, app: CliApp): void {
     .option('--checkpoint-time <dur>', 'checkpoint part of the changeover (default: the spec’s, else 60s)')
     .option('--checkpoint-interval <dur>', 'periodic checkpoints (what a failed emergency checkpoint falls back to)', '1h')
     .option('--tick <dur>', 'simulated tick (default: the trace’s median step)')
-    .option('--json', 'print the result as JSON (format_version 1)')
+    .option('--json', 'print the result as JSON (docs/json.md)')
     .option('--html <file>', 'write a self-contained HTML page with charts')
     .action(async (pathArg: string | undefined, f: BacktestFlags) => {
       const windows = Number(f.windows);

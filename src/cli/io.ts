@@ -13,17 +13,40 @@ export interface Io {
   err(text: string): void;
 }
 
+/**
+ * Once the reader of a pipe has gone (`spotfleet status | head`), writing to it fails with EPIPE.
+ * Like any Unix tool, spotfleet stops writing there, quietly; unlike one killed by SIGPIPE it goes
+ * on with what it was doing, so an `apply` piped into `head` still finishes and saves its state.
+ */
+function ignoreClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') return;
+    throw e;
+  });
+}
+
+let pipesGuarded = false;
+
 export function makeIo(opts: { noColor?: boolean } = {}): Io {
   const env = process.env;
   const color = !opts.noColor && !('NO_COLOR' in env && env.NO_COLOR !== '') && Boolean(process.stdout.isTTY) && env.TERM !== 'dumb';
+  if (!pipesGuarded) {
+    pipesGuarded = true;
+    ignoreClosedPipe(process.stdout);
+    ignoreClosedPipe(process.stderr);
+  }
+  const write = (s: NodeJS.WriteStream, t: string): void => {
+    if (s.destroyed) return;
+    s.write(t.endsWith('\n') ? t : `${t}\n`);
+  };
   return {
     stdout: process.stdout,
     stderr: process.stderr,
     stdin: process.stdin,
     env,
     color,
-    out: (t) => void process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
-    err: (t) => void process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+    out: (t) => write(process.stdout, t),
+    err: (t) => write(process.stderr, t),
   };
 }
 

@@ -10,6 +10,7 @@ import { formatDuration, formatUsd, roundUsd } from '../core/units.js';
 import { computeBid } from '../core/bid.js';
 import { FreeGpuIndex } from './capacity-index.js';
 import { decideWorkload } from '../policy/decide.js';
+import type { ZoneStats } from '../policy/uptime.js';
 import { DEFAULT_OVERHEAD, type CurrentPlacement, type PlacementOption, type WorkloadDecision, type WorkloadDecisionInput } from '../policy/types.js';
 import type { Fleet, WorkloadSpec } from '../spec/types.js';
 import type { ExitRecord, LeaseRecord, MoveInFlight, PendingReason, StateFile, WorkloadPhase, WorkloadRecord } from '../state/types.js';
@@ -58,6 +59,8 @@ export interface PlanOptions {
    * is released, so the next run resumes from it.
    */
   archivable?: ReadonlySet<string>;
+  /** Spot availability seen so far per pool/zone: the live history of the expected up-time estimate. */
+  zoneStats?: Record<string, ZoneStats>;
 }
 
 
@@ -633,6 +636,7 @@ function planPlacement(ctx: Ctx, sit: Situation, spec: WorkloadSpec, extras: Pla
     },
     progress: { doneMs, ...(rec?.lastCheckpoint ? { lastCheckpointAt: Date.parse(rec.lastCheckpoint.mtime) } : {}) },
     overhead: rec?.measuredOverhead ?? spec.overhead ?? DEFAULT_OVERHEAD,
+    ...(ctx.opts.zoneStats ? { zoneStats: ctx.opts.zoneStats } : {}),
   };
   if (current) input.current = current;
   let decision = decideWorkload(input, { now, thresholds: ctx.fleet.defaults.thresholds, ...(ctx.opts.policies !== undefined ? { policies: ctx.opts.policies } : {}) });

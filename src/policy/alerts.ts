@@ -7,7 +7,7 @@
 import type { AlertRuleSpec, Severity } from '../spec/types.js';
 import type { AlertMessage } from '../providers/sdk.js';
 import type { SourcePos, SpecProblem } from '../core/errors.js';
-import { formatDuration, formatUsd } from '../core/units.js';
+import { formatDuration, formatUsdRate } from '../core/units.js';
 import { compileCel, createCelEnvironment, runCel, type CelProgram } from './cel.js';
 
 export const BUILTIN_ALERTS = ['preemption-notice', 'migration-failed', 'work-lost', 'workload-failed', 'checkpoint-stale', 'deadline-at-risk', 'budget-exceeded', 'spot-price-high'] as const;
@@ -134,11 +134,11 @@ function instancesOf(rule: CompiledAlertRule, f: AlertFacts, fleetVars: Record<s
       for (const w of f.workloads) if (w.deadlineAtRisk) add(`workload.${w.name}`, `${w.name} may miss its deadline`);
       return out;
     case 'budget-exceeded':
-      if (f.budgetPerHour !== undefined && f.fleetCostPerHour > f.budgetPerHour) add(`fleet.${f.fleet}`, `fleet costs ${formatUsd(f.fleetCostPerHour)}/h, over its budget of ${formatUsd(f.budgetPerHour)}/h`, { costPerHour: f.fleetCostPerHour, budgetPerHour: f.budgetPerHour });
+      if (f.budgetPerHour !== undefined && f.fleetCostPerHour > f.budgetPerHour) add(`fleet.${f.fleet}`, `fleet costs ${formatUsdRate(f.fleetCostPerHour)}/h, over its budget of ${formatUsdRate(f.budgetPerHour)}/h`, { costPerHour: f.fleetCostPerHour, budgetPerHour: f.budgetPerHour });
       return out;
     case 'spot-price-high':
       for (const m of f.markets) {
-        if (m.spotPrice > f.spotPriceAlertRatio * m.onDemandPrice) add(marketAddress(m), `spot ${m.gpuModel} in ${m.pool}${m.zone ? `/${m.zone}` : ''} at ${formatUsd(m.spotPrice)}/GPU-h is above ${f.spotPriceAlertRatio} × on-demand ${formatUsd(m.onDemandPrice)}`, { spotPrice: m.spotPrice, onDemandPrice: m.onDemandPrice, ratio: f.spotPriceAlertRatio });
+        if (m.spotPrice > f.spotPriceAlertRatio * m.onDemandPrice) add(marketAddress(m), `spot ${m.gpuModel} in ${m.pool}${m.zone ? `/${m.zone}` : ''} at ${formatUsdRate(m.spotPrice)}/GPU-h is above ${f.spotPriceAlertRatio} × on-demand ${formatUsdRate(m.onDemandPrice)}/GPU-h`, { spotPrice: m.spotPrice, onDemandPrice: m.onDemandPrice, ratio: f.spotPriceAlertRatio });
       }
       return out;
     default:
@@ -149,7 +149,7 @@ function instancesOf(rule: CompiledAlertRule, f: AlertFacts, fleetVars: Record<s
   if (rule.scope === 'market') {
     for (const m of f.markets) {
       const r = runCel(cond, { ...fleetVars, pool: m.pool, zone: m.zone ?? '', gpuModel: m.gpuModel, spotPrice: m.spotPrice, onDemandPrice: m.onDemandPrice, available: m.available ?? true });
-      if (r.value) add(marketAddress(m), `${text}: spot ${formatUsd(m.spotPrice)}/GPU-h, on-demand ${formatUsd(m.onDemandPrice)}/GPU-h in ${m.pool}${m.zone ? `/${m.zone}` : ''}`, { spotPrice: m.spotPrice, onDemandPrice: m.onDemandPrice });
+      if (r.value) add(marketAddress(m), `${text}: spot ${formatUsdRate(m.spotPrice)}/GPU-h, on-demand ${formatUsdRate(m.onDemandPrice)}/GPU-h in ${m.pool}${m.zone ? `/${m.zone}` : ''}`, { spotPrice: m.spotPrice, onDemandPrice: m.onDemandPrice });
     }
   } else if (rule.scope === 'workload') {
     for (const w of f.workloads) {

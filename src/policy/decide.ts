@@ -10,7 +10,7 @@
 //      violations that block apply.
 // Hysteresis: a voluntary move in either direction must clear minSavingsPerHour after paying the
 // migration overhead on both sides, so prices must swing by more than that band to flip back.
-import { HOUR_MS, formatDuration, formatUsd, roundUsd } from '../core/units.js';
+import { HOUR_MS, formatDuration, formatRate, formatUsd, formatUsdRate, roundUsd } from '../core/units.js';
 import { adviseDeadline, checkpointRegionOf, egressTo, lazyReason, type DeadlineAdvice } from './deadline.js';
 import { effectivePerHour, priceMove, type CostNumbers } from './cost.js';
 import {
@@ -296,7 +296,7 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
         const o = c.o;
         const n = cur ? price(o, true, baseline, curRate) : price(o, false, Number.isFinite(odPrice) ? odPrice : 0, 0);
         const act = cur ? 'move' : 'place';
-        costReason(() => `${act === 'move' ? 'move' : 'place'} on ${where(o)} at ${formatUsd(n.afterPerHour)}/h: the deadline strategy's choice`, n);
+        costReason(() => `${act === 'move' ? 'move' : 'place'} on ${where(o)} at ${formatUsdRate(n.afterPerHour)}/h: the deadline strategy's choice`, n);
         return decision(act, o, n);
       }
       if (t.capacity === 'spot' && advice?.mode === 'spot-or-wait') {
@@ -337,7 +337,7 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
     if (!best) return noCapacity();
     const n = price(best.o, true, baseline, curRate);
     reasons.push({ rule: 'fallback', text: `node ${cur.node} is being evicted: move to ${where(best.o)} (fallback.to: ${fb})` });
-    costReason(() => `forced move: ${formatUsd(nowPerHour)}/h → ${formatUsd(n.afterPerHour)}/h, migration overhead ${formatUsd(n.migrationOverheadUsd)}`, n);
+    costReason(() => `forced move: ${formatUsdRate(nowPerHour)}/h → ${formatUsdRate(n.afterPerHour)}/h, migration overhead ${formatUsd(n.migrationOverheadUsd)}`, n);
     return decision('move', best.o, n);
   }
 
@@ -350,7 +350,7 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
         return decision('wait', undefined, undefined);
       }
       const n = price(best.o, false, Number.isFinite(odPrice) ? odPrice : 0, 0);
-      costReason(() => `place on ${where(best.o)} at ${formatUsd(n.afterPerHour)}/h`, n);
+      costReason(() => `place on ${where(best.o)} at ${formatUsdRate(n.afterPerHour)}/h`, n);
       return decision('place', best.o, n);
     }
     const set = spotWanted(cands);
@@ -362,14 +362,14 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
       const n = price(best.o, false, bestOd.o.pricePerGpuHour, 0);
       if (n.savingsPerHour < th.minSavingsPerHour) {
         const m = price(bestOd.o, false, bestOd.o.pricePerGpuHour, 0);
-        costReason(() => `place on ${where(bestOd.o)}: spot ${where(best.o)} would save ${formatUsd(n.savingsPerHour)}/h, below minSavingsPerHour ${formatUsd(th.minSavingsPerHour)}/h`, n);
+        costReason(() => `place on ${where(bestOd.o)}: spot ${where(best.o)} would save ${formatUsdRate(n.savingsPerHour)}/h, below minSavingsPerHour ${formatUsdRate(th.minSavingsPerHour)}/h`, n);
         return decision('place', bestOd.o, m);
       }
-      costReason(() => `place on ${where(best.o)}: saves ${formatUsd(n.savingsPerHour)}/h over ${where(bestOd.o)} after expected preemptions (≥ ${formatUsd(th.minSavingsPerHour)}/h)`, n);
+      costReason(() => `place on ${where(best.o)}: saves ${formatUsdRate(n.savingsPerHour)}/h over ${where(bestOd.o)} after expected preemptions (≥ ${formatUsdRate(th.minSavingsPerHour)}/h)`, n);
       return decision('place', best.o, n);
     }
     const n = price(best.o, false, bestOd ? bestOd.o.pricePerGpuHour : best.o.pricePerGpuHour, 0);
-    costReason(() => `place on ${where(best.o)}: cheapest allowed at ${formatUsd(n.afterPerHour)}/h`, n);
+    costReason(() => `place on ${where(best.o)}: cheapest allowed at ${formatUsdRate(n.afterPerHour)}/h`, n);
     return decision('place', best.o, n);
   }
 
@@ -399,7 +399,7 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
       return decision('stay', undefined, undefined);
     }
     const n = price(best.o, true, baseline, curRate);
-    costReason(() => `must move (${why}) to ${where(best.o)}: ${formatUsd(nowPerHour)}/h → ${formatUsd(n.afterPerHour)}/h, migration overhead ${formatUsd(n.migrationOverheadUsd)}`, n);
+    costReason(() => `must move (${why}) to ${where(best.o)}: ${formatUsdRate(nowPerHour)}/h → ${formatUsdRate(n.afterPerHour)}/h, migration overhead ${formatUsd(n.migrationOverheadUsd)}`, n);
     return decision('move', best.o, n);
   }
 
@@ -431,10 +431,10 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
     }
   }
   if (n.savingsPerHour < th.minSavingsPerHour) {
-    costReason(() => `stay on ${where(cur)}: moving to ${where(best.o)} nets ${formatUsd(n.netSavingsUsd)} over ${roundUsd(R)}h = ${formatUsd(n.savingsPerHour)}/h, below minSavingsPerHour ${formatUsd(th.minSavingsPerHour)}/h`, n);
+    costReason(() => `stay on ${where(cur)}: moving to ${where(best.o)} nets ${formatUsd(n.netSavingsUsd)} over ${formatRate(R)}h = ${formatUsdRate(n.savingsPerHour)}/h, below minSavingsPerHour ${formatUsdRate(th.minSavingsPerHour)}/h`, n);
     return decision('stay', undefined, n);
   }
-  costReason(() => `move to ${where(best.o)}: nets ${formatUsd(n.netSavingsUsd)} over ${roundUsd(R)}h = ${formatUsd(n.savingsPerHour)}/h ≥ minSavingsPerHour ${formatUsd(th.minSavingsPerHour)}/h`, n);
+  costReason(() => `move to ${where(best.o)}: nets ${formatUsd(n.netSavingsUsd)} over ${formatRate(R)}h = ${formatUsdRate(n.savingsPerHour)}/h ≥ minSavingsPerHour ${formatUsdRate(th.minSavingsPerHour)}/h`, n);
   return decision('move', best.o, n);
 }
 

@@ -1,7 +1,7 @@
 // Renders one decision for `spotfleet explain ADDR`: the inputs that mattered, every reason in
 // order with every number that decided it, the money, and the policy results. Pure text, stable
 // (no wall-clock times besides the ones in the input), so tests and users can diff it.
-import { formatDuration, formatUsd, HOUR_MS, roundUsd } from '../core/units.js';
+import { formatDuration, formatRate, formatUsd, formatUsdRate, HOUR_MS, roundUsd } from '../core/units.js';
 import type { WorkloadDecision, WorkloadDecisionInput } from './types.js';
 import { estimateUptime, zoneStatsKey } from './uptime.js';
 
@@ -10,9 +10,9 @@ const USD_KEYS = /Usd$|PerHour$|PerGpuHour$/;
 function num(key: string, v: number): string {
   if (!Number.isFinite(v)) return String(v);
   if (/Ms$/.test(key) && v > 1e11) return new Date(v).toISOString();
-  if (USD_KEYS.test(key) && !/RatePerHour$/.test(key)) return key.endsWith('Usd') ? formatUsd(v) : `${formatUsd(v)}/h`;
-  if (/Hours$/.test(key)) return `${roundUsd(v)}h`;
-  return String(roundUsd(v));
+  if (USD_KEYS.test(key) && !/RatePerHour$/.test(key)) return key.endsWith('Usd') ? formatUsd(v) : `${formatUsdRate(v)}/h`;
+  if (/Hours$/.test(key)) return `${formatRate(v)}h`;
+  return formatRate(v);
 }
 
 /**
@@ -29,10 +29,10 @@ export function renderExplanation(input: WorkloadDecisionInput, d: WorkloadDecis
   out.push('inputs:');
   out.push(`  class ${w.class}, ${w.gpus} GPU(s)${w.gpuModel ? ` ${w.gpuModel}` : ''}, capacity ${w.capacity}, checkpoint ${w.checkpoint ? 'yes' : 'no'}`);
   const remaining = w.expectedDurationMs !== undefined ? Math.max(0, w.expectedDurationMs - input.progress.doneMs) : undefined;
-  out.push(`  expected duration ${w.expectedDurationMs !== undefined ? formatDuration(w.expectedDurationMs) : 'open-ended'}, done ${formatDuration(input.progress.doneMs)}${remaining !== undefined ? `, remaining ${formatDuration(remaining)} (${roundUsd(remaining / HOUR_MS)}h)` : ''}${w.deadline ? `, deadline ${w.deadline}` : ''}`);
+  out.push(`  expected duration ${w.expectedDurationMs !== undefined ? formatDuration(w.expectedDurationMs) : 'open-ended'}, done ${formatDuration(input.progress.doneMs)}${remaining !== undefined ? `, remaining ${formatDuration(remaining)} (${formatRate(remaining / HOUR_MS)}h)` : ''}${w.deadline ? `, deadline ${w.deadline}` : ''}`);
   if (input.current) {
     const c = input.current;
-    out.push(`  now on ${c.pool ?? '?'}${c.zone ? `/${c.zone}` : ''} (${c.capacity}) node ${c.node} at ${formatUsd(c.pricePerGpuHour)}/GPU-h since ${new Date(c.since).toISOString()}${c.evicted ? ' — EVICTED' : ''}`);
+    out.push(`  now on ${c.pool ?? '?'}${c.zone ? `/${c.zone}` : ''} (${c.capacity}) node ${c.node} at ${formatUsdRate(c.pricePerGpuHour)}/GPU-h since ${new Date(c.since).toISOString()}${c.evicted ? ' — EVICTED' : ''}`);
   } else {
     out.push('  not running');
   }
@@ -52,12 +52,12 @@ export function renderExplanation(input: WorkloadDecisionInput, d: WorkloadDecis
     for (const o of opts) {
       const extra = [
         o.available ? 'available' : 'unavailable',
-        o.preemptionRatePerHour !== undefined ? `${o.preemptionRatePerHour} preemptions/h` : '',
-        o.maxPricePerHour !== undefined ? `cap ${formatUsd(o.maxPricePerHour)}/GPU-h` : '',
+        o.preemptionRatePerHour !== undefined ? `${formatRate(o.preemptionRatePerHour)} preemptions/h` : '',
+        o.maxPricePerHour !== undefined ? `cap ${formatUsdRate(o.maxPricePerHour)}/GPU-h` : '',
         o.node ? `node ${o.node}` : '',
         upTime(o),
       ].filter(Boolean).join(', ');
-      out.push(`    ${o.pool}${o.zone ? `/${o.zone}` : ''} ${o.capacity} ${formatUsd(o.pricePerGpuHour)}/GPU-h (${extra})`);
+      out.push(`    ${o.pool}${o.zone ? `/${o.zone}` : ''} ${o.capacity} ${formatUsdRate(o.pricePerGpuHour)}/GPU-h (${extra})`);
     }
   }
   out.push('');
@@ -72,7 +72,7 @@ export function renderExplanation(input: WorkloadDecisionInput, d: WorkloadDecis
   }
   out.push('');
   out.push('money:');
-  out.push(`  now ${formatUsd(d.money.nowPerHour)}/h, after ${formatUsd(d.money.afterPerHour)}/h, migration overhead ${formatUsd(d.money.migrationOverheadUsd)}${d.money.expectedSavingsUsd !== undefined ? `, expected net savings ${formatUsd(d.money.expectedSavingsUsd)}` : ''}`);
+  out.push(`  now ${formatUsdRate(d.money.nowPerHour)}/h, after ${formatUsdRate(d.money.afterPerHour)}/h, migration overhead ${formatUsd(d.money.migrationOverheadUsd)}${d.money.expectedSavingsUsd !== undefined ? `, expected net savings ${formatUsd(d.money.expectedSavingsUsd)}` : ''}`);
   if (d.pinOnDemandUntil !== undefined) out.push(`  pinned to on-demand until ${new Date(d.pinOnDemandUntil).toISOString()}`);
   if (d.violations.length > 0) {
     out.push('');

@@ -35,6 +35,8 @@ export interface ZoneStats {
   /** Totals of all completed up- and down-periods ever seen, ms (optional; kept by the observers). */
   upTotalMs?: number;
   downTotalMs?: number;
+  /** ms epoch of the first observation (live records; the backtest keeps it apart). */
+  firstSeenMs?: number;
 }
 
 /** One availability observation of a pool/zone (what plan/watch record from refresh). */
@@ -270,6 +272,23 @@ export function survival(stats: ZoneStats | undefined, now: number, dHours: numb
     if (r > dHours) alive++;
   }
   return n === 0 ? 0 : alive / n;
+}
+
+/**
+ * The live record moved on by one refresh: a copy of `prev` with each observation taken in (in
+ * time order). plan and watch keep the result with the last observation, so the estimate grows
+ * from everything spotfleet has seen of the market, never from the future.
+ */
+export function advanceZoneStats(prev: Readonly<Record<string, ZoneStats>> | undefined, observations: readonly AvailabilityObservation[]): Record<string, ZoneStats> {
+  const out: Record<string, ZoneStats> = structuredClone({ ...(prev ?? {}) });
+  for (const o of [...observations].sort((a, b) => a.at - b.at)) {
+    const k = zoneStatsKey(o);
+    const s = (out[k] ??= { upPeriodsMs: [], observedMs: 0, firstSeenMs: o.at });
+    s.firstSeenMs ??= o.at;
+    s.observedMs = Math.max(s.observedMs, o.at - s.firstSeenMs);
+    observe(s, o.at, o.available);
+  }
+  return out;
 }
 
 /**

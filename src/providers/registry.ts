@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ErrorObject } from 'ajv';
 import { ProviderError, SpotfleetError, type SourcePos, type SpecProblem } from '../core/errors.js';
+import { nearestWord } from '../core/suggest.js';
 import type { Provider, ProviderContext, ProviderFactory, ProviderLogger } from './sdk.js';
 
 /** Built-in provider types; each lives in providers/<type>/index.ts and exports `provider`. */
@@ -85,8 +86,10 @@ function configProblem(e: ErrorObject, instance: string, type: string, positionO
   if (e.keyword === 'additionalProperties') {
     const extra = String((e.params as { additionalProperty?: string }).additionalProperty);
     pointer = `${pointer}/${extra.replace(/~/g, '~0').replace(/\//g, '~1')}`;
-    message = `has an unknown key "${extra}"`;
-    expected = 'one of the keys the provider documents';
+    const documented = Object.keys((e.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties ?? {}).sort();
+    const near = nearestWord(extra, documented);
+    message = `has an unknown key "${extra}"${near ? `; did you mean "${near}"?` : ''}`;
+    expected = documented.length > 0 ? `one of the keys the ${type} provider documents: ${documented.join(', ')} (see \`spotfleet providers schema ${type}\`)` : 'no keys here';
   } else if (e.keyword === 'required') {
     const missing = String((e.params as { missingProperty?: string }).missingProperty);
     message = `missing required key "${missing}"`;

@@ -9,7 +9,7 @@ import { loadProviderFactory, validateProviderConfig } from '../providers/regist
 import { resolveFleet } from './resolve.js';
 import { checkSchema } from './schema.js';
 import { positionOf, pointerSegments, readSpecFile, type SpecFile } from './source.js';
-import type { LoadResult } from './types.js';
+import type { LoadResult, SkippedFile } from './types.js';
 
 export interface LoadFleetOptions {
   /** Current time in ms, for "deadline in the past". Default: Date.now(). */
@@ -93,12 +93,30 @@ export async function loadFleet(path: string, opts: LoadFleetOptions = {}): Prom
   const sources: SpecFile[] = [];
   const schemaBad = new Map<SpecFile, Set<string>>();
   const fileOrder = new Map<string, number>();
+  // In a folder only `kind: Fleet` documents make the fleet: policy sets beside them are loaded as
+  // its policies, and other YAML (docker-compose.yaml, CI config) is skipped, and said so.
+  const isFolder = listed.dir === abs;
+  const skipped: SkippedFile[] = [];
+  const policiesBeside: string[] = [];
   for (const file of listed.files) {
     const shown = display(file);
     fileOrder.set(shown, fileOrder.size);
     const r = readSpecFile(file, shown, { parser: opts.parser ?? 'auto' });
     problems.push(...r.problems);
     if (!r.source) continue;
+    if (isFolder) {
+      const data = r.source.data;
+      const doc = data !== null && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>) : {};
+      if (doc.kind === 'PolicySet') {
+        policiesBeside.push(file);
+        skipped.push({ file: shown, reason: 'kind PolicySet: loaded as a policy set of this fleet' });
+        continue;
+      }
+      if (doc.kind !== 'Fleet' && !(typeof doc.apiVersion === 'string' && doc.apiVersion.startsWith('spotfleet.dev/'))) {
+        skipped.push({ file: shown, reason: 'not a spotfleet document (no apiVersion spotfleet.dev/v1 with kind Fleet or PolicySet)' });
+        continue;
+      }
+    }
     sources.push(r.source);
     const schemaProblems = checkSchema(r.source);
     problems.push(...schemaProblems);
@@ -111,11 +129,15 @@ export async function loadFleet(path: string, opts: LoadFleetOptions = {}): Prom
     schemaBad.set(r.source, bad);
   }
   const warnings: SpecProblem[] = [];
+  if (sources.length === 0 && problems.length === 0) {
+    problems.push({ file: display(abs), line: 1, col: 1, severity: 'error', message: `folder holds no kind: Fleet document (${skipped.map((x) => `${x.file}: ${x.reason}`).join('; ')})`, expected: 'a *.yaml file with apiVersion: spotfleet.dev/v1 and kind: Fleet', rule: 'io' });
+  }
   if (sources.length === 0) throw new SpecError(sortProblems(problems, fileOrder));
 
   const out = resolveFleet({ sources, schemaBad, source: abs, dir: listed.dir, now: opts.now ?? Date.now() });
   problems.push(...out.errors);
   warnings.push(...out.warnings);
+  for (const p of policiesBeside) if (!out.fleet.policies.includes(p)) out.fleet.policies.push(p);
 
   if (opts.checkProviders !== false) {
     for (const p of [...out.fleet.providers].sort((a, b) => (a.name < b.name ? -1 : 1))) {
@@ -140,7 +162,7 @@ export async function loadFleet(path: string, opts: LoadFleetOptions = {}): Prom
 
   const errors = problems.filter((p) => p.severity === 'error');
   if (errors.length > 0) throw new SpecError(sortProblems([...problems, ...warnings], fileOrder));
-  return { fleet: out.fleet, warnings: sortProblems(warnings, fileOrder) };
+  return { fleet: out.fleet, warnings: sortProblems(warnings, fileOrder), skipped };
 }
 
 function providerLoadProblem(e: unknown, name: string, type: string, pkg: string | undefined, pos: SourcePos): SpecProblem {

@@ -336,12 +336,13 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
       err(at(l, '/provider'), `pool "${name ?? '?'}" uses unknown provider "${provider}"`, providerNames(), 'unknown-reference', `${l.ptr}/provider`);
     }
     if (l.bad || name === undefined || provider === undefined) continue;
-    const p: PoolSpec = { name, provider, capacity: v.capacity as CapacityType, labels: strMap(v.labels), pos: at(l) };
+    const p: PoolSpec = { name, provider, capacity: v.capacity as CapacityType, labels: strMap(v.labels), onWarning: 'auto', pos: at(l) };
     if (typeof v.gpuModel === 'string') p.gpuModel = v.gpuModel;
     const max = money(l, '/maxPricePerHour');
     if (max !== undefined) p.maxPricePerHour = max;
     if (Array.isArray(v.zones)) p.zones = v.zones.filter((z): z is string => typeof z === 'string');
     if (typeof v.warmStandby === 'number') p.warmStandby = v.warmStandby;
+    p.onWarning = (str(v.onWarning) as PoolSpec['onWarning'] | undefined) ?? 'auto';
     pools.push(p);
   }
 

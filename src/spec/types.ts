@@ -31,6 +31,8 @@ export interface PoolSpec {
   zones?: string[];
   /** Keep this many nodes ready in this pool so an eviction needs no acquire. */
   warmStandby?: number;
+  /** How workloads here answer an early warning (rebalance, maintenance); `auto` prices the three. */
+  onWarning: 'auto' | 'prepare' | 'move' | 'ignore';
   labels: Record<string, string>;
   pos: SourcePos;
 }
@@ -166,7 +168,15 @@ export type BackendSpec =
   | { type: 'postgres'; url: string; schema?: string; pos: SourcePos; urlPos: SourcePos };
 
 /** A warning found while loading a spec that is still valid. */
+/** A file in a fleet folder that is not part of the fleet document (and why). */
+export interface SkippedFile {
+  file: string;
+  reason: string;
+}
+
 export interface LoadResult {
   fleet: Fleet;
   warnings: import('../core/errors.js').SpecProblem[];
+  /** Files of a fleet folder that are not `kind: Fleet` documents: policy sets (loaded as policies) and other YAML. */
+  skipped: SkippedFile[];
 }

@@ -24,6 +24,7 @@ import {
   type StepEvent,
 } from '../engine/steps.js';
 import type { AcquireAction, CheckpointAction, StartAction, StopAction, TransferAction } from '../engine/types.js';
+import type { ZoneStats } from '../policy/uptime.js';
 import type { WorkloadRecord } from '../state/types.js';
 import type { KeyedLock } from './keyed-lock.js';
 import type { WatchSession } from './watch-session.js';
@@ -89,6 +90,7 @@ export async function migrateWorkload(ctx: EmergencyContext, workload: string, n
       runtimeProviders: ctx.session.runtimeProviders,
       bidProviders: ctx.session.bidProviders,
       ...(ctx.session.policies !== undefined ? { policies: ctx.session.policies } : {}),
+      ...(observed.zoneStats ? { zoneStats: observed.zoneStats as Record<string, ZoneStats> } : {}),
     });
     const mine = plan.actions;
     const checkpoint = mine.find((a): a is CheckpointAction => a.kind === 'checkpoint' && a.address === address);

@@ -93,8 +93,8 @@ describe.runIf(existsSync(TRACE_DIR))('spotfleet backtest (built CLI)', () => {
     const html = join(dir, 'bt.html');
     const r = spawnSync(process.execPath, [cli, ...args, '--json', '--html', html], { encoding: 'utf8' });
     expect(r.status).toBe(0);
-    const doc = JSON.parse(r.stdout) as { format_version: number; tick_seconds: number; workloads: { summary: { policy: string; deadlines_met: number; cost_over_optimum: number | null }[]; windows: { runs: { policy: string; placement: unknown[] }[] }[] }[] };
-    expect(doc.format_version).toBe(1);
+    const doc = JSON.parse(r.stdout) as { format_version: string; tick_seconds: number; workloads: { summary: { policy: string; deadlines_met: number; cost_over_optimum: number | null }[]; windows: { runs: { policy: string; placement: unknown[] }[] }[] }[] };
+    expect(doc.format_version).toBe('1.0');
     expect(doc.tick_seconds).toBe(195);
     expect(doc.workloads[0]?.summary.map((s) => s.policy)).toEqual(['spotfleet', 'greedy', 'uniform-progress', 'on-demand', 'optimum']);
     expect(doc.workloads[0]?.summary.find((s) => s.policy === 'optimum')?.cost_over_optimum).toBe(1);

@@ -41,7 +41,7 @@ describe('spotfleet backtest on the example traces (built CLI)', () => {
     expect(r.stdout).toMatch(/assumed: on-demand price: the trace has none/);
     const j = sf(['backtest', '--trace', join(EX, 'aws-describe-spot-price-history.json'), '--job', '8h', '--deadline', '12h', '--windows', '2', '--on-demand-price', '3.06', '--json']);
     const doc = JSON.parse(j.stdout) as { format_version: number; trace_format: string; assumptions: string[]; workloads: { summary: { policy: string; mean_egress_usd: number }[] }[] };
-    expect(doc.format_version).toBe(1);
+    expect(doc.format_version).toBe('1.0');
     expect(doc.trace_format).toBe('aws-json');
     expect(doc.assumptions.some((a) => a.startsWith('availability: assumed'))).toBe(true);
     expect(doc.assumptions.some((a) => a.includes('(--on-demand-price)'))).toBe(true);

@@ -167,7 +167,7 @@ describe('molt market through the CLI (reference server, runLocally)', { timeout
     const planJson = await sf(['plan', '--json', dir], dir);
     expect(planJson.code).toBe(0);
     const acquire = (JSON.parse(planJson.stdout) as { actions: Record<string, unknown>[] }).actions.find((a) => a.kind === 'acquire');
-    expect(acquire).toMatchObject({ provider: 'market', pool: 'spot-a100', capacity: 'spot', gpuModel: 'A100', gpus: 4, maxPricePerGpuHour: 2, bidPerGpuHour: 1.05 });
+    expect(acquire).toMatchObject({ provider: 'market', pool: 'spot-a100', capacity: 'spot', gpu_model: 'A100', gpus: 4, max_price_per_gpu_hour: 2, bid_per_gpu_hour: 1.05 });
     // The plan shows the bid (spot $1 + 5%, under the $2 pool cap and the on-demand price), not just the quote.
     expect(String(acquire?.summary)).toMatch(/acquire 4×A100 spot in spot-a100\/molt-(east|west)-1 at \$1\.05\/GPU-h \(bid; spot \$1\)/);
     expect(ownLeases('molt-e2e-a')).toHaveLength(0); // planning buys nothing
@@ -194,8 +194,8 @@ describe('molt market through the CLI (reference server, runLocally)', { timeout
     expect(status.stdout).toMatch(new RegExp(`lease\\.spot-a100\\.${lease.id}\\s+${lease.id}\\s+spot\\s+${lease.zone}\\s+\\$4\\.2(0)?/h`));
     const statusJson = await sf(['status', '--json', dir], dir);
     expect(statusJson.code).toBe(0);
-    const sj = JSON.parse(statusJson.stdout) as { leases: { leaseId: string; provider: string; pool: string; node?: string }[]; workloads: { name: string; node?: string; live: string }[] };
-    expect(sj.leases).toEqual([expect.objectContaining({ leaseId: lease.id, provider: 'market', pool: 'spot-a100', node: lease.id })]);
+    const sj = JSON.parse(statusJson.stdout) as { leases: { lease_id: string; provider: string; pool: string; node?: string }[]; workloads: { name: string; node?: string; live: string }[] };
+    expect(sj.leases).toEqual([expect.objectContaining({ lease_id: lease.id, provider: 'market', pool: 'spot-a100', node: lease.id })]);
     expect(sj.workloads).toEqual([expect.objectContaining({ name: 'train-a', node: lease.id, live: 'running' })]);
 
     // Nothing left to do.

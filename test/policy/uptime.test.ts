@@ -166,3 +166,26 @@ it('the cost model carries egress in the migration overhead', () => {
   expect(n.migrationOverheadUsd).toBe(2);
   expect(n.netSavingsUsd).toBeCloseTo(0, 9); // 0.2 × 10 − 2
 });
+
+describe('advanceZoneStats (the live record plan and watch keep)', () => {
+  it('moves on from the previous record one refresh at a time, as the whole series would', async () => {
+    const { advanceZoneStats, zoneStatsFromObservations } = await import('../../src/policy/uptime.js');
+    const H = 3_600_000;
+    const series = [
+      { at: 0, pool: 'spot', zone: 'a', available: true },
+      { at: 2 * H, pool: 'spot', zone: 'a', available: false },
+      { at: 3 * H, pool: 'spot', zone: 'a', available: true },
+      { at: 4 * H, pool: 'spot', zone: 'a', available: false },
+    ];
+    let live: ReturnType<typeof advanceZoneStats> | undefined;
+    for (const o of series) live = advanceZoneStats(live, [o]);
+    const whole = zoneStatsFromObservations(series);
+    expect(live?.['spot/a']?.upPeriodsMs).toEqual(whole['spot/a']?.upPeriodsMs);
+    expect(live?.['spot/a']?.downPeriodsMs).toEqual([H]);
+    expect(live?.['spot/a']?.observedMs).toBe(4 * H);
+    // The previous record is not changed.
+    const before = advanceZoneStats(undefined, [series[0] as (typeof series)[number]]);
+    advanceZoneStats(before, [series[1] as (typeof series)[number]]);
+    expect(before['spot/a']?.upPeriodsMs).toEqual([]);
+  });
+});
