@@ -7,10 +7,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SpotfleetError } from '../core/errors.js';
 import { loadFleet } from '../spec/load.js';
-import { chooseBackend, describeBackend, type BackendChoice } from '../state/backend.js';
+import { chooseBackend, describeBackend, rememberBackend, type BackendChoice } from '../state/backend.js';
 import { migrateState } from '../state/migrate.js';
 import { openPgStateStore } from '../state/postgres.js';
-import { LocalStateStore, writeFileAtomic, type StateStore } from '../state/store.js';
+import { LocalStateStore, type StateStore } from '../state/store.js';
 import { specPathArg, stateDirOf, type CliApp } from './app.js';
 import { backendOverride, lockTimeoutMs, type BackendOptions } from './common.js';
 
@@ -30,12 +30,6 @@ interface BackendRecord {
   schema: string;
 }
 
-/** Remembers the postgres backend a checkout uses (the reference, not its value), for migrating back. */
-export function recordBackend(stateDir: string, spec: { url: string; schema?: string }): void {
-  const rec: BackendRecord = { type: 'postgres', url: spec.url, schema: spec.schema ?? 'spotfleet' };
-  writeFileAtomic(join(stateDir, 'backend.json'), `${JSON.stringify(rec, null, 2)}\n`);
-}
-
 async function open(choice: BackendChoice, stateDir: string, fleet: string): Promise<StateStore> {
   return choice.type === 'local' ? new LocalStateStore(stateDir, fleet) : openPgStateStore({ url: choice.url, schema: choice.schema, fleet });
 }
@@ -49,7 +43,7 @@ export async function runMigrateState(app: CliApp, path: string | undefined, opt
   if (target.type === 'postgres') {
     if (!existsSync(join(stateDir, 'state.json'))) {
       app.io.out(`No local state in ${stateDir} to migrate; the state is in ${describeBackend(target)}.`);
-      if (fleet.backend?.type === 'postgres') recordBackend(stateDir, fleet.backend);
+      if (target.ref !== undefined) rememberBackend(stateDir, target.ref, target.schema);
       return;
     }
     source = { type: 'local' };
@@ -70,7 +64,7 @@ export async function runMigrateState(app: CliApp, path: string | undefined, opt
     const to = await open(target, stateDir, fleet.name);
     try {
       const r = await migrateState(from, to, { localDir: stateDir, ...(opts.force ? { force: true } : {}), lockTimeoutMs: lockTimeoutMs(opts) });
-      if (fleet.backend?.type === 'postgres') recordBackend(stateDir, fleet.backend);
+      if (target.type === 'postgres' && target.ref !== undefined) rememberBackend(stateDir, target.ref, target.schema);
       if (!r.moved) {
         app.io.out(`Nothing to migrate: ${to.location} already holds this state (lineage ${r.lineage}, serial ${r.serial}).`);
         return;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { SpotfleetError, UsageError, type SourcePos } from '../core/errors.js';
 import type { BackendSpec, Fleet } from '../spec/types.js';
 import { displayUrl, lineageError, openPgStateStore, type PgStateStore } from './postgres.js';
-import { LocalStateStore, type StateStore } from './store.js';
+import { LocalStateStore, writeFileAtomic, type StateStore } from './store.js';
 import type { StateFile } from './types.js';
 
 /** The environment variable `--backend postgres` reads when no URL is given. */
@@ -30,6 +30,8 @@ export type BackendChoice =
       schema: string;
       /** Where the URL came from, for messages (`fleet.yaml:7:3 (SPOTFLEET_PG_URL)`). */
       origin: string;
+      /** The URL as written, when it holds no secret (`${VAR}`, or a URL without a password): what backend.json remembers. */
+      ref?: string;
     };
 
 function where(pos: SourcePos): string {
@@ -67,12 +69,13 @@ export function chooseBackend(fleet: Pick<Fleet, 'backend'>, override: BackendOv
     return { type: 'local' };
   }
   const schema = spec?.type === 'postgres' ? (spec.schema ?? 'spotfleet') : 'spotfleet';
-  if (override.url !== undefined) return { type: 'postgres', url: resolveUrl(override.url, '--backend-url', env), schema, origin: '--backend-url' };
+  const safeRef = (raw: string): { ref: string } | Record<string, never> => (/^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(raw.trim()) || !/:[^/@]*@/.test(raw) ? { ref: raw.trim() } : {});
+  if (override.url !== undefined) return { type: 'postgres', url: resolveUrl(override.url, '--backend-url', env), schema, origin: '--backend-url', ...safeRef(override.url) };
   if (spec?.type === 'postgres') {
     const m = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(spec.url);
-    return { type: 'postgres', url: resolveUrl(spec.url, where(spec.urlPos), env), schema, origin: `${where(spec.urlPos)}${m ? ` (${m[1] ?? ''})` : ''}` };
+    return { type: 'postgres', url: resolveUrl(spec.url, where(spec.urlPos), env), schema, origin: `${where(spec.urlPos)}${m ? ` (${m[1] ?? ''})` : ''}`, ...safeRef(spec.url) };
   }
-  return { type: 'postgres', url: resolveUrl(`\${${PG_URL_ENV}}`, '--backend postgres', env), schema, origin: PG_URL_ENV };
+  return { type: 'postgres', url: resolveUrl(`\${${PG_URL_ENV}}`, '--backend postgres', env), schema, origin: PG_URL_ENV, ref: `\${${PG_URL_ENV}}` };
 }
 
 /** What the user sees of a backend: never the password. */
@@ -113,6 +116,7 @@ export async function openStateStore(choice: BackendChoice, o: OpenStoreOptions)
     await store.close();
     throw e;
   }
+  if (choice.ref !== undefined) rememberBackend(o.stateDir, choice.ref, choice.schema);
   return store;
 }
 
@@ -127,4 +131,20 @@ async function guardCheckout(store: PgStateStore, stateDir: string): Promise<voi
     ]);
   }
   throw lineageError(store.fleet, store.location, remote.lineage, `${local.state.lineage} (in ${local.path})`);
+}
+
+/**
+ * Remembers the postgres backend this checkout used, by reference (`${VAR}`, never a secret), in
+ * `.spotfleet/backend.json`: `spotfleet init --migrate-state` moves the state back out of it when
+ * the spec drops its `backend:`.
+ */
+export function rememberBackend(stateDir: string, ref: string, schema: string): void {
+  const path = join(stateDir, 'backend.json');
+  const body = `${JSON.stringify({ type: 'postgres', url: ref, schema }, null, 2)}\n`;
+  try {
+    if (existsSync(path) && readFileSync(path, 'utf8') === body) return;
+    writeFileAtomic(path, body);
+  } catch {
+    // Only a convenience for a later migration; never fails a command.
+  }
 }

@@ -6,7 +6,7 @@
 //   - bad inputs: a wrong URL, wrong credentials, an unset variable, a password in the spec, a
 //     schema from a newer spotfleet, a state that belongs to another fleet. Each is a clear error
 //     (no stack trace, never the password) and writes nothing.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -136,6 +136,41 @@ describePostgres('PostgreSQL state backend through the CLI (e2e)', () => {
     expect(r2.stderr).toContain('spotfleet init --migrate-state');
     await runCli(['destroy', '--auto-approve', '--backend', 'local', m], { cwd: m });
   }, 180_000);
+
+  it('init --migrate-state moves a local state into PostgreSQL and back; state pull and push work on it', async () => {
+    const d = dir('move', localFleet('fleet-move', 1, ''));
+    expect((await runCli(['apply', '--auto-approve', d], { cwd: d })).code).toBe(0);
+    const local = JSON.parse(readFileSync(join(d, '.spotfleet', 'state.json'), 'utf8')) as { lineage: string; serial: number };
+    writeFileSync(join(d, 'fleet.yaml'), localFleet('fleet-move', 1));
+    const m = await runCli(['init', '--migrate-state', d], { cwd: d });
+    expect(m.code, show(m)).toBe(0);
+    expect(m.stdout).toMatch(/Successfully migrated the state of fleet fleet-move from \S+state\.json to postgres:\/\/spotfleet@127\.0\.0\.1:\d+\/spotfleet \(schema spotfleet, fleet fleet-move\): 1 resource\(s\)/);
+    expect(`${m.stdout}${m.stderr}`).not.toContain(server.password);
+    const there = await pgState(server, 'fleet-move');
+    expect(there.lineage).toBe(local.lineage);
+    expect(there.serial).toBe(local.serial);
+    expect(existsSync(join(d, '.spotfleet', 'state.json.migrated'))).toBe(true);
+    expect(readFileSync(join(d, '.spotfleet', 'backend.json'), 'utf8')).toContain('${SPOTFLEET_PG_URL}');
+    const plan = await runCli(['plan', '--detailed-exitcode', d], { cwd: d });
+    expect(plan.code, show(plan)).toBe(0);
+    // pull prints the PostgreSQL state; push puts it back (same lineage).
+    const pull = await runCli(['state', 'pull', d], { cwd: d });
+    expect(pull.code, show(pull)).toBe(0);
+    expect((JSON.parse(pull.stdout) as { lineage: string }).lineage).toBe(local.lineage);
+    writeFileSync(join(d, 'pulled.json'), pull.stdout);
+    const push = await runCli(['state', 'push', join(d, 'pulled.json'), d], { cwd: d });
+    expect(push.code, show(push)).toBe(0);
+    expect((await pgState(server, 'fleet-move')).serial).toBe(there.serial + 1);
+    // The spec drops its backend: the state comes back into the local file.
+    writeFileSync(join(d, 'fleet.yaml'), localFleet('fleet-move', 1, ''));
+    const back = await runCli(['init', '--migrate-state', d], { cwd: d });
+    expect(back.code, show(back)).toBe(0);
+    const again = JSON.parse(readFileSync(join(d, '.spotfleet', 'state.json'), 'utf8')) as { lineage: string; resources: Record<string, unknown> };
+    expect(again.lineage).toBe(local.lineage);
+    expect(Object.keys(again.resources)).toEqual(['workload.w1']);
+    const plan2 = await runCli(['plan', '--detailed-exitcode', d], { cwd: d });
+    expect(plan2.code, show(plan2)).toBe(0);
+  }, 120_000);
 
   it('bad inputs: clear errors that name the server (never the password), and nothing is written', async () => {
     const d = dir('bad', localFleet('bad', 1));
