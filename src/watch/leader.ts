@@ -135,11 +135,11 @@ export class LeaderElector {
   private resumable = false;
 
   private async tryAcquire(): Promise<void> {
-    const got = await this.o.backend.acquireLeadership(this.identity, this.o.info(), this.ttlMs);
+    // The deadline counts from before the request: see the module comment.
     const sentAt = performance.now();
+    const got = await this.o.backend.acquireLeadership(this.identity, this.o.info(), this.ttlMs);
     if (got) {
-      // The deadline counts from before the request: see the module comment.
-      this.take(got.epoch, got.since, sentAt - 0, false);
+      this.take(got.epoch, got.since, sentAt, false);
       return;
     }
     const cur = await this.o.backend.currentLeader();
