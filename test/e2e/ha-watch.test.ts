@@ -135,7 +135,7 @@ describePostgres('HA watch on PostgreSQL (e2e)', () => {
       const standby = replicas.find((r) => r !== leader) as Replica;
       const from = standby.w.lines.length;
       const leaderFrom = leader.w.lines.length;
-      const notice = await simEvict(dir, `${before.provider}/${before.node}`, '20s');
+      const notice = await simEvict(dir, `${before.provider}/${before.node}`, '30s');
       // A random moment: before the notice is seen, while the checkpoint is awaited, mid-stop, mid-start.
       // Every other round waits for the leader to hear the notice first, so many kills land mid-migration.
       if (i % 2 === 0) await leader.w.waitFor((l) => l.action === 'notice', { from: leaderFrom, timeoutMs: 10_000, what: 'the notice' }).catch(() => undefined);
@@ -152,7 +152,7 @@ describePostgres('HA watch on PostgreSQL (e2e)', () => {
       placed = await waitOnce(dir, names, 40_000, (x) => !(x.provider === before.provider && x.node === before.node)).catch((e: unknown) => {
         throw new Error(`kill ${i} (${target} on ${before.provider}/${before.node}): ${(e as Error).message}\n--- new leader\n${standby.w.tail(60)}\n--- killed leader\n${leader.w.tail(30)}`);
       });
-      expect(Date.now(), `kill ${i}: ${target} moved before the deadline`).toBeLessThan(Date.parse(notice.deadline));
+      expect(Date.now(), `kill ${i}: ${target} moved before the deadline\n--- new leader\n${standby.w.tail(60)}`).toBeLessThan(Date.parse(notice.deadline));
       const after = placed.get(target) as Instance;
       expect(after.id, `kill ${i}: ${target} runs as a new instance`).not.toBe(before.id);
       // From its newest checkpoint, and the old instance got the checkpoint signal once.
