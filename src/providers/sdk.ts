@@ -122,7 +122,14 @@ export interface StartRequest {
   node: string;
   image?: string;
   command?: string[];
+  /** The spec's `env`. Runtimes never add spotfleet's own environment to it (it holds secrets). */
   env: Record<string, string>;
+  /**
+   * Names of variables whose values the runtime copies from spotfleet's environment
+   * (`ProviderContext.env`) into the workload's: the spec's `passEnv` allow-list. Optional (added
+   * in SDK 1.1); unset variables are left out, and `env` wins over a passed value.
+   */
+  passEnv?: string[];
   gpus: number;
   /** Where the workload writes checkpoints, as it sees the path. */
   checkpointPath?: string;
@@ -138,6 +145,12 @@ export interface RuntimeCapability {
   /** Every instance this provider runs for the fleet (running and recently exited). */
   list(): Promise<WorkloadInstance[]>;
   start(req: StartRequest): Promise<WorkloadInstance>;
+  /**
+   * Sends a (checkpoint) signal. It must never reach a default handler: a runtime sends it only
+   * once the workload catches it (on Linux, /proc/PID/status `SigCgt`), waiting a bounded time
+   * for that, and otherwise rejects with a retryable ProviderError saying it was not sent. A
+   * default handler would end the workload (SIGUSR1 in Python) or, in Node.js, open its inspector.
+   */
   signal(node: string, instanceId: string, signal: string): Promise<void>;
   /** SIGTERM, then SIGKILL after graceMs. Idempotent: stopping a stopped instance succeeds. */
   stop(node: string, instanceId: string, graceMs: number): Promise<{ exitCode?: number }>;

@@ -36,6 +36,8 @@ export const DEFAULT_THRESHOLDS = {
 } as const;
 export const DEFAULT_FALLBACK = { to: 'on-demand', revertToSpot: true, minDwell: '30m' } as const;
 export const DEFAULT_CHECKPOINT = { signal: 'SIGUSR1', stopGrace: '60s', resumeEnv: 'RESUME_FROM_CHECKPOINT' } as const;
+/** Checkpoints kept per workload when `checkpoint.keep` is not set (the newest, plus two to fall back to). */
+export const DEFAULT_CHECKPOINT_KEEP = 3;
 /** The sink every fleet has without declaring it. */
 export const BUILTIN_SINKS = ['log'] as const;
 const SPOT_CLASSES: ReadonlySet<string> = new Set(['training', 'batch', 'dev']);
@@ -145,8 +147,11 @@ export function stableStringify(v: unknown): string {
 }
 
 /** Short sha256 of the fields whose change requires a restart of the workload. */
-export function workloadSpecHash(w: Pick<WorkloadSpec, 'image' | 'command' | 'env' | 'gpus' | 'gpuModel' | 'checkpoint'>): string {
-  const material = stableStringify({ image: w.image, command: w.command, env: w.env, gpus: w.gpus, gpuModel: w.gpuModel, checkpoint: w.checkpoint });
+export function workloadSpecHash(w: Pick<WorkloadSpec, 'image' | 'command' | 'env' | 'gpus' | 'gpuModel' | 'checkpoint' | 'passEnv'>): string {
+  // passEnv names (never values) change the environment, so a restart; absent when empty so the
+  // hashes of fleets that do not use it stay what they were.
+  const passEnv = w.passEnv && w.passEnv.length > 0 ? w.passEnv : undefined;
+  const material = stableStringify({ image: w.image, command: w.command, env: w.env, gpus: w.gpus, gpuModel: w.gpuModel, checkpoint: w.checkpoint, passEnv });
   // one-shot hash: same digest as createHash().update().digest(), without a Hash object per workload
   return hash('sha256', material, 'hex').slice(0, 12);
 }
@@ -267,7 +272,9 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
   let defaultCheckpoint: Obj | undefined;
   let defaultFallback: Obj = {};
   let defaultOverhead: Obj | undefined;
+  let defaultPassEnv: string[] = [];
   if (defaultsOk && isObj(dv)) {
+    if (Array.isArray(dv.passEnv)) defaultPassEnv = dv.passEnv.filter((x): x is string => typeof x === 'string');
     const t = dv.thresholds;
     if (isObj(t)) {
       thresholds.minSavingsPerHour = money(defaultsLoc, '/thresholds/minSavingsPerHour') ?? thresholds.minSavingsPerHour;
@@ -440,6 +447,10 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
     };
     if (image !== undefined) w.image = image;
     if (command !== undefined) w.command = command;
+    if (defaultPassEnv.length > 0 || Array.isArray(v.passEnv)) {
+      const own = Array.isArray(v.passEnv) ? v.passEnv.filter((x): x is string => typeof x === 'string') : [];
+      w.passEnv = [...new Set([...defaultPassEnv, ...own])].sort();
+    }
     if (typeof v.gpuModel === 'string') w.gpuModel = v.gpuModel;
     const exp = duration(l, '/expectedDuration');
     if (exp !== undefined) w.expectedDurationMs = exp;
@@ -485,6 +496,9 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
       if (typeof merged.marker === 'string') cp.marker = merged.marker;
       if (typeof merged.minSize === 'number') cp.minSizeBytes = merged.minSize;
       if (typeof merged.shared === 'boolean') cp.shared = merged.shared;
+      const verify = argv(merged.verify);
+      if (verify) cp.verify = verify;
+      if (typeof merged.keep === 'number') cp.keep = merged.keep;
       w.checkpoint = cp;
     } else if (SPOT_CLASSES.has(cls) && capacity !== 'on-demand') {
       warn(at(l, '/name'), `workload "${name}" may run on spot (class ${cls}, capacity ${capacity}) but has no checkpoint contract; an eviction loses its work`, 'checkpoint: { path, signal, stopGrace } on the workload or in defaults.checkpoint, or capacity: on-demand', 'checkpoint-missing', l.ptr);
@@ -623,6 +637,9 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
     if (typeof dc.marker === 'string') cp.marker = dc.marker;
     if (typeof dc.minSize === 'number') cp.minSizeBytes = dc.minSize;
     if (typeof dc.shared === 'boolean') cp.shared = dc.shared;
+    const verify = argv(dc.verify);
+    if (verify) cp.verify = verify;
+    if (typeof dc.keep === 'number') cp.keep = dc.keep;
     fleet.defaults.checkpoint = cp;
     if (typeof dc.stopGrace === 'string') duration({ ...defaultsLoc, ptr: `${defaultsLoc.ptr}/checkpoint`, v: dc }, '/stopGrace');
   }

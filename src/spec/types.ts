@@ -49,6 +49,13 @@ export interface CheckpointContract {
   minSizeBytes?: number;
   /** Checkpoints live on storage every node sees (NFS, bucket mount): no transfer. */
   shared?: boolean;
+  /**
+   * argv run on the node where a checkpoint lives to check it (its path is the last argument and
+   * CHECKPOINT_PATH); exit 0 means usable. Absent: the file checks alone (marker, minSize).
+   */
+  verify?: string[];
+  /** Keep only this many newest checkpoints; 0 keeps all. Absent: DEFAULT_CHECKPOINT_KEEP. */
+  keep?: number;
 }
 
 export interface FallbackRule {
@@ -80,6 +87,11 @@ export interface WorkloadSpec {
   /** argv; never run through a shell. */
   command?: string[];
   env: Record<string, string>;
+  /**
+   * Names of variables passed from spotfleet's environment (the allow-list `passEnv`, the
+   * workload's and defaults' merged, sorted). Values are read by the runtime, never stored here.
+   */
+  passEnv?: string[];
   gpus: number;
   gpuModel?: string;
   class: WorkloadClass;
