@@ -10,6 +10,7 @@ import { loadFleet } from '../spec/load.js';
 import type { Fleet, ProviderInstanceSpec } from '../spec/types.js';
 import { specPathArg, stateDirOf, type CliApp } from './app.js';
 import { paint } from './io.js';
+import { registerProvidersLock } from './providers-lock.js';
 
 /** Version of the `--json` output of providers/nodes/sim; bumped only on incompatible changes. */
 export const PROVIDERS_JSON_FORMAT = '1';
@@ -150,9 +151,10 @@ interface ProviderRow {
 }
 
 export function register(program: Command, app: CliApp): void {
+  const providers = program.command('providers');
+  registerProvidersLock(providers, app);
   addProviderOptions(
-    program
-      .command('providers')
+    providers
       .description("List the fleet's provider instances: type, capabilities, description, and a health check.")
       .argument('[path]', 'fleet file, or a folder of *.yaml files', '.'),
   ).action(async (path: string, opts: ProviderCommandOptions) => {

@@ -1,6 +1,7 @@
 // Loads a fleet: a file, or a folder of *.yaml/*.yml files merged into one. YAML with source
 // positions → JSON Schema (every error) → semantic rules → each provider's own config schema.
-// Offline: loading a provider's factory module is not a provider call. Throws SpecError with every
+// Offline: loading a provider's factory module is not a provider call, and an external provider's
+// module is loaded only when the lock file pins it (providers/lock.ts). Throws SpecError with every
 // problem found; warnings come back with the fleet.
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -121,7 +122,7 @@ export async function loadFleet(path: string, opts: LoadFleetOptions = {}): Prom
     for (const p of [...out.fleet.providers].sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const loc = out.providerItems.get(p.name);
       if (!loc || loc.bad || p.type === '') continue;
-      const typePos = positionOf(loc.src, `${loc.ptr}/type`);
+      const typePos = positionOf(loc.src, p.package !== undefined ? `${loc.ptr}/package` : `${loc.ptr}/type`);
       let factory;
       try {
         factory = await loadProviderFactory(p.type, p.package, listed.dir);
