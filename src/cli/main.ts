@@ -42,6 +42,8 @@ export function normaliseArgs(argv: readonly string[]): string[] {
 export async function main(rawArgv: readonly string[]): Promise<number> {
   const argv = normaliseArgs(rawArgv);
   const debug = argv.includes('--debug');
+  // An operator's choice for every spec this process loads (watch reloads included).
+  if (argv.includes('--allow-external-policies')) process.env.SPOTFLEET_ALLOW_EXTERNAL_POLICIES = '1';
   const io = makeIo({ noColor: argv.includes('--no-color') });
   const handlers = new Set<(s: NodeJS.Signals) => void>();
   let interrupts = 0;
@@ -70,6 +72,7 @@ export async function main(rawArgv: readonly string[]): Promise<number> {
     .description('Run GPU workloads on the cheapest capacity that is safe for them.')
     .option('--debug', 'show debug logs and stack traces')
     .option('--no-color', 'disable colour (NO_COLOR is honoured too)')
+    .option('--allow-external-policies', "accept policies: files outside the fleet's repository (SPOTFLEET_ALLOW_EXTERNAL_POLICIES=1)")
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });

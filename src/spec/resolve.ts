@@ -4,9 +4,9 @@
 // spot-eligible workloads without a checkpoint contract (a warning). Every check is linear in the
 // size of the fleet: names are indexed in maps, positions looked up by pointer on demand.
 import { hash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { isAbsolute, resolve as resolvePath } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve as resolvePath } from 'node:path';
 import type { SourcePos, SpecProblem } from '../core/errors.js';
 import type { CapacityPreference, CapacityType, WorkloadClass } from '../core/types.js';
 import { parseDuration as parseDurationText, parseMoney } from '../core/units.js';
@@ -65,6 +65,8 @@ export interface ResolveInput {
   /** Folder relative paths resolve against. */
   dir: string;
   now: number;
+  /** Accept `policies:` files outside the fleet's repository (an operator's choice, never the spec's). */
+  allowExternalPolicies?: boolean;
 }
 
 export interface ResolveOutput {
@@ -583,20 +585,28 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
       }
     });
     if (l.bad || name === undefined) continue;
-    alerts.push({
+    const rule: AlertRuleSpec = {
       name,
       when: str(v.when) ?? '',
       severity: (str(v.severity) ?? 'warning') as Severity,
       notify: notify ? notify.filter((x): x is string => typeof x === 'string') : ['log'],
       pos: at(l),
-    });
+    };
+    if (typeof v.when === 'string') rule.whenPos = scalarStart(l.src, at(l, '/when'));
+    alerts.push(rule);
   }
 
   // ---- policies: paths relative to the spec folder; they must exist (a local check, still offline)
+  // and lie inside the fleet's repository, unless the operator allows others: a spec from a pull
+  // request must not make plan read /etc/shadow or another tenant's files.
   const policies: string[] = [];
+  const root = policyRoot(input.dir);
   for (const p of policyItems) {
     const abs = isAbsolute(p.value) ? p.value : resolvePath(input.dir, p.value);
     if (!existsSync(abs)) err(positionOf(p.src, p.ptr), `policy file not found: ${p.value}`, 'an existing policy file (relative paths start at the spec folder)', 'policy-file', p.ptr);
+    else if (!input.allowExternalPolicies && !isInside(root.dir, realPath(abs))) {
+      err(positionOf(p.src, p.ptr), `policy file ${p.value} is outside the fleet's ${root.git ? 'repository' : 'folder'} (${root.dir})`, `a policy file inside ${root.dir}; an operator can allow others with --allow-external-policies`, 'policy-file', p.ptr);
+    }
     policies.push(abs);
   }
 
@@ -644,6 +654,41 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
     if (typeof dc.stopGrace === 'string') duration({ ...defaultsLoc, ptr: `${defaultsLoc.ptr}/checkpoint`, v: dc }, '/stopGrace');
   }
   return { fleet, errors, warnings, providerItems };
+}
+
+/** Where a one-line scalar's text starts: after its opening quote when it is quoted. */
+function scalarStart(src: SpecFile, pos: SourcePos): SourcePos {
+  let start = 0;
+  for (let line = 1; line < pos.line; line++) {
+    const nl = src.text.indexOf('\n', start);
+    if (nl === -1) return pos;
+    start = nl + 1;
+  }
+  const ch = src.text.charAt(start + pos.col - 1);
+  return ch === '"' || ch === "'" ? { ...pos, col: pos.col + 1 } : pos;
+}
+
+/** The fleet's repository: the git work tree the spec folder is in, else the spec folder itself. */
+export function policyRoot(specDir: string): { dir: string; git: boolean } {
+  const start = realPath(specDir);
+  for (let d = start; ; d = dirname(d)) {
+    if (existsSync(join(d, '.git'))) return { dir: d, git: true };
+    if (dirname(d) === d) return { dir: start, git: false };
+  }
+}
+
+function realPath(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return resolvePath(p);
+  }
+}
+
+/** True when `p` is `dir` or below it (both absolute, symlinks resolved). */
+function isInside(dir: string, p: string): boolean {
+  const rel = relative(dir, p);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
 /** The value at a pointer-like path (`/a/b`, no escapes) inside an item; undefined when absent. */

@@ -122,6 +122,8 @@ export interface AlertRuleSpec {
   severity: Severity;
   notify: string[];
   pos: SourcePos;
+  /** Where the `when` expression starts (inside the quotes when quoted), for CEL errors. */
+  whenPos?: SourcePos;
 }
 
 export interface AlertSinkSpec {
