@@ -66,7 +66,7 @@ async function runApply(app: CliApp, path: string, planFile: string | undefined,
         ...(destroy ? { destroy: true } : {}),
       }));
     }
-    app.io.stdout.write(renderPlanText(plan, { color: app.io.color }));
+    app.io.write(renderPlanText(plan, { color: app.io.color }));
     if (!planHasChanges(plan)) {
       await clearStalePending(session.store, state);
       return;

@@ -52,7 +52,7 @@ export function register(program: Command, app: CliApp): void {
         app.io.out(JSON.stringify({ format_version: '1.0', address, at: new Date(now).toISOString(), refreshed: refresh, input: got.input, decision: got.decision }, null, 2));
         return;
       }
-      app.io.stdout.write(renderExplanation(got.input, got.decision));
+      app.io.write(renderExplanation(got.input, got.decision));
       if (!refresh) app.io.err('Warning: refresh skipped (--refresh=false): the explanation reflects the state file only.');
     } finally {
       await session.close();

@@ -75,7 +75,7 @@ export async function main(rawArgv: readonly string[]): Promise<number> {
     .option('--allow-external-policies', "accept policies: files outside the fleet's repository (SPOTFLEET_ALLOW_EXTERNAL_POLICIES=1)")
     .showHelpAfterError()
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+    .configureOutput({ writeOut: (s) => io.write(s), writeErr: (s) => io.writeErr(s) });
   await loadCommands(program, app, argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
