@@ -1,6 +1,11 @@
 // The provider SDK: the one small interface every provider implements, with optional capabilities.
 // Built-in providers (providers/<name>/) import only this folder and src/core, exactly as an
 // external plugin package would. Requests and results are plain serialisable data.
+//
+// SDK 1.1 adds, backwards compatibly (optional fields a 1.0 provider ignores):
+// StartRequest.passEnv; VerifyRequest.exclude, command, commandTimeoutMs and keep; and states the
+// readiness rule of RuntimeCapability.signal. A caller cannot tell a 1.0 storage from a 1.1 one, so
+// it checks that a returned checkpoint is not one it excluded.
 import type {
   CapacityType,
   CheckpointInfo,
@@ -193,6 +198,28 @@ export interface VerifyRequest {
   since?: string;
   marker?: string;
   minSizeBytes?: number;
+  /**
+   * Checkpoint paths (as verify returned them) that must not be returned, e.g. one a resume failed
+   * on: the newest other checkpoint that passes is returned instead (null when none). Optional
+   * (SDK 1.1); a storage whose unit of checkpoint is the whole workload folder (ssh nodes) returns
+   * null when that folder is excluded.
+   */
+  exclude?: string[];
+  /**
+   * The workload's `checkpoint.verify` argv. Run on the node where the checkpoint lives (never
+   * through a shell; over ssh every argument is quoted), newest candidate first, with the
+   * checkpoint's path as its last argument and in CHECKPOINT_PATH; the first that exits 0 is
+   * returned. Optional (SDK 1.1); absent, the file checks above decide alone.
+   */
+  command?: string[];
+  /** Time limit of one run of `command`, ms. Default 60 s; a run cut off counts as a failed check. */
+  commandTimeoutMs?: number;
+  /**
+   * Keep only this many newest finished checkpoints: once verify returns one, older ones beyond
+   * that many are deleted (never the one returned, never one in progress). 0 or absent keeps all.
+   * Optional (SDK 1.1).
+   */
+  keep?: number;
 }
 
 export interface TransferRequest {
