@@ -10,6 +10,7 @@ import { assertNoMandatoryViolations, assertPlanFresh, isSavedPlanFile, makePlan
 import { refreshFleet } from '../engine/refresh.js';
 import { renderPlanText } from '../engine/render.js';
 import { planHasChanges, type Plan } from '../engine/types.js';
+import type { UnsavedInfo } from '../state/recovery.js';
 import type { CliApp } from './app.js';
 import { addStateOptions, openSession, progressPrinter, takeLock, type StateOptions } from './common.js';
 import { parseBool } from './plan.js';
@@ -86,7 +87,7 @@ async function runApply(app: CliApp, path: string, planFile: string | undefined,
       onEvent: progressPrinter(app),
       shouldStop: () => stopRequested || app.interrupted,
     });
-    report(app, plan, result, destroy);
+    report(app, plan, result, destroy, session.store.unsaved?.());
   } finally {
     unhook();
     await lock?.release();
@@ -94,9 +95,18 @@ async function runApply(app: CliApp, path: string, planFile: string | undefined,
   }
 }
 
-function report(app: CliApp, plan: Plan, r: ApplyResult, destroy: boolean): void {
+function report(app: CliApp, plan: Plan, r: ApplyResult, destroy: boolean, unsaved: UnsavedInfo | undefined): void {
   const failedAddrs = [...new Set(r.failed.map((f) => f.address))].sort();
   const ok = r.failed.length === 0 && !r.cancelled && r.results.every((x) => x.status === 'ok');
+  if (unsaved) {
+    // Never "State was saved" when a write failed: say what is kept where, and how to recover.
+    const failed = r.failed.map((f) => `${f.address} (${f.kind}): ${f.error ?? 'failed'}`);
+    throw new SpotfleetError('STATE_NOT_SAVED', `${destroy ? 'Destroy' : 'Apply'} stopped: the state could not be written (${unsaved.failures} write${unsaved.failures === 1 ? '' : 's'} failed: ${unsaved.error})`, [
+      ...failed,
+      unsaved.path ? `What this run changed is kept in ${unsaved.path} (mode 0600).` : 'What this run changed could not be written anywhere; the providers still know what runs.',
+      'To recover: make room or fix the permissions of the state folder, then run `spotfleet apply` again: it finds what runs from the providers (the pending records in the state name what was in flight) and converges.',
+    ]);
+  }
   if (ok) {
     app.io.out(`\n${destroy ? 'Destroy' : 'Apply'} complete! Resources: ${plan.summary.add} added, ${plan.summary.change} changed, ${plan.summary.destroy} destroyed.`);
     return;
