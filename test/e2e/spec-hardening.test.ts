@@ -90,6 +90,26 @@ workloads: []
   });
 });
 
+describe('a provider that cannot start on its config', () => {
+  it('plan points at the provider config in the fleet file (found by the fuzz test)', () => {
+    const dir = temp();
+    writeFileSync(join(dir, 'fleet.yaml'), `apiVersion: spotfleet.dev/v1
+kind: Fleet
+metadata: { name: nt }
+providers:
+  market:
+    type: sim
+    config: { trace: ./no-such-trace, gpuModel: V100 }
+pools: [{ name: p, provider: market, capacity: spot }]
+workloads: []
+`);
+    const r = cli(['plan', 'fleet.yaml'], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^\S*fleet\.yaml:7:13: provider "market" \(sim\) cannot start: trace not found/m);
+    expect(r.stderr).not.toMatch(/Internal error|\n\s+at /);
+  });
+});
+
 describe('policies: only from the fleet\'s repository', () => {
   it('refuses an absolute path, a ../ path and a symlink out of the folder; the operator flag allows them', () => {
     const outside = temp();
