@@ -7,6 +7,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { SpecError, SpotfleetError, formatProblem } from '../core/errors.js';
+import { safeTerminalText } from '../core/text.js';
 import type { CliApp, RegisterCommand } from './app.js';
 import { makeIo, paint } from './io.js';
 import { ExitCode } from './exit.js';
@@ -125,7 +126,7 @@ if (isEntry) {
       process.exitCode = code;
     },
     (e: unknown) => {
-      process.stderr.write(`Internal error: ${String(e)}\n`);
+      process.stderr.write(safeTerminalText(`Internal error: ${String(e)}\n`));
       process.exitCode = 1;
     },
   );

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import type { AlertSinkSpec } from '../spec/types.js';
 import type { AlertMessage, Provider } from '../providers/sdk.js';
 import { SpotfleetError } from '../core/errors.js';
+import { safeTerminalText } from '../core/text.js';
 import { expandEnv, formatSlackPayload, postJson, redactUrl } from '../../providers/webhook/slack.js';
 
 export interface AlertSink {
@@ -81,7 +82,8 @@ export function createAlertSinks(specs: readonly AlertSinkSpec[], opts: AlertSin
 }
 
 function logSink(name: string, opts: AlertSinkOptions): AlertSink {
-  const write = opts.write ?? ((l: string) => void process.stdout.write(l));
+  // safeTerminalText: JSON escapes C0 controls but leaves C1 and bidi controls raw.
+  const write = opts.write ?? ((l: string) => void process.stdout.write(safeTerminalText(l)));
   return { name, type: 'log', send: async (a) => write(`${JSON.stringify({ alert: a })}\n`) };
 }
 
