@@ -7,7 +7,8 @@
 import { ProviderError, SpotfleetError, StateConflictError, errorMessage } from '../core/errors.js';
 import { leaseAddress, workloadAddress } from '../core/address.js';
 import type { CheckpointInfo, Lease, NodeInfo, Observed, WorkloadInstance } from '../core/types.js';
-import type { Provider } from '../providers/sdk.js';
+import type { Provider, StorageCapability, VerifyRequest } from '../providers/sdk.js';
+import { DEFAULT_CHECKPOINT_KEEP } from '../spec/resolve.js';
 import type { CheckpointContract, Fleet, WorkloadSpec } from '../spec/types.js';
 import type { StateStore } from '../state/store.js';
 import type { ExitRecord, InstanceRef, LeaseRecord, LedgerEntry, MoveInFlight, StateFile, WorkloadRecord } from '../state/types.js';
@@ -137,6 +138,33 @@ export class StepContext {
       s.pending = s.pending.filter((p) => p.id !== id);
     });
     return out;
+  }
+
+  /**
+   * A verify request as the workload's checkpoint contract asks: its marker and minimum size, its
+   * own `verify` command and `keep`, and never a checkpoint a resume has failed on.
+   */
+  verifyRequest(workload: string, node: NodeInfo, extra: Partial<VerifyRequest> = {}): VerifyRequest {
+    const c = this.contract(workload);
+    const rec = this.o.recorder.latest.resources[workloadAddress(workload)];
+    const bad = rec?.type === 'workload' ? rec.badCheckpoints ?? [] : [];
+    const exclude = [...new Set([...bad, ...(extra.exclude ?? [])])];
+    return {
+      node,
+      workload,
+      ...(c?.marker ? { marker: c.marker } : {}),
+      ...(c?.minSizeBytes ? { minSizeBytes: c.minSizeBytes } : {}),
+      ...(c?.verify ? { command: c.verify } : {}),
+      ...(c ? { keep: c.keep ?? DEFAULT_CHECKPOINT_KEEP } : {}),
+      ...extra,
+      ...(exclude.length > 0 ? { exclude } : {}),
+    };
+  }
+
+  /** Verifies, and never returns an excluded checkpoint (an SDK 1.0 storage ignores `exclude`). */
+  async verify(storage: StorageCapability, req: VerifyRequest): Promise<CheckpointInfo | null> {
+    const ck = await storage.verify(req);
+    return ck && req.exclude?.includes(ck.path) ? null : ck;
   }
 
   recordCheckpoint(workload: string, ck: CheckpointInfo): Promise<StateFile> {
@@ -295,10 +323,11 @@ export async function awaitCheckpointStep(ctx: StepContext, a: CheckpointAction,
   const node = await ctx.findNode(a.provider, a.node);
   const since = new Date(signalAt - 1).toISOString();
   const deadline = signalAt + a.waitMs;
-  const verifyReq = { node, workload: a.workload, ...(contract.marker ? { marker: contract.marker } : {}), ...(contract.minSizeBytes ? { minSizeBytes: contract.minSizeBytes } : {}) };
+  const verifyReq = ctx.verifyRequest(a.workload, node);
+  const storage = p.storage;
   let exited: CheckpointOutcome['exited'];
   for (let i = 0; ; i++) {
-    const ck = await p.storage.verify({ ...verifyReq, since });
+    const ck = await ctx.verify(storage, { ...verifyReq, since });
     if (ck) {
       await ctx.recordCheckpoint(a.workload, ck);
       return { checkpoint: ck, verified: true, signalAt };
@@ -312,7 +341,7 @@ export async function awaitCheckpointStep(ctx: StepContext, a: CheckpointAction,
     }
     await sleep(ctx.o.pollMs ?? 200);
   }
-  const newest = await p.storage.verify(verifyReq);
+  const newest = await ctx.verify(storage, verifyReq);
   // Lost work: from the newest checkpoint (or the start of this run when there is none) to the signal.
   const from = newest ? Date.parse(newest.mtime) : startedAt;
   const lost = from !== undefined ? Math.max(0, signalAt - from) : undefined;
@@ -363,8 +392,7 @@ export async function stopStep(ctx: StepContext, a: StopAction): Promise<StepInf
   let ck: CheckpointInfo | null = null;
   if (p.storage && node && node.state !== 'terminated') {
     try {
-      const contract = ctx.contract(a.workload);
-      ck = await p.storage.verify({ node, workload: a.workload, ...(contract?.marker ? { marker: contract.marker } : {}) });
+      ck = await ctx.verify(p.storage, ctx.verifyRequest(a.workload, node));
     } catch {
       // The node may be going away; the checkpoint step already recorded one.
     }
@@ -413,7 +441,7 @@ export async function transferStep(ctx: StepContext, a: TransferAction, checkpoi
   let ck: CheckpointInfo | null = checkpoint && checkpoint.node === from.id ? checkpoint : null;
   if (!ck) {
     try {
-      ck = await reader.verify({ node: from, workload: a.workload, ...(contract?.marker ? { marker: contract.marker } : {}) });
+      ck = await ctx.verify(reader, ctx.verifyRequest(a.workload, from));
     } catch (e) {
       // A dead node whose storage cannot be read any more must not block the restart for ever.
       if (from.state !== 'terminated') throw e;
@@ -463,7 +491,7 @@ export async function startStep(ctx: StepContext, a: StartAction, checkpoint: Ch
   if (a.resume && spec.checkpoint) {
     if (checkpoint && checkpoint.node === node.id && !a.excludeCheckpoints?.includes(checkpoint.path)) resumeFrom = checkpoint;
     else if (p.storage) {
-      const ck = await p.storage.verify({ node, workload: a.workload, ...(a.excludeCheckpoints?.length ? { exclude: a.excludeCheckpoints } : {}) });
+      const ck = await ctx.verify(p.storage, ctx.verifyRequest(a.workload, node, a.excludeCheckpoints?.length ? { exclude: a.excludeCheckpoints } : {}));
       if (ck && !a.excludeCheckpoints?.includes(ck.path)) resumeFrom = ck;
     }
   }
@@ -495,6 +523,7 @@ export async function startStep(ctx: StepContext, a: StartAction, checkpoint: Ch
         ...(spec.image !== undefined ? { image: spec.image } : {}),
         ...(spec.command !== undefined ? { command: spec.command } : {}),
         env: spec.env,
+        ...(spec.passEnv && spec.passEnv.length > 0 ? { passEnv: spec.passEnv } : {}),
         gpus: spec.gpus,
         ...(spec.checkpoint ? { checkpointPath: spec.checkpoint.path } : {}),
         ...(resumeFrom && spec.checkpoint ? { resumeFrom: { env: spec.checkpoint.resumeEnv, path: resumeFrom.path } } : {}),
@@ -646,7 +675,7 @@ export async function recordStep(ctx: StepContext, a: RecordAction): Promise<Ste
     const node = ctx.nodeCache.get(`${a.exit.provider}/${a.exit.node}`);
     const since = rec0.since !== undefined ? new Date(rec0.since).toISOString() : undefined;
     try {
-      const newer = p?.storage && node && since ? await p.storage.verify({ node, workload: a.workload, since }) : null;
+      const newer = p?.storage && node && since ? await ctx.verify(p.storage, ctx.verifyRequest(a.workload, node, { since, keep: 0 })) : null;
       if (!newer) badCheckpoint = rec0.resumedFrom.path;
     } catch {
       // Cannot tell: leave the checkpoint be.
