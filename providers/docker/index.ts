@@ -10,7 +10,7 @@ import type { CapacityType, WorkloadInstance } from '../../src/core/types.js';
 import type { Provider, ProviderContext, ProviderFactory, RuntimeCapability, StartRequest } from '../../src/providers/sdk.js';
 import { LABEL, NodeSet, nodeSetOptions, DEFAULT_CHECKPOINT_ROOT, containerStartSpec, containerName, instanceFromContainer, type FleetNodeConfig, type NodeSshConfig } from '../../src/providers/kit/ssh/index.js';
 import { demuxLogs, engineFor, pullImage, type EngineConfig, type PullEvent } from './engine.js';
-import { catchesIn, needsNoHandler, signalName, waitUntilReady, SIGNAL_READY_TIMEOUT_MS } from '../../src/providers/kit/signal-ready.js';
+import { catchesIn, needsNoHandler, signalName, signalNotReady, waitUntilReady, SIGNAL_READY_TIMEOUT_MS } from '../../src/providers/kit/signal-ready.js';
 import { readFileSync } from 'node:fs';
 
 export interface DockerNodeEntry {
@@ -358,7 +358,7 @@ export class DockerApiRuntime implements RuntimeCapability {
     if (!needsNoHandler(name)) {
       const ready = await waitUntilReady(() => this.catches(node, instanceId, name), this.signalReadyTimeoutMs, 100);
       if (ready === undefined) throw this.fail(node, `container ${instanceId} is not running`);
-      if (!ready) throw this.fail(node, `container ${instanceId}: the workload has no handler for ${name} yet, so it was not sent (it would end the workload); try again once it has started`, { retryable: true });
+      if (!ready) throw signalNotReady(this.fail(node, `container ${instanceId}: the workload has no handler for ${name} yet, so it was not sent (it would end the workload); try again once it has started`, { retryable: true }));
     }
     if (this.cfg.signalMethod === 'exec') {
       const r = await this.execIn(node, instanceId, ['kill', `-${sig}`, '1']);

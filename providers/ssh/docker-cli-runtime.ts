@@ -8,7 +8,7 @@ import { nodeAddress } from '../../src/core/address.js';
 import type { WorkloadInstance } from '../../src/core/types.js';
 import type { RuntimeCapability, StartRequest } from '../../src/providers/sdk.js';
 import { LABEL, containerStartSpec, containerName, instanceFromContainer, type NodeSet } from '../../src/providers/kit/ssh/index.js';
-import { catchesIn, needsNoHandler, signalName, waitUntilReady, SIGNAL_READY_TIMEOUT_MS } from '../../src/providers/kit/signal-ready.js';
+import { catchesIn, needsNoHandler, signalName, signalNotReady, waitUntilReady, SIGNAL_READY_TIMEOUT_MS } from '../../src/providers/kit/signal-ready.js';
 
 export interface DockerCliRuntimeOptions {
   provider: string;
@@ -179,7 +179,7 @@ export class DockerCliRuntime implements RuntimeCapability {
     if (!needsNoHandler(name)) {
       const ready = await waitUntilReady(() => this.catches(node, instanceId, name), this.o.signalReadyTimeoutMs ?? SIGNAL_READY_TIMEOUT_MS, 100);
       if (ready === undefined) throw this.fail(node, `container ${instanceId} is not running`);
-      if (!ready) throw this.fail(node, `container ${instanceId}: the workload has no handler for ${name} yet, so it was not sent (it would end the workload); try again once it has started`, true);
+      if (!ready) throw signalNotReady(this.fail(node, `container ${instanceId}: the workload has no handler for ${name} yet, so it was not sent (it would end the workload); try again once it has started`, true));
     }
     if (this.o.signalMethod === 'exec') await this.must(node, ['exec', instanceId, 'kill', `-${sig}`, '1'], `signal ${sig}`);
     else await this.must(node, ['kill', '--signal', sig, instanceId], `signal ${sig}`);

@@ -4,7 +4,7 @@
 // checkpoint it verified to the next, so a move verifies it once instead of at every step.
 // Before each side effect a pending record goes into the state (with the step's preconditions
 // checked in the same compare-and-swap write); after it, the result.
-import { ProviderError, SpotfleetError, StateConflictError, errorMessage } from '../core/errors.js';
+import { ProviderError, SpotfleetError, StateConflictError, errorMessage, isSignalNotReady } from '../core/errors.js';
 import { leaseAddress, workloadAddress } from '../core/address.js';
 import type { CheckpointInfo, Lease, NodeInfo, Observed, WorkloadInstance } from '../core/types.js';
 import type { Provider, StorageCapability, VerifyRequest } from '../providers/sdk.js';
@@ -90,6 +90,8 @@ export class StepContext {
   readonly baton = new Map<string, CheckpointInfo>();
   /** Work lost per workload when no checkpoint newer than the signal verified in time. */
   readonly lostWork = new Map<string, number>();
+  /** Workloads whose checkpoint signal was not sent (no handler for it): why, per workload. */
+  readonly unsignalled = new Map<string, string>();
   constructor(readonly o: StepOptions) {
     this.nodeCache = new Map(o.observed.nodes.map((n) => [`${n.provider}/${n.id}`, n]));
   }
@@ -251,7 +253,8 @@ export async function acquireStep(ctx: StepContext, a: AcquireAction): Promise<S
       }
       const rec: LeaseRecord = {
         type: 'lease',
-        address: leaseAddress(a.pool, l.id),
+        // The address the plan showed for it: stable from plan to state.
+        address: a.address,
         provider: a.provider,
         pool: a.pool,
         leaseId: l.id,
@@ -297,7 +300,17 @@ export async function signalStep(ctx: StepContext, a: CheckpointAction, signalle
   if (signalledAt !== undefined) return signalledAt;
   const at = ctx.o.now();
   const rt = p.runtime;
-  await ctx.withPending(a.id, a.address, 'checkpoint', { node: a.node, instance: a.instanceId }, () => rt.signal(a.node, a.instanceId, contract.signal));
+  try {
+    await ctx.withPending(a.id, a.address, 'checkpoint', { node: a.node, instance: a.instanceId }, () => rt.signal(a.node, a.instanceId, contract.signal));
+  } catch (e) {
+    // A workload that never installed a handler for the signal cannot checkpoint on it; waiting
+    // for a checkpoint that nobody asked for would only hold the move or destroy back.
+    if (!isSignalNotReady(e)) throw e;
+    await ctx.o.recorder.update((s) => {
+      s.pending = s.pending.filter((x) => x.id !== a.id);
+    });
+    ctx.unsignalled.set(a.workload, `it has no handler for ${contract.signal}, so no checkpoint was asked for`);
+  }
   return at;
 }
 
@@ -326,7 +339,8 @@ export async function awaitCheckpointStep(ctx: StepContext, a: CheckpointAction,
   const verifyReq = ctx.verifyRequest(a.workload, node);
   const storage = p.storage;
   let exited: CheckpointOutcome['exited'];
-  for (let i = 0; ; i++) {
+  const unsignalled = ctx.unsignalled.get(a.workload);
+  for (let i = 0; !unsignalled; i++) {
     const ck = await ctx.verify(storage, { ...verifyReq, since });
     if (ck) {
       await ctx.recordCheckpoint(a.workload, ck);
@@ -345,7 +359,7 @@ export async function awaitCheckpointStep(ctx: StepContext, a: CheckpointAction,
   // Lost work: from the newest checkpoint (or the start of this run when there is none) to the signal.
   const from = newest ? Date.parse(newest.mtime) : startedAt;
   const lost = from !== undefined ? Math.max(0, signalAt - from) : undefined;
-  const why = exited ? `it exited${exited.code !== undefined ? ` with code ${exited.code}` : ''} without a checkpoint newer than the signal` : `no checkpoint verified within ${Math.round(a.waitMs / 1000)}s of the signal`;
+  const why = unsignalled ?? (exited ? `it exited${exited.code !== undefined ? ` with code ${exited.code}` : ''} without a checkpoint newer than the signal` : `no checkpoint verified within ${Math.round(a.waitMs / 1000)}s of the signal`);
   const verb = ctx.o.mode === 'destroy' || !ctx.spec(a.workload) ? 'the next run resumes' : 'it resumes';
   ctx.o.emit({
     type: 'warning',

@@ -11,7 +11,7 @@ import { ProviderError } from '../../core/errors.js';
 import type { WorkloadInstance } from '../../core/types.js';
 import type { RuntimeCapability, StartRequest } from '../sdk.js';
 import { assertSafeName, isAlive, procStat, readJson, shortHash, sleep, trySignal, writeJsonAtomic, type PidRef } from './fs-util.js';
-import { processCatches, needsNoHandler, signalName, waitUntilReady, SIGNAL_READY_TIMEOUT_MS } from './signal-ready.js';
+import { processCatches, needsNoHandler, signalName, signalNotReady, waitUntilReady, SIGNAL_READY_TIMEOUT_MS } from './signal-ready.js';
 import { SUPERVISOR_READY_WAIT_MS, SUPERVISOR_SOURCE, SUPERVISOR_VERSION } from './supervisor-source.js';
 import { passedEnv, processBaseEnv } from './workload-env.js';
 
@@ -347,7 +347,7 @@ export class ProcessRuntime implements RuntimeCapability {
     }, this.o.signalReadyTimeoutMs ?? SIGNAL_READY_TIMEOUT_MS);
     if (ready === undefined) throw this.err(`instance ${instanceId} on node ${node} is not running`);
     if (!ready || target === undefined) {
-      throw this.err(`instance ${instanceId} on node ${node}: the workload has no handler for ${sig} yet, so it was not sent (it would end the workload or open a debugger); try again once the workload has started`, { retryable: true });
+      throw signalNotReady(this.err(`instance ${instanceId} on node ${node}: the workload has no handler for ${sig} yet, so it was not sent (it would end the workload or open a debugger); try again once the workload has started`, { retryable: true }));
     }
     if (!trySignal(target, sig as NodeJS.Signals)) throw this.err(`cannot signal instance ${instanceId}: it is gone`);
   }

@@ -8,9 +8,15 @@
 // listener, so its mask tells the truth too.
 import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
+import { SIGNAL_NOT_READY } from '../../core/errors.js';
 
 /** How long a runtime waits for a workload to become ready for a signal before it gives up. */
 export const SIGNAL_READY_TIMEOUT_MS = 10_000;
+
+/** Marks a runtime's error as "not sent: no handler yet", so a checkpoint step need not wait for it. */
+export function signalNotReady<E extends Error>(e: E): E {
+  return Object.assign(e, { reason: SIGNAL_NOT_READY });
+}
 
 /** Normalises `usr1`, `USR1`, `SIGUSR1` to `SIGUSR1`; undefined when it is not a known signal. */
 export function signalName(signal: string): string | undefined {
