@@ -5,7 +5,7 @@
 // Before each side effect a pending record goes into the state (with the step's preconditions
 // checked in the same compare-and-swap write); after it, the result.
 import { ProviderError, SpotfleetError, StateConflictError, errorMessage, isSignalNotReady } from '../core/errors.js';
-import { leaseAddress, workloadAddress } from '../core/address.js';
+import { workloadAddress } from '../core/address.js';
 import type { CheckpointInfo, Lease, NodeInfo, Observed, WorkloadInstance } from '../core/types.js';
 import type { Provider, StorageCapability, VerifyRequest } from '../providers/sdk.js';
 import { DEFAULT_CHECKPOINT_KEEP } from '../spec/resolve.js';
@@ -451,7 +451,6 @@ export async function transferStep(ctx: StepContext, a: TransferAction, checkpoi
   const storage = src?.storage && (from.provider === to.provider || src.storage.canTransfer?.(from, to)) ? src.storage : dst?.storage?.canTransfer?.(from, to) ? dst.storage : undefined;
   if (!storage) throw new ProviderError(src ? a.from.provider : to.provider, `cannot move checkpoints from ${from.id} to ${to.id} (${to.provider})`, { address: a.address });
   const reader = src?.storage ?? storage;
-  const contract = ctx.contract(a.workload);
   let ck: CheckpointInfo | null = checkpoint && checkpoint.node === from.id ? checkpoint : null;
   if (!ck) {
     try {
