@@ -14,6 +14,7 @@ import { assertNoMandatoryViolations, assertPlanFresh, isSavedPlanFile, makePlan
 import { refreshFleet } from '../engine/refresh.js';
 import { renderPlanText } from '../engine/render.js';
 import { planHasActions, planHasChanges, type Plan } from '../engine/types.js';
+import type { UnsavedInfo } from '../state/recovery.js';
 import type { CliApp } from './app.js';
 import { addStateOptions, confirm, lockTimeoutMs, openSession, progressPrinter, takeLock, type StateOptions } from './common.js';
 import { parseBool } from './plan.js';
@@ -80,7 +81,7 @@ async function runApply(app: CliApp, path: string, planFile: string | undefined,
         ...(destroy ? { destroy: true } : {}),
       }));
     }
-    app.io.stdout.write(renderPlanText(plan, { color: app.io.color }));
+    app.io.write(renderPlanText(plan, { color: app.io.color }));
     if (!planHasActions(plan)) {
       await clearStalePending(session.store, state);
       await setMode(session, destroy, opts);
@@ -117,7 +118,7 @@ async function runApply(app: CliApp, path: string, planFile: string | undefined,
       onEvent: progress,
       shouldStop: () => stopRequested || app.interrupted,
     }).finally(() => progress.stop());
-    report(app, plan, result, destroy);
+    report(app, plan, result, destroy, session.store.unsaved?.());
     if (destroy && !(opts.target && opts.target.length > 0)) await assertNothingLeft(session);
   } finally {
     unhook();
@@ -150,9 +151,18 @@ async function assertNothingLeft(session: FleetSession): Promise<void> {
   if (left.length > 0) throw new SpotfleetError('DESTROY_INCOMPLETE', `Destroy did not finish: ${left.length} thing${left.length === 1 ? '' : 's'} of this fleet still run${left.length === 1 ? 's' : ''} or cost${left.length === 1 ? 's' : ''} money`, [...left, 'Run `spotfleet destroy` again.']);
 }
 
-function report(app: CliApp, plan: Plan, r: ApplyResult, destroy: boolean): void {
+function report(app: CliApp, plan: Plan, r: ApplyResult, destroy: boolean, unsaved: UnsavedInfo | undefined): void {
   const failedAddrs = [...new Set(r.failed.map((f) => f.address))].sort();
   const ok = r.failed.length === 0 && !r.cancelled && r.results.every((x) => x.status === 'ok');
+  if (unsaved) {
+    // Never "State was saved" when a write failed: say what is kept where, and how to recover.
+    const failed = r.failed.map((f) => `${f.address} (${f.kind}): ${f.error ?? 'failed'}`);
+    throw new SpotfleetError('STATE_NOT_SAVED', `${destroy ? 'Destroy' : 'Apply'} stopped: the state could not be written (${unsaved.failures} write${unsaved.failures === 1 ? '' : 's'} failed: ${unsaved.error})`, [
+      ...failed,
+      unsaved.path ? `What this run changed is kept in ${unsaved.path} (mode 0600).` : 'What this run changed could not be written anywhere; the providers still know what runs.',
+      'To recover: make room or fix the permissions of the state folder, then run `spotfleet apply` again: it finds what runs from the providers (the pending records in the state name what was in flight) and converges.',
+    ]);
+  }
   if (ok) {
     app.io.out(`\n${destroy ? 'Destroy' : 'Apply'} complete! Resources: ${plan.summary.add} added, ${plan.summary.change} changed, ${plan.summary.destroy} destroyed.`);
     const pending = plan.changes.filter((c) => c.change === 'pending');

@@ -53,7 +53,7 @@ export function register(program: Command, app: CliApp): void {
         app.io.stdout.write(jsonDocument({ address, at: new Date(now).toISOString(), refreshed: refresh, input: toSnakeJson(got.input), decision: toSnakeJson(got.decision) }));
         return;
       }
-      app.io.stdout.write(renderExplanation(got.input, got.decision, now));
+      app.io.write(renderExplanation(got.input, got.decision, now));
       if (!refresh) app.io.err('Warning: refresh skipped (--refresh=false): the explanation reflects the state file only.');
     } finally {
       await session.close();

@@ -7,6 +7,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { SpecError, SpotfleetError, UsageError, formatProblem } from '../core/errors.js';
+import { safeTerminalText } from '../core/text.js';
 import { spotfleetVersion } from '../core/version.js';
 import { platformName } from './version.js';
 import type { CliApp } from './app.js';
@@ -47,6 +48,8 @@ export function takeInputFlag(argv: readonly string[]): { argv: string[]; input:
 export async function main(rawArgv: readonly string[]): Promise<number> {
   const normalised = normaliseArgs(rawArgv);
   const debug = normalised.includes('--debug');
+  // An operator's choice for every spec this process loads (watch reloads included).
+  if (normalised.includes('--allow-external-policies')) process.env.SPOTFLEET_ALLOW_EXTERNAL_POLICIES = '1';
   const io = makeIo({ noColor: normalised.includes('--no-color') });
   let argv: string[];
   let input: boolean;
@@ -84,10 +87,11 @@ export async function main(rawArgv: readonly string[]): Promise<number> {
     .option('--debug', 'show debug logs and stack traces')
     .option('--no-color', 'disable colour (NO_COLOR is honoured too)')
     .option('--input <bool>', 'ask for input when needed (Terraform\'s -input=false: never ask)')
+    .option('--allow-external-policies', "accept policies: files outside the fleet's repository (SPOTFLEET_ALLOW_EXTERNAL_POLICIES=1)")
     .version(`spotfleet v${spotfleetVersion()}\non ${platformName()} (node ${process.version})`, '-v, --version', 'print the spotfleet version')
     .showHelpAfterError()
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+    .configureOutput({ writeOut: (s) => io.write(s), writeErr: (s) => io.writeErr(s) });
   await loadCommands(program, app, argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -137,7 +141,7 @@ if (isEntry) {
       process.exitCode = code;
     },
     (e: unknown) => {
-      process.stderr.write(`Internal error: ${String(e)}\n`);
+      process.stderr.write(safeTerminalText(`Internal error: ${String(e)}\n`));
       process.exitCode = 1;
     },
   );

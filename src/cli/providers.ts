@@ -12,6 +12,7 @@ import { loadFleet } from '../spec/load.js';
 import type { Fleet, ProviderInstanceSpec } from '../spec/types.js';
 import { specPathArg, stateDirOf, type CliApp } from './app.js';
 import { paint } from './io.js';
+import { registerProvidersLock } from './providers-lock.js';
 
 /** Version of the `--json` output of providers/nodes/sim: the one JSON contract version (docs/json.md). */
 export const PROVIDERS_JSON_FORMAT = JSON_FORMAT_VERSION;
@@ -165,6 +166,7 @@ export function register(program: Command, app: CliApp): void {
       if (opts.json || providers.opts<{ json?: boolean }>().json) app.io.stdout.write(jsonDocument({ type: factory.type, description: factory.description, config_schema: factory.configSchema }));
       else app.io.stdout.write(providerDocMarkdown(factory));
     });
+  registerProvidersLock(providers, app);
   addProviderOptions(
     providers
       .description("List the fleet's provider instances: type, capabilities, description, and a health check.")

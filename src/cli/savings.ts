@@ -2,6 +2,7 @@
 // workload or per label, from the ledger in the state file (no provider calls). Text table, JSON
 // (with a format_version) or CSV. The totals are the sums of the rows as printed.
 import type { Command } from 'commander';
+import { csvCell } from '../core/text.js';
 import { UsageError } from '../core/errors.js';
 import { formatCents, formatDuration, parseDuration } from '../core/units.js';
 import { SAVINGS_FORMAT_VERSION, formatGroupBy, parseGroupBy, summariseSavings, type LedgerGroupBy, type SavingsSummary } from '../engine/ledger.js';
@@ -128,10 +129,6 @@ export function renderSavingsJson(s: SavingsSummary, fleet: string): string {
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
-function csvField(v: string | number): string {
-  const t = String(v);
-  return /[",\n\r]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
-}
 
 /** CSV with a header line and one line per row (no total line: spreadsheets sum). */
 export function renderSavingsCsv(s: SavingsSummary): string {
@@ -139,7 +136,7 @@ export function renderSavingsCsv(s: SavingsSummary): string {
   for (const r of s.rows) {
     lines.push(
       [r.key, r.workloads.join(' '), r.spotHours, r.onDemandHours, r.actualUsd.toFixed(4), r.onDemandUsd.toFixed(4), r.savedUsd.toFixed(4), r.savedPct.toFixed(2), r.migrations, r.failedMigrations, (r.downtimeMs / 1000).toFixed(3), Object.entries(r.phases).map(([k, v]) => `${k}:${v}`).join(' ')]
-        .map(csvField)
+        .map(csvCell)
         .join(','),
     );
   }
@@ -164,9 +161,9 @@ export function register(program: Command, app: CliApp): void {
     try {
       const state = await session.store.read();
       const summary = summariseSavings(state, { now, by, fleet: session.fleet, ...(since !== undefined ? { since } : {}) });
-      if (opts.json) app.io.stdout.write(renderSavingsJson(summary, session.fleet.name));
-      else if (opts.csv) app.io.stdout.write(renderSavingsCsv(summary));
-      else app.io.stdout.write(renderSavingsText(summary, session.fleet.name));
+      if (opts.json) app.io.write(renderSavingsJson(summary, session.fleet.name));
+      else if (opts.csv) app.io.write(renderSavingsCsv(summary));
+      else app.io.write(renderSavingsText(summary, session.fleet.name));
     } finally {
       await session.close();
     }

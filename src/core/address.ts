@@ -53,6 +53,8 @@ export function compareAddress(a: string, b: string): number {
 export function leaseAddressForKey(pool: string, idempotencyKey: string | undefined, leaseId: string): string {
   const parts = idempotencyKey?.split(':') ?? [];
   if (parts.length === 3 && /^g\d+$/.test(parts[2] as string) && parts[1]) return leaseAddress(pool, `${parts[1]}-${parts[2] as string}`);
+  // FLEET:WORKLOAD:INCARNATION:gN (each lifecycle of a workload has keys of its own).
+  if (parts.length === 4 && /^g\d+$/.test(parts[3] as string) && parts[1] && parts[2]) return leaseAddress(pool, `${parts[1]}-${parts[2]}-${parts[3] as string}`);
   if (parts.length === 5 && parts[1] === 'standby' && /^s\d+$/.test(parts[3] as string) && /^\d+$/.test(parts[4] as string)) return leaseAddress(pool, `standby-${parts[3] as string}-${Number(parts[4]) + 1}`);
   return leaseAddress(pool, leaseId);
 }

@@ -4,7 +4,7 @@
 // acquire ∥ checkpoint → stop → transfer → start, releases of idle leases, adoption of things found
 // running with our labels, and stops of duplicates. Output is sorted by address.
 import { createHash } from 'node:crypto';
-import { compareAddress, leaseAddress, nodeKey, workloadAddress } from '../core/address.js';
+import { compareAddress, leaseAddressForKey, nodeKey, workloadAddress } from '../core/address.js';
 import type { CapacityType, Lease, NodeInfo, Notice, Observed, WorkloadInstance } from '../core/types.js';
 import { formatDuration, formatUsd, roundUsd } from '../core/units.js';
 import { computeBid } from '../core/bid.js';
@@ -816,7 +816,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
     ctx.actions.push({
       id: acquireId,
       kind: 'acquire',
-      address: leaseAddress(target.pool, `new-${name}`),
+      address: leaseAddressForKey(target.pool, key, `new-${name}`),
       deps: [],
       summary: `acquire ${spec.gpus}×${target.gpuModel} ${target.capacity} in ${target.pool}${target.zone ? `/${target.zone}` : ''} at $${roundUsd(paidPerGpuHour)}/GPU-h${bid !== undefined ? ` (bid; spot $${roundUsd(target.pricePerGpuHour)})` : ''}`,
       ...(bid !== undefined ? { bidPerGpuHour: bid } : {}),
@@ -831,7 +831,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
       forWorkload: name,
     });
     ctx.changes.push({
-      address: leaseAddress(target.pool, `new-${name}`),
+      address: leaseAddressForKey(target.pool, key, `new-${name}`),
       change: 'create',
       after: { capacity: target.capacity, pool: target.pool, ...(target.zone ? { zone: target.zone } : {}), pricePerHour: roundUsd(paidPerGpuHour * spec.gpus) },
       reasons: leaseReasons,
@@ -947,7 +947,8 @@ function planLeases(ctx: Ctx): void {
   const wanted = new Map(keepWarm);
 
   for (const [k, l] of [...observedOurs].sort(([a], [b]) => a.localeCompare(b))) {
-    const address = leaseAddress(l.pool, l.id);
+    // Stable from plan to state: the address the acquire planned (from its key), or the recorded one.
+    const address = recorded.get(k)?.address ?? leaseAddressForKey(l.pool, l.labels?.['spotfleet.idempotency-key'], l.id);
     if (!recorded.has(k)) {
       ctx.drift.push({ address, kind: 'unmanaged', message: `lease ${l.id} in ${l.pool} carries this fleet's labels but is not in state; recording it` });
       ctx.actions.push({ id: nextId(ctx, 'adopt', l.id), kind: 'adopt', address, deps: [], summary: `record lease ${l.id}`, record: 'lease', provider: l.provider, leaseId: l.id, pool: l.pool, ...(l.node ? { node: l.node } : {}) });
@@ -986,7 +987,8 @@ function planLeases(ctx: Ctx): void {
         continue;
       }
       for (let i = 0; i < missing; i++) {
-        const address = leaseAddress(poolName, `standby-${i + 1}`);
+        const standbyKey = `${ctx.fleet.name}:standby:${poolName}:s${ctx.state.serial}:${i}`;
+        const address = leaseAddressForKey(poolName, standbyKey, `standby-${i + 1}`);
         const id = nextId(ctx, 'acquire', `standby-${poolName}`);
         ctx.actions.push({
           id, kind: 'acquire', address, deps: [],
@@ -996,7 +998,7 @@ function planLeases(ctx: Ctx): void {
           ...(pool.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}),
           // The serial makes a new key once a standby was taken into use; a crash before the lease is
           // recorded is caught by adopting the lease (it carries our labels) on the next plan.
-          idempotencyKey: `${ctx.fleet.name}:standby:${poolName}:s${ctx.state.serial}:${i}`,
+          idempotencyKey: standbyKey,
           forWorkload: `standby-${poolName}`,
         });
         ctx.changes.push({

@@ -2,6 +2,7 @@
 // markdown for a pull-request comment. All three read the same Plan object; no timestamps in text.
 import { parseAddress } from '../core/address.js';
 import { JSON_FORMAT_VERSION, toSnakeJson } from '../core/json.js';
+import { sgr } from '../core/text.js';
 import { formatUsd, formatUsdPerHour, roundUsd } from '../core/units.js';
 import { spotfleetVersion } from '../core/version.js';
 import { planHasActions, planHasChanges, type ChangeKind, type DriftItem, type Plan, type ResourceChange } from './types.js';
@@ -23,7 +24,8 @@ const VERB: Record<ChangeKind, string> = {
 const COLOR: Record<ChangeKind, number> = { create: 32, update: 33, replace: 35, delete: 31, read: 36, 'no-op': 0, pending: 33 };
 
 function c(o: RenderOptions, code: number, s: string): string {
-  return o.color && code ? `\u001b[${code}m${s}\u001b[0m` : s;
+  // sgr(): the style takes effect when the CLI's Io prints it (src/core/text.ts)
+  return o.color && code ? `${sgr(code)}${s}${sgr(0)}` : s;
 }
 
 function where(p: ResourceChange['before']): string {

@@ -20,7 +20,12 @@ export interface AlertFacts {
   now: number;
   notices: { node: string; workloads?: string[]; kind: string; deadline: string; provider: string }[];
   events: { kind: 'migration-failed' | 'work-lost' | 'workload-failed'; id: string; address: string; message: string; fields?: Record<string, string | number | boolean> }[];
-  workloads: { name: string; lastCheckpointAt?: number; checkpointMaxAgeMs?: number; deadlineAtRisk?: boolean; capacity?: string; costPerHour?: number }[];
+  /**
+   * `startedAt` (ms epoch): when the workload started on its current placement (the state's
+   * `since`). checkpoint-stale measures age from the later of it and the last checkpoint, so a
+   * workload that has only just started (or resumed from an old checkpoint) is not stale.
+   */
+  workloads: { name: string; lastCheckpointAt?: number; startedAt?: number; checkpointMaxAgeMs?: number; deadlineAtRisk?: boolean; capacity?: string; costPerHour?: number }[];
   markets: { pool: string; zone?: string; gpuModel: string; spotPrice: number; onDemandPrice: number; available?: boolean }[];
   fleetCostPerHour: number;
   budgetPerHour?: number;
@@ -126,8 +131,15 @@ function instancesOf(rule: CompiledAlertRule, f: AlertFacts, fleetVars: Record<s
     case 'checkpoint-stale':
       for (const w of f.workloads) {
         if (w.checkpointMaxAgeMs === undefined) continue;
-        const age = w.lastCheckpointAt === undefined ? Infinity : f.now - w.lastCheckpointAt;
-        if (age > w.checkpointMaxAgeMs) add(`workload.${w.name}`, `newest checkpoint of ${w.name} is ${Number.isFinite(age) ? formatDuration(age) : 'missing'} old, maxAge ${formatDuration(w.checkpointMaxAgeMs)}`, { maxAgeMs: w.checkpointMaxAgeMs, ...(Number.isFinite(age) ? { ageMs: age } : {}) });
+        const age = checkpointAgeMs(w, f.now);
+        if (!(age > w.checkpointMaxAgeMs)) continue;
+        const sinceStart = w.startedAt !== undefined && (w.lastCheckpointAt === undefined || w.startedAt > w.lastCheckpointAt);
+        const what = !Number.isFinite(age)
+          ? `newest checkpoint of ${w.name} is missing`
+          : sinceStart
+            ? `${w.name} has written no checkpoint in the ${formatDuration(age)} since it started`
+            : `newest checkpoint of ${w.name} is ${formatDuration(age)} old`;
+        add(`workload.${w.name}`, `${what}, maxAge ${formatDuration(w.checkpointMaxAgeMs)}`, { maxAgeMs: w.checkpointMaxAgeMs, ...(Number.isFinite(age) ? { ageMs: age } : {}) });
       }
       return out;
     case 'deadline-at-risk':
@@ -153,13 +165,24 @@ function instancesOf(rule: CompiledAlertRule, f: AlertFacts, fleetVars: Record<s
     }
   } else if (rule.scope === 'workload') {
     for (const w of f.workloads) {
-      const workload = { name: w.name, capacity: w.capacity ?? '', costPerHour: w.costPerHour ?? 0, checkpointAgeHours: w.lastCheckpointAt !== undefined ? (f.now - w.lastCheckpointAt) / 3_600_000 : -1, deadlineAtRisk: w.deadlineAtRisk === true };
+      const ageMs = checkpointAgeMs(w, f.now);
+      const workload = { name: w.name, capacity: w.capacity ?? '', costPerHour: w.costPerHour ?? 0, checkpointAgeHours: Number.isFinite(ageMs) ? ageMs / 3_600_000 : -1, deadlineAtRisk: w.deadlineAtRisk === true };
       if (runCel(cond, { ...fleetVars, workload }).value) add(`workload.${w.name}`, `${text} (${w.name})`);
     }
   } else if (runCel(cond, fleetVars).value) {
     add(`fleet.${f.fleet}`, text);
   }
   return out;
+}
+
+/**
+ * How old a workload's checkpoint is for checkpoint-stale: from the later of its last checkpoint
+ * and its start on the current placement (the work at risk began then); Infinity when neither is
+ * known.
+ */
+export function checkpointAgeMs(w: { lastCheckpointAt?: number; startedAt?: number }, now: number): number {
+  const from = Math.max(w.lastCheckpointAt ?? -Infinity, w.startedAt ?? -Infinity);
+  return Number.isFinite(from) ? Math.max(0, now - from) : Infinity;
 }
 
 /**

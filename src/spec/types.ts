@@ -55,6 +55,13 @@ export interface CheckpointContract {
   shared?: boolean;
   /** Size of one checkpoint, GB: what a move across regions pays egress on. */
   sizeGB?: number;
+  /**
+   * argv run on the node where a checkpoint lives to check it (its path is the last argument and
+   * CHECKPOINT_PATH); exit 0 means usable. Absent: the file checks alone (marker, minSize).
+   */
+  verify?: string[];
+  /** Keep only this many newest checkpoints; 0 keeps all. Absent: DEFAULT_CHECKPOINT_KEEP. */
+  keep?: number;
 }
 
 export interface FallbackRule {
@@ -86,6 +93,11 @@ export interface WorkloadSpec {
   /** argv; never run through a shell. */
   command?: string[];
   env: Record<string, string>;
+  /**
+   * Names of variables passed from spotfleet's environment (the allow-list `passEnv`, the
+   * workload's and defaults' merged, sorted). Values are read by the runtime, never stored here.
+   */
+  passEnv?: string[];
   gpus: number;
   gpuModel?: string;
   class: WorkloadClass;
@@ -120,6 +132,8 @@ export interface AlertRuleSpec {
   severity: Severity;
   notify: string[];
   pos: SourcePos;
+  /** Where the `when` expression starts (inside the quotes when quoted), for CEL errors. */
+  whenPos?: SourcePos;
 }
 
 export interface AlertSinkSpec {
