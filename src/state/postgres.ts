@@ -20,6 +20,8 @@ import pg from 'pg';
 import { FencedError, LockError, SpotfleetError, StateConflictError, type LockHolder } from '../core/errors.js';
 import type { Observed } from '../core/types.js';
 import type { LeaderRecord, Leadership, LeadershipBackend } from './leadership.js';
+import { restoreMovesInto } from './ledger-backup.js';
+import { stateShapeProblems } from './schema.js';
 import { emptyState, updateWithRetry, upgradeState, type LockHandle, type StateStore } from './store.js';
 import { STATE_VERSION, type StateFile } from './types.js';
 
@@ -212,6 +214,12 @@ export class PgStateStore implements StateStore, LeadershipBackend {
     if (s.fleet && s.fleet !== this.o.fleet) {
       throw new SpotfleetError('STATE_FOREIGN', `the state stored for fleet ${this.o.fleet} at ${this.location} belongs to fleet "${s.fleet}"`, ['Nothing was read from it. Someone pushed another fleet\'s state here: restore the right one with `spotfleet state push`.']);
     }
+    const problems = stateShapeProblems({ pending: [], ledger: [], resources: {}, ...s, version: row.version, serial: Number(row.serial), lineage: row.lineage });
+    if (problems.length > 0) {
+      throw new SpotfleetError('STATE_CORRUPT', `the state of fleet ${this.o.fleet} at ${this.location} does not have the structure of a spotfleet state: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? ` (and ${problems.length - 3} more)` : ''}`, [
+        'Nothing was written. Push a good copy over it with `spotfleet state push --force FILE` (a `state pull` taken earlier, or the local state.json.migrated).',
+      ]);
+    }
     return upgradeState({ ...s, pending: s.pending ?? [], ledger: s.ledger ?? [], resources: s.resources ?? {}, version: row.version, fleet: this.o.fleet, serial: Number(row.serial), lineage: row.lineage });
   }
 
@@ -237,6 +245,7 @@ export class PgStateStore implements StateStore, LeadershipBackend {
       throw new SpotfleetError('STATE_FOREIGN', `refusing to write the state of fleet "${state.fleet}" as fleet ${this.o.fleet} at ${this.location}`, ['Nothing was written.']);
     }
     const next: StateFile = { ...state, fleet: this.o.fleet, version: STATE_VERSION, serial: state.serial + 1 };
+    restoreMovesInto(next);
     const fence = this.fence;
     const values: unknown[] = [this.o.fleet, state.lineage, state.serial, JSON.stringify(next), STATE_VERSION, this.writer];
     let sql: string;
@@ -287,6 +296,10 @@ export class PgStateStore implements StateStore, LeadershipBackend {
       throw new SpotfleetError('STATE_FOREIGN', `refusing to write the state of fleet "${next.fleet}" as fleet ${this.o.fleet} at ${this.location}`, ['Nothing was written.']);
     }
     const body: StateFile = { ...next, fleet: this.o.fleet, version: STATE_VERSION };
+    const problems = stateShapeProblems(body);
+    if (problems.length > 0) {
+      throw new SpotfleetError('STATE_CORRUPT', `refusing to store a state of fleet ${this.o.fleet} that does not have the structure of a spotfleet state: ${problems.slice(0, 3).join('; ')}`, ['Nothing was written.']);
+    }
     const r = await this.query(
       'replacing the state',
       `UPDATE ${this.q('fleets')} SET state = $4::jsonb, lineage = $5, serial = $6, version = $7, updated_at = clock_timestamp(), updated_by = $8, epoch = NULL WHERE fleet = $1 AND lineage = $2 AND serial = $3`,

@@ -6,7 +6,7 @@
 //   - bad inputs: a wrong URL, wrong credentials, an unset variable, a password in the spec, a
 //     schema from a newer spotfleet, a state that belongs to another fleet. Each is a clear error
 //     (no stack trace, never the password) and writes nothing.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -63,6 +63,16 @@ describePostgres('PostgreSQL state backend through the CLI (e2e)', () => {
   };
 
   it('20 concurrent applies: one at a time, the others wait or fail naming the holder; no lost update', async () => {
+    // How many state writes one apply of one workload makes (a serial is one write, as Terraform's):
+    // measured on a twin fleet applied alone, so the concurrent run can be checked exactly.
+    const twin = dir('conc-twin', localFleet('conc-twin', 20));
+    expect((await runCli(['plan', twin], { cwd: twin })).code).toBe(0);
+    const twin0 = (await serialOf('conc-twin')) as number;
+    const lone = await runCli(['apply', '--auto-approve', '--target', 'workload.w1', twin], { cwd: twin });
+    expect(lone.code, show(lone)).toBe(0);
+    const perApply = ((await serialOf('conc-twin')) as number) - twin0;
+    expect(perApply).toBeGreaterThan(0);
+
     const d = dir('conc', localFleet('conc', 20));
     const init = await runCli(['plan', d], { cwd: d });
     expect(init.code, show(init)).toBe(0);
@@ -100,9 +110,11 @@ describePostgres('PostgreSQL state backend through the CLI (e2e)', () => {
       else expect(rec, `w${x.i + 1} not started`).toBeUndefined();
     }
     expect(st.serial).toBe(await serialOf('conc'));
-    expect(st.serial).toBeGreaterThanOrEqual(serial0 + ok.length);
+    // Each successful apply moved the serial on exactly as far as an apply alone does, and a refused
+    // one not at all: no write was lost, none was made twice, none came from a waiting apply.
+    expect(st.serial, `serial ${serial0} + ${ok.length} applies × ${perApply} writes`).toBe(serial0 + ok.length * perApply);
     expect(await server.sql(`SELECT 1 FROM spotfleet.locks WHERE fleet = 'conc'`)).toEqual([]);
-    console.info(`20 concurrent applies: ${ok.length} applied (one at a time), ${failed.length} refused naming the holder; serial ${serial0} → ${st.serial}`);
+    console.info(`20 concurrent applies: ${ok.length} applied (one at a time), ${failed.length} refused naming the holder; serial ${serial0} → ${st.serial} (${perApply} per apply)`);
   }, 300_000);
 
   it('many fleets on one server; a checkout with another lineage is refused; a local state asks for migration', async () => {
@@ -223,4 +235,63 @@ describePostgres('PostgreSQL state backend through the CLI (e2e)', () => {
     mkdirSync(join(d, '.spotfleet'), { recursive: true });
     await server.sql(`UPDATE spotfleet.fleets SET state = jsonb_set(state, '{fleet}', '"bad"') WHERE fleet = 'bad'`);
   }, 180_000);
+
+  it('a state of the wrong structure is refused on read and on push, and nothing is written', async () => {
+    const d = dir('shape', localFleet('shape', 1));
+    expect((await runCli(['apply', '--auto-approve', d], { cwd: d })).code).toBe(0);
+    const good = await pgState(server, 'shape');
+    // A pushed file whose workload has a phase no spotfleet knows.
+    const broken = structuredClone(good) as unknown as { resources: Record<string, Record<string, unknown>> };
+    (broken.resources['workload.w1'] as Record<string, unknown>).phase = 'exploded';
+    writeFileSync(join(d, 'broken.json'), JSON.stringify(broken));
+    const push = await runCli(['state', 'push', join(d, 'broken.json'), d], { cwd: d });
+    expect(push.code, show(push)).toBe(1);
+    expect(push.stderr).toContain('does not have the structure of a spotfleet state');
+    expect(push.stderr).not.toMatch(/\n\s+at /);
+    expect((await pgState(server, 'shape')).serial).toBe(good.serial);
+    // The row edited by hand into the same shape: every command refuses it, naming the server.
+    await server.sql(`UPDATE spotfleet.fleets SET state = jsonb_set(state, '{resources,workload.w1,phase}', '"exploded"') WHERE fleet = 'shape'`);
+    const plan = await runCli(['plan', d], { cwd: d });
+    expect(plan.code, show(plan)).toBe(1);
+    expect(plan.stderr).toMatch(/the state of fleet shape at postgres:\/\/spotfleet@127\.0\.0\.1:\d+\/spotfleet \(schema spotfleet, fleet shape\) does not have the structure of a spotfleet state/);
+    expect(plan.stderr).not.toMatch(/\n\s+at /);
+    expect((await pgState(server, 'shape')).serial).toBe(good.serial);
+    await server.sql(`UPDATE spotfleet.fleets SET state = jsonb_set(state, '{resources,workload.w1,phase}', '"running"') WHERE fleet = 'shape'`);
+  }, 120_000);
+
+  it('the connection URL and its password are written nowhere: not in state, plans, logs or the server\'s rows', async () => {
+    const d = dir('secret', localFleet('secret', 2));
+    expect((await runCli(['apply', '--auto-approve', d], { cwd: d })).code).toBe(0);
+    const saved = await runCli(['plan', '--out', join(d, 'saved.plan'), d], { cwd: d });
+    expect(saved.code, show(saved)).toBe(0);
+    for (const args of [['status', d], ['--debug', 'status', d], ['state', 'list', d], ['state', 'pull', d], ['show', '--json', d]]) {
+      const r = await runCli(args, { cwd: d });
+      expect(`${r.stdout}${r.stderr}`, args.join(' ')).not.toContain(server.password);
+    }
+    // Every file any test here left (states, backend.json, saved plans, logs, migrated copies).
+    const files: string[] = [];
+    const walk = (p: string): void => {
+      for (const e of readdirSync(p, { withFileTypes: true })) {
+        if (e.isDirectory()) walk(join(p, e.name));
+        else if (e.isFile()) files.push(join(p, e.name));
+      }
+    };
+    for (const x of dirs) walk(x);
+    expect(files.some((f) => f.endsWith('saved.plan'))).toBe(true);
+    expect(files.some((f) => f.endsWith('backend.json'))).toBe(true);
+    // fleet.yaml is the user's own (one test writes a password into it on purpose, to see it refused).
+    for (const f of files.filter((x) => !x.endsWith('fleet.yaml'))) {
+      const text = readFileSync(f, 'latin1');
+      expect(text.includes(server.password), `${f} holds the password`).toBe(false);
+      expect(text.includes(server.url()), `${f} holds the URL`).toBe(false);
+    }
+    const rows = await server.sql<{ n: string }>(
+      `SELECT (SELECT count(*) FROM spotfleet.fleets WHERE state::text LIKE '%' || $1 || '%' OR updated_by LIKE '%' || $1 || '%')
+            + (SELECT count(*) FROM spotfleet.observations WHERE observed::text LIKE '%' || $1 || '%')
+            + (SELECT count(*) FROM spotfleet.locks WHERE holder::text LIKE '%' || $1 || '%')
+            + (SELECT count(*) FROM spotfleet.leaders WHERE info::text LIKE '%' || $1 || '%') AS n`,
+      [server.password],
+    );
+    expect(Number(rows[0]?.n)).toBe(0);
+  }, 120_000);
 });
