@@ -12,7 +12,7 @@
 //       state writes and writes them once the server is back, losing nothing;
 //   (e) the file backend still allows one watch per fleet, and names it.
 // Every watch is killed by PID, every fleet destroyed and the server stopped by PID in afterAll.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { sleep, type TestWorkload } from './helpers.js';
@@ -150,7 +150,7 @@ describePostgres('HA watch on PostgreSQL (e2e)', () => {
       replicas = [standby, await startReplica(dir)];
       // The notice is answered: the workload left the noticed node before the deadline, and both run exactly once.
       placed = await waitOnce(dir, names, 40_000, (x) => !(x.provider === before.provider && x.node === before.node)).catch((e: unknown) => {
-        throw new Error(`kill ${i} (${target} on ${before.provider}/${before.node}): ${(e as Error).message}\n--- new leader\n${standby.w.tail(60)}\n--- killed leader\n${leader.w.tail(30)}`);
+        throw new Error(`kill ${i} (${target} on ${before.provider}/${before.node}): ${(e as Error).message}\n--- new leader\n${standby.w.tail(60)}\n--- killed leader\n${leader.w.tail(30)}\n--- start claims\n${startClaims(dir)}`);
       });
       expect(Date.now(), `kill ${i}: ${target} moved before the deadline\n--- new leader\n${standby.w.tail(60)}`).toBeLessThan(Date.parse(notice.deadline));
       const after = placed.get(target) as Instance;
@@ -261,6 +261,23 @@ describePostgres('HA watch on PostgreSQL (e2e)', () => {
     expect((await first.exited).code).toBe(0);
   }, 60_000);
 });
+
+/** The runtimes' start claims (idempotency locks) of a fleet folder, with whether each owner lives: for failure messages. */
+function startClaims(dir: string): string {
+  const out: string[] = [];
+  const root = join(dir, '.spotfleet', 'providers');
+  for (const p of existsSync(root) ? readdirSync(root) : []) {
+    const inst = join(root, p, 'instances');
+    for (const f of existsSync(inst) ? readdirSync(inst) : []) {
+      const text = readFileSync(join(inst, f), 'utf8').trim();
+      const pid = (JSON.parse(text || '{}') as { owner?: { pid?: number } }).owner?.pid;
+      const alive = pid !== undefined && existsSync(`/proc/${pid}`);
+      const cmd = alive ? readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ') : '';
+      out.push(`${p}/${f}: ${text || '(empty)'}${pid !== undefined ? ` owner ${alive ? `alive: ${cmd}` : 'gone'}` : ''}`);
+    }
+  }
+  return out.join('\n');
+}
 
 /** The step a trainer instance resumed from (null when it started fresh). */
 async function waitForResume(dir: string, inst: Instance): Promise<number | null> {
