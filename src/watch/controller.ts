@@ -124,6 +124,12 @@ export class Controller {
     });
   }
 
+  /** The fleet label and the providers' poll-error series, once the spec names them. */
+  private describeMetrics(session: WatchSession): void {
+    const providers = [...session.providers].map(([name, p]) => ({ name, capabilities: [...(p.notices ? ['notices'] : []), ...(p.capacity ? ['capacity.prices'] : [])] }));
+    this.metrics.describeFleet(session.fleet.name, providers);
+  }
+
   private fleetName(): string | undefined {
     return this.sessions.current?.fleet.name;
   }
@@ -302,6 +308,7 @@ export class Controller {
   private async primeFromRecord(): Promise<void> {
     const fleet = await this.sessions.loadSpec();
     const session = await this.sessions.ensure(fleet);
+    this.describeMetrics(session);
     const state = await this.store.read();
     this.recorder ??= new StateRecorder(this.store, state);
     const last = await this.store.readObservation();
@@ -530,6 +537,7 @@ export class Controller {
     try {
       const fleet = await this.sessions.loadSpec();
       const session = await this.sessions.ensure(fleet);
+      this.describeMetrics(session);
       this.recorder ??= new StateRecorder(this.store, await this.store.read());
       for (const [k, n] of this.activeNotices) if (Date.parse(n.deadline) + 3_600_000 < Date.now()) this.activeNotices.delete(k);
       // The notice monitor polls every node on its own schedule; the refresh does not poll them again.
