@@ -247,6 +247,9 @@ export class LeaderElector {
   }
 }
 
+/** The state lock's command as a leading replica names it: `watch (leader epoch 7)`. */
+const LEADER_LOCK = /^\S+ \(leader epoch (\d+)\)$/;
+
 export interface LeaderStoreOptions {
   inner: StateStore & LeadershipBackend;
   elector: () => LeaderElector | undefined;
@@ -405,8 +408,21 @@ export class LeaderStore implements StateStore {
     return this.o.inner.readObservation();
   }
 
-  lock(command: string, timeoutMs: number): Promise<LockHandle> {
-    return this.o.inner.lock(command, timeoutMs);
+  /**
+   * The state lock, named with this leader's epoch. A lock still held by an older leader's
+   * reconcile (one paused mid-reconcile: its session, and so the lock, outlive its lease) is
+   * taken from it: that leader is deposed, and its writes are refused anyway.
+   */
+  async lock(command: string, timeoutMs: number): Promise<LockHandle> {
+    const epoch = this.o.elector()?.currentEpoch;
+    if (epoch === undefined || !this.leading()) return this.o.inner.lock(command, timeoutMs);
+    const cur = await this.o.inner.holder().catch(() => undefined);
+    const older = cur ? LEADER_LOCK.exec(cur.command) : null;
+    if (cur && older && Number(older[1]) < epoch) {
+      this.o.log.warn(`taking the state lock from a deposed leader (epoch ${older[1]}, pid ${cur.pid} on ${cur.host})`, { action: 'leader', epoch });
+      await this.o.inner.forceUnlock(cur.id).catch((e: unknown) => this.o.log.warn('could not take the state lock from the deposed leader; waiting for it', { action: 'leader', err: e }));
+    }
+    return this.o.inner.lock(`${command} (leader epoch ${epoch})`, timeoutMs);
   }
 
   forceUnlock(id: string): Promise<void> {

@@ -11,7 +11,10 @@
 //       before the standby starts, and the standby takes over (the 15 s target: ha.bench.ts);
 //   (d) PostgreSQL restarted under a running watch: it answers a notice from memory, queues its
 //       state writes and writes them once the server is back, losing nothing;
-//   (e) the file backend still allows one watch per fleet, and names it.
+//   (e) the file backend still allows one watch per fleet, and names it;
+//   (f) a leader paused mid-migration (SIGSTOP: a long GC pause, a frozen VM) is deposed; when it
+//       resumes, its next write is refused, logged (`action: fenced`) and counted in /metrics, and
+//       the new leader finishes the move: one instance, one checkpoint signal.
 // Every watch is killed by PID, every fleet destroyed and the server stopped by PID in afterAll.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -245,6 +248,48 @@ describePostgres('HA watch on PostgreSQL (e2e)', () => {
     expect(resumed).toBe(trainerSteps(await instanceLog(dir, before)).checkpoints.at(-1)?.step ?? null);
     expect(a.w.find((l) => l.action === 'fenced', from)).toEqual([]);
   }, 120_000);
+
+  it('(f) a leader paused mid-migration (SIGSTOP) is deposed; resumed, its writes are refused, logged and counted, and the new leader finishes the move once', async () => {
+    const names = ['train-a'];
+    const { dir, name } = fleet(names.map((n) => ({ name: n })));
+    const a = await startReplica(dir);
+    const { r: first } = await waitLeader([a]);
+    const b = await startReplica(dir);
+    const before = (await waitOnce(dir, names)).get('train-a') as Instance;
+    await sleep(1000);
+    const fromOld = first.w.lines.length;
+    const fromNew = b.w.lines.length;
+    await simEvict(dir, `${before.provider}/${before.node}`, '60s');
+    // Paused (a long GC pause, a frozen VM) right after its checkpoint signal went out: mid-migration.
+    await first.w.waitFor((l) => l.msg === 'checkpoint signal sent', { from: fromOld, timeoutMs: 30_000, what: 'the checkpoint signal' });
+    first.w.signal('SIGSTOP');
+    let resumed = false;
+    try {
+      const [swept] = await b.w.waitFor(isSwept, { from: fromNew, timeoutMs: 45_000, what: 'the takeover while the leader is paused' });
+      first.w.signal('SIGCONT');
+      resumed = true;
+      // Resumed, the old leader goes on with its migration until its next write, which is refused.
+      const [fenced] = await first.w.waitFor((l) => l.action === 'fenced', { from: fromOld, timeoutMs: 45_000, what: 'the refused write of the deposed leader' });
+      expect(String(fenced?.msg)).toMatch(/state write refused: write refused: this watch led at epoch \d+, but (replica \S+ leads at epoch \d+|its lease expired)/);
+      expect(first.w.find(isSteppedDown, fromOld).length, first.w.tail()).toBeGreaterThan(0);
+      const mOld = (await fetchMetrics(first.listen)).families;
+      expect(metricSum(mOld, 'spotfleet_fenced_writes_total')).toBeGreaterThanOrEqual(1);
+      expect(metricSum(mOld, 'spotfleet_leader')).toBe(0);
+      expect(JSON.parse((await httpGet(first.listen, '/healthz')).body)).toMatchObject({ status: 'standby', leader: { role: 'standby', epoch: Number(swept?.epoch) } });
+      // The new leader finished the move: one instance, off the noticed node, from the newest checkpoint, after one signal.
+      const after = (await waitOnce(dir, names, 60_000, (x) => x.node !== before.node || x.provider !== before.provider)).get('train-a') as Instance;
+      const oldLog = await instanceLog(dir, before);
+      expect(trainerSteps(oldLog).checkpoints.filter((c) => c.reason === 'SIGUSR1').length, oldLog).toBe(1);
+      expect(await waitForResume(dir, after)).toBe(trainerSteps(await instanceLog(dir, before)).checkpoints.at(-1)?.step ?? null);
+      // The state was last written at the new leader's epoch; nothing the old one tried got in.
+      const row = (await server.sql<{ epoch: string }>('SELECT epoch FROM spotfleet.fleets WHERE fleet = $1', [name]))[0];
+      expect(Number(row?.epoch)).toBe(Number(swept?.epoch));
+      const rec = (await pgState(server, name)).resources['workload.train-a'];
+      expect(rec?.type === 'workload' ? rec.instanceId : undefined).toBe(after.id);
+    } finally {
+      if (!resumed) first.w.signal('SIGCONT');
+    }
+  }, 240_000);
 
   it('(e) the file backend still allows one watch per fleet: a second one is refused and names the first', async () => {
     const d = tempWatchFleet([{ name: 'train-a' }]);

@@ -113,6 +113,27 @@ describePostgres('PostgreSQL leader lease, fencing and migration', () => {
     expect(log.lines.some((l) => l.fields?.action === 'fenced')).toBe(true);
   }, 60_000);
 
+  it('a new leader takes the state lock from a deposed leader\'s reconcile, never from a person\'s command', async () => {
+    const old = await open('lock-takeover');
+    const mine = await open('lock-takeover');
+    const log = memoryLog();
+    const elector = { isLeading: () => true, currentEpoch: 2 } as unknown as LeaderElector;
+    const store = new LeaderStore({ inner: mine, elector: () => elector, log, metrics: createLeaderMetrics(new Registry()) });
+    // A leader at epoch 1, paused in the middle of a reconcile: its session (and lock) live on.
+    const held = await old.lock('watch (leader epoch 1)', 0);
+    const got = await store.lock('watch', 0);
+    expect(got.holder.command).toBe('watch (leader epoch 2)');
+    expect((await mine.holder())?.id).toBe(got.holder.id);
+    expect(log.lines.some((l) => /taking the state lock from a deposed leader \(epoch 1, pid \d+ on \S+\)/.test(l.msg))).toBe(true);
+    await got.release();
+    await held.release();
+    // An apply holds it: the leader waits like anyone else, and is told who holds it.
+    const apply = await old.lock('apply', 0);
+    await expect(store.lock('watch', 300)).rejects.toThrow(/locked by another spotfleet \(pid \d+ on \S+, running "apply"\)/);
+    expect((await mine.holder())?.id).toBe(apply.holder.id);
+    await apply.release();
+  });
+
   it('LeaderElector: one of two leads; a clean stop hands over at once; the deadline comes before the server\'s expiry', async () => {
     const a = await open('elect');
     const b = await open('elect');
