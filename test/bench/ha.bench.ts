@@ -4,8 +4,11 @@
 //     200-workload state, PostgreSQL against the local file backend (both fsync to disk);
 //   - takeover after SIGKILL: two `spotfleet watch` replicas of a fleet of local nodes; the leader
 //     is killed with SIGKILL, 20 times; the time from the kill to the standby's log line saying it
-//     leads and has polled every monitored node (p50 and p99).
-// Usage: node dist/test/bench/ha.bench.js [--runs 20] [--writes 200]
+//     leads and has polled every monitored node (p50 and p99);
+//   - takeover on a partition: the leader reaches PostgreSQL through a relay that stops passing
+//     bytes (test/lab/tcp-proxy.ts); the time from the cut until the old leader stops acting, until
+//     the standby leads, and the gap between the two (the old one must stop first: > 0).
+// Usage: node dist/test/bench/ha.bench.js [--runs 20] [--partition-runs 5] [--writes 200]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +17,7 @@ import { openPgStateStore } from '../../src/state/postgres.js';
 import { LocalStateStore, type StateStore } from '../../src/state/store.js';
 import type { WorkloadRecord } from '../../src/state/types.js';
 import { PgServer, postgresUnavailableReason } from '../lab/postgres.js';
+import { PartitionProxy } from '../lab/tcp-proxy.js';
 import { report } from './util.js';
 
 function arg(name: string, def: number): number {
@@ -22,6 +26,7 @@ function arg(name: string, def: number): number {
   return Number.isFinite(v) && v > 0 ? v : def;
 }
 const RUNS = Math.round(arg('runs', 20));
+const PARTITION_RUNS = Math.round(arg('partition-runs', 5));
 const WRITES = Math.round(arg('writes', 200));
 
 function repoRoot(): string {
@@ -70,8 +75,8 @@ class Replica {
   private buf = '';
   private readonly waiters: { re: RegExp; from: number; resolve: (t: number) => void }[] = [];
   private readonly lines: { msg: string; time: number }[] = [];
-  constructor(dir: string) {
-    this.child = spawn(process.execPath, [CLI, 'watch', dir, '--listen', '127.0.0.1:0', '--notice-interval', '2s', '--interval', '30s'], { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'ignore'] });
+  constructor(dir: string, env: Record<string, string> = {}) {
+    this.child = spawn(process.execPath, [CLI, 'watch', dir, '--listen', '127.0.0.1:0', '--notice-interval', '2s', '--interval', '30s'], { cwd: dir, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'ignore'] });
     this.child.stdout?.on('data', (d: Buffer) => {
       const parts = (this.buf + d.toString()).split('\n');
       this.buf = parts.pop() ?? '';
@@ -115,12 +120,12 @@ class Replica {
   }
 }
 
-async function takeover(server: PgServer): Promise<number[]> {
+function benchFleet(name: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'sf-bench-ha-'));
   const nodes = Array.from({ length: 8 }, (_, i) => `        - { name: n${i}, gpuModel: V100, gpus: 4, capacity: ${i % 2 ? 'spot' : 'on-demand'}, zone: lab, pricePerHour: ${i % 2 ? 3.67 : 12.24} }`).join('\n');
   writeFileSync(join(dir, 'fleet.yaml'), `apiVersion: spotfleet.dev/v1
 kind: Fleet
-metadata: { name: bench-ha }
+metadata: { name: ${name} }
 providers:
   lab:
     type: local
@@ -135,6 +140,17 @@ backend:
   type: postgres
   url: \${SPOTFLEET_PG_URL}
 `);
+  return dir;
+}
+
+async function destroyFleet(dir: string): Promise<void> {
+  const d = spawn(process.execPath, [CLI, 'destroy', '--auto-approve', dir], { cwd: dir, stdio: 'ignore' });
+  await new Promise((r) => d.once('exit', r));
+  rmSync(dir, { recursive: true, force: true });
+}
+
+async function takeover(server: PgServer): Promise<number[]> {
+  const dir = benchFleet('bench-ha');
   process.env.SPOTFLEET_PG_URL = server.url();
   const times: number[] = [];
   let leader = new Replica(dir);
@@ -156,11 +172,43 @@ backend:
   } finally {
     await leader.kill();
     await standby.kill();
-    const d = spawn(process.execPath, [CLI, 'destroy', '--auto-approve', dir], { cwd: dir, stdio: 'ignore' });
-    await new Promise((r) => d.once('exit', r));
-    rmSync(dir, { recursive: true, force: true });
+    await destroyFleet(dir);
   }
   return times;
+}
+
+/** Cut the leader off from PostgreSQL: ms from the cut until it stops acting, and until the standby leads. */
+async function partition(server: PgServer): Promise<{ down: number; up: number }[]> {
+  const dir = benchFleet('bench-ha-partition');
+  process.env.SPOTFLEET_PG_URL = server.url();
+  const out: { down: number; up: number }[] = [];
+  try {
+    for (let i = 0; i < PARTITION_RUNS; i++) {
+      const proxy = new PartitionProxy('127.0.0.1', server.port);
+      await proxy.start();
+      const old = new Replica(dir, { SPOTFLEET_PG_URL: server.url(undefined, { port: proxy.port }) });
+      let standby: Replica | undefined;
+      try {
+        await old.wait(/^polled every monitored node after taking over$/, 0, 60_000);
+        standby = new Replica(dir);
+        await standby.wait(/^standing by$/, 0, 60_000);
+        await new Promise((r) => setTimeout(r, 500 + Math.random() * 1000));
+        const fromOld = old.count;
+        const fromNew = standby.count;
+        const t0 = Date.now();
+        proxy.cut();
+        const [down, up] = await Promise.all([old.wait(/^stopped leading/, fromOld, 60_000), standby.wait(/^elected leader$/, fromNew, 60_000)]);
+        out.push({ down: down - t0, up: up - t0 });
+      } finally {
+        await old.kill();
+        await standby?.kill();
+        await proxy.close();
+      }
+    }
+  } finally {
+    await destroyFleet(dir);
+  }
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -184,6 +232,11 @@ async function main(): Promise<void> {
     report(`takeover after SIGKILL (lease 3s, ${t.length} runs), p50`, quantile(t, 0.5) / 1000, 's', '≤ 5 s');
     report('takeover after SIGKILL, p99', quantile(t, 0.99) / 1000, 's', '≤ 5 s');
     report('takeover after SIGKILL, max', Math.max(...t) / 1000, 's', '≤ 5 s');
+    const cut = await partition(server);
+    report(`partition: old leader stops acting (${cut.length} runs), max`, Math.max(...cut.map((x) => x.down)) / 1000, 's', 'before the standby leads');
+    report('partition: standby leads, p50', quantile(cut.map((x) => x.up), 0.5) / 1000, 's', '≤ 15 s');
+    report('partition: standby leads, max', Math.max(...cut.map((x) => x.up)) / 1000, 's', '≤ 15 s');
+    report('partition: gap, old stops → new leads, min', Math.min(...cut.map((x) => x.up - x.down)) / 1000, 's', '> 0 s (never two leaders)');
   } finally {
     await server.close();
     rmSync(dir, { recursive: true, force: true });

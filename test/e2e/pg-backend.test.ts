@@ -15,6 +15,7 @@ import { runCli, type CliRun } from './crash-helpers.js';
 import { pgState } from './ha-helpers.js';
 import { describePostgres } from '../lab/gate.js';
 import { freePort, PgServer } from '../lab/postgres.js';
+import { openPgStateStore } from '../../src/state/postgres.js';
 
 const show = (r: CliResult): string => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
@@ -235,6 +236,35 @@ describePostgres('PostgreSQL state backend through the CLI (e2e)', () => {
     mkdirSync(join(d, '.spotfleet'), { recursive: true });
     await server.sql(`UPDATE spotfleet.fleets SET state = jsonb_set(state, '{fleet}', '"bad"') WHERE fleet = 'bad'`);
   }, 180_000);
+
+  it('force-unlock through the CLI ends the holder\'s session; the holder is named; the next apply runs', async () => {
+    const d = dir('unlock', localFleet('unlock', 1));
+    expect((await runCli(['plan', d], { cwd: d })).code).toBe(0);
+    // A holder in another session (another machine, as far as the lock knows), stuck.
+    const other = await openPgStateStore({ url: server.url(), fleet: 'unlock' });
+    try {
+      const held = await other.lock('apply', 0);
+      const blocked = await runCli(['apply', '--auto-approve', '--lock-timeout', '0s', d], { cwd: d });
+      expect(blocked.code, show(blocked)).toBe(1);
+      expect(blocked.stderr).toMatch(/locked by another spotfleet \(pid \d+ on \S+, running "apply"\)/);
+      expect(blocked.stderr).toContain(`Lock ID: ${held.holder.id}`);
+      const asked = await runCli(['force-unlock', held.holder.id, d], { cwd: d });
+      expect(asked.code, show(asked)).not.toBe(0);
+      expect(await other.holder()).toMatchObject({ id: held.holder.id });
+      const wrong = await runCli(['force-unlock', '--force', '00000000-0000-0000-0000-000000000000', d], { cwd: d });
+      expect(wrong.code, show(wrong)).toBe(1);
+      expect(wrong.stderr).toContain('does not match the current lock');
+      const forced = await runCli(['force-unlock', '--force', held.holder.id, d], { cwd: d });
+      expect(forced.code, show(forced)).toBe(0);
+      expect(forced.stdout).toContain('successfully unlocked');
+      expect(await other.holder()).toBeUndefined();
+      const ok = await runCli(['apply', '--auto-approve', '--lock-timeout', '0s', d], { cwd: d });
+      expect(ok.code, show(ok)).toBe(0);
+      await held.release(); // its session is gone: nothing to do, and no error
+    } finally {
+      await other.close();
+    }
+  }, 120_000);
 
   it('a state of the wrong structure is refused on read and on push, and nothing is written', async () => {
     const d = dir('shape', localFleet('shape', 1));
