@@ -80,7 +80,7 @@ export function register(program: Command, app: CliApp): void {
       let done!: () => void;
       const finished = new Promise<void>((r) => (done = r));
       const unhook = app.onInterrupt((sig) => {
-        log.info(`received ${sig}`, { action: 'signal' });
+        log.info(`received ${sig}`, { fleet: controller.fleetName(), action: 'signal' });
         controller.stop().then(done, (e: unknown) => {
           log.error('stop failed', { err: e });
           done();

@@ -130,8 +130,9 @@ export class Controller {
     this.metrics.describeFleet(session.fleet.name, providers);
   }
 
-  private fleetName(): string | undefined {
-    return this.sessions.current?.fleet.name;
+  /** The fleet's name once its spec has loaded (every log line carries it). */
+  fleetName(): string | undefined {
+    return this.sessions.fleetName;
   }
 
   private event(kind: string, message: string, address?: string): void {
@@ -162,10 +163,12 @@ export class Controller {
   private async openStore(replicas = true): Promise<void> {
     if (this.store) return;
     const fleet = await this.sessions.loadSpec();
+    // The store is the fleet's for this process's life: its lines (lease, fencing, queue) name it.
+    const log = this.log.child({ fleet: fleet.name });
     const inner = await openStateStore(chooseBackend(fleet, this.opts.backend), {
       stateDir: this.opts.stateDir,
       fleet: fleet.name,
-      onConnectionError: (e) => this.log.debug('state backend connection lost', { action: 'state-backend', err: errorMessage(e) }),
+      onConnectionError: (e) => log.debug('state backend connection lost', { action: 'state-backend', err: errorMessage(e) }),
     });
     if (!replicas || !supportsLeadership(inner)) {
       this.store = inner;
@@ -173,10 +176,10 @@ export class Controller {
     }
     const metrics = createLeaderMetrics(this.metrics.registry);
     this.leaderMetrics = metrics;
-    this.store = new LeaderStore({ inner, elector: () => this.elector, log: this.log, metrics });
+    this.store = new LeaderStore({ inner, elector: () => this.elector, log, metrics });
     this.elector = new LeaderElector({
       backend: inner,
-      log: this.log,
+      log,
       metrics,
       ...(this.opts.leaseTtlMs !== undefined ? { ttlMs: this.opts.leaseTtlMs } : {}),
       info: () => ({ pid: process.pid, host: hostname(), startedAt: this.startedAt, ...(this.server ? { listen: `${this.server.address.host}:${this.server.address.port}` } : {}) }),
@@ -227,9 +230,11 @@ export class Controller {
     await this.openStore();
     if (!this.elector) this.claimPidFile();
     const listen = this.opts.listen ?? '127.0.0.1:9464';
+    // The spec's name for the lines below; an invalid spec is reported here and by the reconcile.
+    await this.sessions.loadSpec().catch(() => undefined);
     if (listen !== 'off') {
       this.server = await startTelemetryServer({ listen, metrics: this.metrics, health: this.health, status: () => this.view(), log: this.log });
-      this.log.info('serving /healthz, /metrics and /status', { action: 'listen', url: this.server.url });
+      this.log.info('serving /healthz, /metrics and /status', { fleet: this.fleetName(), action: 'listen', url: this.server.url });
       if (!this.elector) this.writePidFile();
     }
     this.specWatcher = await watchSpec(this.opts.specPath, {
@@ -237,11 +242,11 @@ export class Controller {
         this.log.info('spec changed', { fleet: this.fleetName(), action: 'spec-change', paths: c.paths });
         this.queue.add(KEY);
       },
-      onError: (e) => this.log.warn('spec watcher error', { err: e }),
+      onError: (e) => this.log.warn('spec watcher error', { fleet: this.fleetName(), err: e }),
     });
     // Hear notices from the first second: the monitor starts on the recorded state and the last
     // observation, before the first reconcile has refreshed anything.
-    await this.primeFromRecord().catch((e: unknown) => this.log.warn('could not start the notice monitor from the recorded state; it starts after the first reconcile', { action: 'notice-monitor', err: e }));
+    await this.primeFromRecord().catch((e: unknown) => this.log.warn('could not start the notice monitor from the recorded state; it starts after the first reconcile', { fleet: this.fleetName(), action: 'notice-monitor', err: e }));
     this.timers.push(setInterval(() => this.queue.add(KEY), this.opts.intervalMs ?? 30_000));
     this.timers.push(setInterval(() => void this.checkPrices(), this.opts.priceIntervalMs ?? 15_000));
     if (this.elector) {
@@ -343,7 +348,7 @@ export class Controller {
     await this.store?.close?.();
     await this.server?.close();
     if (this.ownsPidFile) rmSync(join(this.opts.stateDir, 'watch.json'), { force: true });
-    this.log.info('stopped', { action: 'stop' });
+    this.log.info('stopped', { fleet: this.fleetName(), action: 'stop' });
     this.log.flush();
   }
 

@@ -186,7 +186,7 @@ describe('watch log format', () => {
     const json = cli(['watch', '--once', dir], { cwd: dir });
     expect(json.code, json.stderr).toBe(0);
     const lines = json.stdout.trim().split('\n');
-    for (const l of lines) expect(() => JSON.parse(l), l).not.toThrow();
+    for (const l of lines) expect((JSON.parse(l) as { fleet?: string }).fleet, `every line names the fleet: ${l}`).toBe('contract');
     expect(lines.some((l) => (JSON.parse(l) as { address?: string; msg?: string }).address === 'workload.a')).toBe(true);
     const text = cli(['watch', '--once', '--log-format', 'text', dir], { cwd: dir });
     expect(text.code, text.stderr).toBe(0);
