@@ -27,6 +27,9 @@ import { describePostgres } from '../lab/gate.js';
 import { PgServer } from '../lab/postgres.js';
 import { PartitionProxy } from '../lab/tcp-proxy.js';
 
+/** The log lines of an emergency move's steps, in order. */
+const MOVE_STAGES = ['checkpoint signal sent', 'checkpoint ok', 'stop ok', 'transfer ok'];
+
 const show = (r: CliRun): string => `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 describePostgres('HA watch on PostgreSQL (e2e)', () => {
@@ -129,6 +132,7 @@ describePostgres('HA watch on PostgreSQL (e2e)', () => {
     let leader = (await waitLeader(replicas)).r;
     let placed = await waitOnce(dir, names);
     let midMigration = 0;
+    const rounds: string[] = [];
     for (let i = 1; i <= 20; i++) {
       for (const [node, deadline] of ended) {
         if (Date.now() < deadline + 500) continue;
@@ -143,11 +147,20 @@ describePostgres('HA watch on PostgreSQL (e2e)', () => {
       const leaderFrom = leader.w.lines.length;
       const notice = await simEvict(dir, `${before.provider}/${before.node}`, '30s');
       // A random moment: before the notice is seen, while the checkpoint is awaited, mid-stop, mid-start.
-      // Every other round waits for the leader to hear the notice first, so many kills land mid-migration.
-      if (i % 2 === 0) await leader.w.waitFor((l) => l.action === 'notice', { from: leaderFrom, timeoutMs: 10_000, what: 'the notice' }).catch(() => undefined);
-      await sleep(Math.floor(Math.random() * (i % 2 === 0 ? 1200 : 2500)));
-      const inFlight = leader.w.find((l) => l.action === 'notice' || l.action === 'signal' || l.migration === 'emergency', leaderFrom).length > 0 && leader.w.find((l) => l.msg === 'migration complete', leaderFrom).length === 0;
+      // Every other round kills the leader the moment its move reaches a step (signalled, checkpoint
+      // verified, old instance stopped, checkpoint transferred: a move takes well under a second
+      // here), so half the kills land mid-migration at each stage; the others at a random moment.
+      if (i % 2 === 0) {
+        const stage = MOVE_STAGES[(i / 2) % MOVE_STAGES.length] as string;
+        await leader.w.waitFor((l) => l.msg === stage, { from: leaderFrom, timeoutMs: 10_000, what: stage }).catch(() => undefined);
+      } else await sleep(Math.floor(Math.random() * 2500));
+      // In flight: this notice heard (or its move begun), and no move off the noticed node finished yet
+      // (a 'migration complete' of the previous round's move may still be logged after leaderFrom).
+      const begun = leader.w.find((l) => (l.action === 'notice' && l.node === before.node) || l.action === 'signal' || l.migration === 'emergency', leaderFrom).length > 0;
+      const inFlight = begun && leader.w.find((l) => l.msg === 'migration complete' && l.from === before.node, leaderFrom).length === 0;
       if (inFlight) midMigration++;
+      rounds.push(`${i}:${inFlight ? 'mid' : 'idle'}[${leader.w.lines.slice(leaderFrom).map((l) => `${String(l.action)}/${String(l.msg).slice(0, 24)}`).join(', ')}]`);
+      const killed = leader;
       leader.w.signal('SIGKILL');
       await leader.w.exited;
       await standby.w.waitFor(isSwept, { from, timeoutMs: 20_000, what: `takeover ${i}` });
@@ -166,12 +179,15 @@ describePostgres('HA watch on PostgreSQL (e2e)', () => {
       const newest = oldSteps.checkpoints.at(-1)?.step;
       expect(oldSteps.checkpoints.filter((c) => c.reason === 'SIGUSR1').length, `kill ${i}: ${target} got at most one checkpoint signal\n${await instanceLog(dir, before)}`).toBeLessThanOrEqual(1);
       const resumed = await waitForResume(dir, after);
-      expect(resumed, `kill ${i}: ${target} resumed from its newest checkpoint (step ${String(newest)})\n${await instanceLog(dir, after)}`).toBe(newest ?? null);
+      if (resumed !== (newest ?? null)) {
+        const old = (await instanceLog(dir, before)).split('\n').slice(-15).join('\n');
+        throw new Error(`kill ${i}: ${target} resumed from step ${String(resumed)}, not its newest checkpoint (step ${String(newest)})\n--- new instance\n${await instanceLog(dir, after)}\n--- old instance (tail)\n${old}\n--- new leader\n${standby.w.tail(80)}\n--- killed leader\n${killed.w.tail(40)}`);
+      }
       // A local node the notice ends is given back to the lab after its deadline, for later rounds.
       if (before.provider === 'lab') ended.set(before.node, Date.parse(notice.deadline));
     }
     console.info(`(b) 20 kills, ${midMigration} of them with a migration in flight`);
-    expect(midMigration, 'many kills landed mid-migration').toBeGreaterThanOrEqual(8);
+    expect(midMigration, `many kills landed mid-migration:\n${rounds.join('\n')}`).toBeGreaterThanOrEqual(8);
     // The last leader cleaned up after the ones it replaced: no pending record of a dead leader is left.
     await sleep(1000);
     const st = await pgState(server, name);
