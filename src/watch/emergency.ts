@@ -149,7 +149,7 @@ export async function migrateWorkload(ctx: EmergencyContext, workload: string, n
  * The planner needs the workload's instance among the running ones; the last observation may be
  * older than its start (apply started it since), so the state's record stands in for it.
  */
-function withRunning(obs: Observed, rec: WorkloadRecord, fleet: string): Observed {
+export function withRunning(obs: Observed, rec: WorkloadRecord, fleet: string): Observed {
   if (obs.workloads.some((w) => w.id === rec.instanceId && w.state === 'running')) return obs;
   const inst: WorkloadInstance = {
     id: rec.instanceId as string,
