@@ -181,7 +181,7 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
   // (Its lease is known by id once recorded, and by its labels while the acquire is under way.)
   for (const r of Object.values(state.resources)) {
     const p = r.type === 'workload' ? r.prepared : undefined;
-    if (r.type !== 'workload' || !p || !preparedActive(p, opts.now)) continue;
+    if (r.type !== 'workload' || !p || !preparedActive(p, opts.now) || opts.destroy) continue;
     for (const l of observed.leases) {
       if (l.provider !== p.provider || (p.leaseId !== undefined ? l.id !== p.leaseId : l.pool !== p.pool || l.labels?.['spotfleet.workload'] !== r.name || l.labels['spotfleet.fleet'] !== fleet.name)) continue;
       ctx.leasesInUse.add(`${l.provider}/${l.id}`);

@@ -337,3 +337,33 @@ export function decideWarning(input: WarningDecisionInput, now: number): Warning
   reasons.push({ rule: 'warning', text: input.configured === 'auto' ? `${response}: the cheapest answer` : `${response}: the pool's onWarning says so` });
   return { workload: w.name, response, ...(target && response !== 'ignore' ? { target } : {}), reasons, numbers };
 }
+
+/**
+ * The warning part of `spotfleet explain`: the warning, the priced answers with their numbers, the
+ * answer and why, what came of it, and the target prepared for it (plain text, stable).
+ * `live` marks a decision computed now for a warning watch has not answered (yet).
+ */
+export function renderWarningDecision(w: WarningRecord, o: { history?: PoolHistory; prepared?: PreparedMove; live?: boolean } = {}): string {
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  const n = w.numbers;
+  const out: string[] = [];
+  out.push(`early warning: ${w.kind}${w.action ? ` (${w.action})` : ''} from ${w.source} on node ${w.node}${o.live ? ' — not answered by watch yet; what it would answer now' : `, answered ${iso(w.at)}`}`);
+  out.push(`  deadline ${iso(w.deadline)}; ${w.windowEnd === w.deadline ? 'the node goes then (binding)' : `watched for its eviction until ${iso(w.windowEnd)}`}`);
+  const h = o.history;
+  out.push(`  p(an eviction follows) = ${formatRateNum(n.followProbability)}${h ? ` (this pool/zone: ${h.warnings} warning(s), ${h.warningsFollowed} followed, ${h.evictions} eviction(s)${h.unannounced ? `, ${h.unannounced} without notice` : ''}; prior 1 in 3)` : ' (no record for this pool/zone: the 1-in-3 prior)'}`);
+  out.push(`  emergency downtime ${formatRateNum(n.emergencyDowntimeHours)}h, prepared downtime ${formatRateNum(n.preparedDowntimeHours)}h, target held up to ${formatRateNum(n.holdHours)}h`);
+  for (const r of w.reasons) out.push(`  ${r}`);
+  const t = w.target;
+  out.push(`  answer: ${w.response} (onWarning: ${w.configured})${t && w.response !== 'ignore' ? ` → ${t.pool}${t.zone ? `/${t.zone}` : ''} (${t.capacity}${t.node ? `, node ${t.node}` : ', new capacity'}) at ${formatUsd(t.pricePerGpuHour)}/GPU-h` : ''}`);
+  if (!o.live) out.push(`  outcome: ${w.outcome === 'followed' ? 'an eviction followed' : w.outcome === 'not-followed' ? 'no eviction within the window' : w.outcome === 'moved' ? 'moved on the warning' : 'open (within its window)'}`);
+  const p = o.prepared;
+  if (p) {
+    const mb = (b: number | undefined): string => (b === undefined ? '?' : `${(b / 1e6).toFixed(1)} MB`);
+    out.push(`  prepared: ${p.node ?? '(acquiring)'}${p.leaseId ? ` (lease ${p.leaseId})` : ''}, ${p.state}${p.checkpoint ? `, checkpoint ${p.checkpoint.path} pre-copied (${mb(p.precopyBytes)}, ${mb(p.sentBytes)} sent)` : ''}${p.error ? `; ${p.error}` : ''}; held until ${iso(p.until)}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+function formatRateNum(x: number): string {
+  return Number.isInteger(x) ? String(x) : String(Math.round(x * 1000) / 1000);
+}

@@ -311,6 +311,8 @@ export class WarningController {
         const lease = steps.leases.get(a.id);
         await save({ leaseId: String(got.lease), node: String(got.node), state: 'copying' });
         log('prepared target acquired', { lease: got.lease, node: got.node, pool: t.pool, zone: t.zone, durationMs: this.now() - t0 });
+        // The next reconcile observes the new node (its notices are watched too) and keeps its lease.
+        this.o.reconcile();
         targetNode = await steps.findNode(lease?.provider ?? t.provider, String(got.node), true);
       } else {
         targetNode = await steps.findNode(t.provider, t.node);

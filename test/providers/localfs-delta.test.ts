@@ -2,7 +2,7 @@
 // checkpoint holds unchanged (a pre-copy for an early warning) is copied there locally, the rest
 // crosses the (modelled) link; a low-priority copy gets a share of the link and can be abandoned.
 // And the folder-backed nodes' notices: a rebalance recommendation is a warning that takes nothing.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { NodeInfo } from '../../src/core/types.js';
@@ -80,6 +80,21 @@ describe('localfs transfer: only the delta crosses the link', () => {
     const d = tempDir();
     await expect(st.transfer({ workload: 'train', from: node('a', a), to: node('d', d), checkpoint: ck!, lowPriority: true, signal: abort.signal })).rejects.toThrow(/abandoned/);
     expect(await st.verify({ node: node('d', d), workload: 'train' })).toBeNull();
+  });
+
+  it('a slow copy survives the workload pruning the checkpoint it is copying', async () => {
+    const a = tempDir();
+    const st = new LocalfsStorage('lab', { linkBytesPerSec: 4_000_000 });
+    const dir = writeFolderCheckpoint(a, 1, 1_000_000);
+    const ck = await st.verify({ node: node('a', a), workload: 'train' });
+    const b = tempDir();
+    const copying = st.transfer({ workload: 'train', from: node('a', a), to: node('b', b), checkpoint: ck!, lowPriority: true });
+    await new Promise((r) => setTimeout(r, 200));
+    rmSync(dir, { recursive: true, force: true });
+    const r = await copying;
+    expect(readFileSync(join(r.checkpoint.path, 'weights.bin')).length).toBe(1_000_000);
+    expect(r.checkpoint.mtime).toBe(ck!.mtime);
+    expect(readdirSync(join(a, 'checkpoints', 'train'))).toEqual([]);
   });
 });
 

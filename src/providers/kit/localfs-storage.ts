@@ -9,7 +9,7 @@
 // provider's linkMBps); a low-priority copy gets a share of it, and can be abandoned.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, createReadStream, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { copyFileSync, createReadStream, linkSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -111,6 +111,30 @@ function filesOf(path: string): string[] {
 
 function rel(root: string, f: string): string {
   return f === '.' ? root : join(root, f);
+}
+
+/**
+ * Hard-links a checkpoint (file or folder) to `at`, folders carrying the source's times; undefined
+ * when that is not possible (then the copy reads the source itself).
+ */
+function snapshot(src: string, at: string): string | undefined {
+  const walk = (from: string, to: string): void => {
+    const st = statSync(from);
+    if (!st.isDirectory()) {
+      linkSync(from, to);
+      return;
+    }
+    mkdirSync(to);
+    for (const name of readdirSync(from)) walk(join(from, name), join(to, name));
+    utimesSync(to, st.atime, st.mtime);
+  };
+  try {
+    walk(src, at);
+    return at;
+  } catch {
+    rmSync(at, { recursive: true, force: true });
+    return undefined;
+  }
 }
 
 function abortError(provider: string, to: string): ProviderError {
@@ -264,9 +288,12 @@ export class LocalfsStorage implements StorageCapability {
       // no target yet
     }
     const tmp = join(dstDir, `.incoming-${basename(src)}-${process.pid}-${Date.now()}`);
+    // A slow copy (a pre-copy at low priority) reads a hard-linked snapshot, so a workload that
+    // prunes its old checkpoints meanwhile cannot pull the files from under it.
+    const snap = snapshot(src, join(srcDir, `.transfer-${basename(src)}-${process.pid}-${Date.now()}`));
     let sent = 0;
     try {
-      sent = await this.copyDelta(src, tmp, this.basisIn(dstDir, basename(src), statSync(src).isDirectory()), req);
+      sent = await this.copyDelta(snap ?? src, tmp, this.basisIn(dstDir, basename(src), statSync(snap ?? src).isDirectory()), req);
       if (!sameManifest(srcManifest, manifest(tmp))) {
         throw new ProviderError(this.provider, `copy of ${src} to node ${req.to.id} does not match the source`, { retryable: true });
       }
@@ -276,6 +303,8 @@ export class LocalfsStorage implements StorageCapability {
       rmSync(tmp, { recursive: true, force: true });
       if (e instanceof ProviderError) throw e;
       throw new ProviderError(this.provider, `copying checkpoint to node ${req.to.id} failed: ${(e as Error).message}`, { retryable: true, cause: e });
+    } finally {
+      if (snap) rmSync(snap, { recursive: true, force: true });
     }
     return { checkpoint: info(), bytes, sentBytes: sent, durationMs: Date.now() - t0, skipped: false };
   }
