@@ -192,6 +192,8 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
   ctx.index = buildIndex(ctx);
   let beforePerHour = 0;
   let afterPerHour = 0;
+  /** Each workload's $/h before and after, so a targeted plan counts only what it changes. */
+  const perWorkload = new Map<string, { before: number; after: number }>();
   const specNames = new Set(fleet.workloads.map((w) => w.name));
   const names = new Set<string>([...specNames, ...byWorkload.keys()]);
   for (const r of Object.values(state.resources)) if (r.type === 'workload') names.add(r.name);
@@ -202,6 +204,7 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     const r = planWorkload(ctx, name, spec, byWorkload.get(name) ?? []);
     beforePerHour += r.before;
     afterPerHour += r.after;
+    perWorkload.set(workloadAddress(name), r);
   }
   planLeases(ctx);
   if (state.pending.length > 0) {
@@ -223,6 +226,9 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     actions = actions.filter((a) => keep.has(a.id));
     const addrs = new Set(actions.map((a) => a.address));
     changes = changes.filter((c) => addrs.has(c.address) || opts.targets?.includes(c.address));
+    // Untargeted workloads stay as they are: the fleet's cost after is theirs now plus the targets' after.
+    afterPerHour = 0;
+    for (const [addr, r] of perWorkload) afterPerHour += addrs.has(addr) ? r.after : r.before;
   }
   changes.sort((a, b) => compareAddress(a.address, b.address));
   ctx.drift.sort((a, b) => compareAddress(a.address, b.address) || a.kind.localeCompare(b.kind));
