@@ -9,7 +9,10 @@
 //   (b) onWarning ignore: nothing moves on the warning; the eviction then moves the workload the
 //       usual way (to on-demand), copying the whole checkpoint: a longer downtime than (a)'s;
 //   (c) a maintenance event on a pool with onWarning move: moved at once to another spot zone,
-//       well before the event's deadline.
+//       well before the event's deadline;
+//   (d) a maintenance event on a pool with onWarning prepare: prepared at once, moved to the
+//       prepared target only as the event's deadline nears (its lead: the stop grace and the
+//       workload's measured overhead), before the deadline.
 // Every watch is killed by PID and every fleet destroyed in afterAll, even when a test fails.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,7 +32,7 @@ afterAll(async () => {
   expect(failures, failures.join('\n')).toEqual([]);
 }, 120_000);
 
-function fleetDir(onWarning: 'prepare' | 'ignore' | 'move'): string {
+function fleetDir(onWarning: 'prepare' | 'ignore' | 'move', extra = ''): string {
   const dir = mkdtempSync(join(tmpdir(), 'sf-warn-'));
   dirs.push(dir);
   writeFileSync(
@@ -60,7 +63,7 @@ workloads:
     capacity: auto
     expectedDuration: 8h
     env: { STEP_MS: "50", CHECKPOINT_EVERY: "40", WEIGHTS_BYTES: "${WEIGHTS}" }
-    fallback: { to: on-demand, revertToSpot: true, minDwell: 2m }
+    fallback: { to: on-demand, revertToSpot: true, minDwell: 2m }${extra}
 `,
   );
   return dir;
@@ -228,5 +231,27 @@ describe('early warnings in spotfleet watch (e2e)', () => {
     expect(rec?.lastWarning?.response).toBe('move');
     expect(rec?.lastWarning?.outcome).toBe('moved');
     expect(await waitForLog(dir, after, /resumed from step \d+/)).not.toBeNull();
+  }, 150_000);
+
+  it('(d) a maintenance event on a pool with onWarning prepare: prepared now, moved there as its deadline nears', async () => {
+    const dir = fleetDir('prepare', '\n    overhead: { checkpoint: 2s, transfer: 2s, restart: 2s }');
+    const { w, inst } = await startOnSpot(dir);
+    const from = w.lines.length;
+    const n = await simNotice(dir, inst.node, 'maintenance', '45s');
+    await w.waitFor(msg('early warning answered: prepare'), { from, what: 'the prepare answer' });
+    await w.waitFor(msg('pre-copy ok'), { from, timeoutMs: 40_000, what: 'the pre-copy' });
+    const target = (await activeLeases(dir)).find((l) => l.node !== inst.node)?.node;
+    expect(target).toBeDefined();
+    // Lead = stop grace 10 s + half the checkpoint + a tenth of the transfer + the restart ≈ 13 s before the deadline.
+    const [due] = await w.waitFor(msg(/early warning: moving now \(the maintenance deadline/), { from, timeoutMs: 60_000, what: 'the move as the deadline nears' });
+    const lead = Date.parse(n.deadline) - Date.parse(due?.time ?? '');
+    expect(lead).toBeGreaterThan(8_000);
+    expect(lead).toBeLessThan(20_000);
+    const [moved] = await w.waitFor(msg('migration complete'), { from, timeoutMs: 30_000, what: 'the migration' });
+    expect(moved?.to).toBe(target);
+    expect(Date.parse(moved?.time ?? '')).toBeLessThan(Date.parse(n.deadline));
+    const rec = (await state(dir)).resources['workload.train'];
+    expect(rec?.moves?.at(-1)?.prepared).toBe(true);
+    expect(rec?.lastWarning?.outcome).toBe('moved');
   }, 150_000);
 });
