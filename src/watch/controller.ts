@@ -530,7 +530,8 @@ export class Controller {
    */
   private async acknowledgeNotices(session: WatchSession, observed: Observed, state: StateFile): Promise<void> {
     for (const n of observed.notices) {
-      if (this.acknowledged.has(n.id)) continue;
+      // A due warning is watch's own copy of a cloud notice: the original is the one to confirm.
+      if (this.acknowledged.has(n.id) || isDueWarning(n)) continue;
       const p = session.providers.get(n.provider);
       if (!p?.notices?.acknowledge) continue;
       const stillThere = Object.values(state.resources).some((r) => r.type === 'workload' && r.instanceId !== undefined && !isTerminal(r.phase) && r.provider === n.provider && r.node === n.node);

@@ -360,14 +360,18 @@ export class WarningController {
     return true;
   }
 
-  /** A binding warning moves its workloads shortly before its deadline; another one gives its target back at its window's end. */
+  /**
+   * A binding warning moves the workload (one that prepared) shortly before its deadline; another
+   * one gives its target back at its window's end. (A workload whose answer was ignore stays, and
+   * restarts from its newest checkpoint after the node is gone.)
+   */
   private arm(session: WatchSession, name: string, n: Notice, windowEnd: number, binding: boolean, lead: number, seen: SeenNotice | undefined): void {
     const address = workloadAddress(name);
     if (this.timers.has(address) || this.stopped) return;
     const at = binding ? windowEnd - lead : windowEnd;
     const fire = (): void => {
       this.timers.delete(address);
-      if (binding) this.fireDue(n, seen, undefined, `the ${n.kind} deadline ${n.deadline} is ${formatDuration(Math.max(0, windowEnd - this.now()))} away`);
+      if (binding) this.fireDue(n, seen, [name], `the ${n.kind} deadline ${n.deadline} is ${formatDuration(Math.max(0, windowEnd - this.now()))} away`);
       else this.track(this.expire(session, name, n));
     };
     const t = setTimeout(fire, Math.max(0, at - this.now()));
@@ -384,7 +388,8 @@ export class WarningController {
   /** Hands the workloads to the eviction path now, with the warning marked due. */
   private fireDue(n: Notice, seen: SeenNotice | undefined, workloads: string[] | undefined, why: string): void {
     if (this.stopped) return;
-    const due: Notice = { ...n, id: `${n.id}:due`, detail: { ...(n.detail ?? {}), due: true, warning: n.id, ...(workloads ? { workloads: workloads.join(',') } : {}) } };
+    // One due notice per set of workloads: two of them on one node never overwrite each other.
+    const due: Notice = { ...n, id: `${n.id}:due${workloads ? `:${workloads.join(',')}` : ''}`, detail: { ...(n.detail ?? {}), due: true, warning: n.id, ...(workloads ? { workloads: workloads.join(',') } : {}) } };
     this.o.log.warn(`early warning: moving now (${why})`, { action: 'warning', node: n.node, kind: n.kind, ...(workloads ? { workloads } : {}) });
     const recorder = this.o.recorder();
     if (recorder) {

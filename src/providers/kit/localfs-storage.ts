@@ -126,7 +126,7 @@ function snapshot(src: string, at: string): string | undefined {
     }
     mkdirSync(to);
     for (const name of readdirSync(from)) walk(join(from, name), join(to, name));
-    utimesSync(to, st.atime, st.mtime);
+    utimesSync(to, st.atimeMs / 1000, st.mtimeMs / 1000);
   };
   try {
     walk(src, at);
@@ -361,13 +361,13 @@ export class LocalfsStorage implements StorageCapability {
     const dirs = new Set<string>();
     for (const f of files) {
       const st = statSync(rel(src, f));
-      utimesSync(rel(dst, f), st.atime, st.mtime);
+      utimesSync(rel(dst, f), st.atimeMs / 1000, st.mtimeMs / 1000);
       for (let d = dirname(f); f !== '.' && d !== '.'; d = dirname(d)) dirs.add(d);
     }
     if (files[0] !== '.') dirs.add('');
     for (const d of [...dirs].sort((a, b) => b.split('/').length - a.split('/').length || b.length - a.length)) {
       const st = statSync(d ? join(src, d) : src);
-      utimesSync(d ? join(dst, d) : dst, st.atime, st.mtime);
+      utimesSync(d ? join(dst, d) : dst, st.atimeMs / 1000, st.mtimeMs / 1000);
     }
     return sent;
   }
