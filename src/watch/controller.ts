@@ -3,8 +3,11 @@
 // the spec and the world and runs the same plan/apply path as the CLI. An eviction notice takes its
 // own path at once: the checkpoint signal goes to every workload on the node, and each of them is
 // moved by its own emergency migration (emergency.ts), concurrently with other evictions and with
-// the reconcile, each holding its workload's lock. This file wires those parts together: the single
-// watch per fleet, the notice monitor, the spec watcher, timers, telemetry and shutdown.
+// the reconcile, each holding its workload's lock. An early warning (rebalance recommendation,
+// maintenance event) is not an eviction: it gets a priced answer instead (warnings.ts), and only
+// becomes a move through this same path when that answer or its deadline says so. This file
+// wires those parts together: the single watch per fleet, the notice monitor, the spec watcher,
+// timers, telemetry and shutdown.
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';

@@ -323,6 +323,8 @@ export class WarningController {
       this.o.reconcile();
       return false;
     }
+    // The eviction came while the target was being acquired: its migration moves the workload now.
+    if (this.evictedNodes.has(nodeKey(n.provider, n.node))) return true;
     // The pre-copy: the newest verified checkpoint as it is (no signal: nothing is asked of the workload).
     const abort = new AbortController();
     const run = async (): Promise<void> => {
