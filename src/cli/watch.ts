@@ -21,6 +21,7 @@ interface WatchOptions {
   logFormat: string;
   state?: string;
   lockTimeout: string;
+  warningWindow: string;
 }
 
 function duration(flag: string, v: string): number {
@@ -44,6 +45,7 @@ export function register(program: Command, app: CliApp): void {
     .option('--log-format <format>', 'auto (text on a terminal, else JSON), text or json', 'auto')
     .option('--state <dir>', 'state folder (default: .spotfleet next to the spec)')
     .option('--lock-timeout <duration>', 'wait this long for the state lock each reconcile', '60s')
+    .option('--warning-window <duration>', 'how long a rebalance recommendation is watched for the eviction that may follow (a target prepared for it is kept that long)', '30m')
     .action(async (path: string, opts: WatchOptions) => {
       const level = opts.logLevel as LogLevel;
       if (!['trace', 'debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError(`--log-level: expected trace, debug, info, warn or error, got "${opts.logLevel}"`);
@@ -65,6 +67,7 @@ export function register(program: Command, app: CliApp): void {
         listen: opts.once ? 'off' : opts.listen,
         parallelism,
         lockTimeoutMs: lockTimeoutMs({ lockTimeout: opts.lockTimeout }),
+        warningWindowMs: duration('warning-window', opts.warningWindow),
       });
       if (opts.once) {
         const ok = await controller.runOnce();
