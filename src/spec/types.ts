@@ -2,7 +2,7 @@
 // applied, durations in milliseconds and money in USD/h. The engine, the policy and watch read only
 // this; the raw YAML shape lives in fleet.schema.json.
 import type { SourcePos } from '../core/errors.js';
-import type { CapacityPreference, CapacityType, WorkloadClass } from '../core/types.js';
+import type { CapacityPreference, CapacityType, NodeAccess, WorkloadClass } from '../core/types.js';
 
 export interface ProviderInstanceSpec {
   /** Instance name: the key under `providers:`. */
@@ -30,6 +30,8 @@ export interface PoolSpec {
   /** Keep this many nodes ready in this pool so an eviction needs no acquire. */
   warmStandby?: number;
   labels: Record<string, string>;
+  /** How the nodes this pool buys are reached (capacity providers), with defaults applied. */
+  node?: NodeAccess;
   pos: SourcePos;
 }
 

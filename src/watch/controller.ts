@@ -211,7 +211,7 @@ export class Controller {
   }
 
   private async ensureSession(fleet: Fleet): Promise<Session> {
-    const key = JSON.stringify(fleet.providers.map((p) => [p.name, p.type, p.package ?? '', p.config]));
+    const key = JSON.stringify([fleet.providers.map((p) => [p.name, p.type, p.package ?? '', p.config]), fleet.pools.map((p) => [p.name, p.provider, p.capacity, p.gpuModel, p.zones, p.maxPricePerHour, p.node])]);
     if (this.session && this.session.key === key) {
       this.session.fleet = fleet;
       const { rules } = compileAlertRules(fleet.alerts);
@@ -222,7 +222,7 @@ export class Controller {
     await this.closeSession();
     const providers = new Map<string, Provider>();
     for (const spec of fleet.providers) {
-      providers.set(spec.name, await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: this.opts.stateDir, log: providerLogger(this.log, spec.name) }));
+      providers.set(spec.name, await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: this.opts.stateDir, log: providerLogger(this.log, spec.name), pools: fleet.pools }));
     }
     const { rules, problems } = compileAlertRules(fleet.alerts);
     for (const p of problems) this.log.error(formatProblem(p), { action: 'alerts' });

@@ -1,0 +1,105 @@
+// The lab side of the cloud fakes: each machine a fake EC2 / GCE / Azure launches "boots" as a lab
+// node. The node's sshd presents the host key and accepts the keys read from the bootstrap script
+// the fake received (as a real VM's first boot would install them), it has its own dockerd, a fake
+// nvidia-smi with the machine type's GPUs, and the cloud's metadata fake bound to 169.254.169.254
+// inside its own namespace. Faults for the next boots: a VM that never answers SSH, or one whose
+// sshd presents a different host key than the one injected.
+import { parseBootScript } from '../../src/fakes/boot-script.js';
+import type { Lab, LabCloud, LabNode } from './lab.js';
+import { startCloudFake, type CloudFake } from './fixtures.js';
+
+export interface BootedVm {
+  /** The cloud's id (instance id, VM name). */
+  id: string;
+  /** The lab node's name. */
+  name: string;
+  node: LabNode;
+  metadata: CloudFake;
+  /** The user the bootstrap script named. */
+  user: string;
+}
+
+export type BootFault = 'never-boots' | 'wrong-host-key' | 'bad-script';
+
+export interface LabVmsOptions {
+  cloud: LabCloud;
+  /** GPUs of a machine type. */
+  gpusOf(type: string): { gpus: number; gpuModel: string };
+}
+
+/** Boots and ends the machines of one cloud fake in a lab. */
+export class LabVms {
+  private readonly vms = new Map<string, BootedVm>();
+  private readonly booting = new Map<string, Promise<unknown>>();
+  private readonly faults: BootFault[] = [];
+  private seq = 0;
+  /** Every machine ever booted, by id (also after it ended). */
+  readonly history: { id: string; name: string; type: string; zone: string | undefined; fault?: BootFault; ended: boolean }[] = [];
+
+  constructor(
+    private readonly lab: Lab,
+    private readonly o: LabVmsOptions,
+  ) {}
+
+  /** The next boot(s) go wrong this way. */
+  failNext(...faults: BootFault[]): void {
+    this.faults.push(...faults);
+  }
+
+  /**
+   * Boots a machine: reads the keys from its bootstrap script, adds a lab node with them, starts
+   * the cloud's metadata fake in it. Resolves with its address on the lab network.
+   */
+  async boot(id: string, type: string, zone: string | undefined, script: string | undefined, extraMetadataArgs: string[] = []): Promise<{ privateIp: string }> {
+    const fault = this.faults.shift();
+    const name = `vm${++this.seq}`;
+    this.history.push({ id, name, type, zone, ...(fault ? { fault } : {}), ended: false });
+    const p = (async () => {
+      if (script === undefined || fault === 'bad-script') throw new Error('the machine got no bootstrap script');
+      const keys = parseBootScript(script);
+      if (keys.user !== 'root') throw new Error(`the lab's machines log in as root, the script names ${keys.user}`);
+      const { gpus, gpuModel } = this.o.gpusOf(type);
+      const spec = { name, cloud: this.o.cloud, gpus, gpuModel, authorizedKeys: keys.authorizedKeys, ...(fault === 'wrong-host-key' ? {} : { hostKey: keys.hostKey }), ...(fault === 'never-boots' ? { sshd: false } : {}) };
+      const node = await this.lab.addNode(spec);
+      const args = [...(this.o.cloud === 'aws' ? ['--instance-id', id] : ['--name', id]), ...(zone !== undefined ? ['--zone', zone] : []), ...extraMetadataArgs];
+      const metadata = await startCloudFake(this.lab, name, this.o.cloud, args);
+      this.vms.set(id, { id, name, node, metadata, user: keys.user });
+      return { privateIp: node.address };
+    })();
+    this.booting.set(id, p);
+    try {
+      return await p;
+    } finally {
+      this.booting.delete(id);
+    }
+  }
+
+  /** Ends a machine: its node goes away (after a boot still in flight finishes). */
+  async terminate(id: string): Promise<void> {
+    await this.booting.get(id)?.catch(() => undefined);
+    const vm = this.vms.get(id);
+    const h = this.history.find((x) => x.id === id);
+    if (h) h.ended = true;
+    if (!vm) return;
+    this.vms.delete(id);
+    await vm.metadata.stop().catch(() => undefined);
+    await this.lab.removeNode(vm.name);
+  }
+
+  vm(id: string): BootedVm {
+    const v = this.vms.get(id);
+    if (!v) throw new Error(`no booted machine ${id} (booted: ${[...this.vms.keys()].join(', ') || 'none'})`);
+    return v;
+  }
+
+  /** Machines whose nodes still run. */
+  running(): BootedVm[] {
+    return [...this.vms.values()];
+  }
+
+  /** Waits for boots in flight, then ends every machine. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.booting.values()]);
+    await Promise.allSettled([...this.vms.keys()].map((id) => this.terminate(id)));
+  }
+}
