@@ -19,6 +19,15 @@ export interface BootedVm {
   user: string;
 }
 
+/** A container of a machine that ended, as `docker ps -a` and `docker logs` showed it just before. */
+export interface ArchivedContainer {
+  id: string;
+  name: string;
+  state: string;
+  labels: string;
+  log: string;
+}
+
 export type BootFault = 'never-boots' | 'wrong-host-key' | 'bad-script';
 
 export interface LabVmsOptions {
@@ -33,8 +42,8 @@ export class LabVms {
   private readonly booting = new Map<string, Promise<unknown>>();
   private readonly faults: BootFault[] = [];
   private seq = 0;
-  /** Every machine ever booted, by id (also after it ended). */
-  readonly history: { id: string; name: string; type: string; zone: string | undefined; fault?: BootFault; ended: boolean }[] = [];
+  /** Every machine ever booted, by id (also after it ended, with what its containers printed). */
+  readonly history: { id: string; name: string; type: string; zone: string | undefined; fault?: BootFault; ended: boolean; containers?: ArchivedContainer[] }[] = [];
 
   constructor(
     private readonly lab: Lab,
@@ -82,8 +91,28 @@ export class LabVms {
     if (h) h.ended = true;
     if (!vm) return;
     this.vms.delete(id);
+    if (h) h.containers = await this.archive(vm.name).catch(() => []);
     await vm.metadata.stop().catch(() => undefined);
     await this.lab.removeNode(vm.name);
+  }
+
+  /** What the machine's containers were and printed (read before its node goes away). */
+  private async archive(name: string): Promise<ArchivedContainer[]> {
+    const ps = await this.lab.docker(name, ['ps', '-a', '--no-trunc', '--format', '{{json .}}']);
+    const out: ArchivedContainer[] = [];
+    for (const line of ps.stdout.split('\n').filter((l) => l.startsWith('{'))) {
+      const j = JSON.parse(line) as { ID: string; Names: string; State: string; Labels: string };
+      const logs = await this.lab.docker(name, ['logs', j.ID]);
+      out.push({ id: j.ID, name: j.Names, state: j.State, labels: j.Labels, log: logs.stdout + logs.stderr });
+    }
+    return out;
+  }
+
+  /** The containers of a machine that ended. */
+  archived(id: string): ArchivedContainer[] {
+    const h = this.history.find((x) => x.id === id);
+    if (!h?.ended || !h.containers) throw new Error(`machine ${id} has not ended (or had no containers read)`);
+    return h.containers;
   }
 
   vm(id: string): BootedVm {

@@ -128,8 +128,10 @@ export class SshPool {
 
   /** `node "a" (root@10.0.0.5:22)`: how errors name a host. */
   describe(name: string): string {
-    const h = this.config(name);
-    return `node "${name}" (${h.user ?? 'root'}@${h.host}:${h.port ?? 22})`;
+    // A host removed while a command on it was still running (a released lease) is named plainly:
+    // this runs in stream callbacks, where a throw would take the process down.
+    const h = this.hosts.get(name);
+    return h ? `node "${name}" (${h.user ?? 'root'}@${h.host}:${h.port ?? 22})` : `node "${name}"`;
   }
 
   fail(name: string, message: string, opts: { retryable?: boolean; cause?: unknown } = {}): ProviderError {
