@@ -488,7 +488,9 @@ export class LeasedNodes {
   }
 
   private async launchOptions(req: AcquireRequest, pool: Access): Promise<{ options: { o: CloudOffering; max?: number }[]; skipped: string[] }> {
-    const zones = req.zone !== undefined ? [req.zone] : pool.zones;
+    // The planner's zone is tried first; the pool's other zones are the next options when it has
+    // no capacity (the price cap still bounds what they may cost).
+    const zones = pool.zones;
     const all = await this.driver.offerings({ gpuModel: req.gpuModel });
     const fits = all.filter((o) => o.gpuModel.toLowerCase() === req.gpuModel.toLowerCase() && o.gpus >= req.gpus);
     const fewest = Math.min(...fits.map((o) => o.gpus));
@@ -523,7 +525,8 @@ export class LeasedNodes {
         options.push({ o });
       }
     }
-    options.sort((a, b) => a.o.pricePerHour - b.o.pricePerHour || a.o.type.localeCompare(b.o.type) || (a.o.zone ?? '').localeCompare(b.o.zone ?? ''));
+    const first = (o: CloudOffering): number => (req.zone !== undefined && o.zone === req.zone ? 0 : 1);
+    options.sort((a, b) => first(a.o) - first(b.o) || a.o.pricePerHour - b.o.pricePerHour || a.o.type.localeCompare(b.o.type) || (a.o.zone ?? '').localeCompare(b.o.zone ?? ''));
     return { options, skipped };
   }
 
