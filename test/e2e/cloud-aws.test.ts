@@ -24,6 +24,9 @@ describeCloudE2e('AWS (fake EC2)', async (lab) => {
     env: { AWS_ACCESS_KEY_ID: CREDS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDS.secretAccessKey },
     books: async () => ours().map((i) => ({ id: i.instanceId, capacity: i.lifecycle === 'spot' ? 'spot' : 'on-demand', live: i.state === 'pending' || i.state === 'running' })),
     terminatedBySpotfleet: (id) => ec2.control.requests.some((r) => r.action === 'TerminateInstances' && r.status === 200 && Object.entries(r.params).some(([k, v]) => k.startsWith('InstanceId.') && v === id)),
+    stockOut: (zone) => ec2.control.noCapacity({ zone, market: 'spot' }),
+    clearStockOuts: () => ec2.control.clearCapacityFaults(),
+    zoneOf: (id) => ec2.control.instances().find((i) => i.instanceId === id)?.zone,
     evict: async (id) => {
       await vms.vm(id).metadata.control('triggerSpotInterruption');
     },

@@ -44,6 +44,11 @@ export interface CloudHarness {
   evict(id: string): Promise<void>;
   /** The cloud's notice source in watch's log (`aws`, `gcp`, `azure`). */
   noticeSource: string;
+  /** The cloud has no spot capacity in this zone (until cleared), as it reports a stock-out. */
+  stockOut(zone: string): void;
+  clearStockOuts(): void;
+  /** The zone a machine is in, by the fake's books. */
+  zoneOf(id: string): string | undefined;
   close(): Promise<void>;
 }
 
@@ -98,6 +103,7 @@ export function describeCloudE2e(name: string, setup: (lab: Lab) => Promise<Clou
     let watch: WatchProcess | undefined;
     let spotId = '';
     let odId = '';
+    let plannedZone = '';
 
     beforeAll(async () => {
       lab = await startLab({ nodes: [] });
@@ -140,14 +146,30 @@ export function describeCloudE2e(name: string, setup: (lab: Lab) => Promise<Clou
       expect(p.stdout).toMatch(/\+ lease\.spot\.new-train\n\s+to: +spot\/\S+, spot, \$/);
       expect(p.stdout).toMatch(/\+ workload\.train\n/);
       expect(p.stdout).toContain('Plan: 2 to add, 0 to change, 0 to destroy.');
+      plannedZone = /to: +spot\/(\S+), spot/.exec(p.stdout)?.[1] ?? '';
+      expect(plannedZone).not.toBe('');
     }, 60_000);
 
-    it('apply buys a spot VM and the workload runs in a container there', async () => {
-      const r = await runCli(['apply', '--auto-approve', dir], { cwd: dir, env: h!.env, timeoutMs: 150_000 });
+    it('apply buys a spot VM (in the next zone: the planned one is out of stock) and the workload runs in a container there', async () => {
+      h!.stockOut(plannedZone);
+      let r: CliRun;
+      try {
+        r = await runCli(['apply', '--auto-approve', dir], { cwd: dir, env: h!.env, timeoutMs: 150_000 });
+      } finally {
+        h!.clearStockOuts();
+      }
       expect(r.code, show(r)).toBe(0);
       const books = await h!.books();
       expect(books.filter((b) => b.live).map((b) => b.capacity), JSON.stringify(books)).toEqual(['spot']);
       spotId = books.find((b) => b.live)!.id;
+      const zone = h!.zoneOf(spotId);
+      expect(zone, `the spot VM is not in ${plannedZone}, which had no capacity`).not.toBe(plannedZone);
+      expect(zone).toBeDefined();
+      // The miss is remembered: the planned zone is quoted unavailable for a while.
+      const quoted = await runCli(['nodes', dir, '--json'], { cwd: dir, env: h!.env });
+      expect(quoted.code, show(quoted)).toBe(0);
+      const markets = (JSON.parse(quoted.stdout) as { markets: { pool: string; zone: string | null; available: boolean }[] }).markets;
+      expect(markets.find((m) => m.pool === 'spot' && m.zone === plannedZone)?.available, JSON.stringify(markets)).toBe(false);
       const vm = h!.vms.vm(spotId);
       const ps = await dockerPs(lab!, vm.name, { fleet: CLOUD_FLEET });
       expect(ps, `docker ps on the bought VM ${spotId}`).toHaveLength(1);

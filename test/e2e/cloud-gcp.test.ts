@@ -26,6 +26,9 @@ describeCloudE2e('GCP (fake Compute Engine)', async (lab) => {
     env: { GOOGLE_OAUTH_ACCESS_TOKEN: TOKEN },
     books: async () => ours().map((i) => ({ id: i.name, capacity: i.provisioningModel === 'SPOT' ? 'spot' : 'on-demand', live: !i.deleted && i.status !== 'TERMINATED' })),
     terminatedBySpotfleet: (id) => gce.control.requests.some((r) => r.method === 'DELETE' && r.path.endsWith(`/instances/${id}`) && r.status === 200) && gce.control.instances().find((i) => i.name === id)?.endedBy === 'user',
+    stockOut: (zone) => gce.control.noCapacity({ zone, provisioningModel: 'SPOT' }),
+    clearStockOuts: () => gce.control.clearCapacityFaults(),
+    zoneOf: (id) => gce.control.instances().find((i) => i.name === id)?.zone,
     evict: async (id) => {
       await vms.vm(id).metadata.control('preempt');
     },

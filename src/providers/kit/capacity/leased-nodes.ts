@@ -91,6 +91,8 @@ export interface LaunchRequest {
   bootScript: string;
   /** `ssh-ed25519 AAAA…`: record it on the instance (tag, metadata item). */
   hostKeyPublic: string;
+  /** spotfleet's login public key (for clouds that want one in the VM definition, as Azure does). */
+  loginKey: string;
   /** Stable per idempotency key and option: the cloud's own idempotency token / instance name seed. */
   token: string;
 }
@@ -591,7 +593,7 @@ export class LeasedNodes {
     for (const { o, max } of options) {
       const where = `${o.type}${o.zone ? ` in ${o.zone}` : ''}`;
       const token = createHash('sha256').update(`${req.idempotencyKey}|${o.capacity}|${o.type}|${o.zone ?? ''}`).digest('hex').slice(0, 32);
-      const l: LaunchRequest = { req, pool, option: o, bootScript: script, hostKeyPublic: publicKeyBody(hostKey.public), token };
+      const l: LaunchRequest = { req, pool, option: o, bootScript: script, hostKeyPublic: publicKeyBody(hostKey.public), loginKey: login, token };
       if (max !== undefined) l.maxPricePerHour = max;
       try {
         const inst = await this.driver.launch(l);
@@ -706,7 +708,13 @@ export class LeasedNodes {
           if (!this.last.some((i) => i.id === node.id)) await this.sync();
           if (!this.ready.has(node.id)) return [];
         }
-        return this.set.poll(node);
+        try {
+          return await this.set.poll(node);
+        } catch (e) {
+          // Released while the poll was on its way (its connection was dropped): nothing to report.
+          if (!this.ready.has(node.id)) return [];
+          throw e;
+        }
       },
       acknowledge: async (node, notice) => {
         if (this.ready.has(node.id)) await this.set.acknowledge(node, notice);
