@@ -1,6 +1,7 @@
 // EC2 for the `aws` provider, through the AWS SDK v3 (@aws-sdk/client-ec2), as a cloud driver of
 // the capacity kit (src/providers/kit/capacity): spot prices from DescribeSpotPriceHistory,
-// on-demand prices from config, launches with RunInstances (spot market options or on-demand,
+// on-demand prices from the Price List API (@aws-sdk/client-pricing; cached with their time, a
+// dated table standing in when it is unreachable; a price in config wins), launches with RunInstances (spot market options or on-demand,
 // subnets per zone, security groups, instance profile, root volume, tags, the bootstrap script as
 // user-data, ClientToken per idempotency key and option), the fleet's instances from
 // DescribeInstances (by tag), and TerminateInstances. Credentials come from the SDK's usual chain;
@@ -18,16 +19,19 @@ import {
   type SpotPrice,
   type Tag,
 } from '@aws-sdk/client-ec2';
+import { GetProductsCommand, PricingClient, type PricingClientConfig } from '@aws-sdk/client-pricing';
+import { join } from 'node:path';
 import { ProviderError } from '../../src/core/errors.js';
 import type { PriceQuery, ProviderContext, ProviderPool, PoolProblem } from '../../src/providers/sdk.js';
 import type { CapacityErrorInfo, CloudDriver, CloudInstance, CloudOffering, LaunchRequest } from '../../src/providers/kit/capacity/index.js';
-import { idempotencyDigest } from '../../src/providers/kit/capacity/index.js';
+import { PriceBook, idempotencyDigest, priceKey, type PriceKey } from '../../src/providers/kit/capacity/index.js';
+import { AWS_PRICE_TABLE } from './price-table.js';
 
 export interface Ec2InstanceTypeConfig {
   gpuModel: string;
   gpus: number;
-  /** On-demand USD per instance-hour. */
-  onDemandPrice: number;
+  /** On-demand USD per instance-hour; default the Price List API's (set it for negotiated prices). */
+  onDemandPrice?: number;
 }
 
 export interface Ec2CapacityConfig {
@@ -57,6 +61,10 @@ export interface Ec2CapacityConfig {
   maxAttempts?: number;
   /** How long an offering that had no capacity is skipped and quoted unavailable, in seconds (default 180). */
   capacityMissTtlSeconds?: number;
+  /** Price List API endpoint override (tests). */
+  pricingEndpoint?: string;
+  /** Region of the Price List API endpoint (us-east-1, ap-south-1 or eu-central-1). Default us-east-1. */
+  pricingRegion?: string;
 }
 
 /** JSON Schema properties of the EC2 part of the aws config (composed in index.ts). */
@@ -70,11 +78,11 @@ export const ec2ConfigProperties = {
     additionalProperties: {
       type: 'object',
       additionalProperties: false,
-      required: ['gpuModel', 'gpus', 'onDemandPrice'],
+      required: ['gpuModel', 'gpus'],
       properties: {
         gpuModel: { type: 'string', minLength: 1 },
         gpus: { type: 'integer', minimum: 1 },
-        onDemandPrice: { type: 'number', minimum: 0, description: 'USD per instance-hour' },
+        onDemandPrice: { type: 'number', minimum: 0, description: 'USD per instance-hour; default the Price List API price' },
       },
     },
   },
@@ -90,6 +98,8 @@ export const ec2ConfigProperties = {
   tags: { type: 'object', additionalProperties: { type: 'string', maxLength: 256 } },
   maxAttempts: { type: 'integer', minimum: 1, maximum: 10, default: 3 },
   capacityMissTtlSeconds: { type: 'integer', minimum: 0, maximum: 86400, description: 'How long an offering that had no capacity is skipped (default 180)' },
+  pricingEndpoint: { type: 'string', pattern: '^https?://', description: 'Price List API endpoint override (tests)' },
+  pricingRegion: { enum: ['us-east-1', 'ap-south-1', 'eu-central-1'], description: 'Region of the Price List API endpoint (default us-east-1)' },
 } as const;
 
 /** EC2 capacity is on when instance types are configured; then the region is required. */
@@ -137,7 +147,7 @@ const CAPACITY_CODES: Record<string, CapacityErrorInfo['scope']> = {
 /** The offline checks of a pool that uses an aws provider (validate). */
 export function checkEc2Pool(config: Ec2CapacityConfig, pool: ProviderPool): PoolProblem[] {
   if (!ec2Configured(config)) {
-    return [{ path: '/provider', message: 'the provider has no instanceTypes, so it cannot buy nodes for this pool (it reads notices only)', expected: 'instanceTypes: { p5.48xlarge: { gpuModel: H100, gpus: 8, onDemandPrice: 98.32 } } and region in the aws provider config' }];
+    return [{ path: '/provider', message: 'the provider has no instanceTypes, so it cannot buy nodes for this pool (it reads notices only)', expected: 'instanceTypes: { p5.48xlarge: { gpuModel: H100, gpus: 8 } } and region in the aws provider config' }];
   }
   const out: PoolProblem[] = [];
   const types = config.instanceTypes ?? {};
@@ -173,6 +183,54 @@ export function createEc2Driver(config: Ec2CapacityConfig, ctx: ProviderContext)
     clientConfig.credentials = session !== undefined && session !== '' ? { accessKeyId: keyId, secretAccessKey: secret, sessionToken: session } : { accessKeyId: keyId, secretAccessKey: secret };
   }
   const client = new EC2Client(clientConfig);
+  const pricingConfig: PricingClientConfig = { region: config.pricingRegion ?? 'us-east-1', maxAttempts: config.maxAttempts ?? 3 };
+  if (config.pricingEndpoint !== undefined) pricingConfig.endpoint = config.pricingEndpoint;
+  if (clientConfig.credentials !== undefined) pricingConfig.credentials = clientConfig.credentials;
+  let pricing: PricingClient | undefined;
+
+  /** On-demand Linux prices of instance types in this region, from the Price List API. */
+  async function fetchOnDemand(keys: PriceKey[]): Promise<Partial<Record<PriceKey, number>>> {
+    pricing ??= new PricingClient(pricingConfig);
+    const p = pricing;
+    const out: Partial<Record<PriceKey, number>> = {};
+    await Promise.all(
+      keys.map(async (k) => {
+        const type = k.slice('on-demand|'.length);
+        const match = (Field: string, Value: string) => ({ Type: 'TERM_MATCH' as const, Field, Value });
+        const r = await call('Price List GetProducts', () =>
+          p.send(
+            new GetProductsCommand({
+              ServiceCode: 'AmazonEC2',
+              Filters: [match('instanceType', type), match('regionCode', region), match('operatingSystem', 'Linux'), match('tenancy', 'Shared'), match('preInstalledSw', 'NA'), match('capacitystatus', 'Used'), match('licenseModel', 'No License required')],
+              FormatVersion: 'aws_v1',
+              MaxResults: 10,
+            }),
+          ),
+        );
+        for (const item of r.PriceList ?? []) {
+          // The SDK hands each price list entry over as a JSON string (a String object, not a primitive).
+          const d = JSON.parse(String(item)) as { product?: { attributes?: Record<string, string> }; terms?: { OnDemand?: Record<string, { priceDimensions?: Record<string, { unit?: string; pricePerUnit?: { USD?: string } }> }> } };
+          if (d.product?.attributes?.instanceType !== type) continue;
+          for (const term of Object.values(d.terms?.OnDemand ?? {})) {
+            for (const dim of Object.values(term.priceDimensions ?? {})) {
+              const usd = Number(dim.pricePerUnit?.USD);
+              if (dim.unit === 'Hrs' && Number.isFinite(usd) && usd > 0) out[k] = usd;
+            }
+          }
+        }
+      }),
+    );
+    return out;
+  }
+  const book = new PriceBook({
+    provider: ctx.name,
+    source: 'AWS Price List API',
+    file: join(ctx.dataDir, `prices-ec2-${region}.json`),
+    fetch: fetchOnDemand,
+    ...(region === AWS_PRICE_TABLE.region ? { table: AWS_PRICE_TABLE } : {}),
+    log: ctx.log,
+    now: () => ctx.now(),
+  });
 
   async function call<T>(action: string, fn: () => Promise<T>, address?: string): Promise<T> {
     try {
@@ -304,18 +362,25 @@ export function createEc2Driver(config: Ec2CapacityConfig, ctx: ProviderContext)
           const [type, zone] = key.split('|') as [string, string];
           const conf = types[type];
           if (!conf || !usable(zone)) continue;
-          out.push({ type, zone, capacity: 'spot', gpuModel: conf.gpuModel, gpus: conf.gpus, pricePerHour: p.price, at: p.at, source: 'DescribeSpotPriceHistory' });
+          out.push({ type, zone, capacity: 'spot', gpuModel: conf.gpuModel, gpus: conf.gpus, pricePerHour: p.price, at: p.at, source: 'EC2 spot price history' });
         }
       }
-      if (query.capacity !== 'spot') {
-        const at = new Date(ctx.now()).toISOString();
-        for (const [type, conf] of matching) {
-          for (const zone of onDemandZones(type, spot)) {
-            if (!usable(zone)) continue;
-            const o: CloudOffering = { type, capacity: 'on-demand', gpuModel: conf.gpuModel, gpus: conf.gpus, pricePerHour: conf.onDemandPrice, at, source: 'config' };
-            if (zone !== undefined) o.zone = zone;
-            out.push(o);
-          }
+      if (query.capacity === 'spot') return out;
+      // On-demand: the configured price, else the Price List API's (acquire also caps spot by it).
+      const unpriced = matching.filter(([, c]) => c.onDemandPrice === undefined).map(([t]) => priceKey('on-demand', t));
+      const list = unpriced.length > 0 ? await book.get(unpriced) : undefined;
+      const at = new Date(ctx.now()).toISOString();
+      for (const [type, conf] of matching) {
+        const price = conf.onDemandPrice ?? list?.prices[priceKey('on-demand', type)];
+        if (price === undefined) {
+          ctx.log.warn('no on-demand price for an instance type; set onDemandPrice in the config', { provider: ctx.name, instanceType: type, region, source: list?.source });
+          continue;
+        }
+        for (const zone of onDemandZones(type, spot)) {
+          if (!usable(zone)) continue;
+          const o: CloudOffering = conf.onDemandPrice !== undefined ? { type, capacity: 'on-demand', gpuModel: conf.gpuModel, gpus: conf.gpus, pricePerHour: price, at, source: 'config' } : { type, capacity: 'on-demand', gpuModel: conf.gpuModel, gpus: conf.gpus, pricePerHour: price, at: list?.at ?? at, source: list?.source ?? 'AWS Price List API' };
+          if (zone !== undefined) o.zone = zone;
+          out.push(o);
         }
       }
       return out;
@@ -386,6 +451,7 @@ export function createEc2Driver(config: Ec2CapacityConfig, ctx: ProviderContext)
 
     close: async () => {
       client.destroy();
+      pricing?.destroy();
     },
   };
 }

@@ -6,10 +6,10 @@ import type { PoolProblem, ProviderPool } from '../../src/providers/sdk.js';
 export interface AzureVmSizeConfig {
   gpuModel: string;
   gpus: number;
-  /** Pay-as-you-go USD per hour for the whole VM. */
-  onDemandPrice: number;
-  /** Spot USD per hour for the whole VM. */
-  spotPrice: number;
+  /** Pay-as-you-go USD per hour for the whole VM; default the Retail Prices API's. */
+  onDemandPrice?: number;
+  /** Spot USD per hour for the whole VM; default the Retail Prices API's. */
+  spotPrice?: number;
 }
 
 export interface AzureCapacityConfig {
@@ -34,6 +34,8 @@ export interface AzureCapacityConfig {
   osDiskGiB?: number;
   tags?: Record<string, string>;
   capacityMissTtlSeconds?: number;
+  /** Retail Prices API endpoint override (tests). Default https://prices.azure.com. */
+  pricesEndpoint?: string;
 }
 
 export const azureVmConfigProperties = {
@@ -53,12 +55,12 @@ export const azureVmConfigProperties = {
     additionalProperties: {
       type: 'object',
       additionalProperties: false,
-      required: ['gpuModel', 'gpus', 'onDemandPrice', 'spotPrice'],
+      required: ['gpuModel', 'gpus'],
       properties: {
         gpuModel: { type: 'string', minLength: 1 },
         gpus: { type: 'integer', minimum: 1 },
-        onDemandPrice: { type: 'number', minimum: 0, description: 'USD per VM-hour' },
-        spotPrice: { type: 'number', minimum: 0, description: 'USD per VM-hour' },
+        onDemandPrice: { type: 'number', minimum: 0, description: 'USD per VM-hour; default the Retail Prices API price' },
+        spotPrice: { type: 'number', minimum: 0, description: 'USD per VM-hour; default the Retail Prices API price' },
       },
     },
   },
@@ -66,6 +68,7 @@ export const azureVmConfigProperties = {
   osDiskGiB: { type: 'integer', minimum: 30, maximum: 4095 },
   tags: { type: 'object', additionalProperties: { type: 'string', maxLength: 256 } },
   capacityMissTtlSeconds: { type: 'integer', minimum: 0, maximum: 86400 },
+  pricesEndpoint: { type: 'string', pattern: '^https?://', description: 'Retail Prices API endpoint override (tests)' },
 } as const;
 
 export function azureVmConfigured(c: AzureCapacityConfig): boolean {
@@ -86,7 +89,7 @@ export const TAG = {
 
 export function checkAzurePool(config: AzureCapacityConfig, pool: ProviderPool): PoolProblem[] {
   if (!azureVmConfigured(config)) {
-    return [{ path: '/provider', message: 'the provider has no vmSizes, so it cannot buy nodes for this pool (it reads the Scheduled Events of the VM spotfleet runs on)', expected: 'subscriptionId, resourceGroup, location, subnetId and vmSizes: { Standard_NC24ads_A100_v4: { gpuModel: A100, gpus: 1, onDemandPrice: 3.67, spotPrice: 0.99 } } in the azure provider config' }];
+    return [{ path: '/provider', message: 'the provider has no vmSizes, so it cannot buy nodes for this pool (it reads the Scheduled Events of the VM spotfleet runs on)', expected: 'subscriptionId, resourceGroup, location, subnetId and vmSizes: { Standard_NC24ads_A100_v4: { gpuModel: A100, gpus: 1 } } in the azure provider config' }];
   }
   const out: PoolProblem[] = [];
   const sizes = config.vmSizes ?? {};

@@ -12,8 +12,10 @@ import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { createPipelineRequest } from '@azure/core-rest-pipeline';
 import { ProviderError, errorMessage } from '../../src/core/errors.js';
 import type { PriceQuery, ProviderContext } from '../../src/providers/sdk.js';
-import { idempotencyDigest, type CapacityErrorInfo, type CloudDriver, type CloudInstance, type CloudOffering, type LaunchRequest } from '../../src/providers/kit/capacity/index.js';
+import { join } from 'node:path';
+import { PriceBook, idempotencyDigest, priceKey, type PriceKey, type CapacityErrorInfo, type CloudDriver, type CloudInstance, type CloudOffering, type LaunchRequest } from '../../src/providers/kit/capacity/index.js';
 import { TAG, type AzureCapacityConfig } from './vm-config.js';
+import { AZURE_PRICE_TABLE } from './price-table.js';
 
 const ARM = 'https://management.azure.com';
 const NETWORK_API = '2023-09-01';
@@ -90,6 +92,46 @@ export function createAzureVmDriver(config: AzureCapacityConfig, ctx: ProviderCo
   const endpoint = (config.endpoint ?? ARM).replace(/\/+$/, '');
   const client = new ComputeManagementClient(credential, subscriptionId, { endpoint, $host: endpoint, credentialScopes: `${ARM}/.default` });
   const ips = new Map<string, { privateIp?: string; publicIp?: string }>();
+  const pricesUrl = (config.pricesEndpoint ?? 'https://prices.azure.com').replace(/\/+$/, '');
+
+  /** Linux pay-as-you-go and Spot prices of VM sizes in this region, from the Retail Prices API. */
+  async function fetchRetail(keys: PriceKey[]): Promise<Partial<Record<PriceKey, number>>> {
+    const out: Partial<Record<PriceKey, number>> = {};
+    const wanted = [...new Set(keys.map((k) => k.slice(k.indexOf('|') + 1)))];
+    await Promise.all(
+      wanted.map(async (size) => {
+        const filter = `serviceName eq 'Virtual Machines' and armRegionName eq '${location}' and armSkuName eq '${size}' and priceType eq 'Consumption'`;
+        let next: string | null = `${pricesUrl}/api/retail/prices?${new URLSearchParams({ 'api-version': '2023-01-01-preview', $filter: filter }).toString()}`;
+        while (next !== null) {
+          const url: string = next;
+          const res = await fetch(url, { signal: AbortSignal.timeout(20_000) }).catch((e: unknown) => {
+            throw new ProviderError(ctx.name, `Azure Retail Prices API ${pricesUrl}: ${errorMessage((e as { cause?: unknown }).cause ?? e)}`, { retryable: true, cause: e });
+          });
+          if (!res.ok) throw new ProviderError(ctx.name, `Azure Retail Prices API answered HTTP ${res.status} for ${size}`, { retryable: res.status >= 500 });
+          const page = (await res.json()) as { Items?: { armSkuName?: string; skuName?: string; productName?: string; unitOfMeasure?: string; retailPrice?: number; type?: string }[]; NextPageLink?: string | null };
+          for (const it of page.Items ?? []) {
+            if (it.armSkuName !== size || it.type !== 'Consumption' || it.unitOfMeasure !== '1 Hour' || /Windows$/.test(it.productName ?? '') || typeof it.retailPrice !== 'number') continue;
+            const sku = it.skuName ?? '';
+            if (/ Low Priority$/.test(sku)) continue;
+            out[priceKey(/ Spot$/.test(sku) ? 'spot' : 'on-demand', size)] = it.retailPrice;
+          }
+          next = page.NextPageLink ?? null;
+        }
+      }),
+    );
+    return out;
+  }
+  const book = new PriceBook({
+    provider: ctx.name,
+    source: 'Azure Retail Prices API',
+    file: join(ctx.dataDir, `prices-azure-${location}.json`),
+    // Spot prices move: read them again hourly.
+    ttlMs: 3_600_000,
+    fetch: fetchRetail,
+    ...(location === AZURE_PRICE_TABLE.region ? { table: AZURE_PRICE_TABLE } : {}),
+    log: ctx.log,
+    now: () => ctx.now(),
+  });
   const fleetTagged = (v: VirtualMachine): boolean => v.tags?.[TAG.fleet] === ctx.fleet;
 
   async function call<T>(what: string, fn: () => Promise<T>, address?: string): Promise<T> {
@@ -184,12 +226,23 @@ export function createAzureVmDriver(config: AzureCapacityConfig, ctx: ProviderCo
       const at = new Date(ctx.now()).toISOString();
       const out: CloudOffering[] = [];
       const zones: (string | undefined)[] = config.zones ?? [undefined];
-      for (const [size, t] of Object.entries(sizes).sort(([a], [b]) => a.localeCompare(b))) {
-        if (query.gpuModel !== undefined && t.gpuModel.toLowerCase() !== query.gpuModel.toLowerCase()) continue;
-        for (const zone of zones) {
-          const z = zone !== undefined ? { zone } : {};
-          if (query.capacity !== 'on-demand') out.push({ type: size, ...z, capacity: 'spot', gpuModel: t.gpuModel, gpus: t.gpus, pricePerHour: t.spotPrice, at, source: 'config' });
-          if (query.capacity !== 'spot') out.push({ type: size, ...z, capacity: 'on-demand', gpuModel: t.gpuModel, gpus: t.gpus, pricePerHour: t.onDemandPrice, at, source: 'config' });
+      const matching = Object.entries(sizes)
+        .filter(([, t]) => query.gpuModel === undefined || t.gpuModel.toLowerCase() === query.gpuModel.toLowerCase())
+        .sort(([a], [b]) => a.localeCompare(b));
+      const caps = (['spot', 'on-demand'] as const).filter((c) => query.capacity === undefined || query.capacity === c);
+      const configured = (size: string, c: 'spot' | 'on-demand'): number | undefined => (c === 'spot' ? sizes[size]?.spotPrice : sizes[size]?.onDemandPrice);
+      const unpriced = matching.flatMap(([size]) => caps.filter((c) => configured(size, c) === undefined).map((c) => priceKey(c, size)));
+      const list = unpriced.length > 0 ? await book.get(unpriced) : undefined;
+      for (const [size, t] of matching) {
+        for (const c of caps) {
+          const own = configured(size, c);
+          const price = own ?? list?.prices[priceKey(c, size)];
+          if (price === undefined) continue;
+          for (const zone of zones) {
+            const o: CloudOffering = { type: size, capacity: c, gpuModel: t.gpuModel, gpus: t.gpus, pricePerHour: price, at: own !== undefined ? at : list?.at ?? at, source: own !== undefined ? 'config' : list?.source ?? 'Azure Retail Prices API' };
+            if (zone !== undefined) o.zone = zone;
+            out.push(o);
+          }
         }
       }
       return out;

@@ -8,12 +8,17 @@ import type { CapacityErrorInfo } from '../../src/providers/kit/capacity/index.j
 export interface GceMachineTypeConfig {
   gpuModel: string;
   gpus: number;
-  /** On-demand USD per hour for the whole VM. */
-  onDemandPrice: number;
-  /** Spot USD per hour for the whole VM. */
-  spotPrice: number;
+  /** vCPUs and memory of the type: with the GPUs, they price it from the Cloud Billing Catalog. */
+  vcpus?: number;
+  memoryGiB?: number;
+  /** On-demand USD per hour for the whole VM; default priced from the Cloud Billing Catalog. */
+  onDemandPrice?: number;
+  /** Spot USD per hour for the whole VM; default priced from the Cloud Billing Catalog. */
+  spotPrice?: number;
   /** For N1 machine types: the accelerator to attach (`nvidia-tesla-t4`); A2/A3/G2 types carry theirs. */
   acceleratorType?: string;
+  /** Catalog SKU names when the defaults do not fit: the GPU (`Nvidia Tesla V100 GPU`) and the machine family (`N1 Predefined Instance`). */
+  catalog?: { gpu?: string; family?: string };
 }
 
 export interface GceCapacityConfig {
@@ -35,6 +40,8 @@ export interface GceCapacityConfig {
   /** What GCE does to a preempted Spot VM. Default DELETE (nothing left to pay for). */
   instanceTerminationAction?: 'DELETE' | 'STOP';
   capacityMissTtlSeconds?: number;
+  /** Cloud Billing Catalog endpoint override (tests). Default https://cloudbilling.googleapis.com. */
+  billingEndpoint?: string;
 }
 
 export const gceConfigProperties = {
@@ -48,13 +55,16 @@ export const gceConfigProperties = {
     additionalProperties: {
       type: 'object',
       additionalProperties: false,
-      required: ['gpuModel', 'gpus', 'onDemandPrice', 'spotPrice'],
+      required: ['gpuModel', 'gpus'],
       properties: {
         gpuModel: { type: 'string', minLength: 1 },
         gpus: { type: 'integer', minimum: 1 },
-        onDemandPrice: { type: 'number', minimum: 0, description: 'USD per VM-hour' },
-        spotPrice: { type: 'number', minimum: 0, description: 'USD per VM-hour' },
+        vcpus: { type: 'integer', minimum: 1, description: 'vCPUs of the type (to price it from the Cloud Billing Catalog)' },
+        memoryGiB: { type: 'number', exclusiveMinimum: 0, description: 'Memory of the type in GiB (to price it from the Cloud Billing Catalog)' },
+        onDemandPrice: { type: 'number', minimum: 0, description: 'USD per VM-hour; default priced from the Cloud Billing Catalog' },
+        spotPrice: { type: 'number', minimum: 0, description: 'USD per VM-hour; default priced from the Cloud Billing Catalog' },
         acceleratorType: { type: 'string', pattern: '^nvidia-', description: 'For N1 types: the GPU to attach' },
+        catalog: { type: 'object', additionalProperties: false, properties: { gpu: { type: 'string', minLength: 1 }, family: { type: 'string', minLength: 1 } }, description: 'Catalog SKU names, when the defaults do not fit' },
       },
     },
   },
@@ -68,6 +78,7 @@ export const gceConfigProperties = {
   labels: { type: 'object', additionalProperties: { type: 'string', pattern: '^[a-z0-9_-]{0,63}$' } },
   instanceTerminationAction: { enum: ['DELETE', 'STOP'], description: 'What GCE does to a preempted Spot VM (default DELETE)' },
   capacityMissTtlSeconds: { type: 'integer', minimum: 0, maximum: 86400 },
+  billingEndpoint: { type: 'string', pattern: '^https?://', description: 'Cloud Billing Catalog endpoint override (tests)' },
 } as const;
 
 export function gceConfigured(c: GceCapacityConfig): boolean {
@@ -99,15 +110,56 @@ export const CAPACITY_CODES: Record<string, CapacityErrorInfo['scope']> = {
 
 export function checkGcePool(config: GceCapacityConfig, pool: ProviderPool): PoolProblem[] {
   if (!gceConfigured(config)) {
-    return [{ path: '/provider', message: 'the provider has no machineTypes, so it cannot buy nodes for this pool (it reads the notices of the VM spotfleet runs on)', expected: 'project, zones and machineTypes: { a2-highgpu-1g: { gpuModel: A100, gpus: 1, onDemandPrice: 3.67, spotPrice: 1.10 } } in the gcp provider config' }];
+    return [{ path: '/provider', message: 'the provider has no machineTypes, so it cannot buy nodes for this pool (it reads the notices of the VM spotfleet runs on)', expected: 'project, zones and machineTypes: { a2-highgpu-1g: { gpuModel: A100, gpus: 1, vcpus: 12, memoryGiB: 85 } } in the gcp provider config' }];
   }
   const out: PoolProblem[] = [];
   const types = config.machineTypes ?? {};
   if (pool.gpuModel !== undefined && !Object.values(types).some((t) => t.gpuModel.toLowerCase() === pool.gpuModel?.toLowerCase())) {
     out.push({ path: '/gpuModel', message: `no machine type in the provider's machineTypes has GPU model "${pool.gpuModel}"`, expected: `one of ${[...new Set(Object.values(types).map((t) => t.gpuModel))].sort().join(', ')}` });
   }
+  for (const [name, t] of Object.entries(types)) {
+    if ((pool.gpuModel === undefined || t.gpuModel.toLowerCase() === pool.gpuModel.toLowerCase()) && (t.onDemandPrice === undefined || t.spotPrice === undefined) && (t.vcpus === undefined || t.memoryGiB === undefined)) {
+      out.push({ path: '/provider', message: `machine type ${name} can be priced neither from config (onDemandPrice, spotPrice) nor from the Cloud Billing Catalog (it needs vcpus and memoryGiB)`, expected: `machineTypes.${name}: { vcpus, memoryGiB } (or both prices)` });
+    }
+  }
   if (!pool.node) out.push({ path: '', message: 'does not say how the nodes it buys are reached', expected: 'node: { via: ssh, user: ubuntu, identityFile: ~/.ssh/id_ed25519, runtime: docker }' });
   else if (pool.node.image === undefined && config.image === undefined) out.push({ path: '/node', message: 'names no boot image', expected: 'node.image in the pool, or image in the gcp provider config' });
   for (const [i, z] of (pool.zones ?? []).entries()) if (!(config.zones ?? []).includes(z)) out.push({ path: `/zones/${i}`, message: `zone ${z} is not one of the provider's zones`, expected: `one of ${(config.zones ?? []).join(', ')}` });
   return out;
+}
+
+/** The catalog's GPU SKU name for an accelerator type or GPU model (`Nvidia Tesla V100 GPU`). */
+export function catalogGpuName(t: GceMachineTypeConfig): string | undefined {
+  if (t.catalog?.gpu) return t.catalog.gpu;
+  const byAccel: Record<string, string> = {
+    'nvidia-tesla-v100': 'Nvidia Tesla V100 GPU',
+    'nvidia-tesla-t4': 'Nvidia Tesla T4 GPU',
+    'nvidia-tesla-p100': 'Nvidia Tesla P100 GPU',
+    'nvidia-tesla-p4': 'Nvidia Tesla P4 GPU',
+    'nvidia-tesla-a100': 'Nvidia Tesla A100 GPU',
+    'nvidia-a100-80gb': 'Nvidia Tesla A100 80GB GPU',
+    'nvidia-l4': 'Nvidia L4 GPU',
+    'nvidia-h100-80gb': 'Nvidia H100 80GB GPU',
+  };
+  if (t.acceleratorType !== undefined) return byAccel[t.acceleratorType];
+  const byModel: Record<string, string> = { V100: 'Nvidia Tesla V100 GPU', T4: 'Nvidia Tesla T4 GPU', P100: 'Nvidia Tesla P100 GPU', A100: 'Nvidia Tesla A100 GPU', L4: 'Nvidia L4 GPU', H100: 'Nvidia H100 80GB GPU' };
+  return byModel[t.gpuModel.toUpperCase()];
+}
+
+/** The catalog's machine-family prefix of a machine type (`n1-standard-8` → `N1 Predefined Instance`). */
+export function catalogFamily(type: string, t: GceMachineTypeConfig): string | undefined {
+  if (t.catalog?.family) return t.catalog.family;
+  const prefix = type.split('-')[0]?.toLowerCase() ?? '';
+  const families: Record<string, string> = { n1: 'N1 Predefined Instance', n2: 'N2 Instance', a2: 'A2 Instance', a3: 'A3 Instance', g2: 'G2 Instance' };
+  return families[prefix];
+}
+
+/** Price-book key of a machine type (with its attached GPUs) in a region. */
+export function gcePriceKey(capacity: 'spot' | 'on-demand', type: string, t: GceMachineTypeConfig, region: string): `${'spot' | 'on-demand'}|${string}` {
+  return `${capacity}|${type}${t.acceleratorType !== undefined ? `+${t.acceleratorType}x${t.gpus}` : ''}@${region}`;
+}
+
+/** The region of a zone (`us-central1-a` → `us-central1`). */
+export function regionOf(zone: string): string {
+  return zone.replace(/-[a-z]$/, '');
 }

@@ -10,8 +10,10 @@ import { InstancesClient, ZoneOperationsClient, type protos } from '@google-clou
 import { GoogleAuth, OAuth2Client } from 'google-auth-library';
 import { ProviderError, errorMessage } from '../../src/core/errors.js';
 import type { PriceQuery, ProviderContext } from '../../src/providers/sdk.js';
-import { idempotencyDigest, type CapacityErrorInfo, type CloudDriver, type CloudInstance, type CloudOffering, type LaunchRequest } from '../../src/providers/kit/capacity/index.js';
-import { CAPACITY_CODES, LABEL_FLEET, LABEL_KEY, LABEL_POOL, META, labelValue, uuidFrom, type GceCapacityConfig } from './gce-config.js';
+import { join } from 'node:path';
+import { PriceBook, idempotencyDigest, type CapacityErrorInfo, type CloudDriver, type CloudInstance, type CloudOffering, type LaunchRequest, type PriceKey } from '../../src/providers/kit/capacity/index.js';
+import { CAPACITY_CODES, LABEL_FLEET, LABEL_KEY, LABEL_POOL, META, catalogFamily, catalogGpuName, gcePriceKey, labelValue, regionOf, uuidFrom, type GceCapacityConfig } from './gce-config.js';
+import { GCP_PRICE_TABLE } from './price-table.js';
 
 type Instance = protos.google.cloud.compute.v1.IInstance;
 type Operation = protos.google.cloud.compute.v1.IOperation;
@@ -52,6 +54,70 @@ export function createGceDriver(config: GceCapacityConfig, ctx: ProviderContext)
   const instances = new InstancesClient(clientOpts);
   const operations = new ZoneOperationsClient(clientOpts);
   const fleetLabel = labelValue(ctx.fleet);
+  const billingUrl = (config.billingEndpoint ?? 'https://cloudbilling.googleapis.com').replace(/\/+$/, '');
+
+  async function bearer(): Promise<string> {
+    const t = authClient instanceof OAuth2Client ? (await authClient.getAccessToken()).token : await authClient.getAccessToken();
+    if (!t) throw new ProviderError(ctx.name, 'no Google access token (set GOOGLE_OAUTH_ACCESS_TOKEN, or Application Default Credentials)');
+    return t;
+  }
+
+  interface Sku {
+    description?: string;
+    category?: { usageType?: string };
+    serviceRegions?: string[];
+    pricingInfo?: { pricingExpression?: { tieredRates?: { startUsageAmount?: number; unitPrice?: { units?: string; nanos?: number } }[] } }[];
+  }
+
+  /** Machine prices (GPUs + vCPUs + RAM) from Compute Engine's SKUs in the Cloud Billing Catalog. */
+  async function fetchCatalog(keys: PriceKey[]): Promise<Partial<Record<PriceKey, number>>> {
+    const token = await bearer();
+    const skus: Sku[] = [];
+    let page = '';
+    do {
+      const url = `${billingUrl}/v1/services/6F81-5844-456A/skus?${new URLSearchParams({ currencyCode: 'USD', pageSize: '5000', ...(page ? { pageToken: page } : {}) }).toString()}`;
+      const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) }).catch((e: unknown) => {
+        throw new ProviderError(ctx.name, `Cloud Billing Catalog ${billingUrl}: ${errorMessage((e as { cause?: unknown }).cause ?? e)}`, { retryable: true, cause: e });
+      });
+      if (!res.ok) throw new ProviderError(ctx.name, `Cloud Billing Catalog answered HTTP ${res.status}`, { retryable: res.status >= 500 || res.status === 429 });
+      const body = (await res.json()) as { skus?: Sku[]; nextPageToken?: string };
+      skus.push(...(body.skus ?? []));
+      page = body.nextPageToken ?? '';
+    } while (page !== '');
+    const unit = (name: string, region: string, spot: boolean): number | undefined => {
+      const head = `${spot ? 'Spot Preemptible ' : ''}${name} running in `;
+      const sku = skus.find((x) => x.category?.usageType === (spot ? 'Preemptible' : 'OnDemand') && (x.serviceRegions ?? []).includes(region) && (x.description ?? '').startsWith(head));
+      const rate = sku?.pricingInfo?.at(-1)?.pricingExpression?.tieredRates?.find((r) => (r.startUsageAmount ?? 0) === 0);
+      return rate ? Number(rate.unitPrice?.units ?? 0) + (rate.unitPrice?.nanos ?? 0) / 1e9 : undefined;
+    };
+    const out: Partial<Record<PriceKey, number>> = {};
+    for (const [type, t] of Object.entries(types)) {
+      for (const zone of zones) {
+        const region = regionOf(zone);
+        for (const cap of ['spot', 'on-demand'] as const) {
+          const key = gcePriceKey(cap, type, t, region);
+          if (!keys.includes(key) || t.vcpus === undefined || t.memoryGiB === undefined) continue;
+          const gpu = catalogGpuName(t);
+          const family = catalogFamily(type, t);
+          if (gpu === undefined || family === undefined) continue;
+          const [g, c, r] = [unit(gpu, region, cap === 'spot'), unit(`${family} Core`, region, cap === 'spot'), unit(`${family} Ram`, region, cap === 'spot')];
+          if (g === undefined || c === undefined || r === undefined) continue;
+          out[key] = Math.round((g * t.gpus + c * t.vcpus + r * t.memoryGiB) * 1e6) / 1e6;
+        }
+      }
+    }
+    return out;
+  }
+  const book = new PriceBook({
+    provider: ctx.name,
+    source: 'Cloud Billing Catalog',
+    file: join(ctx.dataDir, 'prices-gce.json'),
+    ttlMs: 3_600_000,
+    fetch: fetchCatalog,
+    ...(zones.some((z) => regionOf(z) === GCP_PRICE_TABLE.region) ? { table: GCP_PRICE_TABLE } : {}),
+    log: ctx.log,
+    now: () => ctx.now(),
+  });
   /** Zone of each VM this driver has seen, for delete. */
   const zoneOf = new Map<string, string>();
 
@@ -148,11 +214,21 @@ export function createGceDriver(config: GceCapacityConfig, ctx: ProviderContext)
     async offerings(query: PriceQuery): Promise<CloudOffering[]> {
       const at = new Date(ctx.now()).toISOString();
       const out: CloudOffering[] = [];
-      for (const [type, t] of Object.entries(types).sort(([a], [b]) => a.localeCompare(b))) {
-        if (query.gpuModel !== undefined && t.gpuModel.toLowerCase() !== query.gpuModel.toLowerCase()) continue;
+      const matching = Object.entries(types)
+        .filter(([, t]) => query.gpuModel === undefined || t.gpuModel.toLowerCase() === query.gpuModel.toLowerCase())
+        .sort(([a], [b]) => a.localeCompare(b));
+      const caps = (['spot', 'on-demand'] as const).filter((c) => query.capacity === undefined || query.capacity === c);
+      const own = (t: (typeof types)[string], c: 'spot' | 'on-demand'): number | undefined => (c === 'spot' ? t.spotPrice : t.onDemandPrice);
+      const unpriced = matching.flatMap(([type, t]) => caps.filter((c) => own(t, c) === undefined).flatMap((c) => [...new Set(zones.map(regionOf))].map((r) => gcePriceKey(c, type, t, r))));
+      const list = unpriced.length > 0 ? await book.get(unpriced) : undefined;
+      for (const [type, t] of matching) {
         for (const zone of zones) {
-          if (query.capacity !== 'on-demand') out.push({ type, zone, capacity: 'spot', gpuModel: t.gpuModel, gpus: t.gpus, pricePerHour: t.spotPrice, at, source: 'config' });
-          if (query.capacity !== 'spot') out.push({ type, zone, capacity: 'on-demand', gpuModel: t.gpuModel, gpus: t.gpus, pricePerHour: t.onDemandPrice, at, source: 'config' });
+          for (const c of caps) {
+            const mine = own(t, c);
+            const price = mine ?? list?.prices[gcePriceKey(c, type, t, regionOf(zone))];
+            if (price === undefined) continue;
+            out.push({ type, zone, capacity: c, gpuModel: t.gpuModel, gpus: t.gpus, pricePerHour: price, at: mine !== undefined ? at : list?.at ?? at, source: mine !== undefined ? 'config' : list?.source ?? 'Cloud Billing Catalog' });
+          }
         }
       }
       return out;

@@ -58,6 +58,8 @@ export interface PriceQuote {
   preemptionRatePerHour?: number;
   /** ISO-8601 time the quote is for (market time; for `sim`, the simulated time). */
   at: string;
+  /** Where the price comes from (`EC2 spot price history`, `AWS Price List API`, a dated table standing in). */
+  source?: string;
 }
 
 /** Capacity offered on a marketplace (molt) that a bid can take. */

@@ -4,6 +4,7 @@
 // with the Scheduled Events fake in each; the eviction is a Preempt event naming the Spot VM.
 import { rmSync } from 'node:fs';
 import { startFakeArm } from '../../src/fakes/arm.js';
+import { startFakeAzurePrices } from '../../src/fakes/azure-prices.js';
 import { LabVms } from '../lab/cloud-vms.js';
 import { selfSignedCert } from '../lab/tls.js';
 import { describeCloudE2e, CLOUD_FLEET } from './cloud-e2e.js';
@@ -18,13 +19,15 @@ describeCloudE2e('Azure (fake Resource Manager)', async (lab) => {
     boot: (v, script) => vms.boot(v.name, v.vmSize, v.zones?.[0], script),
     onDelete: (v) => vms.terminate(v.name),
   });
+  const prices = await startFakeAzurePrices({ prices: { eastus: { Standard_NC6s_v3: { payg: 3.06, spot: 0.612 } } } });
   const ours = () => arm.control.vms().filter((v) => v.tags['spotfleet-fleet'] === CLOUD_FLEET);
   const subnet = `/subscriptions/${arm.subscriptionId}/resourceGroups/${arm.resourceGroup}/providers/Microsoft.Network/virtualNetworks/spotfleet/subnets/default`;
   return {
     cloud: 'azure',
     vms,
     noticeSource: 'azure',
-    providerConfig: `{ subscriptionId: ${arm.subscriptionId}, resourceGroup: ${arm.resourceGroup}, location: eastus, zones: ["1", "2"], endpoint: ${JSON.stringify(arm.url)}, authorityHost: ${JSON.stringify(arm.authorityHost)}, subnetId: ${subnet}, publicIp: false, image: "microsoft-dsvm:ubuntu-hpc:2204:latest", vmSizes: { Standard_NC6s_v3: { gpuModel: V100, gpus: 1, onDemandPrice: 3.06, spotPrice: 0.61 } } }`,
+    onDemandPriceSource: 'Azure Retail Prices API',
+    providerConfig: `{ subscriptionId: ${arm.subscriptionId}, resourceGroup: ${arm.resourceGroup}, location: eastus, zones: ["1", "2"], endpoint: ${JSON.stringify(arm.url)}, authorityHost: ${JSON.stringify(arm.authorityHost)}, subnetId: ${subnet}, publicIp: false, image: "microsoft-dsvm:ubuntu-hpc:2204:latest", pricesEndpoint: ${JSON.stringify(prices.url)}, vmSizes: { Standard_NC6s_v3: { gpuModel: V100, gpus: 1 } } }`,
     env: { AZURE_TENANT_ID: arm.tenantId, AZURE_CLIENT_ID: 'spotfleet-e2e-app', AZURE_CLIENT_SECRET: 'e2e-client-secret', NODE_EXTRA_CA_CERTS: tls.certFile },
     books: async () => ours().map((v) => ({ id: v.name, capacity: v.priority === 'Spot' ? 'spot' : 'on-demand', live: !v.deleted && v.provisioningState !== 'Failed' })),
     terminatedBySpotfleet: (id) => arm.control.vms().find((v) => v.name === id)?.endedBy === 'user',
@@ -36,6 +39,7 @@ describeCloudE2e('Azure (fake Resource Manager)', async (lab) => {
     },
     close: async () => {
       await arm.close();
+      await prices.close();
       await vms.close();
       rmSync(tls.dir, { recursive: true, force: true });
     },

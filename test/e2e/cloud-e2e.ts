@@ -44,6 +44,8 @@ export interface CloudHarness {
   evict(id: string): Promise<void>;
   /** The cloud's notice source in watch's log (`aws`, `gcp`, `azure`). */
   noticeSource: string;
+  /** Where `spotfleet nodes` says on-demand prices come from (the cloud's price API). */
+  onDemandPriceSource: string;
   /** The cloud has no spot capacity in this zone (until cleared), as it reports a stock-out. */
   stockOut(zone: string): void;
   clearStockOuts(): void;
@@ -168,8 +170,15 @@ export function describeCloudE2e(name: string, setup: (lab: Lab) => Promise<Clou
       // The miss is remembered: the planned zone is quoted unavailable for a while.
       const quoted = await runCli(['nodes', dir, '--json'], { cwd: dir, env: h!.env });
       expect(quoted.code, show(quoted)).toBe(0);
-      const markets = (JSON.parse(quoted.stdout) as { markets: { pool: string; zone: string | null; available: boolean }[] }).markets;
+      const markets = (JSON.parse(quoted.stdout) as { markets: { pool: string; zone: string | null; available: boolean; priceSource: string | null; at: string | null }[] }).markets;
       expect(markets.find((m) => m.pool === 'spot' && m.zone === plannedZone)?.available, JSON.stringify(markets)).toBe(false);
+      // Prices come from the cloud's price API, with the time they were read.
+      const od = markets.filter((m) => m.pool === 'od');
+      expect(od.length).toBeGreaterThan(0);
+      for (const m of od) {
+        expect(m.priceSource).toBe(h!.onDemandPriceSource);
+        expect(Number.isFinite(Date.parse(m.at ?? ''))).toBe(true);
+      }
       const vm = h!.vms.vm(spotId);
       const ps = await dockerPs(lab!, vm.name, { fleet: CLOUD_FLEET });
       expect(ps, `docker ps on the bought VM ${spotId}`).toHaveLength(1);

@@ -3,6 +3,7 @@
 // metadata fake in each; the eviction is a Spot preemption (`instance/preempted` TRUE) on the VM's
 // own metadata server.
 import { startFakeGce } from '../../src/fakes/gce.js';
+import { startFakeBilling } from '../../src/fakes/gcp-billing.js';
 import { LabVms } from '../lab/cloud-vms.js';
 import { describeCloudE2e, CLOUD_FLEET } from './cloud-e2e.js';
 
@@ -17,12 +18,14 @@ describeCloudE2e('GCP (fake Compute Engine)', async (lab) => {
     boot: (i, script) => vms.boot(i.name, i.machineType, i.zone, script).then((a) => ({ networkIP: a.privateIp })),
     onDelete: (i) => vms.terminate(i.name),
   });
+  const billing = await startFakeBilling({ tokens: [TOKEN] });
   const ours = () => gce.control.instances().filter((i) => i.labels['spotfleet-fleet'] === CLOUD_FLEET);
   return {
     cloud: 'gcp',
     vms,
     noticeSource: 'gcp',
-    providerConfig: `{ project: spotfleet-e2e, zones: [us-central1-a, us-central1-b], endpoint: ${JSON.stringify(gce.url)}, image: projects/deeplearning-platform-release/global/images/family/common-cu124, externalIp: false, machineTypes: { n1-standard-8: { gpuModel: V100, gpus: 1, acceleratorType: nvidia-tesla-v100, onDemandPrice: 2.86, spotPrice: 0.86 } } }`,
+    onDemandPriceSource: 'Cloud Billing Catalog',
+    providerConfig: `{ project: spotfleet-e2e, zones: [us-central1-a, us-central1-b], endpoint: ${JSON.stringify(gce.url)}, image: projects/deeplearning-platform-release/global/images/family/common-cu124, externalIp: false, billingEndpoint: ${JSON.stringify(billing.url)}, machineTypes: { n1-standard-8: { gpuModel: V100, gpus: 1, vcpus: 8, memoryGiB: 30, acceleratorType: nvidia-tesla-v100 } } }`,
     env: { GOOGLE_OAUTH_ACCESS_TOKEN: TOKEN },
     books: async () => ours().map((i) => ({ id: i.name, capacity: i.provisioningModel === 'SPOT' ? 'spot' : 'on-demand', live: !i.deleted && i.status !== 'TERMINATED' })),
     terminatedBySpotfleet: (id) => gce.control.requests.some((r) => r.method === 'DELETE' && r.path.endsWith(`/instances/${id}`) && r.status === 200) && gce.control.instances().find((i) => i.name === id)?.endedBy === 'user',
@@ -34,6 +37,7 @@ describeCloudE2e('GCP (fake Compute Engine)', async (lab) => {
     },
     close: async () => {
       await gce.close();
+      await billing.close();
       await vms.close();
     },
   };

@@ -4,3 +4,4 @@
 export * from './boot.js';
 export * from './ice-cache.js';
 export * from './leased-nodes.js';
+export * from './price-book.js';

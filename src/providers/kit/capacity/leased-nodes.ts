@@ -77,7 +77,7 @@ export interface CloudOffering {
   pricePerHour: number;
   /** ISO-8601 time of the price. */
   at: string;
-  /** Where the price came from (`DescribeSpotPriceHistory`, `Price List API`, `table 2026-03-01`). */
+  /** Where the price came from (`EC2 spot price history`, `AWS Price List API`, a dated table standing in). */
   source?: string;
 }
 
@@ -556,6 +556,7 @@ export class LeasedNodes {
       const available = this.misses.missed({ capacity: o.capacity, type: o.type, zone: o.zone ?? '*' }) === undefined;
       const q: PriceQuote = { provider: this.ctx.name, gpuModel: o.gpuModel, capacity: o.capacity, pricePerGpuHour: roundUsd(o.pricePerHour / o.gpus), available, at: o.at };
       if (o.zone !== undefined) q.zone = o.zone;
+      if (o.source !== undefined) q.source = o.source;
       const k = `${q.gpuModel}|${q.capacity}|${q.zone ?? ''}`;
       const seen = best.get(k);
       if (!seen || (q.available && !seen.available) || (q.available === seen.available && q.pricePerGpuHour < seen.pricePerGpuHour)) best.set(k, q);
