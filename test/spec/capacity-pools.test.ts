@@ -2,7 +2,7 @@
 // with defaults), and the provider's own checks of the pool (no instance types, no node access,
 // no machine image, a GPU model no instance type has) reported at file:line:col, not as a silent
 // "No changes" later.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -128,5 +128,22 @@ ${WORKLOAD}`);
       via: ssh
       identityFile: ./k
       readyTimeout: 5m`);
+  });
+});
+
+describe('the cloud examples', () => {
+  it.each(['aws', 'gcp', 'azure'])('examples/%s validates and is formatted', async (cloud) => {
+    const { fleet } = await loadFleet(join(import.meta.dirname, '..', '..', 'examples', cloud));
+    expect(fleet.pools.every((p) => p.node !== undefined)).toBe(true);
+    const text = readFileSync(join(import.meta.dirname, '..', '..', 'examples', cloud, 'fleet.yaml'), 'utf8');
+    expect(formatFleetText(text, 'fleet.yaml')).toBe(text);
+  });
+
+  it('the permission files are valid JSON', () => {
+    const policy = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'examples', 'aws', 'iam-policy.json'), 'utf8')) as { Statement: { Action: string | string[] }[] };
+    const actions = policy.Statement.flatMap((s) => ([] as string[]).concat(s.Action));
+    for (const a of ['ec2:RunInstances', 'ec2:TerminateInstances', 'ec2:DescribeInstances', 'ec2:DescribeSpotPriceHistory', 'pricing:GetProducts']) expect(actions).toContain(a);
+    const role = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'examples', 'azure', 'role.json'), 'utf8')) as { Actions: string[] };
+    for (const a of ['Microsoft.Compute/virtualMachines/write', 'Microsoft.Compute/virtualMachines/delete', 'Microsoft.Network/virtualNetworks/subnets/join/action']) expect(role.Actions).toContain(a);
   });
 });
