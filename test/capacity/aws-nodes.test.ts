@@ -182,27 +182,27 @@ describeLab('aws: bought EC2 instances become SSH + Docker nodes (fake EC2, lab 
   }, 60_000);
 
   it('a VM that never answers SSH is terminated after the ready timeout, with an error naming it', async () => {
-    const { p } = make({ name: 'noboot', pools: [{ name: 'spot', capacity: 'spot', gpuModel: 'V100', node: access({ readyTimeoutMs: 6000 }) }] });
+    const { p } = make({ name: 'noboot', pools: [{ name: 'spot', capacity: 'spot', gpuModel: 'V100', node: access({ readyTimeoutMs: 20_000 }) }] });
     vms.failNext('never-boots');
     const lease = await p.capacity!.acquire(req('noboot-1'));
-    const dead = await waitUntil('the lease terminated', async () => (await p.capacity!.leases()).find((l) => l.id === lease.id && l.state === 'terminated'), 30_000);
+    const dead = await waitUntil('the lease terminated', async () => (await p.capacity!.leases()).find((l) => l.id === lease.id && l.state === 'terminated'), 60_000);
     expect(dead.node).toBeUndefined();
-    expect(dead.error).toMatch(new RegExp(`^EC2 instance ${lease.id} \\(pool spot, us-east-1[ab]\\) did not become a ready node within 6s of its launch: .*(connect|refused|ECONNREFUSED).*; spotfleet terminated it$`));
+    expect(dead.error).toMatch(new RegExp(`^EC2 instance ${lease.id} \\(pool spot, us-east-1[ab]\\) did not become a ready node within 20s of its launch: .*(connect|refused|ECONNREFUSED).*; spotfleet terminated it$`));
     expect(ec2.control.instances().find((i) => i.instanceId === lease.id)!.state).toBe('terminated');
     expect(vms.running().map((v) => v.id)).not.toContain(lease.id);
-  }, 60_000);
+  }, 90_000);
 
   it('SSH that presents another host key is never trusted, and the VM is terminated with that reason', async () => {
-    const { p } = make({ name: 'mitm', pools: [{ name: 'spot', capacity: 'spot', gpuModel: 'V100', node: access({ readyTimeoutMs: 6000 }) }] });
+    const { p } = make({ name: 'mitm', pools: [{ name: 'spot', capacity: 'spot', gpuModel: 'V100', node: access({ readyTimeoutMs: 20_000 }) }] });
     vms.failNext('wrong-host-key');
     const lease = await p.capacity!.acquire(req('mitm-1'));
-    const dead = await waitUntil('the lease terminated', async () => (await p.capacity!.leases()).find((l) => l.id === lease.id && l.state === 'terminated'), 30_000);
+    const dead = await waitUntil('the lease terminated', async () => (await p.capacity!.leases()).find((l) => l.id === lease.id && l.state === 'terminated'), 60_000);
     expect(dead.error).toMatch(/presented a different host key than the one spotfleet injected/);
     expect(dead.error).toContain(lease.id);
     expect(ec2.control.instances().find((i) => i.instanceId === lease.id)!.state).toBe('terminated');
     // Nothing ran there: the host was never trusted.
     await expect(p.runtime!.start({ fleet: 'lab-aws', workload: 'x', node: lease.id, image: lab.image, env: {}, gpus: 1, labels: {}, specHash: 'h', idempotencyKey: 'x-1' })).rejects.toThrow(/not a ready node/);
-  }, 60_000);
+  }, 90_000);
 
   it('bad credentials: the error names the provider and EC2, and nothing launched', async () => {
     const { p, ctx } = make({ name: 'badcreds', env: { AWS_ACCESS_KEY_ID: CREDS.accessKeyId, AWS_SECRET_ACCESS_KEY: 'wrong-secret' } });

@@ -17,9 +17,9 @@ import { waitUntil } from '../lab/fixtures.js';
 import { runCli, type CliRun } from './crash-helpers.js';
 import { startWatch, type LogLine, type WatchProcess } from './watch-helpers.js';
 import { containerLogs, dockerPs, trainerLog } from './lab-cli-helpers.js';
+import { CLOUD_FLEET, cloudFleetYaml } from './cloud-fleet.js';
 
-export const CLOUD_FLEET = 'cloud-e2e';
-export const CLOUD_GPU = 'V100';
+export { CLOUD_FLEET, CLOUD_GPU } from './cloud-fleet.js';
 
 /** One machine in the fake's books. */
 export interface BookedInstance {
@@ -55,43 +55,6 @@ export interface CloudHarness {
 }
 
 const show = (r: CliRun): string => `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-
-/** The fleet: one spot pool and one on-demand pool of the cloud provider, one trainer workload. */
-export function cloudFleetYaml(lab: Lab, h: Pick<CloudHarness, 'providerConfig'>, o: { readyTimeout?: string } = {}): string {
-  const node = `{ via: ssh, user: root, identityFile: ${JSON.stringify(lab.clientKeyPath)}, runtime: docker, readyTimeout: ${o.readyTimeout ?? '90s'}, checkpointRoot: /srv/spotfleet/checkpoints }`;
-  return `apiVersion: spotfleet.dev/v1
-kind: Fleet
-metadata: { name: ${CLOUD_FLEET} }
-providers:
-  cloud:
-    type: CLOUD_TYPE
-    config: ${h.providerConfig}
-pools:
-  - name: spot
-    provider: cloud
-    capacity: spot
-    gpuModel: ${CLOUD_GPU}
-    maxPricePerHour: 2.5
-    node: ${node}
-  - name: od
-    provider: cloud
-    capacity: on-demand
-    gpuModel: ${CLOUD_GPU}
-    node: ${node}
-defaults:
-  checkpoint: { path: /checkpoints, signal: SIGUSR1, stopGrace: 10s, resumeEnv: RESUME_FROM_CHECKPOINT, marker: COMPLETE }
-workloads:
-  - name: train
-    image: ${JSON.stringify(lab.image)}
-    gpus: 1
-    gpuModel: ${CLOUD_GPU}
-    class: training
-    capacity: spot
-    expectedDuration: 8h
-    pools: [spot, od]
-    fallback: { to: on-demand, revertToSpot: false, minDwell: 30m }
-`;
-}
 
 /**
  * Registers the e2e tests for one cloud. `setup` starts the cloud's fake (with the lab booting its

@@ -171,6 +171,20 @@ describe('aws provider: EC2 capacity against the fake EC2 endpoint', () => {
     await cap.release('i-00000000000000000');
   });
 
+  it('the same key buying again after its instance ended is a new launch, not the old ClientToken', async () => {
+    const { cap } = make();
+    const req = { pool: 'spot-v100', capacity: 'spot' as const, gpuModel: 'V100', gpus: 1, idempotencyKey: 'fleet:train:g0:acquire', labels: {} };
+    const first = await cap.acquire(req);
+    await cap.release(first.id);
+    // A destroy and a new apply plan the same key again; EC2 would answer a reused ClientToken with
+    // the terminated instance (or refuse it, the user data being new).
+    const second = await cap.acquire(req);
+    expect(second.id).not.toBe(first.id);
+    expect(second.state).toBe('pending');
+    const tokens = actions('RunInstances').slice(-2).map((r) => r.params.ClientToken);
+    expect(new Set(tokens).size).toBe(2);
+  });
+
   it('stops listing a spot instance that EC2 reclaimed', async () => {
     const { cap } = make();
     const lease = await cap.acquire({ pool: 'spot-v100', capacity: 'spot', gpuModel: 'V100', gpus: 1, idempotencyKey: 'reclaim-1', labels: {} });

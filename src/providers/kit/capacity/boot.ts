@@ -4,7 +4,7 @@
 // customData. The host key's private half exists only in that script (and, until the VM is ready,
 // in a 0600 file so a retried launch sends the same script); its public half is recorded on the
 // instance (a tag, metadata item) and pinned when spotfleet connects.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -127,36 +127,49 @@ export function bootScript(o: BootScriptOptions): string {
   ].join('\n');
 }
 
+/** What one launch of one idempotency key carries: its host key, and a nonce for the cloud's token. */
+export interface LaunchMaterial {
+  hostKey: KeyPair;
+  /**
+   * Random per launch: the cloud's idempotency token (EC2 ClientToken, GCE requestId, the Azure VM
+   * name) is made from the key AND this, so a retried launch is the same launch, while the same key
+   * buying again later (after a destroy, or an eviction) is a new one: EC2 would otherwise answer
+   * with the old, terminated instance, or refuse the token as reused with other parameters.
+   */
+  nonce: string;
+}
+
 /**
- * Boot material per idempotency key, kept (0600) until the VM is ready, so a retried launch sends
- * the very same script (EC2 refuses a ClientToken reused with different parameters).
+ * Launch material per idempotency key, kept (0600) until the VM is ready, so a retried launch sends
+ * the very same script and token (EC2 refuses a ClientToken reused with different parameters).
  */
 export class BootStore {
   constructor(private readonly dir: string) {}
 
-  private file(key: string): string {
-    return join(this.dir, `${createHash('sha256').update(key).digest('hex').slice(0, 24)}.json`);
+  /** Files are named by the key's digest (what the machine records), so either finds them. */
+  private file(digest: string): string {
+    return join(this.dir, `${digest.replace(/[^A-Za-z0-9_-]/g, '_')}.json`);
   }
 
-  /** The host key for `key`: the one made earlier, or a new one (written before it is used). */
-  hostKeyFor(key: string, comment: string): KeyPair {
-    const f = this.file(key);
+  /** The material for a key (by its digest): what an earlier try made, or new (written before it is used). */
+  materialFor(digest: string, comment: string): LaunchMaterial {
+    const f = this.file(digest);
     if (existsSync(f)) {
       try {
-        const k = JSON.parse(readFileSync(f, 'utf8')) as KeyPair;
-        if (typeof k.private === 'string' && typeof k.public === 'string') return k;
+        const m = JSON.parse(readFileSync(f, 'utf8')) as LaunchMaterial;
+        if (typeof m.hostKey?.private === 'string' && typeof m.hostKey.public === 'string' && typeof m.nonce === 'string') return m;
       } catch {
-        // A torn file: make a new key (nothing was launched with it, or the launch is found by tag).
+        // A torn file: make new material (nothing was launched with it, or the launch is found by tag).
       }
     }
-    const k = generateEd25519(comment);
+    const m: LaunchMaterial = { hostKey: generateEd25519(comment), nonce: randomBytes(12).toString('hex') };
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    writeFileSync(f, JSON.stringify(k), { mode: 0o600 });
-    return k;
+    writeFileSync(f, JSON.stringify(m), { mode: 0o600 });
+    return m;
   }
 
-  /** Forgets the material once the VM is ready or gone. */
-  forget(key: string): void {
-    rmSync(this.file(key), { force: true });
+  /** Forgets the material once the VM is ready or gone (by the key's digest). */
+  forget(digest: string): void {
+    rmSync(this.file(digest), { force: true });
   }
 }

@@ -569,13 +569,17 @@ export class LeasedNodes {
     return this.misses.list();
   }
 
-  async acquire(req: AcquireRequest): Promise<Lease> {
+  async acquire(req: AcquireRequest, again = false): Promise<Lease> {
     const address = `lease.${req.pool}`;
     const pool = this.pool(req.pool, address);
     // Same key, same lease: a machine launched under this key by an earlier (maybe interrupted) apply wins.
     const digest = idempotencyDigest(req.idempotencyKey);
-    const existing = (await this.sync()).find((i) => i.idempotencyKey === digest);
+    // A machine that has ended (released, reclaimed, never ready) is no answer: the key buys anew,
+    // with new launch material (a new token: the old one names the ended machine).
+    const mine = (await this.sync()).filter((i) => i.idempotencyKey === digest);
+    const existing = mine.find((i) => i.state !== 'terminated' && i.state !== 'stopping' && !this.record(i.id)?.failed);
     if (existing) return this.toLease(existing);
+    if (mine.length > 0) this.boot.forget(digest);
 
     let login: string;
     try {
@@ -587,17 +591,23 @@ export class LeasedNodes {
     if (options.length === 0) {
       throw new ProviderError(this.ctx.name, `no ${req.capacity} ${this.driver.label} capacity for ${req.gpus}× ${req.gpuModel} in pool ${req.pool}${skipped.length ? `: ${skipped.join('; ')}` : ' (no machine type of that model is configured or sold there)'}`, { address, retryable: skipped.length > 0 });
     }
-    const hostKey = this.boot.hostKeyFor(req.idempotencyKey, `spotfleet-host ${this.ctx.fleet}/${req.pool}`);
+    const { hostKey, nonce } = this.boot.materialFor(digest, `spotfleet-host ${this.ctx.fleet}/${req.pool}`);
     const transfer = this.fleetTransferKey();
     const script = bootScript({ fleet: this.ctx.fleet, pool: req.pool, user: pool.node.user, hostKey, authorizedKeys: [login, `${TRANSFER_KEY_OPTIONS} ${publicKeyBody(transfer.public)} spotfleet-transfer`] });
     const tried: string[] = [...skipped];
     for (const { o, max } of options) {
       const where = `${o.type}${o.zone ? ` in ${o.zone}` : ''}`;
-      const token = createHash('sha256').update(`${req.idempotencyKey}|${o.capacity}|${o.type}|${o.zone ?? ''}`).digest('hex').slice(0, 32);
+      const token = createHash('sha256').update(`${req.idempotencyKey}|${nonce}|${o.capacity}|${o.type}|${o.zone ?? ''}`).digest('hex').slice(0, 32);
       const l: LaunchRequest = { req, pool, option: o, bootScript: script, hostKeyPublic: publicKeyBody(hostKey.public), loginKey: login, token };
       if (max !== undefined) l.maxPricePerHour = max;
       try {
         const inst = await this.driver.launch(l);
+        if ((inst.state === 'terminated' || inst.state === 'stopping') && !again) {
+          // The cloud answered the token with a machine that already ended (its end went unseen):
+          // that launch is over; buy anew with new material.
+          this.boot.forget(digest);
+          return this.acquire(req, true);
+        }
         this.ctx.log.info('machine launched', { provider: this.ctx.name, pool: req.pool, node: inst.id, type: o.type, zone: inst.zone ?? o.zone, capacity: o.capacity, pricePerHour: inst.pricePerHour });
         return this.toLease(inst);
       } catch (e) {
@@ -613,7 +623,10 @@ export class LeasedNodes {
   }
 
   async release(leaseId: string): Promise<void> {
+    // The key that bought it: its launch material goes with it, so the key can buy anew later.
+    const known = this.last.find((i) => i.id === leaseId) ?? (await this.sync().catch(() => [] as CloudInstance[])).find((i) => i.id === leaseId);
     await this.driver.terminate(leaseId);
+    if (known?.idempotencyKey !== undefined) this.boot.forget(known.idempotencyKey);
     this.ready.delete(leaseId);
     this.set.remove(leaseId);
     this.transferKeyOn.delete(leaseId);
