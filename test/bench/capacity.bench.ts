@@ -166,7 +166,7 @@ async function main(): Promise<void> {
           await sleep(1000);
           const from = watch.lines.length;
           const posted = Date.now();
-          await vms.vm(spot.instanceId).metadata.control('triggerSpotInterruption');
+          await vms.metadata(spot.instanceId).control('triggerSpotInterruption');
           const m = await watch.waitFor((x) => x.msg === 'migration complete' && x.address === 'workload.train', from, 150_000, 'the move');
           const resumed = await lineAt(lab, vms.vm(String(m.to)).name, /resumed from step \d+/);
           rounds.push({ acquireToReadyS: acquireS, applyToRunningS: (running - t0) / 1000, evictionToResumedS: (resumed - posted) / 1000, downtimeS: Number(m.downtimeMs) / 1000, timings: (m.timings ?? {}) });

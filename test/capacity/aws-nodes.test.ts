@@ -115,7 +115,7 @@ describeLab('aws: bought EC2 instances become SSH + Docker nodes (fake EC2, lab 
 
     const node = (await p.nodes!.list()).find((n) => n.id === spot.node)!;
     expect(await p.notices!.poll(node)).toEqual([]);
-    await vms.vm(spot.id).metadata.control('triggerSpotInterruption');
+    await vms.metadata(spot.id).control('triggerSpotInterruption');
     const notices = await p.notices!.poll(node);
     expect(notices).toMatchObject([{ source: 'aws', kind: 'preemption', node: spot.node, action: 'terminate' }]);
 

@@ -31,7 +31,7 @@ describeCloudE2e('AWS (fake EC2)', async (lab) => {
     clearStockOuts: () => ec2.control.clearCapacityFaults(),
     zoneOf: (id) => ec2.control.instances().find((i) => i.instanceId === id)?.zone,
     evict: async (id) => {
-      await vms.vm(id).metadata.control('triggerSpotInterruption');
+      await vms.metadata(id).control('triggerSpotInterruption');
     },
     close: async () => {
       await ec2.close();

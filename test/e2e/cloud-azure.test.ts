@@ -35,7 +35,7 @@ describeCloudE2e('Azure (fake Resource Manager)', async (lab) => {
     clearStockOuts: () => arm.control.clearCapacityFaults(),
     zoneOf: (id) => arm.control.vms().find((v) => v.name === id)?.zones?.[0],
     evict: async (id) => {
-      await vms.vm(id).metadata.control('addEvent', { EventType: 'Preempt', Resources: [id] });
+      await vms.metadata(id).control('addEvent', { EventType: 'Preempt', Resources: [id] });
     },
     close: async () => {
       await arm.close();

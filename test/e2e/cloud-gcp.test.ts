@@ -33,7 +33,7 @@ describeCloudE2e('GCP (fake Compute Engine)', async (lab) => {
     clearStockOuts: () => gce.control.clearCapacityFaults(),
     zoneOf: (id) => gce.control.instances().find((i) => i.name === id)?.zone,
     evict: async (id) => {
-      await vms.vm(id).metadata.control('preempt');
+      await vms.metadata(id).control('preempt');
     },
     close: async () => {
       await gce.close();

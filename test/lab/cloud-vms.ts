@@ -2,7 +2,7 @@
 // node. The node's sshd presents the host key and accepts the keys read from the bootstrap script
 // the fake received (as a real VM's first boot would install them), it has its own dockerd, a fake
 // nvidia-smi with the machine type's GPUs, and the cloud's metadata fake bound to 169.254.169.254
-// inside its own namespace. Faults for the next boots: a VM that never answers SSH, or one whose
+// inside its own namespace (a molt host has none: its notices come from the marketplace's API). Faults for the next boots: a VM that never answers SSH, or one whose
 // sshd presents a different host key than the one injected.
 import { parseBootScript } from '../../src/fakes/boot-script.js';
 import type { Lab, LabCloud, LabNode } from './lab.js';
@@ -14,7 +14,8 @@ export interface BootedVm {
   /** The lab node's name. */
   name: string;
   node: LabNode;
-  metadata: CloudFake;
+  /** The cloud's metadata fake in the node (none for a marketplace host). */
+  metadata: CloudFake | undefined;
   /** The user the bootstrap script named. */
   user: string;
 }
@@ -31,7 +32,8 @@ export interface ArchivedContainer {
 export type BootFault = 'never-boots' | 'wrong-host-key' | 'bad-script';
 
 export interface LabVmsOptions {
-  cloud: LabCloud;
+  /** Whose metadata fake runs in each machine; `none` for a marketplace (molt) host. */
+  cloud: LabCloud | 'none';
   /** GPUs of a machine type. */
   gpusOf(type: string): { gpus: number; gpuModel: string };
 }
@@ -68,10 +70,11 @@ export class LabVms {
       const keys = parseBootScript(script);
       if (keys.user !== 'root') throw new Error(`the lab's machines log in as root, the script names ${keys.user}`);
       const { gpus, gpuModel } = this.o.gpusOf(type);
-      const spec = { name, cloud: this.o.cloud, gpus, gpuModel, authorizedKeys: keys.authorizedKeys, ...(fault === 'wrong-host-key' ? {} : { hostKey: keys.hostKey }), ...(fault === 'never-boots' ? { sshd: false } : {}) };
+      const cloud = this.o.cloud === 'none' ? undefined : this.o.cloud;
+      const spec = { name, ...(cloud ? { cloud } : {}), gpus, gpuModel, authorizedKeys: keys.authorizedKeys, ...(fault === 'wrong-host-key' ? {} : { hostKey: keys.hostKey }), ...(fault === 'never-boots' ? { sshd: false } : {}) };
       const node = await this.lab.addNode(spec);
-      const args = [...(this.o.cloud === 'aws' ? ['--instance-id', id] : ['--name', id]), ...(zone !== undefined ? ['--zone', zone] : []), ...extraMetadataArgs];
-      const metadata = await startCloudFake(this.lab, name, this.o.cloud, args);
+      const args = [...(cloud === 'aws' ? ['--instance-id', id] : ['--name', id]), ...(zone !== undefined ? ['--zone', zone] : []), ...extraMetadataArgs];
+      const metadata = cloud ? await startCloudFake(this.lab, name, cloud, args) : undefined;
       this.vms.set(id, { id, name, node, metadata, user: keys.user });
       return { privateIp: node.address };
     })();
@@ -92,7 +95,7 @@ export class LabVms {
     if (!vm) return;
     this.vms.delete(id);
     if (h) h.containers = await this.archive(vm.name).catch(() => []);
-    await vm.metadata.stop().catch(() => undefined);
+    await vm.metadata?.stop().catch(() => undefined);
     await this.lab.removeNode(vm.name);
   }
 
@@ -119,6 +122,13 @@ export class LabVms {
     const v = this.vms.get(id);
     if (!v) throw new Error(`no booted machine ${id} (booted: ${[...this.vms.keys()].join(', ') || 'none'})`);
     return v;
+  }
+
+  /** The metadata fake of a machine (clouds only). */
+  metadata(id: string): CloudFake {
+    const m = this.vm(id).metadata;
+    if (!m) throw new Error(`machine ${id} runs no metadata fake`);
+    return m;
   }
 
   /** Machines whose nodes still run. */

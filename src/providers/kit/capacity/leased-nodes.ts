@@ -52,6 +52,8 @@ export interface CloudInstance {
   state: 'pending' | 'running' | 'stopping' | 'terminated';
   publicAddress?: string;
   privateAddress?: string;
+  /** SSH port of the machine when the seller maps one (a marketplace host); default the pool's. */
+  port?: number;
   /** The host key spotfleet injected (`ssh-ed25519 AAAA…`), as recorded on the instance. */
   hostKey?: string;
   idempotencyKey?: string;
@@ -79,6 +81,8 @@ export interface CloudOffering {
   at: string;
   /** Where the price came from (`EC2 spot price history`, `AWS Price List API`, a dated table standing in). */
   source?: string;
+  /** Sells any number of GPUs up to `gpus`, at the same price per GPU (a marketplace), not a fixed machine. */
+  divisible?: boolean;
 }
 
 export interface LaunchRequest {
@@ -115,8 +119,8 @@ export interface CapacityErrorInfo {
 
 /** One cloud's side: how to list, sell, launch and end machines. */
 export interface CloudDriver {
-  /** Whose metadata service the nodes' notices come from. */
-  readonly cloud: MetadataCloud;
+  /** Whose metadata service the nodes' notices come from (none: the provider reads notices elsewhere, as molt does from its API). */
+  readonly cloud?: MetadataCloud;
   /** How errors name the cloud: `EC2`, `GCE`, `Azure`. */
   readonly label: string;
   /** This fleet's machines (tagged/labelled with the fleet), not yet gone. */
@@ -147,6 +151,8 @@ interface NodeRecord {
   /** ms epoch when it became ready. */
   readyAt?: number;
   failed?: { at: number; error: string };
+  /** The machine as it was when it failed: its lease is still reported (terminated) once the cloud no longer lists it. */
+  instance?: CloudInstance;
 }
 
 /** The transfer key's authorized_keys line carries `restrict`: rsync needs no pty or forwarding. */
@@ -279,6 +285,18 @@ export class LeasedNodes {
     return this.inflight;
   }
 
+  /** Machines that failed their readiness and that the cloud no longer lists, as they were. */
+  private failedGone(live: Set<string>): CloudInstance[] {
+    if (!existsSync(this.recordsDir)) return [];
+    const out: CloudInstance[] = [];
+    for (const f of readdirSync(this.recordsDir)) {
+      if (!f.endsWith('.json')) continue;
+      const r = this.record(f.slice(0, -5));
+      if (r?.failed && r.instance && !live.has(r.id)) out.push({ ...r.instance, state: 'terminated' });
+    }
+    return out;
+  }
+
   /** Records of machines the cloud no longer lists are dropped (their verdicts served their turn). */
   private gcRecords(live: Set<string>): void {
     if (!existsSync(this.recordsDir)) return;
@@ -325,12 +343,11 @@ export class LeasedNodes {
       pricePerHour: inst.pricePerHour,
       gpuModel: inst.gpuModel,
       gpus: inst.gpus,
-      cloud: this.driver.cloud,
       // Nodes of one provider share a network: transfers go node to node on the private address.
       transferAddress: inst.privateAddress ?? host,
       ssh: {
         host,
-        port: a.port,
+        port: inst.port ?? a.port,
         user: a.user,
         identityFile: a.identityFile,
         hostKeyFingerprint: fingerprintOfPublicKey(inst.hostKey),
@@ -339,6 +356,7 @@ export class LeasedNodes {
       },
     };
     if (inst.zone !== undefined) n.zone = inst.zone;
+    if (this.driver.cloud !== undefined) n.cloud = this.driver.cloud;
     if (a.checkpointRoot !== undefined) n.checkpointRoot = a.checkpointRoot;
     if (a.metadataUrl !== undefined) n.metadataUrl = a.metadataUrl;
     if (a.nvidiaRuntime !== undefined) n.nvidiaRuntime = a.nvidiaRuntime;
@@ -398,7 +416,7 @@ export class LeasedNodes {
   }
 
   private async fail(inst: CloudInstance, error: string): Promise<void> {
-    this.writeRecord({ id: inst.id, failed: { at: this.ctx.now(), error } });
+    this.writeRecord({ id: inst.id, failed: { at: this.ctx.now(), error }, instance: { ...inst, labels: { ...inst.labels }, meta: { ...inst.meta } } });
     this.ready.delete(inst.id);
     this.set.remove(inst.id);
     this.ctx.log.error('bought node never became ready; terminating it', { provider: this.ctx.name, node: inst.id, pool: inst.pool, error });
@@ -495,14 +513,15 @@ export class LeasedNodes {
     const zones = pool.zones;
     const all = await this.driver.offerings({ gpuModel: req.gpuModel });
     const fits = all.filter((o) => o.gpuModel.toLowerCase() === req.gpuModel.toLowerCase() && o.gpus >= req.gpus);
-    const fewest = Math.min(...fits.map((o) => o.gpus));
+    // The smallest machine type that fits; a divisible offering sells exactly what is asked.
+    const fewest = Math.min(...fits.filter((o) => !o.divisible).map((o) => o.gpus));
     const skipped: string[] = [];
     const options: { o: CloudOffering; max?: number }[] = [];
     const onDemandOf = (type: string): number | undefined => all.filter((o) => o.type === type && o.capacity === 'on-demand').map((o) => o.pricePerHour).sort((a, b) => a - b)[0];
     // A region-wide offering in a pool limited to zones is bought in each of those zones.
     const expanded = fits.flatMap((o) => (zones && o.zone === undefined ? zones.map((zone) => ({ ...o, zone })) : [o]));
     for (const o of expanded) {
-      if (o.gpus !== fewest || o.capacity !== req.capacity) continue;
+      if ((!o.divisible && o.gpus !== fewest) || o.capacity !== req.capacity) continue;
       if (zones && o.zone !== undefined && !zones.includes(o.zone)) continue;
       const perGpu = o.pricePerHour / o.gpus;
       const where = `${o.type}${o.zone ? ` in ${o.zone}` : ''}`;
@@ -538,7 +557,12 @@ export class LeasedNodes {
       prices: (query) => this.prices(query),
       acquire: (req) => this.acquire(req),
       release: (id) => this.release(id),
-      leases: async () => (await this.sync()).map((i) => this.toLease(i)).sort((a, b) => a.id.localeCompare(b.id)),
+      leases: async () => {
+        const list = await this.sync();
+        // A machine that never became ready stays a terminated lease with its error after the cloud
+        // stops listing it (for an hour), so whoever waits on it learns why instead of timing out.
+        return [...list, ...this.failedGone(new Set(list.map((i) => i.id)))].map((i) => this.toLease(i)).sort((a, b) => a.id.localeCompare(b.id));
+      },
     };
   }
 
@@ -567,6 +591,11 @@ export class LeasedNodes {
   /** The capacity misses in force (for `spotfleet nodes`). */
   capacityMisses(): CapacityMiss[] {
     return this.misses.list();
+  }
+
+  /** Whether an offering just had no capacity (a provider that quotes prices its own way marks it unavailable). */
+  missed(capacity: CapacityType, type: string, zone: string | undefined): boolean {
+    return this.misses.missed({ capacity, type, zone: zone ?? '*' }) !== undefined;
   }
 
   async acquire(req: AcquireRequest, again = false): Promise<Lease> {
@@ -653,7 +682,7 @@ export class LeasedNodes {
             n.leaseId = inst.id;
             n.pool = inst.pool;
             if (inst.zone !== undefined) n.zone = inst.zone;
-            const meta: Record<string, string | number | boolean> = { ...inst.meta, ...(seen?.meta ?? {}), cloud: this.driver.cloud };
+            const meta: Record<string, string | number | boolean> = { ...inst.meta, ...(seen?.meta ?? {}), cloud: this.driver.cloud ?? this.driver.label };
             if (inst.privateAddress !== undefined) meta.privateIp = inst.privateAddress;
             if (inst.publicAddress !== undefined) meta.publicIp = inst.publicAddress;
             if (lease.error !== undefined) meta.error = lease.error;
