@@ -5,7 +5,8 @@
 //   on), and on SIGTERM/SIGINT (then exits 0); each checkpoint is written atomically (temp + rename);
 // - on start, resumes from $RESUME_FROM_CHECKPOINT (a checkpoint file, or a folder of them) and
 //   logs `resumed from step N`; otherwise logs `starting from step 0`;
-// - stops with exit 0 after TOTAL_STEPS steps when that is set.
+// - stops with exit 0 after TOTAL_STEPS steps when that is set;
+// - takes CHECKPOINT_MS to write a checkpoint asked for by SIGUSR1 (default 0), to act a big model.
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -14,6 +15,8 @@ const every = Math.max(1, Number(process.env.CHECKPOINT_EVERY || 25));
 const stepMs = Math.max(1, Number(process.env.STEP_MS || 200));
 const total = process.env.TOTAL_STEPS ? Number(process.env.TOTAL_STEPS) : Infinity;
 const keep = 3;
+// How long a checkpoint asked for by SIGUSR1 takes to write (a large model's save), for tests.
+const checkpointMs = Math.max(0, Number(process.env.CHECKPOINT_MS || 0));
 const name = process.env.SPOTFLEET_WORKLOAD || 'trainer';
 
 function log(line) {
@@ -38,7 +41,7 @@ let step = 0;
 let timer;
 // Handlers first: a checkpoint signal that arrives early must not kill the process (or, for
 // SIGUSR1, open Node's inspector).
-process.on('SIGUSR1', () => checkpoint('SIGUSR1'));
+process.on('SIGUSR1', () => (checkpointMs > 0 ? setTimeout(() => checkpoint('SIGUSR1'), checkpointMs) : checkpoint('SIGUSR1')));
 for (const sig of ['SIGTERM', 'SIGINT']) {
   process.on(sig, () => {
     if (timer) clearInterval(timer);

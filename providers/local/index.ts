@@ -97,7 +97,7 @@ function createLocal(config: LocalConfig, ctx: ProviderContext): Provider {
     for (const n of byName.keys()) await notices.settle(n);
   };
 
-  const storage = new LocalfsStorage(P);
+  const storage = new LocalfsStorage(P, { cwd: ctx.specDir, env: ctx.env });
 
   const listNodes = async (): Promise<NodeInfo[]> => {
     await settleAll();
@@ -159,6 +159,10 @@ function createLocal(config: LocalConfig, ctx: ProviderContext): Provider {
       },
       logs: (node, id, opts) => runtime.logs(node, id, opts),
       remove: (node, id) => runtime.remove(node, id),
+      inspect: async (node, id) => {
+        await notices.settle(node);
+        return runtime.inspect(node, id);
+      },
     },
     notices: {
       poll: async (node) => {

@@ -342,6 +342,11 @@ function createSim(config: SimConfig, ctx: ProviderContext): Provider {
       },
       logs: (node, id, opts) => runtime.logs(node, id, opts),
       remove: (node, id) => runtime.remove(node, id),
+      inspect: async (node, id) => {
+        const l = readLease(node);
+        if (l) await settle(l);
+        return runtime.inspect(node, id);
+      },
     },
     notices: {
       poll: async (node) => {
@@ -356,7 +361,7 @@ function createSim(config: SimConfig, ctx: ProviderContext): Provider {
         return notices.post(l.id, { inMs: opts.inMs, ...(opts.kind ? { kind: opts.kind } : {}), detail: { zone: l.zone, simTime: simIso(now()), simulated: true } });
       },
     },
-    storage: new LocalfsStorage(P),
+    storage: new LocalfsStorage(P, { cwd: ctx.specDir, env: ctx.env }),
     close: async () => {},
   };
 }

@@ -127,6 +127,7 @@ export function createSshProvider(config: SshProviderConfig, ctx: ProviderContex
     fleet: ctx.fleet,
     nodes,
     nvidiaNodes: (node) => nodes.has(node) && nodes.node(node).nvidiaRuntime === true,
+    env: ctx.env,
   };
   const r = config.runtime ?? {};
   if (r.docker !== undefined) rt.docker = r.docker;

@@ -1,5 +1,6 @@
 // `spotfleet import ADDR ID`: adopt something already running into the state — a workload
 // instance (`workload.NAME INSTANCE_ID`) or a lease (`lease.POOL LEASE_ID`).
+import type { WorkloadRecord } from '../state/types.js';
 import type { Command } from 'commander';
 import { SpotfleetError } from '../core/errors.js';
 import { parseAddress, leaseAddress } from '../core/address.js';
@@ -28,13 +29,13 @@ export function register(program: Command, app: CliApp): void {
       const state = await session.store.read();
       const observed = await refreshFleet(session.providers);
       let plan: Plan;
-      const base = { formatVersion: PLAN_FORMAT_VERSION, fleet: session.fleet.name, createdAt: new Date().toISOString(), state: { lineage: state.lineage, serial: state.serial }, specHash: specHashOf(session.fleet), changes: [], drift: [], warnings: [], summary: { add: 0, change: 0, destroy: 0 }, cost: { beforePerHour: 0, afterPerHour: 0 } };
+      const base = { formatVersion: PLAN_FORMAT_VERSION, fleet: session.fleet.name, createdAt: new Date().toISOString(), state: { lineage: state.lineage, serial: state.serial }, specHash: specHashOf(session.fleet), changes: [], drift: [], warnings: [], summary: { add: 0, change: 0, destroy: 0, pending: 0 }, cost: { beforePerHour: 0, afterPerHour: 0 } };
       if (parsed.kind === 'workload') {
         const name = parsed.parts[0] as string;
         if (!session.fleet.workloads.some((w) => w.name === name)) throw new SpotfleetError('NOT_FOUND', `workload "${name}" is not in the spec; add it before importing`);
         const inst = observed.workloads.find((w) => w.id === id && w.state === 'running');
         if (!inst) throw new SpotfleetError('NOT_FOUND', `no running instance with ID "${id}" on any provider of this fleet`);
-        if (state.resources[address]?.type === 'workload' && (state.resources[address] as { status: string }).status === 'running') throw new SpotfleetError('ALREADY_MANAGED', `${address} is already in the state; remove it first with \`spotfleet state rm ${address}\``);
+        if (state.resources[address]?.type === 'workload' && (state.resources[address] as WorkloadRecord).instanceId !== undefined) throw new SpotfleetError('ALREADY_MANAGED', `${address} is already in the state; remove it first with \`spotfleet state rm ${address}\``);
         plan = { ...base, actions: [{ id: 'adopt:1', kind: 'adopt', address, deps: [], summary: `import ${id}`, record: 'workload', provider: inst.provider, node: inst.node, instanceId: inst.id }] };
       } else {
         const lease = observed.leases.find((l) => l.id === id);

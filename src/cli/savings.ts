@@ -2,8 +2,9 @@
 // workload or per label, from the ledger in the state file (no provider calls). Text table, JSON
 // (with a format_version) or CSV. The totals are the sums of the rows as printed.
 import type { Command } from 'commander';
+import { csvCell } from '../core/text.js';
 import { UsageError } from '../core/errors.js';
-import { formatDuration, formatUsd, parseDuration } from '../core/units.js';
+import { formatCents, formatDuration, parseDuration } from '../core/units.js';
 import { SAVINGS_FORMAT_VERSION, formatGroupBy, parseGroupBy, summariseSavings, type LedgerGroupBy, type SavingsSummary } from '../engine/ledger.js';
 import type { CliApp } from './app.js';
 import { addStateOptions, openSession, type StateOptions } from './common.js';
@@ -55,15 +56,19 @@ export function renderSavingsText(s: SavingsSummary, fleet: string): string {
     key,
     hours(r.spotHours),
     hours(r.onDemandHours),
-    formatUsd(r.actualUsd),
-    formatUsd(r.onDemandUsd),
-    formatUsd(r.savedUsd),
+    formatCents(r.actualUsd),
+    formatCents(r.onDemandUsd),
+    formatCents(r.savedUsd),
     percent(r.savedPct),
     String(r.migrations),
     seconds(r.downtimeMs),
   ];
   const rows = s.rows.map((r) => cells(`${r.key}${r.onDemandEstimated ? ' *' : ''}`, r));
-  const total = cells('TOTAL', s.totals);
+  // Money prints in cents; the TOTAL line adds the cents as printed, so the table adds up (the
+  // exact totals, to $0.0001, are in --json and --csv).
+  const cents = (k: 'actualUsd' | 'onDemandUsd' | 'savedUsd'): number => s.rows.reduce((t, r) => t + Math.round(r[k] * 100), 0) / 100;
+  const printed = { ...s.totals, actualUsd: cents('actualUsd'), onDemandUsd: cents('onDemandUsd'), savedUsd: cents('savedUsd') };
+  const total = cells('TOTAL', printed);
   const all = [head, ...rows, total];
   const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] as string).length)));
   const line = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
@@ -71,9 +76,13 @@ export function renderSavingsText(s: SavingsSummary, fleet: string): string {
   for (const r of rows) out.push(line(r));
   out.push(widths.map((w) => '-'.repeat(w)).join('  '));
   out.push(line(total));
-  if (s.notes.length > 0) {
+  const phases = Object.entries(s.totals.phases).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${v} ${k}`).join(', ');
+  if (phases) out.push('', `Workloads by phase: ${phases}${s.by.kind === 'workload' ? ` (${s.rows.map((r) => `${r.key} ${Object.keys(r.phases)[0] ?? '?'}`).join(', ')})` : ''}`);
+  const notes = [...s.notes];
+  if ((['actualUsd', 'onDemandUsd', 'savedUsd'] as const).some((k) => Math.round(s.totals[k] * 100) / 100 !== printed[k])) notes.push('money is rounded to cents per row; TOTAL adds the rows as printed (exact totals: --json)');
+  if (notes.length > 0) {
     out.push('');
-    for (const n of s.notes) out.push(`* ${n}`);
+    for (const n of notes) out.push(`* ${n}`);
   }
   return `${out.join('\n')}\n`;
 }
@@ -101,6 +110,7 @@ export function renderSavingsJson(s: SavingsSummary, fleet: string): string {
         (['on-demand', 'spot'] as const).map((c) => [c, { ms: r.byCapacity[c].ms, gpu_hours: r.byCapacity[c].gpuHours, actual_usd: r.byCapacity[c].actualUsd, on_demand_usd: r.byCapacity[c].onDemandUsd }]),
       ),
       on_demand_estimated: r.onDemandEstimated,
+      phases: r.phases,
     })),
     totals: {
       spot_hours: s.totals.spotHours,
@@ -112,24 +122,21 @@ export function renderSavingsJson(s: SavingsSummary, fleet: string): string {
       migrations: s.totals.migrations,
       failed_migrations: s.totals.failedMigrations,
       downtime_ms: s.totals.downtimeMs,
+      phases: s.totals.phases,
     },
     notes: s.notes,
   };
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
-function csvField(v: string | number): string {
-  const t = String(v);
-  return /[",\n\r]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
-}
 
 /** CSV with a header line and one line per row (no total line: spreadsheets sum). */
 export function renderSavingsCsv(s: SavingsSummary): string {
-  const lines = [['group', 'workloads', 'spot_hours', 'on_demand_hours', 'actual_usd', 'on_demand_usd', 'saved_usd', 'saved_pct', 'migrations', 'failed_migrations', 'downtime_s'].join(',')];
+  const lines = [['group', 'workloads', 'spot_hours', 'on_demand_hours', 'actual_usd', 'on_demand_usd', 'saved_usd', 'saved_pct', 'migrations', 'failed_migrations', 'downtime_s', 'phases'].join(',')];
   for (const r of s.rows) {
     lines.push(
-      [r.key, r.workloads.join(' '), r.spotHours, r.onDemandHours, r.actualUsd.toFixed(4), r.onDemandUsd.toFixed(4), r.savedUsd.toFixed(4), r.savedPct.toFixed(2), r.migrations, r.failedMigrations, (r.downtimeMs / 1000).toFixed(3)]
-        .map(csvField)
+      [r.key, r.workloads.join(' '), r.spotHours, r.onDemandHours, r.actualUsd.toFixed(4), r.onDemandUsd.toFixed(4), r.savedUsd.toFixed(4), r.savedPct.toFixed(2), r.migrations, r.failedMigrations, (r.downtimeMs / 1000).toFixed(3), Object.entries(r.phases).map(([k, v]) => `${k}:${v}`).join(' ')]
+        .map(csvCell)
         .join(','),
     );
   }
@@ -154,9 +161,9 @@ export function register(program: Command, app: CliApp): void {
     try {
       const state = await session.store.read();
       const summary = summariseSavings(state, { now, by, fleet: session.fleet, ...(since !== undefined ? { since } : {}) });
-      if (opts.json) app.io.stdout.write(renderSavingsJson(summary, session.fleet.name));
-      else if (opts.csv) app.io.stdout.write(renderSavingsCsv(summary));
-      else app.io.stdout.write(renderSavingsText(summary, session.fleet.name));
+      if (opts.json) app.io.write(renderSavingsJson(summary, session.fleet.name));
+      else if (opts.csv) app.io.write(renderSavingsCsv(summary));
+      else app.io.write(renderSavingsText(summary, session.fleet.name));
     } finally {
       await session.close();
     }

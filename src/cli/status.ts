@@ -3,12 +3,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { jsonDocument, toSnakeJson } from '../core/json.js';
 import { formatDuration, formatUsdPerHour, roundUsd } from '../core/units.js';
 import type { Observed } from '../core/types.js';
+import { judgeEnd, stoppedBySpotfleet } from '../engine/lifecycle.js';
 import { refreshFleet } from '../engine/refresh.js';
 import type { WorkloadRecord, LeaseRecord } from '../state/types.js';
 import type { CliApp } from './app.js';
 import { addStateOptions, openSession, type StateOptions } from './common.js';
+import { withIsoTimes } from './state-view.js';
 import { parseBool } from './plan.js';
 
 export interface ControllerInfo {
@@ -35,6 +38,8 @@ export async function readControllerStatus(stateDir: string): Promise<{ info: Co
   }
 }
 
+const PHASE_ORDER = ['running', 'starting', 'checkpointing', 'migrating', 'recovering', 'pending', 'succeeded', 'failed', 'cancelled'];
+
 function table(rows: string[][]): string[] {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd());
@@ -58,44 +63,75 @@ export function register(program: Command, app: CliApp): void {
       const leases = Object.values(state.resources).filter((r): r is LeaseRecord => r.type === 'lease').sort((a, b) => a.address.localeCompare(b.address));
       const controller = await readControllerStatus(session.stateDir);
       const live = (w: WorkloadRecord): string => {
-        if (!observed) return w.status;
+        if (!observed || w.instanceId === undefined) return w.phase;
         const inst = observed.workloads.find((i) => i.id === w.instanceId && i.provider === w.provider);
-        if (w.status === 'running' && (!inst || inst.state !== 'running')) return 'died';
+        if (!inst || inst.state !== 'running') {
+          // What the next apply or reconcile will record (the same judgement the planner makes).
+          const node = observed.nodes.find((n) => n.provider === w.provider && n.id === w.node);
+          const noticed = observed.notices.some((n) => n.provider === w.provider && n.node === w.node);
+          const verdict = judgeEnd({ instance: inst, node, noticed, stoppedByUs: stoppedBySpotfleet(w, w.instanceId, state.pending) });
+          const text = { succeeded: 'completed (exit 0)', failed: `exited (code ${inst?.exitCode ?? '?'})`, preempted: 'died', stopped: 'stopped' }[verdict];
+          return `${text}; not recorded yet`;
+        }
         const notice = observed.notices.find((n) => n.node === w.node && n.provider === w.provider);
-        return notice ? `evicting (${notice.kind}, deadline ${notice.deadline})` : w.status;
+        return notice ? `evicting (${notice.kind}, deadline ${notice.deadline})` : w.phase;
       };
       const specNames = new Set(session.fleet.workloads.map((w) => w.name));
       const pending = session.fleet.workloads.filter((w) => !workloads.some((r) => r.name === w.name)).map((w) => w.name);
       let total = 0;
       const byCap: Record<string, number> = {};
+      const byPhase: Record<string, number> = {};
       for (const w of workloads) {
-        if (w.status !== 'running') continue;
+        byPhase[w.phase] = (byPhase[w.phase] ?? 0) + 1;
+        // Charged while an instance runs (the ledger's open segment); a finished job costs nothing.
+        if (w.since === undefined || w.instanceId === undefined) continue;
         const c = (w.pricePerGpuHour ?? 0) * w.gpus;
         total += c;
         byCap[w.capacity ?? 'unknown'] = (byCap[w.capacity ?? 'unknown'] ?? 0) + c;
       }
+      const destroyed = state.fleetMode?.mode === 'destroyed';
       if (opts.json) {
-        app.io.out(JSON.stringify({ fleet: session.fleet.name, costPerHour: roundUsd(total), costPerHourByCapacity: byCap, workloads: workloads.map((w) => ({ ...w, live: live(w), inSpec: specNames.has(w.name) })), leases, notApplied: pending, controller: controller ?? null, unknown: observed?.unknown ?? [] }, null, 2));
+        app.io.stdout.write(
+          jsonDocument({
+            fleet: session.fleet.name,
+            mode: toSnakeJson(withIsoTimes(state.fleetMode ?? { mode: 'active' })),
+            cost_per_hour: roundUsd(total),
+            cost_per_hour_by_capacity: Object.fromEntries(Object.entries(byCap).map(([k, v]) => [k, roundUsd(v)])),
+            phases: byPhase,
+            workloads: workloads.map((w) => ({ ...(toSnakeJson(withIsoTimes(w)) as Record<string, unknown>), live: live(w), in_spec: specNames.has(w.name) })),
+            leases: toSnakeJson(withIsoTimes(leases)),
+            not_applied: pending,
+            controller: controller ? toSnakeJson(controller) : null,
+            unknown: toSnakeJson(observed?.unknown ?? []),
+          }),
+        );
         return;
       }
       const capText = Object.entries(byCap).sort().map(([k, v]) => `${k} ${formatUsdPerHour(v)}`).join(', ');
-      app.io.out(`Fleet ${session.fleet.name}: ${workloads.filter((w) => w.status === 'running').length} running, ${formatUsdPerHour(total)}${capText ? ` (${capText})` : ''}\n`);
-      const rows = [['WORKLOAD', 'STATUS', 'NODE', 'CAPACITY', 'POOL/ZONE', '$/h', 'SINCE']];
+      const phaseText = PHASE_ORDER.filter((p) => byPhase[p]).map((p) => `${byPhase[p]} ${p}`).join(', ') || 'no workloads';
+      if (destroyed) app.io.out(`Fleet ${session.fleet.name}: destroyed (${state.fleetMode?.by ?? 'destroy'} at ${new Date(state.fleetMode?.at ?? 0).toISOString()}); nothing runs until the next \`spotfleet apply\`.`);
+      app.io.out(`Fleet ${session.fleet.name}: ${phaseText}; ${formatUsdPerHour(total)}${capText ? ` (${capText})` : ''}\n`);
+      const rows = [['WORKLOAD', 'PHASE', 'NODE', 'CAPACITY', 'POOL/ZONE', '$/h', 'SINCE']];
       for (const w of workloads) {
+        const charging = w.since !== undefined && w.instanceId !== undefined;
         rows.push([
           w.name,
           live(w),
-          w.node ?? '-',
-          w.capacity ?? '-',
-          `${w.pool ?? '-'}${w.zone ? `/${w.zone}` : ''}`,
-          w.status === 'running' ? formatUsdPerHour((w.pricePerGpuHour ?? 0) * w.gpus) : '-',
-          w.since ? `${new Date(w.since).toISOString()} (${formatDuration(Math.round((now - w.since) / 1000) * 1000)} ago)` : '-',
+          charging ? w.node ?? '-' : '-',
+          charging ? w.capacity ?? '-' : '-',
+          charging ? `${w.pool ?? '-'}${w.zone ? `/${w.zone}` : ''}` : '-',
+          charging ? formatUsdPerHour((w.pricePerGpuHour ?? 0) * w.gpus) : '-',
+          w.since ? `${new Date(w.since).toISOString()} (${formatDuration(Math.round((now - w.since) / 1000) * 1000)} ago)` : w.finishedAt ? `ended ${new Date(w.finishedAt).toISOString()}` : '-',
         ]);
       }
       for (const line of table(rows)) app.io.out(line);
       for (const w of workloads) {
+        if (w.pendingReason && (w.phase === 'pending' || w.phase === 'recovering')) app.io.out(`  ${w.name}: ${w.phase}: ${w.pendingReason.message}${w.pendingReason.until && w.pendingReason.until > now ? ` (restarts at ${new Date(w.pendingReason.until).toISOString()})` : ''}`);
+        if (w.lastExit && (w.phase === 'succeeded' || w.phase === 'failed' || w.phase === 'recovering')) app.io.out(`  ${w.name}: last exit ${w.lastExit.code !== undefined ? `code ${w.lastExit.code}` : '(no code)'} on ${w.lastExit.node} at ${new Date(w.lastExit.at).toISOString()} (${w.lastExit.outcome})`);
+        if (w.failures > 0 || w.recoveries > 0) app.io.out(`  ${w.name}: ${w.failures} failure(s), ${w.recoveries} recovery(ies) after preemption`);
+        if (w.move) app.io.out(`  ${w.name}: moving ${w.move.from.node ?? '?'} → ${w.move.to.node ?? w.move.to.pool ?? '?'} (${w.move.reason}; step ${w.move.step})`);
         const m = w.moves.at(-1);
-        if (m) app.io.out(`  ${w.name}: last move ${new Date(m.at).toISOString()} ${m.from ?? '?'} → ${m.to}: ${m.reason}${m.downtimeMs !== undefined ? ` (downtime ${formatDuration(m.downtimeMs)})` : ''}`);
+        if (m) app.io.out(`  ${w.name}: last move ${new Date(m.at).toISOString()} ${m.from ?? '?'} → ${m.to}: ${m.reason}${m.downtimeMs !== undefined ? ` (downtime ${formatDuration(m.downtimeMs)})` : ''}${m.outcome === 'lost-work' ? `; lost about ${formatDuration(m.lostWorkMs ?? 0)} of work` : ''}`);
         if (w.pinnedOnDemandUntil && w.pinnedOnDemandUntil > now) app.io.out(`  ${w.name}: kept on on-demand until ${new Date(w.pinnedOnDemandUntil).toISOString()}: ${w.pinnedReason ?? ''}`);
       }
       if (pending.length > 0) app.io.out(`\nNot applied yet: ${pending.join(', ')} (run \`spotfleet apply\`)`);
@@ -112,6 +148,7 @@ export function register(program: Command, app: CliApp): void {
           if (v.monitor) app.io.out(`  notice monitor: ${v.monitor.nodes} nodes, ${v.monitor.polls} polls, ${v.monitor.errors} errors`);
           for (const e of (v.recentEvents ?? []).slice(-5)) app.io.out(`  ${e.at} ${e.kind}: ${e.message}`);
         }
+        if (destroyed) app.io.out('  idle: the fleet is destroyed; watch acts again after the next `spotfleet apply`');
       } else app.io.out('\nController: no `spotfleet watch` is running for this fleet.');
     } finally {
       await session.close();

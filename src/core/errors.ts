@@ -53,11 +53,14 @@ export class ProviderError extends SpotfleetError {
   readonly provider: string;
   readonly address: string | undefined;
   readonly retryable: boolean;
-  constructor(provider: string, message: string, opts: { address?: string; retryable?: boolean; cause?: unknown } = {}) {
+  /** A machine-readable why, where callers act on it (e.g. `signal-not-ready`). */
+  readonly reason: string | undefined;
+  constructor(provider: string, message: string, opts: { address?: string; retryable?: boolean; cause?: unknown; reason?: string } = {}) {
     super('PROVIDER_FAILED', `provider "${provider}"${opts.address ? ` (${opts.address})` : ''}: ${message}`);
     this.provider = provider;
     this.address = opts.address;
     this.retryable = opts.retryable ?? false;
+    this.reason = opts.reason;
     if (opts.cause !== undefined) (this as { cause?: unknown }).cause = opts.cause;
   }
 }
@@ -80,6 +83,17 @@ export class LockError extends SpotfleetError {
       : [];
     super('STATE_LOCKED', message, [...who, 'If you are sure no other spotfleet runs, release it with `spotfleet force-unlock ID`.']);
     this.holder = holder;
+  }
+}
+
+/**
+ * A state write lost a compare-and-swap race (another writer moved the serial), or a step's
+ * precondition no longer holds in the newest state (the fleet was destroyed, the workload moved).
+ * The writer re-reads and re-plans.
+ */
+export class StateConflictError extends SpotfleetError {
+  constructor(message: string) {
+    super('STATE_CONFLICT', message, ['Another spotfleet (watch, apply or destroy) changed the state first; run the command again to plan from the new state.']);
   }
 }
 
@@ -125,4 +139,12 @@ export function isSpotfleetError(e: unknown): e is SpotfleetError {
 export function errorMessage(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
+}
+
+/** The ProviderError reason of a checkpoint signal not sent because the workload does not catch it. */
+export const SIGNAL_NOT_READY = 'signal-not-ready';
+
+/** True for a runtime's "not sent: the workload has no handler for the signal yet" error. */
+export function isSignalNotReady(e: unknown): boolean {
+  return e instanceof Error && (e as { reason?: unknown }).reason === SIGNAL_NOT_READY;
 }

@@ -40,6 +40,8 @@ export interface WorkloadInstance {
   /** ISO-8601. */
   startedAt: string;
   exitCode?: number;
+  /** ISO-8601, once it has exited, when the runtime knows. */
+  endedAt?: string;
   gpus: number;
   /** Hash of the workload spec it was started from; a change means the workload must be replaced. */
   specHash?: string;
@@ -171,4 +173,9 @@ export interface Observed {
   notices: Notice[];
   /** Parts that could not be read (a provider that failed, marked unknown rather than empty). */
   unknown: { provider: string; capability: string; error: string }[];
+  /**
+   * Spot availability seen so far per pool/zone (`pool/zone` → the policy's ZoneStats), carried from
+   * one recorded observation to the next: the live history behind the expected up-time estimate.
+   */
+  zoneStats?: Record<string, unknown>;
 }

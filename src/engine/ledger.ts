@@ -6,13 +6,14 @@
 // Rounding rule, so that every rendering agrees and a table's totals equal the sum of its rows:
 // each row's money is rounded once with `roundUsd`, its saved $ is the difference of the rounded
 // values, and every total is the sum of the rounded row values.
+import { JSON_FORMAT_VERSION } from '../core/json.js';
 import type { CapacityType } from '../core/types.js';
 import { HOUR_MS, roundUsd } from '../core/units.js';
 import type { Fleet } from '../spec/types.js';
 import type { LedgerEntry, MoveRecord, StateFile, WorkloadRecord } from '../state/types.js';
 
 /** Version of the `savings --json` document; bump the major on incompatible changes. */
-export const SAVINGS_FORMAT_VERSION = '1.0';
+export const SAVINGS_FORMAT_VERSION = JSON_FORMAT_VERSION;
 
 /** Group rows by workload name, or by the value of one workload label from the fleet spec. */
 export type LedgerGroupBy = { kind: 'workload' } | { kind: 'label'; key: string };
@@ -70,9 +71,22 @@ export interface SavingsRow {
   byCapacity: Record<CapacityType, CapacityUsage>;
   /** Some segment's on-demand price was inferred rather than recorded. */
   onDemandEstimated: boolean;
+  /** The group's workloads by lifecycle phase (as the state records them now). */
+  phases: Record<string, number>;
 }
 
 export type SavingsTotals = Omit<SavingsRow, 'key' | 'workloads' | 'byCapacity' | 'onDemandEstimated'>;
+
+/** Counts of workloads per phase, from the state's records. */
+function phasesOf(state: StateFile, names: Iterable<string>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const n of names) {
+    const r = state.resources[`workload.${n}`];
+    const phase = r?.type === 'workload' ? r.phase : 'removed';
+    out[phase] = (out[phase] ?? 0) + 1;
+  }
+  return out;
+}
 
 export interface SavingsSummary {
   /** ms epoch: the window actually covered (from = since, or the first segment's start). */
@@ -136,7 +150,7 @@ export function openSegmentOnDemandPrice(state: StateFile, r: WorkloadRecord, fl
     const same = latest(state.ledger.filter((e) => models.get(e.workload) === model && e.onDemandPricePerGpuHour > 0));
     if (same) return { price: same.onDemandPricePerGpuHour, estimated: true };
     const od = workloadRecords(state)
-      .filter((w) => w.status === 'running' && w.capacity === 'on-demand' && models.get(w.name) === model && (w.pricePerGpuHour ?? 0) > 0)
+      .filter((w) => w.since !== undefined && w.capacity === 'on-demand' && models.get(w.name) === model && (w.pricePerGpuHour ?? 0) > 0)
       .sort((a, b) => cmp(a.name, b.name))[0];
     if (od) return { price: od.pricePerGpuHour as number, estimated: true };
   }
@@ -162,7 +176,7 @@ export function ledgerSegments(state: StateFile, opts: Pick<LedgerOptions, 'now'
   };
   for (const e of state.ledger) push(e, false, false);
   for (const r of workloadRecords(state)) {
-    if (r.status !== 'running' || r.since === undefined) continue;
+    if (r.since === undefined) continue;
     const od = openSegmentOnDemandPrice(state, r, opts.fleet);
     const e: LedgerEntry = { workload: r.name, capacity: r.capacity ?? 'on-demand', from: r.since, to: hi, gpus: r.gpus, pricePerGpuHour: r.pricePerGpuHour ?? 0, onDemandPricePerGpuHour: od.price };
     if (r.pool !== undefined) e.pool = r.pool;
@@ -270,6 +284,7 @@ export function summariseSavings(state: StateFile, opts: LedgerOptions): Savings
       downtimeMs: a.downtimeMs,
       byCapacity: { spot, 'on-demand': od },
       onDemandEstimated: a.estimated,
+      phases: phasesOf(state, a.workloads),
     };
   });
   const sum = (f: (r: SavingsRow) => number): number => rows.reduce((t, r) => t + f(r), 0);
@@ -283,6 +298,7 @@ export function summariseSavings(state: StateFile, opts: LedgerOptions): Savings
     migrations: sum((r) => r.migrations),
     failedMigrations: sum((r) => r.failedMigrations),
     downtimeMs: sum((r) => r.downtimeMs),
+    phases: phasesOf(state, rows.flatMap((r) => r.workloads)),
   };
   totals.savedPct = pct(totals.savedUsd, totals.onDemandUsd);
   // A reduce, not Math.min(...spread): a long ledger would overflow the call stack.

@@ -4,15 +4,18 @@
 // acquire ∥ checkpoint → stop → transfer → start, releases of idle leases, adoption of things found
 // running with our labels, and stops of duplicates. Output is sorted by address.
 import { createHash } from 'node:crypto';
-import { compareAddress, leaseAddress, workloadAddress } from '../core/address.js';
+import { compareAddress, leaseAddressForKey, nodeKey, workloadAddress } from '../core/address.js';
 import type { CapacityType, Lease, NodeInfo, Notice, Observed, WorkloadInstance } from '../core/types.js';
-import { roundUsd } from '../core/units.js';
+import { formatDuration, formatUsd, roundUsd } from '../core/units.js';
 import { computeBid } from '../core/bid.js';
 import { FreeGpuIndex } from './capacity-index.js';
 import { decideWorkload } from '../policy/decide.js';
+import type { ZoneStats } from '../policy/uptime.js';
 import { DEFAULT_OVERHEAD, type CurrentPlacement, type PlacementOption, type WorkloadDecision, type WorkloadDecisionInput } from '../policy/types.js';
 import type { Fleet, WorkloadSpec } from '../spec/types.js';
-import type { LeaseRecord, StateFile, WorkloadRecord } from '../state/types.js';
+import type { ExitRecord, LeaseRecord, MoveInFlight, PendingReason, StateFile, WorkloadPhase, WorkloadRecord } from '../state/types.js';
+import { afterEnd, isActive, isTerminal, judgeEnd, stoppedBySpotfleet, type EndVerdict } from './lifecycle.js';
+import { ARCHIVE_NODE, ARCHIVE_PROVIDER } from './archive.js';
 import {
   PLAN_FORMAT_VERSION,
   type Action,
@@ -20,7 +23,10 @@ import {
   type DriftItem,
   type Plan,
   type PlacementRef,
+  type RecordAction,
   type ResourceChange,
+  type StartAction,
+  type StopAction,
 } from './types.js';
 
 export interface PlanOptions {
@@ -42,9 +48,21 @@ export interface PlanOptions {
   checkpointWaitMs?: number;
   /** When given, every workload's decision input and decision are put here (for `explain`). */
   captureDecisions?: Map<string, { input: WorkloadDecisionInput; decision: WorkloadDecision }>;
+  /**
+   * The observation is the last recorded one, not a fresh refresh (`--refresh=false`): a workload is
+   * never stopped or restarted for what the skipped refresh could not see.
+   */
+  refreshSkipped?: boolean;
+  /**
+   * Leased nodes (`provider/node`) whose checkpoints can be copied to the controller's archive: a
+   * workload stopped there for good (destroy, parked) has its checkpoint archived before the lease
+   * is released, so the next run resumes from it.
+   */
+  archivable?: ReadonlySet<string>;
+  /** Spot availability seen so far per pool/zone: the live history of the expected up-time estimate. */
+  zoneStats?: Record<string, ZoneStats>;
 }
 
-const nodeKey = (provider: string, id: string): string => `${provider}/${id}`;
 
 export function specHashOf(fleet: Fleet): string {
   const h = createHash('sha256');
@@ -76,6 +94,10 @@ interface Ctx {
   reserved: Map<string, string>;
   /** Stop and transfer-from actions per node key, so a lease release waits for them. */
   stopsOnNode: Map<string, string[]>;
+  /** Exited instances of ours, per workload. */
+  ended: Map<string, WorkloadInstance[]>;
+  /** Providers whose nodes or runtime could not be read: their workloads are left as they are. */
+  unknownProviders: Set<string>;
   seq: number;
 }
 
@@ -111,6 +133,8 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     leasesInUse: new Set(),
     reserved: new Map(),
     stopsOnNode: new Map(),
+    ended: new Map(),
+    unknownProviders: new Set(),
     seq: 0,
   };
   for (const n of observed.notices) {
@@ -137,6 +161,14 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     list.push(w);
     byWorkload.set(w.workload, list);
   }
+  // Every instance of ours the runtimes still report, exited ones too: how a job ended.
+  for (const w of observed.workloads) {
+    if (w.fleet !== fleet.name || w.state === 'running') continue;
+    const list = ctx.ended.get(w.workload) ?? [];
+    list.push(w);
+    ctx.ended.set(w.workload, list);
+  }
+  for (const u of observed.unknown) if (u.capability === 'runtime.list' || u.capability === 'nodes.list') ctx.unknownProviders.add(u.provider);
 
   // A lease acquired for a workload that does not run yet (a crash between acquire and start) is
   // that workload's: its own idempotent acquire returns it, so nobody else may take its GPUs.
@@ -148,9 +180,11 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
   ctx.index = buildIndex(ctx);
   let beforePerHour = 0;
   let afterPerHour = 0;
+  /** Each workload's $/h before and after, so a targeted plan counts only what it changes. */
+  const perWorkload = new Map<string, { before: number; after: number }>();
   const specNames = new Set(fleet.workloads.map((w) => w.name));
   const names = new Set<string>([...specNames, ...byWorkload.keys()]);
-  for (const r of Object.values(state.resources)) if (r.type === 'workload' && (r.status === 'running' || byWorkload.has(r.name))) names.add(r.name);
+  for (const r of Object.values(state.resources)) if (r.type === 'workload') names.add(r.name);
 
   const specByName = new Map(fleet.workloads.map((w) => [w.name, w]));
   for (const name of [...names].sort()) {
@@ -158,6 +192,7 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     const r = planWorkload(ctx, name, spec, byWorkload.get(name) ?? []);
     beforePerHour += r.before;
     afterPerHour += r.after;
+    perWorkload.set(workloadAddress(name), r);
   }
   planLeases(ctx);
   if (state.pending.length > 0) {
@@ -179,15 +214,19 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     actions = actions.filter((a) => keep.has(a.id));
     const addrs = new Set(actions.map((a) => a.address));
     changes = changes.filter((c) => addrs.has(c.address) || opts.targets?.includes(c.address));
+    // Untargeted workloads stay as they are: the fleet's cost after is theirs now plus the targets' after.
+    afterPerHour = 0;
+    for (const [addr, r] of perWorkload) afterPerHour += addrs.has(addr) ? r.after : r.before;
   }
   changes.sort((a, b) => compareAddress(a.address, b.address));
   ctx.drift.sort((a, b) => compareAddress(a.address, b.address) || a.kind.localeCompare(b.kind));
 
-  const summary = { add: 0, change: 0, destroy: 0 };
+  const summary = { add: 0, change: 0, destroy: 0, pending: 0 };
   for (const c of changes) {
     if (c.change === 'create') summary.add++;
     else if (c.change === 'update' || c.change === 'replace') summary.change++;
     else if (c.change === 'delete') summary.destroy++;
+    else if (c.change === 'pending') summary.pending++;
   }
   const plan: Plan = {
     formatVersion: PLAN_FORMAT_VERSION,
@@ -336,10 +375,30 @@ interface WorkloadResult {
   after: number;
 }
 
+/** Where a workload stands before the decision: its running instance, record, node and what ended. */
+interface Situation {
+  name: string;
+  address: string;
+  spec: WorkloadSpec | undefined;
+  rec: WorkloadRecord | undefined;
+  primary: WorkloadInstance | undefined;
+  node: NodeInfo | undefined;
+  evicted: boolean;
+  adoptIds: string[];
+  /** Price per hour it costs now. */
+  before: number;
+}
+
 function planWorkload(ctx: Ctx, name: string, spec: WorkloadSpec | undefined, instances: WorkloadInstance[]): WorkloadResult {
   const address = workloadAddress(name);
   const rec = workloadRecord(ctx, name);
-  const now = ctx.opts.now;
+  // A provider that could not be read: what runs there is unknown, so nothing is stopped, restarted
+  // or recorded for it.
+  if (rec?.provider && ctx.unknownProviders.has(rec.provider) && instances.length === 0) {
+    ctx.warnings.push(`${address}: ${rec.provider} could not be read; ${name} is left as it is`);
+    ctx.changes.push({ address, change: 'no-op', reasons: [{ rule: 'refresh', text: `${rec.provider} could not be read: left as it is` }], actions: [], violations: [] });
+    return { before: 0, after: 0 };
+  }
   // Which running instance is "the" workload; any other is a duplicate to stop.
   const sorted = [...instances].sort((a, b) => (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : a.id.localeCompare(b.id)));
   let primary = rec?.instanceId ? sorted.find((i) => i.id === rec.instanceId) : undefined;
@@ -374,9 +433,6 @@ function planWorkload(ctx: Ctx, name: string, spec: WorkloadSpec | undefined, in
     ctx.actions.push({ id, kind: 'adopt', address, deps: [], summary: `record ${primary.id} on ${primary.node}`, record: 'workload', provider: primary.provider, node: primary.node, instanceId: primary.id });
     adoptIds.push(id);
   }
-  if (!primary && rec?.status === 'running') {
-    ctx.drift.push({ address, kind: 'died', message: `was running on ${rec.node ?? '?'} (${rec.instanceId ?? '?'}) but no longer runs` });
-  }
 
   const node = primary ? ctx.nodes.get(nodeKey(primary.provider, primary.node)) : undefined;
   const notices = primary ? ctx.notices.get(nodeKey(primary.provider, primary.node)) ?? [] : [];
@@ -388,41 +444,187 @@ function planWorkload(ctx: Ctx, name: string, spec: WorkloadSpec | undefined, in
   const curPrice = node ? pricePerGpuHourOf(node) : rec?.pricePerGpuHour ?? 0;
   const before = primary ? curPrice * primary.gpus : 0;
   if (primary?.provider && node?.leaseId) ctx.leasesInUse.add(`${primary.provider}/${node.leaseId}`);
+  const sit: Situation = { name, address, spec, rec, primary, node, evicted, adoptIds, before };
 
-  // Removed from the spec (or destroy): checkpoint and stop.
-  if (!spec) {
-    if (!primary) {
-      if (rec) ctx.changes.push({ address, change: 'delete', reasons: [{ rule: 'spec', text: 'no longer in the spec and not running: forget it' }], actions: [], violations: [] });
-      if (rec) ctx.actions.push({ id: nextId(ctx, 'forget', name), kind: 'forget', address, deps: [], summary: 'forget (not running)' });
+  // The recorded instance no longer runs: find out how it ended, and record it.
+  const end = primary ? undefined : endOfRecorded(ctx, sit);
+  if (!spec) return planRemoval(ctx, sit, end);
+  if (primary) return planRunning(ctx, sit, spec);
+  return planNotRunning(ctx, sit, spec, end);
+}
+
+interface Ended {
+  verdict: EndVerdict;
+  exit: ExitRecord;
+  /** The record action that writes the end (starts depend on it). */
+  recordId?: string;
+}
+
+/** How the workload's recorded instance ended, when the record says it runs but it does not. */
+function endOfRecorded(ctx: Ctx, sit: Situation): Ended | undefined {
+  const rec = sit.rec;
+  if (!rec?.instanceId || !isActive(rec.phase) || !rec.provider || !rec.node) return undefined;
+  if (ctx.opts.refreshSkipped) return undefined;
+  const inst = (ctx.ended.get(sit.name) ?? []).find((i) => i.id === rec.instanceId && i.provider === rec.provider);
+  const k = nodeKey(rec.provider, rec.node);
+  const verdict = judgeEnd({
+    instance: inst,
+    node: ctx.nodes.get(k),
+    noticed: (ctx.notices.get(k) ?? []).length > 0,
+    stoppedByUs: stoppedBySpotfleet(rec, rec.instanceId, ctx.state.pending),
+  });
+  const at = inst?.endedAt ? Date.parse(inst.endedAt) || ctx.opts.now : ctx.opts.now;
+  const exit: ExitRecord = { instanceId: rec.instanceId, node: rec.node, provider: rec.provider, at, outcome: verdict };
+  if (inst?.exitCode !== undefined) exit.code = inst.exitCode;
+  const code = exit.code !== undefined ? ` with code ${exit.code}` : '';
+  const text: Record<EndVerdict, string> = {
+    succeeded: `completed: ${rec.instanceId} on ${rec.node} exited${code}`,
+    failed: `failed: ${rec.instanceId} on ${rec.node} exited${code}`,
+    preempted: inst ? `${rec.instanceId} on ${rec.node} was preempted (exited${code})` : `${rec.instanceId} on ${rec.node} is gone (node ${ctx.nodes.has(k) ? 'still there' : 'gone'})`,
+    stopped: `${rec.instanceId} on ${rec.node} was stopped by an interrupted spotfleet run`,
+  };
+  ctx.drift.push({ address: sit.address, kind: verdict === 'succeeded' || verdict === 'failed' ? 'exited' : 'died', message: text[verdict] });
+  return { verdict, exit };
+}
+
+function pushRecord(ctx: Ctx, sit: Situation, r: Omit<RecordAction, 'id' | 'kind' | 'address' | 'deps' | 'summary' | 'workload'>, deps: string[] = []): string {
+  const id = nextId(ctx, 'record', sit.name);
+  ctx.actions.push({ id, kind: 'record', address: sit.address, deps, summary: `record ${r.phase}: ${r.message}`, workload: sit.name, ...r });
+  return id;
+}
+
+/** Removed from the spec (or destroy): checkpoint and stop; destroy keeps the record, cancelled. */
+function planRemoval(ctx: Ctx, sit: Situation, end: Ended | undefined): WorkloadResult {
+  const { name, address, rec, primary, node, before } = sit;
+  const destroy = ctx.opts.destroy === true;
+  if (!primary) {
+    if (!rec) return { before: 0, after: 0 };
+    const ids: string[] = [];
+    if (end) {
+      // Record how it ended first: that closes its ledger segment at the exit time.
+      const phase: WorkloadPhase = end.verdict === 'succeeded' ? 'succeeded' : end.verdict === 'failed' ? 'failed' : 'cancelled';
+      ids.push(pushRecord(ctx, sit, { phase, exit: end.exit, expectInstance: end.exit.instanceId, message: `${end.verdict} before it was ${destroy ? 'destroyed' : 'removed'}` }));
+    }
+    if (destroy) {
+      if (!end && !isTerminal(rec.phase)) ids.push(pushRecord(ctx, sit, { phase: 'cancelled', clearMove: true, message: 'destroy: it will not run until the next apply' }));
+      if (ids.length > 0) ctx.changes.push({ address, change: 'no-op', reasons: [{ rule: 'spec', text: 'destroy: not running; recorded as cancelled' }], actions: ids, violations: [] });
       return { before: 0, after: 0 };
     }
-    const ids = checkpointAndStop(ctx, name, primary, undefined, adoptIds, true, evicted);
-    ctx.changes.push({
-      address,
-      change: 'delete',
-      before: { node: primary.node, capacity: node?.capacity ?? rec?.capacity ?? 'on-demand', ...(rec?.pool ? { pool: rec.pool } : {}), pricePerHour: roundUsd(before) },
-      reasons: [{ rule: 'spec', text: ctx.opts.destroy ? 'destroy: checkpoint and stop' : 'removed from the spec: checkpoint and stop' }],
-      money: { nowPerHour: roundUsd(before), afterPerHour: 0, migrationOverheadUsd: 0 },
-      actions: ids,
-      violations: [],
-    });
-    if (node?.leaseId) ctx.leasesInUse.delete(`${primary.provider}/${node.leaseId}`);
-    return { before, after: 0 };
+    ids.push(nextId(ctx, 'forget', name));
+    ctx.actions.push({ id: ids[ids.length - 1] as string, kind: 'forget', address, deps: ids.slice(0, -1), summary: 'forget (not running)' });
+    ctx.changes.push({ address, change: 'delete', reasons: [{ rule: 'spec', text: 'no longer in the spec and not running: forget it' }], actions: ids, violations: [] });
+    return { before: 0, after: 0 };
   }
+  const ids = checkpointAndStop(ctx, name, primary, undefined, sit.adoptIds, destroy ? 'cancel' : 'remove', sit.evicted);
+  ctx.changes.push({
+    address,
+    change: 'delete',
+    before: { node: primary.node, capacity: node?.capacity ?? rec?.capacity ?? 'on-demand', ...(rec?.pool ? { pool: rec.pool } : {}), pricePerHour: roundUsd(before) },
+    reasons: [{ rule: 'spec', text: destroy ? 'destroy: checkpoint and stop' : 'removed from the spec: checkpoint and stop' }],
+    money: { nowPerHour: roundUsd(before), afterPerHour: 0, migrationOverheadUsd: 0 },
+    actions: ids,
+    violations: [],
+  });
+  if (node?.leaseId) ctx.leasesInUse.delete(`${primary.provider}/${node.leaseId}`);
+  return { before, after: 0 };
+}
 
+/** Not running: record how the last instance ended, then start it again or leave it be. */
+function planNotRunning(ctx: Ctx, sit: Situation, spec: WorkloadSpec, end: Ended | undefined): WorkloadResult {
+  const { address, rec } = sit;
+  const now = ctx.opts.now;
+  const startDeps: string[] = [];
+  let restart: StartAction['restart'];
+  let fresh = false;
+  if (end) {
+    const next = afterEnd(spec, end.verdict, rec?.failures ?? 0, end.exit);
+    if (next.phase === 'succeeded' || next.phase === 'failed') {
+      const msg = next.phase === 'succeeded' ? `succeeded (exit ${end.exit.code ?? 0}); it does not run again unless its spec changes or \`spotfleet rerun ${address}\`` : `failed: ${next.why}`;
+      const id = pushRecord(ctx, sit, { phase: next.phase, exit: end.exit, expectInstance: end.exit.instanceId, clearMove: true, ...(end.verdict === 'failed' ? { countFailure: true } : {}), message: msg });
+      ctx.changes.push({ address, change: 'no-op', reasons: [{ rule: 'lifecycle', text: msg }], actions: [id], violations: [] });
+      return { before: 0, after: 0 };
+    }
+    const waiting = next.restartAt > now;
+    const reason: PendingReason = waiting
+      ? { code: 'backoff', message: `${next.why}; restarts after back-off`, since: end.exit.at, until: next.restartAt }
+      : { code: 'no-capacity', message: `${next.why}; restarting`, since: end.exit.at };
+    end.recordId = pushRecord(ctx, sit, {
+      phase: 'recovering',
+      exit: end.exit,
+      expectInstance: end.exit.instanceId,
+      pendingReason: reason,
+      ...(next.countsAsFailure ? { countFailure: true } : end.verdict === 'preempted' ? { countRecovery: true } : {}),
+      message: next.why,
+    });
+    if (waiting) {
+      ctx.changes.push({ address, change: 'pending', reasons: [{ rule: 'lifecycle', text: `${next.why}: restarts in ${formatDuration(Math.ceil((next.restartAt - now) / 1000) * 1000)} (back-off)` }], actions: [end.recordId], violations: [] });
+      return { before: 0, after: 0 };
+    }
+    startDeps.push(end.recordId);
+    restart = next.countsAsFailure ? 'failure' : 'preemption';
+  } else if (rec && isTerminal(rec.phase) && rec.phase !== 'cancelled') {
+    if (rec.specHash === spec.specHash) {
+      const when = rec.finishedAt ? ` at ${new Date(rec.finishedAt).toISOString()}` : '';
+      const text = rec.phase === 'succeeded'
+        ? `succeeded${when} (exit ${rec.lastExit?.code ?? 0}); it does not run again unless its spec changes or \`spotfleet rerun ${address}\``
+        : `failed${when}${rec.lastExit?.code !== undefined ? ` (exit ${rec.lastExit.code})` : ''} after ${rec.failures} failure(s); \`spotfleet rerun ${address}\` runs it again`;
+      ctx.changes.push({ address, change: 'no-op', reasons: [{ rule: 'lifecycle', text }], actions: [], violations: [] });
+      return { before: 0, after: 0 };
+    }
+    // The spec changed: a new run. A finished job starts from scratch; a failed one resumes.
+    restart = 'rerun';
+    fresh = rec.phase === 'succeeded';
+  } else if (rec?.phase === 'recovering' && rec.pendingReason?.until !== undefined && rec.pendingReason.until > now) {
+    ctx.changes.push({ address, change: 'pending', reasons: [{ rule: 'lifecycle', text: `${rec.pendingReason.message}: restarts in ${formatDuration(Math.ceil((rec.pendingReason.until - now) / 1000) * 1000)} (back-off)` }], actions: [], violations: [] });
+    return { before: 0, after: 0 };
+  }
+  if (rec?.startFresh) fresh = true;
+  return planPlacement(ctx, sit, spec, { startDeps, ...(restart ? { restart } : {}), fresh });
+}
+
+/** Running: stay, move (evicted or because it pays), park, or restart for a changed spec. */
+function planRunning(ctx: Ctx, sit: Situation, spec: WorkloadSpec): WorkloadResult {
+  return planPlacement(ctx, sit, spec, { startDeps: [], fresh: false });
+}
+
+interface PlacementExtras {
+  startDeps: string[];
+  restart?: StartAction['restart'];
+  /** Start from scratch (a finished job run again), not from a checkpoint. */
+  fresh: boolean;
+}
+
+function planPlacement(ctx: Ctx, sit: Situation, spec: WorkloadSpec, extras: PlacementExtras): WorkloadResult {
+  const { name, rec, primary, node, evicted } = sit;
+  const now = ctx.opts.now;
   const specChanged = primary !== undefined && primary.specHash !== undefined && primary.specHash !== spec.specHash;
+  // A move in flight whose source no longer runs (stopped, or a crash between the stop and its
+  // record): finish it, to its target or where its fallback rule allows.
+  const inFlight = !primary && rec?.move ? rec.move : undefined;
   const current: CurrentPlacement | undefined = primary && !specChanged
     ? {
         provider: primary.provider,
         capacity: node?.capacity ?? rec?.capacity ?? 'on-demand',
         node: primary.node,
-        pricePerGpuHour: curPrice,
+        pricePerGpuHour: node ? pricePerGpuHourOf(node) : rec?.pricePerGpuHour ?? 0,
         since: rec?.since ?? Date.parse(primary.startedAt),
         ...(rec?.pool ?? node?.pool ? { pool: (rec?.pool ?? node?.pool) as string } : {}),
         ...(node?.zone ? { zone: node.zone } : {}),
         ...(evicted ? { evicted: true } : {}),
       }
-    : undefined;
+    : inFlight?.from.node
+      ? {
+          provider: inFlight.from.provider,
+          capacity: inFlight.from.capacity ?? 'spot',
+          node: inFlight.from.node,
+          pricePerGpuHour: rec?.pricePerGpuHour ?? 0,
+          since: rec?.since ?? now,
+          ...(inFlight.from.pool ? { pool: inFlight.from.pool } : {}),
+          ...(inFlight.from.zone ? { zone: inFlight.from.zone } : {}),
+          // The source no longer runs it: place it as the move's reason demands (fallback for an eviction).
+          evicted: true,
+        }
+      : undefined;
   if (primary && specChanged) {
     // The workload will restart anyway; its own GPUs count as free for its new placement.
     const k = nodeKey(primary.provider, primary.node);
@@ -440,18 +642,99 @@ function planWorkload(ctx: Ctx, name: string, spec: WorkloadSpec | undefined, in
     },
     progress: { doneMs, ...(rec?.lastCheckpoint ? { lastCheckpointAt: Date.parse(rec.lastCheckpoint.mtime) } : {}) },
     overhead: rec?.measuredOverhead ?? spec.overhead ?? DEFAULT_OVERHEAD,
+    ...(ctx.opts.zoneStats ? { zoneStats: ctx.opts.zoneStats } : {}),
   };
   if (current) input.current = current;
-  const decision = decideWorkload(input, { now, thresholds: ctx.fleet.defaults.thresholds, ...(ctx.opts.policies !== undefined ? { policies: ctx.opts.policies } : {}) });
+  let decision = decideWorkload(input, { now, thresholds: ctx.fleet.defaults.thresholds, ...(ctx.opts.policies !== undefined ? { policies: ctx.opts.policies } : {}) });
+  if (inFlight) decision = finishRecordedMove(inFlight, input.options, decision);
   if (specChanged) decision.reasons.unshift({ rule: 'spec', text: 'the workload spec changed (image, command, env, GPUs or checkpoint): restart from its checkpoint' });
   ctx.opts.captureDecisions?.set(name, { input, decision });
   // Plain data from here on: lazily formatted reasons hold on to decide's inputs (every option of
   // every workload), which would keep a large plan's whole working set alive.
   decision.reasons = decision.reasons.map((r) => ({ rule: r.rule, text: r.text, ...(r.numbers ? { numbers: r.numbers } : {}) }));
-  return applyDecision(ctx, spec, primary, node, rec, decision, adoptIds, before, evicted, specChanged);
+  if (!primary && (decision.action === 'none' || decision.action === 'wait')) return planPending(ctx, sit, spec, decision, input, extras);
+  return applyDecision(ctx, spec, sit, decision, specChanged, extras);
 }
 
-function checkpointAndStop(ctx: Ctx, name: string, inst: WorkloadInstance, spec: WorkloadSpec | undefined, deps: string[], removing: boolean, evicted: boolean): string[] {
+/**
+ * A recorded move whose source is stopped goes to its recorded target when that still has room;
+ * otherwise the decision (made as for an eviction, so the fallback rule holds) stands.
+ */
+function finishRecordedMove(move: MoveInFlight, options: readonly PlacementOption[], decision: WorkloadDecision): WorkloadDecision {
+  const to = move.to;
+  const same = options.find((o) => o.available && o.provider === to.provider && (to.node !== undefined ? o.node === to.node : o.pool === to.pool && (to.zone === undefined || o.zone === to.zone)));
+  const reasons = [{ rule: 'migration', text: `finishing the recorded move from ${move.from.node ?? '?'} (${move.reason})` }, ...decision.reasons];
+  if (same) return { ...decision, action: 'place', target: same, reasons: [...reasons, { rule: 'migration', text: `to its recorded target ${to.pool ?? to.provider}${to.node ? ` on ${to.node}` : ''}` }] };
+  return { ...decision, reasons: [...reasons, { rule: 'migration', text: `its recorded target ${to.pool ?? to.provider}${to.node ? ` on ${to.node}` : ''} has no room now: ${decision.target ? 'going where the fallback rule allows' : 'waiting for capacity'}` }] };
+}
+
+/** A workload that should run and cannot now: a pending change, with why, recorded in state. */
+function planPending(ctx: Ctx, sit: Situation, spec: WorkloadSpec, decision: WorkloadDecision, input: WorkloadDecisionInput, extras: PlacementExtras): WorkloadResult {
+  const { address, rec } = sit;
+  const code: PendingReason['code'] = ctx.opts.refreshSkipped ? 'refresh-skipped' : decision.action === 'wait' ? 'waiting-for-spot' : 'no-capacity';
+  const misses = code === 'no-capacity' ? nearestMisses(ctx, spec, input.options) : [];
+  const message = code === 'no-capacity' ? `no capacity fits it: ${misses.join('; ')}` : decision.reasons.at(-1)?.text ?? 'waiting';
+  const reasons = [...decision.reasons, ...(code === 'no-capacity' ? misses.map((m) => ({ rule: 'placement', text: m })) : [])];
+  const ids: string[] = [...extras.startDeps];
+  const recorded = rec?.pendingReason;
+  const phase: WorkloadPhase = rec?.phase === 'recovering' || rec?.phase === 'migrating' ? rec.phase : 'pending';
+  if (!ctx.opts.refreshSkipped && (!rec || rec.phase !== phase || recorded?.code !== code || recorded.message !== message)) {
+    ids.push(pushRecord(ctx, sit, { phase, pendingReason: { code, message, since: recorded?.code === code ? recorded.since : ctx.opts.now }, message }, [...extras.startDeps]));
+  }
+  ctx.warnings.push(`${address}: cannot run now: ${message}`);
+  ctx.changes.push({ address, change: 'pending', reasons, money: decision.money, actions: ids, violations: decision.violations });
+  return { before: 0, after: 0 };
+}
+
+/** For each pool the workload may use, the closest it came to fitting: what a user must change. */
+function nearestMisses(ctx: Ctx, spec: WorkloadSpec, options: readonly PlacementOption[]): string[] {
+  const out: string[] = [];
+  for (const pool of ctx.fleet.pools) {
+    if (spec.pools && !spec.pools.includes(pool.name)) continue;
+    if (pool.gpuModel && spec.gpuModel && pool.gpuModel !== spec.gpuModel) {
+      out.push(`pool ${pool.name}: has ${pool.gpuModel}, the workload needs ${spec.gpuModel}`);
+      continue;
+    }
+    if (!ctx.opts.runtimeProviders.has(pool.provider)) {
+      out.push(`pool ${pool.name}: provider ${pool.provider} cannot run workloads`);
+      continue;
+    }
+    if (spec.capacity !== 'auto' && spec.capacity !== pool.capacity) {
+      out.push(`pool ${pool.name}: ${pool.capacity}, the workload asks for ${spec.capacity}`);
+      continue;
+    }
+    const mine = options.filter((o) => o.pool === pool.name);
+    if (mine.length === 0) {
+      out.push(`pool ${pool.name}: no ready node${ctx.opts.marketProviders.has(pool.provider) ? ' and no capacity for sale' : ''}`);
+      continue;
+    }
+    const capped = mine.filter((o) => o.maxPricePerHour !== undefined && o.pricePerGpuHour > o.maxPricePerHour);
+    if (capped.length === mine.length) {
+      const cheapest = Math.min(...capped.map((o) => o.pricePerGpuHour));
+      out.push(`pool ${pool.name}: cheapest ${formatUsd(cheapest)}/GPU-h is over maxPricePerHour ${formatUsd(pool.maxPricePerHour ?? 0)}`);
+      continue;
+    }
+    const nodes = mine.filter((o) => o.node !== undefined);
+    if (nodes.length > 0 && nodes.length === mine.length) {
+      let most = 0;
+      let where = '';
+      for (const o of nodes) {
+        const f = ctx.free.get(nodeKey(o.provider, o.node as string)) ?? 0;
+        if (f > most || where === '') [most, where] = [f, o.node as string];
+      }
+      out.push(`pool ${pool.name}: needs ${spec.gpus} free GPU(s), the most free is ${Math.max(0, most)} on ${where}`);
+      continue;
+    }
+    if (mine.every((o) => !o.available)) out.push(`pool ${pool.name}: no capacity available now`);
+    else out.push(`pool ${pool.name}: not chosen (${mine.length} option(s))`);
+  }
+  if (out.length === 0) out.push('no pool allows it');
+  return out;
+}
+
+type StopMode = 'move' | 'park' | 'remove' | 'cancel';
+
+function checkpointAndStop(ctx: Ctx, name: string, inst: WorkloadInstance, spec: WorkloadSpec | undefined, deps: string[], mode: StopMode, evicted: boolean, move?: StopAction['move']): string[] {
   const address = workloadAddress(name);
   const ids: string[] = [];
   const graceMs = spec?.checkpoint?.stopGraceMs ?? 30_000;
@@ -467,45 +750,44 @@ function checkpointAndStop(ctx: Ctx, name: string, inst: WorkloadInstance, spec:
     stopDeps = [cid];
   }
   const sid = nextId(ctx, 'stop', name);
-  ctx.actions.push({ id: sid, kind: 'stop', address, deps: stopDeps, summary: `stop ${inst.id} on ${inst.node}`, workload: name, provider: inst.provider, node: inst.node, instanceId: inst.id, graceMs, ...(removing ? { removing: true } : {}) });
+  ctx.actions.push({
+    id: sid, kind: 'stop', address, deps: stopDeps, summary: `stop ${inst.id} on ${inst.node}`, workload: name, provider: inst.provider, node: inst.node, instanceId: inst.id, graceMs,
+    ...(mode === 'remove' ? { removing: true } : {}),
+    ...(mode === 'cancel' ? { cancel: true } : {}),
+    ...(move ? { move } : {}),
+  });
   ids.push(sid);
   const k = nodeKey(inst.provider, inst.node);
   ctx.stopsOnNode.set(k, [...(ctx.stopsOnNode.get(k) ?? []), sid]);
+  // Stopped for good on a node whose lease goes back: keep its checkpoint in the archive first.
+  const contract = spec?.checkpoint ?? ctx.fleet.workloads.find((w) => w.name === name)?.checkpoint;
+  const archive = ctx.nodes.get(nodeKey(ARCHIVE_PROVIDER, ARCHIVE_NODE));
+  if ((mode === 'cancel' || mode === 'park') && !nodeDead && contract && !contract.shared && archive && ctx.opts.archivable?.has(k)) {
+    const tid = nextId(ctx, 'transfer', name);
+    ctx.actions.push({ id: tid, kind: 'transfer', address, deps: [sid], summary: `keep checkpoint: ${inst.node} → the controller's archive`, workload: name, from: { provider: inst.provider, node: inst.node }, to: { provider: ARCHIVE_PROVIDER, node: ARCHIVE_NODE, capacity: 'on-demand', pricePerGpuHour: 0 } });
+    ids.push(tid);
+    ctx.stopsOnNode.set(k, [...(ctx.stopsOnNode.get(k) ?? []), tid]);
+  }
   return ids;
 }
 
-function applyDecision(
-  ctx: Ctx,
-  spec: WorkloadSpec,
-  primary: WorkloadInstance | undefined,
-  node: NodeInfo | undefined,
-  rec: WorkloadRecord | undefined,
-  decision: WorkloadDecision,
-  adoptIds: string[],
-  before: number,
-  evicted: boolean,
-  specChanged: boolean,
-): WorkloadResult {
-  const name = spec.name;
-  const address = workloadAddress(name);
+function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: WorkloadDecision, specChanged: boolean, extras: PlacementExtras): WorkloadResult {
+  const { name, address, rec, primary, node, evicted, adoptIds, before } = sit;
   const beforeView = primary
-    ? { node: primary.node, capacity: node?.capacity ?? rec?.capacity ?? ('on-demand' as CapacityType), ...(rec?.pool ?? node?.pool ? { pool: (rec?.pool ?? node?.pool) as string } : {}), ...(node?.zone ? { zone: node.zone } : {}), pricePerHour: roundUsd(before) }
+    ? { node: primary.node, capacity: node?.capacity ?? rec?.capacity ?? ('on-demand'), ...(rec?.pool ?? node?.pool ? { pool: (rec?.pool ?? node?.pool) as string } : {}), ...(node?.zone ? { zone: node.zone } : {}), pricePerHour: roundUsd(before) }
     : undefined;
   const base = { address, reasons: decision.reasons, money: decision.money, violations: decision.violations };
   const stay = (decision.action === 'stay' || (decision.action === 'none' && primary && !evicted)) && !specChanged;
   if (primary && stay) {
-    if (adoptIds.length > 0) ctx.changes.push({ ...base, change: 'no-op', ...(beforeView ? { before: beforeView, after: beforeView } : {}), actions: adoptIds });
-    else ctx.changes.push({ ...base, change: 'no-op', ...(beforeView ? { before: beforeView, after: beforeView } : {}), actions: [] });
+    const ids = [...adoptIds];
+    // A move whose source still runs and that the plan no longer makes (a crash before the stop): over.
+    if (rec?.move) ids.push(pushRecord(ctx, sit, { phase: 'running', clearMove: true, message: 'the recorded move is not needed any more' }, [...adoptIds]));
+    ctx.changes.push({ ...base, change: 'no-op', ...(beforeView ? { before: beforeView, after: beforeView } : {}), actions: ids });
     return { before, after: before };
-  }
-  if (!primary && (decision.action === 'wait' || decision.action === 'none' || decision.action === 'stay')) {
-    if (decision.action === 'none') ctx.warnings.push(`${address}: no available capacity fits it (${decision.reasons.at(-1)?.text ?? ''})`);
-    ctx.changes.push({ ...base, change: 'no-op', actions: [] });
-    return { before: 0, after: 0 };
   }
   if (primary && (decision.action === 'wait' || decision.action === 'none')) {
     // Park: keep the checkpoint, stop the workload; a later reconcile places it again.
-    const ids = checkpointAndStop(ctx, name, primary, spec, adoptIds, false, evicted);
+    const ids = checkpointAndStop(ctx, name, primary, spec, adoptIds, 'park', evicted);
     if (node?.leaseId) ctx.leasesInUse.delete(`${primary.provider}/${node.leaseId}`);
     ctx.changes.push({ ...base, change: 'update', ...(beforeView ? { before: beforeView } : {}), actions: ids });
     return { before, after: 0 };
@@ -516,14 +798,16 @@ function applyDecision(
     return { before, after: before };
   }
   const gen = (rec?.generation ?? 0) + 1;
-  const ids: string[] = [...adoptIds];
-  const startDeps: string[] = [...adoptIds];
+  // Keys name the lifecycle too: a workload created again never reuses an earlier one's keys.
+  const incarnation = rec?.incarnation ?? `s${ctx.state.serial}`;
+  const ids: string[] = [...adoptIds, ...extras.startDeps];
+  const startDeps: string[] = [...adoptIds, ...extras.startDeps];
   const placement = placementOf(target);
   let acquireId: string | undefined;
   if (!target.node) {
     acquireId = nextId(ctx, 'acquire', name);
     const pool = ctx.fleet.pools.find((p) => p.name === target.pool);
-    const key = `${ctx.fleet.name}:${name}:g${gen}`;
+    const key = `${ctx.fleet.name}:${name}:${incarnation}:g${gen}`;
     // On a marketplace that takes bids, a spot acquisition bids spot + margin, capped by the pool
     // and by on-demand; the plan shows the bid and what it will pay.
     let bid: number | undefined;
@@ -538,7 +822,7 @@ function applyDecision(
     ctx.actions.push({
       id: acquireId,
       kind: 'acquire',
-      address: leaseAddress(target.pool, `new-${name}`),
+      address: leaseAddressForKey(target.pool, key, `new-${name}`),
       deps: [],
       summary: `acquire ${spec.gpus}×${target.gpuModel} ${target.capacity} in ${target.pool}${target.zone ? `/${target.zone}` : ''} at $${roundUsd(paidPerGpuHour)}/GPU-h${bid !== undefined ? ` (bid; spot $${roundUsd(target.pricePerGpuHour)})` : ''}`,
       ...(bid !== undefined ? { bidPerGpuHour: bid } : {}),
@@ -553,7 +837,7 @@ function applyDecision(
       forWorkload: name,
     });
     ctx.changes.push({
-      address: leaseAddress(target.pool, `new-${name}`),
+      address: leaseAddressForKey(target.pool, key, `new-${name}`),
       change: 'create',
       after: { capacity: target.capacity, pool: target.pool, ...(target.zone ? { zone: target.zone } : {}), pricePerHour: roundUsd(paidPerGpuHour * spec.gpus) },
       reasons: leaseReasons,
@@ -569,18 +853,27 @@ function applyDecision(
     const tn = ctx.nodes.get(k);
     if (tn?.leaseId) ctx.leasesInUse.add(`${tn.provider}/${tn.leaseId}`);
   }
-  const hasCheckpoint = Boolean(spec.checkpoint) && (primary !== undefined || rec?.lastCheckpoint !== undefined || rec?.node !== undefined);
+  const hasCheckpoint = Boolean(spec.checkpoint) && !extras.fresh && (primary !== undefined || rec?.lastCheckpoint !== undefined || rec?.node !== undefined);
   let fromNode: { provider: string; node: string } | undefined;
   if (primary) {
-    const stopIds = checkpointAndStop(ctx, name, primary, spec, adoptIds, false, evicted);
+    const move: StopAction['move'] = {
+      from: { provider: primary.provider, node: primary.node, instanceId: primary.id, ...(rec?.pool ?? node?.pool ? { pool: (rec?.pool ?? node?.pool) as string } : {}), capacity: node?.capacity ?? rec?.capacity ?? 'on-demand', ...(node?.zone ? { zone: node.zone } : {}) },
+      to: { provider: target.provider, pool: target.pool, capacity: target.capacity, ...(target.node ? { node: target.node } : {}), ...(target.zone ? { zone: target.zone } : {}) },
+      reason: specChanged ? 'spec changed' : decision.reasons.at(-1)?.text ?? 'move',
+      evicted,
+      fallback: spec.fallback.to,
+    };
+    const notice = (ctx.notices.get(nodeKey(primary.provider, primary.node)) ?? [])[0];
+    if (notice) move.deadline = Date.parse(notice.deadline);
+    const stopIds = checkpointAndStop(ctx, name, primary, spec, adoptIds, 'move', evicted, move);
     ids.push(...stopIds);
     startDeps.push(stopIds[stopIds.length - 1] as string);
     fromNode = { provider: primary.provider, node: primary.node };
     if (node?.leaseId) ctx.leasesInUse.delete(`${primary.provider}/${node.leaseId}`);
-  } else if (rec?.lastCheckpoint || rec?.node) {
+  } else if (!extras.fresh && (rec?.lastCheckpoint || rec?.node)) {
     // Not running: resume from the last recorded checkpoint, or from whatever the node it last ran
     // on still holds (it may have died at a notice's deadline before anyone recorded a checkpoint).
-    const at = rec.lastCheckpoint?.node ?? (rec.node as string);
+    const at = rec.lastCheckpoint?.node ?? (rec.node);
     const src = ctx.observed.nodes.find((n) => n.id === at && (rec.provider === undefined || rec.lastCheckpoint !== undefined || n.provider === rec.provider));
     if (src) fromNode = { provider: src.provider, node: src.id };
     else if (rec.lastCheckpoint) ctx.warnings.push(`${address}: its newest checkpoint was on ${at}, which is gone; it starts from whatever checkpoint the target has`);
@@ -598,6 +891,7 @@ function applyDecision(
     startDeps.push(tid);
   }
   const sid = nextId(ctx, 'start', name);
+  const inFlight = !primary && rec?.move !== undefined;
   ctx.actions.push({
     id: sid,
     kind: 'start',
@@ -607,17 +901,22 @@ function applyDecision(
     workload: name,
     target: placement,
     resume: hasCheckpoint,
-    idempotencyKey: `${ctx.fleet.name}:${name}:g${gen}:start`,
+    idempotencyKey: `${ctx.fleet.name}:${name}:${incarnation}:g${gen}:start`,
     generation: gen,
-    ...(primary ? { migratedFrom: primary.node, originalType: node?.capacity ?? rec?.capacity ?? 'on-demand' } : {}),
-    ...(primary ? { moveReason: decision.reasons.at(-1)?.text ?? 'move' } : {}),
-    ...(primary && evicted ? { evicted: true } : {}),
+    incarnation,
+    ...(rec?.badCheckpoints?.length ? { excludeCheckpoints: [...rec.badCheckpoints] } : {}),
+    ...(extras.restart ? { restart: extras.restart } : {}),
+    ...(primary ? { migratedFrom: primary.node, originalType: node?.capacity ?? rec?.capacity ?? 'on-demand' } : inFlight && rec?.move?.from.node ? { migratedFrom: rec.move.from.node, originalType: rec.move.from.capacity ?? 'spot' } : {}),
+    ...(primary ? { moveReason: decision.reasons.at(-1)?.text ?? 'move' } : inFlight && rec?.move ? { moveReason: rec.move.reason } : {}),
+    ...((primary && evicted) || (inFlight && rec?.move?.evicted) ? { evicted: true } : {}),
   });
   ids.push(sid);
   const after = placement.pricePerGpuHour * spec.gpus;
   const change: ChangeKind = primary ? 'replace' : 'create';
+  const reasons = extras.restart === 'failure' || extras.restart === 'preemption' ? [{ rule: 'lifecycle', text: extras.restart === 'failure' ? 'restart after a failure, from its newest verified checkpoint' : 'restart after a preemption, from its newest verified checkpoint' }, ...base.reasons] : base.reasons;
   ctx.changes.push({
     ...base,
+    reasons,
     // A bid pays more than the quote decide priced: show what will really be paid.
     money: placement.pricePerGpuHour !== target.pricePerGpuHour ? { ...decision.money, afterPerHour: roundUsd(after) } : decision.money,
     change,
@@ -654,7 +953,8 @@ function planLeases(ctx: Ctx): void {
   const wanted = new Map(keepWarm);
 
   for (const [k, l] of [...observedOurs].sort(([a], [b]) => a.localeCompare(b))) {
-    const address = leaseAddress(l.pool, l.id);
+    // Stable from plan to state: the address the acquire planned (from its key), or the recorded one.
+    const address = recorded.get(k)?.address ?? leaseAddressForKey(l.pool, l.labels?.['spotfleet.idempotency-key'], l.id);
     if (!recorded.has(k)) {
       ctx.drift.push({ address, kind: 'unmanaged', message: `lease ${l.id} in ${l.pool} carries this fleet's labels but is not in state; recording it` });
       ctx.actions.push({ id: nextId(ctx, 'adopt', l.id), kind: 'adopt', address, deps: [], summary: `record lease ${l.id}`, record: 'lease', provider: l.provider, leaseId: l.id, pool: l.pool, ...(l.node ? { node: l.node } : {}) });
@@ -693,7 +993,8 @@ function planLeases(ctx: Ctx): void {
         continue;
       }
       for (let i = 0; i < missing; i++) {
-        const address = leaseAddress(poolName, `standby-${i + 1}`);
+        const standbyKey = `${ctx.fleet.name}:standby:${poolName}:s${ctx.state.serial}:${i}`;
+        const address = leaseAddressForKey(poolName, standbyKey, `standby-${i + 1}`);
         const id = nextId(ctx, 'acquire', `standby-${poolName}`);
         ctx.actions.push({
           id, kind: 'acquire', address, deps: [],
@@ -703,7 +1004,7 @@ function planLeases(ctx: Ctx): void {
           ...(pool.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}),
           // The serial makes a new key once a standby was taken into use; a crash before the lease is
           // recorded is caught by adopting the lease (it carries our labels) on the next plan.
-          idempotencyKey: `${ctx.fleet.name}:standby:${poolName}:s${ctx.state.serial}:${i}`,
+          idempotencyKey: standbyKey,
           forWorkload: `standby-${poolName}`,
         });
         ctx.changes.push({

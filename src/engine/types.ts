@@ -2,10 +2,11 @@
 // Actions form a DAG (deps by id); resource changes group them by address for humans.
 import type { CapacityType, CheckpointInfo } from '../core/types.js';
 import type { Money, Reason, Violation } from '../policy/types.js';
+import type { ExitRecord, MoveInFlight, PendingReason, WorkloadPhase } from '../state/types.js';
 
 export const PLAN_FORMAT_VERSION = '1.0';
 
-export type ActionKind = 'acquire' | 'start' | 'checkpoint' | 'stop' | 'transfer' | 'release' | 'adopt' | 'forget' | 'alert';
+export type ActionKind = 'acquire' | 'start' | 'checkpoint' | 'stop' | 'transfer' | 'release' | 'adopt' | 'forget' | 'record' | 'alert';
 
 /** Where a workload runs or will run. */
 export interface PlacementRef {
@@ -52,6 +53,12 @@ export interface StartAction extends ActionBase {
   resume: boolean;
   idempotencyKey: string;
   generation: number;
+  /** The lifecycle the key belongs to (recorded, so later keys of the same lifecycle follow on). */
+  incarnation: string;
+  /** Resume only from these checkpoints' successors: paths a failed resume marked bad. */
+  excludeCheckpoints?: string[];
+  /** A restart after a failure or a preemption (counted in the record's history, not a move). */
+  restart?: 'failure' | 'preemption' | 'rerun';
   /** When moving: where it came from (label migrated_from) and the capacity it had. */
   migratedFrom?: string;
   originalType?: CapacityType;
@@ -81,6 +88,10 @@ export interface StopAction extends ActionBase {
   duplicate?: boolean;
   /** The workload is removed from the spec (state record goes after stop). */
   removing?: boolean;
+  /** destroy: the workload is cancelled (its record stays, so the next apply resumes it). */
+  cancel?: boolean;
+  /** The move this stop begins: recorded in the state before the stop, so a crash can finish it. */
+  move?: Omit<MoveInFlight, 'step' | 'checkpoint' | 'startedAt'>;
 }
 
 export interface TransferAction extends ActionBase {
@@ -113,9 +124,32 @@ export interface ForgetAction extends ActionBase {
   kind: 'forget';
 }
 
-export type Action = AcquireAction | StartAction | CheckpointAction | StopAction | TransferAction | ReleaseAction | AdoptAction | ForgetAction;
+/**
+ * Records a lifecycle transition the plan observed or decided, with no effect outside the state:
+ * an instance's end (succeeded, failed, preempted), a workload that waits (pending, with why), a
+ * workload cancelled by destroy, a move that is over.
+ */
+export interface RecordAction extends ActionBase {
+  kind: 'record';
+  workload: string;
+  phase: WorkloadPhase;
+  pendingReason?: PendingReason;
+  /** An instance end to record (closes its ledger segment at the exit time). */
+  exit?: ExitRecord;
+  countFailure?: boolean;
+  countRecovery?: boolean;
+  /** The move in flight is over (or abandoned). */
+  clearMove?: boolean;
+  /** Only when the record still names this instance (or none): a newer writer wins. */
+  expectInstance?: string;
+  /** Why, for the log and the alert. */
+  message: string;
+}
 
-export type ChangeKind = 'create' | 'update' | 'replace' | 'delete' | 'read' | 'no-op';
+export type Action = AcquireAction | StartAction | CheckpointAction | StopAction | TransferAction | ReleaseAction | AdoptAction | ForgetAction | RecordAction;
+
+/** `pending`: the workload should run but cannot yet (no capacity, waiting for spot, back-off, policy). */
+export type ChangeKind = 'create' | 'update' | 'replace' | 'delete' | 'read' | 'no-op' | 'pending';
 
 /** One address's change, as a human reads it. */
 export interface ResourceChange {
@@ -132,7 +166,7 @@ export interface ResourceChange {
 
 export interface DriftItem {
   address: string;
-  kind: 'died' | 'vanished' | 'unmanaged' | 'duplicate' | 'moved' | 'evicted';
+  kind: 'died' | 'vanished' | 'unmanaged' | 'duplicate' | 'moved' | 'evicted' | 'exited';
   message: string;
 }
 
@@ -148,14 +182,25 @@ export interface Plan {
   actions: Action[];
   drift: DriftItem[];
   warnings: string[];
-  summary: { add: number; change: number; destroy: number };
+  summary: { add: number; change: number; destroy: number; pending: number };
   cost: { beforePerHour: number; afterPerHour: number };
   /** Targeted plan (--target): only these addresses. */
   targets?: string[];
+  /** Results of the `scope: plan` policy rules, run on the plan's JSON (absent: none ran). */
+  policyViolations?: Violation[];
   /** Checkpoints known per workload (for rendering transfers). */
   checkpoints?: Record<string, CheckpointInfo>;
 }
 
+/**
+ * True when the fleet does not match its spec: something would change, or a workload that should
+ * run is pending. `plan -detailed-exitcode` exits 2 on it; "No changes" is printed only when false.
+ */
 export function planHasChanges(plan: Plan): boolean {
+  return plan.changes.some((c) => c.change !== 'no-op' && c.change !== 'read');
+}
+
+/** True when apply has something to do, state records included (a finished job to record, say). */
+export function planHasActions(plan: Plan): boolean {
   return plan.actions.length > 0;
 }

@@ -2,8 +2,96 @@
 // and pending-operation records written before each side effect (Pulumi's idea), so a crash leaves
 // a record, never an orphan. Workload history (moves, preemptions) feeds the policy's anti-flap.
 import type { CapacityType, CheckpointInfo } from '../core/types.js';
+import type { PoolHistory } from '../policy/warning.js';
 
-export const STATE_VERSION = 1;
+/** Version 2 added the workload lifecycle (phase, exits, restarts, moves in flight, fleet mode). */
+export const STATE_VERSION = 2;
+
+/**
+ * Where a workload is in its lifecycle. A workload is a job unless its restart policy says
+ * otherwise: it is pending until placed, runs, may be checkpointed and moved (`migrating`, with the
+ * move recorded) or restarted after a failure or a preemption (`recovering`), and ends in one of
+ * the terminal phases. Every command reads this one record.
+ */
+export type WorkloadPhase =
+  | 'pending'
+  | 'starting'
+  | 'running'
+  | 'checkpointing'
+  | 'migrating'
+  | 'recovering'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelled';
+
+export const TERMINAL_PHASES: ReadonlySet<WorkloadPhase> = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** Why a workload waits. */
+export type PendingReasonCode = 'no-capacity' | 'waiting-for-spot' | 'blocked-by-policy' | 'backoff' | 'not-applied' | 'refresh-skipped';
+
+export interface PendingReason {
+  code: PendingReasonCode;
+  message: string;
+  /** ms epoch: since when it waits for this reason. */
+  since: number;
+  /** ms epoch: when it may start again (back-off). */
+  until?: number;
+}
+
+/** How an instance of the workload ended. */
+export interface ExitRecord {
+  instanceId: string;
+  node: string;
+  provider: string;
+  /** Absent when the runtime does not know (the node died with it). */
+  code?: number;
+  /** ms epoch. */
+  at: number;
+  /** What spotfleet made of it. */
+  outcome: 'succeeded' | 'failed' | 'preempted' | 'stopped';
+}
+
+/** A node's place in a move: where it ran, or where it goes. */
+export interface MoveEnd {
+  provider: string;
+  node?: string;
+  pool?: string;
+  capacity?: CapacityType;
+  zone?: string;
+}
+
+/**
+ * A move in flight, recorded before the workload is stopped so that a crash between any two steps
+ * leaves enough to finish it: where from, where to, why, the fallback rule that chose the target,
+ * and the checkpoint it resumes from.
+ */
+export interface MoveInFlight {
+  /** ms epoch the move began (the checkpoint signal or the decision). */
+  startedAt: number;
+  from: MoveEnd & { instanceId?: string };
+  to: MoveEnd;
+  reason: string;
+  /** The source was evicted (a notice or a dead node): an emergency move. */
+  evicted: boolean;
+  /** The workload's `fallback.to` when the move began. */
+  fallback: string;
+  /** The last step that finished: stopped means the source no longer runs. */
+  step: 'decided' | 'checkpointed' | 'stopped' | 'transferred';
+  /** The verified checkpoint the workload resumes from. */
+  checkpoint?: CheckpointInfo;
+  /** ms epoch of the notice's deadline, when evicted by a notice. */
+  deadline?: number;
+}
+
+/** One instance the workload ran as, for `logs --all-instances` and the history. */
+export interface InstanceRef {
+  provider: string;
+  node: string;
+  id: string;
+  /** ms epoch. */
+  startedAt: number;
+  endedAt?: number;
+}
 
 export interface MoveRecord {
   /** ms epoch. */
@@ -19,11 +107,22 @@ export interface MoveRecord {
   outcome: 'ok' | 'failed' | 'lost-work';
 }
 
+/** Whether the fleet should run (`active`, after apply) or nothing at all (`destroyed`). */
+export interface FleetMode {
+  mode: 'active' | 'destroyed';
+  /** ms epoch. */
+  at: number;
+  /** Which command set it (`apply`, `destroy`), and where. */
+  by: string;
+}
+
 export interface WorkloadRecord {
   type: 'workload';
   address: string;
   name: string;
-  status: 'running' | 'stopped';
+  phase: WorkloadPhase;
+  /** Set while pending or recovering: why it waits. */
+  pendingReason?: PendingReason;
   provider?: string;
   node?: string;
   instanceId?: string;
@@ -40,8 +139,31 @@ export interface WorkloadRecord {
   since?: number;
   /** ms of useful work done before the current run (the current run adds now − since). */
   doneMs: number;
-  /** Counts moves; part of idempotency keys so a retried step reuses the same lease/instance. */
+  /** Counts starts; part of idempotency keys so a retried step reuses the same lease/instance. */
   generation: number;
+  /**
+   * Names this lifecycle of the workload in idempotency keys, so that a workload created again (after
+   * destroy, or after its record was removed) never reuses the keys of an earlier one.
+   */
+  incarnation?: string;
+  /** The last instance exit spotfleet saw. */
+  lastExit?: ExitRecord;
+  /** Failed exits that count against backoffLimit (preemptions never do). */
+  failures: number;
+  /** Restarts after preemptions or vanished instances (SkyPilot's recoveries), reported apart. */
+  recoveries: number;
+  /** ms epoch the workload reached a terminal phase. */
+  finishedAt?: number;
+  /** The move in flight, from the decision until the workload runs on the target. */
+  move?: MoveInFlight;
+  /** The checkpoint the current instance resumed from (a failed resume marks it bad). */
+  resumedFrom?: CheckpointInfo;
+  /** `spotfleet rerun` asked for a run from scratch: the next start ignores the checkpoints. */
+  startFresh?: boolean;
+  /** Checkpoints a resume failed from: never resumed from again. */
+  badCheckpoints?: string[];
+  /** Every instance it ran as, newest last (bounded). */
+  instances?: InstanceRef[];
   lastCheckpoint?: CheckpointInfo;
   preemptions: number[];
   lastMoveAt?: number;
@@ -103,4 +225,8 @@ export interface StateFile {
   resources: Record<string, ResourceRecord>;
   pending: PendingOperation[];
   ledger: LedgerEntry[];
+  /** Absent in a state no apply or destroy has written yet: active. */
+  fleetMode?: FleetMode;
+  /** What spotfleet remembers of each pool/zone's preemptions and warnings (`pool/zone` → record). */
+  poolHistory?: Record<string, PoolHistory>;
 }

@@ -9,13 +9,13 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' |
 
 /** Fields of one event. The named ones are the common vocabulary; any other key is allowed. */
 export interface LogFields {
-  fleet?: string;
+  fleet?: string | undefined;
   /** Address of the thing acted on: `workload.train-a`, `lease.spot-v100.i-0abc`. */
-  address?: string;
+  address?: string | undefined;
   /** What was done: reconcile, acquire, checkpoint, migrate, notice, ... */
-  action?: string;
-  durationMs?: number;
-  provider?: string;
+  action?: string | undefined;
+  durationMs?: number | undefined;
+  provider?: string | undefined;
   /** An error; logged as `{type, message, code}` (plus `stack` when the logger has `stacks`). */
   err?: unknown;
   [key: string]: unknown;

@@ -3,6 +3,7 @@
 // records through the typed WatchMetrics methods; /metrics renders the registry as text.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CapacityType, NoticeKind } from '../core/types.js';
+import { spotfleetVersion } from '../core/version.js';
 
 /** How an emergency or planned migration ended. */
 export type MigrationOutcome =
@@ -18,8 +19,23 @@ export type MigrationOutcome =
 export interface WatchMetricsOptions {
   /** Prefix of every metric name. Default `spotfleet_`. */
   prefix?: string;
-  /** Labels on every series (e.g. `{ fleet: 'research' }`). */
+  /** The fleet's name: a `fleet` label on every series, so several fleets can share a Prometheus. */
+  fleet?: string;
+  /** Labels on every series (e.g. `{ fleet: 'research' }`); `fleet` above wins over one here. */
   defaultLabels?: Record<string, string>;
+  /** Version in `spotfleet_build_info`. Default: this package's version. */
+  version?: string;
+  /**
+   * Notice sources (the `cloud` label) to create notice series for at start, at 0, so a rate() or
+   * an alert on them works before the first notice. Default: aws, gcp, azure, sim, local.
+   */
+  noticeSources?: readonly string[];
+  /** Provider instances and the capabilities watch polls on them, for provider_poll_errors_total at 0. */
+  providers?: readonly { name: string; capabilities: readonly string[] }[];
+  /** Reconcile error reasons to create at 0 (reconcileError's `reason`). Default: spec, provider_failed, apply_failed, internal. */
+  reconcileErrorReasons?: readonly string[];
+  /** Clock for the last-success timestamp, ms epoch. Default Date.now. */
+  now?: () => number;
   /** Also export Node process metrics (CPU, memory, event-loop lag) on this registry. Default true. */
   processMetrics?: boolean;
 }
@@ -30,7 +46,7 @@ export interface WatchMetrics {
   readonly registry: Registry;
   /** Content-Type of `render()`. */
   readonly contentType: string;
-  /** One reconcile of a fleet took `seconds`; `ok` false also counts a reconcile error. */
+  /** One reconcile of a fleet took `seconds`; `ok` true also sets the last-success timestamp to now. */
   observeReconcile(seconds: number, ok: boolean): void;
   /** A reconcile failed (counted by `reason`: spec, provider, apply, internal, ...). */
   reconcileError(reason: string): void;
@@ -46,9 +62,19 @@ export interface WatchMetrics {
   setFleetCostPerHour(byCapacity: Partial<Record<CapacityType, number>>): void;
   /** A provider call made by watch's monitors (notice or price polls) failed. */
   providerPollError(provider: string, capability: string): void;
+  /** Workloads per lifecycle phase; a phase not given is set to 0. */
+  setWorkloadPhases(byPhase: Record<string, number>): void;
+  /** A workload restarted: after a failed exit (counts against backoffLimit) or a preemption (never does). */
+  workloadRestarted(kind: 'failure' | 'preemption'): void;
   /** The registry in Prometheus text format. */
   render(): Promise<string>;
 }
+
+/** Every migration outcome, so each has a series from the start. */
+export const MIGRATION_OUTCOMES: readonly MigrationOutcome[] = ['succeeded', 'lost-work', 'failed', 'aborted'];
+const NOTICE_KINDS: readonly NoticeKind[] = ['preemption', 'rebalance', 'maintenance', 'termination'];
+const DEFAULT_NOTICE_SOURCES = ['aws', 'gcp', 'azure', 'sim', 'local'];
+const DEFAULT_ERROR_REASONS = ['spec', 'provider_failed', 'apply_failed', 'internal'];
 
 /** Buckets for reconcile and downtime: 50 ms to 10 min. */
 const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
@@ -58,6 +84,7 @@ const SIGNAL_BUCKETS = [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30];
 const DOWNTIME_BUCKETS = [1, 5, 10, 20, 30, 60, 90, 120, 180, 300, 600, 1800];
 
 const CAPACITY_TYPES: readonly CapacityType[] = ['on-demand', 'spot'];
+const PHASES = ['pending', 'starting', 'running', 'checkpointing', 'migrating', 'recovering', 'succeeded', 'failed', 'cancelled'] as const;
 
 /**
  * Creates the controller's metrics on a new private registry.
@@ -69,7 +96,9 @@ const CAPACITY_TYPES: readonly CapacityType[] = ['on-demand', 'spot'];
 export function createWatchMetrics(opts: WatchMetricsOptions = {}): WatchMetrics {
   const p = opts.prefix ?? 'spotfleet_';
   const registry = new Registry();
-  if (opts.defaultLabels) registry.setDefaultLabels(opts.defaultLabels);
+  const labels = { ...opts.defaultLabels, ...(opts.fleet !== undefined ? { fleet: opts.fleet } : {}) };
+  if (Object.keys(labels).length > 0) registry.setDefaultLabels(labels);
+  const now = opts.now ?? Date.now;
   if (opts.processMetrics ?? true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
 
@@ -129,9 +158,48 @@ export function createWatchMetrics(opts: WatchMetricsOptions = {}): WatchMetrics
     labelNames: ['provider', 'capability'] as const,
     registers,
   });
-  // Series that should read 0 rather than be absent before the first event.
+  const phases = new Gauge({
+    name: `${p}workloads`,
+    help: 'Workloads of the fleet by lifecycle phase (pending, running, migrating, recovering, succeeded, failed, cancelled, ...).',
+    labelNames: ['phase'] as const,
+    registers,
+  });
+  const restarts = new Counter({
+    name: `${p}workload_restarts_total`,
+    help: 'Workload restarts: kind failure counts against backoffLimit, kind preemption (recoveries) never does.',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  for (const ph of PHASES) phases.set({ phase: ph }, 0);
+  for (const k of ['failure', 'preemption']) restarts.inc({ kind: k }, 0);
+  const buildInfo = new Gauge({
+    name: `${p}build_info`,
+    help: 'Always 1; the labels say which spotfleet and Node.js run.',
+    labelNames: ['version', 'node_version'] as const,
+    registers,
+  });
+  const lastSuccess = new Gauge({
+    name: `${p}last_successful_reconcile_timestamp_seconds`,
+    help: 'Unix time of the last reconcile that succeeded (0 until the first one): alert on time() minus this.',
+    registers,
+  });
+  // Series that should read 0 rather than be absent before the first event: a rate() or an alert
+  // over a series that does not exist yet sees nothing, not zero.
+  buildInfo.set({ version: opts.version ?? spotfleetVersion(), node_version: process.version }, 1);
+  lastSuccess.set(0);
   for (const c of CAPACITY_TYPES) cost.set({ capacity: c }, 0);
   queueDepth.set(0);
+  for (const outcome of ['ok', 'error']) reconcileDuration.zero({ outcome });
+  for (const reason of opts.reconcileErrorReasons ?? DEFAULT_ERROR_REASONS) reconcileErrors.inc({ reason }, 0);
+  for (const cloud of opts.noticeSources ?? DEFAULT_NOTICE_SOURCES) {
+    for (const kind of NOTICE_KINDS) notices.inc({ cloud, kind }, 0);
+    noticeToSignal.zero({ cloud });
+  }
+  for (const outcome of MIGRATION_OUTCOMES) {
+    migrations.inc({ outcome }, 0);
+    downtime.zero({ outcome });
+  }
+  for (const pr of opts.providers ?? []) for (const capability of pr.capabilities) pollErrors.inc({ provider: pr.name, capability }, 0);
 
   const finite = (x: number): boolean => Number.isFinite(x) && x >= 0;
 
@@ -140,6 +208,7 @@ export function createWatchMetrics(opts: WatchMetricsOptions = {}): WatchMetrics
     contentType: registry.contentType,
     observeReconcile(seconds, ok) {
       if (finite(seconds)) reconcileDuration.observe({ outcome: ok ? 'ok' : 'error' }, seconds);
+      if (ok) lastSuccess.set(now() / 1000);
     },
     reconcileError(reason) {
       reconcileErrors.inc({ reason });
@@ -165,6 +234,12 @@ export function createWatchMetrics(opts: WatchMetricsOptions = {}): WatchMetrics
     },
     providerPollError(provider, capability) {
       pollErrors.inc({ provider, capability });
+    },
+    setWorkloadPhases(byPhase) {
+      for (const ph of new Set([...PHASES, ...Object.keys(byPhase)])) phases.set({ phase: ph }, byPhase[ph] ?? 0);
+    },
+    workloadRestarted(kind) {
+      restarts.inc({ kind });
     },
     render() {
       return registry.metrics();

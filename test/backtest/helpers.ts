@@ -24,6 +24,8 @@ export function workloadSpec(over: Partial<WorkloadSpec> = {}): WorkloadSpec {
     labels: {},
     checkpoint: { path: '/checkpoints', signal: 'SIGUSR1', stopGraceMs: 60_000, resumeEnv: 'RESUME_FROM_CHECKPOINT' },
     critical: false,
+    restartPolicy: 'OnFailure',
+    backoffLimit: 6,
     specHash: 'test',
     pos: { file: 'fleet.yaml', line: 1, col: 1 },
     ...over,

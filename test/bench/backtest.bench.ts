@@ -29,7 +29,7 @@ if (!existsSync(TRACE)) {
   const spec = (i: number): WorkloadSpec => ({
     name: `w${i}`, env: {}, gpus: 1 + (i % 4), gpuModel: 'V100', class: 'training', capacity: 'auto', expectedDurationMs: workMs,
     fallback: { to: 'on-demand', revertToSpot: true, minDwellMs: 30 * 60_000 }, labels: {},
-    checkpoint: { path: '/c', signal: 'SIGUSR1', stopGraceMs: 60_000, resumeEnv: 'RESUME_FROM_CHECKPOINT' }, critical: false, specHash: 'b', pos: { file: 'bench', line: 1, col: 1 },
+    checkpoint: { path: '/c', signal: 'SIGUSR1', stopGraceMs: 60_000, resumeEnv: 'RESUME_FROM_CHECKPOINT' }, critical: false, restartPolicy: 'OnFailure', backoffLimit: 6, specHash: 'b', pos: { file: 'bench', line: 1, col: 1 },
   });
   const runWorkload = (i: number): number => {
     const job = makeJob({ workMs, deadlineMs: ticks * dt, changeoverMs: 0.2 * H, dtMs: dt, gpus: 1 + (i % 4), emergencyCheckpointOk: true, checkpointIntervalMs: H });

@@ -16,7 +16,7 @@ function spec(deadline: string | undefined): WorkloadSpec {
   const w: WorkloadSpec = {
     name: 'train', env: {}, gpus: 1, gpuModel: 'V100', class: 'training', capacity: 'auto', expectedDurationMs: 40 * H,
     fallback: { to: 'on-demand', revertToSpot: true, minDwellMs: 30 * 60_000 }, labels: {},
-    checkpoint: { path: '/c', signal: 'SIGUSR1', stopGraceMs: 60_000, resumeEnv: 'RESUME_FROM_CHECKPOINT' }, critical: false, specHash: 'b', pos: { file: 'bench', line: 1, col: 1 },
+    checkpoint: { path: '/c', signal: 'SIGUSR1', stopGraceMs: 60_000, resumeEnv: 'RESUME_FROM_CHECKPOINT' }, critical: false, restartPolicy: 'OnFailure', backoffLimit: 6, specHash: 'b', pos: { file: 'bench', line: 1, col: 1 },
   };
   if (deadline !== undefined) w.deadline = deadline;
   return w;

@@ -32,7 +32,7 @@ const pos = { file: 'fleet.yaml', line: 1, col: 1 };
 const pad = (i: number): string => String(i).padStart(6, '0');
 
 function pool(name: string, provider: string, capacity: 'spot' | 'on-demand', maxPricePerHour?: number): PoolSpec {
-  return { name, provider, capacity, gpuModel: 'V100', labels: {}, pos, ...(maxPricePerHour !== undefined ? { maxPricePerHour } : {}) };
+  return { name, provider, capacity, gpuModel: 'V100', labels: {}, onWarning: 'auto', pos, ...(maxPricePerHour !== undefined ? { maxPricePerHour } : {}) };
 }
 
 function workload(i: number): WorkloadSpec {
@@ -50,7 +50,7 @@ function workload(i: number): WorkloadSpec {
     fallback: { to: 'on-demand', revertToSpot: true, minDwellMs: 30 * 60_000 },
     labels: { team: i % 2 === 0 ? 'nlp' : 'vision' },
     checkpoint: { path: '/checkpoints', signal: 'SIGUSR1', stopGraceMs: 20_000, resumeEnv: 'RESUME_FROM_CHECKPOINT' },
-    critical: false,
+    critical: false, restartPolicy: 'OnFailure', backoffLimit: 6,
     specHash: `h-${name}`,
     pos,
   };
@@ -113,7 +113,7 @@ export function planFixture(o: PlanFixtureOptions): PlanFixture {
     const since = NOW - 3_600_000 - (i % 60) * 60_000;
     instances.push({ id, provider: n.provider, node: n.id, fleet: fleet.name, workload: w.name, state: 'running', startedAt: iso(since), gpus: w.gpus, specHash: w.specHash, labels: { 'spotfleet.fleet': fleet.name, 'spotfleet.workload': w.name } });
     const rec: WorkloadRecord = {
-      type: 'workload', address: `workload.${w.name}`, name: w.name, status: 'running', provider: n.provider, node: n.id, instanceId: id, capacity: n.capacity,
+      type: 'workload', address: `workload.${w.name}`, name: w.name, phase: 'running', failures: 0, recoveries: 0, provider: n.provider, node: n.id, instanceId: id, capacity: n.capacity,
       ...(n.pool !== undefined ? { pool: n.pool } : { pool: 'od-v100' }), ...(n.zone !== undefined ? { zone: n.zone } : {}),
       pricePerGpuHour: n.pricePerHour / n.gpus, gpus: w.gpus, specHash: w.specHash, since, doneMs: 0, generation: 1, preemptions: [], moves: [],
       lastCheckpoint: { node: n.id, workload: w.name, path: `/checkpoints/${w.name}/ckpt-1`, mtime: iso(NOW - 5 * 60_000), sizeBytes: 1_000_000 },

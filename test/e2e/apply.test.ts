@@ -91,15 +91,15 @@ describe('plan / apply / destroy on the quickstart providers', () => {
     const path = `${dir}/.spotfleet/state.json`;
     expect(existsSync(path)).toBe(true);
     const st = JSON.parse(readFileSync(path, 'utf8'));
-    expect(st).toMatchObject({ version: 1, fleet: 'e2e' });
+    expect(st).toMatchObject({ version: 2, fleet: 'e2e' });
     expect(st.serial).toBeGreaterThan(0);
     expect(typeof st.lineage).toBe('string');
     const { statSync } = require('node:fs') as typeof import('node:fs');
     expect(statSync(path).mode & 0o777).toBe(0o600);
     const list = cli(['state', 'list', dir], { cwd: dir });
     expect(list.stdout.trim()).toBe('workload.a');
-    const show = cli(['state', 'show', 'workload.a', dir], { cwd: dir });
-    expect(JSON.parse(show.stdout)).toMatchObject({ name: 'a', status: 'running' });
+    const show = cli(['state', 'show', 'workload.a', '--json', dir], { cwd: dir });
+    expect(JSON.parse(show.stdout)).toMatchObject({ address: 'workload.a', values: { name: 'a', phase: 'running' } });
     const status = cli(['status', dir], { cwd: dir });
     expect(status.stdout).toMatch(/a\s+running\s+od-1\s+on-demand/);
   });
@@ -162,7 +162,7 @@ describe('plan / apply / destroy on the quickstart providers', () => {
     const j = cli(['plan', '--json', dir], { cwd: dir });
     const parsed = JSON.parse(j.stdout);
     expect(parsed.format_version).toBe('1.0');
-    expect(parsed.summary).toEqual({ add: 4, change: 0, destroy: 0 });
+    expect(parsed.summary).toEqual({ add: 4, change: 0, destroy: 0, pending: 0 });
     const md = cli(['plan', '--format', 'markdown', dir], { cwd: dir });
     expect(md.stdout).toMatch(/^### spotfleet plan: `e2e`/);
     const t = cli(['plan', '--target', 'workload.a', dir], { cwd: dir });

@@ -41,10 +41,14 @@ export interface TestWorkload {
   gpus?: number;
   capacity?: 'spot' | 'on-demand' | 'auto';
   command?: string[];
+  /** Laid over the trainer's defaults (STEP_MS 50, CHECKPOINT_EVERY 20). */
+  env?: Record<string, string>;
+  /** More keys of the workload, as YAML flow pairs (`backoffLimit: 1`). */
+  extra?: Record<string, string | number>;
 }
 
 /** A fleet like the quickstart's, with fast trainers (50 ms steps). */
-export function fleetYaml(workloads: TestWorkload[], o: { speed?: number; stopGrace?: string } = {}): string {
+export function fleetYaml(workloads: TestWorkload[], o: { speed?: number; stopGrace?: string; noticeWindow?: string } = {}): string {
   const wl = workloads
     .map((w) => `  - name: ${w.name}
     command: ${JSON.stringify(w.command ?? ['node', TRAINER])}
@@ -53,8 +57,8 @@ export function fleetYaml(workloads: TestWorkload[], o: { speed?: number; stopGr
     class: training
     capacity: ${w.capacity ?? 'auto'}
     expectedDuration: 8h
-    env: { STEP_MS: "50", CHECKPOINT_EVERY: "20" }
-    fallback: { to: on-demand, revertToSpot: true, minDwell: 2m }`)
+    env: ${JSON.stringify({ STEP_MS: '50', CHECKPOINT_EVERY: '20', ...w.env })}
+    fallback: { to: on-demand, revertToSpot: true, minDwell: 2m }${Object.entries(w.extra ?? {}).map(([k, v]) => `\n    ${k}: ${JSON.stringify(v)}`).join('')}`)
     .join('\n');
   return `apiVersion: spotfleet.dev/v1
 kind: Fleet
@@ -68,7 +72,7 @@ providers:
         - { name: od-2, gpuModel: V100, gpus: 4, capacity: on-demand, zone: lab, pricePerHour: 12.24 }
   market:
     type: sim
-    config: { trace: ${JSON.stringify(TRACE)}, gpuModel: V100, speed: ${o.speed ?? 1}, noticeWindow: 120s }
+    config: { trace: ${JSON.stringify(TRACE)}, gpuModel: V100, speed: ${o.speed ?? 1}, noticeWindow: ${o.noticeWindow ?? '120s'} }
 pools:
   - { name: spot-v100, provider: market, capacity: spot, gpuModel: V100, maxPricePerHour: 2.0 }
   - { name: od-v100, provider: lab, capacity: on-demand, gpuModel: V100 }

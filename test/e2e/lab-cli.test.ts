@@ -130,7 +130,7 @@ describeLab('spotfleet CLI in the lab: apply, then watch moves workloads on AWS/
     await watch.waitFor((x) => x.msg === 'checkpoint signal sent' && x.address === addr, { from, what: `the checkpoint signal to ${workload}` });
     const [migrated] = await watch.waitFor((x) => x.msg === 'migration complete' && x.address === addr, { from, what: `${workload}'s migration`, timeoutMs: 60_000 });
     const m = migrated as LogLine;
-    expect(m).toMatchObject({ from: home, to: 'od', outcome: 'ok' });
+    expect(m).toMatchObject({ from: home, to: 'od', outcome: 'succeeded' });
     const timings = m.timings as Record<string, number>;
     for (const k of ['checkpoint', 'stop', 'transfer', 'start']) expect(Object.keys(timings), `timings of ${workload}'s move`).toContain(k);
     // Each step logged as done once, in this order, after the signal: the checkpoint verified as
@@ -182,6 +182,12 @@ describeLab('spotfleet CLI in the lab: apply, then watch moves workloads on AWS/
 
   it('AWS spot interruption on a: USR1, verified checkpoint, stop, rsync to od, resumed from the saved step', async () => {
     await evictAndCheck('train-aws', 'aws', () => (fakes.get('aws') as CloudFake).control('triggerSpotInterruption'));
+    // spotfleet logs shows the trainer's output across the move, from the docker provider's containers on both nodes.
+    const logs = await runCli(['logs', 'workload.train-aws', dir, '--all-instances'], { cwd: dir });
+    expect(logs.code, logs.stdout + logs.stderr).toBe(0);
+    expect(logs.stdout.match(/^==> \S+ on lab\/(a|od),/gm), logs.stdout).toHaveLength(2);
+    expect(logs.stdout).toMatch(/start at step 0/);
+    expect(logs.stdout).toMatch(/resumed/);
   }, 120_000);
 
   it('GCP preemption on b: the same path, within the 30 s notice', async () => {

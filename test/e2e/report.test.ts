@@ -72,7 +72,7 @@ describe('savings, report and explain on an applied fleet', () => {
     const records = Object.values(st.resources).filter((x): x is WorkloadRecord => x.type === 'workload');
     for (const w of records) {
       expect(w.capacity).toBe('on-demand');
-      if (w.status === 'running' && w.since !== undefined) add(w.name, 'on-demand', now - w.since, w.gpus, w.pricePerGpuHour ?? 0, w.pricePerGpuHour ?? 0);
+      if (w.instanceId !== undefined && w.since !== undefined) add(w.name, 'on-demand', now - w.since, w.gpus, w.pricePerGpuHour ?? 0, w.pricePerGpuHour ?? 0);
     }
     expect(doc.rows.map((x: { key: string }) => x.key)).toEqual(['train-a', 'train-b']);
     for (const row of doc.rows) {
@@ -106,7 +106,7 @@ describe('savings, report and explain on an applied fleet', () => {
     const total = t.stdout.split('\n').find((l) => l.startsWith('TOTAL')) as string;
     expect(money(total)).toEqual([0, 1, 2].map((i) => round4(rows.reduce((s, l) => s + (money(l)[i] as number), 0))));
     const csv = cli(['savings', '--csv', dir], { cwd: dir });
-    expect(csv.stdout.split('\n')[0]).toBe('group,workloads,spot_hours,on_demand_hours,actual_usd,on_demand_usd,saved_usd,saved_pct,migrations,failed_migrations,downtime_s');
+    expect(csv.stdout.split('\n')[0]).toBe('group,workloads,spot_hours,on_demand_hours,actual_usd,on_demand_usd,saved_usd,saved_pct,migrations,failed_migrations,downtime_s,phases');
     expect(csv.stdout.split('\n').filter((l) => l !== '')).toHaveLength(3);
     const bad = cli(['savings', '--by', 'team', dir], { cwd: dir });
     expect(bad.code).toBe(1);

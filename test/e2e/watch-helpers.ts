@@ -25,13 +25,14 @@ export interface LogLine {
 export interface WatchFleetOptions {
   speed?: number;
   stopGrace?: string;
+  noticeWindow?: string;
   /** fallback.minDwell of every workload. Default 2m (as the quickstart). */
   minDwell?: string;
 }
 
 /** A fleet like tempFleet's (quickstart providers and trace, 50 ms trainer steps), with a chosen minDwell. */
 export function watchFleetYaml(workloads: TestWorkload[], o: WatchFleetOptions = {}): string {
-  const base = fleetYaml(workloads, { ...(o.speed !== undefined ? { speed: o.speed } : {}), ...(o.stopGrace !== undefined ? { stopGrace: o.stopGrace } : {}) });
+  const base = fleetYaml(workloads, { ...(o.speed !== undefined ? { speed: o.speed } : {}), ...(o.stopGrace !== undefined ? { stopGrace: o.stopGrace } : {}), ...(o.noticeWindow !== undefined ? { noticeWindow: o.noticeWindow } : {}) });
   return o.minDwell ? base.replaceAll('minDwell: 2m', `minDwell: ${o.minDwell}`) : base;
 }
 
@@ -242,7 +243,9 @@ export async function destroyAll(dirs: readonly string[]): Promise<string[]> {
 export async function simEvict(dir: string, node: string, inDuration = '30s'): Promise<{ id: string; node: string; deadline: string; receivedAt: string }> {
   const r = await runCli(['sim', 'evict', node, dir, '--in', inDuration, '--json'], { cwd: dir });
   if (r.code !== 0) throw new Error(`sim evict ${node}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return (JSON.parse(r.stdout) as { notice: { id: string; node: string; deadline: string; receivedAt: string } }).notice;
+  // `sim evict --json` follows the JSON contract (snake_case); the tests read it as a Notice.
+  const n = (JSON.parse(r.stdout) as { notice: { id: string; node: string; deadline: string; received_at: string } }).notice;
+  return { id: n.id, node: n.node, deadline: n.deadline, receivedAt: n.received_at };
 }
 
 /** GETs a path on the controller's listen address. */

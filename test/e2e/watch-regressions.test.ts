@@ -3,7 +3,7 @@
 //
 // 1. A pending record written by a watch that was killed (SIGKILL) is never cleared when the next
 //    watch (or `apply`) resolves that step another way. Reproduction: one trainer on spot, a notice
-//    on its node, a watch killed by the engine's crash hook at side-effect boundary 10 (the
+//    on its node, a watch killed by the engine's crash hook at side-effect boundary 11 (the
 //    transfer of the migration in flight: pending `transfer:train-a:3`). The restarted watch
 //    re-plans: the workload is stopped, so it is placed afresh (acquire, transfer, start, release)
 //    with new action ids; the old record's id never comes round again, and nothing else removes
@@ -34,7 +34,7 @@ describe('spotfleet watch: known bugs (e2e)', () => {
     expect(node?.leaseId).toBeDefined();
     await simEvict(dir, node?.leaseId as string, '60s');
 
-    const w1 = startWatch(dir, { env: { SPOTFLEET_TEST_CRASH_AT: '10' } });
+    const w1 = startWatch(dir, { env: { SPOTFLEET_TEST_CRASH_AT: '11' } });
     const r1 = await w1.exited;
     expect(r1.signal, w1.tail()).toBe('SIGKILL');
     const stale = readState(dir).pending;

@@ -48,7 +48,7 @@ describe('savings after a watched fleet survived evictions', () => {
     }
     const records = Object.values(st.resources).filter((x): x is WorkloadRecord => x.type === 'workload');
     for (const w of records) {
-      if (w.status !== 'running' || w.since === undefined) continue;
+      if (w.instanceId === undefined || w.since === undefined) continue;
       actual += ((now - w.since) / HOUR) * w.gpus * (w.pricePerGpuHour ?? 0);
       onDemand += ((now - w.since) / HOUR) * w.gpus * (w.onDemandPricePerGpuHour ?? w.pricePerGpuHour ?? 0);
     }

@@ -18,7 +18,7 @@ export function workload(name: string, o: Partial<WorkloadSpec> = {}): WorkloadS
     fallback: { to: 'on-demand', revertToSpot: true, minDwellMs: 30 * 60_000 },
     labels: {},
     checkpoint: { path: '/checkpoints', signal: 'SIGUSR1', stopGraceMs: 20_000, resumeEnv: 'RESUME_FROM_CHECKPOINT' },
-    critical: false,
+    critical: false, restartPolicy: 'OnFailure', backoffLimit: 6,
     specHash: `h-${name}`,
     pos,
     ...o,
@@ -26,7 +26,7 @@ export function workload(name: string, o: Partial<WorkloadSpec> = {}): WorkloadS
 }
 
 export function pool(name: string, provider: string, capacity: 'spot' | 'on-demand', o: Partial<PoolSpec> = {}): PoolSpec {
-  return { name, provider, capacity, gpuModel: 'V100', labels: {}, pos, ...o };
+  return { name, provider, capacity, gpuModel: 'V100', labels: {}, onWarning: 'auto', pos, ...o };
 }
 
 export function fleet(o: Partial<Fleet> = {}): Fleet {
@@ -76,7 +76,7 @@ export function state(resources: StateFile['resources'] = {}): StateFile {
 
 export function running(name: string, o: Partial<WorkloadRecord> = {}): WorkloadRecord {
   return {
-    type: 'workload', address: `workload.${name}`, name, status: 'running', provider: 'lab', node: 'od-1', instanceId: `i-${name}`, capacity: 'on-demand', pool: 'od-v100', zone: 'lab',
+    type: 'workload', address: `workload.${name}`, name, phase: 'running', failures: 0, recoveries: 0, provider: 'lab', node: 'od-1', instanceId: `i-${name}`, capacity: 'on-demand', pool: 'od-v100', zone: 'lab',
     pricePerGpuHour: 3.06, gpus: 1, specHash: `h-${name}`, since: Date.parse('2026-11-23T00:00:00.000Z'), doneMs: 0, generation: 1, preemptions: [], moves: [], ...o,
   };
 }

@@ -18,7 +18,7 @@ function entry(wl: string, capacity: 'spot' | 'on-demand', from: number, to: num
 }
 
 function rec(name: string, o: Partial<WorkloadRecord> = {}): WorkloadRecord {
-  return { type: 'workload', address: `workload.${name}`, name, status: 'running', gpus: 1, doneMs: 0, generation: 0, preemptions: [], moves: [], ...o };
+  return { type: 'workload', address: `workload.${name}`, name, phase: 'running', failures: 0, recoveries: 0, gpus: 1, doneMs: 0, generation: 0, preemptions: [], moves: [], ...o };
 }
 
 function move(at: number, from: string, to: string, downtimeMs: number, outcome: MoveRecord['outcome'] = 'ok'): MoveRecord {
@@ -96,7 +96,7 @@ describe('summariseSavings', () => {
       ['b', 15, 15, 0, 0, 0, 3, 0, 0],
       ['c', 0.2, 1.53, 1.33, 86.93, 0.5, 0, 0, 0],
     ]);
-    expect(s.totals).toEqual({ spotHours: 3.5, onDemandHours: 4, actualUsd: 33.84, onDemandUsd: 65.49, savedUsd: 31.65, savedPct: 48.33, migrations: 2, failedMigrations: 0, downtimeMs: 120_000 });
+    expect(s.totals).toEqual({ spotHours: 3.5, onDemandHours: 4, actualUsd: 33.84, onDemandUsd: 65.49, savedUsd: 31.65, savedPct: 48.33, migrations: 2, failedMigrations: 0, downtimeMs: 120_000, phases: { removed: 1, running: 2 } });
     expect(s.rows[0]?.byCapacity).toEqual({ spot: { ms: 3 * HOUR_MS, gpuHours: 12, actualUsd: 6.4, onDemandUsd: 36.72 }, 'on-demand': { ms: HOUR_MS, gpuHours: 4, actualUsd: 12.24, onDemandUsd: 12.24 } });
     expect(s.rows[0]?.onDemandEstimated).toBe(true);
     expect(s.notes).toHaveLength(1);
@@ -232,9 +232,9 @@ describe('renderings', () => {
   it('CSV: a header and one line per row, fields quoted when needed', () => {
     const csv = renderSavingsCsv(summariseSavings(sample(), { now: h(4), by: { kind: 'label', key: 'team' }, fleet }));
     expect(csv.split('\n')).toEqual([
-      'group,workloads,spot_hours,on_demand_hours,actual_usd,on_demand_usd,saved_usd,saved_pct,migrations,failed_migrations,downtime_s',
-      'nlp,a c,3.5,1,18.8400,50.4900,31.6500,62.69,2,0,120.000',
-      '(none),b,0,3,15.0000,15.0000,0.0000,0.00,0,0,0.000',
+      'group,workloads,spot_hours,on_demand_hours,actual_usd,on_demand_usd,saved_usd,saved_pct,migrations,failed_migrations,downtime_s,phases',
+      'nlp,a c,3.5,1,18.8400,50.4900,31.6500,62.69,2,0,120.000,running:1 removed:1',
+      '(none),b,0,3,15.0000,15.0000,0.0000,0.00,0,0,0.000,running:1',
       '',
     ]);
   });

@@ -29,7 +29,7 @@ function day(): StateFile {
     ],
     resources: {
       'workload.train-a': {
-        type: 'workload', address: 'workload.train-a', name: 'train-a', status: 'running', gpus: 4, capacity: 'spot', pricePerGpuHour: 1.1, pool: 'spot-v100', node: 'sim-3', since: h(9.02), doneMs: 0, generation: 2, preemptions: [h(6)],
+        type: 'workload', address: 'workload.train-a', name: 'train-a', phase: 'running', failures: 0, recoveries: 0, gpus: 4, capacity: 'spot', pricePerGpuHour: 1.1, pool: 'spot-v100', node: 'sim-3', since: h(9.02), doneMs: 0, generation: 2, preemptions: [h(6)],
         moves: [
           { at: h(6.05), from: 'sim-1', to: 'od-1', reason: 'eviction notice (aws, 120s)', downtimeMs: 95_000, outcome: 'ok' },
           { at: h(8.5), from: 'od-1', to: 'sim-2', reason: 'back to spot: saves $8.16/h', downtimeMs: 0, outcome: 'failed' },

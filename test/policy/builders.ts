@@ -33,7 +33,7 @@ export function workload(over: Partial<WorkloadSpec> = {}): WorkloadSpec {
     fallback: { to: 'on-demand', revertToSpot: true, minDwellMs: 30 * M },
     labels: { team: 'nlp' },
     checkpoint: { path: '/ckpt', signal: 'SIGUSR1', stopGraceMs: 60_000, resumeEnv: 'RESUME_FROM_CHECKPOINT' },
-    critical: false,
+    critical: false, restartPolicy: 'OnFailure', backoffLimit: 6,
     specHash: 'h',
     pos: { file: 'fleet.yaml', line: 1, col: 1 },
     ...over,

@@ -1,5 +1,6 @@
 // The runtime of SSH-reached nodes (the ssh provider's static hosts, and the VMs and hosts capacity
-// providers buy): containers started with the docker CLI ON THE NODE, over the pooled SSH connection. Chosen over setsid/nohup processes because the engine already gives what a
+// providers buy): containers started with the docker CLI ON THE NODE, over the pooled SSH
+// connection. Chosen over setsid/nohup processes because the engine already gives what a
 // process runtime would have to rebuild on every host: a durable record (labels survive a
 // controller restart), exit codes, logs, stop with a grace period (SIGTERM then SIGKILL), the
 // checkpoint bind mount, and GPU device requests. Every argument is quoted by the pool.
@@ -9,6 +10,7 @@ import type { WorkloadInstance } from '../../../core/types.js';
 import type { RuntimeCapability, StartRequest } from '../../sdk.js';
 import { LABEL, containerStartSpec, containerName, instanceFromContainer } from './workload-labels.js';
 import type { NodeSet } from './node-set.js';
+import { catchesIn, needsNoHandler, signalName, signalNotReady, waitUntilReady, SIGNAL_READY_TIMEOUT_MS } from '../signal-ready.js';
 
 export interface DockerCliRuntimeOptions {
   provider: string;
@@ -26,7 +28,17 @@ export interface DockerCliRuntimeOptions {
   listNodes?: () => string[];
   /** Where the checkpoint folder is mounted in the container when the request gives no path. */
   defaultCheckpointPath?: string;
+  /** spotfleet's environment: the source of a request's `passEnv` values (nothing else of it is passed). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** How long signal() waits for the container's process to catch the signal. Default 10 s. */
+  signalReadyTimeoutMs?: number;
 }
+
+/**
+ * One round trip: the signal mask of the container's main process, read on the host from
+ * /proc/<State.Pid>/status, else inside the container. Exit 3: not running; 5: cannot tell.
+ */
+const STATUS_SCRIPT = 'pid=$("$1" inspect -f "{{.State.Pid}}" "$2" 2>/dev/null) || exit 3; [ "$pid" -gt 0 ] 2>/dev/null || exit 3; cat "/proc/$pid/status" 2>/dev/null || "$1" exec "$2" cat /proc/1/status 2>/dev/null || exit 5';
 
 interface Inspect {
   Id: string;
@@ -54,7 +66,7 @@ export class DockerCliRuntime implements RuntimeCapability {
     return r.stdout;
   }
 
-  private async inspect(node: string, ids: string[]): Promise<Inspect[]> {
+  private async inspectContainers(node: string, ids: string[]): Promise<Inspect[]> {
     if (ids.length === 0) return [];
     const r = await this.docker(node, ['inspect', '--type', 'container', ...ids]);
     if (r.code !== 0 && !/No such/i.test(r.stderr)) throw this.fail(node, `docker inspect failed: ${r.stderr.trim()}`, true);
@@ -80,7 +92,7 @@ export class DockerCliRuntime implements RuntimeCapability {
 
   private async byFilter(node: string, filters: string[]): Promise<Inspect[]> {
     const out = await this.must(node, ['ps', '-aq', '--no-trunc', ...filters.flatMap((f) => ['--filter', f])], 'docker ps');
-    return this.inspect(node, out.split('\n').map((s) => s.trim()).filter(Boolean));
+    return this.inspectContainers(node, out.split('\n').map((s) => s.trim()).filter(Boolean));
   }
 
   async listOn(node: string): Promise<WorkloadInstance[]> {
@@ -109,7 +121,7 @@ export class DockerCliRuntime implements RuntimeCapability {
 
     let spec: ReturnType<typeof containerStartSpec>;
     try {
-      spec = containerStartSpec(req, node, this.o.defaultCheckpointPath);
+      spec = containerStartSpec(req, node, this.o.defaultCheckpointPath, this.o.env);
     } catch (e) {
       throw this.fail(node, `workload ${req.workload}: ${(e as Error).message}`);
     }
@@ -128,13 +140,13 @@ export class DockerCliRuntime implements RuntimeCapability {
     if (r.code !== 0) {
       // A concurrent start with the same key won the name: that container is the answer.
       if (/already in use|Conflict/i.test(r.stderr)) {
-        const won = (await this.inspect(node, [name]))[0];
+        const won = (await this.inspectContainers(node, [name]))[0];
         if (won && won.Config?.Labels?.[LABEL.idempotencyKey] === req.idempotencyKey) return this.toInstance(node, won);
       }
       throw this.fail(node, `docker run for ${req.workload} failed (exit ${r.code}): ${r.stderr.trim().slice(0, 500)}`, r.code !== 125);
     }
     const id = r.stdout.trim().split('\n').pop() ?? '';
-    const c = (await this.inspect(node, [id]))[0];
+    const c = (await this.inspectContainers(node, [id]))[0];
     if (!c) throw this.fail(node, `container ${id} vanished right after docker run`, true);
     return this.toInstance(node, c);
   }
@@ -153,9 +165,27 @@ export class DockerCliRuntime implements RuntimeCapability {
     return ['--gpus', `"device=${devices.join(',')}"`, '--label', `${LABEL.gpuDevices}=${devices.join(',')}`];
   }
 
+  /** Whether the container's main process catches the signal; undefined when it is not running. */
+  private async catches(node: string, instanceId: string, name: string): Promise<boolean | undefined> {
+    const r = await this.o.nodes.exec(node, ['sh', '-c', STATUS_SCRIPT, 'sh', this.o.docker ?? 'docker', instanceId]);
+    if (r.code === 3) return undefined;
+    // Cannot tell (no /proc access, no cat in the image): a container's PID 1 only ever gets the
+    // signals it has a handler for (the kernel drops the rest), so sending cannot end it.
+    if (r.code === 5) return true;
+    if (r.code !== 0) throw this.fail(node, `cannot read the signal mask of ${instanceId}: ${r.stderr.trim().slice(0, 300)}`, true);
+    return catchesIn(r.stdout, name) ?? true;
+  }
+
   async signal(node: string, instanceId: string, signal: string): Promise<void> {
     const sig = signal.toUpperCase().replace(/^SIG/, '');
-    if (!/^[A-Z0-9]+$/.test(sig)) throw this.fail(node, `invalid signal ${JSON.stringify(signal)}`);
+    const name = signalName(sig);
+    if (!/^[A-Z0-9]+$/.test(sig) || !name) throw this.fail(node, `invalid signal ${JSON.stringify(signal)}`);
+    // Only to a workload that catches it: a default handler would end it (signal-ready.ts).
+    if (!needsNoHandler(name)) {
+      const ready = await waitUntilReady(() => this.catches(node, instanceId, name), this.o.signalReadyTimeoutMs ?? SIGNAL_READY_TIMEOUT_MS, 100);
+      if (ready === undefined) throw this.fail(node, `container ${instanceId} is not running`);
+      if (!ready) throw signalNotReady(this.fail(node, `container ${instanceId}: the workload has no handler for ${name} yet, so it was not sent (it would end the workload); try again once it has started`, true));
+    }
     if (this.o.signalMethod === 'exec') await this.must(node, ['exec', instanceId, 'kill', `-${sig}`, '1'], `signal ${sig}`);
     else await this.must(node, ['kill', '--signal', sig, instanceId], `signal ${sig}`);
   }
@@ -164,7 +194,7 @@ export class DockerCliRuntime implements RuntimeCapability {
     const t = String(Math.max(0, Math.ceil(graceMs / 1000)));
     const r = await this.docker(node, ['stop', '-t', t, instanceId], graceMs + 60_000);
     if (r.code !== 0 && !/No such container/i.test(r.stderr)) throw this.fail(node, `docker stop failed: ${r.stderr.trim()}`, true);
-    const c = (await this.inspect(node, [instanceId]))[0];
+    const c = (await this.inspectContainers(node, [instanceId]))[0];
     return c?.State?.ExitCode !== undefined ? { exitCode: c.State.ExitCode } : {};
   }
 

@@ -1,0 +1,97 @@
+// What a running watch holds between reconciles: the last good spec, its providers (kept open while
+// their config is unchanged, so connections and monitors survive reconciles), its alert rules and
+// sinks. An invalid spec is logged with file:line:col and the last good one keeps running.
+import { SpecError, formatProblem } from '../core/errors.js';
+import { providerRoles } from '../engine/session.js';
+import { loadFleet } from '../spec/load.js';
+import type { Fleet } from '../spec/types.js';
+import { createProvider } from '../providers/registry.js';
+import type { Provider } from '../providers/sdk.js';
+import { compileAlertRules, type CompiledAlertRule } from '../policy/alerts.js';
+import { loadPolicySet } from '../policy/policy-set.js';
+import { createAlertSinks, type AlertSink } from '../telemetry/alert-sinks.js';
+import { providerLogger, type Logger } from '../telemetry/logger.js';
+
+export interface WatchSession {
+  fleet: Fleet;
+  providers: Map<string, Provider>;
+  /** The provider configs the providers were created from: a change recreates them. */
+  key: string;
+  marketProviders: Set<string>;
+  runtimeProviders: Set<string>;
+  bidProviders: Set<string>;
+  sinks: Map<string, AlertSink>;
+  rules: CompiledAlertRule[];
+  /** The fleet's compiled policy set, loaded once per spec. */
+  policies: unknown;
+}
+
+export class WatchSessions {
+  private session: WatchSession | undefined;
+  private specErrorShown = '';
+
+  constructor(
+    private readonly o: { specPath: string; stateDir: string; log: Logger; onSpecInvalid: (first: string) => void },
+  ) {}
+
+  get current(): WatchSession | undefined {
+    return this.session;
+  }
+
+  /** Forget the providers' key, so the next `ensure` recreates them (SIGHUP). */
+  invalidate(): void {
+    if (this.session) this.session.key = '';
+  }
+
+  /** Loads the spec; on an invalid spec keeps the last good one (and says so), or fails terminally. */
+  async loadSpec(): Promise<Fleet> {
+    try {
+      const { fleet, warnings } = await loadFleet(this.o.specPath);
+      for (const w of warnings) this.o.log.warn(formatProblem(w), { action: 'validate' });
+      this.specErrorShown = '';
+      return fleet;
+    } catch (e) {
+      if (!(e instanceof SpecError)) throw e;
+      const text = e.problems.map(formatProblem).join('\n');
+      if (text !== this.specErrorShown) {
+        for (const p of e.problems) this.o.log.error(formatProblem(p), { action: 'validate', file: p.file, line: p.line, col: p.col });
+        this.specErrorShown = text;
+      }
+      if (this.session) {
+        this.o.log.warn('the spec is invalid; the last good spec keeps running until it is fixed', { action: 'validate' });
+        this.o.onSpecInvalid(e.problems[0] ? formatProblem(e.problems[0]) : 'invalid spec');
+        return this.session.fleet;
+      }
+      throw e;
+    }
+  }
+
+  /** The session for `fleet`: the same providers while their config is unchanged. */
+  async ensure(fleet: Fleet): Promise<WatchSession> {
+    // Pools count too: a capacity provider reaches the nodes it bought as its pools' `node:` says.
+    const key = JSON.stringify([fleet.providers.map((p) => [p.name, p.type, p.package ?? '', p.config]), fleet.pools.map((p) => [p.name, p.provider, p.capacity, p.gpuModel, p.zones, p.maxPricePerHour, p.node])]);
+    const policies = fleet.policies.length > 0 ? loadPolicySet(fleet.policies) : undefined;
+    if (this.session && this.session.key === key) {
+      this.session.fleet = fleet;
+      this.session.rules = compileAlertRules(fleet.alerts).rules;
+      this.session.sinks = createAlertSinks(fleet.sinks, { providers: this.session.providers });
+      this.session.policies = policies;
+      return this.session;
+    }
+    await this.close();
+    const providers = new Map<string, Provider>();
+    for (const spec of fleet.providers) {
+      providers.set(spec.name, await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: this.o.stateDir, log: providerLogger(this.o.log, spec.name), pools: fleet.pools }));
+    }
+    const { rules, problems } = compileAlertRules(fleet.alerts);
+    for (const p of problems) this.o.log.error(formatProblem(p), { action: 'alerts' });
+    this.session = { fleet, providers, key, ...providerRoles(providers), sinks: createAlertSinks(fleet.sinks, { providers }), rules, policies };
+    return this.session;
+  }
+
+  async close(): Promise<void> {
+    const s = this.session;
+    this.session = undefined;
+    if (s) await Promise.allSettled([...s.providers.values()].map(async (p) => p.close?.()));
+  }
+}
