@@ -108,7 +108,7 @@ export function describeCloudE2e(name: string, setup: (lab: Lab) => Promise<Clou
       expect(v.code, show(v)).toBe(0);
       const p = await runCli(['plan', dir], { cwd: dir, env: h!.env });
       expect(p.code, show(p)).toBe(0);
-      expect(p.stdout).toMatch(/\+ lease\.spot\.new-train\n\s+to: +spot\/\S+, spot, \$/);
+      expect(p.stdout).toMatch(/\+ lease\.spot\.train-\S+\n\s+to: +spot\/\S+, spot, \$/);
       expect(p.stdout).toMatch(/\+ workload\.train\n/);
       expect(p.stdout).toContain('Plan: 2 to add, 0 to change, 0 to destroy.');
       plannedZone = /to: +spot\/(\S+), spot/.exec(p.stdout)?.[1] ?? '';
@@ -133,13 +133,13 @@ export function describeCloudE2e(name: string, setup: (lab: Lab) => Promise<Clou
       // The miss is remembered: the planned zone is quoted unavailable for a while.
       const quoted = await runCli(['nodes', dir, '--json'], { cwd: dir, env: h!.env });
       expect(quoted.code, show(quoted)).toBe(0);
-      const markets = (JSON.parse(quoted.stdout) as { markets: { pool: string; zone: string | null; available: boolean; priceSource: string | null; at: string | null }[] }).markets;
+      const markets = (JSON.parse(quoted.stdout) as { markets: { pool: string; zone: string | null; available: boolean; price_source: string | null; at: string | null }[] }).markets;
       expect(markets.find((m) => m.pool === 'spot' && m.zone === plannedZone)?.available, JSON.stringify(markets)).toBe(false);
       // Prices come from the cloud's price API, with the time they were read.
       const od = markets.filter((m) => m.pool === 'od');
       expect(od.length).toBeGreaterThan(0);
       for (const m of od) {
-        expect(m.priceSource).toBe(h!.onDemandPriceSource);
+        expect(m.price_source).toBe(h!.onDemandPriceSource);
         expect(Number.isFinite(Date.parse(m.at ?? ''))).toBe(true);
       }
       const vm = h!.vms.vm(spotId);
@@ -170,7 +170,7 @@ export function describeCloudE2e(name: string, setup: (lab: Lab) => Promise<Clou
       expect(notice).toMatchObject({ source: h!.noticeSource, provider: 'cloud' });
       const [migrated] = await watch.waitFor((x) => x.msg === 'migration complete' && x.address === 'workload.train', { from, what: "train's migration", timeoutMs: 150_000 });
       const m = migrated as LogLine;
-      expect(m).toMatchObject({ from: spotId, outcome: 'ok' });
+      expect(m).toMatchObject({ from: spotId, outcome: 'succeeded' });
       odId = String(m.to);
       const books = await h!.books();
       expect(books.find((b) => b.id === odId), JSON.stringify(books)).toMatchObject({ capacity: 'on-demand', live: true });

@@ -170,7 +170,7 @@ describeLab('spotfleet CLI on molt: leases with a host address are SSH + Docker 
     expect(notice).toMatchObject({ source: 'molt', provider: 'market' });
     const [migrated] = await watch.waitFor((x) => x.msg === 'migration complete' && x.address === 'workload.train', { from, what: "train's migration", timeoutMs: 150_000 });
     const m = migrated as LogLine;
-    expect(m).toMatchObject({ from: firstId, outcome: 'ok' });
+    expect(m).toMatchObject({ from: firstId, outcome: 'succeeded' });
     secondId = String(m.to);
     expect(live().map((l) => l.id)).toContain(secondId);
     await waitUntil(`lease ${firstId} released`, async () => released(firstId), 60_000);

@@ -93,8 +93,10 @@ export class LabVms {
     const h = this.history.find((x) => x.id === id);
     if (h) h.ended = true;
     if (!vm) return;
-    this.vms.delete(id);
+    // Read what ran there before the machine stops counting as running, so whoever waits for it to
+    // go finds its containers archived.
     if (h) h.containers = await this.archive(vm.name).catch(() => []);
+    this.vms.delete(id);
     await vm.metadata?.stop().catch(() => undefined);
     await this.lab.removeNode(vm.name);
   }
