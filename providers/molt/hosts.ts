@@ -80,6 +80,7 @@ export function createMoltDriver(o: MoltDriverOptions): CloudDriver {
 
   return {
     label: 'molt',
+    noun: 'lease',
 
     async list() {
       const t = ctx.now();

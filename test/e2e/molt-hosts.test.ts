@@ -8,9 +8,9 @@
 //   3. the seller preempts the lease: `watch` reads the notice from the API, checkpoints the
 //      container, buys another molt host, rsyncs the checkpoint node to node and resumes there; the
 //      preempted lease is released by spotfleet;
-//   4. a host the seller cannot provision fails the apply naming the provider and the lease, and the
-//      lease is released: nothing is paid for;
-//   5. `destroy` releases every lease and leaves no machine running.
+//   4. `destroy` releases every lease and leaves no machine running;
+//   5. a host the seller cannot provision, and one that never answers SSH, fail the apply naming the
+//      provider and the lease, and the lease is released: nothing is paid for.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -206,8 +206,27 @@ describeLab('spotfleet CLI on molt: leases with a host address are SSH + Docker 
     expect(r.code, show(r)).toBe(1);
     const failed = ours().find((l) => l.endReason === 'failed');
     expect(failed, JSON.stringify(ours())).toBeDefined();
-    expect(r.stdout + r.stderr).toMatch(new RegExp(`provider "market".*lease ${failed!.id} ended before it was ready: molt instance ${failed!.id}: the lease ended \\(failed\\): the machine could not be provisioned`));
+    expect(r.stdout + r.stderr).toMatch(new RegExp(`provider "market".*lease ${failed!.id} ended before it was ready: molt lease ${failed!.id}: the lease ended \\(failed\\): the machine could not be provisioned`));
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(live()).toEqual([]);
+  }, 180_000);
+
+  it('a host that never answers SSH: apply fails after the ready timeout naming the provider and the lease, and releases it', async () => {
+    const quick = mkdtempSync(join(tmpdir(), 'sf-molt-hosts-quick-'));
+    try {
+      writeFileSync(join(quick, 'fleet.yaml'), fleetYaml(lab!, molt!.url, { readyTimeout: '15s' }));
+      const before = new Set(ours().map((l) => l.id));
+      vms!.failNext('never-boots');
+      const r = await runCli(['apply', '--auto-approve', quick], { cwd: quick, env: ENV, timeoutMs: 150_000 });
+      expect(r.code, show(r)).toBe(1);
+      const bought = ours().filter((l) => !before.has(l.id));
+      expect(bought.map((l) => l.status), JSON.stringify(bought)).toEqual(['released']);
+      const id = bought[0]!.id;
+      expect(r.stdout + r.stderr).toMatch(new RegExp(`provider "market" \\(lease\\.spot\\.[\\w-]+\\): lease ${id} ended before it was ready: molt lease ${id} \\(pool spot, molt-(east|west)-1\\) did not become a ready node within 15s of its launch: .*; spotfleet terminated it; it was released`));
+      expect(live()).toEqual([]);
+      await waitUntil('the host gone from the lab', async () => !vms!.running().some((v) => v.id === id), 30_000);
+    } finally {
+      rmSync(quick, { recursive: true, force: true });
+    }
   }, 180_000);
 });

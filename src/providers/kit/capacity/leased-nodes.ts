@@ -123,6 +123,8 @@ export interface CloudDriver {
   readonly cloud?: MetadataCloud;
   /** How errors name the cloud: `EC2`, `GCE`, `Azure`. */
   readonly label: string;
+  /** How errors name one machine of it; default `instance` (molt: `lease`). */
+  readonly noun?: string;
   /** This fleet's machines (tagged/labelled with the fleet), not yet gone. */
   list(): Promise<CloudInstance[]>;
   /** What can be bought now, for prices and launch options. */
@@ -328,7 +330,7 @@ export class LeasedNodes {
     const age = this.ctx.now() - inst.launchedAt;
     if (age > pool.node.readyTimeoutMs) {
       const last = this.lastProbe.get(inst.id)?.error ?? (inst.state === 'pending' ? `it is still ${inst.state}` : 'it was never probed');
-      await this.fail(inst, `${this.driver.label} instance ${inst.id} (pool ${inst.pool}${inst.zone ? `, ${inst.zone}` : ''}) did not become a ready node within ${fmtDuration(pool.node.readyTimeoutMs)} of its launch: ${last}; spotfleet terminated it`);
+      await this.fail(inst, `${this.driver.label} ${this.driver.noun ?? 'instance'} ${inst.id} (pool ${inst.pool}${inst.zone ? `, ${inst.zone}` : ''}) did not become a ready node within ${fmtDuration(pool.node.readyTimeoutMs)} of its launch: ${last}; spotfleet terminated it`);
     }
   }
 
@@ -499,7 +501,7 @@ export class LeasedNodes {
       lease.error = rec.failed.error;
     } else if (inst.state === 'terminated' || inst.state === 'stopping') {
       lease.state = 'terminated';
-      if (inst.stateReason !== undefined) lease.error = `${this.driver.label} instance ${inst.id}: ${inst.stateReason}`;
+      if (inst.stateReason !== undefined) lease.error = `${this.driver.label} ${this.driver.noun ?? 'instance'} ${inst.id}: ${inst.stateReason}`;
     } else if (this.ready.has(inst.id)) {
       lease.state = 'active';
       lease.node = inst.id;
