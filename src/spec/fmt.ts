@@ -10,7 +10,7 @@ export const KEY_ORDER = {
   top: ['apiVersion', 'kind', 'metadata', 'providers', 'pools', 'defaults', 'workloads', 'alerts', 'sinks', 'policies', 'budgetPerHour'],
   metadata: ['name', 'labels'],
   provider: ['type', 'package', 'config'],
-  pool: ['name', 'provider', 'capacity', 'gpuModel', 'maxPricePerHour', 'zones', 'warmStandby', 'onWarning', 'labels', 'node'],
+  pool: ['name', 'provider', 'capacity', 'gpuModel', 'maxPricePerHour', 'zones', 'warmStandby', 'idleRelease', 'onWarning', 'labels', 'node'],
   node: ['via', 'user', 'identityFile', 'port', 'runtime', 'address', 'readyTimeout', 'image', 'checkpointRoot', 'nvidiaRuntime', 'metadataUrl'],
   defaults: ['checkpoint', 'thresholds', 'fallback', 'overhead', 'passEnv'],
   workload: ['name', 'image', 'command', 'gpus', 'gpuModel', 'class', 'capacity', 'expectedDuration', 'deadline', 'pools', 'fallback', 'restartPolicy', 'backoffLimit', 'checkpoint', 'overhead', 'env', 'passEnv', 'labels', 'critical'],

@@ -374,6 +374,8 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
     if (max !== undefined) p.maxPricePerHour = max;
     if (Array.isArray(v.zones)) p.zones = v.zones.filter((z): z is string => typeof z === 'string');
     if (typeof v.warmStandby === 'number') p.warmStandby = v.warmStandby;
+    const idle = duration(l, '/idleRelease');
+    if (idle !== undefined && idle > 0) p.idleReleaseMs = idle;
     if (isObj(v.node)) p.node = nodeAccess(l, v.node);
     p.onWarning = (str(v.onWarning) as PoolSpec['onWarning'] | undefined) ?? 'auto';
     pools.push(p);

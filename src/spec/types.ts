@@ -31,6 +31,11 @@ export interface PoolSpec {
   zones?: string[];
   /** Keep this many nodes ready in this pool so an eviction needs no acquire. */
   warmStandby?: number;
+  /**
+   * How long a lease nothing runs on is kept (its node can take the next workload) before it is
+   * released. Absent or 0: released at once; warmStandby is what keeps idle nodes ready.
+   */
+  idleReleaseMs?: number;
   /** How workloads here answer an early warning (rebalance, maintenance); `auto` prices the three. */
   onWarning: 'auto' | 'prepare' | 'move' | 'ignore';
   labels: Record<string, string>;

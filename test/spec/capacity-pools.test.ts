@@ -111,6 +111,23 @@ ${WORKLOAD}`);
     expect(short).toEqual([expect.stringMatching(/:17:46: node\.readyTimeout of 2s is too short for a VM to boot/)]);
   });
 
+  it('takes idleRelease as a duration (absent or 0s: release at once), and names a bad one at file:line:col', async () => {
+    const pools = (idle: string) => `${AWS}pools:
+  - name: spot
+    provider: cloud
+    capacity: spot
+    gpuModel: V100
+    idleRelease: ${idle}
+    node: { identityFile: ./k }
+${WORKLOAD}`;
+    expect((await loadFleet(write(pools('15m')), { cwd: tmp })).fleet.pools[0]!.idleReleaseMs).toBe(900_000);
+    expect((await loadFleet(write(pools('0s')), { cwd: tmp })).fleet.pools[0]!.idleReleaseMs).toBeUndefined();
+    const bad = await errors(pools('soon'));
+    expect(bad.join('\n')).toMatch(/:17:18: .*idleRelease/);
+    const out = formatFleetText(pools('5m').replace('    idleRelease: 5m\n', '').replace('    capacity: spot\n', '    idleRelease: 5m\n    capacity: spot\n'), 'f.yaml');
+    expect(out).toContain('    gpuModel: V100\n    idleRelease: 5m\n    node:');
+  });
+
   it('fmt puts node keys in their canonical order', () => {
     const out = formatFleetText(`${AWS}pools:
   - node:
