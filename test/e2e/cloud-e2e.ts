@@ -182,6 +182,7 @@ export function describeCloudE2e(name: string, setup: (lab: Lab) => Promise<Clou
       // The old container checkpointed on USR1 and TERM (as its VM's last look showed); the new one
       // resumed from the saved step, which rsync brought over; the source copy is kept.
       await waitUntil('the spot VM gone from the lab', async () => !h!.vms.running().some((v) => v.id === spotId), 30_000);
+      await h!.vms.gone(spotId);
       const old = h!.vms.archived(spotId);
       expect(old.map((c) => c.state)).toEqual(['exited']);
       const oldLog = trainerLog(old[0]!.log);

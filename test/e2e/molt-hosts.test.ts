@@ -175,6 +175,7 @@ describeLab('spotfleet CLI on molt: leases with a host address are SSH + Docker 
     expect(live().map((l) => l.id)).toContain(secondId);
     await waitUntil(`lease ${firstId} released`, async () => released(firstId), 60_000);
     await waitUntil('the preempted host gone from the lab', async () => !vms!.running().some((v) => v.id === firstId), 30_000);
+    await vms!.gone(firstId);
 
     const old = vms!.archived(firstId);
     const oldLog = trainerLog(old[0]!.log);

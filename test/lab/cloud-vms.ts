@@ -43,6 +43,7 @@ export class LabVms {
   private readonly vms = new Map<string, BootedVm>();
   private readonly booting = new Map<string, Promise<unknown>>();
   private readonly faults: BootFault[] = [];
+  private readonly ending = new Map<string, Promise<void>>();
   private seq = 0;
   /** Every machine ever booted, by id (also after it ended, with what its containers printed). */
   readonly history: { id: string; name: string; type: string; zone: string | undefined; fault?: BootFault; ended: boolean; containers?: ArchivedContainer[] }[] = [];
@@ -93,12 +94,19 @@ export class LabVms {
     const h = this.history.find((x) => x.id === id);
     if (h) h.ended = true;
     if (!vm) return;
-    // Read what ran there before the machine stops counting as running, so whoever waits for it to
-    // go finds its containers archived.
-    if (h) h.containers = await this.archive(vm.name).catch(() => []);
     this.vms.delete(id);
-    await vm.metadata?.stop().catch(() => undefined);
-    await this.lab.removeNode(vm.name);
+    const done = (async () => {
+      if (h) h.containers = await this.archive(vm.name).catch(() => []);
+      await vm.metadata?.stop().catch(() => undefined);
+      await this.lab.removeNode(vm.name);
+    })();
+    this.ending.set(id, done);
+    await done;
+  }
+
+  /** Resolves once a machine that is ending is gone (its containers archived, its node removed). */
+  async gone(id: string): Promise<void> {
+    await this.ending.get(id);
   }
 
   /** What the machine's containers were and printed (read before its node goes away). */
