@@ -1,6 +1,6 @@
 // The molt provider: capacity from the molt GPU marketplace (docs/molt-api.md). Prices and offers
 // come from the API; acquire bids on the cheapest fitting offer at the bid strategy's price
-// (src/policy/bid.ts). A pool that says how its nodes are reached (`pools[].node`) buys machines
+// (src/core/bid.ts). A pool that says how its nodes are reached (`pools[].node`) buys machines
 // spotfleet runs work on: each bid carries a bootstrap script with spotfleet's login key and a host
 // key made for that machine, and a lease whose seller gives a host address becomes an SSH + Docker
 // node through the capacity kit (hosts.ts), as the cloud VMs do. For the reference server and

@@ -4,6 +4,7 @@
 // checkpoint it verified to the next, so a move verifies it once instead of at every step.
 // Before each side effect a pending record goes into the state (with the step's preconditions
 // checked in the same compare-and-swap write); after it, the result.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ProviderError, SpotfleetError, StateConflictError, errorMessage, isSignalNotReady } from '../core/errors.js';
 import { workloadAddress } from '../core/address.js';
 import type { CheckpointInfo, Lease, NodeInfo, Observed, WorkloadInstance } from '../core/types.js';
@@ -30,7 +31,6 @@ export function crashPoint(): void {
   if (crashAt > 0 && ++crashCount === crashAt) process.kill(process.pid, 'SIGKILL');
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Every state write of a process goes through one recorder: writes are serialised in the process

@@ -115,8 +115,15 @@ export class Controller {
     });
   }
 
-  private fleetName(): string | undefined {
-    return this.sessions.current?.fleet.name;
+  /** The fleet label and the providers' poll-error series, once the spec names them. */
+  private describeMetrics(session: WatchSession): void {
+    const providers = [...session.providers].map(([name, p]) => ({ name, capabilities: [...(p.notices ? ['notices'] : []), ...(p.capacity ? ['capacity.prices'] : [])] }));
+    this.metrics.describeFleet(session.fleet.name, providers);
+  }
+
+  /** The fleet's name once its spec has loaded (every log line carries it). */
+  fleetName(): string | undefined {
+    return this.sessions.fleetName;
   }
 
   private event(kind: string, message: string, address?: string): void {
@@ -140,9 +147,11 @@ export class Controller {
   async start(): Promise<void> {
     this.claimPidFile();
     const listen = this.opts.listen ?? '127.0.0.1:9464';
+    // The spec's name for the lines below; an invalid spec is reported here and by the reconcile.
+    await this.sessions.loadSpec().catch(() => undefined);
     if (listen !== 'off') {
       this.server = await startTelemetryServer({ listen, metrics: this.metrics, health: this.health, status: () => this.view(), log: this.log });
-      this.log.info('serving /healthz, /metrics and /status', { action: 'listen', url: this.server.url });
+      this.log.info('serving /healthz, /metrics and /status', { fleet: this.fleetName(), action: 'listen', url: this.server.url });
       this.writePidFile();
     }
     this.specWatcher = await watchSpec(this.opts.specPath, {
@@ -150,11 +159,11 @@ export class Controller {
         this.log.info('spec changed', { fleet: this.fleetName(), action: 'spec-change', paths: c.paths });
         this.queue.add(KEY);
       },
-      onError: (e) => this.log.warn('spec watcher error', { err: e }),
+      onError: (e) => this.log.warn('spec watcher error', { fleet: this.fleetName(), err: e }),
     });
     // Hear notices from the first second: the monitor starts on the recorded state and the last
     // observation, before the first reconcile has refreshed anything.
-    await this.primeFromRecord().catch((e: unknown) => this.log.warn('could not start the notice monitor from the recorded state; it starts after the first reconcile', { action: 'notice-monitor', err: e }));
+    await this.primeFromRecord().catch((e: unknown) => this.log.warn('could not start the notice monitor from the recorded state; it starts after the first reconcile', { fleet: this.fleetName(), action: 'notice-monitor', err: e }));
     this.timers.push(setInterval(() => this.queue.add(KEY), this.opts.intervalMs ?? 30_000));
     this.timers.push(setInterval(() => void this.checkPrices(), this.opts.priceIntervalMs ?? 15_000));
     this.monitor.start();
@@ -214,6 +223,7 @@ export class Controller {
   private async primeFromRecord(): Promise<void> {
     const fleet = await this.sessions.loadSpec();
     const session = await this.sessions.ensure(fleet);
+    this.describeMetrics(session);
     const state = await this.store.read();
     this.recorder ??= new StateRecorder(this.store, state);
     const last = await this.store.readObservation();
@@ -244,7 +254,7 @@ export class Controller {
     await this.sessions.close();
     await this.server?.close();
     if (this.ownsPidFile) rmSync(join(this.opts.stateDir, 'watch.json'), { force: true });
-    this.log.info('stopped', { action: 'stop' });
+    this.log.info('stopped', { fleet: this.fleetName(), action: 'stop' });
     this.log.flush();
   }
 
@@ -388,6 +398,7 @@ export class Controller {
     try {
       const fleet = await this.sessions.loadSpec();
       const session = await this.sessions.ensure(fleet);
+      this.describeMetrics(session);
       this.recorder ??= new StateRecorder(this.store, await this.store.read());
       for (const [k, n] of this.activeNotices) if (Date.parse(n.deadline) + 3_600_000 < Date.now()) this.activeNotices.delete(k);
       // The notice monitor polls every node on its own schedule; the refresh does not poll them again.
