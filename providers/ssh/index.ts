@@ -1,12 +1,11 @@
 // The `ssh` provider: static GPU hosts reached over SSH (ssh2, one pooled connection per host,
 // host keys verified). Nodes come from config plus nvidia-smi; workloads run as containers through
-// the docker CLI on the host (docker-cli-runtime.ts says why); checkpoints are verified on the host
+// the docker CLI on the host (src/providers/kit/ssh/docker-cli-runtime.ts says why); checkpoints are verified on the host
 // and moved node to node with rsync; eviction notices are read by curl on the host from the
 // node's cloud metadata service (aws, gcp, azure).
 import type { CapacityType } from '../../src/core/types.js';
 import type { Provider, ProviderContext, ProviderFactory } from '../../src/providers/sdk.js';
-import { NodeSet, nodeSetOptions, DEFAULT_CHECKPOINT_ROOT, type FleetNodeConfig } from '../../src/providers/kit/ssh/index.js';
-import { DockerCliRuntime } from './docker-cli-runtime.js';
+import { DockerCliRuntime, NodeSet, nodeSetOptions, DEFAULT_CHECKPOINT_ROOT, type FleetNodeConfig } from '../../src/providers/kit/ssh/index.js';
 
 /** One host. Keys and known_hosts paths are relative to the fleet file's folder. */
 export interface SshHostEntry {
@@ -39,7 +38,7 @@ export interface SshProviderConfig {
   hosts: SshHostEntry[];
   maxConcurrentPerHost?: number;
   sharedStorage?: boolean;
-  transfer?: { identityFile?: string; knownHostsFile?: string; bwlimitKBps?: number; attempts?: number };
+  transfer?: { identityFile?: string; knownHostsFile?: string; bwlimitKBps?: number; precopyBwlimitKBps?: number; attempts?: number };
   acknowledgeNotices?: boolean;
   runtime?: { docker?: string; networkMode?: string; signalMethod?: 'kill' | 'exec'; checkpointPath?: string };
 }
@@ -89,7 +88,13 @@ const configSchema = {
     transfer: {
       type: 'object',
       additionalProperties: false,
-      properties: { identityFile: str, knownHostsFile: str, bwlimitKBps: { type: 'integer', minimum: 1 }, attempts: { type: 'integer', minimum: 1, maximum: 10 } },
+      properties: {
+        identityFile: str,
+        knownHostsFile: str,
+        bwlimitKBps: { type: 'integer', minimum: 1 },
+        precopyBwlimitKBps: { type: 'integer', minimum: 1, description: 'rsync bandwidth limit (KiB/s) of a pre-copy for an early warning, which runs at low priority (nice) so it never slows an eviction. Default: a quarter of bwlimitKBps, else 20480.' },
+        attempts: { type: 'integer', minimum: 1, maximum: 10 },
+      },
     },
     acknowledgeNotices: { type: 'boolean' },
     runtime: {
@@ -112,7 +117,7 @@ export function sshNodes(hosts: SshHostEntry[]): FleetNodeConfig[] {
     if (h.knownHostsFile !== undefined) ssh.knownHostsFile = h.knownHostsFile;
     if (h.hostKeyFingerprint !== undefined) ssh.hostKeyFingerprint = h.hostKeyFingerprint;
     if (h.acceptUnknownHostKey !== undefined) ssh.acceptUnknownHostKey = h.acceptUnknownHostKey;
-    for (const k of ['capacity', 'zone', 'pricePerHour', 'gpuModel', 'checkpointRoot', 'cloud', 'metadataUrl', 'vmName', 'transferAddress', 'labels'] as const) {
+    for (const k of ['capacity', 'zone', 'pricePerHour', 'gpuModel', 'checkpointRoot', 'cloud', 'metadataUrl', 'vmName', 'transferAddress', 'labels', 'nvidiaRuntime'] as const) {
       if (h[k] !== undefined) (n as unknown as Record<string, unknown>)[k] = h[k];
     }
     return n;
@@ -127,7 +132,7 @@ export function createSshProvider(config: SshProviderConfig, ctx: ProviderContex
     provider: ctx.name,
     fleet: ctx.fleet,
     nodes,
-    nvidiaNodes: new Set(config.hosts.filter((h) => h.nvidiaRuntime).map((h) => h.name)),
+    nvidiaNodes: (node) => nodes.has(node) && nodes.node(node).nvidiaRuntime === true,
     env: ctx.env,
   };
   const r = config.runtime ?? {};

@@ -24,6 +24,7 @@ interface WatchOptions {
   backend?: string;
   backendUrl?: string;
   leaseTtl: string;
+  warningWindow: string;
 }
 
 function duration(flag: string, v: string): number {
@@ -47,6 +48,7 @@ export function register(program: Command, app: CliApp): void {
     .option('--log-format <format>', 'auto (text on a terminal, else JSON), text or json', 'auto')
     .option('--state <dir>', 'state folder (default: .spotfleet next to the spec)')
     .option('--lock-timeout <duration>', 'wait this long for the state lock each reconcile', '60s')
+    .option('--warning-window <duration>', 'how long a rebalance recommendation is watched for the eviction that may follow (a target prepared for it is kept that long)', '30m')
     .option('--lease-ttl <duration>', 'replicas on a shared backend: the leader lease; a standby takes over this long after the leader dies', '3s');
   addBackendOptions(cmd).action(async (path: string, opts: WatchOptions) => {
       const level = opts.logLevel as LogLevel;
@@ -71,6 +73,7 @@ export function register(program: Command, app: CliApp): void {
         lockTimeoutMs: lockTimeoutMs({ lockTimeout: opts.lockTimeout }),
         backend: backendOverride(opts),
         leaseTtlMs: duration('lease-ttl', opts.leaseTtl),
+        warningWindowMs: duration('warning-window', opts.warningWindow),
       });
       if (opts.once) {
         const ok = await controller.runOnce();

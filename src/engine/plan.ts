@@ -10,6 +10,7 @@ import { formatDuration, formatUsd, roundUsd } from '../core/units.js';
 import { computeBid } from '../core/bid.js';
 import { FreeGpuIndex } from './capacity-index.js';
 import { decideWorkload } from '../policy/decide.js';
+import { noticeEvicts, preparedActive, usePreparedTarget, withPoolHistory } from '../policy/warning.js';
 import type { ZoneStats } from '../policy/uptime.js';
 import { DEFAULT_OVERHEAD, type CurrentPlacement, type PlacementOption, type WorkloadDecision, type WorkloadDecisionInput } from '../policy/types.js';
 import type { Fleet, WorkloadSpec } from '../spec/types.js';
@@ -175,6 +176,17 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
   for (const l of observed.leases) {
     const forW = l.labels?.['spotfleet.workload'];
     if (l.node && forW && l.labels?.['spotfleet.fleet'] === fleet.name && !byWorkload.has(forW)) ctx.reserved.set(nodeKey(l.provider, l.node), forW);
+  }
+  // A lease acquired for an early warning (prepare) is its workload's until the warning's window ends.
+  // (Its lease is known by id once recorded, and by its labels while the acquire is under way.)
+  for (const r of Object.values(state.resources)) {
+    const p = r.type === 'workload' ? r.prepared : undefined;
+    if (r.type !== 'workload' || !p || !preparedActive(p, opts.now) || opts.destroy) continue;
+    for (const l of observed.leases) {
+      if (l.provider !== p.provider || (p.leaseId !== undefined ? l.id !== p.leaseId : l.pool !== p.pool || l.labels?.['spotfleet.workload'] !== r.name || l.labels['spotfleet.fleet'] !== fleet.name)) continue;
+      ctx.leasesInUse.add(`${l.provider}/${l.id}`);
+      if (l.node !== undefined && l.node !== r.node) ctx.reserved.set(nodeKey(l.provider, l.node), r.name);
+    }
   }
   for (const [k, wl] of ctx.reserved) ctx.reservedFor.set(wl, [...(ctx.reservedFor.get(wl) ?? []), k]);
   ctx.index = buildIndex(ctx);
@@ -436,9 +448,11 @@ function planWorkload(ctx: Ctx, name: string, spec: WorkloadSpec | undefined, in
 
   const node = primary ? ctx.nodes.get(nodeKey(primary.provider, primary.node)) : undefined;
   const notices = primary ? ctx.notices.get(nodeKey(primary.provider, primary.node)) ?? [] : [];
-  const evicted = primary !== undefined && (isDead(node) || notices.length > 0);
+  // An early warning (rebalance, maintenance) is not an eviction: watch answers it on its own.
+  const evicting = notices.filter((x) => noticeEvicts(x, name));
+  const evicted = primary !== undefined && (isDead(node) || evicting.length > 0);
   if (primary && evicted) {
-    const n = notices[0];
+    const n = evicting[0];
     ctx.drift.push({ address, kind: 'evicted', message: n ? `node ${primary.node} has a ${n.kind} notice (${n.source}${n.action ? ` ${n.action}` : ''}), deadline ${n.deadline}` : `node ${primary.node} is gone` });
   }
   const curPrice = node ? pricePerGpuHourOf(node) : rec?.pricePerGpuHour ?? 0;
@@ -633,7 +647,7 @@ function planPlacement(ctx: Ctx, sit: Situation, spec: WorkloadSpec, extras: Pla
   const doneMs = (rec?.doneMs ?? 0) + (primary && rec?.since ? Math.max(0, now - rec.since) : 0);
   const input: WorkloadDecisionInput = {
     workload: spec,
-    options: placementOptions(ctx, spec, primary && !specChanged ? nodeKey(primary.provider, primary.node) : undefined),
+    options: withPoolHistory(placementOptions(ctx, spec, primary && !specChanged ? nodeKey(primary.provider, primary.node) : undefined), ctx.state.poolHistory, now),
     history: {
       preemptions: rec?.preemptions ?? [],
       ...(rec?.lastMoveAt !== undefined ? { lastMoveAt: rec.lastMoveAt } : {}),
@@ -647,6 +661,7 @@ function planPlacement(ctx: Ctx, sit: Situation, spec: WorkloadSpec, extras: Pla
   if (current) input.current = current;
   let decision = decideWorkload(input, { now, thresholds: ctx.fleet.defaults.thresholds, ...(ctx.opts.policies !== undefined ? { policies: ctx.opts.policies } : {}) });
   if (inFlight) decision = finishRecordedMove(inFlight, input.options, decision);
+  else if (current?.evicted) decision = usePreparedTarget(rec?.prepared, input.options, decision, now);
   if (specChanged) decision.reasons.unshift({ rule: 'spec', text: 'the workload spec changed (image, command, env, GPUs or checkpoint): restart from its checkpoint' });
   ctx.opts.captureDecisions?.set(name, { input, decision });
   // Plain data from here on: lazily formatted reasons hold on to decide's inputs (every option of
@@ -741,7 +756,7 @@ function checkpointAndStop(ctx: Ctx, name: string, inst: WorkloadInstance, spec:
   let stopDeps = [...deps];
   const nodeDead = isDead(ctx.nodes.get(nodeKey(inst.provider, inst.node)));
   if (!nodeDead) {
-    const notice = (ctx.notices.get(nodeKey(inst.provider, inst.node)) ?? [])[0];
+    const notice = (ctx.notices.get(nodeKey(inst.provider, inst.node)) ?? []).find((x) => noticeEvicts(x, name));
     let waitMs = ctx.opts.checkpointWaitMs ?? 120_000;
     if (evicted && notice) waitMs = Math.max(5_000, Math.min(waitMs, Date.parse(notice.deadline) - ctx.opts.now - graceMs));
     const cid = nextId(ctx, 'checkpoint', name);
@@ -863,7 +878,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
       evicted,
       fallback: spec.fallback.to,
     };
-    const notice = (ctx.notices.get(nodeKey(primary.provider, primary.node)) ?? [])[0];
+    const notice = (ctx.notices.get(nodeKey(primary.provider, primary.node)) ?? []).find((x) => noticeEvicts(x, name));
     if (notice) move.deadline = Date.parse(notice.deadline);
     const stopIds = checkpointAndStop(ctx, name, primary, spec, adoptIds, 'move', evicted, move);
     ids.push(...stopIds);
@@ -940,6 +955,24 @@ function desiredStandby(ctx: Ctx): Map<string, number> {
   return out;
 }
 
+/** The end of the last run on each node, from the ledger (which outlives a removed workload's record). */
+function lastUseByNode(ctx: Ctx): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const e of ctx.state.ledger) if (e.node !== undefined && e.to > (out.get(e.node) ?? 0)) out.set(e.node, e.to);
+  return out;
+}
+
+/**
+ * Since when nothing runs on a lease: now when one of ours still runs on its node (this plan stops
+ * it), else the end of the last run there, else when it was acquired.
+ */
+function idleSince(ctx: Ctx, l: Lease, rec: LeaseRecord | undefined, lastUse: Map<string, number>): number {
+  const acquired = rec?.acquiredAt ?? (Date.parse(l.acquiredAt) || 0);
+  if (!l.node) return acquired;
+  if (ctx.observed.workloads.some((w) => w.provider === l.provider && w.node === l.node && w.fleet === ctx.fleet.name && w.state === 'running')) return ctx.opts.now;
+  return Math.max(acquired, lastUse.get(l.node) ?? 0);
+}
+
 function planLeases(ctx: Ctx): void {
   const observedOurs = new Map<string, Lease>();
   const recorded = new Map<string, LeaseRecord>();
@@ -951,6 +984,8 @@ function planLeases(ctx: Ctx): void {
   }
   const keepWarm = desiredStandby(ctx);
   const wanted = new Map(keepWarm);
+  const idleGrace = new Map(ctx.fleet.pools.filter((p) => p.idleReleaseMs !== undefined && p.idleReleaseMs > 0).map((p) => [p.name, p.idleReleaseMs as number]));
+  let lastUse: Map<string, number> | undefined;
 
   for (const [k, l] of [...observedOurs].sort(([a], [b]) => a.localeCompare(b))) {
     // Stable from plan to state: the address the acquire planned (from its key), or the recorded one.
@@ -964,6 +999,25 @@ function planLeases(ctx: Ctx): void {
     if (!inUse && warm > 0 && !ctx.opts.destroy) {
       keepWarm.set(l.pool, warm - 1);
       continue;
+    }
+    const grace = idleGrace.get(l.pool);
+    if (!inUse && grace !== undefined && !ctx.opts.destroy) {
+      // pools[].idleRelease: an idle lease is kept that long after its last use, so its node can
+      // take the next workload; then it is released like any idle lease.
+      lastUse ??= lastUseByNode(ctx);
+      const since = idleSince(ctx, l, recorded.get(k), lastUse);
+      const left = since + grace - ctx.opts.now;
+      if (left > 0) {
+        ctx.changes.push({
+          address,
+          change: 'no-op',
+          before: { capacity: l.capacity, pool: l.pool, ...(l.zone ? { zone: l.zone } : {}), pricePerHour: roundUsd(l.pricePerHour), ...(l.node ? { node: l.node } : {}) },
+          reasons: [{ rule: 'lease', text: `nothing runs on it since ${new Date(since).toISOString()}; kept for the pool's idleRelease (${formatDuration(grace)}), released in ${formatDuration(Math.ceil(left / 1000) * 1000)}` }],
+          actions: [],
+          violations: [],
+        });
+        continue;
+      }
     }
     if (!inUse) {
       const deps = l.node ? ctx.stopsOnNode.get(nodeKey(l.provider, l.node)) ?? [] : [];

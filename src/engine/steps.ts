@@ -492,7 +492,7 @@ export async function transferStep(ctx: StepContext, a: TransferAction, checkpoi
       r.move.checkpoint = res.checkpoint;
     }
   });
-  return { bytes: res.bytes, skipped: res.skipped, transferMs: res.durationMs };
+  return { bytes: res.bytes, skipped: res.skipped, transferMs: res.durationMs, ...(res.sentBytes !== undefined ? { sentBytes: res.sentBytes } : {}) };
 }
 
 // ---- start ----------------------------------------------------------------------------------
@@ -571,6 +571,9 @@ export async function startStep(ctx: StepContext, a: StartAction, checkpoint: Ch
           delete r.badCheckpoints;
         }
         const wasMove = r.move;
+        // A target prepared for an early warning is used now, or not needed any more.
+        const prepared = r.prepared?.node === node.id && r.prepared.provider === node.provider;
+        delete r.prepared;
         delete r.startFresh;
         r.phase = 'running';
         delete r.pendingReason;
@@ -609,6 +612,7 @@ export async function startStep(ctx: StepContext, a: StartAction, checkpoint: Ch
             downtimeMs: at - stopAt,
             outcome: lost !== undefined && lost > 0 ? 'lost-work' : 'ok',
             ...(lost !== undefined && lost > 0 ? { lostWorkMs: lost } : {}),
+            ...(prepared ? { prepared: true } : {}),
           });
           if (a.evicted) {
             r.preemptions.push(at);

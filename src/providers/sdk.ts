@@ -5,11 +5,13 @@
 // SDK 1.1 adds, backwards compatibly (optional fields a 1.0 provider ignores):
 // StartRequest.passEnv; VerifyRequest.exclude, command, commandTimeoutMs and keep; and states the
 // readiness rule of RuntimeCapability.signal. A caller cannot tell a 1.0 storage from a 1.1 one, so
-// it checks that a returned checkpoint is not one it excluded.
+// it checks that a returned checkpoint is not one it excluded. TransferRequest.lowPriority and
+// signal, and TransferResult.sentBytes, are optional the same way (a pre-copy for an early warning).
 import type {
   CapacityType,
   CheckpointInfo,
   Lease,
+  NodeAccess,
   NodeInfo,
   Notice,
   NoticeKind,
@@ -43,6 +45,32 @@ export interface ProviderContext {
   now(): number;
   /** Environment variables (tokens come from here, never from the spec). */
   env: Readonly<Record<string, string | undefined>>;
+  /**
+   * The fleet's pools that use this provider instance, with how their nodes are reached
+   * (`pools[].node`). A capacity provider needs this outside `acquire` too: a `watch` in another
+   * process lists, reaches and runs work on the nodes of leases an earlier `apply` bought.
+   */
+  pools?: readonly ProviderPool[];
+}
+
+/** A pool as its provider sees it. */
+export interface ProviderPool {
+  name: string;
+  capacity: CapacityType;
+  gpuModel?: string;
+  zones?: string[];
+  /** USD per GPU-hour. */
+  maxPricePerHour?: number;
+  node?: NodeAccess;
+}
+
+/** A problem a provider finds in a pool that uses it (`ProviderFactory.checkPool`). */
+export interface PoolProblem {
+  /** JSON pointer inside the pool item: `` (the pool), `/node`, `/gpuModel`, `/provider`, ... */
+  path: string;
+  message: string;
+  expected?: string;
+  severity?: 'error' | 'warning';
 }
 
 /** What a plugin module exports (as `provider` or default export). */
@@ -52,6 +80,12 @@ export interface ProviderFactory<C = Record<string, unknown>> {
   description: string;
   configSchema: JsonSchema;
   create(config: C, ctx: ProviderContext): Provider | Promise<Provider>;
+  /**
+   * Offline checks of a pool that uses this provider (run by `validate` after the config passed
+   * its schema): a pool a capacity provider cannot buy nodes for (no instance type of its GPU
+   * model, no machine image, no `node` saying how to reach them) is an error, not "No changes".
+   */
+  checkPool?(config: C, pool: ProviderPool): PoolProblem[];
 }
 
 export interface Provider {
@@ -233,6 +267,14 @@ export interface TransferRequest {
   to: NodeInfo;
   /** The checkpoint to move (from verify). */
   checkpoint: CheckpointInfo;
+  /**
+   * A pre-copy ahead of a possible eviction (an early warning): it must yield to everything else on
+   * the nodes and the link (rsync's bandwidth limit on SSH nodes), so it never delays an
+   * eviction's own checkpoint. Optional: a storage that ignores it copies as usual.
+   */
+  lowPriority?: boolean;
+  /** Abandons the copy (the eviction came; its own transfer takes over). Optional to honour. */
+  signal?: AbortSignal;
 }
 
 export interface TransferResult {
@@ -240,6 +282,11 @@ export interface TransferResult {
   checkpoint: CheckpointInfo;
   bytes: number;
   durationMs: number;
+  /**
+   * Of `bytes`, how many crossed the link; the rest the target already had (a pre-copied earlier
+   * checkpoint, rsync's matched data). Optional: absent means all of them.
+   */
+  sentBytes?: number;
   /** True when nothing had to move (shared storage, or the same node). */
   skipped: boolean;
 }

@@ -3,8 +3,11 @@
 // the spec and the world and runs the same plan/apply path as the CLI. An eviction notice takes its
 // own path at once: the checkpoint signal goes to every workload on the node, and each of them is
 // moved by its own emergency migration (emergency.ts), concurrently with other evictions and with
-// the reconcile, each holding its workload's lock. This file wires those parts together: the single
-// watch per fleet, the notice monitor, the spec watcher, timers, telemetry and shutdown.
+// the reconcile, each holding its workload's lock. An early warning (rebalance recommendation,
+// maintenance event) is not an eviction: it gets a priced answer instead (warnings.ts), and only
+// becomes a move through this same path when that answer or its deadline says so. This file
+// wires those parts together: the single watch per fleet, the notice monitor, the spec watcher,
+// timers, telemetry and shutdown.
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +30,8 @@ import { migrateWorkload, workloadsOnNode, type MigrationReport } from './emerge
 import { KeyedLock } from './keyed-lock.js';
 import { LeaderElector, LeaderStore, createLeaderMetrics, type LeaderMetrics } from './leader.js';
 import { NoticeMonitor, type SeenNotice } from './notice-monitor.js';
+import { DEFAULT_WARNING_WINDOW_MS, isDueWarning, isEarlyWarning } from '../policy/warning.js';
+import { WarningController } from './warnings.js';
 import { finishedMoves, reconcileFleet, type ReconcileOutput } from './reconciler.js';
 import { watchSpec, type SpecWatcher } from './spec-watcher.js';
 import { WatchSessions, type WatchSession } from './watch-session.js';
@@ -52,6 +57,8 @@ export interface ControllerOptions {
   backend?: BackendOverride;
   /** Watch replicas (a backend with leader leases): the lease's length. Default 3 s. */
   leaseTtlMs?: number;
+  /** How long a rebalance recommendation is watched for its eviction (a target prepared for it is kept that long). Default 30 min. */
+  warningWindowMs?: number;
 }
 
 export interface ControllerEvent {
@@ -85,6 +92,8 @@ export class Controller {
   private readonly sessions: WatchSessions;
   private readonly locks = new KeyedLock();
   private readonly alerting: Alerting;
+  /** Early warnings (rebalance, maintenance): a priced answer, not an eviction (warnings.ts). */
+  private readonly warnings: WarningController;
   private recorder: StateRecorder | undefined;
   private server: TelemetryServer | undefined;
   private specWatcher: SpecWatcher | undefined;
@@ -113,6 +122,16 @@ export class Controller {
     this.alerting = new Alerting(opts.log);
     this.sessions = new WatchSessions({ specPath: opts.specPath, stateDir: opts.stateDir, log: opts.log, onSpecInvalid: (first) => this.event('spec-invalid', first) });
     this.queue = new WorkQueue<string>({ onDepthChange: (d) => this.metrics.setQueueDepth(d) });
+    this.warnings = new WarningController({
+      log: opts.log,
+      session: () => this.sessions.current,
+      recorder: () => this.recorder,
+      observed: () => ({ ...(this.lastObserved ?? emptyObserved()), notices: [...this.activeNotices.values()] }),
+      moveNow: (n, seen) => this.moveForWarning(n, seen),
+      reconcile: () => this.queue.add(KEY),
+      event: (kind, message, address) => this.event(kind, message, address),
+      windowMs: opts.warningWindowMs ?? DEFAULT_WARNING_WINDOW_MS,
+    });
     this.monitor = new NoticeMonitor({
       intervalMs: opts.noticeIntervalMs ?? 2000,
       maxInFlight: opts.maxInFlightPolls ?? 32,
@@ -338,6 +357,7 @@ export class Controller {
     for (const t of this.timers) clearInterval(t);
     await this.monitor.stop();
     await this.specWatcher?.close();
+    await this.warnings.stop();
     await Promise.allSettled([...this.evacuations.values()]);
     await this.queue.shutdown({ drain: true });
     await this.runPromise;
@@ -358,6 +378,11 @@ export class Controller {
     const n = { ...seen.notice, provider: seen.provider, node: seen.node.id };
     this.activeNotices.set(`${n.provider}/${n.id}`, n);
     this.metrics.noticeReceived(n.source, n.kind);
+    const session0 = this.sessions.current;
+    if (isEarlyWarning(n) && !isDueWarning(n) && session0 && this.recorder?.latest.fleetMode?.mode !== 'destroyed') {
+      this.warnings.onWarning(seen, n);
+      return;
+    }
     this.log.warn('eviction notice', { fleet: this.fleetName(), action: 'notice', provider: seen.provider, node: seen.node.id, kind: n.kind, source: n.source, deadline: n.deadline, ...(n.action ? { cloudAction: n.action } : {}) });
     this.event('notice', `${n.kind} notice (${n.source}) for node ${seen.node.id}, deadline ${n.deadline}`);
     const session = this.sessions.current;
@@ -366,12 +391,29 @@ export class Controller {
       this.queue.add(KEY);
       return;
     }
+    this.warnings.onEviction(n);
     this.signalNode(session, seen, n);
     this.evacuate(session, n);
   }
 
-  /** The fast path: every workload on the node gets its checkpoint signal, once. */
-  private signalNode(session: WatchSession, seen: SeenNotice, n: Notice): void {
+  /** An early warning watch acts on as an eviction now (its deadline nears, or the answer was `move`). */
+  private moveForWarning(n: Notice, seen: SeenNotice): void {
+    // A replica that no longer leads leaves it to the leader (which hears the warning again).
+    if (!this.acting()) return;
+    const session = this.sessions.current;
+    this.activeNotices.set(`${n.provider}/${n.id}`, n);
+    if (!session || this.stopping) {
+      this.queue.add(KEY);
+      return;
+    }
+    const only = typeof n.detail?.workloads === 'string' ? n.detail.workloads.split(',') : undefined;
+    this.warnings.onEviction(n);
+    this.signalNode(session, seen, n, only);
+    this.evacuate(session, n, only);
+  }
+
+  /** The fast path: every workload on the node (or those named) gets its checkpoint signal, once. */
+  private signalNode(session: WatchSession, seen: SeenNotice, n: Notice, only?: string[]): void {
     const p = session.providers.get(seen.provider);
     const targets = new Map<string, { node: string; id: string; workload: string }>();
     for (const w of this.lastObserved?.workloads ?? []) {
@@ -382,6 +424,7 @@ export class Controller {
     }
     const sends: { w: { node: string; id: string; workload: string }; signal: string; k: string }[] = [];
     for (const w of targets.values()) {
+      if (only && !only.includes(w.workload)) continue;
       const contract = session.fleet.workloads.find((x) => x.name === w.workload)?.checkpoint;
       if (!contract || !p?.runtime) continue;
       const k = `${seen.provider}/${w.id}`;
@@ -447,7 +490,7 @@ export class Controller {
   }
 
   /** Moves every workload off the noticed node, each as its own unit, then lets the reconcile tidy up. */
-  private evacuate(session: WatchSession, n: Notice): void {
+  private evacuate(session: WatchSession, n: Notice, only?: string[]): void {
     const key = nodeKey(n.provider, n.node);
     if (this.evacuations.has(key) || !this.recorder || this.stopping) {
       this.queue.add(KEY);
@@ -455,9 +498,11 @@ export class Controller {
     }
     const recorder = this.recorder;
     const run = async (): Promise<void> => {
+      // A pre-copy for an earlier warning on this node gives way (it was aborted) before the move.
+      await this.warnings.yieldTo(n);
       const state = await recorder.refresh();
       const records = Object.values(state.resources).filter((r): r is WorkloadRecord => r.type === 'workload');
-      const names = workloadsOnNode(records, this.lastObserved?.workloads ?? [], session.fleet.name, n.provider, n.node);
+      const names = workloadsOnNode(records, this.lastObserved?.workloads ?? [], session.fleet.name, n.provider, n.node).filter((w) => !only || only.includes(w));
       const reports = await Promise.allSettled(
         names.map((w) =>
           migrateWorkload(
@@ -577,6 +622,7 @@ export class Controller {
       this.idle = out.idle;
       this.lastObserved = out.observed;
       this.afterApply(out);
+      await this.warnings.afterReconcile(out).catch((e: unknown) => this.log.warn('early-warning bookkeeping failed', { fleet: fleet.name, action: 'warning', err: e }));
       await this.acknowledgeNotices(session, out.observed, out.state);
       await this.updateMonitor(session, out.observed);
       await this.alerting.evaluate(session, out.observed, out.state);
@@ -633,7 +679,8 @@ export class Controller {
    */
   private async acknowledgeNotices(session: WatchSession, observed: Observed, state: StateFile): Promise<void> {
     for (const n of observed.notices) {
-      if (this.acknowledged.has(n.id)) continue;
+      // A due warning is watch's own copy of a cloud notice: the original is the one to confirm.
+      if (this.acknowledged.has(n.id) || isDueWarning(n)) continue;
       const p = session.providers.get(n.provider);
       if (!p?.notices?.acknowledge) continue;
       const stillThere = Object.values(state.resources).some((r) => r.type === 'workload' && r.instanceId !== undefined && !isTerminal(r.phase) && r.provider === n.provider && r.node === n.node);

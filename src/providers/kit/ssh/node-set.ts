@@ -1,6 +1,7 @@
-// The node side both SSH-reached providers share: static node facts from config, GPU inventory
-// from nvidia-smi over SSH, exec, checkpoint verify/transfer (rsync, or nothing on shared storage),
-// and eviction notices read by curl on the node through the metadata readers.
+// The node side every SSH-reached provider shares: node facts from config, GPU inventory from
+// nvidia-smi over SSH, exec, checkpoint verify/transfer (rsync, or nothing on shared storage), and
+// eviction notices read by curl on the node through the metadata readers. The set is static for the
+// ssh and docker providers' hosts and dynamic (add/remove) for the VMs capacity providers buy.
 import { isAbsolute, resolve } from 'node:path';
 import type { CapacityType, CheckpointInfo, NodeInfo, Notice } from '../../../core/types.js';
 import type { ExecResult, ProviderLogger, TransferRequest, TransferResult, VerifyRequest } from '../../sdk.js';
@@ -37,6 +38,8 @@ export interface FleetNodeConfig {
   transferAddress?: string;
   ssh?: NodeSshConfig;
   labels?: Record<string, string>;
+  /** The node's docker has the NVIDIA container runtime. */
+  nvidiaRuntime?: boolean;
 }
 
 export interface NodeSetOptions {
@@ -50,14 +53,19 @@ export interface NodeSetOptions {
   execTimeoutMs?: number;
   /** Checkpoints live on storage every node sees: transfer is a no-op. */
   sharedStorage?: boolean;
-  transfer?: { identityFile?: string; knownHostsFile?: string; bwlimitKBps?: number; attempts?: number };
+  transfer?: { identityFile?: string; knownHostsFile?: string; bwlimitKBps?: number; precopyBwlimitKBps?: number; attempts?: number };
   /** Acknowledge notices (Azure StartRequests) when the engine asks. */
   acknowledgeNotices?: boolean;
   /** GPUs spotfleet's own instances hold per node (for gpusFree). */
   placedGpus?: () => Promise<Map<string, number>>;
+  /** Runs before an rsync from `from` to `to` (capacity providers make sure the nodes' transfer key is there). */
+  beforeTransfer?: (from: string, to: string) => Promise<void>;
 }
 
 /** The provider-config keys every SSH-backed provider (ssh, docker) passes to its NodeSet. */
+/** rsync --bwlimit of a pre-copy when nothing is configured, KiB/s (20 MiB/s). */
+export const DEFAULT_PRECOPY_BWLIMIT_KBPS = 20_480;
+
 export type NodeSetConfig = Pick<NodeSetOptions, 'maxConcurrentPerHost' | 'sharedStorage' | 'transfer' | 'acknowledgeNotices'>;
 
 /** NodeSet options from a provider's context and config: one place for what ssh and docker share. */
@@ -95,15 +103,33 @@ export class NodeSet {
     if (o.log !== undefined) poolOpts.log = o.log;
     if (o.env !== undefined) poolOpts.env = o.env;
     this.pool = new SshPool(poolOpts);
-    for (const n of [...o.nodes].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      this.byName.set(n.name, n);
-      if (n.ssh) {
-        const h: SshHostConfig = { ...n.ssh, name: n.name };
-        if (h.identityFile !== undefined) h.identityFile = this.path(h.identityFile);
-        if (h.knownHostsFile !== undefined) h.knownHostsFile = ([] as string[]).concat(h.knownHostsFile).map((f) => this.path(f));
-        this.pool.add(h);
-      }
+    for (const n of [...o.nodes].sort((a, b) => (a.name < b.name ? -1 : 1))) this.add(n);
+  }
+
+  /** Adds a node, or replaces what is known about it (a new address, a new host key). */
+  add(n: FleetNodeConfig): void {
+    const prev = this.byName.get(n.name);
+    this.byName.set(n.name, n);
+    if (prev && JSON.stringify(prev) !== JSON.stringify(n)) this.readers.delete(n.name);
+    if (n.ssh) {
+      const h: SshHostConfig = { ...n.ssh, name: n.name };
+      if (h.identityFile !== undefined) h.identityFile = this.path(h.identityFile);
+      if (h.knownHostsFile !== undefined) h.knownHostsFile = ([] as string[]).concat(h.knownHostsFile).map((f) => this.path(f));
+      this.pool.add(h);
+    } else if (this.pool.has(n.name)) {
+      this.pool.remove(n.name);
     }
+  }
+
+  /** Forgets a node (a released lease): its connection is dropped. */
+  remove(name: string): void {
+    this.byName.delete(name);
+    this.readers.delete(name);
+    if (this.pool.has(name)) this.pool.remove(name);
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
   }
 
   private path(p: string): string {
@@ -152,11 +178,15 @@ export class NodeSet {
     }
   }
 
-  /** Every node, sorted by name. A node that cannot be reached is reported with state `unknown`. */
-  async list(): Promise<NodeInfo[]> {
+  /**
+   * Every node (or those named), sorted by name. A node that cannot be reached is reported with
+   * state `unknown`.
+   */
+  async list(only?: readonly string[]): Promise<NodeInfo[]> {
     const placed = (await this.o.placedGpus?.().catch(() => undefined)) ?? new Map<string, number>();
+    const names = only ? this.names().filter((n) => only.includes(n)) : this.names();
     return Promise.all(
-      this.names().map(async (name) => {
+      names.map(async (name) => {
         const n = this.node(name);
         const info: NodeInfo = { id: name, provider: this.o.provider, gpuModel: n.gpuModel ?? 'unknown', gpus: n.gpus ?? 0, capacity: n.capacity ?? 'on-demand', pricePerHour: n.pricePerHour ?? 0, state: 'ready' };
         if (n.zone !== undefined) info.zone = n.zone;
@@ -234,12 +264,19 @@ export class NodeSet {
       knownHostsFile: t.knownHostsFile ?? '~/.ssh/spotfleet_known_hosts',
     };
     if (t.bwlimitKBps !== undefined) o.bwlimitKBps = t.bwlimitKBps;
+    if (req.lowPriority) {
+      // A pre-copy for an early warning: a share of the link, nice on both ends, so it never slows an eviction.
+      o.bwlimitKBps = t.precopyBwlimitKBps ?? (t.bwlimitKBps !== undefined ? Math.max(1, Math.floor(t.bwlimitKBps / 4)) : DEFAULT_PRECOPY_BWLIMIT_KBPS);
+      o.lowPriority = true;
+    }
+    if (req.signal) o.signal = req.signal;
     if (t.attempts !== undefined) o.attempts = t.attempts;
+    await this.o.beforeTransfer?.(from, to);
     o.onRetry = (i, why) => this.o.log?.warn('rsync run cut off; resuming', { from, to, attempt: i, error: why });
     const r = await rsyncPull(o);
     const cp = await this.verify({ node: req.to, workload: req.workload });
     if (!cp) throw this.pool.fail(to, `the copied checkpoint of ${req.workload} does not verify on ${to}`);
-    return { checkpoint: cp, bytes: r.bytes, durationMs: Date.now() - t0, skipped: false };
+    return { checkpoint: cp, bytes: r.bytes, sentBytes: r.literalBytes, durationMs: Date.now() - t0, skipped: false };
   }
 
   // -- notices ---------------------------------------------------------------------------------

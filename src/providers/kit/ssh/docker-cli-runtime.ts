@@ -1,14 +1,16 @@
-// The ssh provider's runtime: containers started with the docker CLI ON THE NODE, over the pooled
-// SSH connection. Chosen over setsid/nohup processes because the engine already gives what a
+// The runtime of SSH-reached nodes (the ssh provider's static hosts, and the VMs and hosts capacity
+// providers buy): containers started with the docker CLI ON THE NODE, over the pooled SSH
+// connection. Chosen over setsid/nohup processes because the engine already gives what a
 // process runtime would have to rebuild on every host: a durable record (labels survive a
 // controller restart), exit codes, logs, stop with a grace period (SIGTERM then SIGKILL), the
 // checkpoint bind mount, and GPU device requests. Every argument is quoted by the pool.
-import { ProviderError } from '../../src/core/errors.js';
-import { nodeAddress } from '../../src/core/address.js';
-import type { WorkloadInstance } from '../../src/core/types.js';
-import type { RuntimeCapability, StartRequest } from '../../src/providers/sdk.js';
-import { LABEL, containerStartSpec, containerName, instanceFromContainer, type NodeSet } from '../../src/providers/kit/ssh/index.js';
-import { catchesIn, needsNoHandler, signalName, signalNotReady, waitUntilReady, SIGNAL_READY_TIMEOUT_MS } from '../../src/providers/kit/signal-ready.js';
+import { ProviderError } from '../../../core/errors.js';
+import { nodeAddress } from '../../../core/address.js';
+import type { WorkloadInstance } from '../../../core/types.js';
+import type { RuntimeCapability, StartRequest } from '../../sdk.js';
+import { LABEL, containerStartSpec, containerName, instanceFromContainer } from './workload-labels.js';
+import type { NodeSet } from './node-set.js';
+import { catchesIn, needsNoHandler, signalName, signalNotReady, waitUntilReady, SIGNAL_READY_TIMEOUT_MS } from '../signal-ready.js';
 
 export interface DockerCliRuntimeOptions {
   provider: string;
@@ -21,7 +23,9 @@ export interface DockerCliRuntimeOptions {
   /** `kill` (docker kill --signal) or `exec` (docker exec ID kill -SIG 1). Default `kill`. */
   signalMethod?: 'kill' | 'exec';
   /** Nodes whose engine has the NVIDIA runtime get `--gpus device=...`. */
-  nvidiaNodes?: Set<string>;
+  nvidiaNodes?: ReadonlySet<string> | ((node: string) => boolean);
+  /** The nodes `list()` looks at. Default every node of the set that has SSH settings. */
+  listNodes?: () => string[];
   /** Where the checkpoint folder is mounted in the container when the request gives no path. */
   defaultCheckpointPath?: string;
   /** spotfleet's environment: the source of a request's `passEnv` values (nothing else of it is passed). */
@@ -96,7 +100,7 @@ export class DockerCliRuntime implements RuntimeCapability {
   }
 
   async list(): Promise<WorkloadInstance[]> {
-    const names = this.o.nodes.names().filter((n) => this.o.nodes.hasSsh(n));
+    const names = this.o.listNodes ? this.o.listNodes() : this.o.nodes.names().filter((n) => this.o.nodes.hasSsh(n));
     const all = (await Promise.all(names.map((n) => this.listOn(n)))).flat();
     return all.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : a.id < b.id ? -1 : 1));
   }
@@ -154,7 +158,8 @@ export class DockerCliRuntime implements RuntimeCapability {
     const used = running.reduce((s, i) => s + i.gpus, 0);
     const free = inv.length - used;
     if (free < req.gpus) throw this.fail(node, `no free GPU for ${req.workload}: it needs ${req.gpus}, ${Math.max(0, free)} of ${inv.length} free`);
-    if (!this.o.nvidiaNodes?.has(node)) return [];
+    const nv = this.o.nvidiaNodes;
+    if (!(typeof nv === 'function' ? nv(node) : nv?.has(node))) return [];
     const taken = new Set(running.flatMap((i) => (i.labels[LABEL.gpuDevices] ?? '').split(',').filter(Boolean)));
     const devices = inv.map((g) => String(g.index)).filter((i) => !taken.has(i)).slice(0, req.gpus);
     return ['--gpus', `"device=${devices.join(',')}"`, '--label', `${LABEL.gpuDevices}=${devices.join(',')}`];
