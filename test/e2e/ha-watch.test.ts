@@ -299,7 +299,9 @@ describePostgres('HA watch on PostgreSQL (e2e)', () => {
       const [fenced] = await first.w.waitFor((l) => l.action === 'fenced', { from: fromOld, timeoutMs: 45_000, what: 'the refused write of the deposed leader' });
       expect(String(fenced?.msg)).toMatch(/state write refused: write refused: this watch led at epoch \d+, but (replica \S+ leads at epoch \d+|its lease expired)/);
       expect(first.w.find(isSteppedDown, fromOld).length, first.w.tail()).toBeGreaterThan(0);
-      const mOld = (await fetchMetrics(first.listen)).families;
+      const mOld = (await fetchMetrics(first.listen).catch((e: unknown) => {
+        throw new Error(`the resumed leader's /metrics: ${(e as Error).message} (alive: ${String(first.w.alive)})\n${first.w.tail(40)}`);
+      })).families;
       expect(metricSum(mOld, 'spotfleet_fenced_writes_total')).toBeGreaterThanOrEqual(1);
       expect(metricSum(mOld, 'spotfleet_leader')).toBe(0);
       expect(JSON.parse((await httpGet(first.listen, '/healthz')).body)).toMatchObject({ status: 'standby', leader: { role: 'standby', epoch: Number(swept?.epoch) } });
