@@ -1,4 +1,5 @@
-// Copies the JSON assets (schemas) next to the compiled modules, so `dist/` runs on its own.
+// Copies the JSON assets (schemas) and SQL migrations next to the compiled modules, so `dist/` runs
+// on its own.
 import { cpSync, readdirSync, statSync, mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 
@@ -6,7 +7,7 @@ function walk(dir) {
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) walk(p);
-    else if (name.endsWith('.json')) {
+    else if (name.endsWith('.json') || name.endsWith('.sql')) {
       const to = join('dist', p);
       mkdirSync(dirname(to), { recursive: true });
       cpSync(p, to);

@@ -6,18 +6,35 @@ import { CancelledError, UsageError } from '../core/errors.js';
 import { formatDuration, parseDuration } from '../core/units.js';
 import type { ApplyEvent } from '../engine/apply.js';
 import { openFleet, type FleetSession } from '../engine/session.js';
+import type { BackendOverride } from '../state/backend.js';
 import type { LockHandle } from '../state/store.js';
 import { stateDirOf, specPathArg, type CliApp } from './app.js';
 import { paint } from './io.js';
 
-export interface StateOptions {
+export interface StateOptions extends BackendOptions {
   state?: string;
   lockTimeout?: string;
   lock?: boolean;
 }
 
-export function addStateOptions(cmd: Command): Command {
+/** --backend and --backend-url: override the spec's `backend:` for one command. */
+export interface BackendOptions {
+  backend?: string;
+  backendUrl?: string;
+}
+
+export function addBackendOptions(cmd: Command): Command {
   return cmd
+    .option('--backend <type>', 'state backend for this command, over the spec\'s backend: (local or postgres)')
+    .option('--backend-url <url>', 'postgres URL, or ${VAR} to read it from the environment (default: the spec\'s url, else $SPOTFLEET_PG_URL)');
+}
+
+export function backendOverride(opts: BackendOptions): BackendOverride {
+  return { ...(opts.backend !== undefined ? { type: opts.backend } : {}), ...(opts.backendUrl !== undefined ? { url: opts.backendUrl } : {}) };
+}
+
+export function addStateOptions(cmd: Command): Command {
+  return addBackendOptions(cmd)
     .option('--state <dir>', 'state folder (default: .spotfleet next to the spec)')
     .option('--lock-timeout <duration>', 'wait this long for the state lock', '0s')
     .option('--no-lock', 'do not take the state lock (dangerous)');
@@ -31,7 +48,7 @@ export function lockTimeoutMs(opts: StateOptions): number {
 
 export async function openSession(app: CliApp, path: string | undefined, opts: StateOptions & { withoutProviders?: boolean }): Promise<FleetSession> {
   const spec = specPathArg(path);
-  const session = await openFleet(spec, { stateDir: stateDirOf(spec, opts.state), ...(opts.withoutProviders ? { withoutProviders: true } : {}) });
+  const session = await openFleet(spec, { stateDir: stateDirOf(spec, opts.state), backend: backendOverride(opts), ...(opts.withoutProviders ? { withoutProviders: true } : {}) });
   for (const w of session.warnings) app.io.err(`${w.file}:${w.line}:${w.col}: warning: ${w.message}`);
   return session;
 }

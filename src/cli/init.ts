@@ -8,6 +8,8 @@ import type { Command } from 'commander';
 import { SpotfleetError, UsageError } from '../core/errors.js';
 import { fleetSchemaPath, sampleTrainerPath } from '../spec/assets.js';
 import type { CliApp } from './app.js';
+import { addBackendOptions } from './common.js';
+import { runMigrateState, type MigrateStateOptions } from './migrate-state.js';
 
 /** A fleet name from a folder name: lowercase letters, digits and dashes. */
 export function fleetNameFor(dir: string): string {
@@ -56,12 +58,21 @@ workloads:
 }
 
 export function register(program: Command, app: CliApp): void {
-  program
+  const cmd = program
     .command('init')
     .description('create a fleet in a folder that runs on this machine (fleet.yaml and a sample trainer)')
     .argument('[dir]', 'folder to create the fleet in', '.')
     .option('--name <name>', 'fleet name (default: from the folder name)')
-    .action((dir: string, opts: { name?: string }) => {
+    .option('--migrate-state', 'on an existing fleet: move its state to the backend its spec names now (as terraform init -migrate-state)')
+    .option('--from-backend-url <url>', 'with --migrate-state: the PostgreSQL backend to move the state out of, when none was used here before')
+    .option('--force', 'with --migrate-state: overwrite a destination that holds another state')
+    .option('--state <dir>', 'with --migrate-state: state folder (default: .spotfleet next to the spec)')
+    .option('--lock-timeout <duration>', 'with --migrate-state: wait this long for the state locks', '0s');
+  addBackendOptions(cmd).action(async (dir: string, opts: { name?: string; migrateState?: boolean } & MigrateStateOptions) => {
+      if (opts.migrateState) {
+        await runMigrateState(app, dir, opts);
+        return;
+      }
       const root = resolve(dir);
       const name = opts.name ?? fleetNameFor(root);
       if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(name)) throw new UsageError(`--name: "${name}" is not a valid fleet name`, ['Expected lowercase letters, digits and dashes, starting and ending with a letter or digit.']);

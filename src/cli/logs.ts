@@ -92,7 +92,7 @@ export function register(program: Command, app: CliApp): void {
         }
         // With no watch to restart or move it, an instance that exited is the end of the story.
         const inst = await session.providers.get(current.provider)?.runtime?.inspect?.(current.node, current.id).catch(() => undefined);
-        if (inst && inst.state !== 'running' && !(await readControllerStatus(session.stateDir))) {
+        if (inst && inst.state !== 'running' && !(await readControllerStatus(session.stateDir, session.store))) {
           const rest = await readLogs(session, current);
           if (rest.length > printed) app.io.stdout.write(rest.slice(printed));
           app.io.out(`==> ${current.id} exited${inst.exitCode !== undefined ? ` with code ${inst.exitCode}` : ''} <==`);

@@ -46,7 +46,7 @@ export function register(program: Command, app: CliApp): void {
         if (fresh) w.startFresh = true;
       });
       app.io.out(`${address} was ${was}; it will run again ${fresh ? 'from scratch' : 'from its newest verified checkpoint'}.`);
-      const watch = await readControllerStatus(session.stateDir);
+      const watch = await readControllerStatus(session.stateDir, session.store);
       app.io.out(watch ? `The running watch (pid ${watch.info.pid}) starts it at its next reconcile.` : 'Run `spotfleet apply` to start it.');
     } finally {
       await lock?.release();

@@ -8,6 +8,7 @@ import { compareAddress, parseAddress } from '../core/address.js';
 import { SpotfleetError, UsageError } from '../core/errors.js';
 import { jsonDocument, toSnakeJson } from '../core/json.js';
 import { upgradeState } from '../state/store.js';
+import { stateShapeProblems } from '../state/schema.js';
 import { STATE_VERSION, type ResourceRecord, type StateFile } from '../state/types.js';
 import type { CliApp } from './app.js';
 import { addStateOptions, openSession, takeLock, type StateOptions } from './common.js';
@@ -50,6 +51,9 @@ export function parseStateFile(text: string, source: string): StateFile {
     throw new SpotfleetError('STATE_INVALID', `${source} is not a spotfleet state: it needs version, serial, lineage and resources`, ['`spotfleet state pull > state.json` writes one.']);
   }
   if (s.version > STATE_VERSION) throw new SpotfleetError('STATE_VERSION', `${source} has state version ${s.version}, newer than this spotfleet understands (${STATE_VERSION})`);
+  // The structure every backend checks on load: a push never stores a state no command could read.
+  const problems = stateShapeProblems({ pending: [], ledger: [], ...s });
+  if (problems.length > 0) throw new SpotfleetError('STATE_INVALID', `${source} does not have the structure of a spotfleet state: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? ` (and ${problems.length - 3} more)` : ''}`, ['Nothing was written.']);
   for (const [addr, r] of Object.entries(s.resources)) {
     if (r.address !== addr || !parseAddress(addr)) throw new SpotfleetError('STATE_INVALID', `${source}: resource "${addr}" is not recorded under its own address`);
   }

@@ -9,6 +9,8 @@ import type { Observed } from '../core/types.js';
 import { judgeEnd, stoppedBySpotfleet } from '../engine/lifecycle.js';
 import { refreshFleet } from '../engine/refresh.js';
 import type { WorkloadRecord, LeaseRecord } from '../state/types.js';
+import { supportsLeadership } from '../state/leadership.js';
+import type { StateStore } from '../state/store.js';
 import type { CliApp } from './app.js';
 import { addStateOptions, openSession, type StateOptions } from './common.js';
 import { withIsoTimes } from './state-view.js';
@@ -18,16 +20,28 @@ export interface ControllerInfo {
   pid: number;
   listen?: string;
   startedAt: string;
+  /** Replicas on a shared backend: the leader, as the backend records it. */
+  leader?: { holder: string; host?: string; epoch: number; since: string; changes: number };
 }
 
-/** Reads the live controller's view, when a watch for this state folder is running. */
-export async function readControllerStatus(stateDir: string): Promise<{ info: ControllerInfo; status?: unknown } | undefined> {
+/**
+ * Reads the live controller's view: on a backend with leader leases, the leading replica's (from
+ * the lease); otherwise the watch of this state folder (watch.json), when it runs.
+ */
+export async function readControllerStatus(stateDir: string, store?: StateStore): Promise<{ info: ControllerInfo; status?: unknown } | undefined> {
   let info: ControllerInfo;
-  try {
-    info = JSON.parse(readFileSync(join(stateDir, 'watch.json'), 'utf8')) as ControllerInfo;
-    process.kill(info.pid, 0);
-  } catch {
-    return undefined;
+  if (store && supportsLeadership(store)) {
+    const l = await store.currentLeader();
+    if (!l?.live) return undefined;
+    const i = l.info as { pid?: number; host?: string; listen?: string; startedAt?: string };
+    info = { pid: i.pid ?? 0, startedAt: i.startedAt ?? l.since, ...(i.listen ? { listen: i.listen } : {}), leader: { holder: l.holder, ...(i.host ? { host: i.host } : {}), epoch: l.epoch, since: l.since, changes: l.changes } };
+  } else {
+    try {
+      info = JSON.parse(readFileSync(join(stateDir, 'watch.json'), 'utf8')) as ControllerInfo;
+      process.kill(info.pid, 0);
+    } catch {
+      return undefined;
+    }
   }
   if (!info.listen) return { info };
   try {
@@ -61,7 +75,7 @@ export function register(program: Command, app: CliApp): void {
       const now = Date.now();
       const workloads = Object.values(state.resources).filter((r): r is WorkloadRecord => r.type === 'workload').sort((a, b) => a.name.localeCompare(b.name));
       const leases = Object.values(state.resources).filter((r): r is LeaseRecord => r.type === 'lease').sort((a, b) => a.address.localeCompare(b.address));
-      const controller = await readControllerStatus(session.stateDir);
+      const controller = await readControllerStatus(session.stateDir, session.store);
       const live = (w: WorkloadRecord): string => {
         if (!observed || w.instanceId === undefined) return w.phase;
         const inst = observed.workloads.find((i) => i.id === w.instanceId && i.provider === w.provider);
@@ -141,7 +155,9 @@ export function register(program: Command, app: CliApp): void {
       }
       for (const u of observed?.unknown ?? []) app.io.out(`\nWarning: ${u.error}`);
       if (controller) {
-        app.io.out(`\nController: spotfleet watch running (pid ${controller.info.pid}, since ${controller.info.startedAt}${controller.info.listen ? `, http://${controller.info.listen}` : ''})`);
+        const ld = controller.info.leader;
+        app.io.out(`\nController: spotfleet watch running (pid ${controller.info.pid}${ld?.host ? ` on ${ld.host}` : ''}, since ${controller.info.startedAt}${controller.info.listen ? `, http://${controller.info.listen}` : ''})`);
+        if (ld) app.io.out(`  leader: ${ld.holder} since ${ld.since}, epoch ${ld.epoch} (${ld.changes} leadership change${ld.changes === 1 ? '' : 's'} so far)`);
         const v = controller.status as { lastReconcile?: { at: string; ok: boolean; durationMs: number; error?: string }; health?: string; queueDepth?: number; monitor?: { nodes: number; polls: number; errors: number }; recentEvents?: { at: string; kind: string; message: string }[] } | undefined;
         if (v) {
           if (v.lastReconcile) app.io.out(`  last reconcile: ${v.lastReconcile.at} ${v.lastReconcile.ok ? 'ok' : `failed: ${v.lastReconcile.error ?? ''}`} (${v.lastReconcile.durationMs} ms); health ${v.health ?? '?'}; queue ${v.queueDepth ?? 0}`);

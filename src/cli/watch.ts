@@ -6,7 +6,7 @@ import { parseDuration } from '../core/units.js';
 import { createLogger, type LogLevel } from '../telemetry/logger.js';
 import { Controller } from '../watch/controller.js';
 import { specPathArg, stateDirOf, type CliApp } from './app.js';
-import { lockTimeoutMs } from './common.js';
+import { addBackendOptions, backendOverride, lockTimeoutMs } from './common.js';
 import { formatLogLine } from './log-text.js';
 import { ExitCode } from './exit.js';
 
@@ -21,6 +21,9 @@ interface WatchOptions {
   logFormat: string;
   state?: string;
   lockTimeout: string;
+  backend?: string;
+  backendUrl?: string;
+  leaseTtl: string;
   warningWindow: string;
 }
 
@@ -31,7 +34,7 @@ function duration(flag: string, v: string): number {
 }
 
 export function register(program: Command, app: CliApp): void {
-  program
+  const cmd = program
     .command('watch')
     .description('keep the fleet converged: reconcile on a timer, on spec edits and market moves, and migrate on eviction notices')
     .argument('[path]', 'fleet file or folder', '.')
@@ -46,7 +49,8 @@ export function register(program: Command, app: CliApp): void {
     .option('--state <dir>', 'state folder (default: .spotfleet next to the spec)')
     .option('--lock-timeout <duration>', 'wait this long for the state lock each reconcile', '60s')
     .option('--warning-window <duration>', 'how long a rebalance recommendation is watched for the eviction that may follow (a target prepared for it is kept that long)', '30m')
-    .action(async (path: string, opts: WatchOptions) => {
+    .option('--lease-ttl <duration>', 'replicas on a shared backend: the leader lease; a standby takes over this long after the leader dies', '3s');
+  addBackendOptions(cmd).action(async (path: string, opts: WatchOptions) => {
       const level = opts.logLevel as LogLevel;
       if (!['trace', 'debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError(`--log-level: expected trace, debug, info, warn or error, got "${opts.logLevel}"`);
       const parallelism = Number(opts.parallelism);
@@ -67,6 +71,8 @@ export function register(program: Command, app: CliApp): void {
         listen: opts.once ? 'off' : opts.listen,
         parallelism,
         lockTimeoutMs: lockTimeoutMs({ lockTimeout: opts.lockTimeout }),
+        backend: backendOverride(opts),
+        leaseTtlMs: duration('lease-ttl', opts.leaseTtl),
         warningWindowMs: duration('warning-window', opts.warningWindow),
       });
       if (opts.once) {

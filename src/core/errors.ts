@@ -141,6 +141,21 @@ export function errorMessage(e: unknown): string {
   return String(e);
 }
 
+/**
+ * A write from a watch replica that no longer leads: another replica took over (a higher fencing
+ * epoch), or its own lease expired. The write is refused whole; the replica stops acting.
+ */
+export class FencedError extends SpotfleetError {
+  readonly epoch: number;
+  /** Another replica took over (true), or only this one's lease expired and nobody has yet (false). */
+  readonly deposed: boolean;
+  constructor(message: string, epoch: number, deposed = true) {
+    super('FENCED', message, [deposed ? 'Another watch replica leads this fleet now; this one stands by.' : 'This replica\'s lease expired; it acts again once it renews it.']);
+    this.epoch = epoch;
+    this.deposed = deposed;
+  }
+}
+
 /** The ProviderError reason of a checkpoint signal not sent because the workload does not catch it. */
 export const SIGNAL_NOT_READY = 'signal-not-ready';
 

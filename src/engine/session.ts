@@ -5,7 +5,8 @@ import type { Fleet, ProviderInstanceSpec } from '../spec/types.js';
 import { SpecError, SpotfleetError, type SpecProblem } from '../core/errors.js';
 import { createProvider, silentLogger } from '../providers/registry.js';
 import type { Provider, ProviderLogger } from '../providers/sdk.js';
-import { LocalStateStore, type StateStore } from '../state/store.js';
+import { chooseBackend, openStateStore, type BackendOverride } from '../state/backend.js';
+import type { StateStore } from '../state/store.js';
 
 export interface FleetSession {
   fleet: Fleet;
@@ -34,6 +35,8 @@ export interface OpenFleetOptions {
   now?: () => number;
   /** Skip creating providers (state-only commands). */
   withoutProviders?: boolean;
+  /** The CLI's --backend/--backend-url, over the spec's `backend:`. */
+  backend?: BackendOverride;
 }
 
 /**
@@ -49,8 +52,10 @@ function locateProviderFailure(spec: ProviderInstanceSpec, e: unknown): unknown 
 export async function openFleet(specPath: string, opts: OpenFleetOptions): Promise<FleetSession> {
   const { fleet, warnings } = await loadFleet(specPath);
   const providers = new Map<string, Provider>();
+  // The store first: a backend that cannot be reached fails the command before providers start.
+  const store = await openStateStore(chooseBackend(fleet, opts.backend), { stateDir: opts.stateDir, fleet: fleet.name });
   const close = async (): Promise<void> => {
-    await Promise.allSettled([...providers.values()].map((p) => p.close?.()));
+    await Promise.allSettled([...[...providers.values()].map((p) => p.close?.()), store.close?.()]);
   };
   if (!opts.withoutProviders) {
     try {
@@ -63,5 +68,5 @@ export async function openFleet(specPath: string, opts: OpenFleetOptions): Promi
       throw e;
     }
   }
-  return { fleet, warnings, providers, store: new LocalStateStore(opts.stateDir, fleet.name), stateDir: opts.stateDir, ...providerRoles(providers), close };
+  return { fleet, warnings, providers, store, stateDir: opts.stateDir, ...providerRoles(providers), close };
 }

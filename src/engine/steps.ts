@@ -292,22 +292,36 @@ export interface CheckpointOutcome {
   signalAt: number;
 }
 
+/** How long a recorded checkpoint signal stands for the checkpoint it asked for (as watch's fast path). */
+const SIGNAL_VALID_MS = 600_000;
+
 /** Sends the checkpoint signal (unless already sent at `signalledAt`) and records it as pending. */
 export async function signalStep(ctx: StepContext, a: CheckpointAction, signalledAt: number | undefined): Promise<number> {
   const contract = ctx.contract(a.workload);
   const p = ctx.provider(a.provider);
   if (!contract || !p.runtime) return ctx.o.now();
   if (signalledAt !== undefined) return signalledAt;
+  // A signal this instance already got (recorded by a watch that died or was deposed since) is not sent again.
+  const rec = ctx.o.recorder.latest.resources[a.address];
+  if (rec?.type === 'workload' && rec.checkpointSignal?.instanceId === a.instanceId && ctx.o.now() - rec.checkpointSignal.at < SIGNAL_VALID_MS) return rec.checkpointSignal.at;
   const at = ctx.o.now();
   const rt = p.runtime;
   try {
-    await ctx.withPending(a.id, a.address, 'checkpoint', { node: a.node, instance: a.instanceId }, () => rt.signal(a.node, a.instanceId, contract.signal));
+    // The signal is recorded with its pending record, before it goes out: a watch that takes over
+    // after a crash here waits for the checkpoint it asked for rather than asking twice.
+    await ctx.withPending(a.id, a.address, 'checkpoint', { node: a.node, instance: a.instanceId }, () => rt.signal(a.node, a.instanceId, contract.signal), (s) => {
+      const r = s.resources[a.address];
+      if (r?.type === 'workload' && r.instanceId === a.instanceId) r.checkpointSignal = { instanceId: a.instanceId, at };
+    });
   } catch (e) {
     // A workload that never installed a handler for the signal cannot checkpoint on it; waiting
     // for a checkpoint that nobody asked for would only hold the move or destroy back.
     if (!isSignalNotReady(e)) throw e;
     await ctx.o.recorder.update((s) => {
       s.pending = s.pending.filter((x) => x.id !== a.id);
+      // Nothing went out: no later watch may wait on a checkpoint this signal never asked for.
+      const r = s.resources[a.address];
+      if (r?.type === 'workload' && r.checkpointSignal?.instanceId === a.instanceId && r.checkpointSignal.at === at) delete r.checkpointSignal;
     });
     ctx.unsignalled.set(a.workload, `it has no handler for ${contract.signal}, so no checkpoint was asked for`);
   }

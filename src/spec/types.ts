@@ -175,7 +175,18 @@ export interface Fleet {
   policies: string[];
   /** Budget in USD per hour for the whole fleet, when set. */
   budgetPerHour?: number;
+  /** Where the state lives; absent means the local file (the embedded default). */
+  backend?: BackendSpec;
 }
+
+/**
+ * The state backend as the spec names it. A postgres URL stays a template (`${SPOTFLEET_PG_URL}`)
+ * here: it is resolved from the environment only when the store opens, so the secret never enters
+ * the resolved fleet, plans or logs.
+ */
+export type BackendSpec =
+  | { type: 'local'; pos: SourcePos }
+  | { type: 'postgres'; url: string; schema?: string; pos: SourcePos; urlPos: SourcePos };
 
 /** A warning found while loading a spec that is still valid. */
 /** A file in a fleet folder that is not part of the fleet document (and why). */

@@ -49,6 +49,8 @@ export interface StateStore {
   forceUnlock(id: string): Promise<void>;
   /** The current holder, if any. */
   holder(): Promise<LockHolder | undefined>;
+  /** Lets go of connections (a remote backend); the file backend has none. */
+  close?(): Promise<void>;
   /** Writes of this process that failed, and where their changes were kept; undefined when none. */
   unsaved?(): UnsavedInfo | undefined;
 }

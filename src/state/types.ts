@@ -158,6 +158,11 @@ export interface WorkloadRecord {
   finishedAt?: number;
   /** The move in flight, from the decision until the workload runs on the target. */
   move?: MoveInFlight;
+  /**
+   * The checkpoint signal sent to an instance (ms epoch), recorded so that a restarted or newly
+   * elected watch finishing the move waits for that checkpoint instead of signalling again.
+   */
+  checkpointSignal?: { instanceId: string; at: number };
   /** The checkpoint the current instance resumed from (a failed resume marks it bad). */
   resumedFrom?: CheckpointInfo;
   /** `spotfleet rerun` asked for a run from scratch: the next start ignores the checkpoints. */
@@ -206,6 +211,8 @@ export interface PendingOperation {
   pid: number;
   /** Plain data needed to recognise the effect later (idempotency key, node, lease). */
   data: Record<string, string | number | boolean>;
+  /** The fencing epoch of the watch leader that wrote it (watch replicas on a shared backend). */
+  epoch?: number;
 }
 
 /** One segment of time a workload ran on some capacity, for the savings ledger. */

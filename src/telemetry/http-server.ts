@@ -47,7 +47,7 @@ export function parseListen(text: string): ListenAddress {
 // ---------------------------------------------------------------------------------------------
 // health
 
-export type HealthStatus = 'starting' | 'ok' | 'unhealthy' | 'stopping';
+export type HealthStatus = 'starting' | 'ok' | 'unhealthy' | 'stopping' | 'standby';
 
 export interface HealthSnapshot {
   status: HealthStatus;
@@ -63,6 +63,23 @@ export interface HealthSnapshot {
   startedAt: string;
   /** Why status is not ok, when it is not. */
   reason?: string;
+  /** Watch replicas sharing a backend: who leads, since when, at what epoch (see watch/leader.ts). */
+  leader?: LeaderView;
+}
+
+/** This replica's role and the fleet's leader, for /healthz and /status. */
+export interface LeaderView {
+  role: 'leader' | 'standby';
+  /** This replica's identity. */
+  self: string;
+  /** The leading replica (absent while nobody leads). */
+  holder?: string;
+  host?: string;
+  pid?: number;
+  epoch?: number;
+  since?: string;
+  expiresAt?: string;
+  changes?: number;
 }
 
 export interface HealthTrackerOptions {
@@ -89,6 +106,7 @@ export class HealthTracker {
   private lastError: string | undefined;
   private errors = 0;
   private stopping = false;
+  private leader: (() => LeaderView) | undefined;
 
   constructor(opts: HealthTrackerOptions) {
     this.now = opts.now ?? Date.now;
@@ -111,6 +129,11 @@ export class HealthTracker {
     this.errors++;
   }
 
+  /** A replica of several: a standby is healthy while it stands by (it does not reconcile). */
+  setLeader(view: (() => LeaderView) | undefined): void {
+    this.leader = view;
+  }
+
   /** The service is shutting down: /healthz answers 503 so a load balancer stops sending work. */
   setStopping(): void {
     this.stopping = true;
@@ -124,6 +147,8 @@ export class HealthTracker {
     if (this.stopping) {
       status = 'stopping';
       reason = 'shutting down';
+    } else if (this.leader?.().role === 'standby') {
+      status = 'standby';
     } else if (this.lastSuccess !== undefined && now - this.lastSuccess <= this.windowMs) {
       status = 'ok';
     } else if (this.lastSuccess === undefined && now - this.startedAt <= this.windowMs) {
@@ -142,13 +167,14 @@ export class HealthTracker {
       startedAt: new Date(this.startedAt).toISOString(),
     };
     if (reason !== undefined) snap.reason = reason;
+    if (this.leader) snap.leader = this.leader();
     return snap;
   }
 
   /** True when /healthz answers 200. */
   healthy(): boolean {
     const s = this.snapshot().status;
-    return s === 'ok' || s === 'starting';
+    return s === 'ok' || s === 'starting' || s === 'standby';
   }
 }
 
@@ -195,7 +221,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: Telemetry
   switch (path) {
     case '/healthz': {
       const snap = opts.health.snapshot();
-      const ok = snap.status === 'ok' || snap.status === 'starting';
+      const ok = snap.status === 'ok' || snap.status === 'starting' || snap.status === 'standby';
       sendJson(res, ok ? 200 : 503, snap, head);
       return;
     }

@@ -11,14 +11,16 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { SpecError, SpotfleetError, errorMessage } from '../core/errors.js';
+import { FencedError, SpecError, SpotfleetError, errorMessage } from '../core/errors.js';
 import { nodeKey } from '../core/address.js';
 import type { NodeInfo, Notice, Observed } from '../core/types.js';
 import { isTerminal } from '../engine/lifecycle.js';
 import { observedFromState } from '../engine/reconcile.js';
 import { StateRecorder } from '../engine/steps.js';
 import type { Provider } from '../providers/sdk.js';
-import { LocalStateStore, type StateStore } from '../state/store.js';
+import { chooseBackend, openStateStore, type BackendOverride } from '../state/backend.js';
+import { supportsLeadership } from '../state/leadership.js';
+import type { StateStore } from '../state/store.js';
 import type { StateFile, WorkloadRecord } from '../state/types.js';
 import type { Logger } from '../telemetry/logger.js';
 import { createWatchMetrics, type WatchMetrics } from '../telemetry/metrics.js';
@@ -26,6 +28,7 @@ import { HealthTracker, startTelemetryServer, type TelemetryServer } from '../te
 import { Alerting } from './alerting.js';
 import { migrateWorkload, workloadsOnNode, type MigrationReport } from './emergency.js';
 import { KeyedLock } from './keyed-lock.js';
+import { LeaderElector, LeaderStore, createLeaderMetrics, type LeaderMetrics } from './leader.js';
 import { NoticeMonitor, type SeenNotice } from './notice-monitor.js';
 import { DEFAULT_WARNING_WINDOW_MS, isDueWarning, isEarlyWarning } from '../policy/warning.js';
 import { WarningController } from './warnings.js';
@@ -50,6 +53,10 @@ export interface ControllerOptions {
   lockTimeoutMs?: number;
   /** Bound on concurrent notice polls. Default 32. */
   maxInFlightPolls?: number;
+  /** The CLI's --backend/--backend-url, over the spec's `backend:`. */
+  backend?: BackendOverride;
+  /** Watch replicas (a backend with leader leases): the lease's length. Default 3 s. */
+  leaseTtlMs?: number;
   /** How long a rebalance recommendation is watched for its eviction (a target prepared for it is kept that long). Default 30 min. */
   warningWindowMs?: number;
 }
@@ -76,7 +83,10 @@ export class Controller {
   readonly metrics: WatchMetrics;
   readonly health: HealthTracker;
   private readonly log: Logger;
-  private readonly store: StateStore;
+  private store!: StateStore;
+  /** Replicas on a shared backend: who leads. Undefined with the file backend (one watch, always acting). */
+  private elector: LeaderElector | undefined;
+  private leaderMetrics: LeaderMetrics | undefined;
   private readonly queue: WorkQueue<string>;
   private readonly monitor: NoticeMonitor;
   private readonly sessions: WatchSessions;
@@ -109,7 +119,6 @@ export class Controller {
     this.log = opts.log;
     this.metrics = createWatchMetrics();
     this.health = new HealthTracker({ intervalMs: opts.intervalMs ?? 30_000 });
-    this.store = new LocalStateStore(opts.stateDir, 'fleet');
     this.alerting = new Alerting(opts.log);
     this.sessions = new WatchSessions({ specPath: opts.specPath, stateDir: opts.stateDir, log: opts.log, onSpecInvalid: (first) => this.event('spec-invalid', first) });
     this.queue = new WorkQueue<string>({ onDepthChange: (d) => this.metrics.setQueueDepth(d) });
@@ -153,6 +162,8 @@ export class Controller {
   /** Runs one reconcile (`--once`) and returns whether it succeeded. */
   async runOnce(): Promise<boolean> {
     try {
+      // One reconcile for cron: no lease (the state lock and compare-and-swap keep it safe).
+      await this.openStore(false);
       await this.reconcile();
       return true;
     } catch (e) {
@@ -160,18 +171,90 @@ export class Controller {
       return false;
     } finally {
       await this.sessions.close();
+      await this.store?.close?.();
+    }
+  }
+
+  /**
+   * Opens the fleet's state backend. One that holds leader leases (PostgreSQL) makes this watch one
+   * of several replicas: it acts only while it leads (leader.ts), writing through a fenced store.
+   */
+  private async openStore(replicas = true): Promise<void> {
+    if (this.store) return;
+    const fleet = await this.sessions.loadSpec();
+    // The store is the fleet's for this process's life: its lines (lease, fencing, queue) name it.
+    const log = this.log.child({ fleet: fleet.name });
+    const inner = await openStateStore(chooseBackend(fleet, this.opts.backend), {
+      stateDir: this.opts.stateDir,
+      fleet: fleet.name,
+      onConnectionError: (e) => log.debug('state backend connection lost', { action: 'state-backend', err: errorMessage(e) }),
+    });
+    if (!replicas || !supportsLeadership(inner)) {
+      this.store = inner;
+      return;
+    }
+    const metrics = createLeaderMetrics(this.metrics.registry);
+    this.leaderMetrics = metrics;
+    this.store = new LeaderStore({ inner, elector: () => this.elector, log, metrics });
+    this.elector = new LeaderElector({
+      backend: inner,
+      log,
+      metrics,
+      ...(this.opts.leaseTtlMs !== undefined ? { ttlMs: this.opts.leaseTtlMs } : {}),
+      info: () => ({ pid: process.pid, host: hostname(), startedAt: this.startedAt, ...(this.server ? { listen: `${this.server.address.host}:${this.server.address.port}` } : {}) }),
+      onElected: (epoch, resumed) => void this.onElected(epoch, resumed),
+      onDeposed: (reason) => void this.onDeposed(reason),
+    });
+    this.health.setLeader(() => (this.elector as LeaderElector).view());
+  }
+
+  private readonly startedAt = new Date().toISOString();
+
+  /** This process may act on the fleet: the only watch (file backend), or the leading replica. */
+  private acting(): boolean {
+    return !this.elector || this.elector.isLeading();
+  }
+
+  /** Took over: read what the old leader recorded, listen to every spot node at once, reconcile. */
+  private async onElected(epoch: number, resumed: boolean): Promise<void> {
+    const t0 = Date.now();
+    this.event('leader', `${resumed ? 'leading again' : 'elected leader'} at epoch ${epoch}`);
+    if (this.stopping) return;
+    await this.primeFromRecord().catch((e: unknown) => this.log.warn('could not read the recorded state on taking over; the first reconcile reads it', { action: 'leader', err: e }));
+    await this.recorder?.refresh().catch(() => undefined);
+    this.seedSignalled();
+    if (!this.acting() || this.stopping) return;
+    this.monitor.start();
+    this.queue.add(KEY);
+    const polled = await this.monitor.pollAllNow();
+    this.log.info('polled every monitored node after taking over', { fleet: this.fleetName(), action: 'leader', epoch, nodes: polled, durationMs: Date.now() - t0 });
+  }
+
+  /** Deposed, or the lease ran out: stop acting at once. Steps in flight are refused at their next write. */
+  private async onDeposed(reason: string): Promise<void> {
+    this.event('leader', `stopped leading: ${reason}`);
+    await this.monitor.stop();
+  }
+
+  /** Checkpoint signals recorded in the state (by this or an earlier leader) are never sent twice. */
+  private seedSignalled(): void {
+    for (const r of Object.values(this.recorder?.latest.resources ?? {})) {
+      if (r.type !== 'workload' || !r.checkpointSignal || !r.provider || r.instanceId !== r.checkpointSignal.instanceId) continue;
+      const k = `${r.provider}/${r.instanceId}`;
+      if (!this.signalled.has(k)) this.signalled.set(k, r.checkpointSignal.at);
     }
   }
 
   async start(): Promise<void> {
-    this.claimPidFile();
+    await this.openStore();
+    if (!this.elector) this.claimPidFile();
     const listen = this.opts.listen ?? '127.0.0.1:9464';
     // The spec's name for the lines below; an invalid spec is reported here and by the reconcile.
     await this.sessions.loadSpec().catch(() => undefined);
     if (listen !== 'off') {
       this.server = await startTelemetryServer({ listen, metrics: this.metrics, health: this.health, status: () => this.view(), log: this.log });
       this.log.info('serving /healthz, /metrics and /status', { fleet: this.fleetName(), action: 'listen', url: this.server.url });
-      this.writePidFile();
+      if (!this.elector) this.writePidFile();
     }
     this.specWatcher = await watchSpec(this.opts.specPath, {
       onChange: (c) => {
@@ -185,7 +268,14 @@ export class Controller {
     await this.primeFromRecord().catch((e: unknown) => this.log.warn('could not start the notice monitor from the recorded state; it starts after the first reconcile', { fleet: this.fleetName(), action: 'notice-monitor', err: e }));
     this.timers.push(setInterval(() => this.queue.add(KEY), this.opts.intervalMs ?? 30_000));
     this.timers.push(setInterval(() => void this.checkPrices(), this.opts.priceIntervalMs ?? 15_000));
-    this.monitor.start();
+    if (this.elector) {
+      // A replica: warm (providers open, state and last observation loaded), acting once it leads.
+      this.leaderMetrics?.setLeader(false);
+      this.elector.start();
+    } else {
+      this.leaderMetrics?.setLeader(true);
+      this.monitor.start();
+    }
     this.queue.add(KEY);
     this.runPromise = this.queue.run(async () => this.reconcile(), {
       isTerminal: (e) => e instanceof SpecError,
@@ -271,7 +361,11 @@ export class Controller {
     await Promise.allSettled([...this.evacuations.values()]);
     await this.queue.shutdown({ drain: true });
     await this.runPromise;
+    // Hand over at once: a standby takes the lease the moment this one gives it back.
+    if (this.store instanceof LeaderStore) await this.store.drain(5000);
+    await this.elector?.stop();
     await this.sessions.close();
+    await this.store?.close?.();
     await this.server?.close();
     if (this.ownsPidFile) rmSync(join(this.opts.stateDir, 'watch.json'), { force: true });
     this.log.info('stopped', { fleet: this.fleetName(), action: 'stop' });
@@ -280,6 +374,7 @@ export class Controller {
 
   /** A notice: the checkpoint signal to every workload on the node now, then its evacuation. */
   private onNotice(seen: SeenNotice): void {
+    if (!this.acting()) return;
     const n = { ...seen.notice, provider: seen.provider, node: seen.node.id };
     this.activeNotices.set(`${n.provider}/${n.id}`, n);
     this.metrics.noticeReceived(n.source, n.kind);
@@ -303,6 +398,8 @@ export class Controller {
 
   /** An early warning watch acts on as an eviction now (its deadline nears, or the answer was `move`). */
   private moveForWarning(n: Notice, seen: SeenNotice): void {
+    // A replica that no longer leads leaves it to the leader (which hears the warning again).
+    if (!this.acting()) return;
     const session = this.sessions.current;
     this.activeNotices.set(`${n.provider}/${n.id}`, n);
     if (!session || this.stopping) {
@@ -325,14 +422,33 @@ export class Controller {
     for (const r of Object.values(this.recorder?.latest.resources ?? {})) {
       if (r.type === 'workload' && r.provider === seen.provider && r.node === seen.node.id && r.instanceId) targets.set(r.instanceId, { node: r.node, id: r.instanceId, workload: r.name });
     }
+    const sends: { w: { node: string; id: string; workload: string }; signal: string; k: string }[] = [];
     for (const w of targets.values()) {
       if (only && !only.includes(w.workload)) continue;
       const contract = session.fleet.workloads.find((x) => x.name === w.workload)?.checkpoint;
       if (!contract || !p?.runtime) continue;
       const k = `${seen.provider}/${w.id}`;
       if (this.signalled.has(k)) continue;
-      this.signalled.set(k, Date.now());
-      p.runtime.signal(w.node, w.id, contract.signal).then(
+      sends.push({ w, signal: contract.signal, k });
+    }
+    // The lease is the epoch these signals carry: a replica whose lease ran out sends nothing.
+    if (sends.length === 0 || !p?.runtime || !this.acting()) return;
+    const rt = p.runtime;
+    const at = Date.now();
+    for (const x of sends) this.signalled.set(x.k, at);
+    // Recorded first (one fenced write for the node), so a watch that takes over never signals twice.
+    void this.recordSignals(sends.map((x) => ({ workload: x.w.workload, instanceId: x.w.id })), at).then((recorded) => {
+      if (!recorded) {
+        for (const x of sends) this.signalled.delete(x.k);
+        return;
+      }
+      for (const { w, signal, k } of sends) this.sendSignal(session, rt, seen, n, w, signal, k);
+    });
+  }
+
+  private sendSignal(session: WatchSession, rt: NonNullable<Provider['runtime']>, seen: SeenNotice, n: Notice, w: { node: string; id: string; workload: string }, signal: string, k: string): void {
+    {
+      void rt.signal(w.node, w.id, signal).then(
         () => {
           this.metrics.observeNoticeToSignal((Date.now() - seen.seenAt) / 1000, n.source);
           this.log.info('checkpoint signal sent', { fleet: session.fleet.name, action: 'signal', address: `workload.${w.workload}`, node: w.node, durationMs: Date.now() - seen.seenAt });
@@ -340,8 +456,36 @@ export class Controller {
         (e: unknown) => {
           this.signalled.delete(k);
           this.log.warn('fast-path checkpoint signal failed (the migration sends it again)', { fleet: session.fleet.name, action: 'signal', address: `workload.${w.workload}`, err: e });
+          // It did not go out: take the record back, so the migration sends it.
+          this.store
+            .update((s) => {
+              const r = s.resources[`workload.${w.workload}`];
+              if (r?.type === 'workload' && r.checkpointSignal?.instanceId === w.id) delete r.checkpointSignal;
+            })
+            .catch(() => undefined);
         },
       );
+    }
+  }
+
+  /**
+   * Records checkpoint signals in the state before they go out, so a watch that finishes these
+   * moves later (restarted, or a replica that took over) does not send them again. Written on the
+   * store directly (compare-and-swap, retried), not behind the recorder's queue of step writes: the
+   * signal is the hot path of an eviction. False when the write was refused (no longer leading).
+   */
+  private async recordSignals(list: { workload: string; instanceId: string }[], at: number): Promise<boolean> {
+    try {
+      await this.store.update((s) => {
+        for (const { workload, instanceId } of list) {
+          const r = s.resources[`workload.${workload}`];
+          if (r?.type === 'workload' && r.instanceId === instanceId) r.checkpointSignal = { instanceId, at };
+        }
+      });
+      return this.acting();
+    } catch (e) {
+      this.log.warn('could not record the checkpoint signal; the migration sends it', { fleet: this.fleetName(), action: 'signal', err: e });
+      return this.acting() && !(e instanceof FencedError);
     }
   }
 
@@ -414,7 +558,7 @@ export class Controller {
   /** Market moves enqueue a reconcile (level-triggered: the reconcile re-reads prices itself). */
   private async checkPrices(): Promise<void> {
     const s = this.sessions.current;
-    if (!s || this.stopping) return;
+    if (!s || this.stopping || !this.acting()) return;
     const parts: string[] = [];
     for (const name of [...s.marketProviders].sort()) {
       try {
@@ -435,6 +579,8 @@ export class Controller {
 
   /** One level-triggered reconcile (see reconciler.ts), then notices, the monitor, metrics and alerts. */
   async reconcile(): Promise<void> {
+    // A standby replica stays warm and does nothing (the leader reconciles).
+    if (!this.acting()) return;
     const t0 = Date.now();
     let ok = false;
     let changes = 0;
@@ -460,7 +606,7 @@ export class Controller {
           parallelism: this.opts.parallelism ?? 10,
           knownNotices: monitored ? [...this.activeNotices.values()] : undefined,
           signalled: this.signalled,
-          shouldStop: () => this.stopping,
+          shouldStop: () => this.stopping || !this.acting(),
           events: this.alerting.events,
         });
       } catch (e) {
@@ -597,6 +743,8 @@ export class Controller {
       health: this.health.snapshot().status,
       queueDepth: this.queue.len(),
       migrationsInFlight: [...this.evacuations.keys()],
+      ...(this.elector ? { leader: this.elector.view() } : {}),
+      ...(this.store instanceof LeaderStore ? { stateWritesQueued: this.store.queued } : {}),
       phases: this.phases,
       monitor: this.monitor.stats(),
       recentEvents: this.events.slice(-20),

@@ -233,6 +233,24 @@ export class NoticeMonitor {
     return this.running;
   }
 
+  /**
+   * Polls every node now instead of at its next slot (a watch replica that just took over must
+   * hear the notices at once); resolves when those polls have answered or timed out. Nodes with a
+   * long-poll watch are already listening and are left alone. Returns how many were polled.
+   */
+  async pollAllNow(): Promise<number> {
+    if (!this.running) return 0;
+    const due = [...this.nodes.values()].filter((st) => !st.removed && !st.watch);
+    for (const st of due) {
+      if (st.timer) clearTimeout(st.timer);
+      st.timer = undefined;
+      st.nextDue = this.now();
+      this.due(st);
+    }
+    while (this.running && this.pending.size > 0) await Promise.race([...this.pending]);
+    return due.length;
+  }
+
   stats(): NoticeMonitorStats {
     let watching = 0;
     for (const st of this.nodes.values()) if (st.watch) watching++;

@@ -173,8 +173,11 @@ export class WarningController {
   // ---------------------------------------------------------------------------------------------
 
   private track(p: Promise<void>): void {
-    this.tasks.add(p);
-    void p.finally(() => this.tasks.delete(p));
+    // A task that fails (a state write refused or failed) is logged, never an unhandled rejection
+    // that ends the watch.
+    const q = p.catch((e: unknown) => this.o.log.warn('early-warning bookkeeping failed', { fleet: this.o.session()?.fleet.name, action: 'warning', err: e }));
+    this.tasks.add(q);
+    void q.finally(() => this.tasks.delete(q));
   }
 
   private addressesOn(provider: string, node: string): string[] {

@@ -3,10 +3,19 @@
 // cannot pass silently.
 import { describe, it } from 'vitest';
 import { labUnavailableReason } from './lab.js';
+import { postgresUnavailableReason } from './postgres.js';
 
 /** `describe` for suites that need the lab; see the module comment for the skip/fail rule. */
 export function describeLab(name: string, fn: () => void): void {
-  const reason = labUnavailableReason();
+  describeGated(name, labUnavailableReason(), fn);
+}
+
+/** `describe` for suites that need a real PostgreSQL server (test/lab/postgres.ts); same rule. */
+export function describePostgres(name: string, fn: () => void): void {
+  describeGated(name, postgresUnavailableReason(), fn);
+}
+
+function describeGated(name: string, reason: string | undefined, fn: () => void): void {
   if (reason === undefined) {
     describe(name, fn);
     return;

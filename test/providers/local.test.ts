@@ -2,7 +2,7 @@
 // resume at the right step, a second process finding and controlling an instance the first one
 // started, eviction notices that kill the node at the deadline, GPU admission, PID-reuse guard.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { provider as local, type LocalConfig } from '../../providers/local/index.js';
@@ -121,6 +121,31 @@ describe('local provider', () => {
     expect(ok.gpus).toBe(4);
     await expect(p.runtime!.start(req('od-1', 'more', 'g3'))).rejects.toThrow(/0 of 4 GPUs free/);
     await p.runtime!.stop('od-1', ok.id, 5000);
+  });
+
+  it('a start claim cut short by a killed spotfleet (empty) is taken over once stale; concurrent starts with one key make one instance', async () => {
+    const root = tempDir();
+    const p = await lab(root);
+    const instances = join(root, '.spotfleet', 'providers', 'lab', 'instances');
+    // The instance a key names, started once and removed (claim and all), to learn its id.
+    const gone = await p.runtime!.start(req('od-1', 'claimed', 'c1'));
+    await p.runtime!.stop('od-1', gone.id, 5000);
+    await p.runtime!.remove!('od-1', gone.id);
+    // What a process killed between creating its claim and writing it left behind, a while ago.
+    const empty = join(instances, `${gone.id}.json`);
+    expect(existsSync(empty)).toBe(false);
+    writeFileSync(empty, '');
+    const old = new Date(Date.now() - 10_000);
+    utimesSync(empty, old, old);
+    const taken = await p.runtime!.start(req('od-1', 'claimed', 'c1'));
+    expect(taken.id).toBe(gone.id);
+    expect(taken.state).toBe('running');
+    expect(JSON.parse(readFileSync(empty, 'utf8')) as { owner: { pid: number } }).toMatchObject({ owner: { pid: process.pid } });
+    // Five starts at once with one key: one instance, and no claim is ever seen half written.
+    const same = await Promise.all(Array.from({ length: 5 }, () => p.runtime!.start(req('od-2', 'racer', 'r1'))));
+    expect(new Set(same.map((x) => x.id)).size).toBe(1);
+    expect(readdirSync(instances).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    for (const x of [taken, same[0]!]) await p.runtime!.stop(x.node, x.id, 5000);
   });
 
   it('a command that cannot start is reported exited with 127', async () => {

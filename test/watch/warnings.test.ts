@@ -5,6 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FencedError } from '../../src/core/errors.js';
 import type { Notice, Observed } from '../../src/core/types.js';
 import { StateRecorder } from '../../src/engine/steps.js';
 import type { Plan } from '../../src/engine/types.js';
@@ -56,6 +57,23 @@ describe('WarningController bookkeeping', () => {
     h = r2.latest.poolHistory?.['spot-lab/z1'];
     expect(h).toMatchObject({ warnings: 1, warningsFollowed: 1, evictions: 1, unannounced: 0 });
     expect((r2.latest.resources['workload.a'] as { lastWarning?: { outcome?: string } }).lastWarning?.outcome).toBe('followed');
+  });
+
+  it('a bookkeeping write that fails (refused: this watch no longer leads) is logged, and does not end the process', async () => {
+    const { ctl, recorder, lines } = await setup();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      recorder.update = () => Promise.reject(new FencedError('write refused: this watch led at epoch 1, but replica b leads at epoch 2', 1));
+      ctl.onEviction(notice('preemption', 'e1', NOW));
+      await ctl.stop();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+      expect(lines.some((l) => l.includes('early-warning bookkeeping failed') && l.includes('write refused'))).toBe(true);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 
   it('a preemption the reconcile found with no notice counts as unannounced, once', async () => {

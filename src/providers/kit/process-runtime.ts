@@ -5,7 +5,7 @@
 // A workload gets only the environment workload-env.ts allows, and a signal only once it (and its
 // supervisor) catch it: signal-ready.ts.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProviderError } from '../../core/errors.js';
 import type { WorkloadInstance } from '../../core/types.js';
@@ -15,6 +15,18 @@ import { assertSafeName, isAlive, procStat, readJson, shortHash, trySignal, writ
 import { processCatches, needsNoHandler, signalName, signalNotReady, waitUntilReady, SIGNAL_READY_TIMEOUT_MS } from './signal-ready.js';
 import { SUPERVISOR_READY_WAIT_MS, SUPERVISOR_SOURCE, SUPERVISOR_VERSION } from './supervisor-source.js';
 import { passedEnv, processBaseEnv } from './workload-env.js';
+
+/** An unreadable start claim older than this is stale (a live claimant links a complete one at once). */
+const STALE_UNREADABLE_CLAIM_MS = 3000;
+
+/** How old a file is (its mtime), or 0 when it is gone. */
+function ageMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
 
 /** What start() and list() need to know from the provider that owns the nodes. */
 export interface ProcessRuntimeOptions {
@@ -162,20 +174,24 @@ export class ProcessRuntime implements RuntimeCapability {
     // The claim file is the idempotency lock: created exclusively, so two concurrent starts with the
     // same key (in this process or another CLI run) agree on one instance and spawn one process.
     const claim = join(this.o.dataDir, 'instances', `${id}.json`);
-    let fd: number;
+    // The claimant's pid and start time let a later start take over a claim whose owner died (a
+    // CLI or watch killed between claiming and recording the instance). The claim appears whole or
+    // not at all: written to a private file first, then linked into place (link fails on EEXIST).
+    const me = procStat(process.pid);
+    const tmp = `${claim}.${process.pid}.${shortHash(`${Date.now()}:${Math.random()}`)}.tmp`;
+    const fd = openSync(tmp, 'wx', 0o600);
     try {
-      fd = openSync(claim, 'wx', 0o600);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      return this.awaitExisting(id, claim, req);
-    }
-    try {
-      // The claimant's pid and start time let a later start take over a claim whose owner died
-      // (a CLI killed between claiming and recording the instance).
-      const me = procStat(process.pid);
       writeFileSync(fd, `${JSON.stringify({ id, node: req.node, workload: req.workload, owner: { pid: process.pid, ...(me ? { start: me.start } : {}) } })}\n`);
     } finally {
       closeSync(fd);
+    }
+    try {
+      linkSync(tmp, claim);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      return this.awaitExisting(id, claim, req);
+    } finally {
+      rmSync(tmp, { force: true });
     }
     try {
       const used = (await this.running(req.node)).reduce((s, i) => s + i.gpus, 0);
@@ -196,6 +212,12 @@ export class ProcessRuntime implements RuntimeCapability {
       }
       // Nobody will finish this start: its owner is gone and no instance was recorded. Take over.
       if (!retried && c?.owner && c.owner.pid !== process.pid && !isAlive(c.owner)) {
+        rmSync(claim, { force: true });
+        return this.start(req);
+      }
+      // A claim nobody can read was cut short by an older spotfleet killed while writing it (claims
+      // are now linked into place whole): once it is a few seconds old, nobody is finishing it.
+      if (!retried && !c && ageMs(claim) > STALE_UNREADABLE_CLAIM_MS) {
         rmSync(claim, { force: true });
         return this.start(req);
       }
