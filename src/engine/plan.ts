@@ -74,6 +74,10 @@ interface Ctx {
   state: StateFile;
   opts: PlanOptions;
   nodes: Map<string, NodeInfo>;
+  /** Nodes by id alone (ids may repeat across providers), in observed order. */
+  nodesById: Map<string, NodeInfo[]>;
+  /** The spec's workloads by name. */
+  specs: Map<string, WorkloadSpec>;
   notices: Map<string, Notice[]>;
   /** GPUs still free per node, updated as the plan assigns workloads. */
   free: Map<string, number>;
@@ -98,6 +102,12 @@ interface Ctx {
   seq: number;
 }
 
+function pushTo<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
+}
+
 function nextId(ctx: Ctx, kind: string, name: string): string {
   ctx.seq += 1;
   return `${kind}:${name}:${ctx.seq}`;
@@ -119,6 +129,8 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     state,
     opts,
     nodes: new Map(observed.nodes.map((n) => [nodeKey(n.provider, n.id), n])),
+    nodesById: new Map(),
+    specs: new Map(fleet.workloads.map((w) => [w.name, w])),
     notices: new Map(),
     free: new Map(),
     index: undefined as unknown as FreeGpuIndex,
@@ -134,6 +146,7 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     unknownProviders: new Set(),
     seq: 0,
   };
+  for (const n of observed.nodes) pushTo(ctx.nodesById, n.id, n);
   for (const n of observed.notices) {
     const k = nodeKey(n.provider, n.node);
     const list = ctx.notices.get(k) ?? [];
@@ -173,7 +186,7 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     const forW = l.labels?.['spotfleet.workload'];
     if (l.node && forW && l.labels?.['spotfleet.fleet'] === fleet.name && !byWorkload.has(forW)) ctx.reserved.set(nodeKey(l.provider, l.node), forW);
   }
-  for (const [k, wl] of ctx.reserved) ctx.reservedFor.set(wl, [...(ctx.reservedFor.get(wl) ?? []), k]);
+  for (const [k, wl] of ctx.reserved) pushTo(ctx.reservedFor, wl, k);
   ctx.index = buildIndex(ctx);
   let beforePerHour = 0;
   let afterPerHour = 0;
@@ -181,9 +194,8 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
   const names = new Set<string>([...specNames, ...byWorkload.keys()]);
   for (const r of Object.values(state.resources)) if (r.type === 'workload') names.add(r.name);
 
-  const specByName = new Map(fleet.workloads.map((w) => [w.name, w]));
   for (const name of [...names].sort()) {
-    const spec = opts.destroy ? undefined : specByName.get(name);
+    const spec = opts.destroy ? undefined : ctx.specs.get(name);
     const r = planWorkload(ctx, name, spec, byWorkload.get(name) ?? []);
     beforePerHour += r.before;
     afterPerHour += r.after;
@@ -748,15 +760,15 @@ function checkpointAndStop(ctx: Ctx, name: string, inst: WorkloadInstance, spec:
   });
   ids.push(sid);
   const k = nodeKey(inst.provider, inst.node);
-  ctx.stopsOnNode.set(k, [...(ctx.stopsOnNode.get(k) ?? []), sid]);
+  pushTo(ctx.stopsOnNode, k, sid);
   // Stopped for good on a node whose lease goes back: keep its checkpoint in the archive first.
-  const contract = spec?.checkpoint ?? ctx.fleet.workloads.find((w) => w.name === name)?.checkpoint;
+  const contract = spec?.checkpoint ?? ctx.specs.get(name)?.checkpoint;
   const archive = ctx.nodes.get(nodeKey(ARCHIVE_PROVIDER, ARCHIVE_NODE));
   if ((mode === 'cancel' || mode === 'park') && !nodeDead && contract && !contract.shared && archive && ctx.opts.archivable?.has(k)) {
     const tid = nextId(ctx, 'transfer', name);
     ctx.actions.push({ id: tid, kind: 'transfer', address, deps: [sid], summary: `keep checkpoint: ${inst.node} → the controller's archive`, workload: name, from: { provider: inst.provider, node: inst.node }, to: { provider: ARCHIVE_PROVIDER, node: ARCHIVE_NODE, capacity: 'on-demand', pricePerGpuHour: 0 } });
     ids.push(tid);
-    ctx.stopsOnNode.set(k, [...(ctx.stopsOnNode.get(k) ?? []), tid]);
+    pushTo(ctx.stopsOnNode, k, tid);
   }
   return ids;
 }
@@ -864,7 +876,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
     // Not running: resume from the last recorded checkpoint, or from whatever the node it last ran
     // on still holds (it may have died at a notice's deadline before anyone recorded a checkpoint).
     const at = rec.lastCheckpoint?.node ?? (rec.node);
-    const src = ctx.observed.nodes.find((n) => n.id === at && (rec.provider === undefined || rec.lastCheckpoint !== undefined || n.provider === rec.provider));
+    const src = ((at !== undefined ? ctx.nodesById.get(at) : undefined) ?? []).find((n) => rec.provider === undefined || rec.lastCheckpoint !== undefined || n.provider === rec.provider);
     if (src) fromNode = { provider: src.provider, node: src.id };
     else if (rec.lastCheckpoint) ctx.warnings.push(`${address}: its newest checkpoint was on ${at}, which is gone; it starts from whatever checkpoint the target has`);
   }
@@ -875,7 +887,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
     ctx.actions.push({ id: tid, kind: 'transfer', address, deps, summary: `transfer checkpoint ${fromNode.node} → ${target.node ?? `new ${target.pool} node`}`, workload: name, from: fromNode, to: placement });
     // The source node (and its lease) must outlive the copy of the checkpoint.
     const fk = nodeKey(fromNode.provider, fromNode.node);
-    ctx.stopsOnNode.set(fk, [...(ctx.stopsOnNode.get(fk) ?? []), tid]);
+    pushTo(ctx.stopsOnNode, fk, tid);
     ids.push(tid);
     startDeps.length = 0;
     startDeps.push(tid);
