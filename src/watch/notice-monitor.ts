@@ -93,6 +93,13 @@ export interface NoticeMonitorStats {
   covered: number;
   /** Fleet-level notices that named no monitored node. */
   unmatched: number;
+  /**
+   * Nodes heard at least once: a poll answered (or failed), a push watch started, or a fleet-level
+   * source running. Watch's start-up benchmark waits for this to equal `nodes`.
+   */
+  reached: number;
+  /** When `reached` first equalled a non-empty `nodes` (ms epoch); undefined until then. */
+  allReachedAt?: number;
 }
 
 /**
@@ -127,6 +134,8 @@ interface NodeState {
   watch: AbortController | undefined;
   /** The provider's watch failed or ended: poll this node instead. */
   watchFailed: boolean;
+  /** The next poll is an immediate first one, off the node's slot of the grid. */
+  offGrid: boolean;
 }
 
 const nodeKey = (provider: string, node: string): string => `${provider}/${node}`;
@@ -175,6 +184,10 @@ export class NoticeMonitor {
   /** Cloud identity → nodes: `provider\0id` (id and leaseId) and `\0instanceId` (meta.instanceId). */
   private identities = new Map<string, NodeState[]>();
   private readonly fleetRetryMs: number;
+  /** Node keys heard at least once (see stats().reached). */
+  /** Keys of current nodes only (a removed node leaves it), so its size says when all are heard. */
+  private readonly reached = new Set<string>();
+  private allReachedAt: number | undefined;
 
   constructor(opts: NoticeMonitorOptions) {
     this.onNotice = opts.onNotice;
@@ -227,6 +240,7 @@ export class NoticeMonitor {
         removed: false,
         watch: undefined,
         watchFailed: false,
+        offGrid: false,
       };
       this.nodes.set(key, fresh);
       if (this.running) this.begin(fresh);
@@ -362,11 +376,15 @@ export class NoticeMonitor {
     }
     let fleetSources = 0;
     for (const fs of this.fleets.values()) if (fs.live) fleetSources++;
+    let reached = 0;
+    for (const st of this.nodes.values()) if (this.reached.has(st.key) || st.watch || this.covered(st)) reached++;
     return {
       nodes: this.nodes.size,
       watching,
       fleetSources,
       covered,
+      reached,
+      ...(this.allReachedAt !== undefined ? { allReachedAt: this.allReachedAt } : {}),
       inFlight: this.inFlight,
       waiting: this.waiting.length,
       ...this.counters,
@@ -382,8 +400,14 @@ export class NoticeMonitor {
       this.startWatch(st, cap);
       return;
     }
-    st.nextDue = this.nextSlot(st, this.now());
-    this.schedule(st);
+    // A node not heard yet is polled at once (within the in-flight bound): a starting watch hears
+    // every node in its first second, not a phase later. After that, its slot on the grid.
+    st.offGrid = !this.reached.has(st.key);
+    st.nextDue = st.offGrid ? this.now() : this.nextSlot(st, this.now());
+    // Started here and now, not from a timer: a reconcile that starts next and does not yield to
+    // timers until it is done (synchronous provider I/O behind async calls) must not hold it back.
+    if (st.offGrid && this.running && !st.removed) this.due(st);
+    else this.schedule(st);
   }
 
   /** The first time >= t on this node's grid: phase + k * interval. */
@@ -418,6 +442,13 @@ export class NoticeMonitor {
   /** Sets the next due time one interval on, skipping slots already past. */
   private advance(st: NodeState): void {
     const now = this.now();
+    // After an immediate first poll, back onto the node's own slot of the grid.
+    if (st.offGrid) {
+      st.offGrid = false;
+      st.nextDue = this.nextSlot(st, now + 1);
+      this.schedule(st);
+      return;
+    }
     st.nextDue += this.intervalMs;
     if (st.nextDue <= now) st.nextDue = this.nextSlot(st, now + 1);
     this.schedule(st);
@@ -486,6 +517,10 @@ export class NoticeMonitor {
       },
     ).finally(() => {
       clearTimeout(timer);
+      if (!st.removed) {
+        this.reached.add(st.key);
+        if (this.allReachedAt === undefined && this.reached.size >= this.nodes.size) this.allReachedAt = this.now();
+      }
       this.busy.delete(st.key);
       release();
     });
@@ -537,6 +572,7 @@ export class NoticeMonitor {
     if (st.queued) this.waiting = this.waiting.filter((x) => x !== st);
     st.queued = false;
     this.nodes.delete(st.key);
+    this.reached.delete(st.key);
   }
 
   private accept(st: NodeState, notices: readonly Notice[], via: 'poll' | 'watch'): void {

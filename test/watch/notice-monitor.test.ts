@@ -402,6 +402,21 @@ describe('NoticeMonitor', () => {
     expect(p.count('vm-2') - polled, 'covered again: polling stops').toBeLessThanOrEqual(1);
   });
 
+  it('polls every node at once when it starts (and each new node when it comes), then on its slot of the interval', async () => {
+    const p = new MemProvider();
+    const { m } = monitor({ intervalMs: 10_000, pollTimeoutMs: 1000 });
+    const ids = Array.from({ length: 20 }, (_, i) => `n-${i}`);
+    m.setNodes(entries(p, ids));
+    const t0 = Date.now();
+    m.start();
+    await until(() => m.stats().reached === 20, 'every node polled once');
+    expect(Date.now() - t0, 'not a phase of the 10 s interval later').toBeLessThan(1000);
+    m.setNodes(entries(p, [...ids, 'late']));
+    await until(() => p.count('late') === 1, 'the new node polled at once');
+    await sleep(300);
+    expect(Math.max(...[...ids, 'late'].map((id) => p.count(id))), 'then no second poll before its slot').toBe(1);
+  });
+
   it('ignores entries whose provider cannot tell notices', () => {
     const { m } = monitor();
     m.setNodes([{ provider: { name: 'static' }, node: node('x', 'static') }]);
