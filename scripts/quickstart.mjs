@@ -40,7 +40,7 @@ run(['apply', '--auto-approve', '.']);
 run(['status', '.']);
 step('5. Watch: a spot node gets an eviction notice; the trainer checkpoints, moves and resumes');
 const status = JSON.parse(run(['status', '--json', '.'], { quiet: true }));
-const victim = status.workloads.find((w) => w.status === 'running' && w.capacity === 'spot') ?? status.workloads[0];
+const victim = status.workloads.find((w) => w.phase === 'running' && w.capacity === 'spot') ?? status.workloads[0];
 const watch = spawn(process.execPath, [cli, 'watch', '.', '--listen', '127.0.0.1:0', '--notice-interval', '1s'], { cwd: fleet, stdio: ['ignore', 'pipe', 'inherit'] });
 let moved = false;
 watch.stdout.on('data', (d) => {
@@ -63,8 +63,8 @@ run(['sim', 'evict', victim.node, '.', '--in', '30s']);
 for (let i = 0; i < 60 && !moved; i++) await sleep(500);
 await sleep(1500);
 run(['status', '.']);
-const logs = spawnSync('sh', ['-c', `grep -h "resumed from step\\|reason=SIGUSR1" ${join(fleet, '.spotfleet/providers')}/*/nodes/*/workloads/${victim.name}-*/output.log | tail -3`], { encoding: 'utf8' });
-console.log(`The trainer's own logs:\n${logs.stdout}`);
+console.log("The trainer's own output, across its move (both instances):");
+run(['logs', `workload.${victim.name}`, '.', '--all-instances', '--tail', '3']);
 watch.kill('SIGTERM');
 await new Promise((r) => watch.on('close', r));
 if (keep) {

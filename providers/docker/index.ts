@@ -10,6 +10,8 @@ import type { CapacityType, WorkloadInstance } from '../../src/core/types.js';
 import type { Provider, ProviderContext, ProviderFactory, RuntimeCapability, StartRequest } from '../../src/providers/sdk.js';
 import { LABEL, NodeSet, nodeSetOptions, DEFAULT_CHECKPOINT_ROOT, containerStartSpec, containerName, instanceFromContainer, type FleetNodeConfig, type NodeSshConfig } from '../../src/providers/kit/ssh/index.js';
 import { demuxLogs, engineFor, pullImage, type EngineConfig, type PullEvent } from './engine.js';
+import { catchesIn, needsNoHandler, signalName, signalNotReady, waitUntilReady, SIGNAL_READY_TIMEOUT_MS } from '../../src/providers/kit/signal-ready.js';
+import { readFileSync } from 'node:fs';
 
 export interface DockerNodeEntry {
   name: string;
@@ -146,6 +148,9 @@ export class DockerApiRuntime implements RuntimeCapability {
     private readonly nodes: NodeSet,
     specDir: string,
     private readonly log: ProviderContext['log'],
+    /** spotfleet's environment: the source of a request's `passEnv` values, nothing else. */
+    private readonly env: ProviderContext['env'] = {},
+    private readonly signalReadyTimeoutMs = SIGNAL_READY_TIMEOUT_MS,
   ) {
     const resolvePath = (p: string) => (isAbsolute(p) ? p : resolve(specDir, p));
     for (const n of cfg.nodes) this.engines.set(n.name, engineFor(n.engine, { pool: nodes.pool, node: n.name, resolvePath }));
@@ -252,7 +257,7 @@ export class DockerApiRuntime implements RuntimeCapability {
     if (same) return this.toInstance(node, same);
     let prepared: ReturnType<typeof containerStartSpec>;
     try {
-      prepared = containerStartSpec(req, node, this.cfg.checkpointPath);
+      prepared = containerStartSpec(req, node, this.cfg.checkpointPath, this.env);
     } catch (e) {
       throw this.fail(node, `workload ${req.workload}: ${(e as Error).message}`);
     }
@@ -299,21 +304,65 @@ export class DockerApiRuntime implements RuntimeCapability {
     return this.toInstance(node, c);
   }
 
+  /** Runs argv in the container (Engine exec) and returns its exit code and output. */
+  private async execIn(node: string, instanceId: string, cmd: string[]): Promise<{ code: number; output: string }> {
+    return this.call(node, `exec ${cmd[0] ?? ''}`, async (d) => {
+      const ex = await d.getContainer(instanceId).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+      const s = await ex.start({ hijack: true, stdin: false });
+      const chunks: Buffer[] = [];
+      await new Promise<void>((res) => {
+        s.on('data', (c: Buffer) => chunks.push(c));
+        s.on('end', () => res());
+        s.on('close', () => res());
+      });
+      const info = await ex.inspect();
+      return { code: info.ExitCode ?? -1, output: demuxLogs(Buffer.concat(chunks)) };
+    });
+  }
+
+  /**
+   * Whether the container's main process catches the signal (signal-ready.ts); undefined when it
+   * is not running. Read on the node over ssh, or here when this machine runs the engine (the pid
+   * checked to be the container's), else inside the container.
+   */
+  private async catches(node: string, instanceId: string, name: string): Promise<boolean | undefined> {
+    const info = await this.call(node, 'inspect', (d) => d.getContainer(instanceId).inspect());
+    const pid = info.State?.Pid ?? 0;
+    if (!info.State?.Running || pid <= 0) return undefined;
+    let status: string | undefined;
+    if (this.nodes.hasSsh(node)) {
+      const r = await this.nodes.exec(node, ['cat', `/proc/${pid}/status`]);
+      if (r.code === 0) status = r.stdout;
+    } else if ('socketPath' in (this.cfg.nodes.find((n) => n.name === node)?.engine ?? {})) {
+      try {
+        if (readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(info.Id)) status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      } catch {
+        // another pid namespace (rootless, a VM): ask the container
+      }
+    }
+    if (status === undefined) {
+      const r = await this.execIn(node, instanceId, ['cat', '/proc/1/status']).catch(() => undefined);
+      if (r?.code === 0) status = r.output;
+    }
+    // Cannot tell: a container's PID 1 only ever gets signals it has a handler for (the kernel
+    // drops the rest), so sending cannot end it.
+    if (status === undefined) return true;
+    return catchesIn(status, name) ?? true;
+  }
+
   async signal(node: string, instanceId: string, signal: string): Promise<void> {
     const sig = signal.toUpperCase().replace(/^SIG/, '');
-    if (!/^[A-Z0-9]+$/.test(sig)) throw this.fail(node, `invalid signal ${JSON.stringify(signal)}`);
+    const name = signalName(sig);
+    if (!/^[A-Z0-9]+$/.test(sig) || !name) throw this.fail(node, `invalid signal ${JSON.stringify(signal)}`);
+    // Only to a workload that catches it: a default handler would end it.
+    if (!needsNoHandler(name)) {
+      const ready = await waitUntilReady(() => this.catches(node, instanceId, name), this.signalReadyTimeoutMs, 100);
+      if (ready === undefined) throw this.fail(node, `container ${instanceId} is not running`);
+      if (!ready) throw signalNotReady(this.fail(node, `container ${instanceId}: the workload has no handler for ${name} yet, so it was not sent (it would end the workload); try again once it has started`, { retryable: true }));
+    }
     if (this.cfg.signalMethod === 'exec') {
-      await this.call(node, `exec kill -${sig} 1`, async (d) => {
-        const ex = await d.getContainer(instanceId).exec({ Cmd: ['kill', `-${sig}`, '1'], AttachStdout: true, AttachStderr: true });
-        const s = await ex.start({ hijack: true, stdin: false });
-        await new Promise<void>((res) => {
-          s.on('end', () => res());
-          s.on('close', () => res());
-          s.resume();
-        });
-        const info = await ex.inspect();
-        if (info.ExitCode !== 0) throw new Error(`kill -${sig} 1 exited ${info.ExitCode}`);
-      });
+      const r = await this.execIn(node, instanceId, ['kill', `-${sig}`, '1']);
+      if (r.code !== 0) throw this.fail(node, `exec kill -${sig} 1 failed: kill -${sig} 1 exited ${r.code}`);
       return;
     }
     await this.call(node, `kill --signal ${sig}`, (d) => d.getContainer(instanceId).kill({ signal: sig }));
@@ -361,7 +410,7 @@ function nodeConfigs(entries: DockerNodeEntry[]): FleetNodeConfig[] {
 export function createDockerProvider(config: DockerProviderConfig, ctx: ProviderContext): Provider & { runtime: DockerApiRuntime } {
   const ref: { runtime?: DockerApiRuntime } = {};
   const nodes = new NodeSet(nodeSetOptions(ctx, nodeConfigs(config.nodes), config, () => (ref.runtime ? ref.runtime.placedGpus() : Promise.resolve(new Map()))));
-  const rt = new DockerApiRuntime(ctx.name, ctx.fleet, config, nodes, ctx.specDir, ctx.log);
+  const rt = new DockerApiRuntime(ctx.name, ctx.fleet, config, nodes, ctx.specDir, ctx.log, ctx.env);
   ref.runtime = rt;
   const anySsh = config.nodes.some((n) => n.ssh);
   const p: Provider & { runtime: DockerApiRuntime } = {

@@ -99,7 +99,7 @@ function createLocal(config: LocalConfig, ctx: ProviderContext): Provider {
     for (const n of byName.keys()) await notices.settle(n);
   };
 
-  const storage = new LocalfsStorage(P);
+  const storage = new LocalfsStorage(P, { cwd: ctx.specDir, env: ctx.env });
 
   const listNodes = async (): Promise<NodeInfo[]> => {
     await settleAll();

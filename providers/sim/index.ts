@@ -361,7 +361,7 @@ function createSim(config: SimConfig, ctx: ProviderContext): Provider {
         return notices.post(l.id, { inMs: opts.inMs, ...(opts.kind ? { kind: opts.kind } : {}), detail: { zone: l.zone, simTime: simIso(now()), simulated: true } });
       },
     },
-    storage: new LocalfsStorage(P),
+    storage: new LocalfsStorage(P, { cwd: ctx.specDir, env: ctx.env }),
     close: async () => {},
   };
 }

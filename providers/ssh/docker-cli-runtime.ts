@@ -8,6 +8,7 @@ import { nodeAddress } from '../../src/core/address.js';
 import type { WorkloadInstance } from '../../src/core/types.js';
 import type { RuntimeCapability, StartRequest } from '../../src/providers/sdk.js';
 import { LABEL, containerStartSpec, containerName, instanceFromContainer, type NodeSet } from '../../src/providers/kit/ssh/index.js';
+import { catchesIn, needsNoHandler, signalName, signalNotReady, waitUntilReady, SIGNAL_READY_TIMEOUT_MS } from '../../src/providers/kit/signal-ready.js';
 
 export interface DockerCliRuntimeOptions {
   provider: string;
@@ -23,7 +24,17 @@ export interface DockerCliRuntimeOptions {
   nvidiaNodes?: Set<string>;
   /** Where the checkpoint folder is mounted in the container when the request gives no path. */
   defaultCheckpointPath?: string;
+  /** spotfleet's environment: the source of a request's `passEnv` values (nothing else of it is passed). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** How long signal() waits for the container's process to catch the signal. Default 10 s. */
+  signalReadyTimeoutMs?: number;
 }
+
+/**
+ * One round trip: the signal mask of the container's main process, read on the host from
+ * /proc/<State.Pid>/status, else inside the container. Exit 3: not running; 5: cannot tell.
+ */
+const STATUS_SCRIPT = 'pid=$("$1" inspect -f "{{.State.Pid}}" "$2" 2>/dev/null) || exit 3; [ "$pid" -gt 0 ] 2>/dev/null || exit 3; cat "/proc/$pid/status" 2>/dev/null || "$1" exec "$2" cat /proc/1/status 2>/dev/null || exit 5';
 
 interface Inspect {
   Id: string;
@@ -106,7 +117,7 @@ export class DockerCliRuntime implements RuntimeCapability {
 
     let spec: ReturnType<typeof containerStartSpec>;
     try {
-      spec = containerStartSpec(req, node, this.o.defaultCheckpointPath);
+      spec = containerStartSpec(req, node, this.o.defaultCheckpointPath, this.o.env);
     } catch (e) {
       throw this.fail(node, `workload ${req.workload}: ${(e as Error).message}`);
     }
@@ -149,9 +160,27 @@ export class DockerCliRuntime implements RuntimeCapability {
     return ['--gpus', `"device=${devices.join(',')}"`, '--label', `${LABEL.gpuDevices}=${devices.join(',')}`];
   }
 
+  /** Whether the container's main process catches the signal; undefined when it is not running. */
+  private async catches(node: string, instanceId: string, name: string): Promise<boolean | undefined> {
+    const r = await this.o.nodes.exec(node, ['sh', '-c', STATUS_SCRIPT, 'sh', this.o.docker ?? 'docker', instanceId]);
+    if (r.code === 3) return undefined;
+    // Cannot tell (no /proc access, no cat in the image): a container's PID 1 only ever gets the
+    // signals it has a handler for (the kernel drops the rest), so sending cannot end it.
+    if (r.code === 5) return true;
+    if (r.code !== 0) throw this.fail(node, `cannot read the signal mask of ${instanceId}: ${r.stderr.trim().slice(0, 300)}`, true);
+    return catchesIn(r.stdout, name) ?? true;
+  }
+
   async signal(node: string, instanceId: string, signal: string): Promise<void> {
     const sig = signal.toUpperCase().replace(/^SIG/, '');
-    if (!/^[A-Z0-9]+$/.test(sig)) throw this.fail(node, `invalid signal ${JSON.stringify(signal)}`);
+    const name = signalName(sig);
+    if (!/^[A-Z0-9]+$/.test(sig) || !name) throw this.fail(node, `invalid signal ${JSON.stringify(signal)}`);
+    // Only to a workload that catches it: a default handler would end it (signal-ready.ts).
+    if (!needsNoHandler(name)) {
+      const ready = await waitUntilReady(() => this.catches(node, instanceId, name), this.o.signalReadyTimeoutMs ?? SIGNAL_READY_TIMEOUT_MS, 100);
+      if (ready === undefined) throw this.fail(node, `container ${instanceId} is not running`);
+      if (!ready) throw signalNotReady(this.fail(node, `container ${instanceId}: the workload has no handler for ${name} yet, so it was not sent (it would end the workload); try again once it has started`, true));
+    }
     if (this.o.signalMethod === 'exec') await this.must(node, ['exec', instanceId, 'kill', `-${sig}`, '1'], `signal ${sig}`);
     else await this.must(node, ['kill', '--signal', sig, instanceId], `signal ${sig}`);
   }

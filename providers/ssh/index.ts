@@ -128,6 +128,7 @@ export function createSshProvider(config: SshProviderConfig, ctx: ProviderContex
     fleet: ctx.fleet,
     nodes,
     nvidiaNodes: new Set(config.hosts.filter((h) => h.nvidiaRuntime).map((h) => h.name)),
+    env: ctx.env,
   };
   const r = config.runtime ?? {};
   if (r.docker !== undefined) rt.docker = r.docker;

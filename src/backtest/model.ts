@@ -3,8 +3,9 @@
 // offline optimum all read this one discretisation, which is what makes the optimum exact for the
 // simulated model: progress is counted in ticks of work, a changeover is a whole number of ticks.
 import { SpotfleetError } from '../core/errors.js';
+import { egressUsd, type RegionRef } from '../core/egress.js';
 import { HOUR_MS } from '../core/units.js';
-import { tickAt, type SpotTrace } from '../core/trace.js';
+import { tickAt, traceRegions, type SpotTrace } from '../core/trace.js';
 
 /** Location codes: 0 idle (not running, pays nothing), 1 on-demand, 2 + z spot in zone z. */
 export const IDLE = 0;
@@ -29,6 +30,11 @@ export interface Grid {
    * online policy would have seen when the window starts (uptime, preemption rates). Absent = none.
    */
   lookback?: { ticks: number; avail: Uint8Array[] };
+  /** Distinct regions of the zones, and each zone's index into them (egress on moves across regions). */
+  regions?: RegionRef[];
+  zoneRegion?: Uint8Array;
+  /** Per zone, instances that could be had in the tick, when the trace counts them (fleet backtests). */
+  capacity?: Uint16Array[];
 }
 
 /** History kept before a window's first tick by default: one day. */
@@ -47,16 +53,59 @@ export interface Job {
   emergencyCheckpointOk: boolean;
   /** Ticks of progress between periodic checkpoints (what a failed emergency checkpoint falls back to). */
   checkpointIntervalTicks: number;
+  /**
+   * USD to move the checkpoint from region i to region j, at [i × (R + 1) + j] (checkpoint.sizeGB ×
+   * the egress price), where index R is "no checkpoint yet" (free to leave); absent = no egress.
+   * On-demand runs in the region the checkpoint is in, so only starting in a spot zone of another
+   * region pays it.
+   */
+  egressUsd?: Float64Array;
+  /** Region index the checkpoint starts in; default R: none yet, so the first start pays no egress. */
+  homeRegion?: number;
 }
 
-/** The median step of a trace, rounded to whole seconds: the natural simulated tick. */
+/** The region index meaning "no checkpoint yet" (grid.regions.length). */
+export function noRegion(grid: Pick<Grid, 'regions'>): number {
+  return grid.regions?.length ?? 0;
+}
+
+/** The egress matrix of `egressUsd` for a checkpoint of `sizeGB` over the grid's regions; undefined when nothing would be paid. */
+export function egressMatrix(grid: Pick<Grid, 'regions'>, sizeGB: number | undefined): Float64Array | undefined {
+  const rs = grid.regions;
+  if (!rs || rs.length < 2 || sizeGB === undefined || !(sizeGB > 0)) return undefined;
+  const R = rs.length;
+  const N = R + 1;
+  const m = new Float64Array(N * N);
+  for (let i = 0; i < R; i++) for (let j = 0; j < R; j++) m[i * N + j] = egressUsd(sizeGB, rs[i] as RegionRef, rs[j] as RegionRef);
+  return m;
+}
+
+/** USD of egress for a start in location `loc` with the checkpoint in region `from` (0 for idle, on-demand, same region). */
+export function moveEgress(grid: Grid, job: Job, from: number, loc: number): number {
+  const m = job.egressUsd;
+  if (!m || loc < SPOT0 || !grid.zoneRegion || !grid.regions) return 0;
+  return m[from * (grid.regions.length + 1) + (grid.zoneRegion[loc - SPOT0] as number)] as number;
+}
+
+/** The region a location leaves the checkpoint in: a spot zone's own; idle and on-demand keep `from`. */
+export function regionAfter(grid: Grid, from: number, loc: number): number {
+  return loc >= SPOT0 && grid.zoneRegion ? (grid.zoneRegion[loc - SPOT0] as number) : from;
+}
+
+/** The longest default tick: event traces (price changes, probes) can be hours apart, decisions are not. */
+export const MAX_DEFAULT_TICK_MS = 300_000;
+
+/**
+ * The median step of a trace, rounded to whole seconds and at most 5 minutes: the natural simulated
+ * tick (a price-history trace changes every few hours, but a policy decides every few minutes).
+ */
 export function medianStepMs(trace: SpotTrace): number {
   const n = trace.times.length;
   if (n < 2) return 195_000;
   const steps = new Float64Array(n - 1);
   for (let i = 1; i < n; i++) steps[i - 1] = (trace.times[i] as number) - (trace.times[i - 1] as number);
   steps.sort();
-  return Math.max(1000, Math.round((steps[(n - 1) >> 1] as number) / 1000) * 1000);
+  return Math.min(MAX_DEFAULT_TICK_MS, Math.max(1000, Math.round((steps[(n - 1) >> 1] as number) / 1000) * 1000));
 }
 
 /**
@@ -69,6 +118,7 @@ export function buildGrid(trace: SpotTrace, startMs: number, ticks: number, dtMs
   if (startMs < (trace.times[0] as number)) throw new SpotfleetError('TRACE_INVALID', `${trace.source}: start ${new Date(startMs).toISOString()} is before the trace begins`);
   const nz = trace.zones.length;
   const avail = trace.zones.map(() => new Uint8Array(ticks));
+  const cap = trace.capacity ? trace.zones.map(() => new Uint16Array(ticks)) : undefined;
   const spot = trace.zones.map(() => new Float64Array(ticks));
   const gpi = trace.gpusPerInstance > 0 ? trace.gpusPerInstance : 1;
   let row = tickAt(trace, startMs);
@@ -81,10 +131,20 @@ export function buildGrid(trace: SpotTrace, startMs: number, ticks: number, dtMs
       const a = (trace.available[z] as Uint8Array)[row] as number;
       (avail[z] as Uint8Array)[k] = a === 1 && Number.isFinite(p) ? 1 : 0;
       (spot[z] as Float64Array)[k] = Number.isFinite(p) ? p / gpi : 0;
+      if (cap) (cap[z] as Uint16Array)[k] = a === 1 && Number.isFinite(p) ? ((trace.capacity?.[z] as Uint16Array)[row] as number) : 0;
     }
   }
   const od = Math.min(...trace.onDemandPrice) / gpi;
   const grid: Grid = { startMs, dtMs, ticks, zones: [...trace.zones], avail, spotPerGpuHour: spot, onDemandPerGpuHour: od };
+  const zr = traceRegions(trace);
+  const regions: RegionRef[] = [];
+  grid.zoneRegion = Uint8Array.from(zr.map((r) => {
+    let i = regions.findIndex((x) => x.region === r.region && x.cloud === r.cloud);
+    if (i < 0) i = regions.push(r) - 1;
+    return i;
+  }));
+  grid.regions = regions;
+  if (cap) grid.capacity = cap;
   const lb = Math.min(Math.floor(lookbackMs / dtMs), Math.floor((startMs - (trace.times[0] as number)) / dtMs));
   if (lb > 0) {
     const la = trace.zones.map(() => new Uint8Array(lb));

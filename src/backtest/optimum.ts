@@ -30,6 +30,7 @@ export const MAX_OPTIMUM_CELLS = 400_000_000;
  * (the deadline is shorter than the work plus one changeover, or the grid is shorter than it).
  */
 export function offlineOptimum(grid: Grid, job: Job): OptimumResult | undefined {
+  if (job.egressUsd && grid.regions && grid.regions.length > 1 && job.egressUsd.some((x) => x > 0)) return offlineOptimumWithEgress(grid, job);
   const W = job.workTicks;
   const D = Math.min(job.deadlineTicks, grid.ticks);
   const C = job.changeoverTicks;
@@ -153,6 +154,134 @@ export function offlineOptimum(grid: Grid, job: Job): OptimumResult | undefined 
     } else {
       for (let j = 0; j < C; j++) schedule[k++] = a;
       l = a;
+    }
+  }
+  return { costUsd: total, schedule: schedule.slice(0, k) };
+}
+
+/**
+ * The exact optimum when moves across regions pay egress: the checkpoint's region becomes part of
+ * the state. States per (tick, progress): idle in region r, on-demand in region r (on-demand runs
+ * where the checkpoint is, so it never pays egress), spot in zone z (region of z). A start in a spot
+ * zone pays the changeover plus the egress from the state's region. O(states × targets) per cell
+ * instead of O(states): still a few hundred ms for a 60-hour window of 195-s ticks and 5 zones.
+ */
+function offlineOptimumWithEgress(grid: Grid, job: Job): OptimumResult | undefined {
+  const W = job.workTicks;
+  const D = Math.min(job.deadlineTicks, grid.ticks);
+  const C = job.changeoverTicks;
+  const Z = grid.zones.length;
+  // Regions 0..R−1, and R: no checkpoint yet (the start state; leaving it is free).
+  const R = (grid.regions as unknown[]).length + 1;
+  const zr = grid.zoneRegion as Uint8Array;
+  const eg = job.egressUsd as Float64Array;
+  const S = 2 * R + Z; // idle_r = r, od_r = R + r, spot z = 2R + z
+  if (S > 255) throw new SpotfleetError('BACKTEST_TOO_LARGE', `the exact optimum with egress supports at most 255 states (${Z} zones in ${R} regions)`);
+  if (W + C > D) return undefined;
+  const band = D - W + 1;
+  const cells = D * band * S;
+  if (cells > MAX_OPTIMUM_CELLS) {
+    throw new SpotfleetError('BACKTEST_TOO_LARGE', `the exact optimum with egress for ${D} ticks with ${band - 1} ticks of slack and ${Z} zones in ${R} regions needs ${Math.round(cells / 1e6)} MB; use shorter windows or fewer zones`);
+  }
+  const regionOf = (st: number): number => (st < R ? st : st < 2 * R ? st - R : (zr[st - 2 * R] as number));
+  const locOf = (st: number): number => (st < R ? IDLE : st < 2 * R ? ON_DEMAND : SPOT0 + (st - 2 * R));
+  // Per location (as in offlineOptimum): tick cost and full-changeover cost from tick k.
+  const L = SPOT0 + Z;
+  const cost: Float64Array[] = [];
+  const change: Float64Array[] = [];
+  for (let l = 0; l < L; l++) {
+    const c = new Float64Array(D);
+    const ch = new Float64Array(D).fill(Infinity);
+    if (l !== IDLE) {
+      for (let k = 0; k < D; k++) c[k] = isAvailable(grid, l, k) ? tickCost(grid, job, l, k) : Infinity;
+      for (let k = 0; k + C <= D; k++) {
+        let sum = 0;
+        for (let j = k; j < k + C; j++) sum += c[j] as number;
+        ch[k] = sum;
+      }
+    }
+    cost.push(c);
+    change.push(ch);
+  }
+  const N = (W + 1) * S;
+  const RING = Math.max(C, 1) + 1;
+  const ring: Float64Array[] = [];
+  for (let i = 0; i < RING; i++) ring.push(new Float64Array(N).fill(Infinity));
+  const choice = new Uint8Array(cells);
+  const pLo = (k: number): number => Math.max(0, W - (D - k));
+  const pHi = (k: number): number => Math.min(W - 1, Math.max(0, k - C));
+  const layer = (k: number): Float64Array => ring[k % RING] as Float64Array;
+  layer(D).fill(Infinity).fill(0, W * S, N);
+  for (let k = D - 1; k >= 0; k--) {
+    const v = layer(k);
+    v.fill(Infinity, 0, N);
+    v.fill(0, W * S, N);
+    const next = layer(k + 1);
+    const far = k + C <= D ? layer(k + C) : undefined;
+    const lo = pLo(k);
+    const hi = pHi(k);
+    for (let p = lo; p <= hi; p++) {
+      const base = (k * band + (p - lo)) * S;
+      const nextP = p + 1 === W ? undefined : (p + 1) * S;
+      for (let st = 0; st < S; st++) {
+        const r = regionOf(st);
+        // Idle (stay in, or go to, idle in this region).
+        let best = next[p * S + r] as number;
+        let arg = r;
+        const loc = locOf(st);
+        // Stay where it runs.
+        if (loc !== IDLE) {
+          const ct = (cost[loc] as Float64Array)[k] as number;
+          if (ct !== Infinity) {
+            const sv = ct + (nextP === undefined ? 0 : (next[nextP + st] as number));
+            if (sv <= best) {
+              best = sv;
+              arg = st;
+            }
+          }
+        }
+        // Start somewhere else: on-demand in this region, or a spot zone.
+        for (let t = R + r; t < S; t = t === R + r ? 2 * R : t + 1) {
+          if (t === st) continue;
+          const tl = locOf(t);
+          const e = t >= 2 * R ? (eg[r * R + (zr[t - 2 * R] as number)] as number) : 0;
+          let m: number;
+          if (C === 0) {
+            const ct = (cost[tl] as Float64Array)[k] as number;
+            m = ct === Infinity ? Infinity : e + ct + (nextP === undefined ? 0 : (next[nextP + t] as number));
+          } else {
+            const ch = (change[tl] as Float64Array)[k] as number;
+            m = far === undefined || ch === Infinity ? Infinity : e + ch + (far[p * S + t] as number);
+          }
+          if (m < best) {
+            best = m;
+            arg = t;
+          }
+        }
+        v[p * S + st] = best;
+        choice[base + st] = arg;
+      }
+    }
+  }
+  const home = job.homeRegion ?? R - 1;
+  const total = layer(0)[0 * S + home] as number;
+  if (!Number.isFinite(total)) return undefined;
+  const schedule = new Uint8Array(D);
+  let k = 0;
+  let p = 0;
+  let st = home;
+  while (p < W && k < D) {
+    const a = choice[(k * band + (p - pLo(k))) * S + st] as number;
+    if (a < R) {
+      schedule[k++] = IDLE;
+      st = a;
+    } else if (a === st || C === 0) {
+      schedule[k++] = locOf(a);
+      p++;
+      st = a;
+    } else {
+      for (let j = 0; j < C; j++) schedule[k++] = locOf(a);
+      st = a;
     }
   }
   return { costUsd: total, schedule: schedule.slice(0, k) };

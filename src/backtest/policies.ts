@@ -5,6 +5,7 @@ import { adviseDeadline } from '../policy/deadline.js';
 import { decideWorkload } from '../policy/decide.js';
 import type { CurrentPlacement, DecideContext, PlacementOption, WorkloadDecision, WorkloadDecisionInput, WorkloadHistory } from '../policy/types.js';
 import type { MigrationOverhead, Thresholds, WorkloadSpec } from '../spec/types.js';
+import { ZoneStatsTracker, zoneStatsKey, type ZoneStats } from '../policy/uptime.js';
 import { IDLE, ON_DEMAND, SPOT0, isAvailable, type Grid } from './model.js';
 import type { BacktestPolicy, SimState } from './simulate.js';
 
@@ -102,6 +103,11 @@ export interface SpotfleetPolicyOptions {
   rateEstimate?: RateEstimate;
   /** The decision function; default `decideWorkload` (tests pass `decideByDeadlineAdvice`). */
   decide?: (input: WorkloadDecisionInput, ctx: DecideContext) => WorkloadDecision;
+  /**
+   * Pass what has been seen of each zone's availability as `zoneStats` (default true): the deadline
+   * strategy then decides by expected up-time. false measures the strategy without it.
+   */
+  zoneStats?: boolean;
 }
 
 /**
@@ -208,6 +214,8 @@ export function spotfleetPolicy(opts: SpotfleetPolicyOptions): BacktestPolicy {
   let seenPreemptions = 0;
   let options: PlacementOption[] = [];
   let zh = new ZoneHistory(0, est);
+  let tracker = new ZoneStatsTracker(0);
+  const withStats = opts.zoneStats ?? true;
   let lastK = -1;
   let lastCheckpointAt: number | undefined;
   const input: WorkloadDecisionInput = { workload, options, history, progress: { doneMs: 0 }, overhead: opts.overhead };
@@ -220,15 +228,29 @@ export function spotfleetPolicy(opts: SpotfleetPolicyOptions): BacktestPolicy {
       if (opts.policies !== undefined) ctx.policies = opts.policies;
       seenPreemptions = 0;
       lastCheckpointAt = undefined;
-      options = grid.zones.map((zone) => ({ pool: spotPool, provider, capacity: 'spot', zone, gpuModel, pricePerGpuHour: 0, available: false }));
+      options = grid.zones.map((zone, z) => {
+        const o: PlacementOption = { pool: spotPool, provider, capacity: 'spot', zone, gpuModel, pricePerGpuHour: 0, available: false };
+        const r = grid.regions?.[grid.zoneRegion?.[z] ?? 0];
+        if (r) o.region = r.region;
+        return o;
+      });
       options.push({ pool: odPool, provider, capacity: 'on-demand', gpuModel, pricePerGpuHour: grid.onDemandPerGpuHour, available: true });
       zh = new ZoneHistory(grid.zones.length, est);
       zh.reset(grid);
+      tracker = new ZoneStatsTracker(grid.zones.length);
+      const lb = grid.lookback;
+      if (lb) for (let j = 0; j < lb.ticks; j++) for (let z = 0; z < grid.zones.length; z++) tracker.observe(grid.startMs - (lb.ticks - j) * grid.dtMs, z, (lb.avail[z] as Uint8Array)[j] === 1);
       lastK = -1;
       input.workload = workload;
       input.options = options;
       input.history = history;
       delete input.current;
+      delete input.checkpointRegion;
+      if (withStats) {
+        const stats: Record<string, ZoneStats> = {};
+        grid.zones.forEach((zone, z) => (stats[zoneStatsKey({ pool: spotPool, zone })] = tracker.stats[z] as ZoneStats));
+        input.zoneStats = stats;
+      } else delete input.zoneStats;
     },
     choose(s, grid) {
       const now = s.nowMs;
@@ -236,7 +258,11 @@ export function spotfleetPolicy(opts: SpotfleetPolicyOptions): BacktestPolicy {
       while (lastK < s.k) {
         lastK++;
         zh.step(grid.startMs + lastK * grid.dtMs, grid.avail, lastK);
+        for (let z = 0; z < grid.zones.length; z++) tracker.observe(grid.startMs + lastK * grid.dtMs, z, (grid.avail[z] as Uint8Array)[lastK] === 1);
       }
+      const home = grid.regions?.[s.checkpointRegion];
+      if (home) input.checkpointRegion = home.region;
+      else delete input.checkpointRegion;
       for (let z = 0; z < grid.zones.length; z++) {
         const o = options[z] as PlacementOption;
         o.pricePerGpuHour = (grid.spotPerGpuHour[z] as Float64Array)[s.k] as number;

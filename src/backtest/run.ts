@@ -5,7 +5,7 @@ import { SpotfleetError } from '../core/errors.js';
 import { HOUR_MS } from '../core/units.js';
 import { sliceTrace, type SpotTrace } from '../core/trace.js';
 import type { MigrationOverhead, Thresholds, WorkloadSpec } from '../spec/types.js';
-import { buildGrid, makeJob, medianStepMs, type Grid, type Job } from './model.js';
+import { buildGrid, egressMatrix, makeJob, medianStepMs, type Grid, type Job } from './model.js';
 import { offlineOptimum } from './optimum.js';
 import { greedyPolicy, onDemandPolicy, spotfleetPolicy, uniformProgressPolicy } from './policies.js';
 import { replayPolicy, simulate, type BacktestPolicy, type RunStats } from './simulate.js';
@@ -62,6 +62,8 @@ export interface PolicySummary {
   meanMigrations: number;
   meanPreemptions: number;
   meanLostWorkHours: number;
+  /** Mean USD of checkpoint egress on moves across regions (part of meanCostUsd). */
+  meanEgressUsd: number;
   meanFinishHours: number | undefined;
   deadlinesMet: number;
   /** Mean cost / mean optimum cost; undefined without an optimum. */
@@ -84,6 +86,9 @@ export interface WorkloadResult {
 
 export interface BacktestResult {
   trace: string;
+  /** What the trace loader assumed where the trace is silent (availability, prices, start time). */
+  assumptions: string[];
+  traceFormat?: string;
   tickSeconds: number;
   fromMs: number;
   toMs: number;
@@ -162,6 +167,7 @@ function summarise(windows: WindowResult[], names: string[]): PolicySummary[] {
       meanMigrations: mean(runs.map((r) => r.migrations)),
       meanPreemptions: mean(runs.map((r) => r.preemptions)),
       meanLostWorkHours: mean(runs.map((r) => r.lostWorkHours)),
+      meanEgressUsd: mean(runs.map((r) => r.egressUsd)),
       meanFinishHours: finishes.every((f) => f !== undefined) ? mean(finishes) : undefined,
       deadlinesMet: runs.filter((r) => r.deadlineMet).length,
       costOverOptimum: optMean !== undefined && optMean > 0 ? meanCost / optMean : undefined,
@@ -197,7 +203,9 @@ export function runBacktest(opts: BacktestOptions): BacktestResult {
     const windows: WindowResult[] = [];
     for (const start of starts) {
       const grid = buildGrid(trace, start, horizon, dt);
-      windows.push({ startMs: start, runs: runWindow(grid, job, policies, withOpt, keep) });
+      const eg = egressMatrix(grid, w.spec.checkpoint?.sizeGB);
+      const wjob = eg ? { ...job, egressUsd: eg } : job;
+      windows.push({ startMs: start, runs: runWindow(grid, wjob, policies, withOpt, keep) });
       fromMs = Math.min(fromMs, start);
       toMs = Math.max(toMs, start + w.deadlineMs);
     }
@@ -214,5 +222,7 @@ export function runBacktest(opts: BacktestOptions): BacktestResult {
       summary: summarise(windows, policyNames),
     });
   }
-  return { trace: opts.trace.source, tickSeconds: dt / 1000, fromMs, toMs, policies: policyNames, workloads };
+  const res: BacktestResult = { trace: opts.trace.source, assumptions: opts.trace.assumptions ?? [], tickSeconds: dt / 1000, fromMs, toMs, policies: policyNames, workloads };
+  if (opts.trace.format) res.traceFormat = opts.trace.format;
+  return res;
 }

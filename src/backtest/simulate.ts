@@ -14,7 +14,7 @@
 //   (the optimum), which checkpoints in the tick before a preemption it knows is coming;
 // - a tick that completes the work is paid in full; the run ends there.
 import { HOUR_MS } from '../core/units.js';
-import { IDLE, ON_DEMAND, SPOT0, isAvailable, tickCost, type Grid, type Job } from './model.js';
+import { IDLE, ON_DEMAND, SPOT0, isAvailable, moveEgress, noRegion, regionAfter, tickCost, type Grid, type Job } from './model.js';
 
 /** What a policy sees at the start of a tick, before it chooses where to be. */
 export interface SimState {
@@ -35,6 +35,8 @@ export interface SimState {
   /** Ticks of each preemption suffered. */
   preemptionTicks: number[];
   lastMoveTick: number | undefined;
+  /** Region index (grid.regions) the newest checkpoint is in; grid.regions.length: none yet. */
+  checkpointRegion: number;
 }
 
 /** An online (or replayed) policy: returns the location code for this tick. */
@@ -60,6 +62,8 @@ export interface RunStats {
   changeoverHours: number;
   /** Changeovers after the first start (zone changes, spot ↔ on-demand, restarts). */
   migrations: number;
+  /** USD of checkpoint egress paid on moves across regions (included in costUsd). */
+  egressUsd: number;
   preemptions: number;
   lostWorkHours: number;
   /** Hours from the window start to completion; undefined when the run never finished. */
@@ -72,27 +76,46 @@ export interface RunStats {
 }
 
 /**
- * Simulates `policy` on `grid` for `job` for at most `horizon` ticks (default: the grid).
- * @example simulate(grid, job, greedyPolicy()).costUsd
+ * One job's run, tick by tick: `step(k)` for k = 0, 1, … until it returns true (done) or the horizon.
+ * `simulate` drives one; the fleet backtest drives many on per-workload views of one market.
  */
-export function simulate(grid: Grid, job: Job, policy: BacktestPolicy, horizon = grid.ticks): RunStats {
-  const H = Math.min(horizon, grid.ticks);
-  const C = job.changeoverTicks;
-  const W = job.workTicks;
-  const s: SimState = { k: 0, nowMs: grid.startMs, loc: IDLE, evicted: false, changeoverLeft: 0, progress: 0, checkpointed: 0, sinceTick: 0, preemptionTicks: [], lastMoveTick: undefined };
-  policy.reset?.(grid, job);
-  const timeline = new Uint8Array(H);
-  const cum = new Float64Array(H);
-  let cost = 0;
-  let spotT = 0;
-  let odT = 0;
-  let idleT = 0;
-  let changeT = 0;
-  let changeovers = 0;
-  let lost = 0;
-  let finish = -1;
-  let k = 0;
-  for (; k < H; k++) {
+export class JobRun {
+  readonly s: SimState;
+  private readonly H: number;
+  private readonly timeline: Uint8Array;
+  private readonly cum: Float64Array;
+  private cost = 0;
+  private spotT = 0;
+  private odT = 0;
+  private idleT = 0;
+  private changeT = 0;
+  private changeovers = 0;
+  private lost = 0;
+  private egress = 0;
+  private finish = -1;
+  private ticks = 0;
+
+  constructor(
+    private readonly grid: Grid,
+    private readonly job: Job,
+    private readonly policy: BacktestPolicy,
+    horizon = grid.ticks,
+  ) {
+    this.H = Math.min(horizon, grid.ticks);
+    this.s = { k: 0, nowMs: grid.startMs, loc: IDLE, evicted: false, changeoverLeft: 0, progress: 0, checkpointed: 0, sinceTick: 0, preemptionTicks: [], lastMoveTick: undefined, checkpointRegion: job.homeRegion ?? noRegion(grid) };
+    policy.reset?.(grid, job);
+    this.timeline = new Uint8Array(this.H);
+    this.cum = new Float64Array(this.H);
+  }
+
+  get done(): boolean {
+    return this.finish >= 0 || this.ticks >= this.H;
+  }
+
+  /** Plays tick k (the next one); returns true when the job is done or the horizon reached. */
+  step(k: number): boolean {
+    const { grid, job, policy, s } = this;
+    if (this.done) return true;
     s.k = k;
     s.nowMs = grid.startMs + k * grid.dtMs;
     s.evicted = false;
@@ -100,7 +123,7 @@ export function simulate(grid: Grid, job: Job, policy: BacktestPolicy, horizon =
       s.evicted = true;
       s.preemptionTicks.push(k);
       if (!job.emergencyCheckpointOk && !policy.clairvoyant && s.progress > s.checkpointed) {
-        lost += s.progress - s.checkpointed;
+        this.lost += s.progress - s.checkpointed;
         s.progress = s.checkpointed;
       }
       s.checkpointed = s.progress;
@@ -111,8 +134,12 @@ export function simulate(grid: Grid, job: Job, policy: BacktestPolicy, horizon =
       // A voluntary move or stop checkpoints first; a preempted one already did (or lost work above).
       s.checkpointed = s.progress;
       if (choice !== IDLE) {
-        changeovers++;
-        s.changeoverLeft = C;
+        const e = moveEgress(grid, job, s.checkpointRegion, choice);
+        this.cost += e;
+        this.egress += e;
+        s.checkpointRegion = regionAfter(grid, s.checkpointRegion, choice);
+        this.changeovers++;
+        s.changeoverLeft = job.changeoverTicks;
         s.sinceTick = k;
         s.lastMoveTick = k;
       } else {
@@ -121,43 +148,56 @@ export function simulate(grid: Grid, job: Job, policy: BacktestPolicy, horizon =
       s.loc = choice;
     }
     if (s.loc === IDLE) {
-      idleT++;
+      this.idleT++;
     } else {
-      cost += tickCost(grid, job, s.loc, k);
-      if (s.loc === ON_DEMAND) odT++;
-      else spotT++;
+      this.cost += tickCost(grid, job, s.loc, k);
+      if (s.loc === ON_DEMAND) this.odT++;
+      else this.spotT++;
       if (s.changeoverLeft > 0) {
         s.changeoverLeft--;
-        changeT++;
+        this.changeT++;
       } else {
         s.progress++;
         if (s.progress - s.checkpointed >= job.checkpointIntervalTicks) s.checkpointed = s.progress;
       }
     }
-    timeline[k] = s.loc;
-    cum[k] = cost;
-    if (s.progress >= W) {
-      finish = k + 1;
-      k++;
-      break;
-    }
+    this.timeline[k] = s.loc;
+    this.cum[k] = this.cost;
+    this.ticks = k + 1;
+    if (s.progress >= job.workTicks) this.finish = k + 1;
+    return this.done;
   }
-  const h = grid.dtMs / HOUR_MS;
-  return {
-    policy: policy.name,
-    costUsd: cost,
-    spotHours: spotT * h,
-    onDemandHours: odT * h,
-    idleHours: idleT * h,
-    changeoverHours: changeT * h,
-    migrations: Math.max(0, changeovers - 1),
-    preemptions: s.preemptionTicks.length,
-    lostWorkHours: lost * h,
-    finishHours: finish >= 0 ? finish * h : undefined,
-    deadlineMet: finish >= 0 && finish <= job.deadlineTicks,
-    timeline: timeline.slice(0, k),
-    cumulativeCost: cum.slice(0, k),
-  };
+
+  result(): RunStats {
+    const h = this.grid.dtMs / HOUR_MS;
+    const f = this.finish;
+    return {
+      policy: this.policy.name,
+      costUsd: this.cost,
+      spotHours: this.spotT * h,
+      onDemandHours: this.odT * h,
+      idleHours: this.idleT * h,
+      changeoverHours: this.changeT * h,
+      migrations: Math.max(0, this.changeovers - 1),
+      egressUsd: this.egress,
+      preemptions: this.s.preemptionTicks.length,
+      lostWorkHours: this.lost * h,
+      finishHours: f >= 0 ? f * h : undefined,
+      deadlineMet: f >= 0 && f <= this.job.deadlineTicks,
+      timeline: this.timeline.slice(0, this.ticks),
+      cumulativeCost: this.cum.slice(0, this.ticks),
+    };
+  }
+}
+
+/**
+ * Simulates `policy` on `grid` for `job` for at most `horizon` ticks (default: the grid).
+ * @example simulate(grid, job, greedyPolicy()).costUsd
+ */
+export function simulate(grid: Grid, job: Job, policy: BacktestPolicy, horizon = grid.ticks): RunStats {
+  const run = new JobRun(grid, job, policy, horizon);
+  for (let k = 0; !run.step(k); k++);
+  return run.result();
 }
 
 /** A clairvoyant policy that replays a fixed schedule of location codes (idle past its end). */

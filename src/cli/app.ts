@@ -8,6 +8,8 @@ export interface CliApp {
   io: Io;
   /** --debug: stack traces for every error, debug logs. */
   debug: boolean;
+  /** False with `-input=false`: never prompt; a question that must be asked is an error instead. */
+  input: boolean;
   /** Resolves when the process is asked to stop (first SIGINT/SIGTERM); commands may poll `app.interrupted`. */
   interrupted: boolean;
   /** Registers a handler for the first Ctrl-C / SIGTERM; returns an unregister function. */

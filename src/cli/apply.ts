@@ -2,7 +2,6 @@
 // never ask when stdin is not a terminal), then converge with a bounded-parallel DAG walk. A saved
 // plan is refused when the state moved. First Ctrl-C lets running actions finish and saves state;
 // the second aborts (main.ts).
-import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { CancelledError, SpotfleetError, UsageError } from '../core/errors.js';
 import { readFileSync } from 'node:fs';
@@ -15,8 +14,9 @@ import { assertNoMandatoryViolations, assertPlanFresh, isSavedPlanFile, makePlan
 import { refreshFleet } from '../engine/refresh.js';
 import { renderPlanText } from '../engine/render.js';
 import { planHasActions, planHasChanges, type Plan } from '../engine/types.js';
+import type { UnsavedInfo } from '../state/recovery.js';
 import type { CliApp } from './app.js';
-import { addStateOptions, lockTimeoutMs, openSession, progressPrinter, takeLock, type StateOptions } from './common.js';
+import { addStateOptions, confirm, lockTimeoutMs, openSession, progressPrinter, takeLock, type StateOptions } from './common.js';
 import { parseBool } from './plan.js';
 
 interface ApplyCliOptions extends StateOptions {
@@ -26,20 +26,6 @@ interface ApplyCliOptions extends StateOptions {
   refresh: string;
 }
 
-async function confirm(app: CliApp, question: string): Promise<void> {
-  if (!app.io.stdin.isTTY) {
-    throw new UsageError('apply needs confirmation, but standard input is not a terminal', ['Run it with --auto-approve to apply without asking.']);
-  }
-  const rl = createInterface({ input: app.io.stdin, output: app.io.stdout });
-  try {
-    app.io.out(question);
-    app.io.out("  Only 'yes' will be accepted to approve.\n");
-    const answer = await rl.question('  Enter a value: ');
-    if (answer.trim() !== 'yes') throw new CancelledError('Apply cancelled.');
-  } finally {
-    rl.close();
-  }
-}
 
 /** The running watch of this fleet, if any (it writes `watch.json` in the state folder). */
 function runningWatch(stateDir: string): { pid: number; startedAt?: string } | undefined {
@@ -87,7 +73,7 @@ async function runApply(app: CliApp, path: string, planFile: string | undefined,
       assertPlanFresh(plan, state, session);
       observed = await refreshFleet(session.providers);
     } else {
-      if (opts.target && opts.target.length > 0) app.io.err('Warning: resource targeting is in effect; --target is not for routine use.');
+      if (opts.target && opts.target.length > 0) app.io.err('Warning: resource targeting is in effect. The plan may be incomplete; --target is for exceptional situations, not routine use.');
       ({ plan, observed } = await makePlan(session, state, {
         now: Date.now(),
         refresh: parseBool('refresh', opts.refresh, true),
@@ -95,7 +81,7 @@ async function runApply(app: CliApp, path: string, planFile: string | undefined,
         ...(destroy ? { destroy: true } : {}),
       }));
     }
-    app.io.stdout.write(renderPlanText(plan, { color: app.io.color }));
+    app.io.write(renderPlanText(plan, { color: app.io.color }));
     if (!planHasActions(plan)) {
       await clearStalePending(session.store, state);
       await setMode(session, destroy, opts);
@@ -103,13 +89,23 @@ async function runApply(app: CliApp, path: string, planFile: string | undefined,
     }
     assertNoMandatoryViolations(plan);
     if (planHasChanges(plan) && !planFile && !opts.autoApprove) {
-      await confirm(app, destroy ? '\nDo you really want to destroy everything this fleet runs?\n  spotfleet will checkpoint and stop every workload and release every lease.' : '\nDo you want to perform these actions?\n  spotfleet will perform the actions described above.');
+      await confirm(app, {
+        what: destroy ? 'destroy' : 'apply',
+        question: destroy
+          ? plan.targets
+            ? `\nDo you really want to destroy ${plan.targets.join(', ')}?\n  spotfleet will perform the actions described above; nothing else is touched.`
+            : '\nDo you really want to destroy everything this fleet runs?\n  spotfleet will checkpoint and stop every workload and release every lease.'
+          : '\nDo you want to perform these actions?\n  spotfleet will perform the actions described above.',
+        skip: '--auto-approve',
+        cancelled: destroy ? 'Destroy cancelled.' : 'Apply cancelled.',
+      });
     }
     // Apply restores the spec as the desired state (a destroy before it is over); destroy records
     // "nothing runs" before it stops anything, so a running watch never restarts what it stops.
     const recorder = new StateRecorder(session.store, await setMode(session, destroy, opts));
     if (opts.refresh !== 'false' && !planFile) await session.store.saveObservation(observed);
     if (planHasChanges(plan)) app.io.out('');
+    const progress = progressPrinter(app);
     const result = await applyPlan(plan, {
       fleet: session.fleet,
       providers: session.providers,
@@ -119,10 +115,10 @@ async function runApply(app: CliApp, path: string, planFile: string | undefined,
       observed,
       parallelism,
       mode: destroy ? 'destroy' : 'apply',
-      onEvent: progressPrinter(app),
+      onEvent: progress,
       shouldStop: () => stopRequested || app.interrupted,
-    });
-    report(app, plan, result, destroy);
+    }).finally(() => progress.stop());
+    report(app, plan, result, destroy, session.store.unsaved?.());
     if (destroy && !(opts.target && opts.target.length > 0)) await assertNothingLeft(session);
   } finally {
     unhook();
@@ -155,9 +151,18 @@ async function assertNothingLeft(session: FleetSession): Promise<void> {
   if (left.length > 0) throw new SpotfleetError('DESTROY_INCOMPLETE', `Destroy did not finish: ${left.length} thing${left.length === 1 ? '' : 's'} of this fleet still run${left.length === 1 ? 's' : ''} or cost${left.length === 1 ? 's' : ''} money`, [...left, 'Run `spotfleet destroy` again.']);
 }
 
-function report(app: CliApp, plan: Plan, r: ApplyResult, destroy: boolean): void {
+function report(app: CliApp, plan: Plan, r: ApplyResult, destroy: boolean, unsaved: UnsavedInfo | undefined): void {
   const failedAddrs = [...new Set(r.failed.map((f) => f.address))].sort();
   const ok = r.failed.length === 0 && !r.cancelled && r.results.every((x) => x.status === 'ok');
+  if (unsaved) {
+    // Never "State was saved" when a write failed: say what is kept where, and how to recover.
+    const failed = r.failed.map((f) => `${f.address} (${f.kind}): ${f.error ?? 'failed'}`);
+    throw new SpotfleetError('STATE_NOT_SAVED', `${destroy ? 'Destroy' : 'Apply'} stopped: the state could not be written (${unsaved.failures} write${unsaved.failures === 1 ? '' : 's'} failed: ${unsaved.error})`, [
+      ...failed,
+      unsaved.path ? `What this run changed is kept in ${unsaved.path} (mode 0600).` : 'What this run changed could not be written anywhere; the providers still know what runs.',
+      'To recover: make room or fix the permissions of the state folder, then run `spotfleet apply` again: it finds what runs from the providers (the pending records in the state name what was in flight) and converges.',
+    ]);
+  }
   if (ok) {
     app.io.out(`\n${destroy ? 'Destroy' : 'Apply'} complete! Resources: ${plan.summary.add} added, ${plan.summary.change} changed, ${plan.summary.destroy} destroyed.`);
     const pending = plan.changes.filter((c) => c.change === 'pending');
@@ -199,6 +204,7 @@ export function registerDestroy(program: Command, app: CliApp): void {
     .argument('[path]', 'fleet file or folder', '.')
     .option('--auto-approve', 'destroy without asking')
     .option('--parallelism <n>', 'how many actions run at once', '10')
+    .option('--target <address...>', 'destroy only these addresses (and what they depend on)')
     .option('--refresh <bool>', 'refresh from providers first', 'true');
   addStateOptions(cmd).action(async (path: string, opts: ApplyCliOptions) => runApply(app, path, undefined, opts, true));
 }

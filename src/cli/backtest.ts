@@ -1,14 +1,18 @@
 // `spotfleet backtest [PATH] --trace FILE|DIR`: replays the fleet's workloads (or one `--job`) on a
 // spot trace with spotfleet's policy (the same decideWorkload as plan and watch), the baselines and
 // the exact offline optimum; prints a table, `--json`, or writes an HTML page with charts.
-import { writeFileSync } from 'node:fs';
+// The trace is any format of docs/traces.md, or `--synthetic REGIME --seed N`; `--compete` (or
+// `--fleet N` with --job) replays the workloads together on per-zone instance limits.
+import { readdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors.js';
 import { HOUR_MS, parseDuration } from '../core/units.js';
-import { loadSpotTrace } from '../core/trace.js';
+import { loadSpotTrace, type LoadTraceOptions, type SpotTrace, type TraceFormat } from '../core/trace.js';
 import { runBacktest, type BacktestWorkload } from '../backtest/run.js';
-import { backtestJson, renderBacktestHtml, renderBacktestText } from '../backtest/render.js';
+import { runFleetBacktest } from '../backtest/fleet.js';
+import { generateSyntheticTrace, SYNTHETIC_REGIMES } from '../backtest/synthetic.js';
+import { backtestJson, fleetJson, renderBacktestHtml, renderBacktestText, renderFleetText } from '../backtest/render.js';
 import { loadFleet } from '../spec/load.js';
 import { DEFAULT_OVERHEAD } from '../policy/types.js';
 import { loadPolicySet } from '../policy/policy-set.js';
@@ -17,6 +21,20 @@ import type { CliApp } from './app.js';
 
 interface BacktestFlags {
   trace?: string;
+  traceFormat?: string;
+  probeLog?: string;
+  minLaunched?: string;
+  onDemandPrice?: string;
+  spotPrice?: string;
+  traceStart?: string;
+  instanceType?: string;
+  productDescription?: string;
+  synthetic?: string;
+  seed: string;
+  checkpointSize?: string;
+  compete?: boolean;
+  fleet?: string;
+  capacityPerZone?: string;
   from?: string;
   to?: string;
   zones?: string;
@@ -71,11 +89,58 @@ function overheadFor(base: MigrationOverhead, f: BacktestFlags): MigrationOverhe
   return o;
 }
 
-function jobWorkload(f: BacktestFlags): WorkloadSpec {
+function count(flag: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${flag}: expected a whole number ≥ ${min}, got "${v}"`);
+  return n;
+}
+
+function usd(flag: string, v: string): number {
+  const n = Number(v.replace(/^\$/, ''));
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${flag}: expected USD per hour like 3.06, got "${v}"`);
+  return n;
+}
+
+const FORMATS: readonly TraceFormat[] = ['wide', 'long', 'probe', 'aws-json', 'skypilot'];
+
+function loadTrace(f: BacktestFlags): SpotTrace {
+  if (f.synthetic !== undefined) {
+    if (f.trace !== undefined) throw new UsageError('give either --trace or --synthetic, not both');
+    return generateSyntheticTrace(f.synthetic, count('seed', f.seed, 0));
+  }
+  if (f.trace === undefined) throw new UsageError('give --trace FILE|DIR (see docs/traces.md for the formats) or --synthetic REGIME', [`Regimes: ${SYNTHETIC_REGIMES.join(', ')}`]);
+  const o: LoadTraceOptions = {};
+  if (f.traceFormat !== undefined) {
+    if (!(FORMATS as readonly string[]).includes(f.traceFormat)) throw new UsageError(`--trace-format: expected one of ${FORMATS.join(', ')}, got "${f.traceFormat}"`);
+    o.format = f.traceFormat as TraceFormat;
+  }
+  if (f.probeLog !== undefined) o.probeLog = resolve(f.probeLog);
+  if (f.minLaunched !== undefined) o.minLaunched = count('min-launched', f.minLaunched, 1);
+  if (f.onDemandPrice !== undefined) o.onDemandPrice = usd('on-demand-price', f.onDemandPrice);
+  if (f.spotPrice !== undefined) o.spotPrice = usd('spot-price', f.spotPrice);
+  if (f.traceStart !== undefined) o.startMs = time('trace-start', f.traceStart);
+  if (f.instanceType !== undefined) o.instanceType = f.instanceType;
+  if (f.productDescription !== undefined) o.productDescription = f.productDescription;
+  const trace = loadSpotTrace(resolve(f.trace), o);
+  // An explicit on-demand price wins over the trace's own (as the sim provider's onDemandPrice does).
+  if (o.onDemandPrice !== undefined && trace.onDemandPrice.some((p) => p !== o.onDemandPrice)) {
+    trace.onDemandPrice = trace.zones.map(() => o.onDemandPrice as number);
+    (trace.assumptions ??= []).push(`on-demand price: $${o.onDemandPrice}/h for every zone (--on-demand-price)`);
+  }
+  return trace;
+}
+
+function jobWorkload(f: BacktestFlags, name = 'job'): WorkloadSpec {
   const gpus = Number(f.gpus);
   if (!Number.isInteger(gpus) || gpus < 1) throw new UsageError(`--gpus: expected a whole number ≥ 1, got "${f.gpus}"`);
+  const checkpoint: WorkloadSpec['checkpoint'] = { path: '/checkpoints', signal: 'SIGUSR1', stopGraceMs: 60_000, resumeEnv: 'RESUME_FROM_CHECKPOINT' };
+  if (f.checkpointSize !== undefined && checkpoint) {
+    const gb = Number(f.checkpointSize.replace(/\s*GB$/i, ''));
+    if (!Number.isFinite(gb) || gb < 0) throw new UsageError(`--checkpoint-size: expected a size in GB like 50, got "${f.checkpointSize}"`);
+    checkpoint.sizeGB = gb;
+  }
   return {
-    name: 'job',
+    name,
     env: {},
     gpus,
     class: 'training',
@@ -83,7 +148,7 @@ function jobWorkload(f: BacktestFlags): WorkloadSpec {
     expectedDurationMs: dur('job', f.job as string),
     fallback: { to: 'on-demand', revertToSpot: true, minDwellMs: 30 * 60_000 },
     labels: {},
-    checkpoint: { path: '/checkpoints', signal: 'SIGUSR1', stopGraceMs: 60_000, resumeEnv: 'RESUME_FROM_CHECKPOINT' },
+    checkpoint,
     critical: false, restartPolicy: 'OnFailure', backoffLimit: 6,
     specHash: 'backtest',
     pos: { file: '<--job>', line: 1, col: 1 },
@@ -94,8 +159,18 @@ export function register(program: Command, app: CliApp): void {
   program
     .command('backtest')
     .description('Replay the policy on a spot trace against greedy, Uniform Progress, on-demand and the offline optimum')
-    .argument('[path]', 'fleet file or folder (its workloads with expectedDuration); or use --job')
-    .requiredOption('--trace <file|dir>', 'spot trace CSV, or a folder with availability_spot_price.csv (+ zones.csv)')
+    .argument('[path]', 'fleet file or folder (its workloads with expectedDuration); default: the current folder, unless --job')
+    .option('--trace <file|dir>', 'spot trace: wide/long CSV, probe log, describe-spot-price-history JSON or SkyPilot JSON (docs/traces.md)')
+    .option('--trace-format <format>', `force the trace format (${['wide', 'long', 'probe', 'aws-json', 'skypilot'].join(', ')}; default: detected)`)
+    .option('--probe-log <file>', 'a probe log (timestamp, zone, requested, launched) whose availability replaces the trace’s')
+    .option('--min-launched <n>', 'probe logs and counted traces: a zone is available when at least this many instances launched (default 1)')
+    .option('--on-demand-price <usd>', 'on-demand USD per instance-hour (traces without one assume 3.06, and say so)')
+    .option('--spot-price <usd>', 'spot USD per instance-hour for traces without prices (default 0.3 × on-demand)')
+    .option('--trace-start <time>', 'ISO-8601 time of the first sample, for traces without wall-clock times (SkyPilot JSON, offset_s)')
+    .option('--instance-type <type>', 'describe-spot-price-history: keep this instance type')
+    .option('--product-description <text>', 'describe-spot-price-history: keep this product (e.g. "Linux/UNIX")')
+    .option('--synthetic <regime>', `a generated market instead of a trace: ${SYNTHETIC_REGIMES.join(', ')}`)
+    .option('--seed <n>', 'with --synthetic: the seed', '1')
     .option('--from <time>', 'replay from this ISO-8601 time (default: the trace start)')
     .option('--to <time>', 'replay until this ISO-8601 time (default: the trace end)')
     .option('--zones <a,b,c>', 'trace zones the workloads may use (default: their pools’ zones, else all)')
@@ -104,18 +179,23 @@ export function register(program: Command, app: CliApp): void {
     .option('--job <dur>', 'without a fleet: one job of this much work')
     .option('--deadline <dur>', 'deadline after each window start (default: 1.5 × the work)')
     .option('--gpus <n>', 'with --job: GPUs', '1')
+    .option('--checkpoint-size <GB>', 'with --job: checkpoint size; a move across regions pays it × the egress price')
+    .option('--fleet <n>', 'with --job: n copies of the job competing for the zones’ instances (implies --compete)')
+    .option('--compete', 'replay the workloads together, competing for the instances each zone has')
+    .option('--capacity-per-zone <n>', 'with --compete, for traces without instance counts: instances a zone offers while available')
     .option('--notice <dur>', 'eviction notice window; the emergency checkpoint succeeds when it fits', '120s')
     .option('--checkpoint-time <dur>', 'checkpoint part of the changeover (default: the spec’s, else 60s)')
     .option('--checkpoint-interval <dur>', 'periodic checkpoints (what a failed emergency checkpoint falls back to)', '1h')
     .option('--tick <dur>', 'simulated tick (default: the trace’s median step)')
-    .option('--json', 'print the result as JSON (format_version 1)')
+    .option('--json', 'print the result as JSON (docs/json.md)')
     .option('--html <file>', 'write a self-contained HTML page with charts')
-    .action(async (path: string | undefined, f: BacktestFlags) => {
+    .action(async (pathArg: string | undefined, f: BacktestFlags) => {
       const windows = Number(f.windows);
       if (!Number.isInteger(windows) || windows < 1) throw new UsageError(`--windows: expected a whole number ≥ 1, got "${f.windows}"`);
-      if (path === undefined && f.job === undefined) throw new UsageError('give a fleet PATH or --job DURATION');
-      if (path !== undefined && f.job !== undefined) throw new UsageError('give either a fleet PATH or --job, not both');
-      const trace = loadSpotTrace(resolve(f.trace as string));
+      if (pathArg !== undefined && f.job !== undefined) throw new UsageError('give either a fleet PATH or --job, not both');
+      if (f.fleet !== undefined && f.job === undefined) throw new UsageError('--fleet N needs --job (for a fleet spec, use --compete)');
+      const path = f.job === undefined ? pathArg ?? '.' : undefined;
+      const trace = loadTrace(f);
       const zonesFlag = f.zones?.split(',').map((z) => z.trim()).filter((z) => z !== '');
       const deadlineFlag = f.deadline !== undefined ? dur('deadline', f.deadline) : undefined;
       let thresholds = BACKTEST_THRESHOLDS;
@@ -129,8 +209,12 @@ export function register(program: Command, app: CliApp): void {
         workloads.push(w);
       };
       if (f.job !== undefined) {
-        add(jobWorkload(f), zonesFlag ?? []);
+        const copies = f.fleet !== undefined ? count('fleet', f.fleet, 1) : 1;
+        for (let i = 1; i <= copies; i++) add(jobWorkload(f, copies === 1 ? 'job' : `job-${String(i).padStart(String(copies).length, '0')}`), zonesFlag ?? []);
       } else {
+        if (pathArg === undefined && !readdirSync(process.cwd()).some((f) => /\.ya?ml$/.test(f))) {
+          throw new UsageError('no fleet in the current folder: give a fleet PATH, or --job DURATION for a quick job');
+        }
         const { fleet } = await loadFleet(resolve(path as string), { checkProviders: false });
         thresholds = fleet.defaults.thresholds;
         if (fleet.policies.length > 0) policies = loadPolicySet(fleet.policies);
@@ -160,6 +244,15 @@ export function register(program: Command, app: CliApp): void {
       if (f.from !== undefined) opts.fromMs = time('from', f.from);
       if (f.to !== undefined) opts.toMs = time('to', f.to);
       if (f.tick !== undefined) opts.tickMs = dur('tick', f.tick);
+      if (f.compete || f.fleet !== undefined) {
+        const fo: Parameters<typeof runFleetBacktest>[0] = { ...opts };
+        if (f.capacityPerZone !== undefined) fo.capacityPerZone = count('capacity-per-zone', f.capacityPerZone, 1);
+        if (f.html !== undefined) throw new UsageError('--html draws single-workload runs; it does not combine with --compete/--fleet');
+        const fr = runFleetBacktest(fo);
+        if (f.json) app.io.out(JSON.stringify(fleetJson(trace, fr), null, 2));
+        else app.io.out(renderFleetText(trace, fr));
+        return;
+      }
       const res = runBacktest(opts);
       if (f.html !== undefined) writeFileSync(resolve(f.html), renderBacktestHtml(res));
       if (f.json) app.io.out(JSON.stringify(backtestJson(res), null, 2));

@@ -1,7 +1,8 @@
 // Shared plumbing for the commands that touch state and providers: the --state and --lock-timeout
 // options, opening the fleet, taking the lock, and progress lines while apply runs.
+import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import { UsageError } from '../core/errors.js';
+import { CancelledError, UsageError } from '../core/errors.js';
 import { formatDuration, parseDuration } from '../core/units.js';
 import type { ApplyEvent } from '../engine/apply.js';
 import { openFleet, type FleetSession } from '../engine/session.js';
@@ -35,24 +36,140 @@ export async function openSession(app: CliApp, path: string | undefined, opts: S
   return session;
 }
 
+export interface ConfirmOptions {
+  /** The command, for the error when it cannot ask (`apply`, `force-unlock`). */
+  what: string;
+  /** The question, printed before the prompt. */
+  question: string;
+  /** The flag that skips the question (`--auto-approve`, `--force`). */
+  skip: string;
+  /** The message when the answer is not "yes". */
+  cancelled: string;
+}
+
+/**
+ * Asks for "yes", as Terraform does. Never asks when standard input is not a terminal or with
+ * `-input=false`: then it fails and names the flag that skips the question.
+ */
+export async function confirm(app: CliApp, o: ConfirmOptions): Promise<void> {
+  if (!app.input) throw new UsageError(`${o.what} needs confirmation, but input is disabled (-input=false)`, [`Run it with ${o.skip} to go ahead without asking.`]);
+  if (!app.io.stdin.isTTY) throw new UsageError(`${o.what} needs confirmation, but standard input is not a terminal`, [`Run it with ${o.skip} to go ahead without asking.`]);
+  const rl = createInterface({ input: app.io.stdin, output: app.io.stdout });
+  try {
+    app.io.out(o.question);
+    app.io.out("  Only 'yes' will be accepted to approve.\n");
+    const answer = await rl.question('  Enter a value: ');
+    if (answer.trim() !== 'yes') throw new CancelledError(o.cancelled);
+  } finally {
+    rl.close();
+  }
+}
+
 /** Takes the state lock for `command` (unless --no-lock); returns a release function. */
 export async function takeLock(session: FleetSession, command: string, opts: StateOptions): Promise<LockHandle | undefined> {
   if (opts.lock === false) return undefined;
   return session.store.lock(command, lockTimeoutMs(opts));
 }
 
-/** Prints a line per action as apply runs: start, done with elapsed time, failure, skip. */
-export function progressPrinter(app: CliApp): (e: ApplyEvent) => void {
+/**
+ * Bytes moved so far by a long action, for progress lines. apply.ts does not emit this yet: a
+ * storage provider that reports progress (rsync does) will, through a callback on transfer.
+ */
+export interface ProgressEvent {
+  type: 'progress';
+  action: { id: string; address: string; kind: string };
+  bytes: number;
+  totalBytes?: number;
+}
+
+export interface ProgressPrinterOptions {
+  /** How often a running action says it is still running; default 10 s, as Terraform (env SPOTFLEET_PROGRESS_INTERVAL). */
+  intervalMs?: number;
+  now?: () => number;
+}
+
+const STILL: Record<string, string> = {
+  acquire: 'acquiring',
+  start: 'starting',
+  checkpoint: 'checkpointing',
+  stop: 'stopping',
+  transfer: 'transferring',
+  release: 'releasing',
+  adopt: 'adopting',
+  forget: 'forgetting',
+  alert: 'alerting',
+};
+
+/** `12.3 MB` (decimal megabytes, as transfer tools print them). */
+export function formatMegabytes(bytes: number): string {
+  const mb = bytes / 1_000_000;
+  return `${mb >= 100 ? mb.toFixed(0) : mb >= 10 ? mb.toFixed(1) : mb.toFixed(2)} MB`;
+}
+
+/** `12.3 MB at 4.10 MB/s`, or just the size when the time is unknown or zero. */
+export function formatTransfer(bytes: number, ms: number | undefined): string {
+  return ms !== undefined && ms > 0 ? `${formatMegabytes(bytes)} at ${formatMegabytes((bytes * 1000) / ms).replace(' MB', ' MB/s')}` : formatMegabytes(bytes);
+}
+
+function progressInterval(app: CliApp, o: ProgressPrinterOptions): number {
+  if (o.intervalMs !== undefined) return o.intervalMs;
+  const env = app.io.env.SPOTFLEET_PROGRESS_INTERVAL;
+  const ms = env ? parseDuration(env) : undefined;
+  return ms !== undefined && ms > 0 ? ms : 10_000;
+}
+
+/**
+ * Prints a line per action as apply runs: start; every interval while it runs, Terraform's
+ * `Still transferring... [20s elapsed]` (with MB and MB/s once a transfer reports bytes); done
+ * with the elapsed time, failure, skip. Call `stop()` when apply returns.
+ */
+export function progressPrinter(app: CliApp, o: ProgressPrinterOptions = {}): ((e: ApplyEvent | ProgressEvent) => void) & { stop(): void } {
   const io = app.io;
-  return (e) => {
-    if (e.type === 'start') io.out(`${e.action.address}: ${capitalise(e.action.kind)}: ${e.action.summary}...`);
-    else if (e.type === 'done') {
+  const now = o.now ?? Date.now;
+  const every = progressInterval(app, o);
+  const running = new Map<string, { timer: NodeJS.Timeout; startedAt: number; bytes?: number; totalBytes?: number }>();
+  const finish = (id: string): void => {
+    const r = running.get(id);
+    if (r) clearInterval(r.timer);
+    running.delete(id);
+  };
+  const printer = (e: ApplyEvent | ProgressEvent): void => {
+    if (e.type === 'start') {
+      const a = e.action;
+      io.out(`${a.address}: ${capitalise(a.kind)}: ${a.summary}...`);
+      const entry: { timer: NodeJS.Timeout; startedAt: number; bytes?: number; totalBytes?: number } = {
+        startedAt: now(),
+        timer: setInterval(() => {
+          const elapsed = now() - entry.startedAt;
+          const parts = [`${formatDuration(Math.round(elapsed / 1000) * 1000)} elapsed`];
+          if (entry.bytes !== undefined) parts.push(`${formatMegabytes(entry.bytes)}${entry.totalBytes ? ` of ${formatMegabytes(entry.totalBytes)}` : ''}, ${formatTransfer(entry.bytes, elapsed).split(' at ')[1] ?? ''}`.replace(/, $/, ''));
+          io.out(`${a.address}: Still ${STILL[a.kind] ?? `${a.kind}ing`}... [${parts.join(', ')}]`);
+        }, every),
+      };
+      // Progress lines never keep the process alive on their own.
+      entry.timer.unref();
+      running.set(a.id, entry);
+    } else if (e.type === 'progress') {
+      const r = running.get(e.action.id);
+      if (r) {
+        r.bytes = e.bytes;
+        if (e.totalBytes !== undefined) r.totalBytes = e.totalBytes;
+      }
+    } else if (e.type === 'done') {
+      finish(e.action.id);
       const ms = (e.result.endedAt ?? 0) - (e.result.startedAt ?? 0);
       if (e.result.status === 'ok') io.out(`${e.action.address}: ${capitalise(e.action.kind)} complete after ${formatDuration(Math.round(ms / 100) * 100)}${extra(e.result.info)}`);
       else io.out(`${e.action.address}: ${paint(io, 'red', `${capitalise(e.action.kind)} failed`)} after ${formatDuration(ms)}: ${e.result.error ?? ''}`);
-    } else if (e.type === 'skipped') io.out(`${e.action.address}: ${capitalise(e.action.kind)} skipped: ${e.reason}`);
-    else io.out(`${e.address}: ${paint(io, 'yellow', 'Warning:')} ${e.message}`);
+    } else if (e.type === 'skipped') {
+      finish(e.action.id);
+      io.out(`${e.action.address}: ${capitalise(e.action.kind)} skipped: ${e.reason}`);
+    } else io.out(`${e.address}: ${paint(io, 'yellow', 'Warning:')} ${e.message}`);
   };
+  return Object.assign(printer, {
+    stop(): void {
+      for (const id of [...running.keys()]) finish(id);
+    },
+  });
 }
 
 function capitalise(s: string): string {
@@ -66,7 +183,8 @@ function extra(info: Record<string, string | number | boolean> | undefined): str
   if (typeof info.node === 'string' && info.node) parts.push(`node ${info.node}`);
   if (info.resumed === true) parts.push('resumed from checkpoint');
   if (typeof info.verifiedMs === 'number') parts.push(`checkpoint verified in ${formatDuration(info.verifiedMs)}`);
-  if (typeof info.bytes === 'number') parts.push(`${info.bytes} bytes`);
+  if (typeof info.bytes === 'number' && info.skipped !== true) parts.push(formatTransfer(info.bytes, typeof info.transferMs === 'number' ? info.transferMs : undefined));
+  if (info.skipped === true) parts.push('nothing to copy');
   if (typeof info.lease === 'string') parts.push(`lease ${info.lease}`);
   return parts.length ? ` [${parts.join(', ')}]` : '';
 }

@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { parseAddress } from '../core/address.js';
 import { SpotfleetError, UsageError } from '../core/errors.js';
+import { jsonDocument, toSnakeJson } from '../core/json.js';
 import { makePlan } from '../engine/reconcile.js';
 import { renderExplanation } from '../policy/explain.js';
 import type { WorkloadDecision, WorkloadDecisionInput } from '../policy/types.js';
@@ -49,10 +50,10 @@ export function register(program: Command, app: CliApp): void {
       const got = captured.get(name);
       if (!got) throw new SpotfleetError('NOTHING_TO_EXPLAIN', `the planner made no placement decision for ${address}`);
       if (opts.json) {
-        app.io.out(JSON.stringify({ format_version: '1.0', address, at: new Date(now).toISOString(), refreshed: refresh, input: got.input, decision: got.decision }, null, 2));
+        app.io.stdout.write(jsonDocument({ address, at: new Date(now).toISOString(), refreshed: refresh, input: toSnakeJson(got.input), decision: toSnakeJson(got.decision) }));
         return;
       }
-      app.io.stdout.write(renderExplanation(got.input, got.decision));
+      app.io.write(renderExplanation(got.input, got.decision, now));
       if (!refresh) app.io.err('Warning: refresh skipped (--refresh=false): the explanation reflects the state file only.');
     } finally {
       await session.close();

@@ -6,30 +6,14 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { SpecError, SpotfleetError, formatProblem } from '../core/errors.js';
-import type { CliApp, RegisterCommand } from './app.js';
+import { SpecError, SpotfleetError, UsageError, formatProblem } from '../core/errors.js';
+import { safeTerminalText } from '../core/text.js';
+import { spotfleetVersion } from '../core/version.js';
+import { platformName } from './version.js';
+import type { CliApp } from './app.js';
+import { loadCommands } from './commands.js';
 import { makeIo, paint } from './io.js';
 import { ExitCode } from './exit.js';
-
-const COMMANDS: readonly string[] = [
-  'validate', 'fmt', 'providers', 'nodes', 'sim',
-  'plan', 'apply', 'destroy', 'state', 'status', 'import', 'force-unlock',
-  'watch', 'drill', 'explain', 'savings', 'report', 'backtest', 'logs', 'rerun',
-];
-
-/**
- * Loads the command modules: only the one being run when the first argument names a command
- * (each module pulls in its own dependencies; loading all of them costs a third of a second on
- * every call), and all of them for help, a misspelt command, or no command.
- */
-async function loadCommands(program: Command, app: CliApp, argv: readonly string[]): Promise<void> {
-  const first = argv.find((a) => !a.startsWith('-'));
-  const wanted = first !== undefined && COMMANDS.includes(first) && !argv.includes('--help') && !argv.includes('-h') ? [first] : COMMANDS;
-  for (const name of wanted) {
-    const mod = (await import(`./${name}.js`)) as { register: RegisterCommand };
-    mod.register(program, app);
-  }
-}
 
 /**
  * Accepts Terraform's single-dash long flags (`-out=plan`, `-detailed-exitcode`, `-auto-approve`)
@@ -39,15 +23,47 @@ export function normaliseArgs(argv: readonly string[]): string[] {
   return argv.map((a) => (/^-[a-z][a-z-]+(=.*)?$/s.test(a) ? `-${a}` : a));
 }
 
+/**
+ * Takes Terraform's `-input=false` (and `-input=true`, `-input`) out of the arguments, wherever it
+ * stands, as CI scripts pass it to every command. With input off, nothing ever prompts: a command
+ * that would ask fails and says which flag skips the question.
+ */
+export function takeInputFlag(argv: readonly string[]): { argv: string[]; input: boolean } {
+  let input = true;
+  const rest: string[] = [];
+  for (const a of argv) {
+    const m = /^--input(?:=(.*))?$/.exec(a);
+    if (!m) {
+      rest.push(a);
+      continue;
+    }
+    const v = (m[1] ?? 'true').toLowerCase();
+    if (v === 'false' || v === '0') input = false;
+    else if (v === 'true' || v === '1') input = true;
+    else throw new UsageError(`-input: expected true or false, got "${m[1] ?? ''}"`);
+  }
+  return { argv: rest, input };
+}
+
 export async function main(rawArgv: readonly string[]): Promise<number> {
-  const argv = normaliseArgs(rawArgv);
-  const debug = argv.includes('--debug');
-  const io = makeIo({ noColor: argv.includes('--no-color') });
+  const normalised = normaliseArgs(rawArgv);
+  const debug = normalised.includes('--debug');
+  // An operator's choice for every spec this process loads (watch reloads included).
+  if (normalised.includes('--allow-external-policies')) process.env.SPOTFLEET_ALLOW_EXTERNAL_POLICIES = '1';
+  const io = makeIo({ noColor: normalised.includes('--no-color') });
+  let argv: string[];
+  let input: boolean;
+  try {
+    ({ argv, input } = takeInputFlag(normalised));
+  } catch (e) {
+    return reportError(e, { io, debug, input: true, interrupted: false, onInterrupt: () => () => undefined });
+  }
   const handlers = new Set<(s: NodeJS.Signals) => void>();
   let interrupts = 0;
   const app: CliApp = {
     io,
     debug,
+    input,
     interrupted: false,
     onInterrupt(h) {
       handlers.add(h);
@@ -70,9 +86,12 @@ export async function main(rawArgv: readonly string[]): Promise<number> {
     .description('Run GPU workloads on the cheapest capacity that is safe for them.')
     .option('--debug', 'show debug logs and stack traces')
     .option('--no-color', 'disable colour (NO_COLOR is honoured too)')
+    .option('--input <bool>', 'ask for input when needed (Terraform\'s -input=false: never ask)')
+    .option('--allow-external-policies', "accept policies: files outside the fleet's repository (SPOTFLEET_ALLOW_EXTERNAL_POLICIES=1)")
+    .version(`spotfleet v${spotfleetVersion()}\non ${platformName()} (node ${process.version})`, '-v, --version', 'print the spotfleet version')
     .showHelpAfterError()
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+    .configureOutput({ writeOut: (s) => io.write(s), writeErr: (s) => io.writeErr(s) });
   await loadCommands(program, app, argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -122,7 +141,7 @@ if (isEntry) {
       process.exitCode = code;
     },
     (e: unknown) => {
-      process.stderr.write(`Internal error: ${String(e)}\n`);
+      process.stderr.write(safeTerminalText(`Internal error: ${String(e)}\n`));
       process.exitCode = 1;
     },
   );

@@ -5,7 +5,8 @@
 import type { Command } from 'commander';
 import { ProviderError, errorMessage } from '../core/errors.js';
 import type { NodeInfo } from '../core/types.js';
-import { formatUsd, roundUsd } from '../core/units.js';
+import { toSnakeJson } from '../core/json.js';
+import { formatRate, formatUsdRate, roundUsd } from '../core/units.js';
 import type { PoolSpec } from '../spec/types.js';
 import type { CliApp } from './app.js';
 import { PROVIDERS_JSON_FORMAT, addProviderOptions, cmp, created, openFleetProviders, table, timeoutMs, withTimeout, type ProviderCommandOptions } from './providers.js';
@@ -85,15 +86,15 @@ function nodeJson(n: NodeInfo): Record<string, unknown> {
   return {
     provider: n.provider,
     id: n.id,
-    gpuModel: n.gpuModel,
+    gpu_model: n.gpuModel,
     gpus: n.gpus,
-    gpusFree: n.gpusFree ?? null,
+    gpus_free: n.gpusFree ?? null,
     capacity: n.capacity,
     zone: n.zone ?? null,
-    pricePerHour: roundUsd(n.pricePerHour),
+    price_per_hour: roundUsd(n.pricePerHour),
     state: n.state,
     pool: n.pool ?? null,
-    leaseId: n.leaseId ?? null,
+    lease_id: n.leaseId ?? null,
   };
 }
 
@@ -137,7 +138,7 @@ export function register(program: Command, app: CliApp): void {
       markets.sort((a, b) => cmp(a.pool, b.pool) || cmp(a.zone ?? '', b.zone ?? ''));
       const { io } = app;
       if (opts.json) {
-        io.out(JSON.stringify({ format_version: PROVIDERS_JSON_FORMAT, fleet: opened.fleet.name, nodes: nodes.map(nodeJson), markets }, null, 2));
+        io.out(JSON.stringify({ format_version: PROVIDERS_JSON_FORMAT, fleet: opened.fleet.name, nodes: nodes.map(nodeJson), markets: toSnakeJson(markets) }, null, 2));
         return;
       }
       io.out(`Nodes (${nodes.length}):`);
@@ -146,7 +147,7 @@ export function register(program: Command, app: CliApp): void {
         io.out(
           table(
             ['PROVIDER', 'NODE', 'GPU', 'FREE/TOTAL', 'CAPACITY', 'ZONE', '$/H', 'STATE'],
-            nodes.map((n) => [n.provider, n.id, n.gpuModel, `${n.gpusFree ?? '?'}/${n.gpus}`, n.capacity, n.zone ?? '-', formatUsd(n.pricePerHour), n.state]),
+            nodes.map((n) => [n.provider, n.id, n.gpuModel, `${n.gpusFree ?? '?'}/${n.gpus}`, n.capacity, n.zone ?? '-', formatUsdRate(n.pricePerHour), n.state]),
           ),
         );
       }
@@ -161,10 +162,10 @@ export function register(program: Command, app: CliApp): void {
             m.provider,
             m.zone ?? '-',
             m.capacity,
-            formatUsd(m.pricePerGpuHour),
-            m.onDemandPricePerGpuHour === null ? '-' : formatUsd(m.onDemandPricePerGpuHour),
+            formatUsdRate(m.pricePerGpuHour),
+            m.onDemandPricePerGpuHour === null ? '-' : formatUsdRate(m.onDemandPricePerGpuHour),
             m.available ? (m.aboveMax ? 'above max' : 'yes') : 'no',
-            m.preemptionRatePerHour === null ? '-' : m.preemptionRatePerHour.toFixed(3),
+            m.preemptionRatePerHour === null ? '-' : formatRate(m.preemptionRatePerHour),
           ]),
         ),
       );

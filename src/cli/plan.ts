@@ -58,9 +58,9 @@ export function register(program: Command, app: CliApp): void {
         ...(opts.target ? { targets: opts.target } : {}),
         ...(opts.destroy ? { destroy: true } : {}),
       });
-      if (format === 'json') app.io.stdout.write(renderPlanJson(plan));
-      else if (format === 'markdown') app.io.stdout.write(renderPlanMarkdown(plan));
-      else app.io.stdout.write(renderPlanText(plan, { color: app.io.color }));
+      if (format === 'json') app.io.write(renderPlanJson(plan));
+      else if (format === 'markdown') app.io.write(renderPlanMarkdown(plan));
+      else app.io.write(renderPlanText(plan, { color: app.io.color }));
       if (opts.out) {
         savePlan(opts.out, plan, specPathArg(path));
         if (format === 'text') app.io.out(`\nSaved the plan to: ${opts.out}\nTo perform exactly these actions, run: spotfleet apply ${opts.out}`);

@@ -3,16 +3,19 @@
 // small helpers that `nodes` and `sim` share: opening the fleet's providers and closing them.
 import type { Command } from 'commander';
 import { ProviderError, SpotfleetError, UsageError, errorMessage } from '../core/errors.js';
+import { JSON_FORMAT_VERSION, jsonDocument } from '../core/json.js';
 import { parseDuration } from '../core/units.js';
-import { createProvider, loadProviderFactory, silentLogger } from '../providers/registry.js';
+import { BUILTIN_PROVIDERS, createProvider, loadProviderFactory, silentLogger } from '../providers/registry.js';
+import { providerDocMarkdown } from '../providers/docs.js';
 import { capabilitiesOf, type CapabilityName, type Provider } from '../providers/sdk.js';
 import { loadFleet } from '../spec/load.js';
 import type { Fleet, ProviderInstanceSpec } from '../spec/types.js';
 import { specPathArg, stateDirOf, type CliApp } from './app.js';
 import { paint } from './io.js';
+import { registerProvidersLock } from './providers-lock.js';
 
-/** Version of the `--json` output of providers/nodes/sim; bumped only on incompatible changes. */
-export const PROVIDERS_JSON_FORMAT = '1';
+/** Version of the `--json` output of providers/nodes/sim: the one JSON contract version (docs/json.md). */
+export const PROVIDERS_JSON_FORMAT = JSON_FORMAT_VERSION;
 
 export interface OpenedProvider {
   spec: ProviderInstanceSpec;
@@ -150,9 +153,22 @@ interface ProviderRow {
 }
 
 export function register(program: Command, app: CliApp): void {
+  const providers = program.command('providers');
+  providers
+    .command('schema')
+    .description("document a provider type's config keys (from its config schema); --json prints the schema")
+    .argument('<type>', `provider type: ${BUILTIN_PROVIDERS.join(', ')}, or an external one with --package`)
+    .option('--package <name>', 'npm package of an external provider (resolved from the current folder)')
+    .option('--json', 'print {format_version, type, description, config_schema} as JSON')
+    .action(async (type: string, opts: { package?: string; json?: boolean }) => {
+      const factory = await loadProviderFactory(type, opts.package, process.cwd());
+      // `providers --json` is also an option of the parent command, which commander may give it.
+      if (opts.json || providers.opts<{ json?: boolean }>().json) app.io.stdout.write(jsonDocument({ type: factory.type, description: factory.description, config_schema: factory.configSchema }));
+      else app.io.stdout.write(providerDocMarkdown(factory));
+    });
+  registerProvidersLock(providers, app);
   addProviderOptions(
-    program
-      .command('providers')
+    providers
       .description("List the fleet's provider instances: type, capabilities, description, and a health check.")
       .argument('[path]', 'fleet file, or a folder of *.yaml files', '.'),
   ).action(async (path: string, opts: ProviderCommandOptions) => {

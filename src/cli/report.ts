@@ -3,6 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { formatUsd } from '../core/units.js';
 import { ledgerSegments, migrationsIn, summariseSavings } from '../engine/ledger.js';
 import { renderReportHtml } from '../engine/report-html.js';
 import type { CliApp } from './app.js';
@@ -36,7 +37,7 @@ export function register(program: Command, app: CliApp): void {
       const out = resolve(opts.out);
       // A page meant to be shared: ordinary file mode, unlike the private state file.
       writeFileSync(out, html);
-      app.io.out(`Wrote ${out}: paid ${summary.totals.actualUsd.toFixed(4)} USD, on-demand ${summary.totals.onDemandUsd.toFixed(4)} USD, saved ${summary.totals.savedUsd.toFixed(4)} USD (${summary.totals.savedPct.toFixed(2)}%), ${summary.totals.migrations} migration(s).`);
+      app.io.out(`Wrote ${out}: paid ${formatUsd(summary.totals.actualUsd)}, on-demand ${formatUsd(summary.totals.onDemandUsd)}, saved ${formatUsd(summary.totals.savedUsd)} (${summary.totals.savedPct.toFixed(2)}%), ${summary.totals.migrations} migration(s).`);
     } finally {
       await session.close();
     }

@@ -2,8 +2,9 @@
 // workload or per label, from the ledger in the state file (no provider calls). Text table, JSON
 // (with a format_version) or CSV. The totals are the sums of the rows as printed.
 import type { Command } from 'commander';
+import { csvCell } from '../core/text.js';
 import { UsageError } from '../core/errors.js';
-import { formatDuration, formatUsd, parseDuration } from '../core/units.js';
+import { formatCents, formatDuration, parseDuration } from '../core/units.js';
 import { SAVINGS_FORMAT_VERSION, formatGroupBy, parseGroupBy, summariseSavings, type LedgerGroupBy, type SavingsSummary } from '../engine/ledger.js';
 import type { CliApp } from './app.js';
 import { addStateOptions, openSession, type StateOptions } from './common.js';
@@ -55,15 +56,19 @@ export function renderSavingsText(s: SavingsSummary, fleet: string): string {
     key,
     hours(r.spotHours),
     hours(r.onDemandHours),
-    formatUsd(r.actualUsd),
-    formatUsd(r.onDemandUsd),
-    formatUsd(r.savedUsd),
+    formatCents(r.actualUsd),
+    formatCents(r.onDemandUsd),
+    formatCents(r.savedUsd),
     percent(r.savedPct),
     String(r.migrations),
     seconds(r.downtimeMs),
   ];
   const rows = s.rows.map((r) => cells(`${r.key}${r.onDemandEstimated ? ' *' : ''}`, r));
-  const total = cells('TOTAL', s.totals);
+  // Money prints in cents; the TOTAL line adds the cents as printed, so the table adds up (the
+  // exact totals, to $0.0001, are in --json and --csv).
+  const cents = (k: 'actualUsd' | 'onDemandUsd' | 'savedUsd'): number => s.rows.reduce((t, r) => t + Math.round(r[k] * 100), 0) / 100;
+  const printed = { ...s.totals, actualUsd: cents('actualUsd'), onDemandUsd: cents('onDemandUsd'), savedUsd: cents('savedUsd') };
+  const total = cells('TOTAL', printed);
   const all = [head, ...rows, total];
   const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] as string).length)));
   const line = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
@@ -73,9 +78,11 @@ export function renderSavingsText(s: SavingsSummary, fleet: string): string {
   out.push(line(total));
   const phases = Object.entries(s.totals.phases).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${v} ${k}`).join(', ');
   if (phases) out.push('', `Workloads by phase: ${phases}${s.by.kind === 'workload' ? ` (${s.rows.map((r) => `${r.key} ${Object.keys(r.phases)[0] ?? '?'}`).join(', ')})` : ''}`);
-  if (s.notes.length > 0) {
+  const notes = [...s.notes];
+  if ((['actualUsd', 'onDemandUsd', 'savedUsd'] as const).some((k) => Math.round(s.totals[k] * 100) / 100 !== printed[k])) notes.push('money is rounded to cents per row; TOTAL adds the rows as printed (exact totals: --json)');
+  if (notes.length > 0) {
     out.push('');
-    for (const n of s.notes) out.push(`* ${n}`);
+    for (const n of notes) out.push(`* ${n}`);
   }
   return `${out.join('\n')}\n`;
 }
@@ -122,10 +129,6 @@ export function renderSavingsJson(s: SavingsSummary, fleet: string): string {
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
-function csvField(v: string | number): string {
-  const t = String(v);
-  return /[",\n\r]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
-}
 
 /** CSV with a header line and one line per row (no total line: spreadsheets sum). */
 export function renderSavingsCsv(s: SavingsSummary): string {
@@ -133,7 +136,7 @@ export function renderSavingsCsv(s: SavingsSummary): string {
   for (const r of s.rows) {
     lines.push(
       [r.key, r.workloads.join(' '), r.spotHours, r.onDemandHours, r.actualUsd.toFixed(4), r.onDemandUsd.toFixed(4), r.savedUsd.toFixed(4), r.savedPct.toFixed(2), r.migrations, r.failedMigrations, (r.downtimeMs / 1000).toFixed(3), Object.entries(r.phases).map(([k, v]) => `${k}:${v}`).join(' ')]
-        .map(csvField)
+        .map(csvCell)
         .join(','),
     );
   }
@@ -158,9 +161,9 @@ export function register(program: Command, app: CliApp): void {
     try {
       const state = await session.store.read();
       const summary = summariseSavings(state, { now, by, fleet: session.fleet, ...(since !== undefined ? { since } : {}) });
-      if (opts.json) app.io.stdout.write(renderSavingsJson(summary, session.fleet.name));
-      else if (opts.csv) app.io.stdout.write(renderSavingsCsv(summary));
-      else app.io.stdout.write(renderSavingsText(summary, session.fleet.name));
+      if (opts.json) app.io.write(renderSavingsJson(summary, session.fleet.name));
+      else if (opts.csv) app.io.write(renderSavingsCsv(summary));
+      else app.io.write(renderSavingsText(summary, session.fleet.name));
     } finally {
       await session.close();
     }

@@ -9,6 +9,7 @@ import type { NodeInfo, NoticeKind } from '../core/types.js';
 import { formatDuration, parseDuration } from '../core/units.js';
 import type { Provider } from '../providers/sdk.js';
 import type { CliApp } from './app.js';
+import { toSnakeJson } from '../core/json.js';
 import { PROVIDERS_JSON_FORMAT, addProviderOptions, cmp, openFleetProviders, timeoutMs, withTimeout, type OpenedFleet, type ProviderCommandOptions } from './providers.js';
 
 const KINDS: NoticeKind[] = ['preemption', 'rebalance', 'maintenance', 'termination'];
@@ -61,7 +62,7 @@ export function register(program: Command, app: CliApp): void {
     try {
       const { provider, node } = await findNode(opened, ref, 'simulate', ms);
       const notice = await withTimeout(provider.name, 'notices.simulate', ms, provider.notices!.simulate!(node, { inMs, kind: opts.kind as NoticeKind }));
-      if (opts.json) app.io.out(JSON.stringify({ format_version: PROVIDERS_JSON_FORMAT, notice }, null, 2));
+      if (opts.json) app.io.out(JSON.stringify({ format_version: PROVIDERS_JSON_FORMAT, notice: toSnakeJson(notice) }, null, 2));
       else app.io.out(`Posted a ${notice.kind} notice on ${provider.name}/${node.id}: deadline ${notice.deadline} (in ${formatDuration(Date.parse(notice.deadline) - Date.now() > 0 ? Math.round((Date.parse(notice.deadline) - Date.now()) / 1000) * 1000 : 0)}). Notice id ${notice.id}.`);
     } finally {
       await opened.close();

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { jsonDocument, toSnakeJson } from '../core/json.js';
 import { formatDuration, formatUsdPerHour, roundUsd } from '../core/units.js';
 import type { Observed } from '../core/types.js';
 import { judgeEnd, stoppedBySpotfleet } from '../engine/lifecycle.js';
@@ -10,6 +11,7 @@ import { refreshFleet } from '../engine/refresh.js';
 import type { WorkloadRecord, LeaseRecord } from '../state/types.js';
 import type { CliApp } from './app.js';
 import { addStateOptions, openSession, type StateOptions } from './common.js';
+import { withIsoTimes } from './state-view.js';
 import { parseBool } from './plan.js';
 
 export interface ControllerInfo {
@@ -89,7 +91,20 @@ export function register(program: Command, app: CliApp): void {
       }
       const destroyed = state.fleetMode?.mode === 'destroyed';
       if (opts.json) {
-        app.io.out(JSON.stringify({ fleet: session.fleet.name, mode: state.fleetMode ?? { mode: 'active' }, costPerHour: roundUsd(total), costPerHourByCapacity: byCap, phases: byPhase, workloads: workloads.map((w) => ({ ...w, live: live(w), inSpec: specNames.has(w.name) })), leases, notApplied: pending, controller: controller ?? null, unknown: observed?.unknown ?? [] }, null, 2));
+        app.io.stdout.write(
+          jsonDocument({
+            fleet: session.fleet.name,
+            mode: toSnakeJson(withIsoTimes(state.fleetMode ?? { mode: 'active' })),
+            cost_per_hour: roundUsd(total),
+            cost_per_hour_by_capacity: Object.fromEntries(Object.entries(byCap).map(([k, v]) => [k, roundUsd(v)])),
+            phases: byPhase,
+            workloads: workloads.map((w) => ({ ...(toSnakeJson(withIsoTimes(w)) as Record<string, unknown>), live: live(w), in_spec: specNames.has(w.name) })),
+            leases: toSnakeJson(withIsoTimes(leases)),
+            not_applied: pending,
+            controller: controller ? toSnakeJson(controller) : null,
+            unknown: toSnakeJson(observed?.unknown ?? []),
+          }),
+        );
         return;
       }
       const capText = Object.entries(byCap).sort().map(([k, v]) => `${k} ${formatUsdPerHour(v)}`).join(', ');

@@ -3,13 +3,16 @@
 // 1 when not. `--json` prints one machine-readable object for CI.
 import type { Command } from 'commander';
 import { SpecError, formatProblem, type SpecProblem } from '../core/errors.js';
+import { JSON_FORMAT_VERSION } from '../core/json.js';
 import { loadFleet } from '../spec/load.js';
+import { loadPolicySet } from '../policy/policy-set.js';
+import type { SkippedFile } from '../spec/types.js';
 import type { CliApp } from './app.js';
 import { ExitCode } from './exit.js';
 import { paint } from './io.js';
 
-/** Version of the `--json` output; bumped only on incompatible changes. */
-export const VALIDATE_JSON_FORMAT = '1';
+/** Version of the `--json` output: the one JSON contract version (docs/json.md). */
+export const VALIDATE_JSON_FORMAT = JSON_FORMAT_VERSION;
 
 interface JsonProblem {
   file: string;
@@ -36,21 +39,26 @@ export function register(program: Command, app: CliApp): void {
       let warnings: SpecProblem[];
       let errors: SpecProblem[] = [];
       let name = '';
+      let skipped: SkippedFile[] = [];
       try {
         const r = await loadFleet(path);
         warnings = r.warnings;
         name = r.fleet.name;
+        skipped = r.skipped;
+        // The fleet's policy files are part of what apply obeys: a broken rule is a spec error.
+        if (r.fleet.policies.length > 0) loadPolicySet(r.fleet.policies);
       } catch (e) {
         if (!(e instanceof SpecError) || !opts.json) throw e;
         errors = e.problems.filter((p) => p.severity === 'error');
         warnings = e.problems.filter((p) => p.severity !== 'error');
       }
       if (opts.json) {
-        io.out(JSON.stringify({ format_version: VALIDATE_JSON_FORMAT, valid: errors.length === 0, errors: errors.map(toJson), warnings: warnings.map(toJson) }, null, 2));
+        io.out(JSON.stringify({ format_version: VALIDATE_JSON_FORMAT, valid: errors.length === 0, errors: errors.map(toJson), warnings: warnings.map(toJson), skipped }, null, 2));
         if (errors.length > 0) process.exitCode = ExitCode.Error;
         return;
       }
       for (const w of warnings) io.err(formatProblem(w));
+      for (const f of skipped) io.out(`Skipped ${f.file}: ${f.reason}.`);
       const color = { color: io.color };
       const tail = warnings.length > 0 ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})` : '';
       io.out(paint(color, 'green', `The fleet "${name}" is valid${tail}.`));

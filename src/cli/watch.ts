@@ -47,7 +47,8 @@ export function register(program: Command, app: CliApp): void {
       const parallelism = Number(opts.parallelism);
       if (!Number.isInteger(parallelism) || parallelism < 1) throw new UsageError(`--parallelism: expected a positive whole number, got "${opts.parallelism}"`);
       const spec = specPathArg(path);
-      const log = createLogger({ level: app.debug ? 'debug' : level, stream: app.io.stdout });
+      // Through the Io: a JSON line keeps C1 and bidi controls raw, which a terminal would obey.
+      const log = createLogger({ level: app.debug ? 'debug' : level, stream: { write: (line: string) => app.io.write(line) } });
       const controller = new Controller({
         specPath: spec,
         stateDir: stateDirOf(spec, opts.state),

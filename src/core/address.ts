@@ -41,3 +41,20 @@ export function parseAddress(addr: string): ParsedAddress | undefined {
 export function compareAddress(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/**
+ * The stable address of a lease, known before the lease exists, so a plan's address is the one the
+ * state will hold: `lease.POOL.WORKLOAD-gN` for the lease acquired for a workload's Nth placement
+ * (idempotency key `FLEET:WORKLOAD:gN`), `lease.POOL.standby-sS-I` for a warm standby (key
+ * `FLEET:standby:POOL:sS:I`, I counted from 1). A key of another shape (or none: a lease found by
+ * its labels alone) falls back to the provider's lease id, as before.
+ * @example leaseAddressForKey('spot-v100', 'research:train-a:g3', 'sim-b5996') // 'lease.spot-v100.train-a-g3'
+ */
+export function leaseAddressForKey(pool: string, idempotencyKey: string | undefined, leaseId: string): string {
+  const parts = idempotencyKey?.split(':') ?? [];
+  if (parts.length === 3 && /^g\d+$/.test(parts[2] as string) && parts[1]) return leaseAddress(pool, `${parts[1]}-${parts[2] as string}`);
+  // FLEET:WORKLOAD:INCARNATION:gN (each lifecycle of a workload has keys of its own).
+  if (parts.length === 4 && /^g\d+$/.test(parts[3] as string) && parts[1] && parts[2]) return leaseAddress(pool, `${parts[1]}-${parts[2]}-${parts[3] as string}`);
+  if (parts.length === 5 && parts[1] === 'standby' && /^s\d+$/.test(parts[3] as string) && /^\d+$/.test(parts[4] as string)) return leaseAddress(pool, `standby-${parts[3] as string}-${Number(parts[4]) + 1}`);
+  return leaseAddress(pool, leaseId);
+}

@@ -53,11 +53,14 @@ export class ProviderError extends SpotfleetError {
   readonly provider: string;
   readonly address: string | undefined;
   readonly retryable: boolean;
-  constructor(provider: string, message: string, opts: { address?: string; retryable?: boolean; cause?: unknown } = {}) {
+  /** A machine-readable why, where callers act on it (e.g. `signal-not-ready`). */
+  readonly reason: string | undefined;
+  constructor(provider: string, message: string, opts: { address?: string; retryable?: boolean; cause?: unknown; reason?: string } = {}) {
     super('PROVIDER_FAILED', `provider "${provider}"${opts.address ? ` (${opts.address})` : ''}: ${message}`);
     this.provider = provider;
     this.address = opts.address;
     this.retryable = opts.retryable ?? false;
+    this.reason = opts.reason;
     if (opts.cause !== undefined) (this as { cause?: unknown }).cause = opts.cause;
   }
 }
@@ -136,4 +139,12 @@ export function isSpotfleetError(e: unknown): e is SpotfleetError {
 export function errorMessage(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
+}
+
+/** The ProviderError reason of a checkpoint signal not sent because the workload does not catch it. */
+export const SIGNAL_NOT_READY = 'signal-not-ready';
+
+/** True for a runtime's "not sent: the workload has no handler for the signal yet" error. */
+export function isSignalNotReady(e: unknown): boolean {
+  return e instanceof Error && (e as { reason?: unknown }).reason === SIGNAL_NOT_READY;
 }

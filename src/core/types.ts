@@ -140,4 +140,9 @@ export interface Observed {
   notices: Notice[];
   /** Parts that could not be read (a provider that failed, marked unknown rather than empty). */
   unknown: { provider: string; capability: string; error: string }[];
+  /**
+   * Spot availability seen so far per pool/zone (`pool/zone` → the policy's ZoneStats), carried from
+   * one recorded observation to the next: the live history behind the expected up-time estimate.
+   */
+  zoneStats?: Record<string, unknown>;
 }

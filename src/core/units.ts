@@ -45,21 +45,62 @@ export function parseMoney(value: unknown): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** The one place money is rounded: to 1/10,000 of a dollar (prices are quoted to 4 places). */
+/**
+ * The one place money is rounded in data (plans, state, JSON): to 1/10,000 of a dollar, as prices
+ * are quoted. Human output rounds further, in `formatUsd` (totals: cents) and `formatUsdRate`
+ * (rates: 3–4 significant digits); JSON keeps these values.
+ */
 export function roundUsd(usd: number): number {
   return Math.round(usd * 10_000) / 10_000;
 }
 
-/** `$1.2345` with 2 to 4 decimals, trailing zeros past the cents dropped. */
-export function formatUsd(usd: number): string {
-  const r = roundUsd(usd);
-  const sign = r < 0 ? '-' : '';
-  let s = Math.abs(r).toFixed(4);
-  s = s.replace(/0{1,2}$/, '');
-  return `${sign}$${s}`;
+/**
+ * A number for people, to 4 significant digits (3 when the 4th is a trailing zero), never in
+ * exponent form: `0.5245`, `12.24`, `0.918`, `1235`. For rates (preemptions per hour, prices per
+ * hour); totals of money use `formatUsd`.
+ */
+export function formatRate(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  if (n === 0) return '0';
+  const abs = Math.abs(n);
+  // Past 4 integer digits, keep the integer (no exponent form, no false precision below 1).
+  const s = abs >= 10_000 ? String(Math.round(abs)) : trimZeros(Number(abs.toPrecision(4)).toFixed(Math.max(0, 3 - Math.floor(Math.log10(abs)))));
+  return (n < 0 ? '-' : '') + s;
 }
 
-/** `$1.23/h`. */
+function trimZeros(s: string): string {
+  return s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s;
+}
+
+/** A money total for people, in cents: `$17.01`, `-$1.20`; `<$0.01` for a non-zero amount under half a cent. */
+export function formatUsd(usd: number): string {
+  if (!Number.isFinite(usd)) return `$${usd}`;
+  const cents = Math.round(Math.abs(usd) * 100);
+  if (cents === 0 && usd !== 0) return usd < 0 ? '-<$0.01' : '<$0.01';
+  const sign = usd < 0 && cents > 0 ? '-' : '';
+  return `${sign}$${(cents / 100).toFixed(2)}`;
+}
+
+/** Cents, always (`$0.00` for a tiny amount): for tables whose TOTAL adds up the rows as printed. */
+export function formatCents(usd: number): string {
+  const cents = Math.round(usd * 100);
+  return `${cents < 0 ? '-' : ''}$${(Math.abs(cents) / 100).toFixed(2)}`;
+}
+
+/**
+ * A price rate for people (USD per hour, per GPU-hour): 3–4 significant digits, and at least the
+ * cents: `$0.918`, `$12.24`, `$2.00`, `$0.0123`.
+ */
+export function formatUsdRate(usd: number): string {
+  if (!Number.isFinite(usd)) return `$${usd}`;
+  let s = formatRate(Math.abs(usd));
+  const dot = s.indexOf('.');
+  const decimals = dot < 0 ? 0 : s.length - dot - 1;
+  if (Math.abs(usd) < 1000 && decimals < 2) s = Number(s).toFixed(2);
+  return `${usd < 0 && s !== '0.00' ? '-' : ''}$${s}`;
+}
+
+/** `$1.23/h`: a rate, see formatUsdRate. */
 export function formatUsdPerHour(usd: number): string {
-  return `${formatUsd(usd)}/h`;
+  return `${formatUsdRate(usd)}/h`;
 }

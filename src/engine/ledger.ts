@@ -6,13 +6,14 @@
 // Rounding rule, so that every rendering agrees and a table's totals equal the sum of its rows:
 // each row's money is rounded once with `roundUsd`, its saved $ is the difference of the rounded
 // values, and every total is the sum of the rounded row values.
+import { JSON_FORMAT_VERSION } from '../core/json.js';
 import type { CapacityType } from '../core/types.js';
 import { HOUR_MS, roundUsd } from '../core/units.js';
 import type { Fleet } from '../spec/types.js';
 import type { LedgerEntry, MoveRecord, StateFile, WorkloadRecord } from '../state/types.js';
 
 /** Version of the `savings --json` document; bump the major on incompatible changes. */
-export const SAVINGS_FORMAT_VERSION = '1.0';
+export const SAVINGS_FORMAT_VERSION = JSON_FORMAT_VERSION;
 
 /** Group rows by workload name, or by the value of one workload label from the fleet spec. */
 export type LedgerGroupBy = { kind: 'workload' } | { kind: 'label'; key: string };

@@ -4,12 +4,13 @@
 // acquire ∥ checkpoint → stop → transfer → start, releases of idle leases, adoption of things found
 // running with our labels, and stops of duplicates. Output is sorted by address.
 import { createHash } from 'node:crypto';
-import { compareAddress, leaseAddress, nodeKey, workloadAddress } from '../core/address.js';
+import { compareAddress, leaseAddressForKey, nodeKey, workloadAddress } from '../core/address.js';
 import type { CapacityType, Lease, NodeInfo, Notice, Observed, WorkloadInstance } from '../core/types.js';
 import { formatDuration, formatUsd, roundUsd } from '../core/units.js';
 import { computeBid } from '../core/bid.js';
 import { FreeGpuIndex } from './capacity-index.js';
 import { decideWorkload } from '../policy/decide.js';
+import type { ZoneStats } from '../policy/uptime.js';
 import { DEFAULT_OVERHEAD, type CurrentPlacement, type PlacementOption, type WorkloadDecision, type WorkloadDecisionInput } from '../policy/types.js';
 import type { Fleet, WorkloadSpec } from '../spec/types.js';
 import type { ExitRecord, LeaseRecord, MoveInFlight, PendingReason, StateFile, WorkloadPhase, WorkloadRecord } from '../state/types.js';
@@ -58,6 +59,8 @@ export interface PlanOptions {
    * is released, so the next run resumes from it.
    */
   archivable?: ReadonlySet<string>;
+  /** Spot availability seen so far per pool/zone: the live history of the expected up-time estimate. */
+  zoneStats?: Record<string, ZoneStats>;
 }
 
 
@@ -645,6 +648,7 @@ function planPlacement(ctx: Ctx, sit: Situation, spec: WorkloadSpec, extras: Pla
     },
     progress: { doneMs, ...(rec?.lastCheckpoint ? { lastCheckpointAt: Date.parse(rec.lastCheckpoint.mtime) } : {}) },
     overhead: rec?.measuredOverhead ?? spec.overhead ?? DEFAULT_OVERHEAD,
+    ...(ctx.opts.zoneStats ? { zoneStats: ctx.opts.zoneStats } : {}),
   };
   if (current) input.current = current;
   let decision = decideWorkload(input, { now, thresholds: ctx.fleet.defaults.thresholds, ...(ctx.opts.policies !== undefined ? { policies: ctx.opts.policies } : {}) });
@@ -824,7 +828,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
     ctx.actions.push({
       id: acquireId,
       kind: 'acquire',
-      address: leaseAddress(target.pool, `new-${name}`),
+      address: leaseAddressForKey(target.pool, key, `new-${name}`),
       deps: [],
       summary: `acquire ${spec.gpus}×${target.gpuModel} ${target.capacity} in ${target.pool}${target.zone ? `/${target.zone}` : ''} at $${roundUsd(paidPerGpuHour)}/GPU-h${bid !== undefined ? ` (bid; spot $${roundUsd(target.pricePerGpuHour)})` : ''}`,
       ...(bid !== undefined ? { bidPerGpuHour: bid } : {}),
@@ -839,7 +843,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
       forWorkload: name,
     });
     ctx.changes.push({
-      address: leaseAddress(target.pool, `new-${name}`),
+      address: leaseAddressForKey(target.pool, key, `new-${name}`),
       change: 'create',
       after: { capacity: target.capacity, pool: target.pool, ...(target.zone ? { zone: target.zone } : {}), pricePerHour: roundUsd(paidPerGpuHour * spec.gpus) },
       reasons: leaseReasons,
@@ -955,7 +959,8 @@ function planLeases(ctx: Ctx): void {
   const wanted = new Map(keepWarm);
 
   for (const [k, l] of [...observedOurs].sort(([a], [b]) => a.localeCompare(b))) {
-    const address = leaseAddress(l.pool, l.id);
+    // Stable from plan to state: the address the acquire planned (from its key), or the recorded one.
+    const address = recorded.get(k)?.address ?? leaseAddressForKey(l.pool, l.labels?.['spotfleet.idempotency-key'], l.id);
     if (!recorded.has(k)) {
       ctx.drift.push({ address, kind: 'unmanaged', message: `lease ${l.id} in ${l.pool} carries this fleet's labels but is not in state; recording it` });
       ctx.actions.push({ id: nextId(ctx, 'adopt', l.id), kind: 'adopt', address, deps: [], summary: `record lease ${l.id}`, record: 'lease', provider: l.provider, leaseId: l.id, pool: l.pool, ...(l.node ? { node: l.node } : {}) });
@@ -994,7 +999,8 @@ function planLeases(ctx: Ctx): void {
         continue;
       }
       for (let i = 0; i < missing; i++) {
-        const address = leaseAddress(poolName, `standby-${i + 1}`);
+        const standbyKey = `${ctx.fleet.name}:standby:${poolName}:s${ctx.state.serial}:${i}`;
+        const address = leaseAddressForKey(poolName, standbyKey, `standby-${i + 1}`);
         const id = nextId(ctx, 'acquire', `standby-${poolName}`);
         ctx.actions.push({
           id, kind: 'acquire', address, deps: [],
@@ -1004,7 +1010,7 @@ function planLeases(ctx: Ctx): void {
           ...(pool.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}),
           // The serial makes a new key once a standby was taken into use; a crash before the lease is
           // recorded is caught by adopting the lease (it carries our labels) on the next plan.
-          idempotencyKey: `${ctx.fleet.name}:standby:${poolName}:s${ctx.state.serial}:${i}`,
+          idempotencyKey: standbyKey,
           forWorkload: `standby-${poolName}`,
         });
         ctx.changes.push({

@@ -7,8 +7,10 @@ import type { StateFile } from '../state/types.js';
 import { writeFileAtomic } from '../state/store.js';
 import { nodeKey } from '../core/address.js';
 import { archiveNode } from './archive.js';
+import { advanceZoneStats, type AvailabilityObservation, type ZoneStats } from '../policy/uptime.js';
 import { planFleet, specHashOf, type PlanOptions } from './plan.js';
-import { loadPolicySet } from '../policy/policy-set.js';
+import { evaluatePlanRules, isPolicySet, loadPolicySet } from '../policy/policy-set.js';
+import { planJsonObject } from './render.js';
 import { refreshFleet, type RefreshOptions } from './refresh.js';
 import type { FleetSession } from './session.js';
 import type { Plan } from './types.js';
@@ -69,10 +71,13 @@ export function observedFromState(state: StateFile, fleet: string, now: number, 
 }
 
 export async function makePlan(session: FleetSession, state: StateFile, opts: MakePlanOptions): Promise<{ plan: Plan; observed: Observed }> {
+  const last = await session.store.readObservation();
   const observed =
     opts.refresh === false
-      ? observedFromState(state, session.fleet.name, opts.now, await session.store.readObservation())
+      ? observedFromState(state, session.fleet.name, opts.now, last)
       : await refreshFleet(session.providers, { ...opts.refreshOptions, ...(opts.knownNotices ? { notices: false } : {}) });
+  // The market's history: what this refresh saw of each spot pool/zone, on top of what was seen before.
+  observed.zoneStats = opts.refresh === false ? last?.zoneStats ?? {} : advanceZoneStats(last?.zoneStats as Record<string, ZoneStats> | undefined, spotAvailability(session.fleet, observed, opts.now));
   if (opts.knownNotices && opts.refresh !== false) {
     const live = new Set(observed.nodes.filter((n) => n.state !== 'terminated').map((n) => `${n.provider}/${n.id}`));
     observed.notices = opts.knownNotices.filter((n) => live.has(`${n.provider}/${n.node}`)).sort((a, b) => a.node.localeCompare(b.node) || a.id.localeCompare(b.id));
@@ -98,14 +103,33 @@ export async function makePlan(session: FleetSession, state: StateFile, opts: Ma
     ...(opts.captureDecisions ? { captureDecisions: opts.captureDecisions } : {}),
     ...(opts.refresh === false ? { refreshSkipped: true } : {}),
     archivable,
+    zoneStats: observed.zoneStats as Record<string, ZoneStats>,
   });
   if (opts.refresh === false) plan.warnings.push('refresh skipped (--refresh=false): the plan reflects the last recorded observation and the state');
+  if (isPolicySet(policies) && policies.planRules.length > 0) plan.policyViolations = evaluatePlanRules(policies, planJsonObject(plan));
   return { plan, observed };
+}
+
+/** One availability observation per spot pool and zone the fleet may use, from the refresh's quotes. */
+export function spotAvailability(fleet: FleetSession['fleet'], observed: Observed, now: number): AvailabilityObservation[] {
+  const out: AvailabilityObservation[] = [];
+  for (const pool of fleet.pools) {
+    if (pool.capacity !== 'spot') continue;
+    const seen = new Map<string, boolean>();
+    for (const q of observed.prices) {
+      if (q.provider !== pool.provider || q.capacity !== 'spot' || (pool.gpuModel && q.gpuModel !== pool.gpuModel)) continue;
+      if (pool.zones && (q.zone === undefined || !pool.zones.includes(q.zone))) continue;
+      seen.set(q.zone ?? '', (seen.get(q.zone ?? '') ?? false) || q.available);
+    }
+    for (const [zone, available] of seen) out.push({ at: now, pool: pool.name, ...(zone ? { zone } : {}), available });
+  }
+  return out;
 }
 
 /** Mandatory policy violations block apply. */
 export function assertNoMandatoryViolations(plan: Plan): void {
   const v = plan.changes.flatMap((c) => c.violations.filter((x) => x.level === 'mandatory').map((x) => ({ policy: x.policy, address: c.address, message: x.message })));
+  for (const x of plan.policyViolations ?? []) if (x.level === 'mandatory') v.push({ policy: x.policy, address: `fleet.${plan.fleet}`, message: x.message });
   if (v.length > 0) throw new PolicyViolation(v);
 }
 

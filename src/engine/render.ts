@@ -1,7 +1,11 @@
 // Plan rendering: human text in Terraform's idiom, JSON with a documented format_version, and
 // markdown for a pull-request comment. All three read the same Plan object; no timestamps in text.
+import { parseAddress } from '../core/address.js';
+import { JSON_FORMAT_VERSION, toSnakeJson } from '../core/json.js';
+import { sgr } from '../core/text.js';
 import { formatUsd, formatUsdPerHour, roundUsd } from '../core/units.js';
-import { planHasChanges, type Action, type ChangeKind, type Plan, type ResourceChange } from './types.js';
+import { spotfleetVersion } from '../core/version.js';
+import { planHasActions, planHasChanges, type Action, type ChangeKind, type DriftItem, type Plan, type ResourceChange } from './types.js';
 
 export interface RenderOptions {
   color: boolean;
@@ -20,7 +24,8 @@ const VERB: Record<ChangeKind, string> = {
 const COLOR: Record<ChangeKind, number> = { create: 32, update: 33, replace: 35, delete: 31, read: 36, 'no-op': 0, pending: 33 };
 
 function c(o: RenderOptions, code: number, s: string): string {
-  return o.color && code ? `\u001b[${code}m${s}\u001b[0m` : s;
+  // sgr(): the style takes effect when the CLI's Io prints it (src/core/text.ts)
+  return o.color && code ? `${sgr(code)}${s}${sgr(0)}` : s;
 }
 
 function where(p: ResourceChange['before']): string {
@@ -34,7 +39,7 @@ function where(p: ResourceChange['before']): string {
 function costLine(plan: Plan): string {
   const d = roundUsd(plan.cost.afterPerHour - plan.cost.beforePerHour);
   const sign = d > 0 ? '+' : d < 0 ? '−' : '±';
-  return `Cost: fleet ${formatUsdPerHour(plan.cost.beforePerHour)} now → ${formatUsdPerHour(plan.cost.afterPerHour)} after (${sign}${formatUsd(Math.abs(d)).slice(1) === '0' ? '$0' : formatUsd(Math.abs(d))}/h).`;
+  return `Cost: fleet ${formatUsdPerHour(plan.cost.beforePerHour)} now → ${formatUsdPerHour(plan.cost.afterPerHour)} after (${sign}${formatUsdPerHour(Math.abs(d))}).`;
 }
 
 export function summaryLine(plan: Plan): string {
@@ -57,6 +62,7 @@ export function renderPlanText(plan: Plan, o: RenderOptions): string {
     if (records > 0) out.push(`Apply records ${records} change${records === 1 ? '' : 's'} in the state only (listed above); nothing else changes.`, '');
     out.push(costLine(plan));
     for (const w of plan.warnings) out.push(`${c(o, 33, 'Warning:')} ${w}`);
+    out.push(...planPolicyLines(plan, o));
     return `${out.join('\n')}\n`;
   }
   out.push('spotfleet will perform the following actions:', '');
@@ -85,34 +91,114 @@ export function renderPlanText(plan: Plan, o: RenderOptions): string {
   out.push(c(o, 1, summaryLine(plan)));
   out.push(costLine(plan));
   for (const w of plan.warnings) out.push(`${c(o, 33, 'Warning:')} ${w}`);
+  out.push(...planPolicyLines(plan, o));
   return `${out.join('\n')}\n`;
 }
 
+/** The results of `scope: plan` policy rules, one line each. */
+function planPolicyLines(plan: Plan, o: RenderOptions): string[] {
+  return (plan.policyViolations ?? []).map((v) => `${c(o, v.level === 'mandatory' ? 31 : 33, `${v.level} policy ${v.policy}`)} (plan): ${v.message}`);
+}
+
 /**
- * JSON rendering. format_version "1.0": { format_version, fleet, state: {lineage, serial},
- * spec_hash, summary: {add, change, destroy}, cost: {before_per_hour, after_per_hour},
- * resource_changes: [{address, change, before, after, reasons: [{rule, text, numbers}], money,
- * violations, actions}], actions: [{id, kind, address, deps, summary, ...}], drift: [...], warnings }.
- * Fields are only ever added within a major version.
+ * Terraform's `change.actions` for each spotfleet change kind (`terraform show -json`): a move is
+ * a checkpoint and stop before the start elsewhere, Terraform's destroy-before-create replace.
+ * A new change kind must be given its Terraform actions here (the Record makes that a type error
+ * until it is); kinds Terraform has no word for map to the nearest one, and the exact spotfleet
+ * kind stays beside it in `change.spotfleet_action`.
  */
-export function renderPlanJson(plan: Plan): string {
-  return `${JSON.stringify(
-    {
-      format_version: plan.formatVersion,
-      fleet: plan.fleet,
-      state: plan.state,
-      spec_hash: plan.specHash,
-      summary: plan.summary,
-      cost: { before_per_hour: plan.cost.beforePerHour, after_per_hour: plan.cost.afterPerHour },
-      resource_changes: plan.changes.map((ch) => ({ ...ch })),
-      actions: plan.actions,
-      drift: plan.drift,
-      warnings: plan.warnings,
-      ...(plan.targets ? { targets: plan.targets } : {}),
+export const TERRAFORM_ACTIONS: Readonly<Record<ChangeKind, readonly TerraformAction[]>> = {
+  create: ['create'],
+  update: ['update'],
+  replace: ['delete', 'create'],
+  delete: ['delete'],
+  read: ['read'],
+  'no-op': ['no-op'],
+  // Should run but cannot yet (no capacity, waiting for spot, back-off): nothing changes now.
+  pending: ['no-op'],
+};
+
+export type TerraformAction = 'no-op' | 'create' | 'read' | 'update' | 'delete';
+
+/** What drift means in Terraform's words (`resource_drift[].change.actions`). */
+const DRIFT_ACTIONS: Readonly<Record<DriftItem['kind'], readonly TerraformAction[]>> = {
+  died: ['delete'],
+  vanished: ['delete'],
+  unmanaged: ['create'],
+  duplicate: ['create'],
+  moved: ['update'],
+  evicted: ['update'],
+  exited: ['delete'],
+};
+
+/** `workload.train-a` → type workload, name train-a; `lease.spot-v100.x` → type lease, pool spot-v100, name x. */
+export function addressParts(address: string): { type: string; name: string; pool?: string } {
+  const p = parseAddress(address);
+  if (!p) {
+    const i = address.indexOf('.');
+    return i > 0 ? { type: address.slice(0, i), name: address.slice(i + 1) } : { type: address, name: '' };
+  }
+  if (p.kind === 'lease') return { type: 'lease', pool: p.parts[0] as string, name: p.parts[1] as string };
+  if (p.kind === 'node') return { type: 'node', name: p.parts[1] as string };
+  return { type: p.kind, name: p.parts[0] as string };
+}
+
+function resourceChangeJson(ch: ResourceChange): Record<string, unknown> {
+  const { type, name, pool } = addressParts(ch.address);
+  return {
+    address: ch.address,
+    mode: 'managed',
+    type,
+    name,
+    ...(pool !== undefined ? { pool } : {}),
+    change: {
+      actions: TERRAFORM_ACTIONS[ch.change],
+      before: ch.before && ch.change !== 'create' ? toSnakeJson(ch.before) : null,
+      after: ch.after && ch.change !== 'delete' ? toSnakeJson(ch.after) : null,
+      spotfleet_action: ch.change,
     },
-    null,
-    2,
-  )}\n`;
+    reasons: ch.reasons.map((r) => ({ rule: r.rule, text: r.text, ...(r.numbers ? { numbers: toSnakeJson(r.numbers) } : {}) })),
+    money: ch.money ? toSnakeJson(ch.money) : null,
+    violations: ch.violations,
+    action_ids: ch.actions,
+  };
+}
+
+function driftJson(d: DriftItem): Record<string, unknown> {
+  const { type, name, pool } = addressParts(d.address);
+  return { address: d.address, mode: 'managed', type, name, ...(pool !== undefined ? { pool } : {}), change: { actions: DRIFT_ACTIONS[d.kind], before: null, after: null }, kind: d.kind, message: d.message };
+}
+
+/**
+ * The plan as the JSON contract (docs/json.md), shaped like `terraform show -json`: every address
+ * in `resource_changes` with `type`, `name` and `change: { actions, before, after }`, spotfleet's
+ * reasons and money beside them; `resource_drift` for changes made outside spotfleet; `actions`
+ * the DAG apply walks. Money keeps full precision (rounded to $0.0001 as in the plan).
+ */
+export function planJsonObject(plan: Plan): Record<string, unknown> {
+  const mandatory = plan.changes.some((c) => c.violations.some((v) => v.level === 'mandatory')) || (plan.policyViolations ?? []).some((v) => v.level === 'mandatory');
+  return {
+    format_version: JSON_FORMAT_VERSION,
+    spotfleet_version: spotfleetVersion(),
+    fleet: plan.fleet,
+    created_at: plan.createdAt,
+    state: { lineage: plan.state.lineage, serial: plan.state.serial },
+    spec_hash: plan.specHash,
+    applyable: planHasActions(plan) && !mandatory,
+    summary: plan.summary,
+    cost: { before_per_hour: plan.cost.beforePerHour, after_per_hour: plan.cost.afterPerHour },
+    resource_changes: plan.changes.map(resourceChangeJson),
+    resource_drift: plan.drift.map(driftJson),
+    actions: toSnakeJson(plan.actions),
+    warnings: plan.warnings,
+    policy_violations: plan.policyViolations ?? [],
+    ...(plan.targets ? { targets: plan.targets } : {}),
+  };
+}
+
+/** planJsonObject, printed. */
+export function renderPlanJson(plan: Plan): string {
+  return `${JSON.stringify(planJsonObject(plan), null, 2)}\n`;
 }
 
 /** Markdown for a pull-request comment. */
@@ -124,7 +210,7 @@ export function renderPlanMarkdown(plan: Plan): string {
   if (visible.length > 0) {
     out.push('| | address | from | to | $/h | why |', '|---|---|---|---|---|---|');
     for (const ch of visible) {
-      const money = ch.money ? `${formatUsd(ch.money.nowPerHour)} → ${formatUsd(ch.money.afterPerHour)}` : '';
+      const money = ch.money ? `${formatUsdPerHour(ch.money.nowPerHour)} → ${formatUsdPerHour(ch.money.afterPerHour)}` : '';
       const why = ch.reasons.map((r) => r.text).join('; ').replace(/\|/g, '\\|');
       out.push(`| \`${SYMBOL[ch.change]}\` | \`${ch.address}\` | ${ch.change === 'create' ? '' : where(ch.before)} | ${ch.change === 'delete' ? '' : where(ch.after)} | ${money} | ${why} |`);
     }

@@ -3,6 +3,7 @@
 // cumulative cost over time (actual vs the on-demand counterfactual), the savings table and the
 // table of migrations. Pure and deterministic: the page shows only times from its inputs.
 import { formatDuration, formatUsd } from '../core/units.js';
+import { CHART_CSS, PALETTE, niceTicks, spanWords } from './chart.js';
 import { cumulativeCost, formatGroupBy, type LedgerSegment, type MigrationRow, type SavingsSummary } from './ledger.js';
 
 export interface ReportInput {
@@ -21,14 +22,6 @@ function esc(s: string): string {
 const iso = (ms: number): string => new Date(ms).toISOString().replace('.000Z', 'Z');
 const fx = (n: number): string => (Math.round(n * 10) / 10).toFixed(1);
 
-/** A "nice" step for about `n` ticks over [0, max]. */
-function niceStep(max: number, n: number): number {
-  const raw = max / n;
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const f = raw / mag;
-  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
-}
-
 function timeLabel(t: number, spanMs: number): string {
   const s = new Date(t).toISOString();
   if (spanMs >= 3 * 86_400_000) return s.slice(5, 10);
@@ -37,18 +30,19 @@ function timeLabel(t: number, spanMs: number): string {
 }
 
 /**
- * The inline SVG chart of cumulative cost: two polylines (#cost-actual, #cost-on-demand). `legend`
- * gives the totals to print (the table's, so the page agrees with itself); default: the series' ends.
+ * The inline SVG chart of cumulative cost: two polylines (#cost-actual, #cost-on-demand), both axes
+ * with ticks and titles, and a marker per migration (`.migration-marker`, its details in a title).
+ * `legend` gives the totals to print (the table's, so the page agrees with itself); default: the
+ * series' ends.
  */
-export function renderCostChart(segments: readonly LedgerSegment[], from: number, to: number, legend?: { actualUsd: number; onDemandUsd: number }): string {
+export function renderCostChart(segments: readonly LedgerSegment[], from: number, to: number, legend?: { actualUsd: number; onDemandUsd: number }, migrations: readonly MigrationRow[] = []): string {
   const series = cumulativeCost(segments, from, to);
   const { width, height, left, right, top, bottom } = CHART;
   const w = width - left - right;
   const h = height - top - bottom;
   const last = series[series.length - 1];
   const maxY = series.reduce((m, p) => Math.max(m, p.actualUsd, p.onDemandUsd), 0);
-  const step = maxY > 0 ? niceStep(maxY, 5) : 1;
-  const top$ = maxY > 0 ? Math.ceil(maxY / step) * step : 1;
+  const { ticks: yTicks, top: top$ } = niceTicks(maxY, 5);
   const span = Math.max(1, to - from);
   const x = (t: number): number => left + ((t - from) / span) * w;
   const y = (usd: number): number => top + h - (usd / top$) * h;
@@ -56,14 +50,21 @@ export function renderCostChart(segments: readonly LedgerSegment[], from: number
   const out: string[] = [];
   out.push(`<svg id="cost-chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="Cumulative cost over time: actual versus on-demand">`);
   out.push(`<rect x="${left}" y="${top}" width="${w}" height="${h}" class="plot"/>`);
-  for (let v = 0; v <= top$ + step / 2; v += step) {
+  for (const v of yTicks) {
     const yy = fx(y(v));
-    out.push(`<line x1="${left}" x2="${left + w}" y1="${yy}" y2="${yy}" class="grid"/><text x="${left - 8}" y="${yy}" class="ytick" text-anchor="end" dominant-baseline="middle">${esc(formatUsd(v))}</text>`);
+    out.push(`<line x1="${left}" x2="${left + w}" y1="${yy}" y2="${yy}" class="grid"/><g class="tick" data-axis="y"><line x1="${left - 5}" x2="${left}" y1="${yy}" y2="${yy}"/><text x="${left - 8}" y="${yy}" text-anchor="end" dominant-baseline="middle">${esc(formatUsd(v))}</text></g>`);
   }
   for (let i = 0; i <= 4; i++) {
     const t = from + (span * i) / 4;
     const xx = fx(x(t));
-    out.push(`<line x1="${xx}" x2="${xx}" y1="${top + h}" y2="${top + h + 5}" class="axis"/><text x="${xx}" y="${top + h + 20}" class="xtick" text-anchor="${i === 0 ? 'start' : i === 4 ? 'end' : 'middle'}">${esc(timeLabel(t, span))}</text>`);
+    out.push(`<g class="tick" data-axis="x"><line x1="${xx}" x2="${xx}" y1="${top + h}" y2="${top + h + 5}"/><text x="${xx}" y="${top + h + 18}" text-anchor="${i === 0 ? 'start' : i === 4 ? 'end' : 'middle'}">${esc(timeLabel(t, span))}</text></g>`);
+  }
+  // Each migration: a dashed line at its time and a mark on top, the move in its tooltip.
+  for (const m of migrations) {
+    if (m.at < from || m.at > to) continue;
+    const xx = fx(x(m.at));
+    const what = `${iso(m.at)} ${m.workload}: ${m.from ?? '?'} → ${m.to} (${m.outcome}): ${m.reason}`;
+    out.push(`<g class="migration-marker" data-workload="${esc(m.workload)}" data-outcome="${esc(m.outcome)}"><title>${esc(what)}</title><line x1="${xx}" x2="${xx}" y1="${top}" y2="${top + h}" class="migration"/><path d="M${xx},${fx(top + 7)} l-5,-7 h10 z" class="migration-mark"/></g>`);
   }
   // The gap between the lines is what was saved.
   const area = [...series.map((p) => `${fx(x(p.t))},${fx(y(p.onDemandUsd))}`), ...[...series].reverse().map((p) => `${fx(x(p.t))},${fx(y(p.actualUsd))}`)].join(' ');
@@ -71,8 +72,10 @@ export function renderCostChart(segments: readonly LedgerSegment[], from: number
   out.push(`<polyline id="cost-on-demand" points="${pts((p) => p.onDemandUsd)}" class="line od"/>`);
   out.push(`<polyline id="cost-actual" points="${pts((p) => p.actualUsd)}" class="line actual"/>`);
   out.push(`<line x1="${left}" x2="${left + w}" y1="${top + h}" y2="${top + h}" class="axis"/><line x1="${left}" x2="${left}" y1="${top}" y2="${top + h}" class="axis"/>`);
-  out.push(`<text x="${left + w / 2}" y="${height - 4}" class="label" text-anchor="middle">time (UTC)</text>`);
-  out.push(`<g class="legend" transform="translate(${left + 12},${top + 14})"><line x1="0" x2="22" y1="0" y2="0" class="line od"/><text x="28" y="4">on-demand counterfactual ${esc(formatUsd(legend?.onDemandUsd ?? last?.onDemandUsd ?? 0))}</text><line x1="0" x2="22" y1="20" y2="20" class="line actual"/><text x="28" y="24">actual ${esc(formatUsd(legend?.actualUsd ?? last?.actualUsd ?? 0))}</text></g>`);
+  out.push(`<text x="${left + w / 2}" y="${height - 6}" class="axis-title" data-axis="x" text-anchor="middle">time (UTC)</text>`);
+  out.push(`<text x="14" y="${top + h / 2}" class="axis-title" data-axis="y" text-anchor="middle" transform="rotate(-90 14 ${top + h / 2})">cumulative cost (USD)</text>`);
+  const inWindow = migrations.filter((m) => m.at >= from && m.at <= to).length;
+  out.push(`<g class="legend" transform="translate(${left + 12},${top + 14})"><line x1="0" x2="22" y1="0" y2="0" class="line od"/><text x="28" y="4">on-demand counterfactual ${esc(formatUsd(legend?.onDemandUsd ?? last?.onDemandUsd ?? 0))}</text><line x1="0" x2="22" y1="20" y2="20" class="line actual"/><text x="28" y="24">actual ${esc(formatUsd(legend?.actualUsd ?? last?.actualUsd ?? 0))}</text>${inWindow > 0 ? `<line x1="0" x2="22" y1="40" y2="40" class="migration"/><text x="28" y="44">migration (${inWindow})</text>` : ''}</g>`);
   out.push('</svg>');
   return out.join('\n');
 }
@@ -97,7 +100,7 @@ function migrationsTable(ms: readonly MigrationRow[]): string {
 }
 
 const STYLE = `
-:root { color-scheme: light; --fg: #1d2330; --muted: #5b6475; --line: #d9dee7; --actual: #1f7a4d; --od: #b4442f; }
+:root { color-scheme: light; --fg: #1d2330; --muted: #5b6475; --line: #d9dee7; --actual: ${PALETTE.spotfleet}; --od: ${PALETTE.onDemand}; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); margin: 24px auto; max-width: 960px; padding: 0 16px; }
 h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px; }
 .sub { color: var(--muted); margin: 0 0 16px; }
@@ -114,11 +117,31 @@ tfoot th, tfoot td { font-weight: 700; border-top: 2px solid var(--fg); }
 tr.bad td { color: var(--od); }
 .empty, .notes { color: var(--muted); }
 .notes { list-style: none; padding-left: 0; }
-svg .plot { fill: #fbfcfe; stroke: none; } svg .grid { stroke: #eceff4; } svg .axis { stroke: #8a93a3; }
+svg .plot { fill: #fbfcfe; stroke: none; }
 svg text { font-size: 11px; fill: var(--muted); } svg .legend text { font-size: 12px; fill: var(--fg); }
+${CHART_CSS}
 svg .line { fill: none; stroke-width: 2.5; stroke-linejoin: round; } svg .actual { stroke: var(--actual); } svg .od { stroke: var(--od); stroke-dasharray: 6 4; }
 svg .saved { fill: rgba(31, 122, 77, 0.10); stroke: none; }
 `;
+
+/** Where the chart starts: where the spending does, so a short history in a long window stays legible. */
+function chartFrom(r: ReportInput): number {
+  const s = r.summary;
+  return Math.min(s.to, Math.max(s.from, r.segments.reduce((m, x) => Math.min(m, x.from), s.to)));
+}
+
+/**
+ * The header's time span, as it is: how much recorded time the page covers (first to last cost),
+ * then the window it was asked for. Three minutes of data in a 7-day window read as three minutes.
+ */
+export function spanHeader(r: ReportInput): string {
+  const s = r.summary;
+  const window = s.since === undefined ? 'window: all recorded time' : `window: since ${iso(s.since)}`;
+  if (r.segments.length === 0) return `No recorded cost in this window · ${window}`;
+  const first = r.segments.reduce((m, x) => Math.min(m, x.from), Number.POSITIVE_INFINITY);
+  const last = r.segments.reduce((m, x) => Math.max(m, x.to), 0);
+  return `${spanWords(last - first)} of recorded cost: ${iso(first)} → ${iso(last)} · ${window}`;
+}
 
 /**
  * The report page. Self-contained: inline CSS and SVG only.
@@ -136,7 +159,7 @@ export function renderReportHtml(r: ReportInput): string {
     `<title>spotfleet report: ${esc(r.fleet)}</title>`,
     `<style>${STYLE}</style></head><body>`,
     `<h1>spotfleet savings report: ${esc(r.fleet)}</h1>`,
-    `<p class="sub">${esc(iso(s.from))} → ${esc(iso(s.to))}${s.since === undefined ? ' (all recorded time)' : ''} · by ${esc(formatGroupBy(s.by))}</p>`,
+    `<p class="sub" id="span">${esc(spanHeader(r))} · by ${esc(formatGroupBy(s.by))}</p>`,
     '<div class="cards">',
     card('paid', formatUsd(t.actualUsd)),
     card('on-demand would have cost', formatUsd(t.onDemandUsd)),
@@ -148,7 +171,7 @@ export function renderReportHtml(r: ReportInput): string {
     '</div>',
     '<h2>Cumulative cost</h2>',
     // The chart starts where the spending does, so a short history in a long window stays legible.
-    renderCostChart(r.segments, Math.min(s.to, Math.max(s.from, r.segments.reduce((m, x) => Math.min(m, x.from), s.to))), s.to, t),
+    renderCostChart(r.segments, chartFrom(r), s.to, t, r.migrations),
     '<h2>Savings</h2>',
     savingsTable(s),
     ...(s.notes.length > 0 ? [`<ul class="notes">${s.notes.map((n) => `<li>* ${esc(n)}</li>`).join('')}</ul>`] : []),

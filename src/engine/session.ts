@@ -1,8 +1,8 @@
 // Opens a fleet for a command: loads and validates the spec, creates its provider instances and
 // its state store. Every command that talks to providers goes through here, and closes it.
 import { loadFleet } from '../spec/load.js';
-import type { Fleet } from '../spec/types.js';
-import type { SpecProblem } from '../core/errors.js';
+import type { Fleet, ProviderInstanceSpec } from '../spec/types.js';
+import { SpecError, SpotfleetError, type SpecProblem } from '../core/errors.js';
 import { createProvider, silentLogger } from '../providers/registry.js';
 import type { Provider, ProviderLogger } from '../providers/sdk.js';
 import { LocalStateStore, type StateStore } from '../state/store.js';
@@ -36,6 +36,16 @@ export interface OpenFleetOptions {
   withoutProviders?: boolean;
 }
 
+/**
+ * A provider that cannot even be created failed on its config (a trace or key file that is not
+ * there, a folder it cannot make): point at that config in the fleet file, as validate would.
+ */
+function locateProviderFailure(spec: ProviderInstanceSpec, e: unknown): unknown {
+  if (!(e instanceof SpotfleetError) || e instanceof SpecError) return e;
+  const message = e.message.startsWith(`provider "${spec.name}"`) ? e.message : `provider "${spec.name}" (${spec.type}) cannot start: ${e.message}`;
+  return new SpecError([{ ...spec.configPos, severity: 'error', message, expected: e.details[0] ?? 'a config the provider can start with', rule: 'provider-config' }]);
+}
+
 export async function openFleet(specPath: string, opts: OpenFleetOptions): Promise<FleetSession> {
   const { fleet, warnings } = await loadFleet(specPath);
   const providers = new Map<string, Provider>();
@@ -45,7 +55,7 @@ export async function openFleet(specPath: string, opts: OpenFleetOptions): Promi
   if (!opts.withoutProviders) {
     try {
       const created = await Promise.all(
-        fleet.providers.map(async (spec) => [spec.name, await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: opts.stateDir, log: opts.log ?? silentLogger, ...(opts.now ? { now: opts.now } : {}) })] as const),
+        fleet.providers.map(async (spec) => [spec.name, await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: opts.stateDir, log: opts.log ?? silentLogger, ...(opts.now ? { now: opts.now } : {}) }).catch((e: unknown) => { throw locateProviderFailure(spec, e); })] as const),
       );
       for (const [name, p] of created) providers.set(name, p);
     } catch (e) {

@@ -4,10 +4,11 @@
 // checkpoint it verified to the next, so a move verifies it once instead of at every step.
 // Before each side effect a pending record goes into the state (with the step's preconditions
 // checked in the same compare-and-swap write); after it, the result.
-import { ProviderError, SpotfleetError, StateConflictError, errorMessage } from '../core/errors.js';
-import { leaseAddress, workloadAddress } from '../core/address.js';
+import { ProviderError, SpotfleetError, StateConflictError, errorMessage, isSignalNotReady } from '../core/errors.js';
+import { workloadAddress } from '../core/address.js';
 import type { CheckpointInfo, Lease, NodeInfo, Observed, WorkloadInstance } from '../core/types.js';
-import type { Provider } from '../providers/sdk.js';
+import type { Provider, StorageCapability, VerifyRequest } from '../providers/sdk.js';
+import { DEFAULT_CHECKPOINT_KEEP } from '../spec/resolve.js';
 import type { CheckpointContract, Fleet, WorkloadSpec } from '../spec/types.js';
 import type { StateStore } from '../state/store.js';
 import type { ExitRecord, InstanceRef, LeaseRecord, LedgerEntry, MoveInFlight, StateFile, WorkloadRecord } from '../state/types.js';
@@ -95,6 +96,8 @@ export class StepContext {
   readonly baton = new Map<string, CheckpointInfo>();
   /** Work lost per workload when no checkpoint newer than the signal verified in time. */
   readonly lostWork = new Map<string, number>();
+  /** Workloads whose checkpoint signal was not sent (no handler for it): why, per workload. */
+  readonly unsignalled = new Map<string, string>();
   constructor(readonly o: StepOptions) {
     this.nodeCache = new Map(o.observed.nodes.map((n) => [`${n.provider}/${n.id}`, n]));
   }
@@ -160,6 +163,33 @@ export class StepContext {
       s.pending = s.pending.filter((p) => p.id !== id);
     });
     return out;
+  }
+
+  /**
+   * A verify request as the workload's checkpoint contract asks: its marker and minimum size, its
+   * own `verify` command and `keep`, and never a checkpoint a resume has failed on.
+   */
+  verifyRequest(workload: string, node: NodeInfo, extra: Partial<VerifyRequest> = {}): VerifyRequest {
+    const c = this.contract(workload);
+    const rec = this.o.recorder.latest.resources[workloadAddress(workload)];
+    const bad = rec?.type === 'workload' ? rec.badCheckpoints ?? [] : [];
+    const exclude = [...new Set([...bad, ...(extra.exclude ?? [])])];
+    return {
+      node,
+      workload,
+      ...(c?.marker ? { marker: c.marker } : {}),
+      ...(c?.minSizeBytes ? { minSizeBytes: c.minSizeBytes } : {}),
+      ...(c?.verify ? { command: c.verify } : {}),
+      ...(c ? { keep: c.keep ?? DEFAULT_CHECKPOINT_KEEP } : {}),
+      ...extra,
+      ...(exclude.length > 0 ? { exclude } : {}),
+    };
+  }
+
+  /** Verifies, and never returns an excluded checkpoint (an SDK 1.0 storage ignores `exclude`). */
+  async verify(storage: StorageCapability, req: VerifyRequest): Promise<CheckpointInfo | null> {
+    const ck = await storage.verify(req);
+    return ck && req.exclude?.includes(ck.path) ? null : ck;
   }
 
   recordCheckpoint(workload: string, ck: CheckpointInfo): Promise<StateFile> {
@@ -246,7 +276,8 @@ export async function acquireStep(ctx: StepContext, a: AcquireAction): Promise<S
       }
       const rec: LeaseRecord = {
         type: 'lease',
-        address: leaseAddress(a.pool, l.id),
+        // The address the plan showed for it: stable from plan to state.
+        address: a.address,
         provider: a.provider,
         pool: a.pool,
         leaseId: l.id,
@@ -292,7 +323,17 @@ export async function signalStep(ctx: StepContext, a: CheckpointAction, signalle
   if (signalledAt !== undefined) return signalledAt;
   const at = ctx.o.now();
   const rt = p.runtime;
-  await ctx.withPending(a.id, a.address, 'checkpoint', { node: a.node, instance: a.instanceId }, () => rt.signal(a.node, a.instanceId, contract.signal));
+  try {
+    await ctx.withPending(a.id, a.address, 'checkpoint', { node: a.node, instance: a.instanceId }, () => rt.signal(a.node, a.instanceId, contract.signal));
+  } catch (e) {
+    // A workload that never installed a handler for the signal cannot checkpoint on it; waiting
+    // for a checkpoint that nobody asked for would only hold the move or destroy back.
+    if (!isSignalNotReady(e)) throw e;
+    await ctx.o.recorder.update((s) => {
+      s.pending = s.pending.filter((x) => x.id !== a.id);
+    });
+    ctx.unsignalled.set(a.workload, `it has no handler for ${contract.signal}, so no checkpoint was asked for`);
+  }
   return at;
 }
 
@@ -318,10 +359,12 @@ export async function awaitCheckpointStep(ctx: StepContext, a: CheckpointAction,
   const node = await ctx.findNode(a.provider, a.node);
   const since = new Date(signalAt - 1).toISOString();
   const deadline = signalAt + a.waitMs;
-  const verifyReq = { node, workload: a.workload, ...(contract.marker ? { marker: contract.marker } : {}), ...(contract.minSizeBytes ? { minSizeBytes: contract.minSizeBytes } : {}) };
+  const verifyReq = ctx.verifyRequest(a.workload, node);
+  const storage = p.storage;
   let exited: CheckpointOutcome['exited'];
-  for (let i = 0; ; i++) {
-    const ck = await p.storage.verify({ ...verifyReq, since });
+  const unsignalled = ctx.unsignalled.get(a.workload);
+  for (let i = 0; !unsignalled; i++) {
+    const ck = await ctx.verify(storage, { ...verifyReq, since });
     if (ck) {
       await ctx.recordCheckpoint(a.workload, ck);
       return { checkpoint: ck, verified: true, signalAt };
@@ -335,11 +378,11 @@ export async function awaitCheckpointStep(ctx: StepContext, a: CheckpointAction,
     }
     await sleep(ctx.o.pollMs ?? 200);
   }
-  const newest = await p.storage.verify(verifyReq);
+  const newest = await ctx.verify(storage, verifyReq);
   // Lost work: from the newest checkpoint (or the start of this run when there is none) to the signal.
   const from = newest ? Date.parse(newest.mtime) : startedAt;
   const lost = from !== undefined ? Math.max(0, signalAt - from) : undefined;
-  const why = exited ? `it exited${exited.code !== undefined ? ` with code ${exited.code}` : ''} without a checkpoint newer than the signal` : `no checkpoint verified within ${Math.round(a.waitMs / 1000)}s of the signal`;
+  const why = unsignalled ?? (exited ? `it exited${exited.code !== undefined ? ` with code ${exited.code}` : ''} without a checkpoint newer than the signal` : `no checkpoint verified within ${Math.round(a.waitMs / 1000)}s of the signal`);
   const verb = ctx.o.mode === 'destroy' || !ctx.spec(a.workload) ? 'the next run resumes' : 'it resumes';
   ctx.o.emit({
     type: 'warning',
@@ -386,8 +429,7 @@ export async function stopStep(ctx: StepContext, a: StopAction): Promise<StepInf
   let ck: CheckpointInfo | null = null;
   if (p.storage && node && node.state !== 'terminated') {
     try {
-      const contract = ctx.contract(a.workload);
-      ck = await p.storage.verify({ node, workload: a.workload, ...(contract?.marker ? { marker: contract.marker } : {}) });
+      ck = await ctx.verify(p.storage, ctx.verifyRequest(a.workload, node));
     } catch {
       // The node may be going away; the checkpoint step already recorded one.
     }
@@ -432,11 +474,10 @@ export async function transferStep(ctx: StepContext, a: TransferAction, checkpoi
   const storage = src?.storage && (from.provider === to.provider || src.storage.canTransfer?.(from, to)) ? src.storage : dst?.storage?.canTransfer?.(from, to) ? dst.storage : undefined;
   if (!storage) throw new ProviderError(src ? a.from.provider : to.provider, `cannot move checkpoints from ${from.id} to ${to.id} (${to.provider})`, { address: a.address });
   const reader = src?.storage ?? storage;
-  const contract = ctx.contract(a.workload);
   let ck: CheckpointInfo | null = checkpoint && checkpoint.node === from.id ? checkpoint : null;
   if (!ck) {
     try {
-      ck = await reader.verify({ node: from, workload: a.workload, ...(contract?.marker ? { marker: contract.marker } : {}) });
+      ck = await ctx.verify(reader, ctx.verifyRequest(a.workload, from));
     } catch (e) {
       // A dead node whose storage cannot be read any more must not block the restart for ever.
       if (from.state !== 'terminated') throw e;
@@ -486,7 +527,7 @@ export async function startStep(ctx: StepContext, a: StartAction, checkpoint: Ch
   if (a.resume && spec.checkpoint) {
     if (checkpoint && checkpoint.node === node.id && !a.excludeCheckpoints?.includes(checkpoint.path)) resumeFrom = checkpoint;
     else if (p.storage) {
-      const ck = await p.storage.verify({ node, workload: a.workload, ...(a.excludeCheckpoints?.length ? { exclude: a.excludeCheckpoints } : {}) });
+      const ck = await ctx.verify(p.storage, ctx.verifyRequest(a.workload, node, a.excludeCheckpoints?.length ? { exclude: a.excludeCheckpoints } : {}));
       if (ck && !a.excludeCheckpoints?.includes(ck.path)) resumeFrom = ck;
     }
   }
@@ -518,6 +559,7 @@ export async function startStep(ctx: StepContext, a: StartAction, checkpoint: Ch
         ...(spec.image !== undefined ? { image: spec.image } : {}),
         ...(spec.command !== undefined ? { command: spec.command } : {}),
         env: spec.env,
+        ...(spec.passEnv && spec.passEnv.length > 0 ? { passEnv: spec.passEnv } : {}),
         gpus: spec.gpus,
         ...(spec.checkpoint ? { checkpointPath: spec.checkpoint.path } : {}),
         ...(resumeFrom && spec.checkpoint ? { resumeFrom: { env: spec.checkpoint.resumeEnv, path: resumeFrom.path } } : {}),
@@ -669,7 +711,7 @@ export async function recordStep(ctx: StepContext, a: RecordAction): Promise<Ste
     const node = ctx.nodeCache.get(`${a.exit.provider}/${a.exit.node}`);
     const since = rec0.since !== undefined ? new Date(rec0.since).toISOString() : undefined;
     try {
-      const newer = p?.storage && node && since ? await p.storage.verify({ node, workload: a.workload, since }) : null;
+      const newer = p?.storage && node && since ? await ctx.verify(p.storage, ctx.verifyRequest(a.workload, node, { since, keep: 0 })) : null;
       if (!newer) badCheckpoint = rec0.resumedFrom.path;
     } catch {
       // Cannot tell: leave the checkpoint be.

@@ -186,6 +186,8 @@ export interface Plan {
   cost: { beforePerHour: number; afterPerHour: number };
   /** Targeted plan (--target): only these addresses. */
   targets?: string[];
+  /** Results of the `scope: plan` policy rules, run on the plan's JSON (absent: none ran). */
+  policyViolations?: Violation[];
   /** Checkpoints known per workload (for rendering transfers). */
   checkpoints?: Record<string, CheckpointInfo>;
 }

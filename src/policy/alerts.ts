@@ -7,7 +7,7 @@
 import type { AlertRuleSpec, Severity } from '../spec/types.js';
 import type { AlertMessage } from '../providers/sdk.js';
 import type { SourcePos, SpecProblem } from '../core/errors.js';
-import { formatDuration, formatUsd } from '../core/units.js';
+import { formatDuration, formatUsdRate } from '../core/units.js';
 import { compileCel, createCelEnvironment, runCel, type CelProgram } from './cel.js';
 
 export const BUILTIN_ALERTS = ['preemption-notice', 'migration-failed', 'work-lost', 'workload-failed', 'checkpoint-stale', 'deadline-at-risk', 'budget-exceeded', 'spot-price-high'] as const;
@@ -20,7 +20,12 @@ export interface AlertFacts {
   now: number;
   notices: { node: string; workloads?: string[]; kind: string; deadline: string; provider: string }[];
   events: { kind: 'migration-failed' | 'work-lost' | 'workload-failed'; id: string; address: string; message: string; fields?: Record<string, string | number | boolean> }[];
-  workloads: { name: string; lastCheckpointAt?: number; checkpointMaxAgeMs?: number; deadlineAtRisk?: boolean; capacity?: string; costPerHour?: number }[];
+  /**
+   * `startedAt` (ms epoch): when the workload started on its current placement (the state's
+   * `since`). checkpoint-stale measures age from the later of it and the last checkpoint, so a
+   * workload that has only just started (or resumed from an old checkpoint) is not stale.
+   */
+  workloads: { name: string; lastCheckpointAt?: number; startedAt?: number; checkpointMaxAgeMs?: number; deadlineAtRisk?: boolean; capacity?: string; costPerHour?: number }[];
   markets: { pool: string; zone?: string; gpuModel: string; spotPrice: number; onDemandPrice: number; available?: boolean }[];
   fleetCostPerHour: number;
   budgetPerHour?: number;
@@ -126,19 +131,26 @@ function instancesOf(rule: CompiledAlertRule, f: AlertFacts, fleetVars: Record<s
     case 'checkpoint-stale':
       for (const w of f.workloads) {
         if (w.checkpointMaxAgeMs === undefined) continue;
-        const age = w.lastCheckpointAt === undefined ? Infinity : f.now - w.lastCheckpointAt;
-        if (age > w.checkpointMaxAgeMs) add(`workload.${w.name}`, `newest checkpoint of ${w.name} is ${Number.isFinite(age) ? formatDuration(age) : 'missing'} old, maxAge ${formatDuration(w.checkpointMaxAgeMs)}`, { maxAgeMs: w.checkpointMaxAgeMs, ...(Number.isFinite(age) ? { ageMs: age } : {}) });
+        const age = checkpointAgeMs(w, f.now);
+        if (!(age > w.checkpointMaxAgeMs)) continue;
+        const sinceStart = w.startedAt !== undefined && (w.lastCheckpointAt === undefined || w.startedAt > w.lastCheckpointAt);
+        const what = !Number.isFinite(age)
+          ? `newest checkpoint of ${w.name} is missing`
+          : sinceStart
+            ? `${w.name} has written no checkpoint in the ${formatDuration(age)} since it started`
+            : `newest checkpoint of ${w.name} is ${formatDuration(age)} old`;
+        add(`workload.${w.name}`, `${what}, maxAge ${formatDuration(w.checkpointMaxAgeMs)}`, { maxAgeMs: w.checkpointMaxAgeMs, ...(Number.isFinite(age) ? { ageMs: age } : {}) });
       }
       return out;
     case 'deadline-at-risk':
       for (const w of f.workloads) if (w.deadlineAtRisk) add(`workload.${w.name}`, `${w.name} may miss its deadline`);
       return out;
     case 'budget-exceeded':
-      if (f.budgetPerHour !== undefined && f.fleetCostPerHour > f.budgetPerHour) add(`fleet.${f.fleet}`, `fleet costs ${formatUsd(f.fleetCostPerHour)}/h, over its budget of ${formatUsd(f.budgetPerHour)}/h`, { costPerHour: f.fleetCostPerHour, budgetPerHour: f.budgetPerHour });
+      if (f.budgetPerHour !== undefined && f.fleetCostPerHour > f.budgetPerHour) add(`fleet.${f.fleet}`, `fleet costs ${formatUsdRate(f.fleetCostPerHour)}/h, over its budget of ${formatUsdRate(f.budgetPerHour)}/h`, { costPerHour: f.fleetCostPerHour, budgetPerHour: f.budgetPerHour });
       return out;
     case 'spot-price-high':
       for (const m of f.markets) {
-        if (m.spotPrice > f.spotPriceAlertRatio * m.onDemandPrice) add(marketAddress(m), `spot ${m.gpuModel} in ${m.pool}${m.zone ? `/${m.zone}` : ''} at ${formatUsd(m.spotPrice)}/GPU-h is above ${f.spotPriceAlertRatio} × on-demand ${formatUsd(m.onDemandPrice)}`, { spotPrice: m.spotPrice, onDemandPrice: m.onDemandPrice, ratio: f.spotPriceAlertRatio });
+        if (m.spotPrice > f.spotPriceAlertRatio * m.onDemandPrice) add(marketAddress(m), `spot ${m.gpuModel} in ${m.pool}${m.zone ? `/${m.zone}` : ''} at ${formatUsdRate(m.spotPrice)}/GPU-h is above ${f.spotPriceAlertRatio} × on-demand ${formatUsdRate(m.onDemandPrice)}/GPU-h`, { spotPrice: m.spotPrice, onDemandPrice: m.onDemandPrice, ratio: f.spotPriceAlertRatio });
       }
       return out;
     default:
@@ -149,17 +161,28 @@ function instancesOf(rule: CompiledAlertRule, f: AlertFacts, fleetVars: Record<s
   if (rule.scope === 'market') {
     for (const m of f.markets) {
       const r = runCel(cond, { ...fleetVars, pool: m.pool, zone: m.zone ?? '', gpuModel: m.gpuModel, spotPrice: m.spotPrice, onDemandPrice: m.onDemandPrice, available: m.available ?? true });
-      if (r.value) add(marketAddress(m), `${text}: spot ${formatUsd(m.spotPrice)}/GPU-h, on-demand ${formatUsd(m.onDemandPrice)}/GPU-h in ${m.pool}${m.zone ? `/${m.zone}` : ''}`, { spotPrice: m.spotPrice, onDemandPrice: m.onDemandPrice });
+      if (r.value) add(marketAddress(m), `${text}: spot ${formatUsdRate(m.spotPrice)}/GPU-h, on-demand ${formatUsdRate(m.onDemandPrice)}/GPU-h in ${m.pool}${m.zone ? `/${m.zone}` : ''}`, { spotPrice: m.spotPrice, onDemandPrice: m.onDemandPrice });
     }
   } else if (rule.scope === 'workload') {
     for (const w of f.workloads) {
-      const workload = { name: w.name, capacity: w.capacity ?? '', costPerHour: w.costPerHour ?? 0, checkpointAgeHours: w.lastCheckpointAt !== undefined ? (f.now - w.lastCheckpointAt) / 3_600_000 : -1, deadlineAtRisk: w.deadlineAtRisk === true };
+      const ageMs = checkpointAgeMs(w, f.now);
+      const workload = { name: w.name, capacity: w.capacity ?? '', costPerHour: w.costPerHour ?? 0, checkpointAgeHours: Number.isFinite(ageMs) ? ageMs / 3_600_000 : -1, deadlineAtRisk: w.deadlineAtRisk === true };
       if (runCel(cond, { ...fleetVars, workload }).value) add(`workload.${w.name}`, `${text} (${w.name})`);
     }
   } else if (runCel(cond, fleetVars).value) {
     add(`fleet.${f.fleet}`, text);
   }
   return out;
+}
+
+/**
+ * How old a workload's checkpoint is for checkpoint-stale: from the later of its last checkpoint
+ * and its start on the current placement (the work at risk began then); Infinity when neither is
+ * known.
+ */
+export function checkpointAgeMs(w: { lastCheckpointAt?: number; startedAt?: number }, now: number): number {
+  const from = Math.max(w.lastCheckpointAt ?? -Infinity, w.startedAt ?? -Infinity);
+  return Number.isFinite(from) ? Math.max(0, now - from) : Infinity;
 }
 
 /**

@@ -13,7 +13,9 @@
 //                              runs in parallel with the checkpoint, so the target is paid anyway)
 //   lostWorkUsd            = lostWorkHours × pTarget × G
 //                            — work done since the newest verified checkpoint is redone on the target
-//   migrationOverheadUsd   = changeoverUsd + lostWorkUsd           (0 for a first placement)
+//   egressUsd              = checkpoint.sizeGB × egress USD/GB from the checkpoint's region to the
+//                            target's (src/core/egress.ts; 0 inside a region or without a size)
+//   migrationOverheadUsd   = changeoverUsd + lostWorkUsd + egressUsd (changeover and lost work: 0 for a first placement)
 //   perPreemptionUsd(x)    = changeoverHours × (pX + pFallback) × G + lostPerPreemptionHours × pFallback × G
 //   preemptionCostX        = rateX × R × perPreemptionUsd(x)        (rate: preemptions per hour)
 //   expectedPreemptionCostUsd = preemptionCostTarget − preemptionCostCurrent
@@ -47,6 +49,8 @@ export interface CostInputs {
   lostWorkHours: number;
   /** Work lost per preemption, hours (half the checkpoint interval when it is known). */
   lostPerPreemptionHours: number;
+  /** USD to move the checkpoint to the target's region (egress); default 0. */
+  egressUsd?: number;
 }
 
 /** Every figure of one priced option, USD unless the name says otherwise; rounded by roundUsd. */
@@ -63,6 +67,7 @@ export interface CostNumbers {
   changeoverUsd: number;
   lostWorkHours: number;
   lostWorkUsd: number;
+  egressUsd: number;
   migrationOverheadUsd: number;
   preemptionRatePerHour: number;
   currentPreemptionRatePerHour: number;
@@ -81,7 +86,7 @@ export interface CostNumbers {
 export const COST_NUMBER_KEYS: readonly (keyof CostNumbers)[] = [
   'gpus', 'remainingHours', 'currentPricePerGpuHour', 'targetPricePerGpuHour', 'fallbackPricePerGpuHour',
   'nowPerHour', 'afterPerHour', 'grossSavingsUsd', 'changeoverHours', 'changeoverUsd', 'lostWorkHours',
-  'lostWorkUsd', 'migrationOverheadUsd', 'preemptionRatePerHour', 'currentPreemptionRatePerHour',
+  'lostWorkUsd', 'egressUsd', 'migrationOverheadUsd', 'preemptionRatePerHour', 'currentPreemptionRatePerHour',
   'expectedPreemptions', 'perPreemptionUsd', 'preemptionCostTargetUsd', 'preemptionCostCurrentUsd',
   'expectedPreemptionCostUsd', 'netSavingsUsd', 'savingsPerHour', 'effectivePerHour',
 ];
@@ -97,7 +102,8 @@ export function priceMove(c: CostInputs): CostNumbers {
   const changeoverUsd = c.running ? changeoverHours * (pCur + pTgt) * G : 0;
   const lostWorkHours = c.running ? c.lostWorkHours : 0;
   const lostWorkUsd = lostWorkHours * pTgt * G;
-  const migrationOverheadUsd = changeoverUsd + lostWorkUsd;
+  const egressUsd = c.egressUsd ?? 0;
+  const migrationOverheadUsd = changeoverUsd + lostWorkUsd + egressUsd;
   const perPreemptionUsd = changeoverHours * (pTgt + pFb) * G + c.lostPerPreemptionHours * pFb * G;
   const perPreemptionCurUsd = changeoverHours * (pCur + pFb) * G + c.lostPerPreemptionHours * pFb * G;
   const expectedPreemptions = c.targetPreemptionRatePerHour * R;
@@ -121,6 +127,7 @@ export function priceMove(c: CostInputs): CostNumbers {
     changeoverUsd: roundUsd(changeoverUsd),
     lostWorkHours: roundUsd(lostWorkHours),
     lostWorkUsd: roundUsd(lostWorkUsd),
+    egressUsd: roundUsd(egressUsd),
     migrationOverheadUsd: roundUsd(migrationOverheadUsd),
     preemptionRatePerHour: c.targetPreemptionRatePerHour,
     currentPreemptionRatePerHour: curRate,

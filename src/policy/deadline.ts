@@ -13,7 +13,25 @@
 //   that has been up long enough to be worth the round trip (fresh capacity tends to flap).
 // - When the slack falls to two changeovers plus a margin, go to on-demand and stay until done: one
 //   changeover to get there, one in reserve. Slack never grows, so the net holds by itself.
+//
+// With `input.zoneStats` (what has been seen of each zone's availability; the backtest always has
+// it, plan/watch when the lead's state records it) the zone choices rest on how long each zone is
+// expected to last (uptime.ts), not on a fixed uptime threshold and a rate:
+// - a zone is ranked by its cost per hour of progress: price × expected paid hours / expected
+//   progress hours (+ egress / progress), so a zone that tends to vanish within a changeover or two
+//   ranks as what it really costs;
+// - a move away from a running placement (another zone, or on-demand → spot) happens only when the
+//   price difference × the expected stay there exceeds the changeover (the paid time without
+//   progress, expected), the egress of a move across regions and the risk (the extra chance that the
+//   target ends before the job, forcing one more changeover) — the break-even `explain` shows;
+// - taking spot after an eviction, or to start, happens only when its cost per progress beats
+//   on-demand; otherwise wait while the slack is above the reserve, on-demand below it.
+// How SkyNomad (NSDI'27: lifetime prediction and migration cost in one monetary model), Can't Be
+// Late (NSDI'24: Uniform Progress and its safety net) and ROSS (INFOCOM'26: a deadline-to-work
+// ratio that triggers on-demand) reason about moving vs staying is summarised in docs/traces.md.
+import { egressUsd, regionOfZone, regionRef, type RegionRef } from '../core/egress.js';
 import type { DecideContext, PlacementOption, Reason, WorkloadDecisionInput } from './types.js';
+import { availabilityFraction, estimateUptime, expectedDownHours, meanUpHours, survival, zoneStatsKey, type UptimeEstimate, type ZoneStats } from './uptime.js';
 
 export interface DeadlineAdvice {
   /**
@@ -178,6 +196,8 @@ export function adviseDeadline(input: WorkloadDecisionInput, ctx: DecideContext,
     return od ? { mode: 'on-demand', reason, pinUntil, recommended: { action, target: od } } : { mode: 'on-demand', reason, pinUntil };
   }
 
+  if (input.zoneStats !== undefined) return adviseByExpectedStay(input, ctx, { numbers, slack, netAt, reserve, changeover, workLeft, od, action, onDemandNow, inReserve, running });
+
   // Stay in the current spot zone while it lasts: every move costs a changeover of paid time and slack.
   // ... unless another zone is enough cheaper (after expected preemptions) that the difference
   // over the expected stay there pays for the changeover on both sides.
@@ -232,4 +252,279 @@ function same(o: PlacementOption, cur: NonNullable<WorkloadDecisionInput['curren
 
 function key(o: PlacementOption): string {
   return `${o.pool}/${o.zone ?? ''}`;
+}
+
+/** The region of an option (its own, else its zone's); undefined when it has neither (no egress). */
+export function optionRegion(o: { zone?: string | undefined; region?: string | undefined }): RegionRef | undefined {
+  if (o.region !== undefined) {
+    const r = regionRef(o.region);
+    return r.cloud === 'unknown' && o.zone !== undefined ? { cloud: regionOfZone(o.zone).cloud, region: o.region } : r;
+  }
+  return o.zone !== undefined ? regionOfZone(o.zone) : undefined;
+}
+
+/** Where the newest checkpoint is: the input's, else the current placement's region. */
+export function checkpointRegionOf(input: WorkloadDecisionInput): RegionRef | undefined {
+  const cur = input.current;
+  if (input.checkpointRegion !== undefined) return regionRef(input.checkpointRegion);
+  if (!cur) return undefined;
+  let region: string | undefined;
+  for (const o of input.options) if (o.region !== undefined && o.pool === cur.pool && (o.zone ?? '') === (cur.zone ?? '') && o.capacity === cur.capacity) region = o.region;
+  return optionRegion({ zone: cur.zone, region });
+}
+
+/** USD of egress to move the workload's checkpoint to `o` (0 without checkpoint.sizeGB or a known region). */
+export function egressTo(input: WorkloadDecisionInput, o: { zone?: string | undefined; region?: string | undefined }, from: RegionRef | undefined): number {
+  const size = input.checkpointSizeGB ?? input.workload.checkpoint?.sizeGB;
+  if (size === undefined || from === undefined) return 0;
+  const to = optionRegion(o);
+  return to === undefined ? 0 : egressUsd(size, from, to);
+}
+
+interface Assessed {
+  o: PlacementOption;
+  est: UptimeEstimate;
+  egress: number;
+  /** USD per hour of progress there, changeover and egress included. */
+  perProgress: number;
+}
+
+interface Ctx {
+  numbers: Record<string, number>;
+  slack: number;
+  netAt: number;
+  reserve: number;
+  changeover: number;
+  workLeft: number;
+  od: PlacementOption | undefined;
+  action: 'move' | 'place';
+  onDemandNow: boolean;
+  inReserve: boolean;
+  running: boolean;
+}
+
+/**
+ * The break-even of moving from a placement paying `fromPrice` (per GPU-hour) to `t`: the price
+ * difference over the expected stay there, against the changeover (expected paid time without
+ * progress: ≤ C when the target may end during it), the egress, and the risk (the target's extra
+ * chance to end before the job, each end costing one more changeover at its price).
+ */
+export function breakEven(fromPrice: number, fromStayHours: number, fromEndProb: number, t: Assessed, gpus: number, checkpointHours: number, changeoverHours: number, slackValuePerHour: number): Record<string, number> {
+  const p = t.o.pricePerGpuHour;
+  // The move gains the price difference only while both would have lasted: once the current
+  // placement ends, the workload moves anyway and could go to the target then. E[min] of two
+  // independent stays, taken as for exponentials: 1 / (1/a + 1/b); on-demand never ends.
+  const tStay = t.est.progressHours;
+  const stay = Number.isFinite(fromStayHours) ? (fromStayHours > 0 && tStay > 0 ? 1 / (1 / fromStayHours + 1 / tStay) : 0) : tStay;
+  const gainUsd = (fromPrice - p) * gpus * stay;
+  // The checkpoint runs where it is now; the rest of the changeover is paid at the target.
+  const changeoverUsd = (checkpointHours * fromPrice + Math.max(0, t.est.paidHours - t.est.progressHours - checkpointHours) * p) * gpus;
+  // Risk: each placement that ends before the job costs one more changeover; moving trades the
+  // current one's chance for the target's (negative when the target is the safer of the two).
+  const riskUsd = (t.est.endProb - fromEndProb) * changeoverHours * p * gpus;
+  // Every hour without progress also spends an hour of slack, worth what it will cost to make up.
+  const slackUsd = slackValuePerHour * gpus * Math.max(0, t.est.paidHours - t.est.progressHours + (t.est.endProb - fromEndProb) * changeoverHours);
+  const breakEvenUsd = changeoverUsd + t.egress + riskUsd + slackUsd;
+  return {
+    targetExpectedUpHours: t.est.expectedUpHours,
+    targetAgeHours: t.est.ageHours,
+    targetUpSamples: t.est.samples,
+    expectedStayHours: stay,
+    targetEndProb: t.est.endProb,
+    currentEndProb: fromEndProb,
+    gainUsd,
+    changeoverUsd,
+    egressUsd: t.egress,
+    riskUsd,
+    slackValuePerHour,
+    slackUsd,
+    breakEvenUsd,
+  };
+}
+
+function where(o: PlacementOption): string {
+  return `${o.pool}${o.zone ? `/${o.zone}` : ''}`;
+}
+
+/** Delays (in changeovers) at which a move is reconsidered before it is made now. */
+const PROVE_DELAYS = [1, 2, 4, 8];
+
+/**
+ * Move now, or let the target prove itself first? Heavy-tailed up-times make capacity that has just
+ * appeared likely to vanish soon; waiting d hours keeps the current placement and the option to
+ * move later, when the target, if still up, is expected to last longer. The value of a move after
+ * d hours is P(target survives d) × (its break-even margin then − the gain forgone meanwhile);
+ * the move is made now only when that is largest at d = 0 and positive.
+ */
+function moveNow(fromPrice: number, fromStay: number, fromEndProb: number, t: Assessed, stats: ZoneStats | undefined, now: number, C: number, W: number, G: number, ckH: number, slackValue: number): { move: boolean; be: Record<string, number> } {
+  const be = breakEven(fromPrice, fromStay, fromEndProb, t, G, ckH, C, slackValue);
+  const v0 = (be.gainUsd as number) - (be.breakEvenUsd as number);
+  if (!(v0 > 0)) return { move: false, be };
+  let bestD = 0;
+  let bestV = v0;
+  for (const k of PROVE_DELAYS) {
+    const d = k * C;
+    if (d <= 0 || d >= W) continue;
+    const p = survival(stats, now, d);
+    if (p <= 0) continue;
+    const est = estimateUptime(stats, now + d * H, C, W - d);
+    const b = breakEven(fromPrice, Number.isFinite(fromStay) ? Math.max(0, fromStay - d) : fromStay, fromEndProb, { ...t, est }, G, ckH, C, slackValue);
+    const v = p * ((b.gainUsd as number) - (b.breakEvenUsd as number) - (fromPrice - t.o.pricePerGpuHour) * G * d);
+    if (v > bestV) {
+      bestV = v;
+      bestD = d;
+    }
+  }
+  be.moveValueNowUsd = v0;
+  be.bestDelayHours = bestD;
+  be.moveValueAfterDelayUsd = bestV;
+  return { move: bestD === 0, be };
+}
+
+function notYet(be: Record<string, number>, target: string): string {
+  const gain = be.gainUsd as number;
+  const cost = be.breakEvenUsd as number;
+  if (gain > cost) return `moving to ${target} would pay ($${gain.toFixed(2)} over its expected stay against $${cost.toFixed(2)}), but more if it is still up in ${fmtH((be.bestDelayHours as number) * H)} h: let it prove itself`;
+  return `moving to ${target} would save $${gain.toFixed(2)} over its expected stay, not more than the changeover, egress, risk and slack ($${cost.toFixed(2)})`;
+}
+
+/** adviseDeadline's zone choices when the input carries zone statistics (see the header). */
+function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, c: Ctx): DeadlineAdvice {
+  const now = ctx.now;
+  const cur = input.current;
+  const G = input.workload.gpus;
+  const C = c.changeover / H;
+  const W = c.workLeft / H;
+  const ckH = input.overhead.checkpointMs / H;
+  const stats = input.zoneStats ?? {};
+  const from = checkpointRegionOf(input);
+  const n0 = c.numbers;
+  // The value of an hour of slack: what on-demand costs over spot, times the share of the slack
+  // the rest of the job is expected to need anyway — for hours with no spot anywhere (the market's
+  // down fraction, zones taken as independent) and a changeover per expected preemption — or the
+  // reserve, whichever is more. Plenty of slack in a good market: nearly free; little slack, or a
+  // market that is often down: worth nearly the on-demand premium.
+  const odP = c.od?.pricePerGpuHour;
+  let allDown = 1;
+  let upSum = 0;
+  let spotZones = 0;
+  for (const o of input.options) {
+    if (o.capacity !== 'spot') continue;
+    const st = stats[zoneStatsKey(o)];
+    allDown *= 1 - availabilityFraction(st, now);
+    upSum += meanUpHours(st);
+    spotZones++;
+  }
+  const meanUp = spotZones > 0 ? upSum / spotZones : 1;
+  const needed = W * Math.min(allDown / Math.max(1e-6, 1 - allDown), 10) + (meanUp > 0 ? (W / meanUp) * C : 0);
+  const pressure = Math.min(1, Math.max(c.reserve / H, needed) / Math.max(c.slack / H, 1e-6));
+  n0.slackNeededHours = needed;
+  n0.slackPressure = pressure;
+  const slackValue = (price: number): number => (odP !== undefined ? Math.max(0, odP - price) * pressure : 0);
+  let here: PlacementOption | undefined;
+  let best: Assessed | undefined;
+  for (const o of input.options) {
+    if (!o.available || o.capacity !== 'spot') continue;
+    if (c.running && cur?.capacity === 'spot' && same(o, cur)) {
+      here = o;
+      continue;
+    }
+    const est = estimateUptime(stats[zoneStatsKey(o)], now, C, W);
+    if (!(est.progressHours > 0)) continue;
+    const egress = egressTo(input, o, from);
+    const perProgress = (o.pricePerGpuHour * G * est.paidHours + egress + slackValue(o.pricePerGpuHour) * G * (est.paidHours - est.progressHours)) / (G * est.progressHours);
+    if (!best || perProgress < best.perProgress || (perProgress === best.perProgress && key(o) < key(best.o))) best = { o, est, egress, perProgress };
+  }
+  // The cheapest zone that is down now, as it would be once back (for "take spot now, or wait for it").
+  let cheaper: { o: PlacementOption; perProgress: number; downHours: number } | undefined;
+  if (!c.running || cur?.capacity !== 'spot') {
+    for (const o of input.options) {
+      if (o.available || o.capacity !== 'spot') continue;
+      const st = stats[zoneStatsKey(o)];
+      const fresh = st ? { ...st } : undefined;
+      if (fresh) delete fresh.upSinceMs;
+      const est = estimateUptime(fresh, now, C, W);
+      if (!(est.progressHours > 0)) continue;
+      const perProgress = (o.pricePerGpuHour * G * est.paidHours + egressTo(input, o, from)) / (G * est.progressHours);
+      if (!cheaper || perProgress < cheaper.perProgress) cheaper = { o, perProgress, downHours: expectedDownHours(st, now) };
+    }
+  }
+  const n = c.numbers;
+  const odPrice = c.od?.pricePerGpuHour;
+  if (best) {
+    n.targetPerProgressHour = best.perProgress;
+    if (odPrice !== undefined) n.onDemandPerGpuHour = odPrice;
+  }
+
+  // Spot priced at or above on-demand (a price spike) is no place to stay: choose again below.
+  if (here && odPrice !== undefined && here.pricePerGpuHour >= odPrice) {
+    n.currentPerGpuHour = here.pricePerGpuHour;
+    here = undefined;
+  }
+  // Running on spot: stay while it lasts, unless the break-even says another zone pays.
+  if (here) {
+    if (best) {
+      const hereEst = estimateUptime(stats[zoneStatsKey(here)], now, 0, W);
+      const { move, be } = moveNow(here.pricePerGpuHour, hereEst.progressHours, hereEst.endProb, best, stats[zoneStatsKey(best.o)], now, C, W, G, ckH, slackValue(best.o.pricePerGpuHour));
+      Object.assign(n, { currentExpectedUpHours: hereEst.expectedUpHours }, be);
+      if (move) {
+        const b = best.o;
+        return { mode: 'spot-or-wait', reason: lazyReason('deadline-slack', n, () => `move to spot at ${where(b)} ($${b.pricePerGpuHour}/GPU-h): over the expected stay of ${fmtH((be.expectedStayHours as number) * H)} h it saves $${(be.gainUsd as number).toFixed(2)}, more than the changeover, egress and risk ($${(be.breakEvenUsd as number).toFixed(2)})`), recommended: { action: 'move', target: b } };
+      }
+      return { mode: 'spot-or-wait', reason: lazyReason('deadline-slack', n, () => `stay on spot: ${notYet(be, where(best.o))}`), recommended: { action: 'stay' } };
+    }
+    return { mode: 'spot-or-wait', reason: lazyReason('deadline-slack', n, () => `stay on spot: ${fmtH(c.slack)} h of slack`), recommended: { action: 'stay' } };
+  }
+
+  // On on-demand: back to spot only when it pays over the expected stay, and the slack allows the round trip.
+  if (c.onDemandNow) {
+    if (best && c.slack >= c.netAt + c.changeover && odPrice !== undefined) {
+      const { move, be } = moveNow(odPrice, Infinity, 0, best, stats[zoneStatsKey(best.o)], now, C, W, G, ckH, slackValue(best.o.pricePerGpuHour));
+      Object.assign(n, be);
+      if (move) {
+        const b = best.o;
+        return { mode: 'spot-or-wait', reason: lazyReason('deadline-slack', n, () => `leave on-demand for spot at ${where(b)}: saves $${(be.gainUsd as number).toFixed(2)} over the expected stay of ${fmtH((be.expectedStayHours as number) * H)} h, more than the changeover, egress and risk ($${(be.breakEvenUsd as number).toFixed(2)})`), recommended: { action: 'move', target: b } };
+      }
+      return { mode: 'spot-or-on-demand', reason: lazyReason('deadline-reserve', n, () => `stay on on-demand: ${notYet(be, `spot at ${where(best.o)}`)}`), recommended: { action: 'stay' } };
+    }
+    return {
+      mode: 'spot-or-on-demand',
+      reason: best
+        ? lazyReason('deadline-net', n, () => `stay on on-demand: ${fmtH(c.slack)} h of slack is too little to go back to spot and return`)
+        : lazyReason('deadline-reserve', n, () => `stay on on-demand until spot returns: ${fmtH(c.slack)} h of slack, reserve ${fmtH(c.reserve)} h`),
+      recommended: { action: 'stay' },
+    };
+  }
+
+  // Not running (or evicted): spot when its cost per hour of progress beats on-demand ...
+  if (best && (odPrice === undefined || best.perProgress < odPrice)) {
+    const b = best;
+    // ... unless a cheaper zone that is down now is worth waiting for: over the time until it is
+    // expected back (or until this one ends), taking this one costs the price difference plus one
+    // more changeover (to go back), and saves that time's slack; waiting must leave the slack above
+    // the reserve.
+    if (cheaper && cheaper.perProgress < b.perProgress) {
+      const window = Math.min(cheaper.downHours, b.est.progressHours);
+      const extraUsd = (b.perProgress - cheaper.perProgress) * G * window + C * cheaper.o.pricePerGpuHour * G;
+      const savedUsd = slackValue(cheaper.o.pricePerGpuHour) * G * Math.max(0, window - C);
+      n.waitForHours = cheaper.downHours;
+      n.takeExtraUsd = extraUsd;
+      n.takeSavesSlackUsd = savedUsd;
+      if (extraUsd > savedUsd && c.slack - cheaper.downHours * H > Math.max(c.reserve, needed * H)) {
+        const y = cheaper;
+        return { mode: 'spot-or-wait', reason: lazyReason('deadline-slack', n, () => `wait for spot at ${where(y.o)} (expected back in ${fmtH(y.downHours * H)} h): taking ${where(b.o)} meanwhile would cost $${extraUsd.toFixed(2)} more than the $${savedUsd.toFixed(2)} of slack it saves`), recommended: { action: 'wait' } };
+      }
+    }
+    if (from !== undefined) n.egressUsd = b.egress;
+    Object.assign(n, { targetExpectedUpHours: b.est.expectedUpHours, expectedStayHours: b.est.progressHours, targetUpSamples: b.est.samples });
+    return { mode: 'spot-or-wait', reason: lazyReason('deadline-slack', n, () => `spot at ${where(b.o)} ($${b.o.pricePerGpuHour}/GPU-h, expected up ${fmtH(b.est.expectedUpHours * H)} h): $${b.perProgress.toFixed(3)} per GPU-hour of progress, ${fmtH(c.slack)} h of slack`), recommended: { action: c.action, target: b.o } };
+  }
+  if (c.inReserve && c.od) {
+    return { mode: 'spot-or-on-demand', reason: lazyReason('deadline-reserve', n, () => `on-demand until spot returns: no spot that beats it per hour of progress, ${fmtH(c.slack)} h of slack is under the reserve ${fmtH(c.reserve)} h`), recommended: { action: c.action, target: c.od } };
+  }
+  return {
+    mode: 'spot-or-wait',
+    reason: lazyReason('deadline-slack', n, () => `wait for spot: none ${best ? 'beats on-demand per hour of progress' : 'available'}, ${fmtH(c.slack)} h of slack left (on-demand at ${fmtH(c.netAt)} h)`),
+    recommended: { action: 'wait' },
+  };
 }

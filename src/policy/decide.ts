@@ -10,8 +10,8 @@
 //      violations that block apply.
 // Hysteresis: a voluntary move in either direction must clear minSavingsPerHour after paying the
 // migration overhead on both sides, so prices must swing by more than that band to flip back.
-import { HOUR_MS, formatDuration, formatUsd, roundUsd } from '../core/units.js';
-import { adviseDeadline, lazyReason, type DeadlineAdvice } from './deadline.js';
+import { HOUR_MS, formatDuration, formatRate, formatUsd, formatUsdRate, roundUsd } from '../core/units.js';
+import { adviseDeadline, checkpointRegionOf, egressTo, lazyReason, type DeadlineAdvice } from './deadline.js';
 import { effectivePerHour, priceMove, type CostNumbers } from './cost.js';
 import {
   evaluateRules,
@@ -24,6 +24,7 @@ import {
   type PolicyWorkloadFacts,
 } from './policy-set.js';
 import { capList, capMap } from './cel.js';
+import { estimateUptime, zoneStatsKey } from './uptime.js';
 import type { DecideContext, PlacementOption, Reason, Violation, WorkloadDecision, WorkloadDecisionInput } from './types.js';
 
 const SPOT_CLASSES: ReadonlySet<string> = new Set(['training', 'batch', 'dev']);
@@ -100,6 +101,12 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
   for (const o of input.options) if (o.available && o.capacity === 'on-demand' && o.pricePerGpuHour < odPrice) odPrice = o.pricePerGpuHour;
   // After a preemption the workload falls back: to on-demand when there is some, else it pays about the same.
   const fallbackPrice = Number.isFinite(odPrice) ? odPrice : cur?.pricePerGpuHour ?? 0;
+  // Without a known rate, zone statistics give one: 1 / the expected up-time from now.
+  const rateFor = (o: PlacementOption): number => {
+    if (o.preemptionRatePerHour !== undefined || input.zoneStats === undefined) return o.preemptionRatePerHour ?? 0;
+    const up = estimateUptime(input.zoneStats[zoneStatsKey(o)], now, 0, R).expectedUpHours;
+    return up > 0 ? 1 / up : 0;
+  };
   const curRate = cur && cur.capacity === 'spot' ? rateOf(input.options, cur) : 0;
 
   // --- pins: deadline safety net, preemption budget ------------------------------------------
@@ -166,6 +173,7 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
     cFacts = currentFacts(input);
   }
   const hasMandatory = rules?.some((r) => r.enforcement === 'mandatory') ?? false;
+  const ckRegion = checkpointRegionOf(input);
   const price = (o: PlacementOption, migrating: boolean, baseline: number, baseRate: number): CostNumbers =>
     priceMove({
       gpus: G,
@@ -174,13 +182,14 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
       currentPricePerGpuHour: baseline,
       currentPreemptionRatePerHour: baseRate,
       targetPricePerGpuHour: o.pricePerGpuHour,
-      targetPreemptionRatePerHour: o.capacity === 'spot' ? o.preemptionRatePerHour ?? 0 : 0,
+      targetPreemptionRatePerHour: o.capacity === 'spot' ? rateFor(o) : 0,
       fallbackPricePerGpuHour: fallbackPrice,
       checkpointMs: ov.checkpointMs,
       transferMs: ov.transferMs,
       restartMs: ov.restartMs,
       lostWorkHours,
       lostPerPreemptionHours,
+      egressUsd: egressTo(input, o, ckRegion),
     });
   const activation = (o: PlacementOption, action: string, n: CostNumbers): PolicyActivation => ({
     workload: wFacts as PolicyWorkloadFacts,
@@ -212,7 +221,7 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
         continue;
       }
     }
-    const rate = o.capacity === 'spot' ? o.preemptionRatePerHour ?? 0 : 0;
+    const rate = o.capacity === 'spot' ? rateFor(o) : 0;
     cands.push({ o, eff: effectivePerHour(o.pricePerGpuHour, rate, G, changeoverHours, fallbackPrice, lostPerPreemptionHours) });
   }
   if (overCap > 0) reasons.push({ rule: 'price-cap', text: `${overCap} option(s) priced above their pool's maxPricePerHour left out`, numbers: { optionsOverCap: overCap } });
@@ -287,7 +296,7 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
         const o = c.o;
         const n = cur ? price(o, true, baseline, curRate) : price(o, false, Number.isFinite(odPrice) ? odPrice : 0, 0);
         const act = cur ? 'move' : 'place';
-        costReason(() => `${act === 'move' ? 'move' : 'place'} on ${where(o)} at ${formatUsd(n.afterPerHour)}/h: the deadline strategy's choice`, n);
+        costReason(() => `${act === 'move' ? 'move' : 'place'} on ${where(o)} at ${formatUsdRate(n.afterPerHour)}/h: the deadline strategy's choice`, n);
         return decision(act, o, n);
       }
       if (t.capacity === 'spot' && advice?.mode === 'spot-or-wait') {
@@ -328,7 +337,7 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
     if (!best) return noCapacity();
     const n = price(best.o, true, baseline, curRate);
     reasons.push({ rule: 'fallback', text: `node ${cur.node} is being evicted: move to ${where(best.o)} (fallback.to: ${fb})` });
-    costReason(() => `forced move: ${formatUsd(nowPerHour)}/h → ${formatUsd(n.afterPerHour)}/h, migration overhead ${formatUsd(n.migrationOverheadUsd)}`, n);
+    costReason(() => `forced move: ${formatUsdRate(nowPerHour)}/h → ${formatUsdRate(n.afterPerHour)}/h, migration overhead ${formatUsd(n.migrationOverheadUsd)}`, n);
     return decision('move', best.o, n);
   }
 
@@ -341,7 +350,7 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
         return decision('wait', undefined, undefined);
       }
       const n = price(best.o, false, Number.isFinite(odPrice) ? odPrice : 0, 0);
-      costReason(() => `place on ${where(best.o)} at ${formatUsd(n.afterPerHour)}/h`, n);
+      costReason(() => `place on ${where(best.o)} at ${formatUsdRate(n.afterPerHour)}/h`, n);
       return decision('place', best.o, n);
     }
     const set = spotWanted(cands);
@@ -353,14 +362,14 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
       const n = price(best.o, false, bestOd.o.pricePerGpuHour, 0);
       if (n.savingsPerHour < th.minSavingsPerHour) {
         const m = price(bestOd.o, false, bestOd.o.pricePerGpuHour, 0);
-        costReason(() => `place on ${where(bestOd.o)}: spot ${where(best.o)} would save ${formatUsd(n.savingsPerHour)}/h, below minSavingsPerHour ${formatUsd(th.minSavingsPerHour)}/h`, n);
+        costReason(() => `place on ${where(bestOd.o)}: spot ${where(best.o)} would save ${formatUsdRate(n.savingsPerHour)}/h, below minSavingsPerHour ${formatUsdRate(th.minSavingsPerHour)}/h`, n);
         return decision('place', bestOd.o, m);
       }
-      costReason(() => `place on ${where(best.o)}: saves ${formatUsd(n.savingsPerHour)}/h over ${where(bestOd.o)} after expected preemptions (≥ ${formatUsd(th.minSavingsPerHour)}/h)`, n);
+      costReason(() => `place on ${where(best.o)}: saves ${formatUsdRate(n.savingsPerHour)}/h over ${where(bestOd.o)} after expected preemptions (≥ ${formatUsdRate(th.minSavingsPerHour)}/h)`, n);
       return decision('place', best.o, n);
     }
     const n = price(best.o, false, bestOd ? bestOd.o.pricePerGpuHour : best.o.pricePerGpuHour, 0);
-    costReason(() => `place on ${where(best.o)}: cheapest allowed at ${formatUsd(n.afterPerHour)}/h`, n);
+    costReason(() => `place on ${where(best.o)}: cheapest allowed at ${formatUsdRate(n.afterPerHour)}/h`, n);
     return decision('place', best.o, n);
   }
 
@@ -390,7 +399,7 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
       return decision('stay', undefined, undefined);
     }
     const n = price(best.o, true, baseline, curRate);
-    costReason(() => `must move (${why}) to ${where(best.o)}: ${formatUsd(nowPerHour)}/h → ${formatUsd(n.afterPerHour)}/h, migration overhead ${formatUsd(n.migrationOverheadUsd)}`, n);
+    costReason(() => `must move (${why}) to ${where(best.o)}: ${formatUsdRate(nowPerHour)}/h → ${formatUsdRate(n.afterPerHour)}/h, migration overhead ${formatUsd(n.migrationOverheadUsd)}`, n);
     return decision('move', best.o, n);
   }
 
@@ -422,10 +431,10 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
     }
   }
   if (n.savingsPerHour < th.minSavingsPerHour) {
-    costReason(() => `stay on ${where(cur)}: moving to ${where(best.o)} nets ${formatUsd(n.netSavingsUsd)} over ${roundUsd(R)}h = ${formatUsd(n.savingsPerHour)}/h, below minSavingsPerHour ${formatUsd(th.minSavingsPerHour)}/h`, n);
+    costReason(() => `stay on ${where(cur)}: moving to ${where(best.o)} nets ${formatUsd(n.netSavingsUsd)} over ${formatRate(R)}h = ${formatUsdRate(n.savingsPerHour)}/h, below minSavingsPerHour ${formatUsdRate(th.minSavingsPerHour)}/h`, n);
     return decision('stay', undefined, n);
   }
-  costReason(() => `move to ${where(best.o)}: nets ${formatUsd(n.netSavingsUsd)} over ${roundUsd(R)}h = ${formatUsd(n.savingsPerHour)}/h ≥ minSavingsPerHour ${formatUsd(th.minSavingsPerHour)}/h`, n);
+  costReason(() => `move to ${where(best.o)}: nets ${formatUsd(n.netSavingsUsd)} over ${formatRate(R)}h = ${formatUsdRate(n.savingsPerHour)}/h ≥ minSavingsPerHour ${formatUsdRate(th.minSavingsPerHour)}/h`, n);
   return decision('move', best.o, n);
 }
 

@@ -14,8 +14,16 @@ import type { Violation } from './types.js';
 
 export type Enforcement = 'advisory' | 'mandatory';
 
+/**
+ * What a rule reads: one workload's candidate placement (`workload`, the default), or the whole
+ * plan as its JSON contract (`plan`: the variable `input` is what `plan --json` prints, so a rule
+ * reads `input.resource_changes[].change.actions` as a Terraform policy would).
+ */
+export type PolicyScope = 'workload' | 'plan';
+
 export interface CompiledRule {
   name: string;
+  scope: PolicyScope;
   description: string;
   enforcement: Enforcement;
   message: string;
@@ -33,7 +41,10 @@ export interface CompiledRule {
 export interface PolicySet {
   readonly kind: 'PolicySet';
   readonly files: readonly string[];
+  /** Rules of scope `workload`, run by decideWorkload for each candidate. */
   readonly rules: readonly CompiledRule[];
+  /** Rules of scope `plan`, run once on the plan JSON (evaluatePlanRules). */
+  readonly planRules: readonly CompiledRule[];
 }
 
 /** The default policy set shipped with spotfleet. */
@@ -87,6 +98,13 @@ export interface PolicyActivation {
 
 let matchEnv: Environment | undefined;
 let ruleEnv: Environment | undefined;
+let planEnv: Environment | undefined;
+
+/** The environment of `scope: plan` rules: `input`, the plan JSON document (docs/json.md). */
+function planEnvironment(): Environment {
+  planEnv ??= createCelEnvironment((e) => e.registerVariable('input', 'dyn'));
+  return planEnv;
+}
 
 function envs(): { match: Environment; rule: Environment } {
   if (!matchEnv || !ruleEnv) {
@@ -105,7 +123,7 @@ function envs(): { match: Environment; rule: Environment } {
 }
 
 const RULE_KEYS = new Set(['name', 'description', 'enforcement', 'match', 'deny', 'require', 'message']);
-const TOP_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'rules']);
+const TOP_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'scope', 'rules']);
 
 /**
  * Loads and compiles policy files. Throws SpecError listing every problem (file:line:col).
@@ -114,6 +132,7 @@ const TOP_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'rules']);
 export function loadPolicySet(paths: readonly string[]): PolicySet {
   const problems: SpecProblem[] = [];
   const rules: CompiledRule[] = [];
+  const planRules: CompiledRule[] = [];
   const seen = new Map<string, string>();
   for (const file of paths) {
     let text: string;
@@ -130,11 +149,11 @@ export function loadPolicySet(paths: readonly string[]): PolicySet {
         continue;
       }
       seen.set(r.name, `${r.file}:${r.pos.line}`);
-      rules.push(r);
+      (r.scope === 'plan' ? planRules : rules).push(r);
     }
   }
   if (problems.some((p) => p.severity === 'error')) throw new SpecError(problems);
-  return { kind: 'PolicySet', files: [...paths], rules };
+  return { kind: 'PolicySet', files: [...paths], rules, planRules };
 }
 
 /** Parses and compiles one policy document; problems are appended. Exported for tests and `validate`. */
@@ -166,6 +185,12 @@ export function parsePolicyText(text: string, file: string, problems: SpecProble
   if (!isScalar(kind) || kind.value !== 'PolicySet') err(nodePos(kind ?? root), 'not a policy set', 'kind: PolicySet');
   const api = root.get('apiVersion', true) as YamlNode | undefined;
   if (api !== undefined && (!isScalar(api) || api.value !== 'spotfleet.dev/v1')) err(nodePos(api), 'unsupported apiVersion', 'spotfleet.dev/v1');
+  const scopeNode = root.get('scope', true) as YamlNode | undefined;
+  let scope: PolicyScope = 'workload';
+  if (scopeNode !== undefined) {
+    if (isScalar(scopeNode) && (scopeNode.value === 'workload' || scopeNode.value === 'plan')) scope = scopeNode.value;
+    else err(nodePos(scopeNode), 'unknown scope', 'workload (each placement decision) or plan (the plan JSON, as `input`)');
+  }
   const list = root.get('rules', true) as YamlNode | undefined;
   if (!isSeq(list)) {
     err(nodePos(list ?? root), '`rules` must be a list', 'a list of rules');
@@ -232,12 +257,18 @@ export function parsePolicyText(text: string, file: string, problems: SpecProble
       ok = false;
       return undefined;
     };
-    const m = compileAt(match, mEnv, 'match');
-    const d = compileAt(deny, rEnv, 'deny');
-    const q = compileAt(require, rEnv, 'require');
+    if (scope === 'plan' && match) {
+      err(nodePos(match.node), '`match` is for workload rules', 'a plan rule reads `input` (the plan JSON) in deny or require');
+      ok = false;
+    }
+    const env = scope === 'plan' ? planEnvironment() : rEnv;
+    const m = scope === 'plan' ? undefined : compileAt(match, mEnv, 'match');
+    const d = compileAt(deny, env, 'deny');
+    const q = compileAt(require, env, 'require');
     if (!ok || !name || !message) continue;
     const rule: CompiledRule = {
       name: name.value,
+      scope,
       description: description?.value ?? '',
       enforcement: (enforcement?.value as Enforcement | undefined) ?? 'advisory',
       message: message.value,
@@ -312,6 +343,23 @@ export function evaluateRules(rules: readonly CompiledRule[], act: PolicyActivat
     if (violated) {
       out.push({ policy: r.name, level: r.enforcement, message: res.error !== undefined ? `${r.message} (policy could not be evaluated: ${res.error})` : r.message });
     }
+  }
+  return out;
+}
+
+/**
+ * Runs the `scope: plan` rules on the plan's JSON document (what `plan --json` prints). A rule is
+ * violated when `deny` is true or `require` false; an evaluation error counts as a violation
+ * (fail closed). The whole document is given, uncapped: a policy that missed a resource change
+ * because a list was cut would pass a plan it should stop.
+ */
+export function evaluatePlanRules(set: PolicySet, planJson: Record<string, unknown>): Violation[] {
+  const out: Violation[] = [];
+  for (const r of set.planRules) {
+    const prog = (r.deny ?? r.require) as CelProgram;
+    const res = runCel(prog, { input: planJson });
+    const violated = res.error !== undefined ? true : r.deny ? res.value : !res.value;
+    if (violated) out.push({ policy: r.name, level: r.enforcement, message: res.error !== undefined ? `${r.message} (policy could not be evaluated: ${res.error})` : r.message });
   }
   return out;
 }

@@ -3,6 +3,7 @@
 // what a backtest shows is what watch would do.
 import type { CapacityType } from '../core/types.js';
 import type { MigrationOverhead, Thresholds, WorkloadSpec } from '../spec/types.js';
+import type { ZoneStats } from './uptime.js';
 
 /** One place a workload could run: a pool (and zone), on an existing node or on new capacity. */
 export interface PlacementOption {
@@ -28,6 +29,8 @@ export interface PlacementOption {
   warm?: boolean;
   /** The pool's `maxPricePerHour` (USD per GPU-hour), when set: options priced above it are not taken. */
   maxPricePerHour?: number;
+  /** The region a checkpoint moves to when the workload goes here; default from the zone's name (egress). */
+  region?: string;
 }
 
 export interface CurrentPlacement {
@@ -76,6 +79,17 @@ export interface WorkloadDecisionInput {
   progress: WorkloadProgress;
   /** Measured by drill, or configured, or the default. */
   overhead: MigrationOverhead;
+  /**
+   * Optional: what has been seen of each pool/zone's spot availability, keyed by
+   * `zoneStatsKey({ pool, zone })` (build it with `zoneStatsFromObservations`). With it, the
+   * deadline strategy estimates how long each zone will last and moves only when the price
+   * difference over the expected stay pays for the changeover, the egress and the risk.
+   */
+  zoneStats?: Record<string, ZoneStats>;
+  /** Optional: the region the newest checkpoint is stored in (default: the current placement's zone's region). */
+  checkpointRegion?: string;
+  /** Optional: the checkpoint's size as measured (drill, transfers), GB; overrides `checkpoint.sizeGB` of the spec for egress. */
+  checkpointSizeGB?: number;
 }
 
 /** Why: a rule and the numbers that decided it, for plan reason lines and `spotfleet explain`. */

@@ -30,6 +30,12 @@ export interface ConformanceFixture {
   trainer: Workload & { checkpointPath?: string };
   /** A workload that ignores SIGTERM (to check the SIGKILL escalation); the check is skipped without one. */
   stubborn?: Workload;
+  /**
+   * A workload that installs its SIGUSR1 handler only a moment after it starts (until then the
+   * default action would end it) and logs `got-usr1` when the handler runs; the check that no
+   * signal reaches a default handler is skipped without one.
+   */
+  lateHandler?: Workload;
   /** A workload that exits on its own with the given code. */
   exits?: (code: number) => Workload;
   /** Writes a checkpoint for `workload` on `node` (needed when the provider has storage). */
@@ -193,6 +199,25 @@ export function describeProviderConformance(name: string, setup: () => Promise<C
       // Idempotent: stopping a stopped instance succeeds and says the same.
       expect((await p.runtime.stop(node.id, a.id, 1000)).exitCode).toBe(0);
       if (p.runtime.logs) expect(typeof (await p.runtime.logs(node.id, a.id, { tailLines: 5 }))).toBe('string');
+    });
+
+    it('runtime: a signal sent right at start never reaches a default handler', async (ctx) => {
+      if (!p.runtime || !fx.lateHandler) return ctx.skip();
+      const node = await mainNode();
+      const a = await p.runtime.start(request(node, `conf-late-${run}`, fx.lateHandler, `${run}-late`));
+      started.push(a);
+      // Either delivered once the handler is in place, or refused (retryable) without sending.
+      const sent = await p.runtime.signal(node.id, a.id, 'SIGUSR1').then(
+        () => true,
+        (e: unknown) => {
+          expect((e as { retryable?: boolean }).retryable).toBe(true);
+          return false;
+        },
+      );
+      if (sent && p.runtime.logs) await waitFor('the late handler to run', async () => ((await p.runtime!.logs!(node.id, a.id)).includes('got-usr1') ? true : undefined));
+      else await new Promise((r) => setTimeout(r, 1000));
+      expect((await instance(a.id))?.state).toBe('running');
+      await p.runtime.stop(node.id, a.id, 2000);
     });
 
     it('runtime: an instance that exits on its own is reported exited with its code', async (ctx) => {

@@ -1,12 +1,14 @@
 // Finds provider factories (built-ins by type, external plugins by npm package name), checks each
 // instance's `config` against the provider's own JSON Schema, and creates the instances.
 import { createRequire } from 'node:module';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, realpathSync } from 'node:fs';
+import { join, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ErrorObject } from 'ajv';
 import { ProviderError, SpotfleetError, type SourcePos, type SpecProblem } from '../core/errors.js';
+import { nearestWord } from '../core/suggest.js';
+import { pinnedPackage } from './lock.js';
 import type { Provider, ProviderContext, ProviderFactory, ProviderLogger } from './sdk.js';
 
 /** Built-in provider types; each lives in providers/<type>/index.ts and exports `provider`. */
@@ -20,21 +22,33 @@ function isFactory(v: unknown): v is ProviderFactory {
 
 /**
  * Loads the factory for a provider instance: a built-in by `type`, or an external plugin from the
- * npm package `pkg`, resolved from the spec's folder (so a fleet's own node_modules works).
+ * npm package `pkg`, resolved from the spec's folder (so a fleet's own node_modules works), and
+ * only when the lock file pins it (see lock.ts): a path is never loaded.
  */
 export async function loadProviderFactory(type: string, pkg: string | undefined, specDir: string): Promise<ProviderFactory> {
-  const key = pkg ? `pkg:${pkg}` : `builtin:${type}`;
+  const key = pkg ? `pkg:${specDir}\u0000${pkg}` : `builtin:${type}`;
   const hit = cache.get(key);
   if (hit) return hit;
   let mod: Record<string, unknown>;
   if (pkg) {
+    // Nothing of the package runs unless it is installed and pinned in the lock file (lock.ts).
+    const pinned = pinnedPackage(pkg, specDir);
     let resolved: string;
     try {
       resolved = createRequire(join(specDir, 'package.json')).resolve(pkg);
     } catch {
-      throw new SpotfleetError('PROVIDER_NOT_FOUND', `provider package "${pkg}" is not installed`, [`Install it next to the fleet: npm install ${pkg}`]);
+      throw new SpotfleetError('PROVIDER_NOT_FOUND', `provider package "${pkg}" is installed at ${pinned.dir} but its entry point cannot be resolved`, ['Its package.json needs a "main" or "exports" entry.']);
     }
-    mod = (await import(pathToFileURL(resolved).href)) as Record<string, unknown>;
+    let real: string;
+    try {
+      real = realpathSync(resolved);
+    } catch {
+      real = resolved;
+    }
+    if (!real.startsWith(`${pinned.dir}${sep}`)) {
+      throw new SpotfleetError('PROVIDER_LOCK_MISMATCH', `provider package "${pkg}" resolves to ${real}, outside the pinned package folder ${pinned.dir}`);
+    }
+    mod = (await import(pathToFileURL(real).href)) as Record<string, unknown>;
   } else {
     if (!(BUILTIN_PROVIDERS as readonly string[]).includes(type)) {
       throw new SpotfleetError('PROVIDER_NOT_FOUND', `unknown provider type "${type}"`, [`Built-in types: ${BUILTIN_PROVIDERS.join(', ')}; or set \`package:\` to an npm package.`]);
@@ -104,8 +118,10 @@ function configProblem(e: ErrorObject, instance: string, type: string, positionO
   if (e.keyword === 'additionalProperties') {
     const extra = String((e.params as { additionalProperty?: string }).additionalProperty);
     pointer = `${pointer}/${extra.replace(/~/g, '~0').replace(/\//g, '~1')}`;
-    message = `has an unknown key "${extra}"`;
-    expected = 'one of the keys the provider documents';
+    const documented = Object.keys((e.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties ?? {}).sort();
+    const near = nearestWord(extra, documented);
+    message = `has an unknown key "${extra}"${near ? `; did you mean "${near}"?` : ''}`;
+    expected = documented.length > 0 ? `one of the keys the ${type} provider documents: ${documented.join(', ')} (see \`spotfleet providers schema ${type}\`)` : 'no keys here';
   } else if (e.keyword === 'required') {
     const missing = String((e.params as { missingProperty?: string }).missingProperty);
     message = `missing required key "${missing}"`;

@@ -1,6 +1,11 @@
 // The provider SDK: the one small interface every provider implements, with optional capabilities.
 // Built-in providers (providers/<name>/) import only this folder and src/core, exactly as an
 // external plugin package would. Requests and results are plain serialisable data.
+//
+// SDK 1.1 adds, backwards compatibly (optional fields a 1.0 provider ignores):
+// StartRequest.passEnv; VerifyRequest.exclude, command, commandTimeoutMs and keep; and states the
+// readiness rule of RuntimeCapability.signal. A caller cannot tell a 1.0 storage from a 1.1 one, so
+// it checks that a returned checkpoint is not one it excluded.
 import type {
   CapacityType,
   CheckpointInfo,
@@ -122,7 +127,14 @@ export interface StartRequest {
   node: string;
   image?: string;
   command?: string[];
+  /** The spec's `env`. Runtimes never add spotfleet's own environment to it (it holds secrets). */
   env: Record<string, string>;
+  /**
+   * Names of variables whose values the runtime copies from spotfleet's environment
+   * (`ProviderContext.env`) into the workload's: the spec's `passEnv` allow-list. Optional (added
+   * in SDK 1.1); unset variables are left out, and `env` wins over a passed value.
+   */
+  passEnv?: string[];
   gpus: number;
   /** Where the workload writes checkpoints, as it sees the path. */
   checkpointPath?: string;
@@ -138,6 +150,12 @@ export interface RuntimeCapability {
   /** Every instance this provider runs for the fleet (running and recently exited). */
   list(): Promise<WorkloadInstance[]>;
   start(req: StartRequest): Promise<WorkloadInstance>;
+  /**
+   * Sends a (checkpoint) signal. It must never reach a default handler: a runtime sends it only
+   * once the workload catches it (on Linux, /proc/PID/status `SigCgt`), waiting a bounded time
+   * for that, and otherwise rejects with a retryable ProviderError saying it was not sent. A
+   * default handler would end the workload (SIGUSR1 in Python) or, in Node.js, open its inspector.
+   */
   signal(node: string, instanceId: string, signal: string): Promise<void>;
   /** SIGTERM, then SIGKILL after graceMs. Idempotent: stopping a stopped instance succeeds. */
   stop(node: string, instanceId: string, graceMs: number): Promise<{ exitCode?: number }>;
@@ -203,8 +221,28 @@ export interface VerifyRequest {
   since?: string;
   marker?: string;
   minSizeBytes?: number;
-  /** Checkpoints (paths) never to return: a resume from them failed. The newest other one counts. */
+  /**
+   * Checkpoint paths (as verify returned them) that must not be returned, e.g. one a resume failed
+   * on: the newest other checkpoint that passes is returned instead (null when none). Optional
+   * (SDK 1.1); a storage whose unit of checkpoint is the whole workload folder (ssh nodes) returns
+   * null when that folder is excluded.
+   */
   exclude?: string[];
+  /**
+   * The workload's `checkpoint.verify` argv. Run on the node where the checkpoint lives (never
+   * through a shell; over ssh every argument is quoted), newest candidate first, with the
+   * checkpoint's path as its last argument and in CHECKPOINT_PATH; the first that exits 0 is
+   * returned. Optional (SDK 1.1); absent, the file checks above decide alone.
+   */
+  command?: string[];
+  /** Time limit of one run of `command`, ms. Default 60 s; a run cut off counts as a failed check. */
+  commandTimeoutMs?: number;
+  /**
+   * Keep only this many newest finished checkpoints: once verify returns one, older ones beyond
+   * that many are deleted (never the one returned, never one in progress). 0 or absent keeps all.
+   * Optional (SDK 1.1).
+   */
+  keep?: number;
 }
 
 export interface TransferRequest {

@@ -1,7 +1,7 @@
 // Canonical formatting of fleet files: a fixed key order for the known mappings and 2-space
 // indentation. Pairs are reordered inside the parsed yaml Document, so comments, quoting, flow
 // style and number formats travel with their nodes; nothing is re-serialised from plain data.
-import { isMap, isPair, isScalar, isSeq, type Document } from 'yaml';
+import { YAMLMap, YAMLSeq, isCollection, isMap, isPair, isScalar, isSeq, visit, type Document } from 'yaml';
 import { SpecError, SpotfleetError } from '../core/errors.js';
 import { parseSpecText, type SpecSource } from './source.js';
 
@@ -10,10 +10,10 @@ export const KEY_ORDER = {
   top: ['apiVersion', 'kind', 'metadata', 'providers', 'pools', 'defaults', 'workloads', 'alerts', 'sinks', 'policies', 'budgetPerHour'],
   metadata: ['name', 'labels'],
   provider: ['type', 'package', 'config'],
-  pool: ['name', 'provider', 'capacity', 'gpuModel', 'maxPricePerHour', 'zones', 'warmStandby', 'labels'],
-  defaults: ['checkpoint', 'thresholds', 'fallback', 'overhead'],
-  workload: ['name', 'image', 'command', 'gpus', 'gpuModel', 'class', 'capacity', 'expectedDuration', 'deadline', 'pools', 'fallback', 'checkpoint', 'overhead', 'env', 'labels', 'critical'],
-  checkpoint: ['path', 'signal', 'stopGrace', 'resumeEnv', 'maxAge', 'marker', 'minSize', 'shared'],
+  pool: ['name', 'provider', 'capacity', 'gpuModel', 'maxPricePerHour', 'zones', 'warmStandby', 'onWarning', 'labels'],
+  defaults: ['checkpoint', 'thresholds', 'fallback', 'overhead', 'passEnv'],
+  workload: ['name', 'image', 'command', 'gpus', 'gpuModel', 'class', 'capacity', 'expectedDuration', 'deadline', 'pools', 'fallback', 'restartPolicy', 'backoffLimit', 'checkpoint', 'overhead', 'env', 'passEnv', 'labels', 'critical'],
+  checkpoint: ['path', 'signal', 'stopGrace', 'resumeEnv', 'maxAge', 'marker', 'minSize', 'shared', 'sizeGB', 'verify', 'keep'],
   thresholds: ['minSavingsPerHour', 'minRuntime', 'spotPriceAlertRatio', 'maxPreemptions', 'preemptionWindow', 'cooldown'],
   fallback: ['to', 'revertToSpot', 'minDwell'],
   overhead: ['checkpoint', 'transfer', 'restart'],
@@ -94,11 +94,78 @@ export function formatFleetText(text: string, file: string): string {
   return formatSpecSource(r.source);
 }
 
+type StringifyCtx = { flowCollectionPadding?: string } & Record<string, unknown>;
+
+/**
+ * Flow collections in the canonical style of the examples: `{ name: od-1 }` padded, lists bare
+ * like JSON arrays (`["node", "./trainer.mjs"]`). The yaml package has one padding setting for
+ * both, so each flow collection gets its own.
+ */
+function flowPadding(doc: Document): void {
+  visit(doc, {
+    Node(_, node) {
+      if (!isCollection(node) || !node.flow) return;
+      const padding = isMap(node) ? ' ' : '';
+      const proto = (isMap(node) ? YAMLMap.prototype : YAMLSeq.prototype) as unknown as { toString(ctx?: StringifyCtx, ...rest: unknown[]): string };
+      Object.defineProperty(node, 'toString', {
+        value: (ctx?: StringifyCtx, ...rest: unknown[]) => proto.toString.call(node, ctx ? { ...ctx, flowCollectionPadding: padding } : ctx, ...rest),
+        configurable: true,
+      });
+    },
+  });
+}
+
+/** `content  # comment` → [content, spaces, comment], when the `#` starts a comment (outside quotes). */
+function splitComment(line: string): [string, string, string] | undefined {
+  let quote: string | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i] as string;
+    if (quote) {
+      if (ch === '\\' && quote === '"') i++;
+      else if (ch === quote) quote = undefined;
+    } else if (ch === '"' || ch === "'") quote = ch;
+    else if (ch === '#' && i > 0 && /\s/.test(line[i - 1] as string)) {
+      const content = line.slice(0, i).trimEnd();
+      if (content.trim() === '') return undefined;
+      return [content, line.slice(content.length, i), line.slice(i)];
+    }
+  }
+  return undefined;
+}
+
+/** A line's content without its indentation, list dashes or spacing, with its comment. */
+function commentKey(parts: [string, string, string]): string {
+  return `${parts[0].replace(/^[\s-]*/, '').replace(/\s+/g, '')}\u0000${parts[2]}`;
+}
+
+/**
+ * Puts back the spaces each end-of-line comment had before its `#`: the yaml package writes one,
+ * which would undo a file's aligned comments (`speed: 60      # one trace hour...`). Lines that
+ * move together (a re-indented block) keep their comments aligned with each other.
+ */
+function keepCommentGaps(original: string, formatted: string): string {
+  const gaps = new Map<string, string>();
+  for (const line of original.split('\n')) {
+    const parts = splitComment(line);
+    if (parts && parts[1].length > 1) gaps.set(commentKey(parts), parts[1]);
+  }
+  if (gaps.size === 0) return formatted;
+  return formatted
+    .split('\n')
+    .map((line) => {
+      const parts = splitComment(line);
+      const gap = parts ? gaps.get(commentKey(parts)) : undefined;
+      return parts && gap !== undefined ? `${parts[0]}${gap}${parts[2]}` : line;
+    })
+    .join('\n');
+}
+
 /** Formats an already parsed file (its Document is reordered in place). */
 export function formatSpecSource(src: SpecSource): string {
   canonicaliseDocument(src.doc);
+  flowPadding(src.doc);
   try {
-    return src.doc.toString({ indent: 2, indentSeq: true, lineWidth: 0, minContentWidth: 0 });
+    return keepCommentGaps(src.text, src.doc.toString({ indent: 2, indentSeq: true, lineWidth: 0, minContentWidth: 0 }));
   } catch (e) {
     throw new SpotfleetError('FMT_FAILED', `${src.file}: cannot format: ${e instanceof Error ? e.message : String(e)}`);
   }

@@ -1,15 +1,18 @@
 // Loads a fleet: a file, or a folder of *.yaml/*.yml files merged into one. YAML with source
 // positions → JSON Schema (every error) → semantic rules → each provider's own config schema.
-// Offline: loading a provider's factory module is not a provider call. Throws SpecError with every
+// Offline: loading a provider's factory module is not a provider call, and an external provider's
+// module is loaded only when the lock file pins it (providers/lock.ts). Throws SpecError with every
 // problem found; warnings come back with the fleet.
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { SpecError, SpotfleetError, type SourcePos, type SpecProblem } from '../core/errors.js';
 import { loadProviderFactory, validateProviderConfig } from '../providers/registry.js';
+import { compileAlertRules } from '../policy/alerts.js';
+import { loadPolicySet } from '../policy/policy-set.js';
 import { resolveFleet } from './resolve.js';
 import { checkSchema } from './schema.js';
 import { positionOf, pointerSegments, readSpecFile, type SpecFile } from './source.js';
-import type { LoadResult } from './types.js';
+import type { LoadResult, SkippedFile } from './types.js';
 
 export interface LoadFleetOptions {
   /** Current time in ms, for "deadline in the past". Default: Date.now(). */
@@ -25,6 +28,11 @@ export interface LoadFleetOptions {
    * anything else; both give the same fleet and problems. `full`: always the full Document.
    */
   parser?: 'auto' | 'full';
+  /**
+   * Accept `policies:` files outside the fleet's repository (its git work tree, or the spec folder
+   * outside git). Default: SPOTFLEET_ALLOW_EXTERNAL_POLICIES=1, which --allow-external-policies sets.
+   */
+  allowExternalPolicies?: boolean;
 }
 
 /** Shows `abs` relative to `cwd` when it lies under it. */
@@ -93,14 +101,34 @@ export async function loadFleet(path: string, opts: LoadFleetOptions = {}): Prom
   const sources: SpecFile[] = [];
   const schemaBad = new Map<SpecFile, Set<string>>();
   const fileOrder = new Map<string, number>();
+  // In a folder only `kind: Fleet` documents make the fleet: policy sets beside them are loaded as
+  // its policies, and other YAML (docker-compose.yaml, CI config) is skipped, and said so.
+  const isFolder = listed.dir === abs;
+  const skipped: SkippedFile[] = [];
+  const policiesBeside: string[] = [];
   for (const file of listed.files) {
     const shown = display(file);
     fileOrder.set(shown, fileOrder.size);
     const r = readSpecFile(file, shown, { parser: opts.parser ?? 'auto' });
     problems.push(...r.problems);
     if (!r.source) continue;
+    if (isFolder) {
+      const data = r.source.data;
+      const doc = data !== null && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>) : {};
+      if (doc.kind === 'PolicySet') {
+        policiesBeside.push(file);
+        skipped.push({ file: shown, reason: 'kind PolicySet: loaded as a policy set of this fleet' });
+        continue;
+      }
+      if (doc.kind !== 'Fleet' && !(typeof doc.apiVersion === 'string' && doc.apiVersion.startsWith('spotfleet.dev/'))) {
+        skipped.push({ file: shown, reason: 'not a spotfleet document (no apiVersion spotfleet.dev/v1 with kind Fleet or PolicySet)' });
+        continue;
+      }
+    }
     sources.push(r.source);
-    const schemaProblems = checkSchema(r.source);
+    // Non-finite numbers (1e400, .inf, .nan) are refused where they are written, provider configs
+    // included; a schema's `type: number` lets Infinity through, and plan then fails far away.
+    const schemaProblems = [...nonFiniteNumbers(r.source), ...checkSchema(r.source)];
     problems.push(...schemaProblems);
     const bad = new Set<string>();
     for (const p of schemaProblems) {
@@ -111,17 +139,32 @@ export async function loadFleet(path: string, opts: LoadFleetOptions = {}): Prom
     schemaBad.set(r.source, bad);
   }
   const warnings: SpecProblem[] = [];
+  if (sources.length === 0 && problems.length === 0) {
+    problems.push({ file: display(abs), line: 1, col: 1, severity: 'error', message: `folder holds no kind: Fleet document (${skipped.map((x) => `${x.file}: ${x.reason}`).join('; ')})`, expected: 'a *.yaml file with apiVersion: spotfleet.dev/v1 and kind: Fleet', rule: 'io' });
+  }
   if (sources.length === 0) throw new SpecError(sortProblems(problems, fileOrder));
 
-  const out = resolveFleet({ sources, schemaBad, source: abs, dir: listed.dir, now: opts.now ?? Date.now() });
+  const allowExternalPolicies = opts.allowExternalPolicies ?? process.env.SPOTFLEET_ALLOW_EXTERNAL_POLICIES === '1';
+  const out = resolveFleet({ sources, schemaBad, source: abs, dir: listed.dir, now: opts.now ?? Date.now(), allowExternalPolicies });
   problems.push(...out.errors);
   warnings.push(...out.warnings);
+  for (const p of policiesBeside) if (!out.fleet.policies.includes(p)) out.fleet.policies.push(p);
+  // Every CEL expression compiles here, so `validate` catches what would otherwise fail in watch.
+  problems.push(...compileAlertRules(out.fleet.alerts).problems);
+  if (out.fleet.policies.length > 0 && !out.errors.some((p) => p.rule === 'policy-file')) {
+    try {
+      loadPolicySet(out.fleet.policies);
+    } catch (e) {
+      if (!(e instanceof SpecError)) throw e;
+      problems.push(...e.problems.map((p) => ({ ...p, file: isAbsolute(p.file) ? display(p.file) : p.file })));
+    }
+  }
 
   if (opts.checkProviders !== false) {
     for (const p of [...out.fleet.providers].sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const loc = out.providerItems.get(p.name);
       if (!loc || loc.bad || p.type === '') continue;
-      const typePos = positionOf(loc.src, `${loc.ptr}/type`);
+      const typePos = positionOf(loc.src, p.package !== undefined ? `${loc.ptr}/package` : `${loc.ptr}/type`);
       let factory;
       try {
         factory = await loadProviderFactory(p.type, p.package, listed.dir);
@@ -140,7 +183,25 @@ export async function loadFleet(path: string, opts: LoadFleetOptions = {}): Prom
 
   const errors = problems.filter((p) => p.severity === 'error');
   if (errors.length > 0) throw new SpecError(sortProblems([...problems, ...warnings], fileOrder));
-  return { fleet: out.fleet, warnings: sortProblems(warnings, fileOrder) };
+  return { fleet: out.fleet, warnings: sortProblems(warnings, fileOrder), skipped };
+}
+
+/** A problem at every number in the file that is not finite. */
+function nonFiniteNumbers(src: SpecFile): SpecProblem[] {
+  const out: SpecProblem[] = [];
+  const walk = (v: unknown, ptr: string): void => {
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) {
+        out.push({ ...positionOf(src, ptr), severity: 'error', message: `${ptr.slice(1).split('/').join('.') || 'the document'} is ${Number.isNaN(v) ? 'not a number (NaN)' : 'too large: it overflows to infinity'}`, expected: 'a finite number', path: ptr, rule: 'number' });
+      }
+    } else if (Array.isArray(v)) {
+      v.forEach((x, i) => walk(x, `${ptr}/${i}`));
+    } else if (typeof v === 'object' && v !== null) {
+      for (const [k, x] of Object.entries(v)) walk(x, `${ptr}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`);
+    }
+  };
+  walk(src.data, '');
+  return out;
 }
 
 function providerLoadProblem(e: unknown, name: string, type: string, pkg: string | undefined, pos: SourcePos): SpecProblem {

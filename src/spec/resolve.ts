@@ -4,9 +4,9 @@
 // spot-eligible workloads without a checkpoint contract (a warning). Every check is linear in the
 // size of the fleet: names are indexed in maps, positions looked up by pointer on demand.
 import { hash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { isAbsolute, resolve as resolvePath } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve as resolvePath } from 'node:path';
 import type { SourcePos, SpecProblem } from '../core/errors.js';
 import type { CapacityPreference, CapacityType, WorkloadClass } from '../core/types.js';
 import { parseDuration as parseDurationText, parseMoney } from '../core/units.js';
@@ -40,6 +40,8 @@ export const DEFAULT_BACKOFF_LIMIT = 6;
 
 export const DEFAULT_FALLBACK = { to: 'on-demand', revertToSpot: true, minDwell: '30m' } as const;
 export const DEFAULT_CHECKPOINT = { signal: 'SIGUSR1', stopGrace: '60s', resumeEnv: 'RESUME_FROM_CHECKPOINT' } as const;
+/** Checkpoints kept per workload when `checkpoint.keep` is not set (the newest, plus two to fall back to). */
+export const DEFAULT_CHECKPOINT_KEEP = 3;
 /** The sink every fleet has without declaring it. */
 export const BUILTIN_SINKS = ['log'] as const;
 const SPOT_CLASSES: ReadonlySet<string> = new Set(['training', 'batch', 'dev']);
@@ -67,6 +69,8 @@ export interface ResolveInput {
   /** Folder relative paths resolve against. */
   dir: string;
   now: number;
+  /** Accept `policies:` files outside the fleet's repository (an operator's choice, never the spec's). */
+  allowExternalPolicies?: boolean;
 }
 
 export interface ResolveOutput {
@@ -149,8 +153,13 @@ export function stableStringify(v: unknown): string {
 }
 
 /** Short sha256 of the fields whose change requires a restart of the workload. */
-export function workloadSpecHash(w: Pick<WorkloadSpec, 'image' | 'command' | 'env' | 'gpus' | 'gpuModel' | 'checkpoint'>): string {
-  const material = stableStringify({ image: w.image, command: w.command, env: w.env, gpus: w.gpus, gpuModel: w.gpuModel, checkpoint: w.checkpoint });
+export function workloadSpecHash(w: Pick<WorkloadSpec, 'image' | 'command' | 'env' | 'gpus' | 'gpuModel' | 'checkpoint' | 'passEnv'>): string {
+  // sizeGB only prices moves: changing it must not look like a new workload.
+  const checkpoint = w.checkpoint?.sizeGB !== undefined ? { ...w.checkpoint, sizeGB: undefined } : w.checkpoint;
+  // passEnv names (never values) change the environment, so a restart; absent when empty so the
+  // hashes of fleets that do not use it stay what they were.
+  const passEnv = w.passEnv && w.passEnv.length > 0 ? w.passEnv : undefined;
+  const material = stableStringify({ image: w.image, command: w.command, env: w.env, gpus: w.gpus, gpuModel: w.gpuModel, checkpoint, passEnv });
   // one-shot hash: same digest as createHash().update().digest(), without a Hash object per workload
   return hash('sha256', material, 'hex').slice(0, 12);
 }
@@ -271,7 +280,9 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
   let defaultCheckpoint: Obj | undefined;
   let defaultFallback: Obj = {};
   let defaultOverhead: Obj | undefined;
+  let defaultPassEnv: string[] = [];
   if (defaultsOk && isObj(dv)) {
+    if (Array.isArray(dv.passEnv)) defaultPassEnv = dv.passEnv.filter((x): x is string => typeof x === 'string');
     const t = dv.thresholds;
     if (isObj(t)) {
       thresholds.minSavingsPerHour = money(defaultsLoc, '/thresholds/minSavingsPerHour') ?? thresholds.minSavingsPerHour;
@@ -333,12 +344,13 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
       err(at(l, '/provider'), `pool "${name ?? '?'}" uses unknown provider "${provider}"`, providerNames(), 'unknown-reference', `${l.ptr}/provider`);
     }
     if (l.bad || name === undefined || provider === undefined) continue;
-    const p: PoolSpec = { name, provider, capacity: v.capacity as CapacityType, labels: strMap(v.labels), pos: at(l) };
+    const p: PoolSpec = { name, provider, capacity: v.capacity as CapacityType, labels: strMap(v.labels), onWarning: 'auto', pos: at(l) };
     if (typeof v.gpuModel === 'string') p.gpuModel = v.gpuModel;
     const max = money(l, '/maxPricePerHour');
     if (max !== undefined) p.maxPricePerHour = max;
     if (Array.isArray(v.zones)) p.zones = v.zones.filter((z): z is string => typeof z === 'string');
     if (typeof v.warmStandby === 'number') p.warmStandby = v.warmStandby;
+    p.onWarning = (str(v.onWarning) as PoolSpec['onWarning'] | undefined) ?? 'auto';
     pools.push(p);
   }
 
@@ -446,6 +458,10 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
     };
     if (image !== undefined) w.image = image;
     if (command !== undefined) w.command = command;
+    if (defaultPassEnv.length > 0 || Array.isArray(v.passEnv)) {
+      const own = Array.isArray(v.passEnv) ? v.passEnv.filter((x): x is string => typeof x === 'string') : [];
+      w.passEnv = [...new Set([...defaultPassEnv, ...own])].sort();
+    }
     if (typeof v.gpuModel === 'string') w.gpuModel = v.gpuModel;
     const exp = duration(l, '/expectedDuration');
     if (exp !== undefined) w.expectedDurationMs = exp;
@@ -491,6 +507,10 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
       if (typeof merged.marker === 'string') cp.marker = merged.marker;
       if (typeof merged.minSize === 'number') cp.minSizeBytes = merged.minSize;
       if (typeof merged.shared === 'boolean') cp.shared = merged.shared;
+      if (typeof merged.sizeGB === 'number') cp.sizeGB = merged.sizeGB;
+      const verify = argv(merged.verify);
+      if (verify) cp.verify = verify;
+      if (typeof merged.keep === 'number') cp.keep = merged.keep;
       w.checkpoint = cp;
     } else if (SPOT_CLASSES.has(cls) && capacity !== 'on-demand') {
       warn(at(l, '/name'), `workload "${name}" may run on spot (class ${cls}, capacity ${capacity}) but has no checkpoint contract; an eviction loses its work`, 'checkpoint: { path, signal, stopGrace } on the workload or in defaults.checkpoint, or capacity: on-demand', 'checkpoint-missing', l.ptr);
@@ -575,20 +595,28 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
       }
     });
     if (l.bad || name === undefined) continue;
-    alerts.push({
+    const rule: AlertRuleSpec = {
       name,
       when: str(v.when) ?? '',
       severity: (str(v.severity) ?? 'warning') as Severity,
       notify: notify ? notify.filter((x): x is string => typeof x === 'string') : ['log'],
       pos: at(l),
-    });
+    };
+    if (typeof v.when === 'string') rule.whenPos = scalarStart(l.src, at(l, '/when'));
+    alerts.push(rule);
   }
 
   // ---- policies: paths relative to the spec folder; they must exist (a local check, still offline)
+  // and lie inside the fleet's repository, unless the operator allows others: a spec from a pull
+  // request must not make plan read /etc/shadow or another tenant's files.
   const policies: string[] = [];
+  const root = policyRoot(input.dir);
   for (const p of policyItems) {
     const abs = isAbsolute(p.value) ? p.value : resolvePath(input.dir, p.value);
     if (!existsSync(abs)) err(positionOf(p.src, p.ptr), `policy file not found: ${p.value}`, 'an existing policy file (relative paths start at the spec folder)', 'policy-file', p.ptr);
+    else if (!input.allowExternalPolicies && !isInside(root.dir, realPath(abs))) {
+      err(positionOf(p.src, p.ptr), `policy file ${p.value} is outside the fleet's ${root.git ? 'repository' : 'folder'} (${root.dir})`, `a policy file inside ${root.dir}; an operator can allow others with --allow-external-policies`, 'policy-file', p.ptr);
+    }
     policies.push(abs);
   }
 
@@ -629,10 +657,49 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
     if (typeof dc.marker === 'string') cp.marker = dc.marker;
     if (typeof dc.minSize === 'number') cp.minSizeBytes = dc.minSize;
     if (typeof dc.shared === 'boolean') cp.shared = dc.shared;
+    if (typeof dc.sizeGB === 'number') cp.sizeGB = dc.sizeGB;
+    const verify = argv(dc.verify);
+    if (verify) cp.verify = verify;
+    if (typeof dc.keep === 'number') cp.keep = dc.keep;
     fleet.defaults.checkpoint = cp;
     if (typeof dc.stopGrace === 'string') duration({ ...defaultsLoc, ptr: `${defaultsLoc.ptr}/checkpoint`, v: dc }, '/stopGrace');
   }
   return { fleet, errors, warnings, providerItems };
+}
+
+/** Where a one-line scalar's text starts: after its opening quote when it is quoted. */
+function scalarStart(src: SpecFile, pos: SourcePos): SourcePos {
+  let start = 0;
+  for (let line = 1; line < pos.line; line++) {
+    const nl = src.text.indexOf('\n', start);
+    if (nl === -1) return pos;
+    start = nl + 1;
+  }
+  const ch = src.text.charAt(start + pos.col - 1);
+  return ch === '"' || ch === "'" ? { ...pos, col: pos.col + 1 } : pos;
+}
+
+/** The fleet's repository: the git work tree the spec folder is in, else the spec folder itself. */
+export function policyRoot(specDir: string): { dir: string; git: boolean } {
+  const start = realPath(specDir);
+  for (let d = start; ; d = dirname(d)) {
+    if (existsSync(join(d, '.git'))) return { dir: d, git: true };
+    if (dirname(d) === d) return { dir: start, git: false };
+  }
+}
+
+function realPath(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return resolvePath(p);
+  }
+}
+
+/** True when `p` is `dir` or below it (both absolute, symlinks resolved). */
+function isInside(dir: string, p: string): boolean {
+  const rel = relative(dir, p);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
 /** The value at a pointer-like path (`/a/b`, no escapes) inside an item; undefined when absent. */

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { SpecProblem } from '../core/errors.js';
+import { nearestWord } from '../core/suggest.js';
 import { encodeSegment, positionOf, type SpecFile } from './source.js';
 
 let validator: ValidateFunction | undefined;
@@ -174,7 +175,8 @@ function toProblem(src: SpecFile, e: ErrorObject): SpecProblem {
     pointer = `${pointer}/${encodeSegment(extra)}`;
     which = 'key';
     const allowed = Object.keys(((e.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties) ?? {});
-    message = `unknown key "${extra}"${e.instancePath ? ` in ${label(e.instancePath)}` : ''}`;
+    const near = nearestWord(extra, allowed);
+    message = `unknown key "${extra}"${e.instancePath ? ` in ${label(e.instancePath)}` : ''}${near ? `; did you mean "${near}"?` : ''}`;
     expected = allowed.length > 0 ? `one of: ${allowed.join(', ')}` : 'no other keys';
   } else if (e.keyword === 'required') {
     const missing = String(params.missingProperty);

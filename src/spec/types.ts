@@ -31,6 +31,8 @@ export interface PoolSpec {
   zones?: string[];
   /** Keep this many nodes ready in this pool so an eviction needs no acquire. */
   warmStandby?: number;
+  /** How workloads here answer an early warning (rebalance, maintenance); `auto` prices the three. */
+  onWarning: 'auto' | 'prepare' | 'move' | 'ignore';
   labels: Record<string, string>;
   pos: SourcePos;
 }
@@ -51,6 +53,15 @@ export interface CheckpointContract {
   minSizeBytes?: number;
   /** Checkpoints live on storage every node sees (NFS, bucket mount): no transfer. */
   shared?: boolean;
+  /** Size of one checkpoint, GB: what a move across regions pays egress on. */
+  sizeGB?: number;
+  /**
+   * argv run on the node where a checkpoint lives to check it (its path is the last argument and
+   * CHECKPOINT_PATH); exit 0 means usable. Absent: the file checks alone (marker, minSize).
+   */
+  verify?: string[];
+  /** Keep only this many newest checkpoints; 0 keeps all. Absent: DEFAULT_CHECKPOINT_KEEP. */
+  keep?: number;
 }
 
 export interface FallbackRule {
@@ -82,6 +93,11 @@ export interface WorkloadSpec {
   /** argv; never run through a shell. */
   command?: string[];
   env: Record<string, string>;
+  /**
+   * Names of variables passed from spotfleet's environment (the allow-list `passEnv`, the
+   * workload's and defaults' merged, sorted). Values are read by the runtime, never stored here.
+   */
+  passEnv?: string[];
   gpus: number;
   gpuModel?: string;
   class: WorkloadClass;
@@ -116,6 +132,8 @@ export interface AlertRuleSpec {
   severity: Severity;
   notify: string[];
   pos: SourcePos;
+  /** Where the `when` expression starts (inside the quotes when quoted), for CEL errors. */
+  whenPos?: SourcePos;
 }
 
 export interface AlertSinkSpec {
@@ -153,7 +171,15 @@ export interface Fleet {
 }
 
 /** A warning found while loading a spec that is still valid. */
+/** A file in a fleet folder that is not part of the fleet document (and why). */
+export interface SkippedFile {
+  file: string;
+  reason: string;
+}
+
 export interface LoadResult {
   fleet: Fleet;
   warnings: import('../core/errors.js').SpecProblem[];
+  /** Files of a fleet folder that are not `kind: Fleet` documents: policy sets (loaded as policies) and other YAML. */
+  skipped: SkippedFile[];
 }

@@ -2,6 +2,7 @@
 // and pending-operation records written before each side effect (Pulumi's idea), so a crash leaves
 // a record, never an orphan. Workload history (moves, preemptions) feeds the policy's anti-flap.
 import type { CapacityType, CheckpointInfo } from '../core/types.js';
+import type { PoolHistory } from '../policy/warning.js';
 
 /** Version 2 added the workload lifecycle (phase, exits, restarts, moves in flight, fleet mode). */
 export const STATE_VERSION = 2;
@@ -226,4 +227,6 @@ export interface StateFile {
   ledger: LedgerEntry[];
   /** Absent in a state no apply or destroy has written yet: active. */
   fleetMode?: FleetMode;
+  /** What spotfleet remembers of each pool/zone's preemptions and warnings (`pool/zone` → record). */
+  poolHistory?: Record<string, PoolHistory>;
 }

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import type { AlertSinkSpec } from '../spec/types.js';
 import type { AlertMessage, Provider } from '../providers/sdk.js';
 import { SpotfleetError } from '../core/errors.js';
+import { safeTerminalText } from '../core/text.js';
 import { expandEnv, formatSlackPayload, postJson, redactUrl } from '../../providers/webhook/slack.js';
 
 export interface AlertSink {
@@ -34,11 +35,9 @@ export function createAlertSinks(specs: readonly AlertSinkSpec[], opts: AlertSin
       throw new SpotfleetError('ALERT_SINK_INVALID', `${s.pos.file}:${s.pos.line}:${s.pos.col}: alert sink "${s.name}": ${msg}`);
     };
     switch (s.type) {
-      case 'log': {
-        const write = opts.write ?? ((l: string) => void process.stdout.write(l));
-        out.set(s.name, { name: s.name, type: 'log', send: async (a) => write(`${JSON.stringify({ alert: a })}\n`) });
+      case 'log':
+        out.set(s.name, logSink(s.name, opts));
         break;
-      }
       case 'webhook': {
         const template = s.url ?? fail('a webhook sink needs `url`');
         out.set(s.name, {
@@ -76,7 +75,16 @@ export function createAlertSinks(specs: readonly AlertSinkSpec[], opts: AlertSin
         fail(`unknown sink type "${String((s as { type: unknown }).type)}"`);
     }
   }
+  // `log` is the documented default sink (alerts without `notify:` go there): every fleet has it
+  // unless it declares its own sink of that name.
+  if (!out.has('log')) out.set('log', logSink('log', opts));
   return out;
+}
+
+function logSink(name: string, opts: AlertSinkOptions): AlertSink {
+  // safeTerminalText: JSON escapes C0 controls but leaves C1 and bidi controls raw.
+  const write = opts.write ?? ((l: string) => void process.stdout.write(safeTerminalText(l)));
+  return { name, type: 'log', send: async (a) => write(`${JSON.stringify({ alert: a })}\n`) };
 }
 
 function runCommand(sink: string, argv: readonly string[], alert: AlertMessage, timeoutMs: number, env: Readonly<Record<string, string | undefined>>): Promise<void> {

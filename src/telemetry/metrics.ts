@@ -3,6 +3,7 @@
 // records through the typed WatchMetrics methods; /metrics renders the registry as text.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CapacityType, NoticeKind } from '../core/types.js';
+import { spotfleetVersion } from '../core/version.js';
 
 /** How an emergency or planned migration ended. */
 export type MigrationOutcome =
@@ -18,8 +19,23 @@ export type MigrationOutcome =
 export interface WatchMetricsOptions {
   /** Prefix of every metric name. Default `spotfleet_`. */
   prefix?: string;
-  /** Labels on every series (e.g. `{ fleet: 'research' }`). */
+  /** The fleet's name: a `fleet` label on every series, so several fleets can share a Prometheus. */
+  fleet?: string;
+  /** Labels on every series (e.g. `{ fleet: 'research' }`); `fleet` above wins over one here. */
   defaultLabels?: Record<string, string>;
+  /** Version in `spotfleet_build_info`. Default: this package's version. */
+  version?: string;
+  /**
+   * Notice sources (the `cloud` label) to create notice series for at start, at 0, so a rate() or
+   * an alert on them works before the first notice. Default: aws, gcp, azure, sim, local.
+   */
+  noticeSources?: readonly string[];
+  /** Provider instances and the capabilities watch polls on them, for provider_poll_errors_total at 0. */
+  providers?: readonly { name: string; capabilities: readonly string[] }[];
+  /** Reconcile error reasons to create at 0 (reconcileError's `reason`). Default: spec, provider_failed, apply_failed, internal. */
+  reconcileErrorReasons?: readonly string[];
+  /** Clock for the last-success timestamp, ms epoch. Default Date.now. */
+  now?: () => number;
   /** Also export Node process metrics (CPU, memory, event-loop lag) on this registry. Default true. */
   processMetrics?: boolean;
 }
@@ -30,7 +46,7 @@ export interface WatchMetrics {
   readonly registry: Registry;
   /** Content-Type of `render()`. */
   readonly contentType: string;
-  /** One reconcile of a fleet took `seconds`; `ok` false also counts a reconcile error. */
+  /** One reconcile of a fleet took `seconds`; `ok` true also sets the last-success timestamp to now. */
   observeReconcile(seconds: number, ok: boolean): void;
   /** A reconcile failed (counted by `reason`: spec, provider, apply, internal, ...). */
   reconcileError(reason: string): void;
@@ -54,6 +70,12 @@ export interface WatchMetrics {
   render(): Promise<string>;
 }
 
+/** Every migration outcome, so each has a series from the start. */
+export const MIGRATION_OUTCOMES: readonly MigrationOutcome[] = ['succeeded', 'lost-work', 'failed', 'aborted'];
+const NOTICE_KINDS: readonly NoticeKind[] = ['preemption', 'rebalance', 'maintenance', 'termination'];
+const DEFAULT_NOTICE_SOURCES = ['aws', 'gcp', 'azure', 'sim', 'local'];
+const DEFAULT_ERROR_REASONS = ['spec', 'provider_failed', 'apply_failed', 'internal'];
+
 /** Buckets for reconcile and downtime: 50 ms to 10 min. */
 const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 /** Notice-to-signal must stay well under the 30 s GCP/Azure window: fine buckets up to 30 s. */
@@ -74,7 +96,9 @@ const PHASES = ['pending', 'starting', 'running', 'checkpointing', 'migrating', 
 export function createWatchMetrics(opts: WatchMetricsOptions = {}): WatchMetrics {
   const p = opts.prefix ?? 'spotfleet_';
   const registry = new Registry();
-  if (opts.defaultLabels) registry.setDefaultLabels(opts.defaultLabels);
+  const labels = { ...opts.defaultLabels, ...(opts.fleet !== undefined ? { fleet: opts.fleet } : {}) };
+  if (Object.keys(labels).length > 0) registry.setDefaultLabels(labels);
+  const now = opts.now ?? Date.now;
   if (opts.processMetrics ?? true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
 
@@ -146,11 +170,36 @@ export function createWatchMetrics(opts: WatchMetricsOptions = {}): WatchMetrics
     labelNames: ['kind'] as const,
     registers,
   });
-  // Series that should read 0 rather than be absent before the first event.
   for (const ph of PHASES) phases.set({ phase: ph }, 0);
   for (const k of ['failure', 'preemption']) restarts.inc({ kind: k }, 0);
+  const buildInfo = new Gauge({
+    name: `${p}build_info`,
+    help: 'Always 1; the labels say which spotfleet and Node.js run.',
+    labelNames: ['version', 'node_version'] as const,
+    registers,
+  });
+  const lastSuccess = new Gauge({
+    name: `${p}last_successful_reconcile_timestamp_seconds`,
+    help: 'Unix time of the last reconcile that succeeded (0 until the first one): alert on time() minus this.',
+    registers,
+  });
+  // Series that should read 0 rather than be absent before the first event: a rate() or an alert
+  // over a series that does not exist yet sees nothing, not zero.
+  buildInfo.set({ version: opts.version ?? spotfleetVersion(), node_version: process.version }, 1);
+  lastSuccess.set(0);
   for (const c of CAPACITY_TYPES) cost.set({ capacity: c }, 0);
   queueDepth.set(0);
+  for (const outcome of ['ok', 'error']) reconcileDuration.zero({ outcome });
+  for (const reason of opts.reconcileErrorReasons ?? DEFAULT_ERROR_REASONS) reconcileErrors.inc({ reason }, 0);
+  for (const cloud of opts.noticeSources ?? DEFAULT_NOTICE_SOURCES) {
+    for (const kind of NOTICE_KINDS) notices.inc({ cloud, kind }, 0);
+    noticeToSignal.zero({ cloud });
+  }
+  for (const outcome of MIGRATION_OUTCOMES) {
+    migrations.inc({ outcome }, 0);
+    downtime.zero({ outcome });
+  }
+  for (const pr of opts.providers ?? []) for (const capability of pr.capabilities) pollErrors.inc({ provider: pr.name, capability }, 0);
 
   const finite = (x: number): boolean => Number.isFinite(x) && x >= 0;
 
@@ -159,6 +208,7 @@ export function createWatchMetrics(opts: WatchMetricsOptions = {}): WatchMetrics
     contentType: registry.contentType,
     observeReconcile(seconds, ok) {
       if (finite(seconds)) reconcileDuration.observe({ outcome: ok ? 'ok' : 'error' }, seconds);
+      if (ok) lastSuccess.set(now() / 1000);
     },
     reconcileError(reason) {
       reconcileErrors.inc({ reason });

@@ -34,12 +34,11 @@ export class Alerting {
       // Only workloads that run now can have a stale checkpoint: finished, failed and pending ones cannot.
       workloads: workloads.filter(charging).map((w) => {
         const spec = session.fleet.workloads.find((x) => x.name === w.name);
-        const ck = w.lastCheckpoint ? Date.parse(w.lastCheckpoint.mtime) : undefined;
         // A workload that has only just started has had no time to write one: age counts from its start.
-        const lastCheckpointAt = Math.max(ck ?? Number.NEGATIVE_INFINITY, w.since ?? Number.NEGATIVE_INFINITY);
         return {
           name: w.name,
-          ...(Number.isFinite(lastCheckpointAt) ? { lastCheckpointAt } : {}),
+          ...(w.lastCheckpoint ? { lastCheckpointAt: Date.parse(w.lastCheckpoint.mtime) } : {}),
+          ...(w.since !== undefined ? { startedAt: w.since } : {}),
           ...(spec?.checkpoint?.maxAgeMs !== undefined ? { checkpointMaxAgeMs: spec.checkpoint.maxAgeMs } : {}),
           ...(w.capacity ? { capacity: w.capacity } : {}),
           costPerHour: roundUsd((w.pricePerGpuHour ?? 0) * w.gpus),

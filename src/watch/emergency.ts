@@ -24,6 +24,7 @@ import {
   type StepEvent,
 } from '../engine/steps.js';
 import type { AcquireAction, CheckpointAction, StartAction, StopAction, TransferAction } from '../engine/types.js';
+import type { ZoneStats } from '../policy/uptime.js';
 import type { WorkloadRecord } from '../state/types.js';
 import type { KeyedLock } from './keyed-lock.js';
 import type { WatchSession } from './watch-session.js';
@@ -75,6 +76,9 @@ export async function migrateWorkload(ctx: EmergencyContext, workload: string, n
     if (rec?.type !== 'workload' || rec.provider !== notice.provider || rec.node !== notice.node || rec.instanceId === undefined) {
       return { address, outcome: 'not-needed', timings };
     }
+    // A move an earlier run recorded (it may have stopped the source already) is the reconcile's to
+    // finish from its record; the notice can arrive before the first reconcile has looked.
+    if (rec.move) return { address, outcome: 'not-needed', timings };
     // The target: the planner's own decision for this workload alone, with the notice in view.
     let observed = withRunning(ctx.observed(), rec, ctx.session.fleet.name);
     if (!observed.nodes.some((n) => n.provider === rec.provider && n.id === rec.node)) {
@@ -89,6 +93,7 @@ export async function migrateWorkload(ctx: EmergencyContext, workload: string, n
       runtimeProviders: ctx.session.runtimeProviders,
       bidProviders: ctx.session.bidProviders,
       ...(ctx.session.policies !== undefined ? { policies: ctx.session.policies } : {}),
+      ...(observed.zoneStats ? { zoneStats: observed.zoneStats as Record<string, ZoneStats> } : {}),
     });
     const mine = plan.actions;
     const checkpoint = mine.find((a): a is CheckpointAction => a.kind === 'checkpoint' && a.address === address);

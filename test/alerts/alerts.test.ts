@@ -73,11 +73,33 @@ describe('alert rules', () => {
     expect(r2.messages.map((m) => `${m.status} ${m.rule}`)).toEqual(['resolved migration-failed', 'resolved preemption-notice']);
   });
 
+  it('checkpoint-stale measures from the later of the last checkpoint and the start on the current placement', () => {
+    const { rules } = compileAlertRules([rule('stale', 'checkpoint-stale')]);
+    const at = (w: AlertFacts['workloads'][number]): string[] => evaluateAlerts(rules, facts({ now: T0, workloads: [w] }), { firing: {} }).messages.map((m) => m.summary);
+    const maxAge = 15 * 60_000;
+    // Just started (a minute ago), no checkpoint yet, or resumed from an hour-old one: not stale.
+    expect(at({ name: 'w', startedAt: T0 - 60_000, checkpointMaxAgeMs: maxAge })).toEqual([]);
+    expect(at({ name: 'w', startedAt: T0 - 60_000, lastCheckpointAt: T0 - 3_600_000, checkpointMaxAgeMs: maxAge })).toEqual([]);
+    // Running 20 minutes without one: stale, and said so.
+    expect(at({ name: 'w', startedAt: T0 - 20 * 60_000, checkpointMaxAgeMs: maxAge })).toEqual(['w has written no checkpoint in the 20m since it started, maxAge 15m']);
+    expect(at({ name: 'w', startedAt: T0 - 60 * 60_000, lastCheckpointAt: T0 - 20 * 60_000, checkpointMaxAgeMs: maxAge })).toEqual(['newest checkpoint of w is 20m old, maxAge 15m']);
+    // Nothing known at all (no start, no checkpoint): missing.
+    expect(at({ name: 'w', checkpointMaxAgeMs: maxAge })).toEqual(['newest checkpoint of w is missing, maxAge 15m']);
+  });
+
+  it('the documented default sink `log` exists without being declared', async () => {
+    const lines: string[] = [];
+    const sinks = createAlertSinks([], { write: (l) => lines.push(l) });
+    const alert = { rule: 'r', severity: 'warning' as const, status: 'firing' as const, summary: 's', fleet: 'f', at: new Date(T0).toISOString() };
+    expect(await deliverAlert(sinks, ['log'], alert)).toEqual([]);
+    expect(JSON.parse(lines[0] ?? '')).toEqual({ alert });
+  });
+
   it('bad conditions are problems positioned at the rule; workload-scoped conditions work', () => {
     const { rules, problems } = compileAlertRules([
       rule('typo', 'spotPrise > 1.0'),
       rule('mixed', 'spotPrice > 1.0 && workload.costPerHour > 1.0'),
-      { ...rule('at', 'spotPrice >'), whenPos: { file: 'fleet.yaml', line: 31, col: 12 } } as AlertRuleSpec,
+      { ...rule('at', 'spotPrice >'), whenPos: { file: 'fleet.yaml', line: 31, col: 12 } },
       rule('expensive', 'workload.costPerHour > 3.0'),
     ]);
     expect(problems.map((p) => `${p.line}:${p.col} ${p.message}`)).toEqual([

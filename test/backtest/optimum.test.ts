@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { offlineOptimum } from '../../src/backtest/optimum.js';
-import { SPOT0, type Grid, type Job } from '../../src/backtest/model.js';
+import { SPOT0, egressMatrix, type Grid, type Job } from '../../src/backtest/model.js';
+import type { RegionRef } from '../../src/core/egress.js';
 import { replayPolicy, simulate } from '../../src/backtest/simulate.js';
 import { decideByDeadlineAdvice, greedyPolicy, onDemandPolicy, spotfleetPolicy, uniformProgressPolicy } from '../../src/backtest/policies.js';
 import { THRESHOLDS, workloadSpec } from './helpers.js';
@@ -107,6 +108,44 @@ describe('offline optimum', () => {
       { numRuns: 150, seed: 11 },
     );
     expect(compared).toBeGreaterThan(300);
+  });
+
+  it('with egress between regions: still equals brute force (the checkpoint’s region is part of the state)', () => {
+    fc.assert(
+      fc.property(tinyCase, fc.integer({ min: 1, max: 40 }), ({ c, D, avail, prices, od }, sizeGB) => {
+        const g = grid(c.ticks, avail, prices, od);
+        // Zone i in its own region (z0: us-east-1, z1: us-west-2): a move between them pays.
+        g.regions = ([{ cloud: 'aws', region: 'us-east-1' }, { cloud: 'aws', region: 'us-west-2' }] as RegionRef[]).slice(0, avail.length);
+        g.zoneRegion = Uint8Array.from(avail.map((_, i) => i));
+        const eg = egressMatrix(g, sizeGB / 10);
+        const job: Job = { workTicks: c.W, deadlineTicks: D, changeoverTicks: c.C, gpus: c.gpus, emergencyCheckpointOk: c.ok, checkpointIntervalTicks: 2 };
+        if (eg) job.egressUsd = eg;
+        const bf = bruteForce(g, job);
+        const opt = offlineOptimum(g, job);
+        if (bf === undefined) {
+          expect(opt).toBeUndefined();
+          return;
+        }
+        expect(opt?.costUsd).toBeCloseTo(bf, 9);
+        const r = simulate(g, job, replayPolicy('opt', opt?.schedule ?? []));
+        expect(r.deadlineMet).toBe(true);
+        expect(r.costUsd).toBeCloseTo(bf, 9);
+      }),
+      { numRuns: 300, seed: 17 },
+    );
+  });
+
+  it('egress: the first start is free, a later move across regions pays size × $0.02/GB', () => {
+    // z0 (us-east-1) up for 2 ticks then gone; z1 (us-west-2) up from tick 2. Work 3, no changeover.
+    const g = grid(6, [[1, 1, 0, 0, 0, 0], [0, 0, 1, 1, 1, 1]], [[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]], 9);
+    g.regions = [{ cloud: 'aws', region: 'us-east-1' }, { cloud: 'aws', region: 'us-west-2' }];
+    g.zoneRegion = Uint8Array.from([0, 1]);
+    const job: Job = { workTicks: 3, deadlineTicks: 6, changeoverTicks: 0, gpus: 1, emergencyCheckpointOk: true, checkpointIntervalTicks: 1, egressUsd: egressMatrix(g, 100) as Float64Array };
+    const r = simulate(g, job, greedyPolicy());
+    expect(r.egressUsd).toBe(2);
+    expect(r.costUsd).toBeCloseTo(3 + 2, 9);
+    // The optimum waits for z1 instead (3 ticks there, no egress).
+    expect(offlineOptimum(g, job)?.costUsd).toBeCloseTo(3, 9);
   });
 
   it('waits for cheap spot when the deadline allows and uses on-demand when it must', () => {

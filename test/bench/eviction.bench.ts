@@ -163,7 +163,8 @@ async function runPhase(phase: string, dir: string, rounds: number): Promise<Sam
         nodes.map(async (node) => {
           const res = await cli(['sim', 'evict', node, dir, '--in', '30s', '--json'], dir);
           if (res.code !== 0) throw new Error(`sim evict ${node}: ${res.out}`);
-          return (JSON.parse(res.out) as { notice: { node: string; receivedAt: string } }).notice;
+          const n = (JSON.parse(res.out) as { notice: { node: string; received_at: string } }).notice;
+          return { node: n.node, receivedAt: n.received_at };
         }),
       );
       const moved = await w.waitFor((l) => l.msg === 'migration complete', TRAINERS.length, from, 60_000, `round ${r}: both migrations`);

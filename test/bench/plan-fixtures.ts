@@ -35,7 +35,7 @@ const pos = { file: 'fleet.yaml', line: 1, col: 1 };
 const pad = (i: number): string => String(i).padStart(6, '0');
 
 function pool(name: string, provider: string, capacity: 'spot' | 'on-demand', maxPricePerHour?: number): PoolSpec {
-  return { name, provider, capacity, gpuModel: 'V100', labels: {}, pos, ...(maxPricePerHour !== undefined ? { maxPricePerHour } : {}) };
+  return { name, provider, capacity, gpuModel: 'V100', labels: {}, onWarning: 'auto', pos, ...(maxPricePerHour !== undefined ? { maxPricePerHour } : {}) };
 }
 
 function workload(i: number): WorkloadSpec {

@@ -98,8 +98,8 @@ describe('plan / apply / destroy on the quickstart providers', () => {
     expect(statSync(path).mode & 0o777).toBe(0o600);
     const list = cli(['state', 'list', dir], { cwd: dir });
     expect(list.stdout.trim()).toBe('workload.a');
-    const show = cli(['state', 'show', 'workload.a', dir], { cwd: dir });
-    expect(JSON.parse(show.stdout)).toMatchObject({ name: 'a', phase: 'running' });
+    const show = cli(['state', 'show', 'workload.a', '--json', dir], { cwd: dir });
+    expect(JSON.parse(show.stdout)).toMatchObject({ address: 'workload.a', values: { name: 'a', phase: 'running' } });
     const status = cli(['status', dir], { cwd: dir });
     expect(status.stdout).toMatch(/a\s+running\s+od-1\s+on-demand/);
   });

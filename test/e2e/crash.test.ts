@@ -207,6 +207,57 @@ describe('crash safety: apply killed with SIGKILL at every side-effect boundary'
     expect(kinds(points.b)).toEqual(expect.arrayContaining(['checkpoint', 'release', 'start', 'stop', 'transfer']));
   }, 900_000);
 
+  // (c) Terminal states: a job that finished on spot (its lease to release) and one that failed
+  // (backoffLimit 0): the apply that records them is killed at every boundary, and the recovering
+  // apply must converge to exactly one 'succeeded' and one 'failed' (counted once), nothing running,
+  // nothing paid for, and a plan with no changes; a further apply starts nothing.
+  it('converges to the terminal states after a crash anywhere while recording finished and failed jobs', async () => {
+    const JOBS: TestWorkload[] = [
+      { name: 'done', capacity: 'spot', env: { TOTAL_STEPS: '10', CHECKPOINT_EVERY: '5' } },
+      { name: 'bad', capacity: 'on-demand', command: ['sh', '-c', 'echo boom; exit 3'], extra: { backoffLimit: 0 } },
+    ];
+    const failures: string[] = [];
+    let end: number | undefined;
+    const killedAt: number[] = [];
+    const task = async (n: number): Promise<void> => {
+      const dir = tempFleet(JOBS);
+      try {
+        const setup = await apply(dir);
+        expect(setup.code, show(setup)).toBe(0);
+        for (let i = 0; i < 100 && (await runningInstances(dir)).length > 0; i++) await sleep(100);
+        expect(await runningInstances(dir), 'both jobs ended').toEqual([]);
+        const crash = await crashingApply(dir, n);
+        if (crash.signal !== 'SIGKILL') {
+          expect(crash.code, show(crash)).toBe(0);
+          end = Math.min(end ?? n, n);
+        } else {
+          killedAt.push(n);
+          const rec = await apply(dir);
+          expect(rec.code, `c${n}: recovering apply\n${show(rec)}`).toBe(0);
+        }
+        const st = readState(dir) as unknown as { resources: Record<string, { type: string; phase?: string; failures?: number }> };
+        expect(st.resources['workload.done']?.phase, `c${n}`).toBe('succeeded');
+        expect(st.resources['workload.bad']?.phase, `c${n}`).toBe('failed');
+        expect(st.resources['workload.bad']?.failures, `c${n}: the failure counted once`).toBe(1);
+        expect(await runningInstances(dir), `c${n}: nothing runs`).toEqual([]);
+        expect(await activeLeases(dir), `c${n}: nothing is paid for`).toEqual([]);
+        const plan = await runCli(['plan', '--detailed-exitcode', dir], { cwd: dir });
+        expect(plan.code, `c${n}: plan after recovery\n${show(plan)}`).toBe(0);
+        const again = await apply(dir);
+        expect(again.code).toBe(0);
+        expect(await runningInstances(dir), `c${n}: a finished job never runs again`).toEqual([]);
+        rmSync(dir, { recursive: true, force: true });
+      } catch (e) {
+        failures.push(`${e instanceof Error ? e.message : String(e)}\n(fleet kept in ${dir})`);
+      }
+    };
+    await forEachUntil(CONCURRENCY, (i) => failures.length < MAX_FAILURES && (end === undefined || i <= end), task);
+    console.info(`crash points (terminal states): killed at ${killedAt.sort((a, b) => a - b).join(',')}; completed at N=${end ?? '-'}; ${failures.length} failed`);
+    expect(failures, failures.join('\n\n')).toEqual([]);
+    expect(end, 'an apply completed without a crash').toBeDefined();
+    expect(killedAt.sort((a, b) => a - b)).toEqual(Array.from({ length: (end ?? 1) - 1 }, (_, k) => k + 1));
+  }, 600_000);
+
   // Minimal reproduction of the first failure the suite finds (phase a, N = 3..9): the crash leaves
   // train-b's lease (2 GPUs) acquired but unrecorded and train-a's recorded. The next plan adopts
   // train-b's lease, places train-a on it as an existing node with free GPUs, releases train-a's own

@@ -182,6 +182,12 @@ describeLab('spotfleet CLI in the lab: apply, then watch moves workloads on AWS/
 
   it('AWS spot interruption on a: USR1, verified checkpoint, stop, rsync to od, resumed from the saved step', async () => {
     await evictAndCheck('train-aws', 'aws', () => (fakes.get('aws') as CloudFake).control('triggerSpotInterruption'));
+    // spotfleet logs shows the trainer's output across the move, from the docker provider's containers on both nodes.
+    const logs = await runCli(['logs', 'workload.train-aws', dir, '--all-instances'], { cwd: dir });
+    expect(logs.code, logs.stdout + logs.stderr).toBe(0);
+    expect(logs.stdout.match(/^==> \S+ on lab\/(a|od),/gm), logs.stdout).toHaveLength(2);
+    expect(logs.stdout).toMatch(/start at step 0/);
+    expect(logs.stdout).toMatch(/resumed/);
   }, 120_000);
 
   it('GCP preemption on b: the same path, within the 30 s notice', async () => {

@@ -243,7 +243,9 @@ export async function destroyAll(dirs: readonly string[]): Promise<string[]> {
 export async function simEvict(dir: string, node: string, inDuration = '30s'): Promise<{ id: string; node: string; deadline: string; receivedAt: string }> {
   const r = await runCli(['sim', 'evict', node, dir, '--in', inDuration, '--json'], { cwd: dir });
   if (r.code !== 0) throw new Error(`sim evict ${node}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return (JSON.parse(r.stdout) as { notice: { id: string; node: string; deadline: string; receivedAt: string } }).notice;
+  // `sim evict --json` follows the JSON contract (snake_case); the tests read it as a Notice.
+  const n = (JSON.parse(r.stdout) as { notice: { id: string; node: string; deadline: string; received_at: string } }).notice;
+  return { id: n.id, node: n.node, deadline: n.deadline, receivedAt: n.received_at };
 }
 
 /** GETs a path on the controller's listen address. */

@@ -170,7 +170,7 @@ describe('spotfleet watch (e2e)', () => {
     // `spotfleet status` records the moves with their reasons and timings.
     const st = await runCli(['status', '--json', aDir], { cwd: aDir });
     expect(st.code, show(st)).toBe(0);
-    const status = JSON.parse(st.stdout) as { workloads: { name: string; node: string; capacity: string; moves: { from?: string; to: string; reason: string; timings?: Record<string, number>; downtimeMs?: number }[] }[] };
+    const status = JSON.parse(st.stdout) as { workloads: { name: string; node: string; capacity: string; moves: { from?: string; to: string; reason: string; timings?: Record<string, number>; downtime_ms?: number }[] }[] };
     for (const n of together) {
       const rec = status.workloads.find((x) => x.name === n);
       expect(rec?.capacity).toBe('on-demand');
@@ -208,11 +208,11 @@ describe('spotfleet watch (e2e)', () => {
     expect(st.stdout).toContain(`Controller: spotfleet watch running (pid ${w.pid}`);
     expect(st.stdout).toMatch(/migration/);
     const js = await runCli(['status', '--json', aDir], { cwd: aDir });
-    const view = (JSON.parse(js.stdout) as { controller: { info: { pid: number }; status?: { pid: number; health: string; recentEvents: { kind: string; address?: string }[] } } | null }).controller;
+    const view = (JSON.parse(js.stdout) as { controller: { info: { pid: number }; status?: { pid: number; health: string; recent_events: { kind: string; address?: string }[] } } | null }).controller;
     expect(view?.info.pid).toBe(w.pid);
     expect(view?.status?.pid).toBe(w.pid);
     expect(view?.status?.health).toBe('ok');
-    const events = view?.status?.recentEvents ?? [];
+    const events = view?.status?.recent_events ?? [];
     for (const n of NAMES) expect(events.filter((e) => e.kind === 'migration' && e.address === `workload.${n}`).length, `live view shows ${n}'s migrations`).toBeGreaterThanOrEqual(2);
     expect(events.some((e) => e.kind === 'notice')).toBe(true);
   }, 60_000);

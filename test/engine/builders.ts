@@ -26,7 +26,7 @@ export function workload(name: string, o: Partial<WorkloadSpec> = {}): WorkloadS
 }
 
 export function pool(name: string, provider: string, capacity: 'spot' | 'on-demand', o: Partial<PoolSpec> = {}): PoolSpec {
-  return { name, provider, capacity, gpuModel: 'V100', labels: {}, pos, ...o };
+  return { name, provider, capacity, gpuModel: 'V100', labels: {}, onWarning: 'auto', pos, ...o };
 }
 
 export function fleet(o: Partial<Fleet> = {}): Fleet {

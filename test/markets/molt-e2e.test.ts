@@ -152,7 +152,7 @@ describe('molt market through the CLI (reference server, runLocally)', { timeout
     expect(plan.stderr).toBe('');
     expect(plan.code).toBe(2);
     // The acquire on the molt pool, at the market's price ($1.00/GPU-h × 4 GPUs).
-    expect(plan.stdout).toMatch(/\+ lease\.spot-a100\.new-train-a\n\s+to:\s+spot-a100\/molt-(east|west)-1, spot, \$4\.20?\/h/);
+    expect(plan.stdout).toMatch(/\+ lease\.spot-a100\.train-a-s\d+-g1\n\s+to:\s+spot-a100\/molt-(east|west)-1, spot, \$4\.20?\/h/);
     expect(plan.stdout).toMatch(/\+ workload\.train-a\n\s+to:\s+spot-a100\/molt-(east|west)-1, spot, \$4\.20?\/h/);
     // Why: the cost-benefit numbers against the on-demand fallback ($3.00/GPU-h × 4 = $12/h).
     const why = /# cost-benefit: place on spot-a100\/molt-(?:east|west)-1 \(spot\): saves \$(\d+(?:\.\d+)?)\/h over od\/lab \(on-demand\) after expected preemptions \(≥ \$0\.50\/h\)/.exec(plan.stdout);
@@ -167,7 +167,7 @@ describe('molt market through the CLI (reference server, runLocally)', { timeout
     const planJson = await sf(['plan', '--json', dir], dir);
     expect(planJson.code).toBe(0);
     const acquire = (JSON.parse(planJson.stdout) as { actions: Record<string, unknown>[] }).actions.find((a) => a.kind === 'acquire');
-    expect(acquire).toMatchObject({ provider: 'market', pool: 'spot-a100', capacity: 'spot', gpuModel: 'A100', gpus: 4, maxPricePerGpuHour: 2, bidPerGpuHour: 1.05 });
+    expect(acquire).toMatchObject({ provider: 'market', pool: 'spot-a100', capacity: 'spot', gpu_model: 'A100', gpus: 4, max_price_per_gpu_hour: 2, bid_per_gpu_hour: 1.05 });
     // The plan shows the bid (spot $1 + 5%, under the $2 pool cap and the on-demand price), not just the quote.
     expect(String(acquire?.summary)).toMatch(/acquire 4×A100 spot in spot-a100\/molt-(east|west)-1 at \$1\.05\/GPU-h \(bid; spot \$1\)/);
     expect(ownLeases('molt-e2e-a')).toHaveLength(0); // planning buys nothing
@@ -191,11 +191,12 @@ describe('molt market through the CLI (reference server, runLocally)', { timeout
     const status = await sf(['status', dir], dir);
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(new RegExp(`train-a\\s+running\\s+${lease.id}\\s+spot\\s+spot-a100/molt-(east|west)-1`));
-    expect(status.stdout).toMatch(new RegExp(`lease\\.spot-a100\\.${lease.id}\\s+${lease.id}\\s+spot\\s+${lease.zone}\\s+\\$4\\.2(0)?/h`));
+    // The lease keeps the address the plan showed (from its key), with its id beside it.
+    expect(status.stdout).toMatch(new RegExp(`lease\\.spot-a100\\.train-a-s\\d+-g1\\s+${lease.id}\\s+spot\\s+${lease.zone}\\s+\\$4\\.2(0)?/h`));
     const statusJson = await sf(['status', '--json', dir], dir);
     expect(statusJson.code).toBe(0);
-    const sj = JSON.parse(statusJson.stdout) as { leases: { leaseId: string; provider: string; pool: string; node?: string }[]; workloads: { name: string; node?: string; live: string }[] };
-    expect(sj.leases).toEqual([expect.objectContaining({ leaseId: lease.id, provider: 'market', pool: 'spot-a100', node: lease.id })]);
+    const sj = JSON.parse(statusJson.stdout) as { leases: { lease_id: string; provider: string; pool: string; node?: string }[]; workloads: { name: string; node?: string; live: string }[] };
+    expect(sj.leases).toEqual([expect.objectContaining({ lease_id: lease.id, provider: 'market', pool: 'spot-a100', node: lease.id })]);
     expect(sj.workloads).toEqual([expect.objectContaining({ name: 'train-a', node: lease.id, live: 'running' })]);
 
     // Nothing left to do.

@@ -224,7 +224,7 @@ describe('decideWorkload', () => {
     const i = input({ current: onDemandNow() });
     const text = renderExplanation(i, decideWorkload(i, ctx()));
     expect(text).toContain('workload.train-a: move → spot-a100 (spot)');
-    for (const s of ['grossSavingsUsd', '$50.40', 'migrationOverheadUsd', '$0.88', 'savingsPerHour', '$8.2273/h', 'minSavingsPerHour', 'expectedPreemptionCostUsd', '$0.156']) expect(text).toContain(s);
+    for (const s of ['grossSavingsUsd', '$50.40', 'migrationOverheadUsd', '$0.88', 'savingsPerHour', '$8.227/h', 'minSavingsPerHour', 'expectedPreemptionCostUsd', '$0.16']) expect(text).toContain(s);
   });
 
   it('no policy set: the thresholds object is all it reads', () => {

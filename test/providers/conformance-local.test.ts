@@ -28,6 +28,7 @@ describeProviderConformance('local', async () => {
     cleanupEvictable: async (n) => p.notices!.restore!(n),
     trainer: trainer(),
     stubborn,
+    lateHandler: { command: ['sh', '-c', "sleep 0.5; trap 'echo got-usr1' USR1; echo ready; while :; do sleep 0.05; done"], env: {} },
     exits,
     writeCheckpoint: async (node, workload) => {
       writeLocalfsCheckpoint(node, workload);

@@ -27,6 +27,7 @@ describeProviderConformance('sim', async () => {
     cleanupEvictable: (n) => p.capacity!.release(n.id),
     trainer: trainer(),
     stubborn,
+    lateHandler: { command: ['sh', '-c', "sleep 0.5; trap 'echo got-usr1' USR1; echo ready; while :; do sleep 0.05; done"], env: {} },
     exits,
     writeCheckpoint: async (node, workload) => {
       writeLocalfsCheckpoint(node, workload);

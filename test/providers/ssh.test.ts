@@ -48,6 +48,7 @@ describeLab('ssh provider (lab)', () => {
       otherNode: () => nodeOf(provider, 'b'),
       trainer: { image: lab.image, env: {}, readyLog: 'start at step 0', checkpointPath: '/checkpoints' },
       stubborn: { image: lab.image, env: {}, command: ['sh', '-c', 'trap "" TERM; echo ready; while true; do sleep 1; done'], readyLog: 'ready' },
+      lateHandler: { image: lab.image, env: {}, command: ['sh', '-c', "sleep 1; trap 'echo got-usr1' USR1; echo ready; while true; do sleep 0.1; done"] },
       exits: (code) => ({ image: lab.image, command: ['sh', '-c', `exit ${code}`], env: {} }),
       writeCheckpoint: async (node, workload) => {
         writeLabCheckpoint(lab, node.id, workload);

@@ -45,21 +45,21 @@ describe('quickstart via the CLI', () => {
     const r = cli('nodes', '--json');
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as {
-      nodes: { provider: string; id: string; gpus: number; gpusFree: number; capacity: string; pricePerHour: number; state: string }[];
-      markets: { pool: string; zone: string; capacity: string; pricePerGpuHour: number; onDemandPricePerGpuHour: number | null; available: boolean }[];
+      nodes: { provider: string; id: string; gpus: number; gpus_free: number; capacity: string; price_per_hour: number; state: string }[];
+      markets: { pool: string; zone: string; capacity: string; price_per_gpu_hour: number; on_demand_price_per_gpu_hour: number | null; available: boolean }[];
     };
-    expect(out.nodes.map((n) => [n.provider, n.id, n.gpusFree, n.gpus, n.capacity, n.pricePerHour, n.state])).toEqual([
+    expect(out.nodes.map((n) => [n.provider, n.id, n.gpus_free, n.gpus, n.capacity, n.price_per_hour, n.state])).toEqual([
       ['lab', 'od-1', 4, 4, 'on-demand', 12.24, 'ready'],
       ['lab', 'od-2', 4, 4, 'on-demand', 12.24, 'ready'],
     ]);
-    expect(out.markets.find((m) => m.pool === 'od-v100')).toMatchObject({ capacity: 'on-demand', pricePerGpuHour: 3.06, available: true });
+    expect(out.markets.find((m) => m.pool === 'od-v100')).toMatchObject({ capacity: 'on-demand', price_per_gpu_hour: 3.06, available: true });
     const spot = out.markets.filter((m) => m.pool === 'spot-v100');
     expect(spot.map((m) => m.zone)).toEqual(['us-east-1f', 'us-east-2a', 'us-west-2a']);
     for (const m of spot) {
       expect(m.capacity).toBe('spot');
-      expect(m.onDemandPricePerGpuHour).toBe(3.06);
-      expect(m.pricePerGpuHour).toBeGreaterThan(0.9);
-      expect(m.pricePerGpuHour).toBeLessThan(1.5);
+      expect(m.on_demand_price_per_gpu_hour).toBe(3.06);
+      expect(m.price_per_gpu_hour).toBeGreaterThan(0.9);
+      expect(m.price_per_gpu_hour).toBeLessThan(1.5);
     }
     const text = cli('nodes');
     expect(text.stdout).toMatch(/^lab\s+od-1\s+V100\s+4\/4\s+on-demand\s+lab\s+\$12\.24\s+ready$/m);

@@ -69,7 +69,7 @@ describe('broken fleet corpus (built CLI)', () => {
     const r = runCli(['validate', 'unknown-pool-ref.yaml', '--json'], badDir);
     expect(r.status).toBe(1);
     const j = JSON.parse(r.out) as { format_version: string; valid: boolean; errors: Expectation[]; warnings: unknown[] };
-    expect(j.format_version).toBe('1');
+    expect(j.format_version).toBe('1.0');
     expect(j.valid).toBe(false);
     expect(j.errors).toContainEqual(expect.objectContaining({ file: exp.file, line: exp.line, col: exp.col, message: expect.stringContaining(exp.message), expected: expect.any(String), path: '/workloads/0/pools/1' }));
   });
@@ -106,7 +106,7 @@ describe('broken fleet corpus (built CLI)', () => {
     }
     const j = runCli(['validate', 'test/fixtures/good/design.yaml', '--json'], root);
     expect(j.status).toBe(0);
-    expect(JSON.parse(j.out)).toMatchObject({ format_version: '1', valid: true, errors: [] });
+    expect(JSON.parse(j.out)).toMatchObject({ format_version: '1.0', valid: true, errors: [] });
   });
 
   it('warnings are printed with a warning: prefix and keep exit 0', () => {

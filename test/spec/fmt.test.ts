@@ -43,7 +43,7 @@ describe('formatFleetText', () => {
     const out = formatFleetText(MESSY, 'f.yaml');
     expect(out).toBe(`# fleet for the nlp team
 apiVersion: spotfleet.dev/v1
-kind: Fleet # always Fleet
+kind: Fleet   # always Fleet
 metadata:
   name: research
 providers:
@@ -54,13 +54,24 @@ pools:
     capacity: spot
 workloads:
   # the big one
-  - name: train-a # keep this name
+  - name: train-a   # keep this name
     image: registry.local/train:1.2
     gpus: 4
     fallback: { to: on-demand, minDwell: 30m }
   - { name: b, image: y, gpus: 1, extra: 1 }
 `);
     expect(parse(out)).toEqual(parse(MESSY));
+  });
+
+  it("leaves the project's own examples alone: aligned comments and [\"node\", ...] lists stay", () => {
+    for (const ex of ['quickstart', 'molt', 'ssh-docker']) {
+      const text = readFileSync(join(root, 'examples', ex, 'fleet.yaml'), 'utf8');
+      expect(formatFleetText(text, `${ex}.yaml`), ex).toBe(text);
+    }
+    const aligned = 'apiVersion: spotfleet.dev/v1\nkind: Fleet\nmetadata: {name: x}\nworkloads:\n    - command: [ "node", "t.mjs" ]   # the trainer\n      name: a                        # its name\n';
+    const once = formatFleetText(aligned, 'a.yaml');
+    expect(once).toBe('apiVersion: spotfleet.dev/v1\nkind: Fleet\nmetadata: { name: x }\nworkloads:\n  - name: a                        # its name\n    command: ["node", "t.mjs"]   # the trainer\n');
+    expect(formatFleetText(once, 'a.yaml')).toBe(once);
   });
 
   it('refuses a file that does not parse', () => {
@@ -124,8 +135,9 @@ describe('spotfleet fmt (built CLI)', () => {
     const diff = run(['fmt', 'fleet', '--diff'], tmp);
     expect(diff.status).toBe(0);
     expect(diff.stdout).toContain('--- fleet/a.yaml (original)');
-    expect(diff.stdout).toContain('-kind: Fleet   # always Fleet');
-    expect(diff.stdout).toContain('+kind: Fleet # always Fleet');
+    expect(diff.stdout).toContain('-kind: Fleet   # always Fleet\n');
+    expect(diff.stdout).toContain('+kind: Fleet   # always Fleet\n');
+    expect(diff.stdout).toContain('+  - name: train-a   # keep this name');
     expect(readFileSync(join(dir, 'a.yaml'), 'utf8')).toBe(MESSY);
     const fmt = run(['fmt', 'fleet'], tmp);
     expect(fmt.status, fmt.out).toBe(0);

@@ -138,7 +138,7 @@ workloads:
 
   it('log is a built-in sink; declared sinks resolve', async () => {
     const { fleet } = await loadFleet(write(`${HEAD}alerts:
-  - { name: p, when: preemption, notify: [log, hook] }
+  - { name: p, when: preemption-notice, notify: [log, hook] }
   - { name: q, when: "spotPrice > 0.8 * onDemandPrice" }
 sinks:
   - { name: hook, type: webhook, url: "http://127.0.0.1:1/x" }
@@ -166,7 +166,7 @@ workloads:
 
   it('money strings, budget and policies resolve', async () => {
     mkdirSync(join(tmp, 'policies'), { recursive: true });
-    writeFileSync(join(tmp, 'policies', 'p.yaml'), 'rules: []\n');
+    writeFileSync(join(tmp, 'policies', 'p.yaml'), 'apiVersion: spotfleet.dev/v1\nkind: PolicySet\nrules: []\n');
     const { fleet } = await loadFleet(write(`${HEAD}budgetPerHour: "$40"\npolicies: [./policies/p.yaml]\n`), { now: NOW, checkProviders: false });
     expect(fleet.budgetPerHour).toBe(40);
     expect(fleet.policies).toEqual([resolve(tmp, 'policies/p.yaml')]);

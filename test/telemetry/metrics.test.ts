@@ -27,7 +27,9 @@ describe('createWatchMetrics', () => {
 
     const fams = parsePrometheusTextFormat(await m.render());
     expect(fams.map((f) => f.name).sort()).toEqual([
+      'spotfleet_build_info',
       'spotfleet_fleet_cost_usd_per_hour',
+      'spotfleet_last_successful_reconcile_timestamp_seconds',
       'spotfleet_migration_downtime_seconds',
       'spotfleet_migrations_total',
       'spotfleet_notice_to_signal_seconds',
@@ -61,11 +63,11 @@ describe('createWatchMetrics', () => {
 
     const notices = family(fams, 'spotfleet_notices_received_total');
     expect(notices.type).toBe('COUNTER');
-    const byLabels = Object.fromEntries(notices.metrics.map((s) => [`${s.labels?.['cloud']}/${s.labels?.['kind']}`, s.value]));
+    const byLabels = Object.fromEntries(notices.metrics.map((s) => [`${s.labels?.['cloud']}/${s.labels?.['kind']}`, s.value]).filter(([, v]) => v !== '0'));
     expect(byLabels).toEqual({ 'aws/preemption': '2', 'gcp/maintenance': '1' });
 
     expect(family(fams, 'spotfleet_notice_to_signal_seconds').type).toBe('HISTOGRAM');
-    const sigSum = values('spotfleet_notice_to_signal_seconds').find((v) => v.metricName?.endsWith('_sum'));
+    const sigSum = values('spotfleet_notice_to_signal_seconds').find((v) => v.metricName?.endsWith('_sum') && v.value > 0);
     expect(sigSum?.labels['cloud']).toBe('aws');
     expect(sigSum?.value).toBeCloseTo(0.4);
 
@@ -74,9 +76,10 @@ describe('createWatchMetrics', () => {
       succeeded: '1',
       'lost-work': '1',
       failed: '1',
+      aborted: '0',
     });
     expect(family(fams, 'spotfleet_migration_downtime_seconds').type).toBe('HISTOGRAM');
-    const down = values('spotfleet_migration_downtime_seconds').filter((v) => v.metricName?.endsWith('_count'));
+    const down = values('spotfleet_migration_downtime_seconds').filter((v) => v.metricName?.endsWith('_count') && v.value > 0);
     expect(down.map((v) => [v.labels['outcome'], v.value]).sort()).toEqual([
       ['lost-work', 1],
       ['succeeded', 1],
@@ -89,7 +92,7 @@ describe('createWatchMetrics', () => {
       'on-demand': '0',
     });
     expect(family(fams, 'spotfleet_queue_depth').metrics[0]?.value).toBe('2');
-    expect(family(fams, 'spotfleet_reconcile_errors_total').metrics[0]).toMatchObject({
+    expect(family(fams, 'spotfleet_reconcile_errors_total').metrics.find((x) => x.labels?.['reason'] === 'provider')).toMatchObject({
       labels: { reason: 'provider', fleet: 'research' },
       value: '1',
     });
@@ -104,7 +107,37 @@ describe('createWatchMetrics', () => {
     const b = createWatchMetrics({ processMetrics: false });
     a.noticeReceived('aws', 'preemption');
     const fb = parsePrometheusTextFormat(await b.render());
-    expect(family(fb, 'spotfleet_notices_received_total').metrics).toEqual([]);
+    expect(family(fb, 'spotfleet_notices_received_total').metrics.filter((x) => x.value !== '0')).toEqual([]);
+  });
+
+  it('a fleet label, build info, the last successful reconcile, and every counter at 0 before its first event', async () => {
+    let t = 1_800_000_000_000;
+    const m = createWatchMetrics({ fleet: 'research', processMetrics: false, version: '9.8.7', noticeSources: ['aws', 'sim'], providers: [{ name: 'lab', capabilities: ['notices'] }], now: () => t });
+    let fams = parsePrometheusTextFormat(await m.render());
+    // Every series carries the fleet.
+    for (const f of fams) if (f.type !== 'HISTOGRAM') for (const x of f.metrics) expect(x.labels?.['fleet'], f.name).toBe('research');
+    expect(family(fams, 'spotfleet_build_info').metrics).toEqual([{ labels: { fleet: 'research', version: '9.8.7', node_version: process.version }, value: '1' }]);
+    expect(family(fams, 'spotfleet_last_successful_reconcile_timestamp_seconds').metrics[0]?.value).toBe('0');
+    // Counters exist at 0: every outcome, every notice source and kind, every polled provider.
+    const series = (name: string, key: string): Record<string, string> => Object.fromEntries(family(fams, name).metrics.map((x) => [x.labels?.[key] ?? '', x.value ?? '']));
+    expect(series('spotfleet_migrations_total', 'outcome')).toEqual({ succeeded: '0', 'lost-work': '0', failed: '0', aborted: '0' });
+    expect(family(fams, 'spotfleet_notices_received_total').metrics.map((x) => `${x.labels?.['cloud']}/${x.labels?.['kind']}=${x.value}`).sort()).toEqual(
+      ['aws', 'sim'].flatMap((c) => ['maintenance', 'preemption', 'rebalance', 'termination'].map((k) => `${c}/${k}=0`)).sort(),
+    );
+    expect(series('spotfleet_provider_poll_errors_total', 'provider')).toEqual({ lab: '0' });
+    expect(series('spotfleet_reconcile_errors_total', 'reason')).toMatchObject({ spec: '0', internal: '0' });
+    const text = await m.render();
+    expect(text).toMatch(/^spotfleet_reconcile_duration_seconds_count\{fleet="research",outcome="ok"\} 0$/m);
+    expect(text).toMatch(/^spotfleet_migration_downtime_seconds_count\{fleet="research",outcome="succeeded"\} 0$/m);
+    // A failed reconcile leaves the timestamp; a successful one sets it to now.
+    m.observeReconcile(1, false);
+    fams = parsePrometheusTextFormat(await m.render());
+    expect(family(fams, 'spotfleet_last_successful_reconcile_timestamp_seconds').metrics[0]?.value).toBe('0');
+    m.observeReconcile(1, true);
+    t += 5000;
+    m.observeReconcile(1, false);
+    fams = parsePrometheusTextFormat(await m.render());
+    expect(family(fams, 'spotfleet_last_successful_reconcile_timestamp_seconds').metrics[0]?.value).toBe('1800000000');
   });
 
   it('adds process metrics when asked (default)', async () => {

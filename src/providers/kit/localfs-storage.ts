@@ -2,6 +2,7 @@
 // A node is a folder; a workload's checkpoints are entries (files or folders) in
 // `<node folder>/checkpoints/<workload>/`. Nodes advertise their folder in `meta`, so a checkpoint
 // moves between any two localfs nodes on this machine, whichever provider owns them.
+import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -9,6 +10,7 @@ import { ProviderError } from '../../core/errors.js';
 import type { CheckpointInfo, NodeInfo } from '../../core/types.js';
 import type { StorageCapability, TransferRequest, TransferResult, VerifyRequest } from '../sdk.js';
 import { assertSafeName } from './fs-util.js';
+import { processBaseEnv } from './workload-env.js';
 
 /** The `meta` a localfs node carries: how any localfs storage finds its folder. */
 export function localfsMeta(nodeDir: string): Record<string, string> {
@@ -73,13 +75,30 @@ function sameManifest(a: Map<string, number>, b: Map<string, number>): boolean {
   return true;
 }
 
+/** Default time limit of one run of a workload's `checkpoint.verify` command. */
+export const VERIFY_COMMAND_TIMEOUT_MS = 60_000;
+
+export interface LocalfsStorageOptions {
+  /** Working directory of `checkpoint.verify` commands (the spec's folder). Default: the checkpoint folder. */
+  cwd?: string;
+  /** spotfleet's environment; a verify command gets only its minimal base (PATH, HOME, LANG...). */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
 /**
- * Storage over node folders. verify() returns the newest finished checkpoint newer than `since`;
+ * Storage over node folders. verify() returns the newest finished checkpoint newer than `since`
+ * that is not excluded and passes the workload's verify command, and keeps the newest `keep`;
  * transfer() copies through a temporary name and renames only after the copy verifies, and never
  * touches the source.
  */
 export class LocalfsStorage implements StorageCapability {
-  constructor(private readonly provider: string) {}
+  /** Verdicts of verify commands by checkpoint (path, time, size): verify is polled while waiting. */
+  private readonly verdicts = new Map<string, boolean>();
+
+  constructor(
+    private readonly provider: string,
+    private readonly opts: LocalfsStorageOptions = {},
+  ) {}
 
   private dirOf(node: NodeInfo, workload: string): string {
     assertSafeName(this.provider, 'workload', workload);
@@ -91,20 +110,34 @@ export class LocalfsStorage implements StorageCapability {
   }
 
   async verify(req: VerifyRequest): Promise<CheckpointInfo | null> {
-    await Promise.resolve();
     const dir = this.dirOf(req.node, req.workload);
+    const candidates = this.candidates(dir, req);
+    const exclude = new Set((req.exclude ?? []).map((p) => resolve(p)));
+    let found: Entry | undefined;
+    for (const e of candidates) {
+      if (exclude.has(resolve(e.path))) continue;
+      if (req.command && req.command.length > 0 && !(await this.passes(req, e))) continue;
+      found = e;
+      break;
+    }
+    if (!found) return null;
+    if (req.keep !== undefined && req.keep > 0) this.prune(dir, req, found);
+    return { node: req.node.id, workload: req.workload, path: found.path, mtime: new Date(found.mtimeMs).toISOString(), sizeBytes: found.sizeBytes };
+  }
+
+  /** Finished checkpoints in the folder that pass the file checks, newest first. */
+  private candidates(dir: string, req: Pick<VerifyRequest, 'since' | 'marker' | 'minSizeBytes'>, ignoreSince = false): Entry[] {
     let names: string[];
     try {
       names = readdirSync(dir);
     } catch {
-      return null;
+      return [];
     }
-    const since = req.since === undefined ? undefined : Date.parse(req.since);
-    let best: Entry | undefined;
+    const since = req.since === undefined || ignoreSince ? undefined : Date.parse(req.since);
+    const out: Entry[] = [];
     for (const name of names.sort()) {
       if (isInProgress(name)) continue;
       const path = join(dir, name);
-      if (req.exclude?.includes(path)) continue;
       let e: Entry;
       try {
         const st = statSync(path);
@@ -122,10 +155,46 @@ export class LocalfsStorage implements StorageCapability {
       }
       if (since !== undefined && !(e.mtimeMs > since - FS_CLOCK_SLACK_MS)) continue;
       if (req.minSizeBytes !== undefined && e.sizeBytes < req.minSizeBytes) continue;
-      if (!best || e.mtimeMs > best.mtimeMs) best = e;
+      out.push(e);
     }
-    if (!best) return null;
-    return { node: req.node.id, workload: req.workload, path: best.path, mtime: new Date(best.mtimeMs).toISOString(), sizeBytes: best.sizeBytes };
+    // Newest first; equal times by name, newest name first (ckpt-step-000000042 after ...041).
+    return out.sort((a, b) => b.mtimeMs - a.mtimeMs || (a.path < b.path ? 1 : a.path > b.path ? -1 : 0));
+  }
+
+  /** Runs the workload's verify command on one checkpoint (cached by path, time and size). */
+  private async passes(req: VerifyRequest, e: Entry): Promise<boolean> {
+    const argv = req.command as string[];
+    const key = `${argv.join('\u0000')}\u0001${e.path}\u0001${e.mtimeMs}\u0001${e.sizeBytes}`;
+    const known = this.verdicts.get(key);
+    if (known !== undefined) return known;
+    const [cmd, ...args] = argv as [string, ...string[]];
+    const ok = await new Promise<boolean>((res) => {
+      // Like a workload: no shell, and nothing of spotfleet's environment but the minimal base.
+      execFile(
+        cmd,
+        [...args, e.path],
+        { cwd: this.opts.cwd ?? dirname(e.path), env: { ...processBaseEnv(this.opts.env ?? process.env), CHECKPOINT_PATH: e.path, SPOTFLEET_WORKLOAD: req.workload }, timeout: req.commandTimeoutMs ?? VERIFY_COMMAND_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1024 * 1024 },
+        (err) => res(err === null),
+      );
+    });
+    if (this.verdicts.size > 1000) this.verdicts.clear();
+    this.verdicts.set(key, ok);
+    return ok;
+  }
+
+  /** Deletes finished checkpoints beyond the newest `keep` (never `kept`, never one in progress). */
+  private prune(dir: string, req: VerifyRequest, kept: Entry): void {
+    const all = this.candidates(dir, { ...(req.marker !== undefined ? { marker: req.marker } : {}) }, true);
+    const keep = new Set(all.slice(0, req.keep).map((e) => e.path));
+    keep.add(kept.path);
+    for (const e of all) {
+      if (keep.has(e.path)) continue;
+      try {
+        rmSync(e.path, { recursive: true, force: true });
+      } catch {
+        // Another run pruned it, or it cannot be removed now; the next verify tries again.
+      }
+    }
   }
 
   canTransfer(from: NodeInfo, to: NodeInfo): boolean {

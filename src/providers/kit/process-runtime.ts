@@ -2,6 +2,8 @@
 // the `local` and `sim` providers. Each instance is a folder in its node's folder
 // (`<nodesRoot>/<node>/workloads/<id>/`) holding a JSON record, the supervisor's pids, the output
 // log and, once it ended, the exit code; so a later CLI run finds and controls it again.
+// A workload gets only the environment workload-env.ts allows, and a signal only once it (and its
+// supervisor) catch it: signal-ready.ts.
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +11,9 @@ import { ProviderError } from '../../core/errors.js';
 import type { WorkloadInstance } from '../../core/types.js';
 import type { RuntimeCapability, StartRequest } from '../sdk.js';
 import { assertSafeName, isAlive, procStat, readJson, shortHash, sleep, trySignal, writeJsonAtomic, type PidRef } from './fs-util.js';
-import { SUPERVISOR_SOURCE, SUPERVISOR_VERSION } from './supervisor-source.js';
+import { processCatches, needsNoHandler, signalName, signalNotReady, waitUntilReady, SIGNAL_READY_TIMEOUT_MS } from './signal-ready.js';
+import { SUPERVISOR_READY_WAIT_MS, SUPERVISOR_SOURCE, SUPERVISOR_VERSION } from './supervisor-source.js';
+import { passedEnv, processBaseEnv } from './workload-env.js';
 
 /** What start() and list() need to know from the provider that owns the nodes. */
 export interface ProcessRuntimeOptions {
@@ -23,8 +27,13 @@ export interface ProcessRuntimeOptions {
   nodesRoot: string;
   /** Working directory of workloads (the spec's folder, so relative commands work). */
   cwd: string;
-  /** Base environment for workloads (PATH and friends); request env is laid over it. */
+  /**
+   * spotfleet's environment. Workloads get only its minimal base (PATH, HOME, LANG...: see
+   * workload-env.ts) and the variables a request's `passEnv` names; the request's env is laid over.
+   */
   env: Readonly<Record<string, string | undefined>>;
+  /** How long signal() waits for a workload to catch the signal before it gives up. Default 10 s. */
+  signalReadyTimeoutMs?: number;
   /**
    * Called before a start: throws (a ProviderError) when the node cannot take the workload
    * (unknown, terminated, not enough free GPUs). `usedGpus` counts running instances on the node.
@@ -55,6 +64,8 @@ export interface ProcessRecord {
 interface PidsFile {
   supervisor?: PidRef;
   child?: PidRef;
+  /** Written by the supervisor once its handlers are installed and the child is started. */
+  ready?: boolean;
 }
 
 interface ExitFile {
@@ -229,8 +240,7 @@ export class ProcessRuntime implements RuntimeCapability {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const ckpt = checkpointDirOf(nodeDir, req.workload);
     mkdirSync(ckpt, { recursive: true });
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(this.o.env)) if (v !== undefined) env[k] = v;
+    const env: Record<string, string> = { ...processBaseEnv(this.o.env), ...passedEnv(this.o.env, req.passEnv) };
     Object.assign(env, req.env, {
       CHECKPOINT_DIR: ckpt,
       SPOTFLEET_WORKLOAD: req.workload,
@@ -247,7 +257,7 @@ export class ProcessRuntime implements RuntimeCapability {
       workload: req.workload,
       node: req.node,
       argv: [...req.command!],
-      envKeys: Object.keys(req.env).sort(),
+      envKeys: [...new Set([...Object.keys(req.env), ...Object.keys(passedEnv(this.o.env, req.passEnv))])].sort(),
       cwd: this.o.cwd,
       gpus: req.gpus,
       labels: { ...req.labels },
@@ -259,13 +269,18 @@ export class ProcessRuntime implements RuntimeCapability {
     this.gen++;
     const log = openSync(join(dir, 'output.log'), 'a', 0o600);
     try {
-      const child = spawn(process.execPath, [this.supervisor(), dir, ...rec.argv], {
+      // The supervisor's own environment is empty: nothing of the workload's (NODE_OPTIONS could
+      // open an inspector) and nothing of spotfleet's. The workload's arrives on fd 3.
+      const child = spawn(process.execPath, [...SUPERVISOR_NODE_FLAGS, this.supervisor(), dir, String(SUPERVISOR_READY_WAIT_MS), ...rec.argv], {
         cwd: this.o.cwd,
-        env,
+        env: {},
         detached: true,
-        stdio: ['ignore', log, log],
+        stdio: ['ignore', log, log, 'pipe'],
       });
       child.on('error', () => undefined);
+      const envPipe = child.stdio[3] as NodeJS.WritableStream & { on(e: 'error', f: () => void): void };
+      envPipe.on('error', () => undefined); // a supervisor that died says so in exit.json
+      envPipe.end(`${JSON.stringify(env)}\n`);
       child.unref();
       if (child.pid) {
         const st = procStart(child.pid);
@@ -337,24 +352,38 @@ export class ProcessRuntime implements RuntimeCapability {
     await Promise.resolve();
     const found = this.locate(node, instanceId);
     if (!found) throw this.err(`no instance ${instanceId} on node ${node}`);
-    const sig = signal.startsWith('SIG') ? signal : `SIG${signal}`;
-    if (!/^SIG[A-Z0-9]+$/.test(sig)) throw this.err(`invalid signal "${signal}"`);
-    const p = this.pids(found.dir, found.rec);
+    const sig = signalName(signal);
+    if (!sig) throw this.err(`invalid signal "${signal}"`);
     // The supervisor forwards catchable signals to the workload; SIGKILL/SIGSTOP go to the group.
     if (sig === 'SIGKILL' || sig === 'SIGSTOP') {
+      const p = this.pids(found.dir, found.rec);
       if (p.supervisor && isAlive(p.supervisor)) trySignal(-p.supervisor.pid, sig);
       if (p.child && isAlive(p.child)) trySignal(p.child.pid, sig);
       return;
     }
-    if (p.supervisor && isAlive(p.supervisor)) {
-      if (!trySignal(p.supervisor.pid, sig as NodeJS.Signals)) throw this.err(`cannot signal instance ${instanceId}: it is gone`);
-      return;
+    // Sent only once the supervisor and the workload both catch it (signal-ready.ts): a signal
+    // right after start would otherwise open the supervisor's inspector or end the workload.
+    let target: number | undefined;
+    const ready = await waitUntilReady(() => {
+      const p = this.pids(found.dir, found.rec);
+      const sup = p.supervisor && isAlive(p.supervisor) ? p.supervisor : undefined;
+      const child = p.child && isAlive(p.child) ? p.child : undefined;
+      if (!sup && !child) return undefined;
+      const childReady = child !== undefined && (needsNoHandler(sig) || processCatches(child.pid, sig));
+      if (sup) {
+        target = sup.pid;
+        // (A supervisor of an older version writes no `ready`; its mask says the same.)
+        return processCatches(sup.pid, sig) && childReady;
+      }
+      // The supervisor is gone (killed) but the workload lives on: signal it directly.
+      target = child?.pid;
+      return childReady;
+    }, this.o.signalReadyTimeoutMs ?? SIGNAL_READY_TIMEOUT_MS);
+    if (ready === undefined) throw this.err(`instance ${instanceId} on node ${node} is not running`);
+    if (!ready || target === undefined) {
+      throw signalNotReady(this.err(`instance ${instanceId} on node ${node}: the workload has no handler for ${sig} yet, so it was not sent (it would end the workload or open a debugger); try again once the workload has started`, { retryable: true }));
     }
-    if (p.child && isAlive(p.child)) {
-      trySignal(p.child.pid, sig as NodeJS.Signals);
-      return;
-    }
-    throw this.err(`instance ${instanceId} on node ${node} is not running`);
+    if (!trySignal(target, sig as NodeJS.Signals)) throw this.err(`cannot signal instance ${instanceId}: it is gone`);
   }
 
   async stop(node: string, instanceId: string, graceMs: number): Promise<{ exitCode?: number }> {
@@ -366,10 +395,20 @@ export class ProcessRuntime implements RuntimeCapability {
       return !isAlive(p.supervisor) && !isAlive(p.child);
     };
     if (!gone()) {
-      const p = this.pids(dir, rec);
-      if (p.supervisor && isAlive(p.supervisor)) trySignal(p.supervisor.pid, 'SIGTERM');
-      else if (p.child) trySignal(p.child.pid, 'SIGTERM');
       const until = Date.now() + Math.max(0, graceMs);
+      // SIGTERM goes to the supervisor only once it catches it (it forwards it to the workload);
+      // one that never gets there within the grace period is killed with its process group.
+      let sent = false;
+      while (!sent && !gone() && Date.now() < until) {
+        const p = this.pids(dir, rec);
+        if (p.supervisor && isAlive(p.supervisor)) {
+          if (processCatches(p.supervisor.pid, 'SIGTERM')) sent = trySignal(p.supervisor.pid, 'SIGTERM');
+        } else if (p.child && isAlive(p.child)) {
+          // No supervisor: ending the workload is the point of a stop, handler or not.
+          sent = trySignal(p.child.pid, 'SIGTERM');
+        }
+        if (!sent) await sleep(10);
+      }
       while (!gone() && Date.now() < until) await sleep(25);
       if (!gone()) await this.kill(dir, rec);
       this.gen++;
@@ -440,6 +479,16 @@ export class ProcessRuntime implements RuntimeCapability {
     this.gen++;
   }
 }
+
+/**
+ * Node flags for the supervisor: where Node has it (22.14+, 23.7+), --disable-sigusr1 takes the
+ * inspector off SIGUSR1 altogether; on older Node the supervisor's own SIGUSR1 handler, installed
+ * first, and the readiness rule of signal() keep it closed.
+ */
+const SUPERVISOR_NODE_FLAGS: readonly string[] = (() => {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  return major >= 24 || (major === 23 && minor >= 7) || (major === 22 && minor >= 14) ? ['--disable-sigusr1'] : [];
+})();
 
 function procStart(pid: number): string | undefined {
   try {

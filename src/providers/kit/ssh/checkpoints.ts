@@ -16,6 +16,13 @@ export interface VerifyOnNodeOptions {
   /** A file of this name must exist (and be newer than `since`). */
   marker?: string;
   minSizeBytes?: number;
+  /** Checkpoint paths not to return; on a node the checkpoint is the whole folder. */
+  exclude?: string[];
+  /** The workload's verify argv, run on the node (quoted by exec) with the folder as last argument and CHECKPOINT_PATH. */
+  command?: string[];
+  commandTimeoutMs?: number;
+  /** Verdicts of earlier runs of `command`, by folder, newest time and size (verify is polled). */
+  verdicts?: Map<string, boolean>;
 }
 
 export interface CheckpointFile {
@@ -42,7 +49,8 @@ export async function listCheckpointFiles(exec: NodeExec, dir: string): Promise<
 /**
  * The checkpoint in `dir` on the node, or null when there is none that counts: the folder is
  * missing or empty, its newest file is not newer than `since`, the marker is missing (or older
- * than `since`), or the folder holds fewer than `minSizeBytes`.
+ * than `since`), the folder holds fewer than `minSizeBytes`, it is excluded, or the workload's
+ * verify command fails on it. (The folder is the checkpoint: `keep` has nothing to prune here.)
  */
 export async function verifyCheckpointOnNode(exec: NodeExec, o: VerifyOnNodeOptions): Promise<CheckpointInfo | null> {
   const files = await listCheckpointFiles(exec, o.dir);
@@ -57,6 +65,19 @@ export async function verifyCheckpointOnNode(exec: NodeExec, o: VerifyOnNodeOpti
     if (since !== undefined && Number.isFinite(since) && m.mtimeMs <= since) return null;
   }
   if (o.minSizeBytes !== undefined && total < o.minSizeBytes) return null;
+  if (o.exclude?.some((p) => p.replace(/\/+$/, '') === o.dir.replace(/\/+$/, ''))) return null;
+  if (o.command && o.command.length > 0) {
+    const key = `${o.command.join('\u0000')}\u0001${o.dir}\u0001${newest}\u0001${total}`;
+    let ok = o.verdicts?.get(key);
+    if (ok === undefined) {
+      // `env` sets the variables without a shell; exec quotes every argument for the remote shell.
+      const r = await exec(['env', `CHECKPOINT_PATH=${o.dir}`, `SPOTFLEET_WORKLOAD=${o.workload}`, ...o.command, o.dir], { timeoutMs: o.commandTimeoutMs ?? 60_000 }).catch(() => ({ code: -1, stdout: '', stderr: '' }));
+      ok = r.code === 0;
+      if (o.verdicts && o.verdicts.size > 1000) o.verdicts.clear();
+      o.verdicts?.set(key, ok);
+    }
+    if (!ok) return null;
+  }
   return { node: o.node, workload: o.workload, path: o.dir, mtime: new Date(newest).toISOString(), sizeBytes: total };
 }
 

@@ -85,6 +85,8 @@ export class NodeSet {
   readonly pool: SshPool;
   private readonly byName = new Map<string, FleetNodeConfig>();
   private readonly readers = new Map<string, NoticeReader>();
+  /** Verdicts of workloads' checkpoint.verify commands (verify is polled while waiting for a checkpoint). */
+  private readonly verdicts = new Map<string, boolean>();
 
   constructor(private readonly o: NodeSetOptions) {
     const poolOpts: ConstructorParameters<typeof SshPool>[0] = { provider: o.provider };
@@ -191,6 +193,10 @@ export class NodeSet {
     if (req.since !== undefined) o.since = req.since;
     if (req.marker !== undefined) o.marker = req.marker;
     if (req.minSizeBytes !== undefined) o.minSizeBytes = req.minSizeBytes;
+    if (req.exclude !== undefined) o.exclude = req.exclude;
+    if (req.command !== undefined) o.command = req.command;
+    if (req.commandTimeoutMs !== undefined) o.commandTimeoutMs = req.commandTimeoutMs;
+    o.verdicts = this.verdicts;
     try {
       return await verifyCheckpointOnNode((argv, x) => this.exec(name, argv, x), o);
     } catch (e) {

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { WorkloadInstance } from '../../../core/types.js';
 import type { StartRequest } from '../../sdk.js';
+import { passedEnv } from '../workload-env.js';
 
 export const LABEL = {
   fleet: 'spotfleet.fleet',
@@ -66,10 +67,14 @@ export function containerLabels(req: StartRequest, node: string): Record<string,
   return out;
 }
 
-/** The environment a container gets: the request's, plus the resume variable when resuming. */
-export function containerEnv(req: StartRequest): Record<string, string> {
+/**
+ * The environment a container gets: the `passEnv` variables from spotfleet's environment
+ * (`source`), the request's env over them, and the resume variable when resuming. Nothing else of
+ * spotfleet's environment; the image gives the base (PATH...).
+ */
+export function containerEnv(req: StartRequest, source: Readonly<Record<string, string | undefined>> = {}): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.env)) {
+  for (const [k, v] of Object.entries({ ...passedEnv(source, req.passEnv), ...req.env })) {
     checkKey('env', k);
     env[k] = v;
   }
@@ -109,9 +114,14 @@ const CHECKPOINT_PATH_RE = /^\/[^,\n\r"'\0:]*$/;
  * labels, env and the checkpoint mount path, validated. Throws an Error whose message names what
  * is wrong; the caller wraps it in its ProviderError.
  */
-export function containerStartSpec(req: StartRequest, node: string, defaultCheckpointPath: string | undefined): { labels: Record<string, string>; env: Record<string, string>; checkpointPath: string } {
+export function containerStartSpec(
+  req: StartRequest,
+  node: string,
+  defaultCheckpointPath: string | undefined,
+  sourceEnv: Readonly<Record<string, string | undefined>> = {},
+): { labels: Record<string, string>; env: Record<string, string>; checkpointPath: string } {
   const labels = containerLabels(req, node);
-  const env = containerEnv(req);
+  const env = containerEnv(req, sourceEnv);
   const checkpointPath = req.checkpointPath ?? defaultCheckpointPath ?? '/checkpoints';
   if (!CHECKPOINT_PATH_RE.test(checkpointPath)) throw new Error(`checkpointPath ${JSON.stringify(checkpointPath)} must be an absolute path without , : quotes or line breaks`);
   return { labels, env, checkpointPath };

@@ -1,0 +1,191 @@
+// Expected up-time from observed availability, and the move decision that rests on it: stay on
+// flat prices, move only past the break-even, let fresh capacity prove itself, leave price spikes,
+// pay egress across regions, keep the deadline safety net; explain shows the estimate.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decideWorkload } from '../../src/policy/decide.js';
+import { renderExplanation } from '../../src/policy/explain.js';
+import { priceMove } from '../../src/policy/cost.js';
+import { estimateUptime, expectedDownHours, survival, zoneStatsFromObservations, zoneStatsKey, ZoneStatsTracker, type AvailabilityObservation, type ZoneStats } from '../../src/policy/uptime.js';
+import type { PlacementOption, WorkloadDecisionInput } from '../../src/policy/types.js';
+import { H, M, NOW, ctx, workload } from './builders.js';
+
+describe('zone statistics', () => {
+  it('zoneStatsFromObservations: closed up-periods, the open one, any order, one entry per pool/zone', () => {
+    const o = (min: number, zone: string, available: boolean): AvailabilityObservation => ({ at: NOW + min * M, pool: 'spot', zone, available });
+    const stats = zoneStatsFromObservations([o(30, 'a', false), o(0, 'a', true), o(10, 'a', true), o(40, 'a', true), o(0, 'b', false), o(5, 'b', true)]);
+    expect(stats[zoneStatsKey({ pool: 'spot', zone: 'a' })]).toEqual({ upPeriodsMs: [30 * M], downPeriodsMs: [10 * M], upTotalMs: 30 * M, downTotalMs: 10 * M, upSinceMs: NOW + 40 * M, observedMs: 40 * M });
+    // b was down from its first observation: that down-period's start is unknown, so not counted.
+    expect(stats['spot/b']).toEqual({ upPeriodsMs: [], upSinceMs: NOW + 5 * M, observedMs: 5 * M });
+    // Down now: how long it has been down, and the expected wait until it is back.
+    const down = zoneStatsFromObservations([o(0, 'c', true), o(60, 'c', false), o(70, 'c', true), o(80, 'c', false)])['spot/c'] as ZoneStats;
+    expect(down.downSinceMs).toBe(NOW + 80 * M);
+    expect(expectedDownHours(down, NOW + 80 * M)).toBeGreaterThan(0);
+    expect(expectedDownHours({ ...down, upSinceMs: NOW }, NOW)).toBe(0);
+  });
+
+  it('the tracker (backtest, tick by tick) agrees with zoneStatsFromObservations (plan/watch)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.boolean(), { minLength: 1, maxLength: 300 }), (series) => {
+        const t = new ZoneStatsTracker(1);
+        series.forEach((a, k) => t.observe(NOW + k * M, 0, a));
+        const s = zoneStatsFromObservations(series.map((a, k) => ({ at: NOW + k * M, pool: 'p', zone: 'z', available: a })))['p/z'] as ZoneStats;
+        expect(t.stats[0]?.upPeriodsMs).toEqual(s.upPeriodsMs.slice(-64));
+        expect(t.stats[0]?.upSinceMs).toEqual(s.upSinceMs);
+        expect(t.stats[0]?.downPeriodsMs).toEqual(s.downPeriodsMs?.slice(-64));
+        expect(t.stats[0]?.downSinceMs).toEqual(s.downSinceMs);
+      }),
+      { numRuns: 200, seed: 3 },
+    );
+  });
+
+  it('heavy tails: the longer a zone has been up, the longer it is expected to last; no peeking needed', () => {
+    // Up-periods: mostly 10 minutes, a few of 10 hours (median 10 min, mean ~2 h).
+    const periods = [...Array<number>(12).fill(10 * M), 10 * H, 10 * H, 10 * H];
+    const fresh = estimateUptime({ upPeriodsMs: periods, upSinceMs: NOW, observedMs: 48 * H }, NOW, 0.2, 30);
+    const proven = estimateUptime({ upPeriodsMs: periods, upSinceMs: NOW - H, observedMs: 48 * H }, NOW, 0.2, 30);
+    expect(fresh.ageHours).toBe(0);
+    expect(proven.ageHours).toBe(1);
+    expect(proven.expectedUpHours).toBeGreaterThan(3 * fresh.expectedUpHours);
+    expect(proven.progressHours).toBeGreaterThan(fresh.progressHours);
+    expect(survival({ upPeriodsMs: periods, upSinceMs: NOW, observedMs: 48 * H }, NOW, 0.5)).toBeLessThan(0.4);
+    // A 0.2 h changeover gives nothing when the capacity lasts 10 minutes: paid, no progress.
+    expect(fresh.paidHours - fresh.progressHours).toBeLessThanOrEqual(0.2 + 1e-9);
+    // No history: the prior (mean 1 h). A zone up for two days and never seen to end: about as long again.
+    expect(estimateUptime(undefined, NOW, 0, 30).expectedUpHours).toBeCloseTo(1, 1);
+    expect(estimateUptime({ upPeriodsMs: [], upSinceMs: NOW - 48 * H, observedMs: 48 * H }, NOW, 0, 100).expectedUpHours).toBe(48);
+  });
+});
+
+// A 1-GPU job with 30 h of work left and 20 h of slack, on spot in zone a; zone b elsewhere.
+const SPEC = workload({ gpus: 1, expectedDurationMs: 40 * H, deadline: new Date(NOW + 50 * H).toISOString() });
+function opt(zone: string, price: number, over: Partial<PlacementOption> = {}): PlacementOption {
+  return { pool: 'spot', provider: 'p', capacity: 'spot', zone, gpuModel: 'A100', pricePerGpuHour: price, available: true, ...over };
+}
+const OD: PlacementOption = { pool: 'od', provider: 'p', capacity: 'on-demand', gpuModel: 'A100', pricePerGpuHour: 3.06, available: true };
+const longLived = (since = NOW - 6 * H): ZoneStats => ({ upPeriodsMs: [20 * H, 30 * H, 12 * H], upSinceMs: since, observedMs: 96 * H });
+const flickery = (since = NOW - 2 * M): ZoneStats => ({ upPeriodsMs: Array<number>(40).fill(8 * M), upSinceMs: since, observedMs: 96 * H });
+
+function onA(priceA: number, options: PlacementOption[], zoneStats: Record<string, ZoneStats>, over: Partial<WorkloadDecisionInput> = {}): WorkloadDecisionInput {
+  return {
+    workload: SPEC,
+    current: { pool: 'spot', provider: 'p', capacity: 'spot', zone: 'us-east-1a', node: 'n1', pricePerGpuHour: priceA, since: NOW - 6 * H },
+    options,
+    history: { preemptions: [] },
+    progress: { doneMs: 10 * H, lastCheckpointAt: NOW - M },
+    overhead: { checkpointMs: 60_000, transferMs: 0, restartMs: 0.2 * H - 60_000 },
+    zoneStats,
+    ...over,
+  };
+}
+
+function deadlineNumbers(d: ReturnType<typeof decideWorkload>): Record<string, number> {
+  return d.reasons.find((r) => r.rule.startsWith('deadline'))?.numbers ?? {};
+}
+
+describe('the move decision by expected stay (with zoneStats)', () => {
+  const stats = (b: ZoneStats): Record<string, ZoneStats> => ({ 'spot/us-east-1a': longLived(), 'spot/us-east-1b': b });
+
+  it('flat prices: never moves (nothing to gain), however the zones flicker', () => {
+    const d = decideWorkload(onA(0.9, [opt('us-east-1a', 0.9), opt('us-east-1b', 0.9), OD], stats(longLived())), ctx());
+    expect(d.action).toBe('stay');
+    expect(deadlineNumbers(d).gainUsd).toBe(0);
+  });
+
+  it('a long-lived, much cheaper zone: the price difference over the expected stay beats the break-even', () => {
+    const d = decideWorkload(onA(1.4, [opt('us-east-1a', 1.4), opt('us-east-1b', 0.7), OD], stats(longLived())), ctx());
+    expect(d.action).toBe('move');
+    expect(d.target?.zone).toBe('us-east-1b');
+    const n = deadlineNumbers(d);
+    expect(n.gainUsd).toBeGreaterThan(n.breakEvenUsd as number);
+    expect(n.expectedStayHours).toBeGreaterThan(5);
+    expect(n.breakEvenUsd).toBeCloseTo((n.changeoverUsd as number) + (n.egressUsd as number) + (n.riskUsd as number) + (n.slackUsd as number), 9);
+  });
+
+  it('the same price gap to a zone whose capacity lasts minutes: stay (it would not pay its changeover)', () => {
+    const d = decideWorkload(onA(1.4, [opt('us-east-1a', 1.4), opt('us-east-1b', 0.7), OD], stats(flickery())), ctx());
+    expect(d.action).toBe('stay');
+    const n = deadlineNumbers(d);
+    expect(n.expectedStayHours).toBeLessThan(0.2);
+    expect(n.gainUsd).toBeLessThan(n.breakEvenUsd as number);
+  });
+
+  it('a big checkpoint makes a move across regions pay egress: stay; the same move inside the region goes', () => {
+    const big = { ...SPEC, checkpoint: { ...(SPEC.checkpoint as NonNullable<typeof SPEC.checkpoint>), sizeGB: 500 } };
+    const west = decideWorkload(onA(1.0, [opt('us-east-1a', 1.0), opt('us-west-2a', 0.8), OD], { 'spot/us-east-1a': longLived(), 'spot/us-west-2a': longLived() }, { workload: big }), ctx());
+    expect(west.action).toBe('stay');
+    expect(deadlineNumbers(west).egressUsd).toBe(10); // 500 GB × $0.02
+    const east = decideWorkload(onA(1.0, [opt('us-east-1a', 1.0), opt('us-east-1b', 0.8), OD], stats(longLived()), { workload: big }), ctx());
+    expect(east.action).toBe('move');
+    expect(deadlineNumbers(east).egressUsd).toBe(0);
+    // A measured size (drill) overrides the spec's: 5 GB across regions is $0.10, and the move pays.
+    const measured = decideWorkload(onA(1.0, [opt('us-east-1a', 1.0), opt('us-west-2a', 0.8), OD], { 'spot/us-east-1a': longLived(), 'spot/us-west-2a': longLived() }, { workload: big, checkpointSizeGB: 5 }), ctx());
+    expect(deadlineNumbers(measured).egressUsd).toBeCloseTo(0.1, 9);
+    expect(measured.action).toBe('move');
+  });
+
+  it('from on-demand, capacity that just appeared is left to prove itself when that is worth more', () => {
+    const mixed: ZoneStats = { upPeriodsMs: [...Array<number>(30).fill(3 * M), 3 * H, 3 * H, 3 * H], upSinceMs: NOW, observedMs: 96 * H };
+    const base: WorkloadDecisionInput = { ...onA(0, [opt('us-east-1b', 0.9), OD], { 'spot/us-east-1b': mixed }), current: { pool: 'od', provider: 'p', capacity: 'on-demand', node: 'od1', pricePerGpuHour: 3.06, since: NOW - 6 * H } };
+    const fresh = decideWorkload(base, ctx());
+    expect(fresh.action).toBe('stay');
+    // Either not worth it yet at all, or worth more once it has lasted a while.
+    const fn = deadlineNumbers(fresh);
+    expect((fn.bestDelayHours ?? 0) > 0 || (fn.gainUsd as number) <= (fn.breakEvenUsd as number)).toBe(true);
+    const proven = decideWorkload({ ...base, zoneStats: { 'spot/us-east-1b': { ...mixed, upSinceMs: NOW - 2 * H } } }, ctx());
+    expect(proven.action).toBe('move');
+    expect(proven.target?.zone).toBe('us-east-1b');
+  });
+
+  it('a spot price above on-demand is left (wait while the slack allows)', () => {
+    const d = decideWorkload(onA(4.5, [opt('us-east-1a', 4.5), OD], stats(longLived())), ctx());
+    expect(d.action).toBe('wait');
+  });
+
+  it('the safety net still holds: too little time left → on-demand until done', () => {
+    const tight = { ...SPEC, deadline: new Date(NOW + 30 * H + 0.3 * H).toISOString() };
+    const d = decideWorkload(onA(0.9, [opt('us-east-1a', 0.9), opt('us-east-1b', 0.5), OD], stats(longLived()), { workload: tight }), ctx());
+    expect(d.action).toBe('move');
+    expect(d.target?.capacity).toBe('on-demand');
+    expect(d.pinOnDemandUntil).toBeDefined();
+  });
+
+  it('explain shows each zone’s expected up-time and the break-even numbers', () => {
+    const i = onA(1.4, [opt('us-east-1a', 1.4), opt('us-east-1b', 0.7), OD], stats(longLived()));
+    const text = renderExplanation(i, decideWorkload(i, ctx()), NOW);
+    expect(text).toMatch(/spot\/us-east-1b spot \$0\.70\/GPU-h \(available, expected up [\d.]+h more \(up 6h, 3 past up-periods, 3 longer than that\)\)/);
+    expect(text).toMatch(/expectedStayHours\s+[\d.]+h/);
+    expect(text).toMatch(/breakEvenUsd\s+\$[\d.]+/);
+    expect(text).toMatch(/gainUsd\s+\$[\d.]+/);
+  });
+});
+
+it('the cost model carries egress in the migration overhead', () => {
+  const n = priceMove({ gpus: 1, remainingHours: 10, running: true, currentPricePerGpuHour: 1, currentPreemptionRatePerHour: 0, targetPricePerGpuHour: 0.8, targetPreemptionRatePerHour: 0, fallbackPricePerGpuHour: 3, checkpointMs: 0, transferMs: 0, restartMs: 0, lostWorkHours: 0, lostPerPreemptionHours: 0, egressUsd: 2 });
+  expect(n.egressUsd).toBe(2);
+  expect(n.migrationOverheadUsd).toBe(2);
+  expect(n.netSavingsUsd).toBeCloseTo(0, 9); // 0.2 × 10 − 2
+});
+
+describe('advanceZoneStats (the live record plan and watch keep)', () => {
+  it('moves on from the previous record one refresh at a time, as the whole series would', async () => {
+    const { advanceZoneStats, zoneStatsFromObservations } = await import('../../src/policy/uptime.js');
+    const H = 3_600_000;
+    const series = [
+      { at: 0, pool: 'spot', zone: 'a', available: true },
+      { at: 2 * H, pool: 'spot', zone: 'a', available: false },
+      { at: 3 * H, pool: 'spot', zone: 'a', available: true },
+      { at: 4 * H, pool: 'spot', zone: 'a', available: false },
+    ];
+    let live: ReturnType<typeof advanceZoneStats> | undefined;
+    for (const o of series) live = advanceZoneStats(live, [o]);
+    const whole = zoneStatsFromObservations(series);
+    expect(live?.['spot/a']?.upPeriodsMs).toEqual(whole['spot/a']?.upPeriodsMs);
+    expect(live?.['spot/a']?.downPeriodsMs).toEqual([H]);
+    expect(live?.['spot/a']?.observedMs).toBe(4 * H);
+    // The previous record is not changed.
+    const before = advanceZoneStats(undefined, [series[0] as (typeof series)[number]]);
+    advanceZoneStats(before, [series[1] as (typeof series)[number]]);
+    expect(before['spot/a']?.upPeriodsMs).toEqual([]);
+  });
+});
