@@ -445,7 +445,9 @@ export class NoticeMonitor {
     // After an immediate first poll, back onto the node's own slot of the grid.
     if (st.offGrid) {
       st.offGrid = false;
-      st.nextDue = this.nextSlot(st, now + 1);
+      // Its first slot at least half an interval on: a slot that falls just after the immediate
+      // poll would only ask the same question twice.
+      st.nextDue = this.nextSlot(st, now + Math.ceil(this.intervalMs / 2));
       this.schedule(st);
       return;
     }
