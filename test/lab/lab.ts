@@ -33,6 +33,12 @@ export interface LabOptions {
   nodes: LabNodeSpec[];
   /** Image tag imported into every node's engine; default `spotfleet/busybox:test`. */
   image?: string;
+  /**
+   * Root's login shell on the nodes becomes bash with a lab home whose ~/.bashrc (which bash run
+   * by sshd reads for every command) waits `delayMs` (default 0) and counts itself, like a GPU
+   * host's `conda init` or `pyenv init`. See `Lab.loginShells`. Default: root's shell is /bin/sh.
+   */
+  bashrc?: { delayMs?: number };
 }
 
 export interface LabNode {
@@ -73,6 +79,11 @@ export interface Lab {
   knownHostsPath: string;
   nodes: LabNode[];
   node(name: string): LabNode;
+  /**
+   * How many login shells read ~/.bashrc on the node so far (every exec, every session), with
+   * `bashrc` set; 0 without it. The lab's own `ssh` calls count too.
+   */
+  loginShells(node: string): number;
   /** Runs a shell command on the node with the ssh CLI (for test assertions only). */
   ssh(node: string, command: string): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Runs the docker CLI against the node's engine socket from the controller. */
@@ -368,7 +379,14 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     await must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'spotfleet-lab', '-f', join(W, 'client')]);
     copyFileSync(join(W, 'client.pub'), join(W, 'authorized_keys'));
     writeFileSync(join(W, 'tiny-imds.mjs'), TINY_IMDS);
-    writeFileSync(join(W, 'passwd'), readFileSync('/etc/passwd', 'utf8').replace(/^(root:[^:]*:0:0:[^:]*:[^:]*):[^\n]*$/m, '$1:/bin/sh'));
+    if (options.bashrc) {
+      // Root's home is the lab's, so the .bashrc is ours; each node counts into its own file
+      // (sshd sets SPOTFLEET_LAB_NODE), and the wait is `sleep`, the same wall time idle or loaded.
+      mkdirSync(join(W, 'home'), { recursive: true });
+      const delay = Math.max(0, options.bashrc.delayMs ?? 0) / 1000;
+      writeFileSync(join(W, 'home', '.bashrc'), `# spotfleet lab: a slow rc file, as conda/pyenv init make it\necho . >> "${W}/n/\${SPOTFLEET_LAB_NODE:-unknown}/login-shells"\n${delay > 0 ? `sleep ${delay.toFixed(3)}\n` : ''}`);
+      writeFileSync(join(W, 'passwd'), readFileSync('/etc/passwd', 'utf8').replace(/^(root:[^:]*:0:0:[^:]*):[^:]*:[^\n]*$/m, `$1:${join(W, 'home')}:/bin/bash`));
+    } else writeFileSync(join(W, 'passwd'), readFileSync('/etc/passwd', 'utf8').replace(/^(root:[^:]*:0:0:[^:]*:[^:]*):[^\n]*$/m, '$1:/bin/sh'));
     const net = await pickSubnet();
 
     // The switch: a bridge in its own namespace; the controller plugs in at .1.
@@ -443,7 +461,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
             'MaxSessions 200',
             'AllowStreamLocalForwarding yes',
             'Subsystem sftp internal-sftp',
-            `SetEnv DOCKER_HOST=unix://${sock} PATH=${join(nd, 'bin')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+            `SetEnv DOCKER_HOST=unix://${sock} SPOTFLEET_LAB_NODE=${spec.name} PATH=${join(nd, 'bin')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
             'LogLevel ERROR',
             '',
           ].join('\n'),
@@ -482,6 +500,14 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         const n = nodes.find((x) => x.name === name);
         if (!n) throw new Error(`lab: no node "${name}"`);
         return n;
+      },
+      loginShells(name) {
+        lab.node(name);
+        try {
+          return readFileSync(join(W, 'n', name, 'login-shells'), 'utf8').length / 2;
+        } catch {
+          return 0;
+        }
       },
       ssh(name, command) {
         const n = lab.node(name);

@@ -10,3 +10,4 @@ export * from './rsync.js';
 export * from './metadata-transport.js';
 export * from './workload-labels.js';
 export * from './node-set.js';
+export * from './shell-session.js';
