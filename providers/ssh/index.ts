@@ -1,8 +1,8 @@
 // The `ssh` provider: static GPU hosts reached over SSH (ssh2, one pooled connection per host,
 // host keys verified). Nodes come from config plus nvidia-smi; workloads run as containers through
 // the docker CLI on the host (docker-cli-runtime.ts says why); checkpoints are verified on the host
-// and moved node to node with rsync; eviction notices are read by curl on the host from the
-// node's cloud metadata service (aws, gcp, azure).
+// and moved node to node with rsync; eviction notices are read from the node's cloud metadata
+// service (aws, gcp, azure) through a direct-tcpip channel from the node (curl there as fallback).
 import type { CapacityType } from '../../src/core/types.js';
 import type { Provider, ProviderContext, ProviderFactory } from '../../src/providers/sdk.js';
 import { NodeSet, nodeSetOptions, DEFAULT_CHECKPOINT_ROOT, type FleetNodeConfig } from '../../src/providers/kit/ssh/index.js';

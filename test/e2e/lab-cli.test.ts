@@ -4,7 +4,7 @@
 //   1. `apply --auto-approve` places one trainer container on each spot node; `docker ps` on the
 //      node shows it with spotfleet's labels.
 //   2. with `watch` running, an eviction posted on a node's metadata fake (bound to
-//      169.254.169.254 inside that node's namespace, read by curl on the node over SSH) leads to:
+//      169.254.169.254 inside that node's namespace, read from the node over SSH) leads to:
 //      USR1 to the container, a verified checkpoint, stop with the grace period, rsync to od, and a
 //      container on od whose log shows it resumed from the saved step; once for each cloud.
 //   3. the Azure Preempt is acknowledged to the platform with StartRequests (acknowledgeNotices).

@@ -27,6 +27,8 @@ export interface LabNodeSpec {
   gpuModel: string;
   /** MiB per GPU reported by the fake nvidia-smi; default 81559 (H100 80GB). */
   gpuMemoryMiB?: number;
+  /** Extra sshd_config lines for this node, e.g. `AllowTcpForwarding no`. */
+  sshdConfig?: string[];
 }
 
 export interface LabOptions {
@@ -463,6 +465,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
             'Subsystem sftp internal-sftp',
             `SetEnv DOCKER_HOST=unix://${sock} SPOTFLEET_LAB_NODE=${spec.name} PATH=${join(nd, 'bin')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
             'LogLevel ERROR',
+            ...(spec.sshdConfig ?? []),
             '',
           ].join('\n'),
         );

@@ -4,12 +4,13 @@
 // the login shell starts once per kept session instead of once per command; a host where the
 // kept shell cannot start gets plain execs; direct-tcpip reaches a port as the NODE sees it.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeLab } from '../lab/gate.js';
 import { startLab, type Lab } from '../lab/lab.js';
 import { evil } from '../lab/fixtures.js';
-import { SshPool, shellLine } from '../../src/providers/kit/ssh/index.js';
+import { SshPool, createSshMetadataTransport, shellLine } from '../../src/providers/kit/ssh/index.js';
+import { AwsNoticeReader } from '../../src/providers/kit/metadata/index.js';
 import { ProviderError } from '../../src/core/errors.js';
 
 let lab: Lab;
@@ -17,8 +18,7 @@ const pools: SshPool[] = [];
 
 function pool(extra: Partial<ConstructorParameters<typeof SshPool>[0]> = {}): SshPool {
   const p = new SshPool({ provider: 'kept', ...extra });
-  const n = lab.node('a');
-  p.add({ name: 'a', host: n.address, port: n.port, user: 'root', identityFile: lab.clientKeyPath, knownHostsFile: lab.knownHostsPath });
+  for (const n of lab.nodes) p.add({ name: n.name, host: n.address, port: n.port, user: 'root', identityFile: lab.clientKeyPath, knownHostsFile: lab.knownHostsPath });
   pools.push(p);
   return p;
 }
@@ -31,7 +31,7 @@ it('writes a newline inside an argument as the node\'s "$N", so each command is 
 
 describeLab('ssh pool: kept shells and forwarded channels (lab)', () => {
   beforeAll(async () => {
-    lab = await startLab({ nodes: [{ name: 'a', gpus: 1, gpuModel: 'H100' }], bashrc: {} });
+    lab = await startLab({ nodes: [{ name: 'a', cloud: 'aws', gpus: 1, gpuModel: 'H100' }, { name: 'b', cloud: 'aws', gpus: 1, gpuModel: 'H100', sshdConfig: ['AllowTcpForwarding no'] }], bashrc: {} });
   }, 120_000);
   afterAll(async () => {
     for (const p of pools) await p.close();
@@ -112,5 +112,37 @@ describeLab('ssh pool: kept shells and forwarded channels (lab)', () => {
     expect(refused).toBeInstanceOf(ProviderError);
     expect((refused as Error).message).toMatch(/node "a" .*cannot open 127\.0\.0\.1:1 from the node/);
     expect(lab.loginShells('a') - before).toBe(0);
+  });
+
+  it('reads the metadata service through a tunnel from the node, and with curl on a node that refuses forwarding', async () => {
+    const p = pool();
+    const trigger = (node: string) => join(lab.dir, `spot-${node}.json`);
+    // The tiny IMDS binds 169.254.169.254 inside each node's own namespace (see lab.startMetadata).
+    const mds = await Promise.all(['a', 'b'].map((n) => lab.startMetadata(n, [process.execPath, lab.tinyImdsPath, '169.254.169.254:80', trigger(n)])));
+    try {
+      const fallbacks: (string | undefined)[] = [];
+      const tA = createSshMetadataTransport(p, 'a');
+      const tB = createSshMetadataTransport(p, 'b', { onFallback: (why) => fallbacks.push(why) });
+      const rA = new AwsNoticeReader({ transport: tA, provider: 'kept', baseUrl: 'http://169.254.169.254' });
+      const rB = new AwsNoticeReader({ transport: tB, provider: 'kept', baseUrl: 'http://169.254.169.254' });
+      await Promise.all([p.connect('a'), p.connect('b')]);
+      const before = { a: lab.loginShells('a'), b: lab.loginShells('b') };
+      for (let i = 0; i < 3; i++) expect([await rA.poll('a'), await rB.poll('b')]).toEqual([[], []]);
+      const action = JSON.stringify({ action: 'terminate', time: new Date(Date.now() + 120_000).toISOString().replace(/\.\d+Z$/, 'Z') });
+      for (const n of ['a', 'b']) writeFileSync(trigger(n), action);
+      for (const [r, n] of [[rA, 'a'], [rB, 'b']] as const) expect((await r.poll(n)).map((x) => [x.kind, x.action])).toEqual([['preemption', 'terminate']]);
+      expect(tA.stats()).toMatchObject({ curled: 0 });
+      expect(tA.stats().tunnelled).toBeGreaterThanOrEqual(5);
+      expect(lab.loginShells('a') - before.a, 'no shell on the tunnelled node').toBe(0);
+      expect(tB.stats()).toMatchObject({ tunnelled: 0 });
+      expect(fallbacks).toHaveLength(1);
+      expect(fallbacks[0]).toMatch(/cannot open 169\.254\.169\.254:80 from the node/);
+      // curl runs in kept shells there: one login shell per concurrent request, not one per request.
+      expect(tB.stats().curled).toBeGreaterThanOrEqual(10);
+      expect(lab.loginShells('b') - before.b).toBe(p.stats().keptShellsOpened);
+      expect(p.stats().keptShellsOpened).toBeLessThanOrEqual(3);
+    } finally {
+      for (const m of mds) await m.stop();
+    }
   });
 });

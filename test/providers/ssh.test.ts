@@ -1,5 +1,5 @@
 // The ssh provider against the real-peer lab: conformance, the checkpoint migration flow (USR1 →
-// verified checkpoint → stop → rsync A→B → resume on B), faults, notices via curl on the node, and
+// verified checkpoint → stop → rsync A→B → resume on B), faults, notices read from the node (tunnel, curl fallback), and
 // quoting/host-key security.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -107,7 +107,7 @@ describeLab('ssh provider (lab)', () => {
     await rt.stop('b', dst.id, 5000);
   });
 
-  it('reads an AWS spot interruption with curl on the node (metadata fake inside the node namespace)', async () => {
+  it('reads an AWS spot interruption from the node (metadata fake inside the node namespace, reached through a direct-tcpip channel)', async () => {
     const trigger = join(lab.dir, 'spot-a.json');
     const md = await lab.startMetadata('a', [process.execPath, lab.tinyImdsPath, '169.254.169.254:80', trigger]); // bound inside node a's namespace
     try {

@@ -1,6 +1,7 @@
 // The node side both SSH-reached providers share: static node facts from config, GPU inventory
 // from nvidia-smi over SSH, exec, checkpoint verify/transfer (rsync, or nothing on shared storage),
-// and eviction notices read by curl on the node through the metadata readers.
+// and eviction notices read from the node's metadata service through a direct-tcpip channel (curl
+// on the node where forwarding is refused) by the metadata readers.
 import { isAbsolute, resolve } from 'node:path';
 import type { CapacityType, CheckpointInfo, NodeInfo, Notice } from '../../../core/types.js';
 import type { ExecResult, ProviderLogger, TransferRequest, TransferResult, VerifyRequest } from '../../sdk.js';
@@ -9,7 +10,7 @@ import { SshPool, type SshHostConfig } from './pool.js';
 import { NVIDIA_SMI_ARGV, parseNvidiaSmi, gpuModelOf, type GpuInfo } from './nvidia-smi.js';
 import { verifyCheckpointOnNode } from './checkpoints.js';
 import { rsyncPull } from './rsync.js';
-import { createSshCurlTransport } from './metadata-transport.js';
+import { createSshMetadataTransport } from './metadata-transport.js';
 import { checkpointDir } from './workload-labels.js';
 
 export const DEFAULT_CHECKPOINT_ROOT = '/srv/spotfleet/checkpoints';
@@ -250,7 +251,12 @@ export class NodeSet {
     let r = this.readers.get(name);
     if (r) return r;
     if (!this.hasSsh(name)) throw this.pool.fail(name, `reads ${n.cloud} notices on the node over SSH, but has no ssh settings`);
-    const base = { transport: createSshCurlTransport(this.pool, name), provider: this.o.provider, ...(this.o.log ? { log: this.o.log } : {}) };
+    // A direct-tcpip channel from the node to its metadata address; curl on the node while refused.
+    const transport = createSshMetadataTransport(this.pool, name, {
+      onFallback: (why) =>
+        why === undefined ? this.o.log?.info('metadata tunnel is back; notices no longer read with curl', { node: name }) : this.o.log?.warn('metadata tunnel refused; reading notices with curl on the node', { node: name, error: why }),
+    });
+    const base = { transport, provider: this.o.provider, ...(this.o.log ? { log: this.o.log } : {}) };
     if (n.cloud === 'aws') r = new AwsNoticeReader({ ...base, baseUrl: n.metadataUrl ?? AWS_METADATA_URL });
     else if (n.cloud === 'gcp') r = new GcpNoticeReader({ ...base, baseUrl: n.metadataUrl ?? 'http://169.254.169.254' });
     else r = new AzureNoticeReader({ ...base, baseUrl: n.metadataUrl ?? AZURE_METADATA_URL, vmName: n.vmName ?? name });

@@ -97,7 +97,16 @@ class Semaphore {
   }
 }
 
-class ChannelOpenError extends Error {}
+class ChannelOpenError extends Error {
+  /** SSH_MSG_CHANNEL_OPEN_FAILURE reason (RFC 4254 §5.1): 1 prohibited, 2 connect failed, 3 unknown type, 4 shortage. */
+  reason?: number;
+}
+
+/** Why a forwarded channel would not open (RFC 4254 §5.1 reason code), from a pool error's cause. */
+export function channelOpenReason(e: unknown): number | undefined {
+  const c = (e as { cause?: unknown } | undefined)?.cause;
+  return c instanceof ChannelOpenError ? c.reason : undefined;
+}
 
 /**
  * A pool of SSH connections, one per host.
@@ -429,7 +438,13 @@ export class SshPool {
       try {
         const stream = await new Promise<Duplex>((resolve, reject) => {
           try {
-            open(c, (err, st) => (err ? reject(new ChannelOpenError(err.message)) : resolve(st)));
+            open(c, (err, st) => {
+              if (!err) return resolve(st);
+              const x = new ChannelOpenError(err.message);
+              const reason = (err as Error & { reason?: unknown }).reason;
+              if (typeof reason === 'number') x.reason = reason;
+              reject(x);
+            });
           } catch (e) {
             reject(new ChannelOpenError((e as Error).message));
           }
@@ -441,7 +456,7 @@ export class SshPool {
           this.disconnect(name);
           continue;
         }
-        throw this.fail(name, `cannot open ${what}: ${(e as Error).message}`, { retryable: true });
+        throw this.fail(name, `cannot open ${what}: ${(e as Error).message}`, { retryable: true, cause: e });
       }
     }
   }
