@@ -8,7 +8,9 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeLab } from '../lab/gate.js';
 import { startLab, type Lab } from '../lab/lab.js';
-import { evil } from '../lab/fixtures.js';
+import { evil, labContext, labHosts, waitUntil } from '../lab/fixtures.js';
+import { createSshProvider } from '../../providers/ssh/index.js';
+import type { ProviderLogger } from '../../src/providers/sdk.js';
 import { SshPool, createSshMetadataTransport, shellLine } from '../../src/providers/kit/ssh/index.js';
 import { AwsNoticeReader } from '../../src/providers/kit/metadata/index.js';
 import { ProviderError } from '../../src/core/errors.js';
@@ -31,7 +33,7 @@ it('writes a newline inside an argument as the node\'s "$N", so each command is 
 
 describeLab('ssh pool: kept shells and forwarded channels (lab)', () => {
   beforeAll(async () => {
-    lab = await startLab({ nodes: [{ name: 'a', cloud: 'aws', gpus: 1, gpuModel: 'H100' }, { name: 'b', cloud: 'aws', gpus: 1, gpuModel: 'H100', sshdConfig: ['AllowTcpForwarding no'] }], bashrc: {} });
+    lab = await startLab({ nodes: [{ name: 'a', cloud: 'aws', gpus: 1, gpuModel: 'H100' }, { name: 'b', cloud: 'aws', gpus: 1, gpuModel: 'H100', sshdConfig: ['AllowTcpForwarding no', 'AllowStreamLocalForwarding no'] }], bashrc: {} });
   }, 120_000);
   afterAll(async () => {
     for (const p of pools) await p.close();
@@ -143,6 +145,35 @@ describeLab('ssh pool: kept shells and forwarded channels (lab)', () => {
       expect(p.stats().keptShellsOpened).toBeLessThanOrEqual(3);
     } finally {
       for (const m of mds) await m.stop();
+    }
+  });
+
+  it('ssh provider: the runtime uses the Engine API over the connection (no shell per call), the docker CLI where forwarding is refused', async () => {
+    const warnings: string[] = [];
+    const log: ProviderLogger = { debug() {}, info() {}, warn: (m) => void warnings.push(m), error() {} };
+    const p = createSshProvider({ hosts: labHosts(lab) }, { ...labContext(lab, 'rt', 'rt'), log });
+    try {
+      const ids: Record<string, string> = {};
+      for (const n of ['a', 'b']) {
+        const inst = await p.runtime!.start({ fleet: 'rt', workload: `w-${n}`, node: n, image: lab.image, env: {}, gpus: 1, labels: {}, specHash: 'h', idempotencyKey: `rt-${n}`, checkpointPath: '/checkpoints' });
+        ids[n] = inst.id;
+        await waitUntil(`trainer on ${n}`, async () => (await p.runtime!.logs!(n, inst.id)).includes('start at step 0'));
+        await p.runtime!.signal(n, inst.id, 'SIGUSR1'); // warms the kept shell that reads /proc
+      }
+      const before = lab.loginShells('a');
+      await p.runtime!.signal('a', ids.a as string, 'SIGUSR1');
+      await waitUntil('the checkpoint on a', async () => /checkpoint step=\d+ \(USR1\)[\s\S]*checkpoint step=\d+ \(USR1\)/.test(await p.runtime!.logs!('a', ids.a as string)));
+      expect((await p.runtime!.list()).filter((i) => i.state === 'running').map((i) => i.node)).toEqual(['a', 'b']);
+      expect(await p.runtime!.stop('a', ids.a as string, 5000)).toEqual({ exitCode: 0 });
+      await p.runtime!.remove!('a', ids.a as string);
+      expect(lab.loginShells('a') - before, 'signal, logs, list, stop and remove on a started no login shell').toBe(0);
+      // b refuses streamlocal forwarding: the same operations through the docker CLI, quoted, in a kept shell.
+      expect(warnings.filter((w) => /engine API not reachable/.test(w))).toHaveLength(1);
+      expect(await p.runtime!.stop('b', ids.b as string, 5000)).toEqual({ exitCode: 0 });
+      expect((await p.runtime!.list()).map((i) => [i.node, i.state])).toEqual([['b', 'exited']]);
+      await p.runtime!.remove!('b', ids.b as string);
+    } finally {
+      await p.close?.();
     }
   });
 });

@@ -11,3 +11,4 @@ export * from './metadata-transport.js';
 export * from './workload-labels.js';
 export * from './node-set.js';
 export * from './shell-session.js';
+export * from './engine-agent.js';
