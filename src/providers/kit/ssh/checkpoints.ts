@@ -86,8 +86,13 @@ export async function manifestOnNode(exec: NodeExec, dir: string, timeoutMs = 30
   const r = await exec(['sh', '-c', 'test -d "$1" || exit 3; cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum --', 'sh', dir], { timeoutMs });
   if (r.code === 3) return undefined;
   if (r.code !== 0) throw new Error(`sha256sum in ${dir} failed (exit ${r.code}): ${r.stderr.trim()}`);
+  return parseSha256Manifest(r.stdout);
+}
+
+/** `sha256sum` output (`HASH  ./path` lines) as path → hash. */
+export function parseSha256Manifest(text: string): Map<string, string> {
   const m = new Map<string, string>();
-  for (const line of r.stdout.split('\n')) {
+  for (const line of text.split('\n')) {
     const x = /^\\?([0-9a-f]{64}) [ *](.*)$/.exec(line);
     if (x) m.set(x[2] as string, x[1] as string);
   }
