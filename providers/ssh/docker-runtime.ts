@@ -252,8 +252,10 @@ export class SshDockerRuntime implements RuntimeCapability {
     }
     const { labels, env, checkpointPath: ckPath } = spec;
     const dir = this.o.nodes.workloadDir(node, req.workload);
-    // The GPU check and the folder are independent: one round trip for both.
-    const [devices, mk] = await Promise.all([this.gpuDevices(node, req), this.o.nodes.exec(node, ['mkdir', '-p', '--', dir])]);
+    // One after the other: each takes a few ms in a kept shell, while two at once could need a
+    // second shell and so the login shell's start-up.
+    const devices = await this.gpuDevices(node, req);
+    const mk = await this.o.nodes.exec(node, ['mkdir', '-p', '--', dir]);
     if (mk.code !== 0) throw this.fail(node, `cannot create ${dir}: ${mk.stderr.trim()}`);
     if (devices) labels[LABEL.gpuDevices] = devices.join(',');
     const name = containerName(req.fleet, req.workload, req.idempotencyKey);

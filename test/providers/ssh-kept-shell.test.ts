@@ -60,8 +60,10 @@ describeLab('ssh pool: kept shells and forwarded channels (lab)', () => {
     expect((await p.exec('a', ['sh', '-c', 'echo $PWD'])).stdout.trim()).toBe(join(lab.dir, 'home'));
     expect((await p.exec('a', ['sh', '-c', 'echo $SPOTFLEET_LAB_NODE'])).stdout.trim()).toBe('a');
     expect((await p.exec('a', ['no-such-program-here'])).code).toBe(127);
-    expect(lab.loginShells('a') - before, 'one login shell for eleven commands').toBe(1);
-    expect(p.stats()).toMatchObject({ keptShellsOpened: 1, plainExecs: 0 });
+    // One kept shell for the commands, and one spare opened beside it.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(lab.loginShells('a') - before, 'login shells for eleven commands').toBe(p.stats().keptShellsOpened);
+    expect(p.stats()).toMatchObject({ keptShellsOpened: 2, plainExecs: 0 });
   });
 
   it('runs concurrent commands in as many kept shells, reused afterwards', async () => {
@@ -70,7 +72,8 @@ describeLab('ssh pool: kept shells and forwarded channels (lab)', () => {
     const burst = () => Promise.all(Array.from({ length: 8 }, (_, i) => p.exec('a', ['sh', '-c', `sleep 0.2; echo ${i}`])));
     expect((await burst()).map((r) => r.stdout.trim())).toEqual(['0', '1', '2', '3', '4', '5', '6', '7']);
     await burst();
-    expect(p.stats().keptShellsOpened).toBeLessThanOrEqual(4);
+    await new Promise((r) => setTimeout(r, 1000)); // a spare being opened
+    expect(p.stats().keptShellsOpened).toBeLessThanOrEqual(4 + 1); // + the spare
     expect(lab.loginShells('a') - before).toBe(p.stats().keptShellsOpened);
   });
 
@@ -141,8 +144,9 @@ describeLab('ssh pool: kept shells and forwarded channels (lab)', () => {
       expect(fallbacks[0]).toMatch(/cannot open 169\.254\.169\.254:80 from the node/);
       // curl runs in kept shells there: one login shell per concurrent request, not one per request.
       expect(tB.stats().curled).toBeGreaterThanOrEqual(10);
+      await new Promise((r) => setTimeout(r, 1000)); // a spare being opened
       expect(lab.loginShells('b') - before.b).toBe(p.stats().keptShellsOpened);
-      expect(p.stats().keptShellsOpened).toBeLessThanOrEqual(3);
+      expect(p.stats().keptShellsOpened).toBeLessThanOrEqual(3 + 1);
     } finally {
       for (const m of mds) await m.stop();
     }

@@ -124,6 +124,8 @@ export class SshPool {
   private readonly shells = new Map<string, ShellSession[]>();
   /** Hosts whose kept shell would not start: plain execs until then (ms epoch). */
   private readonly shellBrokenUntil = new Map<string, number>();
+  /** Hosts with a spare kept shell being opened. */
+  private readonly opening = new Set<string>();
   private readonly counters: SshPoolStats = { keptShellsOpened: 0, keptShellRuns: 0, plainExecs: 0, forwards: 0 };
   private closed = false;
 
@@ -320,6 +322,9 @@ export class SshPool {
       }
     }
     const session = s;
+    // Keep one spare: a second command that comes while this one runs (a step's checks often go
+    // two at a time) finds a started shell instead of paying for the login shell then.
+    if ((this.shells.get(name)?.length ?? 0) === 0) this.openSpare(name);
     this.counters.keptShellRuns++;
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -344,14 +349,32 @@ export class SshPool {
     }
   }
 
-  /** Back into the host's idle list; a session idle for a minute beyond the first is closed. */
+  /** Opens one kept shell in the background into the idle list (at most one at a time per host). */
+  private openSpare(name: string): void {
+    if (this.opening.has(name) || this.closed) return;
+    const c = this.conns.get(name);
+    if (!c) return;
+    this.opening.add(name);
+    c.then((client) => ShellSession.open(client, this.opts.keptShellStartTimeoutMs ?? 20_000))
+      .then(
+        (sp) => {
+          this.counters.keptShellsOpened++;
+          if (this.closed || this.conns.get(name) !== c) sp.close();
+          else this.keepIdle(name, sp);
+        },
+        () => undefined, // the next command that needs one tries (and reports) again
+      )
+      .finally(() => this.opening.delete(name));
+  }
+
+  /** Back into the host's idle list; a session idle for a minute beyond the first two is closed. */
   private keepIdle(name: string, s: ShellSession): void {
     const idle = this.shells.get(name) ?? [];
     this.shells.set(name, idle);
     idle.push(s);
     const t = setTimeout(() => {
       const now = this.shells.get(name);
-      if (!now || !now.includes(s) || now.length <= 1 || Date.now() - s.idleSince < 60_000) return;
+      if (!now || !now.includes(s) || now.length <= 2 || Date.now() - s.idleSince < 60_000) return;
       now.splice(now.indexOf(s), 1);
       s.close();
     }, 61_000);
