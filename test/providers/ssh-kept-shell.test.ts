@@ -4,11 +4,11 @@
 // the login shell starts once per kept session instead of once per command; a host where the
 // kept shell cannot start gets plain execs; direct-tcpip reaches a port as the NODE sees it.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeLab } from '../lab/gate.js';
 import { startLab, type Lab } from '../lab/lab.js';
-import { evil, labContext, labHosts, waitUntil } from '../lab/fixtures.js';
+import { evil, labContext, labHosts, labTransfer, waitUntil, writeLabCheckpoint } from '../lab/fixtures.js';
 import { createSshProvider } from '../../providers/ssh/index.js';
 import type { ProviderLogger } from '../../src/providers/sdk.js';
 import { SshPool, createSshMetadataTransport, shellLine } from '../../src/providers/kit/ssh/index.js';
@@ -176,6 +176,32 @@ describeLab('ssh pool: kept shells and forwarded channels (lab)', () => {
       expect(await p.runtime!.stop('b', ids.b as string, 5000)).toEqual({ exitCode: 0 });
       expect((await p.runtime!.list()).map((i) => [i.node, i.state])).toEqual([['b', 'exited']]);
       await p.runtime!.remove!('b', ids.b as string);
+    } finally {
+      await p.close?.();
+    }
+  });
+
+  it('ssh provider: a small checkpoint is copied through the controller (no hop to the source), a large one by rsync', async () => {
+    const p = createSshProvider({ hosts: labHosts(lab), transfer: labTransfer(lab) }, labContext(lab, 'tr', 'tr'));
+    try {
+      const nodes = await p.nodes!.list();
+      const [a, b] = ['a', 'b'].map((id) => nodes.find((n) => n.id === id)!);
+      const small = `step=7\n${"it's $(not) run\n".repeat(50)}`;
+      writeLabCheckpoint(lab, 'a', 'small', small);
+      const before = lab.loginShells('a');
+      const r = await p.storage!.transfer({ workload: 'small', from: a!, to: b! });
+      expect(r).toMatchObject({ skipped: false, bytes: Buffer.byteLength(small) });
+      expect(r.checkpoint).toMatchObject({ node: 'b', workload: 'small' });
+      expect(readFileSync(join(lab.node('b').srvDir, 'checkpoints', 'small', 'step'), 'utf8')).toBe(small);
+      expect(readFileSync(join(lab.node('a').srvDir, 'checkpoints', 'small', 'step'), 'utf8'), 'source untouched').toBe(small);
+      expect(lab.loginShells('a') - before, 'no ssh from b to a, so no login shell on a').toBe(0);
+      // Above RELAY_MAX_BYTES: rsync, whose ssh from b to a starts a's login shell for rsync --server.
+      const big = 'x'.repeat(100_000);
+      writeLabCheckpoint(lab, 'a', 'big', big);
+      const before2 = lab.loginShells('a');
+      expect(await p.storage!.transfer({ workload: 'big', from: a!, to: b! })).toMatchObject({ skipped: false, bytes: 100_000 });
+      expect(readFileSync(join(lab.node('b').srvDir, 'checkpoints', 'big', 'step'), 'utf8')).toBe(big);
+      expect(lab.loginShells('a') - before2).toBeGreaterThanOrEqual(1);
     } finally {
       await p.close?.();
     }

@@ -12,3 +12,4 @@ export * from './workload-labels.js';
 export * from './node-set.js';
 export * from './shell-session.js';
 export * from './engine-agent.js';
+export * from './relay.js';

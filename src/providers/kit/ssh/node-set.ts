@@ -1,5 +1,6 @@
 // The node side both SSH-reached providers share: static node facts from config, GPU inventory
-// from nvidia-smi over SSH, exec, checkpoint verify/transfer (rsync, or nothing on shared storage),
+// from nvidia-smi over SSH, exec, checkpoint verify/transfer (small ones through the controller,
+// others by rsync node to node, nothing on shared storage),
 // and eviction notices read from the node's metadata service through a direct-tcpip channel (curl
 // on the node where forwarding is refused) by the metadata readers.
 import { isAbsolute, resolve } from 'node:path';
@@ -10,6 +11,7 @@ import { SshPool, type SshHostConfig } from './pool.js';
 import { NVIDIA_SMI_ARGV, parseNvidiaSmi, gpuModelOf, type GpuInfo } from './nvidia-smi.js';
 import { verifyCheckpointOnNode } from './checkpoints.js';
 import { rsyncPull } from './rsync.js';
+import { relaySmallCheckpoint } from './relay.js';
 import { createSshMetadataTransport } from './metadata-transport.js';
 import { checkpointDir } from './workload-labels.js';
 
@@ -237,7 +239,9 @@ export class NodeSet {
     if (t.bwlimitKBps !== undefined) o.bwlimitKBps = t.bwlimitKBps;
     if (t.attempts !== undefined) o.attempts = t.attempts;
     o.onRetry = (i, why) => this.o.log?.warn('rsync run cut off; resuming', { from, to, attempt: i, error: why });
-    const r = await rsyncPull(o);
+    // A small checkpoint goes through the controller (no second SSH hop); a bandwidth limit asks for rsync.
+    const small = t.bwlimitKBps === undefined ? await relaySmallCheckpoint({ pool: this.pool, source: from, target: to, srcDir: o.srcDir, dstDir: o.dstDir }) : undefined;
+    const r = small ?? (await rsyncPull(o));
     const cp = await this.verify({ node: req.to, workload: req.workload });
     if (!cp) throw this.pool.fail(to, `the copied checkpoint of ${req.workload} does not verify on ${to}`);
     return { checkpoint: cp, bytes: r.bytes, durationMs: Date.now() - t0, skipped: false };
