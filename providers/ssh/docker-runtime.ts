@@ -241,9 +241,6 @@ export class SshDockerRuntime implements RuntimeCapability {
   async start(req: StartRequest): Promise<WorkloadInstance> {
     const node = req.node;
     if (!req.image) throw this.fail(node, `workload ${req.workload}: the ssh provider runs containers and needs an image`);
-    const same = (await this.byLabels(node, [`${LABEL.idempotencyKey}=${req.idempotencyKey}`])).find((c) => c.Config?.Labels?.[LABEL.idempotencyKey] === req.idempotencyKey);
-    if (same) return this.toInstance(node, same);
-
     let spec: ReturnType<typeof containerStartSpec>;
     try {
       spec = containerStartSpec(req, node, this.o.defaultCheckpointPath, this.o.env);
@@ -252,14 +249,23 @@ export class SshDockerRuntime implements RuntimeCapability {
     }
     const { labels, env, checkpointPath: ckPath } = spec;
     const dir = this.o.nodes.workloadDir(node, req.workload);
-    // One after the other: each takes a few ms in a kept shell, while two at once could need a
-    // second shell and so the login shell's start-up.
-    const devices = await this.gpuDevices(node, req);
-    const mk = await this.o.nodes.exec(node, ['mkdir', '-p', '--', dir]);
+    const route = await this.route(node);
+    // The fleet's containers there (the idempotency key, the GPUs they hold), the GPU inventory and
+    // the checkpoint folder are independent: one round trip for all three.
+    const [mine, inv, mk] = await Promise.all([
+      this.summaries(node, route),
+      req.gpus > 0 ? this.o.nodes.inventory(node) : Promise.resolve(undefined),
+      this.o.nodes.exec(node, ['mkdir', '-p', '--', dir]),
+    ]);
+    const same = mine.find((c) => c.labels[LABEL.idempotencyKey] === req.idempotencyKey);
+    if (same) {
+      const c = (await this.inspectContainers(node, [same.id]))[0];
+      if (c) return this.toInstance(node, c);
+    }
     if (mk.code !== 0) throw this.fail(node, `cannot create ${dir}: ${mk.stderr.trim()}`);
+    const devices = inv ? this.gpuDevices(node, req, inv.map((g) => String(g.index)), mine.filter((c) => c.running)) : undefined;
     if (devices) labels[LABEL.gpuDevices] = devices.join(',');
     const name = containerName(req.fleet, req.workload, req.idempotencyKey);
-    const route = await this.route(node);
     if (route.api) return this.startApi(node, route.api, req, name, { labels, env, dir, ckPath, devices });
 
     const args = ['run', '-d', '--name', name, '--network', this.o.networkMode ?? 'none', '--mount', `type=bind,source=${dir},target=${ckPath}`];
@@ -322,17 +328,23 @@ export class SshDockerRuntime implements RuntimeCapability {
     return this.toInstance(node, c);
   }
 
-  /** The GPU device ids for a start (undefined: no GPUs, or the engine has no NVIDIA runtime); throws when too few are free. */
-  private async gpuDevices(node: string, req: StartRequest): Promise<string[] | undefined> {
-    if (req.gpus <= 0) return undefined;
-    const [inv, all] = await Promise.all([this.o.nodes.inventory(node), this.listOn(node)]);
-    const running = all.filter((i) => i.state === 'running');
-    const used = running.reduce((s, i) => s + i.gpus, 0);
-    const free = inv.length - used;
-    if (free < req.gpus) throw this.fail(node, `no free GPU for ${req.workload}: it needs ${req.gpus}, ${Math.max(0, free)} of ${inv.length} free`);
+  /** The fleet's containers on the node: id, labels, running (the API's list needs no inspect per container). */
+  private async summaries(node: string, route: EngineRoute): Promise<{ id: string; labels: Record<string, string>; running: boolean }[]> {
+    if (route.api) {
+      const list = await this.call(node, route.api, 'list containers', (d) => d.listContainers({ all: true, filters: { label: [`${LABEL.fleet}=${this.o.fleet}`] } }));
+      return list.map((c) => ({ id: c.Id, labels: c.Labels ?? {}, running: c.State === 'running' }));
+    }
+    return (await this.byLabels(node, [`${LABEL.fleet}=${this.o.fleet}`])).map((c) => ({ id: c.Id, labels: c.Config?.Labels ?? {}, running: c.State?.Running === true }));
+  }
+
+  /** The GPU device ids for a start (undefined: the engine has no NVIDIA runtime); throws when too few are free. */
+  private gpuDevices(node: string, req: StartRequest, indexes: string[], running: { labels: Record<string, string> }[]): string[] | undefined {
+    const used = running.reduce((s, c) => s + (Number(c.labels[LABEL.gpus] ?? '0') || 0), 0);
+    const free = indexes.length - used;
+    if (free < req.gpus) throw this.fail(node, `no free GPU for ${req.workload}: it needs ${req.gpus}, ${Math.max(0, free)} of ${indexes.length} free`);
     if (!this.o.nvidiaNodes?.has(node)) return undefined;
-    const taken = new Set(running.flatMap((i) => (i.labels[LABEL.gpuDevices] ?? '').split(',').filter(Boolean)));
-    return inv.map((g) => String(g.index)).filter((i) => !taken.has(i)).slice(0, req.gpus);
+    const taken = new Set(running.flatMap((c) => (c.labels[LABEL.gpuDevices] ?? '').split(',').filter(Boolean)));
+    return indexes.filter((i) => !taken.has(i)).slice(0, req.gpus);
   }
 
   /** Whether the container's main process catches the signal; undefined when it is not running. */

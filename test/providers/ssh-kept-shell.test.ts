@@ -188,8 +188,10 @@ describeLab('ssh pool: kept shells and forwarded channels (lab)', () => {
       const [a, b] = ['a', 'b'].map((id) => nodes.find((n) => n.id === id)!);
       const small = `step=7\n${"it's $(not) run\n".repeat(50)}`;
       writeLabCheckpoint(lab, 'a', 'small', small);
+      const ck = async (w: string) => (await p.storage!.verify({ node: a!, workload: w }))!;
+      const smallCk = await ck('small');
       const before = lab.loginShells('a');
-      const r = await p.storage!.transfer({ workload: 'small', from: a!, to: b! });
+      const r = await p.storage!.transfer({ workload: 'small', from: a!, to: b!, checkpoint: smallCk });
       expect(r).toMatchObject({ skipped: false, bytes: Buffer.byteLength(small) });
       expect(r.checkpoint).toMatchObject({ node: 'b', workload: 'small' });
       expect(readFileSync(join(lab.node('b').srvDir, 'checkpoints', 'small', 'step'), 'utf8')).toBe(small);
@@ -198,8 +200,9 @@ describeLab('ssh pool: kept shells and forwarded channels (lab)', () => {
       // Above RELAY_MAX_BYTES: rsync, whose ssh from b to a starts a's login shell for rsync --server.
       const big = 'x'.repeat(100_000);
       writeLabCheckpoint(lab, 'a', 'big', big);
+      const bigCk = await ck('big');
       const before2 = lab.loginShells('a');
-      expect(await p.storage!.transfer({ workload: 'big', from: a!, to: b! })).toMatchObject({ skipped: false, bytes: 100_000 });
+      expect(await p.storage!.transfer({ workload: 'big', from: a!, to: b!, checkpoint: bigCk })).toMatchObject({ skipped: false, bytes: 100_000 });
       expect(readFileSync(join(lab.node('b').srvDir, 'checkpoints', 'big', 'step'), 'utf8')).toBe(big);
       expect(lab.loginShells('a') - before2).toBeGreaterThanOrEqual(1);
     } finally {

@@ -9,7 +9,7 @@ import type { ExecResult, ProviderLogger, TransferRequest, TransferResult, Verif
 import { AwsNoticeReader, AzureNoticeReader, GcpNoticeReader, AWS_METADATA_URL, AZURE_METADATA_URL, type MetadataCloud, type NoticeReader } from '../metadata/index.js';
 import { SshPool, type SshHostConfig } from './pool.js';
 import { NVIDIA_SMI_ARGV, parseNvidiaSmi, gpuModelOf, type GpuInfo } from './nvidia-smi.js';
-import { verifyCheckpointOnNode } from './checkpoints.js';
+import { verifyCheckpointOnNode, type CheckpointFile } from './checkpoints.js';
 import { rsyncPull } from './rsync.js';
 import { relaySmallCheckpoint } from './relay.js';
 import { createSshMetadataTransport } from './metadata-transport.js';
@@ -190,7 +190,7 @@ export class NodeSet {
 
   // -- storage ---------------------------------------------------------------------------------
 
-  async verify(req: VerifyRequest): Promise<CheckpointInfo | null> {
+  async verify(req: VerifyRequest, files?: CheckpointFile[]): Promise<CheckpointInfo | null> {
     const name = req.node.id;
     const o: Parameters<typeof verifyCheckpointOnNode>[1] = { node: name, workload: req.workload, dir: this.workloadDir(name, req.workload) };
     if (req.since !== undefined) o.since = req.since;
@@ -200,6 +200,7 @@ export class NodeSet {
     if (req.command !== undefined) o.command = req.command;
     if (req.commandTimeoutMs !== undefined) o.commandTimeoutMs = req.commandTimeoutMs;
     o.verdicts = this.verdicts;
+    if (files) o.files = files;
     try {
       return await verifyCheckpointOnNode((argv, x) => this.exec(name, argv, x), o);
     } catch (e) {
@@ -242,7 +243,7 @@ export class NodeSet {
     // A small checkpoint goes through the controller (no second SSH hop); a bandwidth limit asks for rsync.
     const small = t.bwlimitKBps === undefined ? await relaySmallCheckpoint({ pool: this.pool, source: from, target: to, srcDir: o.srcDir, dstDir: o.dstDir }) : undefined;
     const r = small ?? (await rsyncPull(o));
-    const cp = await this.verify({ node: req.to, workload: req.workload });
+    const cp = await this.verify({ node: req.to, workload: req.workload }, small?.listing);
     if (!cp) throw this.pool.fail(to, `the copied checkpoint of ${req.workload} does not verify on ${to}`);
     return { checkpoint: cp, bytes: r.bytes, durationMs: Date.now() - t0, skipped: false };
   }

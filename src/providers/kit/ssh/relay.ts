@@ -9,7 +9,7 @@
 // commands on connections that are already open, verified by sha256 like an rsync copy. Anything
 // bigger, or a node without tar/base64, goes by rsync (rsync.ts).
 import type { SshPool } from './pool.js';
-import { parseSha256Manifest } from './checkpoints.js';
+import { parseCheckpointListing, parseSha256Manifest, type CheckpointFile } from './checkpoints.js';
 import type { RsyncPullResult } from './rsync.js';
 
 /** Checkpoints up to this many bytes (and files) go through the controller. */
@@ -28,8 +28,9 @@ const SOURCE_SCRIPT = [
   `if [ "$n" -le "$2" ] && [ "$c" -le "$3" ] && command -v base64 >/dev/null && command -v tar >/dev/null; then echo ${TAR_MARK}; tar -cf - . | base64; fi`,
 ].join('; ');
 
-/** Target: unpack into the folder (made if missing), then its sha256 manifest. */
-const TARGET_SCRIPT = 'mkdir -p "$1" && printf %s "$2" | base64 -d | tar -C "$1" -xf - || exit 6; cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum --';
+/** Target: unpack into the folder (made if missing), then its sha256 manifest and its listing (as verify reads it). */
+const LIST_MARK = '__SPOTFLEET_LIST__';
+const TARGET_SCRIPT = `mkdir -p "$1" && printf %s "$2" | base64 -d | tar -C "$1" -xf - || exit 6; cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum -- && echo ${LIST_MARK} && find . -type f -printf "%T@ %s %P\\0"`;
 
 export interface RelayOptions {
   pool: SshPool;
@@ -42,11 +43,12 @@ export interface RelayOptions {
 }
 
 /**
- * Copies a small checkpoint folder through the controller. Undefined when it is not small (or a
- * node cannot pack or unpack it): the caller uses rsync. Throws a ProviderError naming the source
+ * Copies a small checkpoint folder through the controller; `listing` is the target folder's files
+ * as verify reads them. Undefined when it is not small (or a node cannot pack or unpack it): the
+ * caller uses rsync. Throws a ProviderError naming the source
  * when the source has no checkpoint files.
  */
-export async function relaySmallCheckpoint(o: RelayOptions): Promise<RsyncPullResult | undefined> {
+export async function relaySmallCheckpoint(o: RelayOptions): Promise<(RsyncPullResult & { listing: CheckpointFile[] }) | undefined> {
   const t0 = Date.now();
   const { pool } = o;
   const src = await pool.exec(o.source, ['sh', '-c', SOURCE_SCRIPT, 'sh', o.srcDir, String(o.maxBytes ?? RELAY_MAX_BYTES), String(RELAY_MAX_FILES)]);
@@ -62,8 +64,11 @@ export async function relaySmallCheckpoint(o: RelayOptions): Promise<RsyncPullRe
   if (payload.length === 0 || payload.length > 120_000) return undefined;
   const dst = await pool.exec(o.target, ['sh', '-c', TARGET_SCRIPT, 'sh', o.dstDir, payload]);
   if (dst.code !== 0) return undefined;
-  const got = parseSha256Manifest(dst.stdout);
+  const at = dst.stdout.indexOf(`\n${LIST_MARK}\n`);
+  if (at < 0) return undefined;
+  const got = parseSha256Manifest(dst.stdout.slice(0, at));
   // A copy that does not match is left for rsync to repair (it compares by checksum).
   if ([...manifest].some(([f, h]) => got.get(f) !== h)) return undefined;
-  return { bytes, files: manifest.size, attempts: 1, literalBytes: bytes, matchedBytes: 0, durationMs: Date.now() - t0 };
+  const listing = parseCheckpointListing(dst.stdout.slice(at + LIST_MARK.length + 2));
+  return { bytes, files: manifest.size, attempts: 1, literalBytes: bytes, matchedBytes: 0, durationMs: Date.now() - t0, listing };
 }
