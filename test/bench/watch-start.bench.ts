@@ -4,7 +4,8 @@
 // /status every 20 ms for the time the notice monitor had heard every node (`allReachedAt`). Prints, per run: process start →
 // every node's first notice poll answered, and process start → the first reconcile finished (from
 // the log). The monitor starts from the recorded state and last observation, so the first must come
-// before the second. SSH nodes need the lab (network namespaces, sshd): not measured here.
+// before the second. SSH nodes need the lab (network namespaces, sshd): ssh-eviction.bench.ts
+// measures the same on SSH nodes, for every watch it starts.
 // Usage: node dist/test/bench/watch-start.bench.js [--runs 3] [--workloads 6]
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
