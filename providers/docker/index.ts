@@ -43,7 +43,7 @@ export interface DockerProviderConfig {
   imagePull?: 'missing' | 'always' | 'never';
   checkpointPath?: string;
   sharedStorage?: boolean;
-  transfer?: { identityFile?: string; knownHostsFile?: string; bwlimitKBps?: number; attempts?: number };
+  transfer?: { identityFile?: string; knownHostsFile?: string; bwlimitKBps?: number; precopyBwlimitKBps?: number; attempts?: number };
   acknowledgeNotices?: boolean;
   maxConcurrentPerHost?: number;
   /** Per-call Engine API limit in ms. Default 60 s. */
@@ -119,7 +119,13 @@ const configSchema = {
     transfer: {
       type: 'object',
       additionalProperties: false,
-      properties: { identityFile: str, knownHostsFile: str, bwlimitKBps: { type: 'integer', minimum: 1 }, attempts: { type: 'integer', minimum: 1, maximum: 10 } },
+      properties: {
+        identityFile: str,
+        knownHostsFile: str,
+        bwlimitKBps: { type: 'integer', minimum: 1 },
+        precopyBwlimitKBps: { type: 'integer', minimum: 1, description: 'rsync bandwidth limit (KiB/s) of a pre-copy for an early warning, which runs at low priority (nice) so it never slows an eviction. Default: a quarter of bwlimitKBps, else 20480.' },
+        attempts: { type: 'integer', minimum: 1, maximum: 10 },
+      },
     },
     acknowledgeNotices: { type: 'boolean' },
     maxConcurrentPerHost: { type: 'integer', minimum: 1, maximum: 64 },

@@ -27,6 +27,8 @@ export interface LocalNodeConfig {
 
 export interface LocalConfig {
   nodes: LocalNodeConfig[];
+  /** A modelled network between nodes for checkpoint transfers, MB/s; default none (disk speed). */
+  linkMBps?: number;
 }
 
 const configSchema = {
@@ -56,6 +58,7 @@ const configSchema = {
         },
       },
     },
+    linkMBps: { description: 'A modelled network between nodes, MB/s: a checkpoint transfer takes the bytes that cross it ÷ this (a pre-copy gets a quarter). Default: no limit (disk speed).', type: 'number', exclusiveMinimum: 0 },
   },
 } as const;
 
@@ -99,7 +102,7 @@ function createLocal(config: LocalConfig, ctx: ProviderContext): Provider {
     for (const n of byName.keys()) await notices.settle(n);
   };
 
-  const storage = new LocalfsStorage(P, { cwd: ctx.specDir, env: ctx.env });
+  const storage = new LocalfsStorage(P, { cwd: ctx.specDir, env: ctx.env, ...(config.linkMBps !== undefined ? { linkBytesPerSec: config.linkMBps * 1e6 } : {}) });
 
   const listNodes = async (): Promise<NodeInfo[]> => {
     await settleAll();

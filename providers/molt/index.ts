@@ -1,6 +1,6 @@
 // The molt provider: capacity from the molt GPU marketplace (docs/molt-api.md). Prices and offers
 // come from the API; acquire bids on the cheapest fitting offer at the bid strategy's price
-// (src/policy/bid.ts); every active lease is reported as a node. What runs on a real molt node is
+// (src/core/bid.ts); every active lease is reported as a node. What runs on a real molt node is
 // out of the API's scope: pair the pool with a runtime provider (ssh, docker) that reaches it. For
 // the reference server and demos, `runLocally: true` makes each lease a simulated host on this
 // machine (local-hosts.ts): workloads run as local processes, checkpoints live in folders.

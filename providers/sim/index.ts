@@ -31,6 +31,8 @@ export interface SimConfig {
   noticeWindow?: string;
   /** On-demand USD per instance-hour, overriding the trace's zones.csv. */
   onDemandPrice?: number;
+  /** A modelled network between nodes for checkpoint transfers, MB/s; default none (disk speed). */
+  linkMBps?: number;
 }
 
 const configSchema = {
@@ -49,6 +51,7 @@ const configSchema = {
     start: { description: 'ISO-8601 time inside the trace where the clock starts; default the trace start.', type: 'string', minLength: 1 },
     noticeWindow: { description: 'Wall-clock time from a preemption notice to the node being terminated, e.g. 120s.', type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h|d))+$', default: '120s' },
     onDemandPrice: { description: 'On-demand USD per instance-hour; default from the trace zones.csv (3.06 without one).', type: 'number', minimum: 0 },
+    linkMBps: { description: 'A modelled network between nodes, MB/s: a checkpoint transfer takes the bytes that cross it ÷ this (a pre-copy gets a quarter). Default: no limit (disk speed).', type: 'number', exclusiveMinimum: 0 },
   },
 } as const;
 
@@ -361,7 +364,7 @@ function createSim(config: SimConfig, ctx: ProviderContext): Provider {
         return notices.post(l.id, { inMs: opts.inMs, ...(opts.kind ? { kind: opts.kind } : {}), detail: { zone: l.zone, simTime: simIso(now()), simulated: true } });
       },
     },
-    storage: new LocalfsStorage(P, { cwd: ctx.specDir, env: ctx.env }),
+    storage: new LocalfsStorage(P, { cwd: ctx.specDir, env: ctx.env, ...(config.linkMBps !== undefined ? { linkBytesPerSec: config.linkMBps * 1e6 } : {}) }),
     close: async () => {},
   };
 }

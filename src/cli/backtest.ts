@@ -2,16 +2,20 @@
 // spot trace with spotfleet's policy (the same decideWorkload as plan and watch), the baselines and
 // the exact offline optimum; prints a table, `--json`, or writes an HTML page with charts.
 // The trace is any format of docs/traces.md, or `--synthetic REGIME --seed N`; `--compete` (or
-// `--fleet N` with --job) replays the workloads together on per-zone instance limits.
+// `--fleet N` with --job) replays the workloads together on per-zone instance limits. `--warnings`
+// adds the early-warning table: each answer to a warning (ignore, prepare, move now, the priced
+// one, the pool's onWarning) priced on the trace's warnings, or a synthetic regime of them.
 import { readdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors.js';
 import { HOUR_MS, parseDuration } from '../core/units.js';
-import { loadSpotTrace, type LoadTraceOptions, type SpotTrace, type TraceFormat } from '../core/trace.js';
+import { loadSpotTrace, sliceTrace, type LoadTraceOptions, type SpotTrace, type TraceFormat } from '../core/trace.js';
 import { runBacktest, type BacktestWorkload } from '../backtest/run.js';
 import { runFleetBacktest } from '../backtest/fleet.js';
 import { generateSyntheticTrace, SYNTHETIC_REGIMES } from '../backtest/synthetic.js';
+import { renderWarningBacktestText, runWarningBacktest, warningBacktestJson } from '../backtest/warnings.js';
+import type { OnWarning } from '../policy/warning.js';
 import { backtestJson, fleetJson, renderBacktestHtml, renderBacktestText, renderFleetText } from '../backtest/render.js';
 import { loadFleet } from '../spec/load.js';
 import { DEFAULT_OVERHEAD } from '../policy/types.js';
@@ -49,6 +53,11 @@ interface BacktestFlags {
   tick?: string;
   json?: boolean;
   html?: string;
+  warnings?: boolean;
+  onWarning?: string;
+  warningWindow: string;
+  warnedShare: string;
+  falseAlarms: string;
 }
 
 /** Thresholds when no fleet gives them (the documented spec defaults). */
@@ -155,6 +164,27 @@ function jobWorkload(f: BacktestFlags, name = 'job'): WorkloadSpec {
   };
 }
 
+const ANSWERS: readonly OnWarning[] = ['auto', 'prepare', 'move', 'ignore'];
+
+/** The early-warning table for the first workload (its spot pool's onWarning, or --on-warning). */
+function warningBacktest(f: BacktestFlags, trace: SpotTrace, w: BacktestWorkload, poolOnWarning: OnWarning | undefined): ReturnType<typeof runWarningBacktest> {
+  if (f.onWarning !== undefined && !(ANSWERS as readonly string[]).includes(f.onWarning)) throw new UsageError(`--on-warning: expected one of ${ANSWERS.join(', ')}, got "${f.onWarning}"`);
+  const share = Number(f.warnedShare);
+  if (!(share >= 0 && share <= 1)) throw new UsageError(`--warned-share: expected a share between 0 and 1, got "${f.warnedShare}"`);
+  const falseAlarms = Number(f.falseAlarms);
+  if (!(falseAlarms >= 0)) throw new UsageError(`--false-alarms: expected a number ≥ 0 per zone and day, got "${f.falseAlarms}"`);
+  const sliced = w.zones.length > 0 ? sliceTrace(trace, { zones: w.zones }) : trace;
+  return runWarningBacktest({
+    trace: sliced,
+    spec: w.spec,
+    overhead: w.overhead,
+    windowMs: dur('warning-window', f.warningWindow),
+    configured: (f.onWarning as OnWarning | undefined) ?? poolOnWarning ?? 'auto',
+    synthetic: { seed: count('seed', f.seed, 0), warnedShare: share, falseAlarmsPerZoneDay: falseAlarms },
+    checkpointIntervalMs: dur('checkpoint-interval', f.checkpointInterval),
+  });
+}
+
 export function register(program: Command, app: CliApp): void {
   program
     .command('backtest')
@@ -187,6 +217,11 @@ export function register(program: Command, app: CliApp): void {
     .option('--checkpoint-time <dur>', 'checkpoint part of the changeover (default: the spec’s, else 60s)')
     .option('--checkpoint-interval <dur>', 'periodic checkpoints (what a failed emergency checkpoint falls back to)', '1h')
     .option('--tick <dur>', 'simulated tick (default: the trace’s median step)')
+    .option('--warnings', 'also price the answers to early warnings (ignore, prepare, move now, priced, configured) against the optimum')
+    .option('--on-warning <answer>', 'with --warnings: the configured answer (auto, prepare, move, ignore; default: the spot pool’s onWarning, else auto)')
+    .option('--warning-window <dur>', 'with --warnings: how long a warning waits for its interruption', '30m')
+    .option('--warned-share <0..1>', 'with --warnings, traces without warnings: share of interruptions warned ahead', '0.8')
+    .option('--false-alarms <n>', 'with --warnings, traces without warnings: warnings nothing follows, per zone and day', '4')
     .option('--json', 'print the result as JSON (docs/json.md)')
     .option('--html <file>', 'write a self-contained HTML page with charts')
     .action(async (pathArg: string | undefined, f: BacktestFlags) => {
@@ -201,6 +236,7 @@ export function register(program: Command, app: CliApp): void {
       let thresholds = BACKTEST_THRESHOLDS;
       let policies: unknown;
       const workloads: BacktestWorkload[] = [];
+      let poolOnWarning: OnWarning | undefined;
       const add = (spec: WorkloadSpec, zones: string[], spotPool?: string, odPool?: string): void => {
         const workMs = spec.expectedDurationMs as number;
         const w: BacktestWorkload = { spec, workMs, deadlineMs: deadlineFlag ?? Math.round(workMs * 1.5), zones, overhead: overheadFor(spec.overhead ?? DEFAULT_OVERHEAD, f) };
@@ -225,6 +261,7 @@ export function register(program: Command, app: CliApp): void {
           }
           const pools = fleet.pools.filter((p) => spec.pools === undefined || spec.pools.includes(p.name));
           const spot = pools.find((p) => p.capacity === 'spot');
+          poolOnWarning ??= spot?.onWarning;
           const od = pools.find((p) => p.capacity === 'on-demand');
           const poolZones = [...new Set(pools.flatMap((p) => p.zones ?? []))].filter((z) => trace.zones.includes(z)).sort();
           add(spec, zonesFlag ?? poolZones, spot?.name, od?.name);
@@ -253,9 +290,10 @@ export function register(program: Command, app: CliApp): void {
         else app.io.out(renderFleetText(trace, fr));
         return;
       }
+      const warned = f.warnings ? warningBacktest(f, trace, workloads[0] as BacktestWorkload, poolOnWarning) : undefined;
       const res = runBacktest(opts);
       if (f.html !== undefined) writeFileSync(resolve(f.html), renderBacktestHtml(res));
-      if (f.json) app.io.out(JSON.stringify(backtestJson(res), null, 2));
-      else app.io.out(renderBacktestText(res));
+      if (f.json) app.io.out(JSON.stringify({ ...(backtestJson(res) as Record<string, unknown>), ...(warned ? { warnings: warningBacktestJson(warned) } : {}) }, null, 2));
+      else app.io.out(renderBacktestText(res) + (warned ? `\n${renderWarningBacktestText(warned)}` : ''));
     });
 }

@@ -97,7 +97,6 @@ const STILL: Record<string, string> = {
   release: 'releasing',
   adopt: 'adopting',
   forget: 'forgetting',
-  alert: 'alerting',
 };
 
 /** `12.3 MB` (decimal megabytes, as transfer tools print them). */

@@ -1,14 +1,18 @@
 // `spotfleet nodes [PATH] [--json]`: the providers' view of the fleet's capacity. Every node
 // (provider, id, GPU model, GPUs free/total, capacity, zone, $/h, state), then, per pool and zone,
-// what the market asks (spot vs on-demand $/GPU-h, availability, preemptions per hour). A provider
-// that fails fails the command with its name: nothing is silently shown as empty.
+// what the market asks (spot vs on-demand $/GPU-h, availability, preemptions per hour), and what
+// each pool/zone taught us (the state's poolHistory: evictions, warnings and how many an eviction
+// followed, the time since the last one, the decayed rate the planner prices). A provider that
+// fails fails the command with its name: nothing is silently shown as empty.
 import type { Command } from 'commander';
 import { ProviderError, errorMessage } from '../core/errors.js';
 import type { NodeInfo } from '../core/types.js';
 import { toSnakeJson } from '../core/json.js';
-import { formatRate, formatUsdRate, roundUsd } from '../core/units.js';
+import { formatDuration, formatRate, formatUsdRate, roundUsd } from '../core/units.js';
+import { openFleet } from '../engine/session.js';
+import { preemptionRateFromHistory, warningFollowProbability, type PoolHistory } from '../policy/warning.js';
 import type { PoolSpec } from '../spec/types.js';
-import type { CliApp } from './app.js';
+import { specPathArg, stateDirOf, type CliApp } from './app.js';
 import { PROVIDERS_JSON_FORMAT, addProviderOptions, cmp, created, openFleetProviders, table, timeoutMs, withTimeout, type ProviderCommandOptions } from './providers.js';
 
 /** One row of the market table: what a pool can get in one zone. */
@@ -82,6 +86,48 @@ async function marketRows(pool: PoolSpec, provider: NonNullable<Awaited<ReturnTy
   });
 }
 
+/** One row of the preemption record: what a pool/zone taught us. */
+export interface PoolHistoryRow {
+  pool: string;
+  zone: string | null;
+  evictions: number;
+  /** Of those, preemptions that came with no notice at all. */
+  unannounced: number;
+  warnings: number;
+  warningsFollowed: number;
+  /** P(an eviction follows a warning) as the planner uses it (with its 1-in-3 prior). */
+  followProbability: number;
+  lastEvictionAt: string | null;
+  lastWarningAt: string | null;
+  /** Decayed preemptions per hour (null with no eviction on record). */
+  preemptionRatePerHour: number | null;
+}
+
+function historyRows(history: Record<string, PoolHistory> | undefined, now: number): PoolHistoryRow[] {
+  return Object.entries(history ?? {})
+    .map(([key, h]) => {
+      const slash = key.indexOf('/');
+      const rate = preemptionRateFromHistory(h, now);
+      return {
+        pool: slash >= 0 ? key.slice(0, slash) : key,
+        zone: slash >= 0 && key.slice(slash + 1) ? key.slice(slash + 1) : null,
+        evictions: h.evictions,
+        unannounced: h.unannounced,
+        warnings: h.warnings,
+        warningsFollowed: h.warningsFollowed,
+        followProbability: Math.round(warningFollowProbability(h) * 1000) / 1000,
+        lastEvictionAt: h.lastEvictionAt !== undefined ? new Date(h.lastEvictionAt).toISOString() : null,
+        lastWarningAt: h.lastWarningAt !== undefined ? new Date(h.lastWarningAt).toISOString() : null,
+        preemptionRatePerHour: rate === undefined ? null : Math.round(rate * 1000) / 1000,
+      };
+    })
+    .sort((a, b) => cmp(a.pool, b.pool) || cmp(a.zone ?? '', b.zone ?? ''));
+}
+
+function ago(iso: string | null, now: number): string {
+  return iso === null ? '-' : `${formatDuration(Math.max(0, Math.round((now - Date.parse(iso)) / 1000) * 1000))} ago`;
+}
+
 function nodeJson(n: NodeInfo): Record<string, unknown> {
   return {
     provider: n.provider,
@@ -136,9 +182,19 @@ export function register(program: Command, app: CliApp): void {
         }
       }
       markets.sort((a, b) => cmp(a.pool, b.pool) || cmp(a.zone ?? '', b.zone ?? ''));
+      // What the pools taught us, from the state (read only; no lock).
+      const now = Date.now();
+      const spec = specPathArg(path);
+      const session = await openFleet(spec, { stateDir: stateDirOf(spec, opts.state), withoutProviders: true });
+      let history: PoolHistoryRow[];
+      try {
+        history = historyRows((await session.store.read()).poolHistory, now);
+      } finally {
+        await session.close();
+      }
       const { io } = app;
       if (opts.json) {
-        io.out(JSON.stringify({ format_version: PROVIDERS_JSON_FORMAT, fleet: opened.fleet.name, nodes: nodes.map(nodeJson), markets: toSnakeJson(markets) }, null, 2));
+        io.out(JSON.stringify({ format_version: PROVIDERS_JSON_FORMAT, fleet: opened.fleet.name, nodes: nodes.map(nodeJson), markets: toSnakeJson(markets), pool_history: toSnakeJson(history) }, null, 2));
         return;
       }
       io.out(`Nodes (${nodes.length}):`);
@@ -169,6 +225,17 @@ export function register(program: Command, app: CliApp): void {
           ]),
         ),
       );
+      io.out('');
+      io.out('Preemption record (per pool and zone, from the state):');
+      if (history.length === 0) io.out('  (none yet: no notice or preemption seen)');
+      else {
+        io.out(
+          table(
+            ['POOL', 'ZONE', 'EVICTIONS', 'NO NOTICE', 'WARNINGS', 'FOLLOWED', 'P(FOLLOW)', 'LAST EVICTION', 'LAST WARNING', 'RATE/H'],
+            history.map((h) => [h.pool, h.zone ?? '-', String(h.evictions), String(h.unannounced), String(h.warnings), String(h.warningsFollowed), formatRate(h.followProbability), ago(h.lastEvictionAt, now), ago(h.lastWarningAt, now), h.preemptionRatePerHour === null ? '-' : formatRate(h.preemptionRatePerHour)]),
+          ),
+        );
+      }
     } finally {
       await opened.close();
     }

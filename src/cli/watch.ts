@@ -7,6 +7,7 @@ import { createLogger, type LogLevel } from '../telemetry/logger.js';
 import { Controller } from '../watch/controller.js';
 import { specPathArg, stateDirOf, type CliApp } from './app.js';
 import { lockTimeoutMs } from './common.js';
+import { formatLogLine } from './log-text.js';
 import { ExitCode } from './exit.js';
 
 interface WatchOptions {
@@ -17,8 +18,10 @@ interface WatchOptions {
   once?: boolean;
   parallelism: string;
   logLevel: string;
+  logFormat: string;
   state?: string;
   lockTimeout: string;
+  warningWindow: string;
 }
 
 function duration(flag: string, v: string): number {
@@ -39,8 +42,10 @@ export function register(program: Command, app: CliApp): void {
     .option('--once', 'reconcile once and exit (for cron)')
     .option('--parallelism <n>', 'how many actions run at once', '10')
     .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
+    .option('--log-format <format>', 'auto (text on a terminal, else JSON), text or json', 'auto')
     .option('--state <dir>', 'state folder (default: .spotfleet next to the spec)')
     .option('--lock-timeout <duration>', 'wait this long for the state lock each reconcile', '60s')
+    .option('--warning-window <duration>', 'how long a rebalance recommendation is watched for the eviction that may follow (a target prepared for it is kept that long)', '30m')
     .action(async (path: string, opts: WatchOptions) => {
       const level = opts.logLevel as LogLevel;
       if (!['trace', 'debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError(`--log-level: expected trace, debug, info, warn or error, got "${opts.logLevel}"`);
@@ -48,7 +53,10 @@ export function register(program: Command, app: CliApp): void {
       if (!Number.isInteger(parallelism) || parallelism < 1) throw new UsageError(`--parallelism: expected a positive whole number, got "${opts.parallelism}"`);
       const spec = specPathArg(path);
       // Through the Io: a JSON line keeps C1 and bidi controls raw, which a terminal would obey.
-      const log = createLogger({ level: app.debug ? 'debug' : level, stream: { write: (line: string) => app.io.write(line) } });
+      if (!['auto', 'text', 'json'].includes(opts.logFormat)) throw new UsageError(`--log-format: expected auto, text or json, got "${opts.logFormat}"`);
+      const text = opts.logFormat === 'text' || (opts.logFormat === 'auto' && Boolean(app.io.stdout.isTTY));
+      const write = text ? (line: string): void => app.io.write(formatLogLine(line, app.io)) : (line: string): void => app.io.write(line);
+      const log = createLogger({ level: app.debug ? 'debug' : level, stream: { write } });
       const controller = new Controller({
         specPath: spec,
         stateDir: stateDirOf(spec, opts.state),
@@ -59,6 +67,7 @@ export function register(program: Command, app: CliApp): void {
         listen: opts.once ? 'off' : opts.listen,
         parallelism,
         lockTimeoutMs: lockTimeoutMs({ lockTimeout: opts.lockTimeout }),
+        warningWindowMs: duration('warning-window', opts.warningWindow),
       });
       if (opts.once) {
         const ok = await controller.runOnce();
@@ -68,7 +77,7 @@ export function register(program: Command, app: CliApp): void {
       let done!: () => void;
       const finished = new Promise<void>((r) => (done = r));
       const unhook = app.onInterrupt((sig) => {
-        log.info(`received ${sig}`, { action: 'signal' });
+        log.info(`received ${sig}`, { fleet: controller.fleetName(), action: 'signal' });
         controller.stop().then(done, (e: unknown) => {
           log.error('stop failed', { err: e });
           done();

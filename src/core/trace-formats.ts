@@ -27,6 +27,8 @@ export interface ZoneSeries {
   noPrices?: boolean;
   onDemand?: number;
   region?: string;
+  /** Times of early warnings (rebalance recommendations) the source records for the zone. */
+  warnings?: number[];
 }
 
 export interface ZoneInfo {
@@ -121,17 +123,18 @@ export function detectFormat(text: string, source: string): TraceFormat {
 
 /**
  * The wide CSV: `timestamp_utc` (or `timestamp`, or `offset_s`), `<zone>_available` (1/0) or
- * `<zone>_available_of_N` / `<zone>_running_of_N` (counts), and `<zone>_spot_usd_per_hr`.
+ * `<zone>_available_of_N` / `<zone>_running_of_N` (counts), and `<zone>_spot_usd_per_hr`; an
+ * optional `<zone>_rebalance` (1 on a row = a rebalance recommendation then) records early warnings.
  */
 export function parseWideCsv(text: string, source: string, opts: LoadTraceOptions, notes: string[]): Map<string, ZoneSeries> {
   const { header, rows } = readCsv(text, source);
   const tsCol = header.findIndex((h) => h === 'timestamp_utc' || h === 'timestamp');
   const offCol = header.indexOf('offset_s');
   if (tsCol < 0 && offCol < 0) throw bad(source, 1, 'expected a timestamp_utc, timestamp or offset_s column');
-  const cols: { zone: string; avail: number; price: number; counted: boolean }[] = [];
+  const cols: { zone: string; avail: number; price: number; counted: boolean; warn: number }[] = [];
   header.forEach((h, i) => {
     const m = /^(.+)_(available|running)(_of_\d+)?$/.exec(h);
-    if (m?.[1]) cols.push({ zone: m[1], avail: i, price: header.indexOf(`${m[1]}_spot_usd_per_hr`), counted: m[3] !== undefined });
+    if (m?.[1]) cols.push({ zone: m[1], avail: i, price: header.indexOf(`${m[1]}_spot_usd_per_hr`), counted: m[3] !== undefined, warn: header.indexOf(`${m[1]}_rebalance`) });
   });
   if (cols.length === 0) throw bad(source, 1, 'expected at least one <zone>_available column');
   const minLaunched = opts.minLaunched ?? 1;
@@ -146,6 +149,7 @@ export function parseWideCsv(text: string, source: string, opts: LoadTraceOption
     const s = series();
     if (c.counted) s.count = [];
     if (c.price < 0) s.noPrices = true;
+    if (c.warn >= 0) s.warnings = [];
     out.set(c.zone, s);
   }
   const ended = new Set<string>();
@@ -189,6 +193,13 @@ export function parseWideCsv(text: string, source: string, opts: LoadTraceOption
       s.times.push(t);
       s.avail.push(a);
       s.price.push(p);
+      if (c.warn >= 0) {
+        const w = (cells[c.warn] ?? '').trim();
+        if (w !== '' && w !== '0') {
+          if (w !== '1') throw bad(source, line, `${header[c.warn] as string}: expected 1 (a rebalance recommendation) or 0, got "${w}"`);
+          s.warnings?.push(t);
+        }
+      }
     }
   }
   if (cols.some((c) => c.counted)) notes.push(`availability: a zone counts as available when at least ${minLaunched} instance(s) of its count are up (--min-launched)`);
@@ -542,5 +553,6 @@ export function buildTrace(
     assumptions: notes,
   };
   if (counted) trace.capacity = capacity;
+  if (zones.some((z) => byZone.get(z)?.warnings !== undefined)) trace.warnings = zones.map((z) => byZone.get(z)?.warnings ?? []);
   return trace;
 }

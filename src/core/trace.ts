@@ -47,6 +47,8 @@ export interface SpotTrace {
   assumptions?: string[];
   /** The format it was read as. */
   format?: TraceFormat;
+  /** Per zone, times (ms epoch) of the early warnings (rebalance recommendations) the trace records; absent = it records none. */
+  warnings?: number[][];
 }
 
 export interface LoadTraceOptions {
@@ -186,5 +188,10 @@ export function sliceTrace(trace: SpotTrace, opts: { zones?: string[]; from?: nu
   if (trace.capacity) out.capacity = zi.map((i) => (trace.capacity?.[i] as Uint16Array).slice(a, b));
   if (trace.assumptions) out.assumptions = trace.assumptions;
   if (trace.format) out.format = trace.format;
+  if (trace.warnings) {
+    const from = out.times[0] ?? 0;
+    const to = b < trace.times.length ? (trace.times[b] as number) : Infinity;
+    out.warnings = zi.map((i) => (trace.warnings?.[i] ?? []).filter((t) => t >= from && t < to));
+  }
   return out;
 }

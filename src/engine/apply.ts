@@ -4,6 +4,7 @@
 // finds with our labels and finishes recorded moves) converges without duplicates. A failed action
 // skips its dependents; independent actions go on. The first Ctrl-C (shouldStop) starts nothing new,
 // except the rest of a workload's move that has already begun: a stopped workload is never left down.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../core/errors.js';
 import type { Observed } from '../core/types.js';
 import type { Provider } from '../providers/sdk.js';
@@ -21,7 +22,6 @@ import {
   recordStep,
   releaseStep,
   signalStep,
-  sleep,
   startStep,
   stopStep,
   transferStep,

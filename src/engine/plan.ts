@@ -10,6 +10,7 @@ import { formatDuration, formatUsd, roundUsd } from '../core/units.js';
 import { computeBid } from '../core/bid.js';
 import { FreeGpuIndex } from './capacity-index.js';
 import { decideWorkload } from '../policy/decide.js';
+import { noticeEvicts, preparedActive, usePreparedTarget, withPoolHistory } from '../policy/warning.js';
 import type { ZoneStats } from '../policy/uptime.js';
 import { DEFAULT_OVERHEAD, type CurrentPlacement, type PlacementOption, type WorkloadDecision, type WorkloadDecisionInput } from '../policy/types.js';
 import type { Fleet, WorkloadSpec } from '../spec/types.js';
@@ -105,6 +106,17 @@ interface Ctx {
   seq: number;
 }
 
+/** Observed leases by `id\0provider\0id` and, for this fleet's, by `pool\0provider\0pool\0workload` (in observed order). */
+function indexPreparedLeases(leases: readonly Lease[], fleet: string): Map<string, Lease[]> {
+  const m = new Map<string, Lease[]>();
+  for (const l of leases) {
+    pushTo(m, `id\0${l.provider}\0${l.id}`, l);
+    const w = l.labels?.['spotfleet.workload'];
+    if (w !== undefined && l.labels?.['spotfleet.fleet'] === fleet) pushTo(m, `pool\0${l.provider}\0${l.pool}\0${w}`, l);
+  }
+  return m;
+}
+
 function pushTo<K, V>(m: Map<K, V[]>, k: K, v: V): void {
   const list = m.get(k);
   if (list) list.push(v);
@@ -189,10 +201,25 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     const forW = l.labels?.['spotfleet.workload'];
     if (l.node && forW && l.labels?.['spotfleet.fleet'] === fleet.name && !byWorkload.has(forW)) ctx.reserved.set(nodeKey(l.provider, l.node), forW);
   }
+  // A lease acquired for an early warning (prepare) is its workload's until the warning's window ends.
+  // (Its lease is known by id once recorded, and by its labels while the acquire is under way.)
+  // The leases are indexed once, when a workload is prepared at all: no scan of them per workload.
+  let preparedLeases: Map<string, Lease[]> | undefined;
+  for (const r of Object.values(state.resources)) {
+    const p = r.type === 'workload' ? r.prepared : undefined;
+    if (r.type !== 'workload' || !p || !preparedActive(p, opts.now) || opts.destroy) continue;
+    preparedLeases ??= indexPreparedLeases(observed.leases, fleet.name);
+    for (const l of preparedLeases.get(p.leaseId !== undefined ? `id\0${p.provider}\0${p.leaseId}` : `pool\0${p.provider}\0${p.pool}\0${r.name}`) ?? []) {
+      ctx.leasesInUse.add(`${l.provider}/${l.id}`);
+      if (l.node !== undefined && l.node !== r.node) ctx.reserved.set(nodeKey(l.provider, l.node), r.name);
+    }
+  }
   for (const [k, wl] of ctx.reserved) pushTo(ctx.reservedFor, wl, k);
   ctx.index = buildIndex(ctx);
   let beforePerHour = 0;
   let afterPerHour = 0;
+  /** Each workload's $/h before and after, so a targeted plan counts only what it changes. */
+  const perWorkload = new Map<string, { before: number; after: number }>();
   const specNames = new Set(fleet.workloads.map((w) => w.name));
   const names = new Set<string>([...specNames, ...byWorkload.keys()]);
   for (const r of Object.values(state.resources)) if (r.type === 'workload') names.add(r.name);
@@ -202,6 +229,7 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     const r = planWorkload(ctx, name, spec, byWorkload.get(name) ?? []);
     beforePerHour += r.before;
     afterPerHour += r.after;
+    perWorkload.set(workloadAddress(name), r);
   }
   planLeases(ctx);
   if (state.pending.length > 0) {
@@ -223,6 +251,9 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     actions = actions.filter((a) => keep.has(a.id));
     const addrs = new Set(actions.map((a) => a.address));
     changes = changes.filter((c) => addrs.has(c.address) || opts.targets?.includes(c.address));
+    // Untargeted workloads stay as they are: the fleet's cost after is theirs now plus the targets' after.
+    afterPerHour = 0;
+    for (const [addr, r] of perWorkload) afterPerHour += addrs.has(addr) ? r.after : r.before;
   }
   changes.sort((a, b) => compareAddress(a.address, b.address));
   ctx.drift.sort((a, b) => compareAddress(a.address, b.address) || a.kind.localeCompare(b.kind));
@@ -442,9 +473,11 @@ function planWorkload(ctx: Ctx, name: string, spec: WorkloadSpec | undefined, in
 
   const node = primary ? ctx.nodes.get(nodeKey(primary.provider, primary.node)) : undefined;
   const notices = primary ? ctx.notices.get(nodeKey(primary.provider, primary.node)) ?? [] : [];
-  const evicted = primary !== undefined && (isDead(node) || notices.length > 0);
+  // An early warning (rebalance, maintenance) is not an eviction: watch answers it on its own.
+  const evicting = notices.filter((x) => noticeEvicts(x, name));
+  const evicted = primary !== undefined && (isDead(node) || evicting.length > 0);
   if (primary && evicted) {
-    const n = notices[0];
+    const n = evicting[0];
     ctx.drift.push({ address, kind: 'evicted', message: n ? `node ${primary.node} has a ${n.kind} notice (${n.source}${n.action ? ` ${n.action}` : ''}), deadline ${n.deadline}` : `node ${primary.node} is gone` });
   }
   const curPrice = node ? pricePerGpuHourOf(node) : rec?.pricePerGpuHour ?? 0;
@@ -639,7 +672,7 @@ function planPlacement(ctx: Ctx, sit: Situation, spec: WorkloadSpec, extras: Pla
   const doneMs = (rec?.doneMs ?? 0) + (primary && rec?.since ? Math.max(0, now - rec.since) : 0);
   const input: WorkloadDecisionInput = {
     workload: spec,
-    options: placementOptions(ctx, spec, primary && !specChanged ? nodeKey(primary.provider, primary.node) : undefined),
+    options: withPoolHistory(placementOptions(ctx, spec, primary && !specChanged ? nodeKey(primary.provider, primary.node) : undefined), ctx.state.poolHistory, now),
     history: {
       preemptions: rec?.preemptions ?? [],
       ...(rec?.lastMoveAt !== undefined ? { lastMoveAt: rec.lastMoveAt } : {}),
@@ -653,6 +686,7 @@ function planPlacement(ctx: Ctx, sit: Situation, spec: WorkloadSpec, extras: Pla
   if (current) input.current = current;
   let decision = decideWorkload(input, { now, thresholds: ctx.fleet.defaults.thresholds, ...(ctx.opts.policies !== undefined ? { policies: ctx.opts.policies } : {}) });
   if (inFlight) decision = finishRecordedMove(inFlight, input.options, decision);
+  else if (current?.evicted) decision = usePreparedTarget(rec?.prepared, input.options, decision, now);
   if (specChanged) decision.reasons.unshift({ rule: 'spec', text: 'the workload spec changed (image, command, env, GPUs or checkpoint): restart from its checkpoint' });
   ctx.opts.captureDecisions?.set(name, { input, decision });
   // Plain data from here on: lazily formatted reasons hold on to decide's inputs (every option of
@@ -747,7 +781,7 @@ function checkpointAndStop(ctx: Ctx, name: string, inst: WorkloadInstance, spec:
   let stopDeps = [...deps];
   const nodeDead = isDead(ctx.nodes.get(nodeKey(inst.provider, inst.node)));
   if (!nodeDead) {
-    const notice = (ctx.notices.get(nodeKey(inst.provider, inst.node)) ?? [])[0];
+    const notice = (ctx.notices.get(nodeKey(inst.provider, inst.node)) ?? []).find((x) => noticeEvicts(x, name));
     let waitMs = ctx.opts.checkpointWaitMs ?? 120_000;
     if (evicted && notice) waitMs = Math.max(5_000, Math.min(waitMs, Date.parse(notice.deadline) - ctx.opts.now - graceMs));
     const cid = nextId(ctx, 'checkpoint', name);
@@ -869,7 +903,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
       evicted,
       fallback: spec.fallback.to,
     };
-    const notice = (ctx.notices.get(nodeKey(primary.provider, primary.node)) ?? [])[0];
+    const notice = (ctx.notices.get(nodeKey(primary.provider, primary.node)) ?? []).find((x) => noticeEvicts(x, name));
     if (notice) move.deadline = Date.parse(notice.deadline);
     const stopIds = checkpointAndStop(ctx, name, primary, spec, adoptIds, 'move', evicted, move);
     ids.push(...stopIds);

@@ -4,6 +4,7 @@
 // checkpoint it verified to the next, so a move verifies it once instead of at every step.
 // Before each side effect a pending record goes into the state (with the step's preconditions
 // checked in the same compare-and-swap write); after it, the result.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ProviderError, SpotfleetError, StateConflictError, errorMessage, isSignalNotReady } from '../core/errors.js';
 import { workloadAddress } from '../core/address.js';
 import type { CheckpointInfo, Lease, NodeInfo, Observed, WorkloadInstance } from '../core/types.js';
@@ -30,7 +31,6 @@ export function crashPoint(): void {
   if (crashAt > 0 && ++crashCount === crashAt) process.kill(process.pid, 'SIGKILL');
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Every state write of a process goes through one recorder: writes are serialised in the process
@@ -501,7 +501,7 @@ export async function transferStep(ctx: StepContext, a: TransferAction, checkpoi
       r.move.checkpoint = res.checkpoint;
     }
   });
-  return { bytes: res.bytes, skipped: res.skipped, transferMs: res.durationMs };
+  return { bytes: res.bytes, skipped: res.skipped, transferMs: res.durationMs, ...(res.sentBytes !== undefined ? { sentBytes: res.sentBytes } : {}) };
 }
 
 // ---- start ----------------------------------------------------------------------------------
@@ -580,6 +580,9 @@ export async function startStep(ctx: StepContext, a: StartAction, checkpoint: Ch
           delete r.badCheckpoints;
         }
         const wasMove = r.move;
+        // A target prepared for an early warning is used now, or not needed any more.
+        const prepared = r.prepared?.node === node.id && r.prepared.provider === node.provider;
+        delete r.prepared;
         delete r.startFresh;
         r.phase = 'running';
         delete r.pendingReason;
@@ -618,6 +621,7 @@ export async function startStep(ctx: StepContext, a: StartAction, checkpoint: Ch
             downtimeMs: at - stopAt,
             outcome: lost !== undefined && lost > 0 ? 'lost-work' : 'ok',
             ...(lost !== undefined && lost > 0 ? { lostWorkMs: lost } : {}),
+            ...(prepared ? { prepared: true } : {}),
           });
           if (a.evicted) {
             r.preemptions.push(at);

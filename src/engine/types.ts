@@ -1,12 +1,12 @@
 // What a plan is: one data object that the text, JSON and markdown renderers and `apply` all read.
 // Actions form a DAG (deps by id); resource changes group them by address for humans.
-import type { CapacityType, CheckpointInfo } from '../core/types.js';
+import type { CapacityType } from '../core/types.js';
 import type { Money, Reason, Violation } from '../policy/types.js';
 import type { ExitRecord, MoveInFlight, PendingReason, WorkloadPhase } from '../state/types.js';
 
 export const PLAN_FORMAT_VERSION = '1.0';
 
-export type ActionKind = 'acquire' | 'start' | 'checkpoint' | 'stop' | 'transfer' | 'release' | 'adopt' | 'forget' | 'record' | 'alert';
+export type ActionKind = 'acquire' | 'start' | 'checkpoint' | 'stop' | 'transfer' | 'release' | 'adopt' | 'forget' | 'record';
 
 /** Where a workload runs or will run. */
 export interface PlacementRef {
@@ -188,8 +188,6 @@ export interface Plan {
   targets?: string[];
   /** Results of the `scope: plan` policy rules, run on the plan's JSON (absent: none ran). */
   policyViolations?: Violation[];
-  /** Checkpoints known per workload (for rendering transfers). */
-  checkpoints?: Record<string, CheckpointInfo>;
 }
 
 /**

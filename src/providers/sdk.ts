@@ -5,7 +5,8 @@
 // SDK 1.1 adds, backwards compatibly (optional fields a 1.0 provider ignores):
 // StartRequest.passEnv; VerifyRequest.exclude, command, commandTimeoutMs and keep; and states the
 // readiness rule of RuntimeCapability.signal. A caller cannot tell a 1.0 storage from a 1.1 one, so
-// it checks that a returned checkpoint is not one it excluded.
+// it checks that a returned checkpoint is not one it excluded. TransferRequest.lowPriority and
+// signal, and TransferResult.sentBytes, are optional the same way (a pre-copy for an early warning).
 import type {
   CapacityType,
   CheckpointInfo,
@@ -251,6 +252,14 @@ export interface TransferRequest {
   to: NodeInfo;
   /** The checkpoint to move (from verify). */
   checkpoint: CheckpointInfo;
+  /**
+   * A pre-copy ahead of a possible eviction (an early warning): it must yield to everything else on
+   * the nodes and the link (rsync's bandwidth limit on SSH nodes), so it never delays an
+   * eviction's own checkpoint. Optional: a storage that ignores it copies as usual.
+   */
+  lowPriority?: boolean;
+  /** Abandons the copy (the eviction came; its own transfer takes over). Optional to honour. */
+  signal?: AbortSignal;
 }
 
 export interface TransferResult {
@@ -258,6 +267,11 @@ export interface TransferResult {
   checkpoint: CheckpointInfo;
   bytes: number;
   durationMs: number;
+  /**
+   * Of `bytes`, how many crossed the link; the rest the target already had (a pre-copied earlier
+   * checkpoint, rsync's matched data). Optional: absent means all of them.
+   */
+  sentBytes?: number;
   /** True when nothing had to move (shared storage, or the same node). */
   skipped: boolean;
 }

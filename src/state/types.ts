@@ -2,7 +2,7 @@
 // and pending-operation records written before each side effect (Pulumi's idea), so a crash leaves
 // a record, never an orphan. Workload history (moves, preemptions) feeds the policy's anti-flap.
 import type { CapacityType, CheckpointInfo } from '../core/types.js';
-import type { PoolHistory } from '../policy/warning.js';
+import type { PoolHistory, PreparedMove, WarningRecord } from '../policy/warning.js';
 
 /** Version 2 added the workload lifecycle (phase, exits, restarts, moves in flight, fleet mode). */
 export const STATE_VERSION = 2;
@@ -105,6 +105,8 @@ export interface MoveRecord {
   lostWorkMs?: number;
   costUsd?: number;
   outcome: 'ok' | 'failed' | 'lost-work';
+  /** The target was prepared for an early warning (acquired, checkpoint pre-copied): only the delta moved. */
+  prepared?: boolean;
 }
 
 /** Whether the fleet should run (`active`, after apply) or nothing at all (`destroyed`). */
@@ -172,6 +174,10 @@ export interface WorkloadRecord {
   moves: MoveRecord[];
   /** Measured migration overhead from drill, ms. */
   measuredOverhead?: { checkpointMs: number; transferMs: number; restartMs: number; at: number };
+  /** A target acquired and pre-copied for an early warning, held until the warning's window ends. */
+  prepared?: PreparedMove;
+  /** The last early warning on its node and the answer watch gave, with its numbers (`explain`). */
+  lastWarning?: WarningRecord;
 }
 
 export interface LeaseRecord {

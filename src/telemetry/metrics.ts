@@ -66,6 +66,11 @@ export interface WatchMetrics {
   setWorkloadPhases(byPhase: Record<string, number>): void;
   /** A workload restarted: after a failed exit (counts against backoffLimit) or a preemption (never does). */
   workloadRestarted(kind: 'failure' | 'preemption'): void;
+  /**
+   * The fleet and its providers, once the spec is loaded: a `fleet` label on every series, and
+   * provider_poll_errors_total at 0 for each provider and capability watch polls. Idempotent.
+   */
+  describeFleet(fleet: string, providers: readonly { name: string; capabilities: readonly string[] }[]): void;
   /** The registry in Prometheus text format. */
   render(): Promise<string>;
 }
@@ -240,6 +245,11 @@ export function createWatchMetrics(opts: WatchMetricsOptions = {}): WatchMetrics
     },
     workloadRestarted(kind) {
       restarts.inc({ kind });
+    },
+    describeFleet(fleet, providers) {
+      // `fleet` from the options wins (it was given explicitly); default labels apply at render.
+      if (opts.fleet === undefined) registry.setDefaultLabels({ ...labels, fleet });
+      for (const pr of providers) for (const capability of pr.capabilities) pollErrors.inc({ provider: pr.name, capability }, 0);
     },
     render() {
       return registry.metrics();

@@ -3,8 +3,11 @@
 // the spec and the world and runs the same plan/apply path as the CLI. An eviction notice takes its
 // own path at once: the checkpoint signal goes to every workload on the node, and each of them is
 // moved by its own emergency migration (emergency.ts), concurrently with other evictions and with
-// the reconcile, each holding its workload's lock. This file wires those parts together: the single
-// watch per fleet, the notice monitor, the spec watcher, timers, telemetry and shutdown.
+// the reconcile, each holding its workload's lock. An early warning (rebalance recommendation,
+// maintenance event) is not an eviction: it gets a priced answer instead (warnings.ts), and only
+// becomes a move through this same path when that answer or its deadline says so. This file
+// wires those parts together: the single watch per fleet, the notice monitor, the spec watcher,
+// timers, telemetry and shutdown.
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +27,8 @@ import { Alerting } from './alerting.js';
 import { migrateWorkload, workloadsOnNode, type MigrationReport } from './emergency.js';
 import { KeyedLock } from './keyed-lock.js';
 import { NoticeMonitor, type SeenNotice } from './notice-monitor.js';
+import { DEFAULT_WARNING_WINDOW_MS, isDueWarning, isEarlyWarning } from '../policy/warning.js';
+import { WarningController } from './warnings.js';
 import { finishedMoves, reconcileFleet, type ReconcileOutput } from './reconciler.js';
 import { watchSpec, type SpecWatcher } from './spec-watcher.js';
 import { WatchSessions, type WatchSession } from './watch-session.js';
@@ -45,6 +50,8 @@ export interface ControllerOptions {
   lockTimeoutMs?: number;
   /** Bound on concurrent notice polls. Default 32. */
   maxInFlightPolls?: number;
+  /** How long a rebalance recommendation is watched for its eviction (a target prepared for it is kept that long). Default 30 min. */
+  warningWindowMs?: number;
 }
 
 export interface ControllerEvent {
@@ -75,6 +82,8 @@ export class Controller {
   private readonly sessions: WatchSessions;
   private readonly locks = new KeyedLock();
   private readonly alerting: Alerting;
+  /** Early warnings (rebalance, maintenance): a priced answer, not an eviction (warnings.ts). */
+  private readonly warnings: WarningController;
   private recorder: StateRecorder | undefined;
   private server: TelemetryServer | undefined;
   private specWatcher: SpecWatcher | undefined;
@@ -104,6 +113,16 @@ export class Controller {
     this.alerting = new Alerting(opts.log);
     this.sessions = new WatchSessions({ specPath: opts.specPath, stateDir: opts.stateDir, log: opts.log, onSpecInvalid: (first) => this.event('spec-invalid', first) });
     this.queue = new WorkQueue<string>({ onDepthChange: (d) => this.metrics.setQueueDepth(d) });
+    this.warnings = new WarningController({
+      log: opts.log,
+      session: () => this.sessions.current,
+      recorder: () => this.recorder,
+      observed: () => ({ ...(this.lastObserved ?? emptyObserved()), notices: [...this.activeNotices.values()] }),
+      moveNow: (n, seen) => this.moveForWarning(n, seen),
+      reconcile: () => this.queue.add(KEY),
+      event: (kind, message, address) => this.event(kind, message, address),
+      windowMs: opts.warningWindowMs ?? DEFAULT_WARNING_WINDOW_MS,
+    });
     this.monitor = new NoticeMonitor({
       intervalMs: opts.noticeIntervalMs ?? 2000,
       maxInFlight: opts.maxInFlightPolls ?? 32,
@@ -115,8 +134,15 @@ export class Controller {
     });
   }
 
-  private fleetName(): string | undefined {
-    return this.sessions.current?.fleet.name;
+  /** The fleet label and the providers' poll-error series, once the spec names them. */
+  private describeMetrics(session: WatchSession): void {
+    const providers = [...session.providers].map(([name, p]) => ({ name, capabilities: [...(p.notices ? ['notices'] : []), ...(p.capacity ? ['capacity.prices'] : [])] }));
+    this.metrics.describeFleet(session.fleet.name, providers);
+  }
+
+  /** The fleet's name once its spec has loaded (every log line carries it). */
+  fleetName(): string | undefined {
+    return this.sessions.fleetName;
   }
 
   private event(kind: string, message: string, address?: string): void {
@@ -140,9 +166,11 @@ export class Controller {
   async start(): Promise<void> {
     this.claimPidFile();
     const listen = this.opts.listen ?? '127.0.0.1:9464';
+    // The spec's name for the lines below; an invalid spec is reported here and by the reconcile.
+    await this.sessions.loadSpec().catch(() => undefined);
     if (listen !== 'off') {
       this.server = await startTelemetryServer({ listen, metrics: this.metrics, health: this.health, status: () => this.view(), log: this.log });
-      this.log.info('serving /healthz, /metrics and /status', { action: 'listen', url: this.server.url });
+      this.log.info('serving /healthz, /metrics and /status', { fleet: this.fleetName(), action: 'listen', url: this.server.url });
       this.writePidFile();
     }
     this.specWatcher = await watchSpec(this.opts.specPath, {
@@ -150,11 +178,11 @@ export class Controller {
         this.log.info('spec changed', { fleet: this.fleetName(), action: 'spec-change', paths: c.paths });
         this.queue.add(KEY);
       },
-      onError: (e) => this.log.warn('spec watcher error', { err: e }),
+      onError: (e) => this.log.warn('spec watcher error', { fleet: this.fleetName(), err: e }),
     });
     // Hear notices from the first second: the monitor starts on the recorded state and the last
     // observation, before the first reconcile has refreshed anything.
-    await this.primeFromRecord().catch((e: unknown) => this.log.warn('could not start the notice monitor from the recorded state; it starts after the first reconcile', { action: 'notice-monitor', err: e }));
+    await this.primeFromRecord().catch((e: unknown) => this.log.warn('could not start the notice monitor from the recorded state; it starts after the first reconcile', { fleet: this.fleetName(), action: 'notice-monitor', err: e }));
     this.timers.push(setInterval(() => this.queue.add(KEY), this.opts.intervalMs ?? 30_000));
     this.timers.push(setInterval(() => void this.checkPrices(), this.opts.priceIntervalMs ?? 15_000));
     this.monitor.start();
@@ -214,6 +242,7 @@ export class Controller {
   private async primeFromRecord(): Promise<void> {
     const fleet = await this.sessions.loadSpec();
     const session = await this.sessions.ensure(fleet);
+    this.describeMetrics(session);
     const state = await this.store.read();
     this.recorder ??= new StateRecorder(this.store, state);
     const last = await this.store.readObservation();
@@ -238,13 +267,14 @@ export class Controller {
     for (const t of this.timers) clearInterval(t);
     await this.monitor.stop();
     await this.specWatcher?.close();
+    await this.warnings.stop();
     await Promise.allSettled([...this.evacuations.values()]);
     await this.queue.shutdown({ drain: true });
     await this.runPromise;
     await this.sessions.close();
     await this.server?.close();
     if (this.ownsPidFile) rmSync(join(this.opts.stateDir, 'watch.json'), { force: true });
-    this.log.info('stopped', { action: 'stop' });
+    this.log.info('stopped', { fleet: this.fleetName(), action: 'stop' });
     this.log.flush();
   }
 
@@ -253,6 +283,11 @@ export class Controller {
     const n = { ...seen.notice, provider: seen.provider, node: seen.node.id };
     this.activeNotices.set(`${n.provider}/${n.id}`, n);
     this.metrics.noticeReceived(n.source, n.kind);
+    const session0 = this.sessions.current;
+    if (isEarlyWarning(n) && !isDueWarning(n) && session0 && this.recorder?.latest.fleetMode?.mode !== 'destroyed') {
+      this.warnings.onWarning(seen, n);
+      return;
+    }
     this.log.warn('eviction notice', { fleet: this.fleetName(), action: 'notice', provider: seen.provider, node: seen.node.id, kind: n.kind, source: n.source, deadline: n.deadline, ...(n.action ? { cloudAction: n.action } : {}) });
     this.event('notice', `${n.kind} notice (${n.source}) for node ${seen.node.id}, deadline ${n.deadline}`);
     const session = this.sessions.current;
@@ -261,12 +296,27 @@ export class Controller {
       this.queue.add(KEY);
       return;
     }
+    this.warnings.onEviction(n);
     this.signalNode(session, seen, n);
     this.evacuate(session, n);
   }
 
-  /** The fast path: every workload on the node gets its checkpoint signal, once. */
-  private signalNode(session: WatchSession, seen: SeenNotice, n: Notice): void {
+  /** An early warning watch acts on as an eviction now (its deadline nears, or the answer was `move`). */
+  private moveForWarning(n: Notice, seen: SeenNotice): void {
+    const session = this.sessions.current;
+    this.activeNotices.set(`${n.provider}/${n.id}`, n);
+    if (!session || this.stopping) {
+      this.queue.add(KEY);
+      return;
+    }
+    const only = typeof n.detail?.workloads === 'string' ? n.detail.workloads.split(',') : undefined;
+    this.warnings.onEviction(n);
+    this.signalNode(session, seen, n, only);
+    this.evacuate(session, n, only);
+  }
+
+  /** The fast path: every workload on the node (or those named) gets its checkpoint signal, once. */
+  private signalNode(session: WatchSession, seen: SeenNotice, n: Notice, only?: string[]): void {
     const p = session.providers.get(seen.provider);
     const targets = new Map<string, { node: string; id: string; workload: string }>();
     for (const w of this.lastObserved?.workloads ?? []) {
@@ -276,6 +326,7 @@ export class Controller {
       if (r.type === 'workload' && r.provider === seen.provider && r.node === seen.node.id && r.instanceId) targets.set(r.instanceId, { node: r.node, id: r.instanceId, workload: r.name });
     }
     for (const w of targets.values()) {
+      if (only && !only.includes(w.workload)) continue;
       const contract = session.fleet.workloads.find((x) => x.name === w.workload)?.checkpoint;
       if (!contract || !p?.runtime) continue;
       const k = `${seen.provider}/${w.id}`;
@@ -295,7 +346,7 @@ export class Controller {
   }
 
   /** Moves every workload off the noticed node, each as its own unit, then lets the reconcile tidy up. */
-  private evacuate(session: WatchSession, n: Notice): void {
+  private evacuate(session: WatchSession, n: Notice, only?: string[]): void {
     const key = nodeKey(n.provider, n.node);
     if (this.evacuations.has(key) || !this.recorder || this.stopping) {
       this.queue.add(KEY);
@@ -303,9 +354,11 @@ export class Controller {
     }
     const recorder = this.recorder;
     const run = async (): Promise<void> => {
+      // A pre-copy for an earlier warning on this node gives way (it was aborted) before the move.
+      await this.warnings.yieldTo(n);
       const state = await recorder.refresh();
       const records = Object.values(state.resources).filter((r): r is WorkloadRecord => r.type === 'workload');
-      const names = workloadsOnNode(records, this.lastObserved?.workloads ?? [], session.fleet.name, n.provider, n.node);
+      const names = workloadsOnNode(records, this.lastObserved?.workloads ?? [], session.fleet.name, n.provider, n.node).filter((w) => !only || only.includes(w));
       const reports = await Promise.allSettled(
         names.map((w) =>
           migrateWorkload(
@@ -388,6 +441,7 @@ export class Controller {
     try {
       const fleet = await this.sessions.loadSpec();
       const session = await this.sessions.ensure(fleet);
+      this.describeMetrics(session);
       // The spec's files and the policy files it names now: nothing else under its folder.
       await this.specWatcher?.update([this.opts.specPath, ...fleet.policies]);
       this.recorder ??= new StateRecorder(this.store, await this.store.read());
@@ -424,6 +478,7 @@ export class Controller {
       this.idle = out.idle;
       this.lastObserved = out.observed;
       this.afterApply(out);
+      await this.warnings.afterReconcile(out).catch((e: unknown) => this.log.warn('early-warning bookkeeping failed', { fleet: fleet.name, action: 'warning', err: e }));
       await this.acknowledgeNotices(session, out.observed, out.state);
       await this.updateMonitor(session, out.observed);
       await this.alerting.evaluate(session, out.observed, out.state);
@@ -480,7 +535,8 @@ export class Controller {
    */
   private async acknowledgeNotices(session: WatchSession, observed: Observed, state: StateFile): Promise<void> {
     for (const n of observed.notices) {
-      if (this.acknowledged.has(n.id)) continue;
+      // A due warning is watch's own copy of a cloud notice: the original is the one to confirm.
+      if (this.acknowledged.has(n.id) || isDueWarning(n)) continue;
       const p = session.providers.get(n.provider);
       if (!p?.notices?.acknowledge) continue;
       const stillThere = Object.values(state.resources).some((r) => r.type === 'workload' && r.instanceId !== undefined && !isTerminal(r.phase) && r.provider === n.provider && r.node === n.node);

@@ -86,6 +86,18 @@ export async function migrateWorkload(ctx: EmergencyContext, workload: string, n
       const listed = (await ctx.session.providers.get(notice.provider)?.nodes?.list()) ?? [];
       observed = { ...observed, nodes: [...observed.nodes, ...listed.map((n) => ({ ...n, provider: notice.provider }))] };
     }
+    const prep = rec.prepared;
+    if (prep?.node !== undefined && !observed.nodes.some((n) => n.provider === prep.provider && n.id === prep.node)) {
+      // A target prepared for an early warning since the last observation: its node and lease.
+      const p = ctx.session.providers.get(prep.provider);
+      const [nodes, leases] = await Promise.all([p?.nodes?.list() ?? [], p?.capacity?.leases() ?? []]);
+      const seen = new Set(observed.leases.map((l) => `${l.provider}/${l.id}`));
+      observed = {
+        ...observed,
+        nodes: [...observed.nodes.filter((n) => n.provider !== prep.provider), ...nodes.map((n) => ({ ...n, provider: prep.provider }))],
+        leases: [...observed.leases, ...leases.filter((l) => !seen.has(`${prep.provider}/${l.id}`)).map((l) => ({ ...l, provider: prep.provider }))],
+      };
+    }
     const plan = planFleet(ctx.session.fleet, observed, state, {
       now: ctx.now(),
       targets: [address],
@@ -152,7 +164,7 @@ export async function migrateWorkload(ctx: EmergencyContext, workload: string, n
  * The planner needs the workload's instance among the running ones; the last observation may be
  * older than its start (apply started it since), so the state's record stands in for it.
  */
-function withRunning(obs: Observed, rec: WorkloadRecord, fleet: string): Observed {
+export function withRunning(obs: Observed, rec: WorkloadRecord, fleet: string): Observed {
   if (obs.workloads.some((w) => w.id === rec.instanceId && w.state === 'running')) return obs;
   const inst: WorkloadInstance = {
     id: rec.instanceId as string,

@@ -34,6 +34,12 @@ export class WatchSessions {
     private readonly o: { specPath: string; stateDir: string; log: Logger; onSpecInvalid: (first: string) => void },
   ) {}
 
+  /** The fleet's name from the last spec that loaded, for log lines before or after a session. */
+  private lastFleetName: string | undefined;
+  get fleetName(): string | undefined {
+    return this.session?.fleet.name ?? this.lastFleetName;
+  }
+
   get current(): WatchSession | undefined {
     return this.session;
   }
@@ -47,18 +53,19 @@ export class WatchSessions {
   async loadSpec(): Promise<Fleet> {
     try {
       const { fleet, warnings } = await loadFleet(this.o.specPath);
-      for (const w of warnings) this.o.log.warn(formatProblem(w), { action: 'validate' });
+      this.lastFleetName = fleet.name;
+      for (const w of warnings) this.o.log.warn(formatProblem(w), { fleet: fleet.name, action: 'validate' });
       this.specErrorShown = '';
       return fleet;
     } catch (e) {
       if (!(e instanceof SpecError)) throw e;
       const text = e.problems.map(formatProblem).join('\n');
       if (text !== this.specErrorShown) {
-        for (const p of e.problems) this.o.log.error(formatProblem(p), { action: 'validate', file: p.file, line: p.line, col: p.col });
+        for (const p of e.problems) this.o.log.error(formatProblem(p), { fleet: this.fleetName, action: 'validate', file: p.file, line: p.line, col: p.col });
         this.specErrorShown = text;
       }
       if (this.session) {
-        this.o.log.warn('the spec is invalid; the last good spec keeps running until it is fixed', { action: 'validate' });
+        this.o.log.warn('the spec is invalid; the last good spec keeps running until it is fixed', { fleet: this.fleetName, action: 'validate' });
         this.o.onSpecInvalid(e.problems[0] ? formatProblem(e.problems[0]) : 'invalid spec');
         return this.session.fleet;
       }
@@ -80,10 +87,10 @@ export class WatchSessions {
     await this.close();
     const providers = new Map<string, Provider>();
     for (const spec of fleet.providers) {
-      providers.set(spec.name, await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: this.o.stateDir, log: providerLogger(this.o.log, spec.name) }));
+      providers.set(spec.name, await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: this.o.stateDir, log: providerLogger(this.o.log.child({ fleet: fleet.name }), spec.name) }));
     }
     const { rules, problems } = compileAlertRules(fleet.alerts);
-    for (const p of problems) this.o.log.error(formatProblem(p), { action: 'alerts' });
+    for (const p of problems) this.o.log.error(formatProblem(p), { fleet: fleet.name, action: 'alerts' });
     this.session = { fleet, providers, key, ...providerRoles(providers), sinks: createAlertSinks(fleet.sinks, { providers }), rules, policies };
     return this.session;
   }

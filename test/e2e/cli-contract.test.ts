@@ -180,6 +180,25 @@ describe('-input=false and destroy -target', () => {
   });
 });
 
+describe('watch log format', () => {
+  it('JSON when piped; --log-format text gives one human line per event; a bad format is a usage error', () => {
+    const dir = localFleet([{ name: 'a' }]);
+    const json = cli(['watch', '--once', dir], { cwd: dir });
+    expect(json.code, json.stderr).toBe(0);
+    const lines = json.stdout.trim().split('\n');
+    for (const l of lines) expect((JSON.parse(l) as { fleet?: string }).fleet, `every line names the fleet: ${l}`).toBe('contract');
+    expect(lines.some((l) => (JSON.parse(l) as { address?: string; msg?: string }).address === 'workload.a')).toBe(true);
+    const text = cli(['watch', '--once', '--log-format', 'text', dir], { cwd: dir });
+    expect(text.code, text.stderr).toBe(0);
+    const tl = text.stdout.trim().split('\n');
+    expect(tl.length).toBeGreaterThan(0);
+    for (const l of tl) expect(l, 'no JSON on a human line').toMatch(/^\d\d:\d\d:\d\d +(INFO|WARN|ERROR|DEBUG) /);
+    const bad = cli(['watch', '--once', '--log-format', 'yaml', dir], { cwd: dir });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--log-format: expected auto, text or json/);
+  });
+});
+
 describe('completion', () => {
   const script = (shell: string): string => {
     const r = cli(['completion', shell], { cwd: tmpdir() });

@@ -123,7 +123,7 @@ describe('state.json deleted while workloads run', () => {
     dirs.push({ dir });
     expect(cli(['apply', '--auto-approve', dir], { cwd: dir }).code).toBe(0);
     // Move it to another node (a history entry and a ledger segment), then lose the state.
-    const drill = cli(['drill', 'a', dir, '--deadline', '30s'], { cwd: dir });
+    const drill = cli(['drill', 'a', dir, '--deadline', '30s', '--auto-approve'], { cwd: dir });
     expect(drill.code, drill.stdout + drill.stderr).toBe(0);
     const before = cli(['savings', '--json', dir], { cwd: dir });
     const summary = (s: string) => (JSON.parse(s) as { rows: { key: string; migrations: number; on_demand_hours?: number }[] }).rows.find((x) => x.key === 'a');

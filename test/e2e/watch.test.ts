@@ -197,6 +197,11 @@ describe('spotfleet watch (e2e)', () => {
     expect(metricSum(fams, 'spotfleet_notices_received_total'), 'notices counted').toBeGreaterThanOrEqual(2);
     expect(metricSum(fams, 'spotfleet_migrations_total', { outcome: 'succeeded' }), 'migrations counted').toBeGreaterThanOrEqual(3);
     expect(fams.find((f) => f.name === 'spotfleet_notice_to_signal_seconds')?.type).toBe('HISTOGRAM');
+    // Every series carries the fleet's name; every provider watch polls has its error series at 0 or more.
+    const fleetName = /metadata:\s*\{\s*name:\s*([\w-]+)/.exec(readFileSync(join(aDir, 'fleet.yaml'), 'utf8'))?.[1];
+    expect(fleetName).toBeTruthy();
+    expect(text).toMatch(new RegExp(`^spotfleet_build_info\\{[^}]*fleet="${fleetName}"`, 'm'));
+    expect(text).toMatch(/^spotfleet_provider_poll_errors_total\{[^}]*provider="market"/m);
     const n2s = histogram(text, 'spotfleet_notice_to_signal_seconds');
     expect(n2s.count, 'notice-to-signal observed').toBeGreaterThanOrEqual(1);
     expect(n2s.buckets.at(-1)?.count, '+Inf bucket = count').toBe(n2s.count);

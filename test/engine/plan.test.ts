@@ -105,6 +105,11 @@ describe('planFleet', () => {
     expect(addrs).toHaveLength(2);
     expect(addrs[0]).toMatch(/^lease\.spot-v100\.b-s\d+-g1$/);
     expect(addrs[1]).toBe('workload.b');
+    // The cost line counts only what the targeted plan changes: b's placement, not a's.
+    const all = planFleet(f, obs, state(), planOpts);
+    const bAfter = all.changes.find((c) => c.address === 'workload.b')?.after?.pricePerHour ?? NaN;
+    expect(all.cost.afterPerHour).toBeGreaterThan(bAfter);
+    expect(plan.cost).toEqual({ beforePerHour: 0, afterPerHour: bAfter });
   });
 
   it('keeps a warm standby: acquires a missing one, keeps an idle one instead of releasing it', () => {

@@ -4,7 +4,7 @@
 // the login shell starts once per kept session instead of once per command; a host where the
 // kept shell cannot start gets plain execs; direct-tcpip reaches a port as the NODE sees it.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeLab } from '../lab/gate.js';
 import { startLab, type Lab } from '../lab/lab.js';
@@ -196,6 +196,8 @@ describeLab('ssh pool: kept shells and forwarded channels (lab)', () => {
       expect(r.checkpoint).toMatchObject({ node: 'b', workload: 'small' });
       expect(readFileSync(join(lab.node('b').srvDir, 'checkpoints', 'small', 'step'), 'utf8')).toBe(small);
       expect(readFileSync(join(lab.node('a').srvDir, 'checkpoints', 'small', 'step'), 'utf8'), 'source untouched').toBe(small);
+      const mtime = (n: string) => statSync(join(lab.node(n).srvDir, 'checkpoints', 'small', 'step')).mtimeMs;
+      expect(mtime('b'), 'the file time, to the sub-millisecond, as rsync -a keeps it').toBe(mtime('a'));
       expect(lab.loginShells('a') - before, 'no ssh from b to a, so no login shell on a').toBe(0);
       // Above RELAY_MAX_BYTES: rsync, whose ssh from b to a starts a's login shell for rsync --server.
       const big = 'x'.repeat(100_000);

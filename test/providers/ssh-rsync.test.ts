@@ -74,6 +74,34 @@ describeLab('rsync between lab nodes', () => {
     expect(statSync(join(lab.node('a').srvDir, 'checkpoints', 'big', 'model.pt')).size).toBe(SIZE);
   });
 
+  it('a pre-copy runs niced under its bandwidth limit and is abandoned on the signal: its rsync is killed on the target; the next pull reuses what it copied', async () => {
+    const src = join(lab.node('a').srvDir, 'checkpoints', 'pre');
+    mkdirSync(src, { recursive: true });
+    const data = randomBytes(SIZE);
+    writeFileSync(join(src, 'model.pt'), data);
+    const dirs = { srcDir: '/srv/spotfleet/checkpoints/pre', dstDir: '/srv/spotfleet/checkpoints/pre' };
+    const abort = new AbortController();
+    const run = rsyncPull({ ...opts(), ...dirs, bwlimitKBps: 4096, lowPriority: true, signal: abort.signal, attempts: 3 }).then(() => undefined, (e: unknown) => e);
+    await waitUntil('the pre-copy running on b', () => Promise.resolve(nodePids(lab, 'b', 'rsync').length > 0), 30_000);
+    await waitUntil('data arriving on b', async () => {
+      const { readdirSync } = await import('node:fs');
+      const d = join(lab.node('b').srvDir, 'checkpoints', 'pre');
+      return existsSync(d) && readdirSync(d).some((f) => f.startsWith('.model.pt.') && statSync(join(d, f)).size > 1 << 20);
+    }, 30_000);
+    // niced on the target (field 19 of /proc/PID/stat)
+    const nices = nodePids(lab, 'b', 'rsync').map((pid) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[16]));
+    expect(nices.length).toBeGreaterThan(0);
+    for (const n of nices) expect(n).toBe(19);
+    abort.abort();
+    const err = await run;
+    expect(err).toBeInstanceOf(ProviderError);
+    expect((err as ProviderError).message).toMatch(/node "b".*abandoned/);
+    await waitUntil('the pre-copy gone from b', () => Promise.resolve(nodePids(lab, 'b', 'rsync').length === 0), 15_000);
+    const res = await rsyncPull({ ...opts(), ...dirs });
+    expect(res.matchedBytes).toBeGreaterThan(0);
+    expect(createHash('sha256').update(readFileSync(join(lab.node('b').srvDir, 'checkpoints', 'pre', 'model.pt'))).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+  });
+
   it('refuses a transfer key path that rsync would split, before running anything', async () => {
     await expect(rsyncPull({ ...opts(), identityFile: '/tmp/a key; touch /tmp/x' })).rejects.toThrow(/must be a plain path/);
   });

@@ -110,6 +110,16 @@ describe('createWatchMetrics', () => {
     expect(family(fb, 'spotfleet_notices_received_total').metrics.filter((x) => x.value !== '0')).toEqual([]);
   });
 
+  it('describeFleet: the fleet label and the polled providers\' series once the spec is loaded', async () => {
+    const m = createWatchMetrics({ processMetrics: false });
+    expect(await m.render()).not.toMatch(/fleet="/);
+    m.describeFleet('research', [{ name: 'aws-east', capabilities: ['notices', 'capacity.prices'] }]);
+    m.describeFleet('research', [{ name: 'aws-east', capabilities: ['notices', 'capacity.prices'] }]);
+    const fams = parsePrometheusTextFormat(await m.render());
+    for (const f of fams) if (f.type !== 'HISTOGRAM') for (const x of f.metrics) expect(x.labels?.['fleet'], f.name).toBe('research');
+    expect(family(fams, 'spotfleet_provider_poll_errors_total').metrics.map((x) => `${x.labels?.['provider']}/${x.labels?.['capability']}=${x.value}`).sort()).toEqual(['aws-east/capacity.prices=0', 'aws-east/notices=0']);
+  });
+
   it('a fleet label, build info, the last successful reconcile, and every counter at 0 before its first event', async () => {
     let t = 1_800_000_000_000;
     const m = createWatchMetrics({ fleet: 'research', processMetrics: false, version: '9.8.7', noticeSources: ['aws', 'sim'], providers: [{ name: 'lab', capabilities: ['notices'] }], now: () => t });

@@ -93,6 +93,3 @@ export function trySignal(pid: number, signal: NodeJS.Signals | number): boolean
   }
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

@@ -2,8 +2,15 @@
 // A node is a folder; a workload's checkpoints are entries (files or folders) in
 // `<node folder>/checkpoints/<workload>/`. Nodes advertise their folder in `meta`, so a checkpoint
 // moves between any two localfs nodes on this machine, whichever provider owns them.
+// A transfer sends only what the target lacks: each file of the checkpoint that the target's newest
+// earlier checkpoint holds unchanged (same name, size and sha256: a pre-copy for an early warning)
+// is copied there locally instead of across the "link". The link between two folders of one
+// machine is as fast as the disk unless the provider models one (`linkBytesPerSec`, the `sim`
+// provider's linkMBps); a low-priority copy gets a share of it, and can be abandoned.
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, createReadStream, linkSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ProviderError } from '../../core/errors.js';
@@ -83,6 +90,55 @@ export interface LocalfsStorageOptions {
   cwd?: string;
   /** spotfleet's environment; a verify command gets only its minimal base (PATH, HOME, LANG...). */
   env?: Readonly<Record<string, string | undefined>>;
+  /** A modelled link between nodes, bytes per second: what crosses it takes that long. Default: none (disk speed). */
+  linkBytesPerSec?: number;
+  /** The share of the link a low-priority copy (a pre-copy) may use. Default 0.25. */
+  lowPriorityShare?: number;
+}
+
+const CHUNK = 1 << 20;
+
+async function sha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Every file under a path by relative name (`.` for a file checkpoint), sorted. */
+function filesOf(path: string): string[] {
+  return [...manifest(path).keys()];
+}
+
+function rel(root: string, f: string): string {
+  return f === '.' ? root : join(root, f);
+}
+
+/**
+ * Hard-links a checkpoint (file or folder) to `at`, folders carrying the source's times; undefined
+ * when that is not possible (then the copy reads the source itself).
+ */
+function snapshot(src: string, at: string): string | undefined {
+  const walk = (from: string, to: string): void => {
+    const st = statSync(from);
+    if (!st.isDirectory()) {
+      linkSync(from, to);
+      return;
+    }
+    mkdirSync(to);
+    for (const name of readdirSync(from)) walk(join(from, name), join(to, name));
+    utimesSync(to, st.atimeMs / 1000, st.mtimeMs / 1000);
+  };
+  try {
+    walk(src, at);
+    return at;
+  } catch {
+    rmSync(at, { recursive: true, force: true });
+    return undefined;
+  }
+}
+
+function abortError(provider: string, to: string): ProviderError {
+  return new ProviderError(provider, `copy to node ${to} abandoned: an eviction's own transfer takes over`);
 }
 
 /**
@@ -232,8 +288,12 @@ export class LocalfsStorage implements StorageCapability {
       // no target yet
     }
     const tmp = join(dstDir, `.incoming-${basename(src)}-${process.pid}-${Date.now()}`);
+    // A slow copy (a pre-copy at low priority) reads a hard-linked snapshot, so a workload that
+    // prunes its old checkpoints meanwhile cannot pull the files from under it.
+    const snap = snapshot(src, join(srcDir, `.transfer-${basename(src)}-${process.pid}-${Date.now()}`));
+    let sent = 0;
     try {
-      cpSync(src, tmp, { recursive: true, preserveTimestamps: true, errorOnExist: true, force: false });
+      sent = await this.copyDelta(snap ?? src, tmp, this.basisIn(dstDir, basename(src), statSync(snap ?? src).isDirectory()), req);
       if (!sameManifest(srcManifest, manifest(tmp))) {
         throw new ProviderError(this.provider, `copy of ${src} to node ${req.to.id} does not match the source`, { retryable: true });
       }
@@ -243,7 +303,72 @@ export class LocalfsStorage implements StorageCapability {
       rmSync(tmp, { recursive: true, force: true });
       if (e instanceof ProviderError) throw e;
       throw new ProviderError(this.provider, `copying checkpoint to node ${req.to.id} failed: ${(e as Error).message}`, { retryable: true, cause: e });
+    } finally {
+      if (snap) rmSync(snap, { recursive: true, force: true });
     }
-    return { checkpoint: info(), bytes, durationMs: Date.now() - t0, skipped: false };
+    return { checkpoint: info(), bytes, sentBytes: sent, durationMs: Date.now() - t0, skipped: false };
+  }
+
+  /** The target's newest finished checkpoint of the same shape (file or folder), other than `name`. */
+  private basisIn(dstDir: string, name: string, dir: boolean): string | undefined {
+    const all = this.candidates(dstDir, {}, true);
+    return all.find((e) => basename(e.path) !== name && statSync(e.path, { throwIfNoEntry: false })?.isDirectory() === dir)?.path;
+  }
+
+  /**
+   * Copies `src` to `dst`: each file the basis holds unchanged locally, the rest across the link
+   * (paced to the modelled link, a share of it at low priority). Returns the bytes that crossed it.
+   */
+  private async copyDelta(src: string, dst: string, basis: string | undefined, req: TransferRequest): Promise<number> {
+    const share = req.lowPriority ? (this.opts.lowPriorityShare ?? 0.25) : 1;
+    const rate = this.opts.linkBytesPerSec !== undefined ? this.opts.linkBytesPerSec * share : undefined;
+    const started = Date.now();
+    let sent = 0;
+    const files = filesOf(src);
+    if (statSync(src).isDirectory()) mkdirSync(dst, { recursive: true });
+    for (const f of files) {
+      if (req.signal?.aborted) throw abortError(this.provider, req.to.id);
+      const from = rel(src, f);
+      const to = rel(dst, f);
+      mkdirSync(dirname(to), { recursive: true });
+      const b = basis !== undefined ? rel(basis, f) : undefined;
+      const size = statSync(from).size;
+      if (b !== undefined && statSync(b, { throwIfNoEntry: false })?.size === size && (await sha256(b)) === (await sha256(from))) {
+        copyFileSync(b, to);
+        continue;
+      }
+      // Across the link, chunk by chunk: paced, yielding, abandonable.
+      const rd = await open(from, 'r');
+      const wr = await open(to, 'w');
+      try {
+        const buf = Buffer.alloc(Math.min(CHUNK, Math.max(1, size)));
+        for (;;) {
+          if (req.signal?.aborted) throw abortError(this.provider, req.to.id);
+          const { bytesRead } = await rd.read(buf, 0, buf.length, null);
+          if (bytesRead === 0) break;
+          await wr.write(buf, 0, bytesRead);
+          sent += bytesRead;
+          const due = rate !== undefined ? started + (sent / rate) * 1000 - Date.now() : req.lowPriority ? 1 : 0;
+          if (due > 0) await new Promise((r) => setTimeout(r, due));
+        }
+      } finally {
+        await rd.close();
+        await wr.close();
+      }
+    }
+    // The copy keeps the source's times (a checkpoint's age is its newest file's): files, then
+    // folders deepest first (writing into a folder moves its time).
+    const dirs = new Set<string>();
+    for (const f of files) {
+      const st = statSync(rel(src, f));
+      utimesSync(rel(dst, f), st.atimeMs / 1000, st.mtimeMs / 1000);
+      for (let d = dirname(f); f !== '.' && d !== '.'; d = dirname(d)) dirs.add(d);
+    }
+    if (files[0] !== '.') dirs.add('');
+    for (const d of [...dirs].sort((a, b) => b.split('/').length - a.split('/').length || b.length - a.length)) {
+      const st = statSync(d ? join(src, d) : src);
+      utimesSync(d ? join(dst, d) : dst, st.atimeMs / 1000, st.mtimeMs / 1000);
+    }
+    return sent;
   }
 }

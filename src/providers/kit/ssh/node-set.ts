@@ -53,7 +53,7 @@ export interface NodeSetOptions {
   execTimeoutMs?: number;
   /** Checkpoints live on storage every node sees: transfer is a no-op. */
   sharedStorage?: boolean;
-  transfer?: { identityFile?: string; knownHostsFile?: string; bwlimitKBps?: number; attempts?: number };
+  transfer?: { identityFile?: string; knownHostsFile?: string; bwlimitKBps?: number; precopyBwlimitKBps?: number; attempts?: number };
   /** Acknowledge notices (Azure StartRequests) when the engine asks. */
   acknowledgeNotices?: boolean;
   /** GPUs spotfleet's own instances hold per node (for gpusFree). */
@@ -61,6 +61,9 @@ export interface NodeSetOptions {
 }
 
 /** The provider-config keys every SSH-backed provider (ssh, docker) passes to its NodeSet. */
+/** rsync --bwlimit of a pre-copy when nothing is configured, KiB/s (20 MiB/s). */
+export const DEFAULT_PRECOPY_BWLIMIT_KBPS = 20_480;
+
 export type NodeSetConfig = Pick<NodeSetOptions, 'maxConcurrentPerHost' | 'sharedStorage' | 'transfer' | 'acknowledgeNotices'>;
 
 /** NodeSet options from a provider's context and config: one place for what ssh and docker share. */
@@ -238,14 +241,21 @@ export class NodeSet {
       knownHostsFile: t.knownHostsFile ?? '~/.ssh/spotfleet_known_hosts',
     };
     if (t.bwlimitKBps !== undefined) o.bwlimitKBps = t.bwlimitKBps;
+    if (req.lowPriority) {
+      // A pre-copy for an early warning: a share of the link, nice on both ends, so it never slows an eviction.
+      o.bwlimitKBps = t.precopyBwlimitKBps ?? (t.bwlimitKBps !== undefined ? Math.max(1, Math.floor(t.bwlimitKBps / 4)) : DEFAULT_PRECOPY_BWLIMIT_KBPS);
+      o.lowPriority = true;
+    }
+    if (req.signal) o.signal = req.signal;
     if (t.attempts !== undefined) o.attempts = t.attempts;
     o.onRetry = (i, why) => this.o.log?.warn('rsync run cut off; resuming', { from, to, attempt: i, error: why });
-    // A small checkpoint goes through the controller (no second SSH hop); a bandwidth limit asks for rsync.
-    const small = t.bwlimitKBps === undefined ? await relaySmallCheckpoint({ pool: this.pool, source: from, target: to, srcDir: o.srcDir, dstDir: o.dstDir }) : undefined;
+    // A small checkpoint goes through the controller (no second SSH hop); a bandwidth limit, or a
+    // pre-copy (niced, abandonable, under its own limit), asks for rsync.
+    const small = t.bwlimitKBps === undefined && !req.lowPriority ? await relaySmallCheckpoint({ pool: this.pool, source: from, target: to, srcDir: o.srcDir, dstDir: o.dstDir }) : undefined;
     const r = small ?? (await rsyncPull(o));
     const cp = await this.verify({ node: req.to, workload: req.workload }, small?.listing);
     if (!cp) throw this.pool.fail(to, `the copied checkpoint of ${req.workload} does not verify on ${to}`);
-    return { checkpoint: cp, bytes: r.bytes, durationMs: Date.now() - t0, skipped: false };
+    return { checkpoint: cp, bytes: r.bytes, sentBytes: r.literalBytes, durationMs: Date.now() - t0, skipped: false };
   }
 
   // -- notices ---------------------------------------------------------------------------------

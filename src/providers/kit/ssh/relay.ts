@@ -17,7 +17,10 @@ export const RELAY_MAX_BYTES = 32 * 1024;
 const RELAY_MAX_FILES = 256;
 const TAR_MARK = '__SPOTFLEET_TAR__';
 
-/** Source: total bytes, the sha256 manifest, and (small enough) the marker and a base64 tar. */
+/**
+ * Source: total bytes, the sha256 manifest, and (small enough) the marker and a base64 tar; a POSIX
+ * (pax) archive where tar makes one, so the copy keeps sub-second file times as rsync -a does.
+ */
 const SOURCE_SCRIPT = [
   'test -d "$1" || exit 3',
   'cd "$1" || exit 4',
@@ -25,7 +28,7 @@ const SOURCE_SCRIPT = [
   'for s in $(find . -type f -printf "%s "); do n=$((n+s)); c=$((c+1)); done',
   'echo "$n"',
   'find . -type f -print0 | sort -z | xargs -0 -r sha256sum --',
-  `if [ "$n" -le "$2" ] && [ "$c" -le "$3" ] && command -v base64 >/dev/null && command -v tar >/dev/null; then echo ${TAR_MARK}; tar -cf - . | base64; fi`,
+  `if [ "$n" -le "$2" ] && [ "$c" -le "$3" ] && command -v base64 >/dev/null && command -v tar >/dev/null; then echo ${TAR_MARK}; { tar --format=posix -cf - . 2>/dev/null || tar -cf - .; } | base64; fi`,
 ].join('; ');
 
 /** Target: unpack into the folder (made if missing), then its sha256 manifest and its listing (as verify reads it). */

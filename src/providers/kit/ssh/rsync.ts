@@ -10,6 +10,9 @@
 // verified itself) into a known_hosts file on the target and the target's ssh runs with
 // StrictHostKeyChecking=yes and HostKeyAlias, never StrictHostKeyChecking=no.
 // Success is reported only after a sha256 manifest of the target matches the source's.
+// A pre-copy for an early warning (lowPriority) runs under `nice -n 19` on both ends with a
+// bandwidth limit, and can be abandoned (signal): the rsync on the target is killed by its pid.
+import { randomUUID } from 'node:crypto';
 import type { SshPool } from './pool.js';
 import { knownHostsLine } from './host-keys.js';
 import { manifestOnNode, parseSha256Manifest } from './checkpoints.js';
@@ -34,6 +37,10 @@ export interface RsyncPullOptions {
   timeoutMs?: number;
   /** KiB/s, for tests and for sharing links. */
   bwlimitKBps?: number;
+  /** Run both ends under `nice -n 19` (a pre-copy for an early warning). */
+  lowPriority?: boolean;
+  /** Abandons the pull: the rsync on the target is killed (by the pid it recorded) and the call rejects. */
+  signal?: AbortSignal;
   /** Called before each retry. */
   onRetry?: (attempt: number, why: string) => void;
 }
@@ -91,9 +98,25 @@ export async function rsyncPull(o: RsyncPullOptions): Promise<RsyncPullResult> {
   const port = o.sourcePort ?? 22;
   const sshCmd = ['ssh', '-i', o.identityFile, '-p', String(port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${khFile}`, '-o', `HostKeyAlias=${alias}`, '-o', 'ConnectTimeout=10', '-o', 'ServerAliveInterval=5', '-o', 'ServerAliveCountMax=3'].join(' ');
   const host = o.sourceAddress.includes(':') ? `[${o.sourceAddress}]` : o.sourceAddress;
-  const argv = ['rsync', '-a', '--partial', '--checksum', '--protect-args', '--stats', '--timeout=60', '-e', sshCmd];
-  if (o.bwlimitKBps !== undefined) argv.push(`--bwlimit=${o.bwlimitKBps}`);
-  argv.push(`${o.sourceUser ?? 'root'}@${host}:${o.srcDir.replace(/\/+$/, '')}/`, `${o.dstDir.replace(/\/+$/, '')}/`);
+  const rsync = ['rsync', '-a', '--partial', '--checksum', '--protect-args', '--stats', '--timeout=60', '-e', sshCmd];
+  if (o.bwlimitKBps !== undefined) rsync.push(`--bwlimit=${o.bwlimitKBps}`);
+  if (o.lowPriority) rsync.push('--rsync-path=nice -n 19 rsync');
+  rsync.push(`${o.sourceUser ?? 'root'}@${host}:${o.srcDir.replace(/\/+$/, '')}/`, `${o.dstDir.replace(/\/+$/, '')}/`);
+  // An abandonable run records its pid on the target, so it can be killed there (closing the
+  // channel alone may leave rsync running).
+  const pidFile = o.signal ? `/tmp/spotfleet-rsync-${randomUUID()}.pid` : undefined;
+  const argv = [
+    ...(pidFile ? ['sh', '-c', 'echo $$ > "$1"; shift; exec "$@"', 'sh', pidFile] : []),
+    ...(o.lowPriority ? ['nice', '-n', '19'] : []),
+    ...rsync,
+  ];
+  const aborted = (): Error => pool.fail(o.target, `copy from ${o.source} abandoned: an eviction's own transfer takes over (the partial copy is kept as the next run's basis)`);
+  const kill = (): void => {
+    if (!pidFile) return;
+    pool.exec(o.target, ['sh', '-c', 'kill "$(cat "$1")" 2>/dev/null; rm -f "$1"; true', 'sh', pidFile], { timeoutMs: 10_000 }).catch(() => undefined);
+  };
+  o.signal?.addEventListener('abort', kill, { once: true });
+  if (o.signal?.aborted) throw aborted();
 
   const attempts = Math.max(1, o.attempts ?? 3);
   let last = '';
@@ -102,6 +125,7 @@ export async function rsyncPull(o: RsyncPullOptions): Promise<RsyncPullResult> {
   for (let i = 1; i <= attempts; i++) {
     ran = i;
     const r = await pool.exec(o.target, argv, { timeoutMs: o.timeoutMs ?? 30 * 60_000 }).catch((e: unknown) => ({ code: -1, stdout: '', stderr: (e as Error).message }));
+    if (o.signal?.aborted) throw aborted();
     if (r.code === 0) {
       stats = { literal: statNumber(r.stdout, 'Literal data'), matched: statNumber(r.stdout, 'Matched data') };
       last = '';
@@ -112,6 +136,8 @@ export async function rsyncPull(o: RsyncPullOptions): Promise<RsyncPullResult> {
     o.onRetry?.(i, last);
     await new Promise((res) => setTimeout(res, 500 * i));
   }
+  o.signal?.removeEventListener('abort', kill);
+  if (pidFile) await pool.exec(o.target, ['rm', '-f', pidFile]).catch(() => undefined);
   if (last) throw pool.fail(o.target, `${last} (after ${ran} run${ran === 1 ? '' : 's'}; the source copy on ${o.source} is untouched and the partial copy is kept for the next run)`, { retryable: true });
 
   // The target's byte count and manifest in one command.
