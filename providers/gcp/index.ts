@@ -1,26 +1,33 @@
-// The `gcp` provider for spotfleet running ON a GCE VM: `nodes` reports that VM (from config, name
-// and zone from the metadata server when left out) and `notices` reads its own metadata server
-// directly: `instance/preempted` and `instance/maintenance-event`, polled or long-polled with
-// `wait_for_change` and ETags. Reading notices of other VMs over SSH is the ssh provider's job.
+// The `gcp` provider. With `machineTypes` (and `project`, `zones`): Compute Engine capacity
+// (providers/gcp/gce.ts: Spot and standard VMs over the REST API) whose VMs become SSH + Docker
+// nodes spotfleet runs work on (src/providers/kit/capacity; their notices are read on the node from
+// the GCE metadata server). Without: spotfleet running ON a GCE VM, where `nodes` reports that VM
+// (from config, name and zone from the metadata server when left out) and `notices` reads its own
+// metadata server directly (`instance/preempted`, `instance/maintenance-event`, long-polled).
 import type { Provider, ProviderContext, ProviderFactory } from '../../src/providers/sdk.js';
 import { createHttpTransport, createOnNodeCapabilities, GCP_METADATA_URL, GcpNoticeReader, onNodeConfigProperties, type OnNodeConfig } from '../../src/providers/kit/metadata/index.js';
 import { ProviderError } from '../../src/core/errors.js';
+import { LeasedNodes } from '../../src/providers/kit/capacity/index.js';
+import { checkGcePool, gceConfigProperties, gceConfigured, type GceCapacityConfig } from './gce-config.js';
 import { createPreemptionOperations, preemptionOperationsSchema, type PreemptionOperationsConfig } from './preemption-operations.js';
 
-export type GcpConfig = OnNodeConfig & { preemptionOperations?: PreemptionOperationsConfig };
+/** `preemptionOperations` (the fleet-level notice source) applies where spotfleet runs on a GCE VM. */
+export type GcpConfig = Partial<OnNodeConfig> & GceCapacityConfig & { preemptionOperations?: PreemptionOperationsConfig };
 
 const configSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   title: 'gcp provider config',
-  description: 'The GCE VM spotfleet runs on; eviction notices from its metadata server.',
+  description: 'Compute Engine Spot and standard VMs that run work over SSH + Docker (with machineTypes), or the GCE VM spotfleet runs on and its eviction notices (without).',
   type: 'object',
   additionalProperties: false,
-  required: ['gpuModel', 'gpus', 'pricePerHour'],
-  properties: { ...onNodeConfigProperties, preemptionOperations: preemptionOperationsSchema },
+  properties: { ...onNodeConfigProperties, ...gceConfigProperties, preemptionOperations: preemptionOperationsSchema },
+  if: { required: ['machineTypes'] },
+  then: { required: ['project', 'zones'] },
+  else: { required: ['gpuModel', 'gpus', 'pricePerHour'] },
 } as const;
 
-/** Creates a `gcp` provider instance. */
-function createGcp(config: GcpConfig, ctx: ProviderContext): Provider {
+/** The VM spotfleet runs on: notices from its own metadata server. */
+function createOnNode(config: OnNodeConfig & { preemptionOperations?: PreemptionOperationsConfig }, ctx: ProviderContext): Provider {
   // GCE_METADATA_HOST is Google's own override for testing (host[:port], no scheme).
   const envHost = ctx.env.GCE_METADATA_HOST;
   const baseUrl = config.metadataUrl ?? (envHost ? `http://${envHost}` : GCP_METADATA_URL);
@@ -52,9 +59,22 @@ function createGcp(config: GcpConfig, ctx: ProviderContext): Provider {
   };
 }
 
+/** Creates a `gcp` provider instance; exported for tests that pass a context directly. */
+export async function createGcpProvider(config: GcpConfig, ctx: ProviderContext): Promise<Provider> {
+  if (!gceConfigured(config)) return createOnNode(config as OnNodeConfig & { preemptionOperations?: PreemptionOperationsConfig }, ctx);
+  // The Compute client library takes seconds to load: only fleets that buy GCE VMs pay for it.
+  const { createGceDriver } = await import('./gce.js');
+  const leased = new LeasedNodes({ ctx, driver: createGceDriver(config, ctx), ...(config.capacityMissTtlSeconds !== undefined ? { capacityMissTtlMs: config.capacityMissTtlSeconds * 1000 } : {}) });
+  const caps = leased.capabilities();
+  const p: Provider = { name: ctx.name, type: 'gcp', capacity: caps.capacity, nodes: caps.nodes, close: () => leased.close() };
+  if (!(ctx.pools ?? []).some((x) => x.node !== undefined)) return p;
+  return { ...p, runtime: caps.runtime, storage: caps.storage, notices: caps.notices };
+}
+
 export const provider: ProviderFactory<GcpConfig> = {
   type: 'gcp',
-  description: 'The GCE VM spotfleet runs on: preemption and host-maintenance notices from its metadata server.',
+  description: 'GCP: Compute Engine Spot and standard VMs that run work over SSH + Docker; or the GCE VM spotfleet runs on (preemption and maintenance notices)',
   configSchema,
-  create: createGcp,
+  create: createGcpProvider,
+  checkPool: (config, pool) => checkGcePool(config, pool),
 };

@@ -39,6 +39,10 @@ export interface ApiLease {
   preemptAt?: string;
   endedAt?: string;
   endReason?: string;
+  /** Why the seller could not provision the machine (`endReason: failed`). */
+  endMessage?: string;
   clientToken: string;
   labels?: Record<string, string>;
+  /** Where the buyer reaches the machine over SSH once it is up (bids that carried a `bootstrap`). */
+  host?: { address: string; port?: number };
 }

@@ -1,9 +1,11 @@
 // The molt provider: capacity from the molt GPU marketplace (docs/molt-api.md). Prices and offers
 // come from the API; acquire bids on the cheapest fitting offer at the bid strategy's price
-// (src/core/bid.ts); every active lease is reported as a node. What runs on a real molt node is
-// out of the API's scope: pair the pool with a runtime provider (ssh, docker) that reaches it. For
-// the reference server and demos, `runLocally: true` makes each lease a simulated host on this
-// machine (local-hosts.ts): workloads run as local processes, checkpoints live in folders.
+// (src/core/bid.ts). A pool that says how its nodes are reached (`pools[].node`) buys machines
+// spotfleet runs work on: each bid carries a bootstrap script with spotfleet's login key and a host
+// key made for that machine, and a lease whose seller gives a host address becomes an SSH + Docker
+// node through the capacity kit (hosts.ts), as the cloud VMs do. For the reference server and
+// demos, `runLocally: true` makes each lease a simulated host on this machine (local-hosts.ts):
+// workloads run as local processes, checkpoints live in folders.
 import { ProviderError } from '../../src/core/errors.js';
 import type { Lease, NodeInfo, Notice, Offer, PriceQuote } from '../../src/core/types.js';
 import type { AcquireRequest, CapacityCapability, NodesCapability, NoticesCapability, PriceQuery, Provider, RuntimeCapability, ProviderContext, ProviderFactory } from '../../src/providers/sdk.js';
@@ -11,6 +13,8 @@ import { computeBid, DEFAULT_BID_MARGIN } from '../../src/core/bid.js';
 import type { ApiLease, ApiOffer, ApiPrice } from './api.js';
 import { MoltApiError, MoltClient } from './client.js';
 import { LocalHosts } from './local-hosts.js';
+import { LeasedNodes } from '../../src/providers/kit/capacity/index.js';
+import { createMoltDriver } from './hosts.js';
 
 export interface MoltConfig {
   /** Base URL of the marketplace API, e.g. http://127.0.0.1:8089. */
@@ -29,8 +33,8 @@ export interface MoltConfig {
   defaultDurationHours?: number;
   /**
    * Leases are simulated machines on this host: workloads on them run as local processes, and their
-   * checkpoints live in folders under the provider's data folder. For the reference server and
-   * demos, not real molt hosts (reach those with the ssh or docker providers). Default false.
+   * checkpoints live in folders under the provider's data folder. For the reference server demo
+   * only; real molt hosts are reached over SSH as the pool's `node` says. Default false.
    */
   runLocally?: boolean;
 }
@@ -56,7 +60,7 @@ export const configSchema = {
       type: 'boolean',
       default: false,
       description:
-        'Leases are simulated machines on this host: workloads on them run as local processes (checkpoints in folders). For the reference server and demos, not real molt hosts; reach real hosts with the ssh or docker providers.',
+        "Leases are simulated machines on this host: workloads on them run as local processes (checkpoints in folders). For the reference server demo only; real molt hosts are reached over SSH as the pool's `node` says.",
     },
   },
 } as const;
@@ -113,8 +117,8 @@ export function createMoltProvider(config: MoltConfig, ctx: ProviderContext): Pr
     return r.offers;
   }
 
-  async function listOwnLeases(): Promise<ApiLease[]> {
-    const r = await client.request<{ leases: ApiLease[] }>('GET', '/v1/leases', { query: { status: 'pending,active,preempting' } });
+  async function listOwnLeases(status = 'pending,active,preempting'): Promise<ApiLease[]> {
+    const r = await client.request<{ leases: ApiLease[] }>('GET', '/v1/leases', { query: { status } });
     return r.leases.filter((l) => l.labels?.[LABEL_FLEET] === ctx.fleet);
   }
 
@@ -324,7 +328,29 @@ export function createMoltProvider(config: MoltConfig, ctx: ProviderContext): Pr
     },
   };
 
-  if (!local) return { name: ctx.name, type: 'molt', capacity, nodes, notices };
+  if (!local) {
+    // Leases whose seller gives a host: bought machines spotfleet reaches over SSH and runs work on,
+    // for pools that say how (`pools[].node`). The bid carries the bootstrap with spotfleet's keys.
+    if (!(ctx.pools ?? []).some((x) => x.node !== undefined)) return { name: ctx.name, type: 'molt', capacity, nodes, notices };
+    const leased = new LeasedNodes({ ctx, driver: createMoltDriver({ ctx, client, margin, defaultHours, ownLeases: () => listOwnLeases('pending,active,preempting,expired') }) });
+    const caps = leased.capabilities();
+    return {
+      name: ctx.name,
+      type: 'molt',
+      capacity: {
+        ...caps.capacity,
+        // molt's own quotes (availability from open offers, preemption rates), less the zones that just had no offer.
+        prices: async (q) => (await capacity.prices(q)).map((x) => (x.available && leased.missed('spot', x.gpuModel, x.zone) ? { ...x, available: false } : x)),
+        offers: (q) => capacity.offers!(q),
+        renew: (id, hours) => capacity.renew!(id, hours),
+      },
+      nodes: caps.nodes,
+      runtime: caps.runtime,
+      storage: caps.storage,
+      notices,
+      close: () => leased.close(),
+    };
+  }
   // Listing workloads settles the hosts first, so a host past its preemption deadline is dead (its
   // processes killed) before anyone reads what runs.
   const hosts = local;
@@ -348,7 +374,15 @@ function withoutVar(env: Readonly<Record<string, string | undefined>>, name: str
 /** The molt provider factory (`type: molt`). */
 export const provider: ProviderFactory<MoltConfig> = {
   type: 'molt',
-  description: 'molt GPU marketplace over HTTP: spot prices, offers, bids that become leases (capacity, nodes; runtime with runLocally)',
+  description: 'molt GPU marketplace over HTTP: spot prices, offers, bids that become leases whose hosts are SSH + Docker nodes (pools[].node; runLocally for the demo)',
   configSchema,
   create: (config, ctx) => createMoltProvider(config, ctx),
+  checkPool: (config, pool) => {
+    if (config.runLocally === true) {
+      return pool.node ? [{ path: '/node', message: 'the provider runs leases as simulated local hosts (runLocally), which are not reached over SSH', expected: 'no node: in this pool, or runLocally: false for real molt hosts' }] : [];
+    }
+    if (!pool.node) return [{ path: '', message: 'does not say how the molt hosts it buys are reached, so no workload could run on them', expected: 'node: { via: ssh, user: root, identityFile: ~/.ssh/id_ed25519, runtime: docker } (or runLocally: true in the provider for the reference-server demo)' }];
+    if (pool.capacity !== 'spot') return [{ path: '/capacity', message: 'molt sells spot capacity only', expected: 'capacity: spot' }];
+    return [];
+  },
 };

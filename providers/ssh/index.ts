@@ -1,13 +1,13 @@
 // The `ssh` provider: static GPU hosts reached over SSH (ssh2, one pooled connection per host,
 // host keys verified). Nodes come from config plus nvidia-smi; workloads run as containers in the
 // host's Docker Engine, through its API over the SSH connection where it answers and through the
-// docker CLI on the host otherwise (docker-runtime.ts says why); checkpoints are verified on the host
-// and moved node to node with rsync; eviction notices are read from the node's cloud metadata
-// service (aws, gcp, azure) through a direct-tcpip channel from the node (curl there as fallback).
+// docker CLI on the host otherwise (src/providers/kit/ssh/docker-cli-runtime.ts says why);
+// checkpoints are verified on the host and moved node to node (small ones through the controller,
+// others with rsync); eviction notices are read from the node's cloud metadata service (aws, gcp,
+// azure) through a direct-tcpip channel from the node (curl there as fallback).
 import type { CapacityType } from '../../src/core/types.js';
 import type { Provider, ProviderContext, ProviderFactory } from '../../src/providers/sdk.js';
-import { NodeSet, nodeSetOptions, DEFAULT_CHECKPOINT_ROOT, type FleetNodeConfig } from '../../src/providers/kit/ssh/index.js';
-import { SshDockerRuntime } from './docker-runtime.js';
+import { DockerCliRuntime, NodeSet, nodeSetOptions, DEFAULT_CHECKPOINT_ROOT, type FleetNodeConfig } from '../../src/providers/kit/ssh/index.js';
 
 /** One host. Keys and known_hosts paths are relative to the fleet file's folder. */
 export interface SshHostEntry {
@@ -135,7 +135,7 @@ export function sshNodes(hosts: SshHostEntry[]): FleetNodeConfig[] {
     if (h.knownHostsFile !== undefined) ssh.knownHostsFile = h.knownHostsFile;
     if (h.hostKeyFingerprint !== undefined) ssh.hostKeyFingerprint = h.hostKeyFingerprint;
     if (h.acceptUnknownHostKey !== undefined) ssh.acceptUnknownHostKey = h.acceptUnknownHostKey;
-    for (const k of ['capacity', 'zone', 'pricePerHour', 'gpuModel', 'checkpointRoot', 'cloud', 'metadataUrl', 'vmName', 'transferAddress', 'labels'] as const) {
+    for (const k of ['capacity', 'zone', 'pricePerHour', 'gpuModel', 'checkpointRoot', 'cloud', 'metadataUrl', 'vmName', 'transferAddress', 'labels', 'nvidiaRuntime'] as const) {
       if (h[k] !== undefined) (n as unknown as Record<string, unknown>)[k] = h[k];
     }
     return n;
@@ -144,13 +144,13 @@ export function sshNodes(hosts: SshHostEntry[]): FleetNodeConfig[] {
 
 /** Creates the provider (exported for tests that build one without the registry). */
 export function createSshProvider(config: SshProviderConfig, ctx: ProviderContext): Provider {
-  const ref: { runtime?: SshDockerRuntime } = {};
+  const ref: { runtime?: DockerCliRuntime } = {};
   const nodes = new NodeSet(nodeSetOptions(ctx, sshNodes(config.hosts), config, () => (ref.runtime ? ref.runtime.placedGpus() : Promise.resolve(new Map()))));
-  const rt: ConstructorParameters<typeof SshDockerRuntime>[0] = {
+  const rt: ConstructorParameters<typeof DockerCliRuntime>[0] = {
     provider: ctx.name,
     fleet: ctx.fleet,
     nodes,
-    nvidiaNodes: new Set(config.hosts.filter((h) => h.nvidiaRuntime).map((h) => h.name)),
+    nvidiaNodes: (node) => nodes.has(node) && nodes.node(node).nvidiaRuntime === true,
     env: ctx.env,
     log: ctx.log,
   };
@@ -161,7 +161,7 @@ export function createSshProvider(config: SshProviderConfig, ctx: ProviderContex
   if (r.checkpointPath !== undefined) rt.defaultCheckpointPath = r.checkpointPath;
   if (r.engine !== undefined) rt.engine = r.engine;
   if (r.socketPath !== undefined) rt.socketPath = r.socketPath;
-  const rtm = new SshDockerRuntime(rt);
+  const rtm = new DockerCliRuntime(rt);
   ref.runtime = rtm;
   return {
     name: ctx.name,

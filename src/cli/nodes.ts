@@ -33,6 +33,8 @@ export interface MarketRow {
   at: string | null;
   /** Where the row comes from: market quotes, or the nodes of a static inventory. */
   source: 'market' | 'nodes';
+  /** What the market's price comes from (a price API, cached, or a dated table standing in), when the provider says. */
+  priceSource: string | null;
 }
 
 async function marketRows(pool: PoolSpec, provider: NonNullable<Awaited<ReturnType<typeof created>>>, nodes: NodeInfo[], ms: number): Promise<MarketRow[]> {
@@ -56,6 +58,7 @@ async function marketRows(pool: PoolSpec, provider: NonNullable<Awaited<ReturnTy
         preemptionRatePerHour: x.preemptionRatePerHour === undefined ? null : Math.round(x.preemptionRatePerHour * 1000) / 1000,
         at: x.at,
         source: 'market' as const,
+        priceSource: x.source ?? null,
       }));
   }
   // A static inventory has no market: its "price" is what its matching nodes cost per GPU.
@@ -82,6 +85,7 @@ async function marketRows(pool: PoolSpec, provider: NonNullable<Awaited<ReturnTy
       preemptionRatePerHour: null,
       at: null,
       source: 'nodes' as const,
+      priceSource: null,
     };
   });
 }
@@ -212,7 +216,7 @@ export function register(program: Command, app: CliApp): void {
       io.out(`Markets${times.length ? ` (${times.join('; ')})` : ''}:`);
       io.out(
         table(
-          ['POOL', 'PROVIDER', 'ZONE', 'CAPACITY', '$/GPU-H', 'ON-DEMAND $/GPU-H', 'AVAILABLE', 'PREEMPTIONS/H'],
+          ['POOL', 'PROVIDER', 'ZONE', 'CAPACITY', '$/GPU-H', 'ON-DEMAND $/GPU-H', 'AVAILABLE', 'PREEMPTIONS/H', 'PRICE FROM'],
           markets.map((m) => [
             m.pool,
             m.provider,
@@ -222,6 +226,7 @@ export function register(program: Command, app: CliApp): void {
             m.onDemandPricePerGpuHour === null ? '-' : formatUsdRate(m.onDemandPricePerGpuHour),
             m.available ? (m.aboveMax ? 'above max' : 'yes') : 'no',
             m.preemptionRatePerHour === null ? '-' : formatRate(m.preemptionRatePerHour),
+            m.priceSource ?? '-',
           ]),
         ),
       );

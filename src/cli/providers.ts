@@ -63,7 +63,7 @@ export async function openFleetProviders(app: CliApp, path: string | undefined, 
   const providers = await Promise.all(
     specs.map(async (s): Promise<OpenedProvider> => {
       try {
-        return { spec: s, provider: await createProvider(s, { fleet: fleet.name, specDir: fleet.dir, stateDir, log: silentLogger }) };
+        return { spec: s, provider: await createProvider(s, { fleet: fleet.name, specDir: fleet.dir, stateDir, log: silentLogger, pools: fleet.pools }) };
       } catch (e) {
         return { spec: s, error: errorMessage(e) };
       }

@@ -60,6 +60,8 @@ export interface PriceQuote {
   preemptionRatePerHour?: number;
   /** ISO-8601 time the quote is for (market time; for `sim`, the simulated time). */
   at: string;
+  /** Where the price comes from (`EC2 spot price history`, `AWS Price List API`, a dated table standing in). */
+  source?: string;
 }
 
 /** Capacity offered on a marketplace (molt) that a bid can take. */
@@ -91,9 +93,40 @@ export interface Lease {
   acquiredAt: string;
   expiresAt?: string;
   state: 'pending' | 'active' | 'preempting' | 'terminated' | 'released';
-  /** The node this lease materialised as, once it is up. */
+  /** The node this lease materialised as, once it is up (for bought VMs: reachable and verified). */
   node?: string;
   labels?: Record<string, string>;
+  /** Why the lease ended without a release (a VM that never became ready, a host key that did not match). */
+  error?: string;
+}
+
+/**
+ * How spotfleet reaches the nodes a pool's leases become (`pools[].node`), with defaults applied.
+ * The capacity provider injects the login key and a host key it generated at launch, and calls the
+ * lease a node only once SSH answers with that host key and docker and nvidia-smi respond.
+ */
+export interface NodeAccess {
+  via: 'ssh';
+  /** Login user. Default `root`. */
+  user: string;
+  /** Private key spotfleet logs in with (its public key is injected at launch); relative to the spec folder or `~/`. */
+  identityFile: string;
+  /** Default 22. */
+  port: number;
+  /** How workloads run on the node. */
+  runtime: 'docker';
+  /** Which address of the VM to reach it at: `public`, `private`, or `auto` (public when it has one). */
+  address: 'public' | 'private' | 'auto';
+  /** A lease that is not a ready node this long after launch is terminated. Default 10 min. */
+  readyTimeoutMs: number;
+  /** Machine image for this pool (AMI id, GCE image, Azure image URN); default the provider's. */
+  image?: string;
+  /** Checkpoint folder on the node. Default /srv/spotfleet/checkpoints. */
+  checkpointRoot?: string;
+  /** The node's docker has the NVIDIA container runtime: containers get `--gpus`. */
+  nvidiaRuntime?: boolean;
+  /** Metadata base URL as the node reaches it; default the cloud's documented address. */
+  metadataUrl?: string;
 }
 
 export type NoticeKind = 'preemption' | 'rebalance' | 'maintenance' | 'termination';

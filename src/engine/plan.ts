@@ -980,6 +980,24 @@ function desiredStandby(ctx: Ctx): Map<string, number> {
   return out;
 }
 
+/** The end of the last run on each node, from the ledger (which outlives a removed workload's record). */
+function lastUseByNode(ctx: Ctx): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const e of ctx.state.ledger) if (e.node !== undefined && e.to > (out.get(e.node) ?? 0)) out.set(e.node, e.to);
+  return out;
+}
+
+/**
+ * Since when nothing runs on a lease: now when one of ours still runs on its node (this plan stops
+ * it), else the end of the last run there, else when it was acquired.
+ */
+function idleSince(ctx: Ctx, l: Lease, rec: LeaseRecord | undefined, lastUse: Map<string, number>): number {
+  const acquired = rec?.acquiredAt ?? (Date.parse(l.acquiredAt) || 0);
+  if (!l.node) return acquired;
+  if (ctx.observed.workloads.some((w) => w.provider === l.provider && w.node === l.node && w.fleet === ctx.fleet.name && w.state === 'running')) return ctx.opts.now;
+  return Math.max(acquired, lastUse.get(l.node) ?? 0);
+}
+
 function planLeases(ctx: Ctx): void {
   const observedOurs = new Map<string, Lease>();
   const recorded = new Map<string, LeaseRecord>();
@@ -991,6 +1009,8 @@ function planLeases(ctx: Ctx): void {
   }
   const keepWarm = desiredStandby(ctx);
   const wanted = new Map(keepWarm);
+  const idleGrace = new Map(ctx.fleet.pools.filter((p) => p.idleReleaseMs !== undefined && p.idleReleaseMs > 0).map((p) => [p.name, p.idleReleaseMs as number]));
+  let lastUse: Map<string, number> | undefined;
 
   for (const [k, l] of [...observedOurs].sort(([a], [b]) => a.localeCompare(b))) {
     // Stable from plan to state: the address the acquire planned (from its key), or the recorded one.
@@ -1004,6 +1024,25 @@ function planLeases(ctx: Ctx): void {
     if (!inUse && warm > 0 && !ctx.opts.destroy) {
       keepWarm.set(l.pool, warm - 1);
       continue;
+    }
+    const grace = idleGrace.get(l.pool);
+    if (!inUse && grace !== undefined && !ctx.opts.destroy) {
+      // pools[].idleRelease: an idle lease is kept that long after its last use, so its node can
+      // take the next workload; then it is released like any idle lease.
+      lastUse ??= lastUseByNode(ctx);
+      const since = idleSince(ctx, l, recorded.get(k), lastUse);
+      const left = since + grace - ctx.opts.now;
+      if (left > 0) {
+        ctx.changes.push({
+          address,
+          change: 'no-op',
+          before: { capacity: l.capacity, pool: l.pool, ...(l.zone ? { zone: l.zone } : {}), pricePerHour: roundUsd(l.pricePerHour), ...(l.node ? { node: l.node } : {}) },
+          reasons: [{ rule: 'lease', text: `nothing runs on it since ${new Date(since).toISOString()}; kept for the pool's idleRelease (${formatDuration(grace)}), released in ${formatDuration(Math.ceil(left / 1000) * 1000)}` }],
+          actions: [],
+          violations: [],
+        });
+        continue;
+      }
     }
     if (!inUse) {
       const deps = l.node ? ctx.stopsOnNode.get(nodeKey(l.provider, l.node)) ?? [] : [];

@@ -55,7 +55,7 @@ export async function openFleet(specPath: string, opts: OpenFleetOptions): Promi
   if (!opts.withoutProviders) {
     try {
       const created = await Promise.all(
-        fleet.providers.map(async (spec) => [spec.name, await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: opts.stateDir, log: opts.log ?? silentLogger, ...(opts.now ? { now: opts.now } : {}) }).catch((e: unknown) => { throw locateProviderFailure(spec, e); })] as const),
+        fleet.providers.map(async (spec) => [spec.name, await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: opts.stateDir, log: opts.log ?? silentLogger, pools: fleet.pools, ...(opts.now ? { now: opts.now } : {}) }).catch((e: unknown) => { throw locateProviderFailure(spec, e); })] as const),
       );
       for (const [name, p] of created) providers.set(name, p);
     } catch (e) {

@@ -4,7 +4,13 @@
 // `<Response><Errors><Error><Code>…`), for the four actions spotfleet uses:
 // DescribeSpotPriceHistory, RunInstances, DescribeInstances, TerminateInstances. The real SDK
 // talks to it through its `endpoint` override, so the tests exercise the SDK's own serialisers.
-// When `credentials` are given, every request's SigV4 signature is checked like AWS would.
+// Every request must carry an Authorization header; when `credentials` are given, its SigV4
+// signature is checked like AWS would. RunInstances checks what EC2 checks (required parameters,
+// user data at most 16 KiB of base64, ClientToken idempotency including a mismatch error), and,
+// with a `boot` hook, hands each launched instance's user data to the test harness, which "boots"
+// it (a lab node): the instance stays `pending` until the hook answers with its addresses.
+// `control.noCapacity` makes launches of an offering fail as EC2 does when it has no capacity or
+// the account hit a quota.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
@@ -29,6 +35,23 @@ export interface FakeEc2Options {
   /** A new instance stays `pending` this long (default 0: `running` at the next describe). */
   bootMs?: number;
   now?: () => number;
+  /**
+   * Boots a launched instance (the test lab makes it a node): gets the instance and its decoded
+   * user data, answers with its addresses. The instance is `pending` until then; a rejection
+   * terminates it (Server.InternalError).
+   */
+  boot?: (instance: FakeEc2Instance, userData: string | undefined) => Promise<{ privateIp?: string; publicIp?: string } | undefined>;
+  /** Called once when an instance is terminated (by TerminateInstances or a spot reclaim). */
+  onTerminate?: (instance: FakeEc2Instance) => void | Promise<void>;
+}
+
+/** An offering EC2 has no capacity for (or the account has no quota for). */
+export interface FakeEc2CapacityFault {
+  instanceType?: string;
+  zone?: string;
+  market?: 'spot' | 'on-demand';
+  /** Default InsufficientInstanceCapacity. */
+  code?: 'InsufficientInstanceCapacity' | 'VcpuLimitExceeded' | 'MaxSpotInstanceCountExceeded' | 'InstanceLimitExceeded' | 'Unsupported';
 }
 
 export type Ec2InstanceStateName = 'pending' | 'running' | 'shutting-down' | 'terminated' | 'stopping' | 'stopped';
@@ -48,7 +71,14 @@ export interface FakeEc2Instance {
   maxPrice?: string;
   clientToken?: string;
   privateIp: string;
+  publicIp?: string;
   tags: Record<string, string>;
+  /** Decoded user data, as EC2 would hand it to the instance. */
+  userData?: string;
+  securityGroupIds?: string[];
+  iamInstanceProfile?: string;
+  /** Block device mappings as sent (`/dev/sda1` → size GiB, type). */
+  blockDevices?: { deviceName: string; volumeSize?: number; volumeType?: string }[];
   stateReason?: { code: string; message: string };
   /** When it turns running / terminated (lazy state machine). */
   runningAt?: number;
@@ -69,6 +99,9 @@ export interface FakeEc2Control {
   interrupt(instanceId: string): void;
   /** The next `count` requests (of `action`, when given) fail with this code and status. */
   failNext(count: number, opts?: { code?: string; status?: number; action?: string }): void;
+  /** Launches matching the fault fail (until cleared) as EC2 fails them for capacity or quota. */
+  noCapacity(fault: FakeEc2CapacityFault): void;
+  clearCapacityFaults(): void;
   readonly requests: readonly FakeEc2Request[];
   instances(): FakeEc2Instance[];
 }
@@ -152,6 +185,13 @@ export async function startFakeEc2(opts: FakeEc2Options = {}): Promise<FakeEc2> 
   const byClientToken = new Map<string, { fingerprint: string; reservationId: string; ids: string[] }>();
   const requests: FakeEc2Request[] = [];
   const faults: { code: string; status: number; action?: string }[] = [];
+  const capacityFaults: FakeEc2CapacityFault[] = [];
+  const ended = new Set<string>();
+  const ending = (i: FakeEc2Instance): void => {
+    if (ended.has(i.instanceId)) return;
+    ended.add(i.instanceId);
+    void Promise.resolve(opts.onTerminate?.(i)).catch(() => undefined);
+  };
   let seq = 0;
   const nextId = (prefix: string, width = 17): string => {
     seq++;
@@ -187,6 +227,7 @@ export async function startFakeEc2(opts: FakeEc2Options = {}): Promise<FakeEc2> 
       `<placement>${el('availabilityZone', i.zone)}${el('tenancy', 'default')}</placement>` +
       el('subnetId', i.subnetId) +
       el('privateIpAddress', i.privateIp) +
+      el('ipAddress', i.publicIp) +
       el('instanceLifecycle', i.lifecycle) +
       el('spotInstanceRequestId', i.spotInstanceRequestId) +
       el('clientToken', i.clientToken) +
@@ -254,6 +295,25 @@ export async function startFakeEc2(opts: FakeEc2Options = {}): Promise<FakeEc2> 
     if (!zones.includes(zone)) throw new Ec2Error(400, 'InvalidParameterValue', `Invalid availability zone: [${zone}]`);
     const spot = p['InstanceMarketOptions.MarketType'] === 'spot';
     const maxPrice = p['InstanceMarketOptions.SpotOptions.MaxPrice'];
+    let userData: string | undefined;
+    if (p.UserData !== undefined) {
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(p.UserData)) throw new Ec2Error(400, 'InvalidParameterValue', 'Invalid BASE64 encoding of user data.');
+      if (p.UserData.length > 16384) throw new Ec2Error(400, 'InvalidParameterValue', 'User data is limited to 16384 bytes');
+      userData = Buffer.from(p.UserData, 'base64').toString('utf8');
+    }
+    const market = spot ? 'spot' : 'on-demand';
+    const cf = capacityFaults.find((f) => (f.instanceType === undefined || f.instanceType === type) && (f.zone === undefined || f.zone === zone) && (f.market === undefined || f.market === market));
+    if (cf) {
+      const code = cf.code ?? 'InsufficientInstanceCapacity';
+      const msg: Record<string, string> = {
+        InsufficientInstanceCapacity: `We currently do not have sufficient ${type} capacity in the Availability Zone you requested (${zone}). Our system will be working on provisioning additional capacity. You can currently get ${type} capacity by not specifying an Availability Zone in your request or choosing a different Availability Zone.`,
+        VcpuLimitExceeded: `You have requested more vCPU capacity than your current vCPU limit of 0 allows for the instance bucket that the specified instance type belongs to. Please visit http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this limit.`,
+        MaxSpotInstanceCountExceeded: 'Max spot instance count exceeded',
+        InstanceLimitExceeded: `You have requested more instances than your current instance limit allows for the specified instance type.`,
+        Unsupported: `Your requested instance type (${type}) is not supported in your requested Availability Zone (${zone}).`,
+      };
+      throw new Ec2Error(code === 'Unsupported' ? 400 : code === 'InsufficientInstanceCapacity' ? 500 : 400, code, msg[code] ?? code);
+    }
     if (spot) {
       const current = currentSpot(type, zone) ?? 0;
       if (maxPrice !== undefined && Number(maxPrice) < current) {
@@ -279,8 +339,23 @@ export async function startFakeEc2(opts: FakeEc2Options = {}): Promise<FakeEc2> 
         launchTime: Math.floor(t / 1000) * 1000,
         privateIp: `10.0.${(seq >> 8) & 255}.${seq & 255}`,
         tags,
-        runningAt: t + bootMs,
       };
+      if (!opts.boot) i.runningAt = t + bootMs;
+      if (userData !== undefined) i.userData = userData;
+      const sgs = listParam(p, 'SecurityGroupId');
+      if (sgs.length > 0) i.securityGroupIds = sgs;
+      const profile = p['IamInstanceProfile.Name'] ?? p['IamInstanceProfile.Arn'];
+      if (profile !== undefined) i.iamInstanceProfile = profile;
+      const devices: NonNullable<FakeEc2Instance['blockDevices']> = [];
+      for (let b = 1; p[`BlockDeviceMapping.${b}.DeviceName`] !== undefined; b++) {
+        const d: NonNullable<FakeEc2Instance['blockDevices']>[number] = { deviceName: p[`BlockDeviceMapping.${b}.DeviceName`] as string };
+        const size = p[`BlockDeviceMapping.${b}.Ebs.VolumeSize`];
+        if (size !== undefined) d.volumeSize = Number(size);
+        const vt = p[`BlockDeviceMapping.${b}.Ebs.VolumeType`];
+        if (vt !== undefined) d.volumeType = vt;
+        devices.push(d);
+      }
+      if (devices.length > 0) i.blockDevices = devices;
       if (p.SubnetId !== undefined) i.subnetId = p.SubnetId;
       if (p.KeyName !== undefined) i.keyName = p.KeyName;
       if (token !== undefined) i.clientToken = token;
@@ -293,7 +368,26 @@ export async function startFakeEc2(opts: FakeEc2Options = {}): Promise<FakeEc2> 
       ids.push(i.instanceId);
     }
     if (token !== undefined) byClientToken.set(token, { fingerprint, reservationId, ids });
+    if (opts.boot) for (const id of ids) bootInstance(instances.get(id) as FakeEc2Instance, opts.boot);
     return reservationReply('RunInstances', reservationId, ids.map((id) => instances.get(id) as FakeEc2Instance));
+  }
+
+  function bootInstance(i: FakeEc2Instance, boot: NonNullable<FakeEc2Options['boot']>): void {
+    boot({ ...i }, i.userData).then(
+      (addr) => {
+        if (i.state !== 'pending') return;
+        if (addr?.privateIp !== undefined) i.privateIp = addr.privateIp;
+        if (addr?.publicIp !== undefined) i.publicIp = addr.publicIp;
+        i.state = 'running';
+      },
+      (e: unknown) => {
+        if (i.state !== 'pending') return;
+        i.state = 'terminated';
+        i.terminatedAt = now();
+        i.stateReason = { code: 'Server.InternalError', message: `Server.InternalError: Internal error on launch (${e instanceof Error ? e.message : String(e)})` };
+        ending(i);
+      },
+    );
   }
 
   function reservationReply(action: string, reservationId: string, list: FakeEc2Instance[]): string {
@@ -356,6 +450,7 @@ export async function startFakeEc2(opts: FakeEc2Options = {}): Promise<FakeEc2> 
         i.state = 'shutting-down';
         i.terminatedAt = t;
         i.stateReason = { code: 'Client.UserInitiatedShutdown', message: 'Client.UserInitiatedShutdown: User initiated shutdown' };
+        ending(i);
       }
       return `<item>${el('instanceId', id)}<currentState>${el('code', STATE_CODE[i.state])}${el('name', i.state)}</currentState><previousState>${el('code', STATE_CODE[prev])}${el('name', prev)}</previousState></item>`;
     });
@@ -363,9 +458,10 @@ export async function startFakeEc2(opts: FakeEc2Options = {}): Promise<FakeEc2> 
   }
 
   function verifySignature(req: IncomingMessage, body: Buffer): void {
+    const auth = req.headers.authorization ?? '';
+    if (auth === '') throw new Ec2Error(401, 'AuthFailure', 'AWS was not able to validate the provided access credentials');
     const creds = opts.credentials;
     if (!creds) return;
-    const auth = req.headers.authorization ?? '';
     const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
     if (!m) throw new Ec2Error(401, 'AuthFailure', 'AWS was not able to validate the provided access credentials');
     const [, keyId, date, reg, service, signedHeaders, signature] = m as unknown as [string, string, string, string, string, string, string];
@@ -456,6 +552,13 @@ export async function startFakeEc2(opts: FakeEc2Options = {}): Promise<FakeEc2> 
       i.state = 'terminated';
       i.terminatedAt = now();
       i.stateReason = { code: 'Server.SpotInstanceTermination', message: 'Server.SpotInstanceTermination: Spot instance termination' };
+      ending(i);
+    },
+    noCapacity(fault) {
+      capacityFaults.push({ ...fault });
+    },
+    clearCapacityFaults() {
+      capacityFaults.length = 0;
     },
     failNext(count, o = {}) {
       for (let n = 0; n < count; n++) {

@@ -52,11 +52,15 @@ export interface MoltLease {
   expiresAt: string;
   /** Set while preempting: when the GPUs go away. */
   preemptAt?: string;
-  /** Set once the lease ended: `expired`, `preempted` or `released`. */
+  /** Set once the lease ended: `expired`, `preempted`, `released`, or `failed` (the seller could not provision its machine). */
   endedAt?: string;
-  endReason?: 'expired' | 'preempted' | 'released';
+  endReason?: 'expired' | 'preempted' | 'released' | 'failed';
+  /** Why the seller could not provision the machine (with `endReason: failed`). */
+  endMessage?: string;
   clientToken: string;
   labels: Record<string, string>;
+  /** Where the buyer reaches the machine over SSH, once it is up (bids that carried a bootstrap). */
+  host?: { address: string; port: number };
 }
 
 export interface MoltServerOptions {
@@ -88,6 +92,15 @@ export interface MoltServerOptions {
   now?: () => number;
   /** Serve `/_control/*` over HTTP (same token) for shell use; default false. */
   httpControl?: boolean;
+  /**
+   * Provisions the machine of a bid that carried a `bootstrap` script (the seller's side; the test
+   * lab makes it a node): gets the lease and the script, answers with the SSH address. Until it
+   * answers the lease has no `host`; a rejection ends the lease (`endReason: failed`, its message
+   * in `endMessage`).
+   */
+  boot?: (lease: MoltLease, bootstrap: string) => Promise<{ address: string; port?: number }>;
+  /** Called once when a lease whose machine was provisioned ends (released, expired, preempted). */
+  onEnd?: (lease: MoltLease) => void | Promise<void>;
 }
 
 /** One request the server saw, for tests that count retries. */
@@ -197,6 +210,8 @@ export async function startMoltServer(opts: MoltServerOptions): Promise<MoltServ
   const priceOverride = new Map<string, number>();
   const leases = new Map<string, MoltLease>();
   const byToken = new Map<string, { leaseId: string; fingerprint: string }>();
+  /** Leases whose machine the `boot` hook provisioned (and that have not ended yet). */
+  const provisioned = new Set<string>();
   const faults: Fault[] = [];
   const requests: MoltRequestRecord[] = [];
   let leaseSeq = 0;
@@ -261,6 +276,7 @@ export async function startMoltServer(opts: MoltServerOptions): Promise<MoltServ
       l.endReason = 'expired';
       l.endedAt = l.expiresAt;
     }
+    if (l.status === 'expired') ended(l);
     return l;
   }
 
@@ -304,7 +320,12 @@ export async function startMoltServer(opts: MoltServerOptions): Promise<MoltServ
         labels[k] = v;
       }
     }
-    const fingerprint = JSON.stringify([offerId, price, gpus, hours]);
+    let bootstrap: string | undefined;
+    if (body.bootstrap !== undefined) {
+      if (typeof body.bootstrap !== 'string' || !body.bootstrap.startsWith('#!') || body.bootstrap.length > 65_536) throw new HttpError(422, 'invalid_request', 'bootstrap must be a script (starting with #!) of at most 64 KiB');
+      bootstrap = body.bootstrap;
+    }
+    const fingerprint = JSON.stringify([offerId, price, gpus, hours, bootstrap ?? null]);
     const seen = byToken.get(clientToken);
     if (seen) {
       if (seen.fingerprint !== fingerprint) {
@@ -343,6 +364,23 @@ export async function startMoltServer(opts: MoltServerOptions): Promise<MoltServ
     };
     leases.set(id, lease);
     byToken.set(clientToken, { leaseId: id, fingerprint });
+    if (bootstrap !== undefined && opts.boot) {
+      provisioned.add(id);
+      opts.boot({ ...lease }, bootstrap).then(
+        (h) => {
+          if (lease.status === 'released' || lease.status === 'expired') return;
+          lease.host = { address: h.address, port: h.port ?? 22 };
+        },
+        (e: unknown) => {
+          if (lease.status === 'released' || lease.status === 'expired') return;
+          lease.status = 'expired';
+          lease.endReason = 'failed';
+          lease.endMessage = `the machine could not be provisioned: ${e instanceof Error ? e.message : String(e)}`.slice(0, 300);
+          lease.endedAt = iso(now());
+          ended(lease);
+        },
+      );
+    }
     return { status: 201, lease: { ...lease } };
   }
 
@@ -363,7 +401,15 @@ export async function startMoltServer(opts: MoltServerOptions): Promise<MoltServ
     l.status = 'released';
     l.endReason = 'released';
     l.endedAt = iso(now());
+    ended(l);
     return { ...l };
+  }
+
+  /** A provisioned machine goes away with its lease, once. */
+  function ended(l: MoltLease): void {
+    if (!provisioned.delete(l.id)) return;
+    delete l.host;
+    void Promise.resolve(opts.onEnd?.({ ...l })).catch(() => undefined);
   }
 
   function spotPrices(gpuModel: string | null): unknown[] {

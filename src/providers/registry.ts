@@ -9,7 +9,7 @@ import type { ErrorObject } from 'ajv';
 import { ProviderError, SpotfleetError, type SourcePos, type SpecProblem } from '../core/errors.js';
 import { nearestWord } from '../core/suggest.js';
 import { pinnedPackage } from './lock.js';
-import type { Provider, ProviderContext, ProviderFactory, ProviderLogger } from './sdk.js';
+import type { Provider, ProviderContext, ProviderFactory, ProviderLogger, ProviderPool } from './sdk.js';
 
 /** Built-in provider types; each lives in providers/<type>/index.ts and exports `provider`. */
 export const BUILTIN_PROVIDERS = ['local', 'sim', 'ssh', 'docker', 'aws', 'gcp', 'azure', 'molt', 'webhook'] as const;
@@ -150,6 +150,22 @@ export interface CreateProvidersOptions {
   log: ProviderLogger;
   now?: () => number;
   env?: Readonly<Record<string, string | undefined>>;
+  /** The fleet's pools; each provider instance gets those that use it (ProviderContext.pools). */
+  pools?: readonly (ProviderPool & { provider: string })[];
+}
+
+/** The pools that use one provider instance, as plain data (no source positions). */
+export function poolsOf(pools: readonly (ProviderPool & { provider: string })[] | undefined, provider: string): ProviderPool[] {
+  return (pools ?? [])
+    .filter((p) => p.provider === provider)
+    .map((p) => {
+      const out: ProviderPool = { name: p.name, capacity: p.capacity };
+      if (p.gpuModel !== undefined) out.gpuModel = p.gpuModel;
+      if (p.zones !== undefined) out.zones = [...p.zones];
+      if (p.maxPricePerHour !== undefined) out.maxPricePerHour = p.maxPricePerHour;
+      if (p.node !== undefined) out.node = { ...p.node };
+      return out;
+    });
 }
 
 /** Creates one provider instance; a failure names the instance. */
@@ -168,6 +184,7 @@ export async function createProvider(
     log: opts.log,
     now: opts.now ?? Date.now,
     env: opts.env ?? process.env,
+    pools: poolsOf(opts.pools, spec.name),
   };
   const config = structuredClone(spec.config);
   const problems = validateProviderConfig(factory, spec.name, config, () => ({ file: '<config>', line: 0, col: 0 }));

@@ -11,6 +11,7 @@ import type {
   CapacityType,
   CheckpointInfo,
   Lease,
+  NodeAccess,
   NodeInfo,
   Notice,
   NoticeKind,
@@ -44,6 +45,32 @@ export interface ProviderContext {
   now(): number;
   /** Environment variables (tokens come from here, never from the spec). */
   env: Readonly<Record<string, string | undefined>>;
+  /**
+   * The fleet's pools that use this provider instance, with how their nodes are reached
+   * (`pools[].node`). A capacity provider needs this outside `acquire` too: a `watch` in another
+   * process lists, reaches and runs work on the nodes of leases an earlier `apply` bought.
+   */
+  pools?: readonly ProviderPool[];
+}
+
+/** A pool as its provider sees it. */
+export interface ProviderPool {
+  name: string;
+  capacity: CapacityType;
+  gpuModel?: string;
+  zones?: string[];
+  /** USD per GPU-hour. */
+  maxPricePerHour?: number;
+  node?: NodeAccess;
+}
+
+/** A problem a provider finds in a pool that uses it (`ProviderFactory.checkPool`). */
+export interface PoolProblem {
+  /** JSON pointer inside the pool item: `` (the pool), `/node`, `/gpuModel`, `/provider`, ... */
+  path: string;
+  message: string;
+  expected?: string;
+  severity?: 'error' | 'warning';
 }
 
 /** What a plugin module exports (as `provider` or default export). */
@@ -53,6 +80,12 @@ export interface ProviderFactory<C = Record<string, unknown>> {
   description: string;
   configSchema: JsonSchema;
   create(config: C, ctx: ProviderContext): Provider | Promise<Provider>;
+  /**
+   * Offline checks of a pool that uses this provider (run by `validate` after the config passed
+   * its schema): a pool a capacity provider cannot buy nodes for (no instance type of its GPU
+   * model, no machine image, no `node` saying how to reach them) is an error, not "No changes".
+   */
+  checkPool?(config: C, pool: ProviderPool): PoolProblem[];
 }
 
 export interface Provider {

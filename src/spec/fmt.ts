@@ -10,7 +10,8 @@ export const KEY_ORDER = {
   top: ['apiVersion', 'kind', 'metadata', 'providers', 'pools', 'defaults', 'workloads', 'alerts', 'sinks', 'policies', 'budgetPerHour'],
   metadata: ['name', 'labels'],
   provider: ['type', 'package', 'config'],
-  pool: ['name', 'provider', 'capacity', 'gpuModel', 'maxPricePerHour', 'zones', 'warmStandby', 'onWarning', 'labels'],
+  pool: ['name', 'provider', 'capacity', 'gpuModel', 'maxPricePerHour', 'zones', 'warmStandby', 'idleRelease', 'onWarning', 'labels', 'node'],
+  node: ['via', 'user', 'identityFile', 'port', 'runtime', 'address', 'readyTimeout', 'image', 'checkpointRoot', 'nvidiaRuntime', 'metadataUrl'],
   defaults: ['checkpoint', 'thresholds', 'fallback', 'overhead', 'passEnv'],
   workload: ['name', 'image', 'command', 'gpus', 'gpuModel', 'class', 'capacity', 'expectedDuration', 'deadline', 'pools', 'fallback', 'restartPolicy', 'backoffLimit', 'checkpoint', 'overhead', 'env', 'passEnv', 'labels', 'critical'],
   checkpoint: ['path', 'signal', 'stopGrace', 'resumeEnv', 'maxAge', 'marker', 'minSize', 'shared', 'sizeGB', 'verify', 'keep'],
@@ -73,7 +74,10 @@ export function canonicaliseDocument(doc: Document): void {
   sortMap(valueOf(top, 'metadata'), KEY_ORDER.metadata);
   const providers = valueOf(top, 'providers');
   if (isMap(providers)) for (const p of providers.items) if (isPair(p)) sortMap(p.value, KEY_ORDER.provider);
-  eachItem(valueOf(top, 'pools'), (p) => sortMap(p, KEY_ORDER.pool));
+  eachItem(valueOf(top, 'pools'), (p) => {
+    sortMap(p, KEY_ORDER.pool);
+    sortMap(valueOf(p, 'node'), KEY_ORDER.node);
+  });
   const defaults = valueOf(top, 'defaults');
   sortWorkloadLike(defaults, KEY_ORDER.defaults);
   sortMap(valueOf(defaults, 'thresholds'), KEY_ORDER.thresholds);

@@ -6,7 +6,9 @@
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { SpecError, SpotfleetError, type SourcePos, type SpecProblem } from '../core/errors.js';
-import { loadProviderFactory, validateProviderConfig } from '../providers/registry.js';
+import { loadProviderFactory, poolsOf, validateProviderConfig } from '../providers/registry.js';
+import type { ProviderFactory } from '../providers/sdk.js';
+import type { ResolveOutput } from './resolve.js';
 import { compileAlertRules } from '../policy/alerts.js';
 import { loadPolicySet } from '../policy/policy-set.js';
 import { resolveFleet } from './resolve.js';
@@ -174,7 +176,11 @@ export async function loadFleet(path: string, opts: LoadFleetOptions = {}): Prom
       }
       try {
         const config = p.config;
-        problems.push(...validateProviderConfig(factory, p.name, config, (ptr, which) => positionOf(loc.src, `${loc.ptr}/config${ptr}`, which ?? 'value')));
+        const configProblems = validateProviderConfig(factory, p.name, config, (ptr, which) => positionOf(loc.src, `${loc.ptr}/config${ptr}`, which ?? 'value'));
+        problems.push(...configProblems);
+        if (configProblems.length === 0) {
+          for (const pp of poolProblems(factory, p.name, p.type, config, out)) (pp.severity === 'warning' ? warnings : problems).push(pp);
+        }
       } catch (e) {
         problems.push({ ...typePos, severity: 'error', message: `provider "${p.name}" (${p.type}): its config schema could not be used: ${e instanceof Error ? e.message : String(e)}`, expected: 'a provider whose configSchema is a valid JSON Schema', rule: 'provider-config' });
       }
@@ -202,6 +208,26 @@ function nonFiniteNumbers(src: SpecFile): SpecProblem[] {
   };
   walk(src.data, '');
   return out;
+}
+
+/**
+ * The provider's own checks of the pools that use it (ProviderFactory.checkPool), placed at the
+ * pool key they are about. A provider's config defaults were filled in by the schema check.
+ */
+function poolProblems(factory: ProviderFactory, name: string, type: string, config: Record<string, unknown>, out: ResolveOutput): SpecProblem[] {
+  if (!factory.checkPool) return [];
+  const found: SpecProblem[] = [];
+  for (const pool of poolsOf(out.fleet.pools, name)) {
+    const loc = out.poolItems.get(pool.name);
+    if (!loc || loc.bad) continue;
+    for (const pr of factory.checkPool(structuredClone(config), pool)) {
+      const pos = positionOf(loc.src, `${loc.ptr}${pr.path}`, pr.path === '' ? 'key' : 'value');
+      const sp: SpecProblem = { ...pos, severity: pr.severity ?? 'error', message: `pool "${pool.name}" (provider "${name}", ${type}): ${pr.message}`, path: `${loc.ptr}${pr.path}`, rule: 'provider-pool' };
+      if (pr.expected !== undefined) sp.expected = pr.expected;
+      found.push(sp);
+    }
+  }
+  return found;
 }
 
 function providerLoadProblem(e: unknown, name: string, type: string, pkg: string | undefined, pos: SourcePos): SpecProblem {

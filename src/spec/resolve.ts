@@ -8,7 +8,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve as resolvePath } from 'node:path';
 import type { SourcePos, SpecProblem } from '../core/errors.js';
-import type { CapacityPreference, CapacityType, WorkloadClass } from '../core/types.js';
+import type { CapacityPreference, CapacityType, NodeAccess, WorkloadClass } from '../core/types.js';
 import { parseDuration as parseDurationText, parseMoney } from '../core/units.js';
 import { encodeSegment, positionOf, type SpecFile } from './source.js';
 import type {
@@ -40,6 +40,8 @@ export const DEFAULT_BACKOFF_LIMIT = 6;
 
 export const DEFAULT_FALLBACK = { to: 'on-demand', revertToSpot: true, minDwell: '30m' } as const;
 export const DEFAULT_CHECKPOINT = { signal: 'SIGUSR1', stopGrace: '60s', resumeEnv: 'RESUME_FROM_CHECKPOINT' } as const;
+/** Defaults of `pools[].node` (see fleet.schema.json). */
+export const DEFAULT_NODE_ACCESS = { user: 'root', port: 22, readyTimeout: '10m' } as const;
 /** Checkpoints kept per workload when `checkpoint.keep` is not set (the newest, plus two to fall back to). */
 export const DEFAULT_CHECKPOINT_KEEP = 3;
 /** The sink every fleet has without declaring it. */
@@ -79,6 +81,8 @@ export interface ResolveOutput {
   warnings: SpecProblem[];
   /** Provider instances with their origin, for config checks. */
   providerItems: Map<string, Located>;
+  /** Pools by name with their origin, for the providers' pool checks. */
+  poolItems: Map<string, Located>;
 }
 
 function isObj(v: unknown): v is Obj {
@@ -265,6 +269,26 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
     return usd;
   };
 
+  /** `pools[].node` with its defaults (DEFAULT_NODE_ACCESS). */
+  const nodeAccess = (l: Located, n: Obj): NodeAccess => {
+    const a: NodeAccess = {
+      via: 'ssh',
+      user: str(n.user) ?? DEFAULT_NODE_ACCESS.user,
+      identityFile: str(n.identityFile) ?? '',
+      port: typeof n.port === 'number' ? n.port : DEFAULT_NODE_ACCESS.port,
+      runtime: 'docker',
+      address: n.address === 'public' || n.address === 'private' ? n.address : 'auto',
+      readyTimeoutMs: duration(l, '/node/readyTimeout', DEFAULT_NODE_ACCESS.readyTimeout) ?? (parseDuration(DEFAULT_NODE_ACCESS.readyTimeout) as number),
+    };
+    if (a.readyTimeoutMs < 5000) err(at(l, '/node/readyTimeout'), `node.readyTimeout of ${String(n.readyTimeout)} is too short for a VM to boot`, 'a duration of at least 5s (VMs usually need 1-3 minutes)', 'duration', `${l.ptr}/node/readyTimeout`);
+    for (const k of ['image', 'checkpointRoot', 'metadataUrl'] as const) {
+      const x = str(n[k]);
+      if (x !== undefined) a[k] = x;
+    }
+    if (typeof n.nvidiaRuntime === 'boolean') a.nvidiaRuntime = n.nvidiaRuntime;
+    return a;
+  };
+
   // ---- defaults
   const defaultsLoc: Located = singles.get('defaults') ?? { src: input.sources[0] as SpecFile, ptr: '/defaults', v: {}, bad: false };
   const dv = defaultsLoc.v;
@@ -350,6 +374,9 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
     if (max !== undefined) p.maxPricePerHour = max;
     if (Array.isArray(v.zones)) p.zones = v.zones.filter((z): z is string => typeof z === 'string');
     if (typeof v.warmStandby === 'number') p.warmStandby = v.warmStandby;
+    const idle = duration(l, '/idleRelease');
+    if (idle !== undefined && idle > 0) p.idleReleaseMs = idle;
+    if (isObj(v.node)) p.node = nodeAccess(l, v.node);
     p.onWarning = (str(v.onWarning) as PoolSpec['onWarning'] | undefined) ?? 'auto';
     pools.push(p);
   }
@@ -664,7 +691,7 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
     fleet.defaults.checkpoint = cp;
     if (typeof dc.stopGrace === 'string') duration({ ...defaultsLoc, ptr: `${defaultsLoc.ptr}/checkpoint`, v: dc }, '/stopGrace');
   }
-  return { fleet, errors, warnings, providerItems };
+  return { fleet, errors, warnings, providerItems, poolItems: poolByName };
 }
 
 /** Where a one-line scalar's text starts: after its opening quote when it is quoted. */

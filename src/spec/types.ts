@@ -2,7 +2,7 @@
 // applied, durations in milliseconds and money in USD/h. The engine, the policy and watch read only
 // this; the raw YAML shape lives in fleet.schema.json.
 import type { SourcePos } from '../core/errors.js';
-import type { CapacityPreference, CapacityType, WorkloadClass } from '../core/types.js';
+import type { CapacityPreference, CapacityType, NodeAccess, WorkloadClass } from '../core/types.js';
 
 export type RestartPolicy = 'Never' | 'OnFailure' | 'Always';
 
@@ -31,9 +31,16 @@ export interface PoolSpec {
   zones?: string[];
   /** Keep this many nodes ready in this pool so an eviction needs no acquire. */
   warmStandby?: number;
+  /**
+   * How long a lease nothing runs on is kept (its node can take the next workload) before it is
+   * released. Absent or 0: released at once; warmStandby is what keeps idle nodes ready.
+   */
+  idleReleaseMs?: number;
   /** How workloads here answer an early warning (rebalance, maintenance); `auto` prices the three. */
   onWarning: 'auto' | 'prepare' | 'move' | 'ignore';
   labels: Record<string, string>;
+  /** How the nodes this pool buys are reached (capacity providers), with defaults applied. */
+  node?: NodeAccess;
   pos: SourcePos;
 }
 

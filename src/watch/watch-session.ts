@@ -75,7 +75,8 @@ export class WatchSessions {
 
   /** The session for `fleet`: the same providers while their config is unchanged. */
   async ensure(fleet: Fleet): Promise<WatchSession> {
-    const key = JSON.stringify(fleet.providers.map((p) => [p.name, p.type, p.package ?? '', p.config]));
+    // Pools count too: a capacity provider reaches the nodes it bought as its pools' `node:` says.
+    const key = JSON.stringify([fleet.providers.map((p) => [p.name, p.type, p.package ?? '', p.config]), fleet.pools.map((p) => [p.name, p.provider, p.capacity, p.gpuModel, p.zones, p.maxPricePerHour, p.node])]);
     const policies = fleet.policies.length > 0 ? loadPolicySet(fleet.policies) : undefined;
     if (this.session && this.session.key === key) {
       this.session.fleet = fleet;
@@ -87,7 +88,7 @@ export class WatchSessions {
     await this.close();
     const providers = new Map<string, Provider>();
     for (const spec of fleet.providers) {
-      providers.set(spec.name, await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: this.o.stateDir, log: providerLogger(this.o.log.child({ fleet: fleet.name }), spec.name) }));
+      providers.set(spec.name, await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: this.o.stateDir, log: providerLogger(this.o.log.child({ fleet: fleet.name }), spec.name), pools: fleet.pools }));
     }
     const { rules, problems } = compileAlertRules(fleet.alerts);
     for (const p of problems) this.o.log.error(formatProblem(p), { fleet: fleet.name, action: 'alerts' });

@@ -97,7 +97,7 @@ export async function openProviders(dir: string): Promise<{ providers: Map<strin
   const { fleet } = await loadFleet(dir);
   const providers = new Map<string, Provider>();
   for (const spec of fleet.providers) {
-    providers.set(spec.name, await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: join(dir, '.spotfleet'), log: silentLogger }));
+    providers.set(spec.name, await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: join(dir, '.spotfleet'), log: silentLogger, pools: fleet.pools }));
   }
   return { providers, close: async () => void (await Promise.all([...providers.values()].map((p) => p.close?.()))) };
 }

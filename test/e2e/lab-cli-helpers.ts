@@ -126,8 +126,8 @@ export interface NodeContainer {
  * `docker ps` (with `all`, also exited containers) on the node's engine, filtered by the fleet
  * label, as a user on the node would run it.
  */
-export async function dockerPs(lab: Lab, node: string, o: { all?: boolean; workload?: string } = {}): Promise<NodeContainer[]> {
-  const args = ['ps', '--no-trunc', '--filter', `label=spotfleet.fleet=${FLEET_NAME}`, '--format', '{{json .}}'];
+export async function dockerPs(lab: Lab, node: string, o: { all?: boolean; workload?: string; fleet?: string } = {}): Promise<NodeContainer[]> {
+  const args = ['ps', '--no-trunc', '--filter', `label=spotfleet.fleet=${o.fleet ?? FLEET_NAME}`, '--format', '{{json .}}'];
   if (o.all) args.splice(1, 0, '-a');
   if (o.workload) args.splice(args.length - 2, 0, '--filter', `label=spotfleet.workload=${o.workload}`);
   const r = await lab.docker(node, args);

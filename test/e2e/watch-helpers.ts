@@ -318,7 +318,7 @@ export async function runningInstancesWith(dir: string, specPath: string): Promi
   const { fleet } = await loadFleet(specPath);
   const out: Instance[] = [];
   for (const spec of fleet.providers) {
-    const p = await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: join(dir, '.spotfleet'), log: silentLogger });
+    const p = await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: join(dir, '.spotfleet'), log: silentLogger, pools: fleet.pools });
     try {
       for (const i of (await p.runtime?.list()) ?? []) if (i.state === 'running') out.push({ id: i.id, node: i.node, provider: spec.name, workload: i.workload });
     } finally {

@@ -131,6 +131,58 @@ describe('planFleet', () => {
     expect(withIdle.actions).toEqual([]);
   });
 
+  describe('pools[].idleRelease', () => {
+    const MIN = 60_000;
+    const idleNode = node('sim-1', 'market', { capacity: 'spot', gpus: 1, pricePerHour: 0.92, leaseId: 'sim-1', pool: 'spot-v100', zone: 'us-west-2a' });
+    const leaseRec = { type: 'lease' as const, address: 'lease.spot-v100.sim-1', provider: 'market', pool: 'spot-v100', leaseId: 'sim-1', node: 'sim-1', capacity: 'spot' as const, gpus: 1, pricePerHour: 0.92, acquiredAt: NOW - 60 * MIN, idempotencyKey: 'k' };
+    const pools = (idleRelease?: number) => [pool('spot-v100', 'market', 'spot', { maxPricePerHour: 2, ...(idleRelease !== undefined ? { idleReleaseMs: idleRelease } : {}) }), pool('od-v100', 'lab', 'on-demand')];
+    /** The lease's node ran a job that ended `endedAgo` ms ago (the ledger keeps it after the record is gone). */
+    const stateWithRunEnded = (endedAgo: number) => ({ ...state({ 'lease.spot-v100.sim-1': leaseRec }), ledger: [{ workload: 'gone', capacity: 'spot' as const, from: NOW - 50 * MIN, to: NOW - endedAgo, gpus: 1, pricePerGpuHour: 0.92, onDemandPricePerGpuHour: 3.06, pool: 'spot-v100', node: 'sim-1' }] });
+    const obs = observed({ nodes: [node('od-1', 'lab'), idleNode], leases: [lease('sim-1')], prices: [quote('us-west-2a', 0.92)] });
+    const releases = (actions: Action[]) => actions.filter((a) => a.kind === 'release').map((a) => a.address);
+
+    it('by default an idle lease is released at once', () => {
+      const plan = planFleet(fleet({ pools: pools(), workloads: [] }), obs, stateWithRunEnded(1 * MIN), planOpts);
+      expect(releases(plan.actions)).toEqual(['lease.spot-v100.sim-1']);
+      expect(plan.summary.destroy).toBe(1);
+    });
+
+    it('keeps an idle lease until idleRelease has passed since its last run, then releases it', () => {
+      const kept = planFleet(fleet({ pools: pools(10 * MIN), workloads: [] }), obs, stateWithRunEnded(4 * MIN), planOpts);
+      expect(kept.actions).toEqual([]);
+      expect(kept.summary).toEqual({ add: 0, change: 0, destroy: 0, pending: 0 });
+      const change = kept.changes.find((c) => c.address === 'lease.spot-v100.sim-1');
+      expect(change).toMatchObject({ change: 'no-op', actions: [] });
+      expect(change?.reasons[0]?.text).toBe("nothing runs on it since 2026-11-23T00:56:00.000Z; kept for the pool's idleRelease (10m), released in 6m");
+      expect(renderPlanText(kept, { color: false })).toContain('No changes.');
+      const late = planFleet(fleet({ pools: pools(10 * MIN), workloads: [] }), obs, stateWithRunEnded(11 * MIN), planOpts);
+      expect(releases(late.actions)).toEqual(['lease.spot-v100.sim-1']);
+      // Without any run on record, the lease has been idle since it was acquired (an hour ago).
+      const never = planFleet(fleet({ pools: pools(10 * MIN), workloads: [] }), obs, state({ 'lease.spot-v100.sim-1': leaseRec }), planOpts);
+      expect(releases(never.actions)).toEqual(['lease.spot-v100.sim-1']);
+    });
+
+    it('a lease this plan moves the work off is kept for idleRelease; destroy releases it at once', () => {
+      const moving = observed({ ...obs, workloads: [instance('i-a', 'a', 'market', 'sim-1')] });
+      const st = state({ 'workload.a': running('a', { provider: 'market', node: 'sim-1', capacity: 'spot', pool: 'spot-v100', pricePerGpuHour: 0.92 }), 'lease.spot-v100.sim-1': leaseRec });
+      const f = fleet({ pools: pools(10 * MIN), workloads: [workload('a', { capacity: 'on-demand' })] });
+      const plan = planFleet(f, moving, st, planOpts);
+      expect(kinds(plan.actions, 'workload.a')).toEqual(['checkpoint', 'stop', 'transfer', 'start']);
+      expect(releases(plan.actions)).toEqual([]);
+      expect(plan.changes.find((c) => c.address === 'lease.spot-v100.sim-1')?.reasons[0]?.text).toMatch(/since 2026-11-23T01:00:00\.000Z; .*released in 10m$/);
+      const destroy = planFleet(f, moving, st, { ...planOpts, destroy: true });
+      expect(releases(destroy.actions)).toEqual(['lease.spot-v100.sim-1']);
+    });
+
+    it('a workload that needs capacity takes the kept idle node instead of buying another', () => {
+      const f = fleet({ pools: pools(10 * MIN), workloads: [workload('b', { capacity: 'spot' })] });
+      const plan = planFleet(f, obs, stateWithRunEnded(4 * MIN), planOpts);
+      expect(plan.actions.filter((a) => a.kind === 'acquire')).toEqual([]);
+      expect(plan.actions.find((a) => a.kind === 'start')).toMatchObject({ target: { node: 'sim-1' } });
+      expect(releases(plan.actions)).toEqual([]);
+    });
+  });
+
   it('is deterministic: the same inputs render the same bytes', () => {
     const f = fleet({ workloads: [workload('b'), workload('a')] });
     const obs = observed({ nodes: [node('od-1', 'lab')], prices: [quote('us-west-2a', 0.92)] });

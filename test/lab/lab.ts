@@ -27,6 +27,16 @@ export interface LabNodeSpec {
   gpuModel: string;
   /** MiB per GPU reported by the fake nvidia-smi; default 81559 (H100 80GB). */
   gpuMemoryMiB?: number;
+  /** Host key the node's sshd presents (OpenSSH private key and public line); default a fresh one. */
+  hostKey?: { private: string; public: string };
+  /**
+   * The node gets a home of its own (bound over /root inside its mount namespace) whose
+   * ~/.ssh/authorized_keys, seeded with these keys, is what its sshd accepts; default: the lab's
+   * shared authorized_keys (the lab's client key).
+   */
+  authorizedKeys?: string[];
+  /** Start sshd (default true); false makes a machine that never answers SSH. */
+  sshd?: boolean;
   /** Extra sshd_config lines for this node, e.g. `AllowTcpForwarding no`. */
   sshdConfig?: string[];
 }
@@ -36,9 +46,10 @@ export interface LabOptions {
   /** Image tag imported into every node's engine; default `spotfleet/busybox:test`. */
   image?: string;
   /**
-   * Root's login shell on the nodes becomes bash with a lab home whose ~/.bashrc (which bash run
-   * by sshd reads for every command) waits `delayMs` (default 0) and counts itself, like a GPU
-   * host's `conda init` or `pyenv init`. See `Lab.loginShells`. Default: root's shell is /bin/sh.
+   * Root's login shell on the nodes becomes bash, and every node's /root a lab home (its own, or
+   * one they share) whose ~/.bashrc (which bash run by sshd reads for every command) waits
+   * `delayMs` (default 0) and counts itself, like a GPU host's `conda init` or `pyenv init`. See
+   * `Lab.loginShells`. Default: root's shell is /bin/sh.
    */
   bashrc?: { delayMs?: number };
 }
@@ -62,6 +73,8 @@ export interface LabNode {
   /** `SHA256:...` as `ssh-keygen -lf` prints it. */
   hostKeyFingerprint: string;
   gpusFile: string;
+  /** The node's own home (what it sees as /root), when it has one. */
+  homeDir?: string;
 }
 
 export interface MetadataHandle {
@@ -104,6 +117,10 @@ export interface Lab {
   startDocker(node: string): Promise<void>;
   /** A docker-registry inside the node's namespace on 127.0.0.1:5000 (the node's own loopback). */
   startRegistry(node: string): Promise<{ url: string; storageDir: string }>;
+  /** Adds a node while the lab runs (a VM a cloud fake boots): namespace, sshd, dockerd, image. */
+  addNode(spec: LabNodeSpec): Promise<LabNode>;
+  /** Takes a node away (a terminated VM): its containers, processes and namespace. */
+  removeNode(name: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -284,6 +301,10 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   if (reason) throw new Error(`lab unavailable: ${reason}`);
   const image = options.image ?? 'spotfleet/busybox:test';
   const W = mkdtempSync('/tmp/sflab.');
+  // The bashrc option's rc file: counts itself into the node's folder (sshd sets SPOTFLEET_LAB_NODE),
+  // then waits; `sleep`, so it costs the same wall time idle or loaded.
+  const delayS = Math.max(0, options.bashrc?.delayMs ?? 0) / 1000;
+  const slowBashrc = `# spotfleet lab: a slow rc file, as conda/pyenv init make it\necho . >> "${W}/n/\${SPOTFLEET_LAB_NODE:-unknown}/login-shells"\n${delayS > 0 ? `sleep ${delayS.toFixed(3)}\n` : ''}`;
   const tag = `${process.pid.toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`.slice(-7);
   const pids = new Set<number>();
   const children = new Map<number, ChildProcess>();
@@ -294,7 +315,10 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const specs = new Map<string, LabNodeSpec>();
   let closed = false;
 
-  const spawnTracked = (argv: string[], logFile: string, env?: NodeJS.ProcessEnv): ChildProcess => {
+  /** PIDs started for each node, so removeNode stops exactly those. */
+  const nodePids = new Map<string, Set<number>>();
+  let nextIndex = 0;
+  const spawnTracked = (argv: string[], logFile: string, env?: NodeJS.ProcessEnv, node?: string): ChildProcess => {
     const [cmd, ...args] = argv as [string, ...string[]];
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
     const chunks: Buffer[] = [];
@@ -316,6 +340,11 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       pids.add(child.pid);
       children.set(child.pid, child);
       child.on('exit', () => children.delete(child.pid as number));
+      if (node !== undefined) {
+        const set = nodePids.get(node) ?? new Set<number>();
+        set.add(child.pid);
+        nodePids.set(node, set);
+      }
     }
     return child;
   };
@@ -325,10 +354,15 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   // The exec chain keeps the spawned PID equal to the daemon's own PID.
   // sshd also gets its own /etc/passwd in which root's shell is /bin/sh: every exec runs through
   // the login shell, and this machine's root .bashrc (pyenv init) costs ~0.6 s a command.
+  // A node with its own home (a VM a cloud fake booted) sees that folder as /root; with the bashrc
+  // option the others see the lab's shared home there (so the .bashrc is the lab's).
   const inNode = (ns: string, passwd = false): string[] => {
-    const nd = join(W, 'n', nodeByNs.get(ns) ?? '');
+    const name = nodeByNs.get(ns) ?? '';
+    const nd = join(W, 'n', name);
     const pw = passwd ? ` && mount --bind ${join(W, 'passwd')} /etc/passwd` : '';
-    return ['nsenter', `--net=/run/netns/${ns}`, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', `mount --bind "$0" /srv/spotfleet${pw} && exec "$@"`, join(nd, 'srv')];
+    const ownHome = specs.get(name)?.authorizedKeys !== undefined;
+    const home = ownHome || options.bashrc ? ` && mount --bind ${ownHome ? join(nd, 'home') : join(W, 'home')} /root` : '';
+    return ['nsenter', `--net=/run/netns/${ns}`, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', `mount --bind "$0" /srv/spotfleet${pw}${home} && exec "$@"`, join(nd, 'srv')];
   };
   const nodeByNs = new Map<string, string>();
 
@@ -381,14 +415,11 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     await must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'spotfleet-lab', '-f', join(W, 'client')]);
     copyFileSync(join(W, 'client.pub'), join(W, 'authorized_keys'));
     writeFileSync(join(W, 'tiny-imds.mjs'), TINY_IMDS);
+    writeFileSync(join(W, 'passwd'), readFileSync('/etc/passwd', 'utf8').replace(/^(root:[^:]*:0:0:[^:]*:[^:]*):[^\n]*$/m, `$1:${options.bashrc ? '/bin/bash' : '/bin/sh'}`));
     if (options.bashrc) {
-      // Root's home is the lab's, so the .bashrc is ours; each node counts into its own file
-      // (sshd sets SPOTFLEET_LAB_NODE), and the wait is `sleep`, the same wall time idle or loaded.
-      mkdirSync(join(W, 'home'), { recursive: true });
-      const delay = Math.max(0, options.bashrc.delayMs ?? 0) / 1000;
-      writeFileSync(join(W, 'home', '.bashrc'), `# spotfleet lab: a slow rc file, as conda/pyenv init make it\necho . >> "${W}/n/\${SPOTFLEET_LAB_NODE:-unknown}/login-shells"\n${delay > 0 ? `sleep ${delay.toFixed(3)}\n` : ''}`);
-      writeFileSync(join(W, 'passwd'), readFileSync('/etc/passwd', 'utf8').replace(/^(root:[^:]*:0:0:[^:]*):[^:]*:[^\n]*$/m, `$1:${join(W, 'home')}:/bin/bash`));
-    } else writeFileSync(join(W, 'passwd'), readFileSync('/etc/passwd', 'utf8').replace(/^(root:[^:]*:0:0:[^:]*:[^:]*):[^\n]*$/m, '$1:/bin/sh'));
+      mkdirSync(join(W, 'home'), { recursive: true, mode: 0o700 });
+      writeFileSync(join(W, 'home', '.bashrc'), slowBashrc);
+    }
     const net = await pickSubnet();
 
     // The switch: a bridge in its own namespace; the controller plugs in at .1.
@@ -426,70 +457,94 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     await must('tar', ['-C', R, '-cf', join(W, 'rootfs.tar'), '.']);
 
     const known: string[] = [];
-    await Promise.all(
-      options.nodes.map(async (spec, i) => {
-        if (!/^[a-z0-9][a-z0-9-]{0,15}$/.test(spec.name)) throw new Error(`lab: node name "${spec.name}" must be short lowercase [a-z0-9-]`);
-        specs.set(spec.name, spec);
-        const ns = `sfn${i}${tag}`;
-        nodeByNs.set(ns, spec.name);
-        const nd = join(W, 'n', spec.name);
-        for (const d of ['srv/checkpoints', 'bin', 'd']) mkdirSync(join(nd, d), { recursive: true });
-        await must('ip', ['netns', 'add', ns]);
-        namespaces.push(ns);
-        await must('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
-        await must('ip', ['netns', 'exec', ns, 'ip', 'addr', 'add', '169.254.169.254/32', 'dev', 'lo']);
-        const address = `${net}.${11 + i}`;
-        await plug(ns, `${i}`, address);
+    /** Namespace, address, host key, sshd config, fake nvidia-smi and folders of one node. */
+    const setupNode = async (spec: LabNodeSpec): Promise<LabNode> => {
+      if (!/^[a-z0-9][a-z0-9-]{0,15}$/.test(spec.name)) throw new Error(`lab: node name "${spec.name}" must be short lowercase [a-z0-9-]`);
+      if (specs.has(spec.name)) throw new Error(`lab: node "${spec.name}" exists already`);
+      const i = nextIndex++;
+      if (i > 230) throw new Error('lab: out of node addresses');
+      specs.set(spec.name, spec);
+      const ns = `sfn${i}${tag}`;
+      nodeByNs.set(ns, spec.name);
+      const nd = join(W, 'n', spec.name);
+      for (const d of ['srv/checkpoints', 'bin', 'd']) mkdirSync(join(nd, d), { recursive: true });
+      await must('ip', ['netns', 'add', ns]);
+      namespaces.push(ns);
+      await must('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
+      await must('ip', ['netns', 'exec', ns, 'ip', 'addr', 'add', '169.254.169.254/32', 'dev', 'lo']);
+      const address = `${net}.${11 + i}`;
+      await plug(ns, `${i}`, address);
+      if (spec.hostKey) {
+        writeFileSync(join(nd, 'host_key'), spec.hostKey.private.endsWith('\n') ? spec.hostKey.private : `${spec.hostKey.private}\n`, { mode: 0o600 });
+        writeFileSync(join(nd, 'host_key.pub'), `${spec.hostKey.public.trim()}\n`);
+      } else {
         await must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `host-${spec.name}`, '-f', join(nd, 'host_key')]);
-        const hostPub = readFileSync(join(nd, 'host_key.pub'), 'utf8').trim();
-        writeFileSync(join(nd, 'bin', 'nvidia-smi'), NVIDIA_SMI, { mode: 0o755 });
-        writeFileSync(join(nd, 'gpus.csv'), gpuLines(spec).map((l) => `${l}\n`).join(''));
-        const sock = join(nd, 'd', 'docker.sock');
-        writeFileSync(
-          join(nd, 'sshd_config'),
-          [
-            `ListenAddress ${address}`,
-            'Port 22',
-            `HostKey ${join(nd, 'host_key')}`,
-            'PidFile none',
-            `AuthorizedKeysFile ${join(W, 'authorized_keys')}`,
-            'PasswordAuthentication no',
-            'KbdInteractiveAuthentication no',
-            'PubkeyAuthentication yes',
-            'PermitRootLogin prohibit-password',
-            'StrictModes no',
-            'UsePAM no',
-            'MaxStartups 200',
-            'MaxSessions 200',
-            'AllowStreamLocalForwarding yes',
-            'Subsystem sftp internal-sftp',
-            `SetEnv DOCKER_HOST=unix://${sock} SPOTFLEET_LAB_NODE=${spec.name} PATH=${join(nd, 'bin')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-            'LogLevel ERROR',
-            ...(spec.sshdConfig ?? []),
-            '',
-          ].join('\n'),
-        );
-        known.push(`${address} ${hostPub.split(/\s+/).slice(0, 2).join(' ')}`);
-        const node: LabNode = {
-          name: spec.name,
-          gpus: spec.gpus,
-          gpuModel: spec.gpuModel,
-          netns: ns,
-          address,
-          port: 22,
-          srvDir: join(nd, 'srv'),
-          checkpointRoot: '/srv/spotfleet/checkpoints',
-          dockerSocket: sock,
-          hostKeyPublic: hostPub,
-          hostKeyFingerprint: fingerprintOf(hostPub),
-          gpusFile: join(nd, 'gpus.csv'),
-        };
-        if (spec.cloud) node.cloud = spec.cloud;
-        nodes.push(node);
-      }),
-    );
+      }
+      const hostPub = readFileSync(join(nd, 'host_key.pub'), 'utf8').trim();
+      let authorizedKeysFile = join(W, 'authorized_keys');
+      if (spec.authorizedKeys !== undefined) {
+        mkdirSync(join(nd, 'home', '.ssh'), { recursive: true, mode: 0o700 });
+        writeFileSync(join(nd, 'home', '.ssh', 'authorized_keys'), spec.authorizedKeys.map((k) => `${k.trim()}\n`).join(''), { mode: 0o600 });
+        authorizedKeysFile = '%h/.ssh/authorized_keys';
+      }
+      if (options.bashrc && spec.authorizedKeys !== undefined) writeFileSync(join(nd, 'home', '.bashrc'), slowBashrc);
+      writeFileSync(join(nd, 'bin', 'nvidia-smi'), NVIDIA_SMI, { mode: 0o755 });
+      writeFileSync(join(nd, 'gpus.csv'), gpuLines(spec).map((l) => `${l}\n`).join(''));
+      const sock = join(nd, 'd', 'docker.sock');
+      writeFileSync(
+        join(nd, 'sshd_config'),
+        [
+          `ListenAddress ${address}`,
+          'Port 22',
+          `HostKey ${join(nd, 'host_key')}`,
+          'PidFile none',
+          `AuthorizedKeysFile ${authorizedKeysFile}`,
+          'PasswordAuthentication no',
+          'KbdInteractiveAuthentication no',
+          'PubkeyAuthentication yes',
+          'PermitRootLogin prohibit-password',
+          'StrictModes no',
+          'UsePAM no',
+          'MaxStartups 200',
+          'MaxSessions 200',
+          'AllowStreamLocalForwarding yes',
+          'Subsystem sftp internal-sftp',
+          `SetEnv DOCKER_HOST=unix://${sock} SPOTFLEET_LAB_NODE=${spec.name} PATH=${join(nd, 'bin')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+          'LogLevel ERROR',
+          ...(spec.sshdConfig ?? []),
+          '',
+        ].join('\n'),
+      );
+      known.push(`${address} ${hostPub.split(/\s+/).slice(0, 2).join(' ')}`);
+      const node: LabNode = {
+        name: spec.name,
+        gpus: spec.gpus,
+        gpuModel: spec.gpuModel,
+        netns: ns,
+        address,
+        port: 22,
+        srvDir: join(nd, 'srv'),
+        checkpointRoot: '/srv/spotfleet/checkpoints',
+        dockerSocket: sock,
+        hostKeyPublic: hostPub,
+        hostKeyFingerprint: fingerprintOf(hostPub),
+        gpusFile: join(nd, 'gpus.csv'),
+      };
+      if (spec.cloud) node.cloud = spec.cloud;
+      if (spec.authorizedKeys !== undefined) node.homeDir = join(nd, 'home');
+      nodes.push(node);
+      return node;
+    };
+    for (const spec of options.nodes) await setupNode(spec);
     nodes.sort((a, b) => options.nodes.findIndex((s) => s.name === a.name) - options.nodes.findIndex((s) => s.name === b.name));
-    writeFileSync(join(W, 'known_hosts'), known.sort().map((l) => `${l}\n`).join(''));
+    const writeKnownHosts = (): void => writeFileSync(join(W, 'known_hosts'), [...known].sort().map((l) => `${l}\n`).join(''));
+    writeKnownHosts();
+    /** sshd (unless the spec says not), dockerd and the trainer image on a node. */
+    const bringUp = async (n: LabNode): Promise<void> => {
+      await Promise.all([specs.get(n.name)?.sshd === false ? Promise.resolve() : lab.startSshd(n.name), lab.startDocker(n.name)]);
+      const r = await run('docker', ['-H', `unix://${n.dockerSocket}`, 'import', '--change', 'CMD ["/bin/workload"]', join(W, 'rootfs.tar'), image]);
+      if (r.code !== 0) throw new Error(`lab: docker import on ${n.name} failed: ${r.stderr}`);
+    };
 
     const lab: Lab = {
       dir: W,
@@ -524,7 +579,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       },
       async startMetadata(name, argv, opts = {}) {
         const n = lab.node(name);
-        const child = spawnTracked(['ip', 'netns', 'exec', n.netns, ...argv], join(W, 'n', name, `metadata-${Date.now()}.log`), { ...process.env, ...(opts.env ?? {}) });
+        const child = spawnTracked(['ip', 'netns', 'exec', n.netns, ...argv], join(W, 'n', name, `metadata-${Date.now()}.log`), { ...process.env, ...(opts.env ?? {}) }, name);
         const chunks = (child as ChildProcess & { logChunks: Buffer[] }).logChunks;
         const probe = opts.probe ?? 'http://169.254.169.254:80/'; // probed with `ip netns exec` inside the node namespace only
         await waitFor(`metadata service in node ${name}`, async () => {
@@ -556,6 +611,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         const child = spawnTracked(
           [...inNode(n.netns, true), '/usr/sbin/sshd', '-D', '-e', '-f', join(nd, 'sshd_config')],
           join(nd, 'sshd.log'),
+          undefined,
+          name,
         );
         sshdPid.set(name, child.pid as number);
         await waitFor(`sshd on node ${name}`, async () => {
@@ -582,6 +639,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
             '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-masq=false', '--log-level=warn',
           ],
           join(nd, 'dockerd.log'),
+          undefined,
+          name,
         );
         dockerdPid.set(name, child.pid as number);
         await waitFor(`dockerd on node ${name}`, async () => {
@@ -598,16 +657,61 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         await lab.startMetadata(name, ['docker-registry', 'serve', cfg], { probe: 'http://127.0.0.1:5000/v2/' });
         return { url: '127.0.0.1:5000', storageDir };
       },
+      async addNode(spec) {
+        if (closed) throw new Error('lab: closed');
+        const n = await setupNode(spec);
+        writeKnownHosts();
+        await bringUp(n);
+        return n;
+      },
+      async removeNode(name) {
+        const n = nodes.find((x) => x.name === name);
+        if (!n) return;
+        if (existsSync(n.dockerSocket)) {
+          const ids = await run('docker', ['-H', `unix://${n.dockerSocket}`, 'ps', '-aq'], { timeoutMs: 10_000 }).catch(() => undefined);
+          const list = ids?.stdout.split('\n').filter(Boolean) ?? [];
+          if (list.length > 0) await run('docker', ['-H', `unix://${n.dockerSocket}`, 'rm', '-f', ...list], { timeoutMs: 20_000 }).catch(() => undefined);
+        }
+        const mine = [...(nodePids.get(name) ?? [])];
+        let mntNs: string | undefined;
+        const dp = dockerdPid.get(name);
+        try {
+          if (dp !== undefined) mntNs = readlinkSync(`/proc/${dp}/ns/mnt`);
+        } catch {
+          /* gone */
+        }
+        await killPids(mine, 10_000);
+        for (const p of mine) pids.delete(p);
+        nodePids.delete(name);
+        sshdPid.delete(name);
+        dockerdPid.delete(name);
+        const stragglers: number[] = [];
+        const r = await run('ip', ['netns', 'pids', n.netns]).catch(() => undefined);
+        for (const l of r?.stdout.split('\n') ?? []) if (/^\d+$/.test(l.trim())) stragglers.push(Number(l));
+        if (mntNs !== undefined) {
+          for (const d of readdirSync('/proc')) {
+            if (!/^\d+$/.test(d)) continue;
+            try {
+              if (readlinkSync(`/proc/${d}/ns/mnt`) === mntNs) stragglers.push(Number(d));
+            } catch {
+              /* gone */
+            }
+          }
+        }
+        await killPids([...new Set(stragglers)], 3000);
+        await run('ip', ['netns', 'del', n.netns]).catch(() => undefined);
+        namespaces.splice(namespaces.indexOf(n.netns), 1);
+        nodes.splice(nodes.indexOf(n), 1);
+        specs.delete(name);
+        nodeByNs.delete(n.netns);
+        const line = known.findIndex((l) => l.startsWith(`${n.address} `));
+        if (line >= 0) known.splice(line, 1);
+        writeKnownHosts();
+      },
       close,
     };
 
-    await Promise.all(
-      nodes.map(async (n) => {
-        await Promise.all([lab.startSshd(n.name), lab.startDocker(n.name)]);
-        const r = await run('docker', ['-H', `unix://${n.dockerSocket}`, 'import', '--change', 'CMD ["/bin/workload"]', join(W, 'rootfs.tar'), image]);
-        if (r.code !== 0) throw new Error(`lab: docker import on ${n.name} failed: ${r.stderr}`);
-      }),
-    );
+    await Promise.all(nodes.map((n) => bringUp(n)));
     return lab;
   } catch (e) {
     await close();

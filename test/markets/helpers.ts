@@ -1,6 +1,9 @@
 // Shared helpers of the markets tests: a provider context with an injectable env and a recording
 // logger (to check that secrets never reach a log line), and a small molt HTTP helper.
-import type { ProviderContext } from '../../src/providers/sdk.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ProviderContext, ProviderPool } from '../../src/providers/sdk.js';
 import type { MoltLease, MoltOffer } from '../../src/fakes/molt-server.js';
 
 /** Any molt answer, typed loosely for tests: each test reads the fields its endpoint returns. */
@@ -18,7 +21,7 @@ export interface RecordedLog {
   fields?: Record<string, unknown>;
 }
 
-export function makeCtx(opts: { name?: string; fleet?: string; env?: Record<string, string | undefined>; now?: () => number } = {}): ProviderContext & { logs: RecordedLog[] } {
+export function makeCtx(opts: { name?: string; fleet?: string; env?: Record<string, string | undefined>; now?: () => number; pools?: ProviderPool[]; dataDir?: string } = {}): ProviderContext & { logs: RecordedLog[] } {
   const logs: RecordedLog[] = [];
   const rec = (level: string) => (msg: string, fields?: Record<string, unknown>) => {
     logs.push(fields === undefined ? { level, msg } : { level, msg, fields });
@@ -27,7 +30,9 @@ export function makeCtx(opts: { name?: string; fleet?: string; env?: Record<stri
     name: opts.name ?? 'market',
     fleet: opts.fleet ?? 'research',
     specDir: process.cwd(),
-    dataDir: process.cwd(),
+    // Providers keep records here (capacity misses, node verdicts): a fresh folder, never the repo.
+    dataDir: opts.dataDir ?? mkdtempSync(join(tmpdir(), 'sf-ctx-')),
+    ...(opts.pools ? { pools: opts.pools } : {}),
     log: { debug: rec('debug'), info: rec('info'), warn: rec('warn'), error: rec('error') },
     now: opts.now ?? Date.now,
     env: opts.env ?? {},

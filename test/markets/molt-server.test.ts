@@ -201,6 +201,74 @@ describe('molt reference server over time', () => {
   });
 });
 
+describe('molt reference server: bids that carry a bootstrap script', () => {
+  let molt: MoltServer;
+  const booted: { lease: string; script: string }[] = [];
+  const ended: string[] = [];
+  let refuse = false;
+  const api = (method: string, path: string, body?: unknown) => moltFetch(molt.url, TOKEN, method, path, body);
+  beforeAll(async () => {
+    molt = await startMoltServer({
+      token: TOKEN,
+      generate: false,
+      market: [{ gpuModel: 'V100', spotPrice: 1, onDemandPrice: 3, zones: ['z1'] }],
+      offers: [1, 2, 3, 4].map((i) => ({ id: `of-${i}`, gpuModel: 'V100', minGpus: 1, maxGpus: 2, pricePerGpuHour: 1, zone: 'z1' })),
+      boot: async (lease, script) => {
+        booted.push({ lease: lease.id, script });
+        if (refuse) throw new Error('no machine for this image');
+        return { address: '10.9.0.7', port: 2222 };
+      },
+      onEnd: (lease) => {
+        ended.push(lease.id);
+      },
+    });
+  });
+  afterAll(async () => {
+    await molt.close();
+  });
+  const bid = (offerId: string, clientToken: string, bootstrap?: unknown) => api('POST', '/v1/bids', { offerId, pricePerGpuHour: 1, gpus: 1, durationHours: 1, clientToken, ...(bootstrap !== undefined ? { bootstrap } : {}) });
+
+  it('provisions the machine: the lease gets its SSH host once the seller answers, and loses it when released', async () => {
+    const r = await bid('of-1', 'boot-1', '#!/bin/sh\necho hi\n');
+    expect(r.status).toBe(201);
+    const id = r.body.lease.id;
+    expect(booted).toEqual([{ lease: id, script: '#!/bin/sh\necho hi\n' }]);
+    const got = (await api('GET', `/v1/leases/${id}`)).body.lease;
+    expect(got.host).toEqual({ address: '10.9.0.7', port: 2222 });
+    // The same token and the same script answer the same lease; another script is another bid.
+    expect((await bid('of-1', 'boot-1', '#!/bin/sh\necho hi\n')).status).toBe(200);
+    expect((await bid('of-1', 'boot-1', '#!/bin/sh\necho other\n'))).toMatchObject({ status: 409, body: { error: { code: 'idempotency_conflict' } } });
+    expect(booted).toHaveLength(1);
+    const del = await api('DELETE', `/v1/leases/${id}`);
+    expect(del.body.lease.host).toBeUndefined();
+    expect(ended).toEqual([id]);
+  });
+
+  it('a machine the seller cannot provision ends the lease as failed, with why', async () => {
+    refuse = true;
+    try {
+      const r = await bid('of-2', 'boot-2', '#!/bin/sh\n');
+      expect(r.status).toBe(201);
+      await new Promise((res) => setTimeout(res, 20));
+      const got = (await api('GET', `/v1/leases/${r.body.lease.id}`)).body.lease;
+      expect(got).toMatchObject({ status: 'expired', endReason: 'failed', endMessage: 'the machine could not be provisioned: no machine for this image' });
+      expect(got.host).toBeUndefined();
+    } finally {
+      refuse = false;
+    }
+  });
+
+  it('refuses a bootstrap that is not a script (422), and provisions nothing for a bid without one', async () => {
+    const n = booted.length;
+    expect(await bid('of-3', 'boot-3', 'echo no shebang')).toMatchObject({ status: 422, body: { error: { code: 'invalid_request' } } });
+    expect(await bid('of-3', 'boot-3', 42)).toMatchObject({ status: 422 });
+    const plain = await bid('of-3', 'boot-3');
+    expect(plain.status).toBe(201);
+    expect(plain.body.lease.host).toBeUndefined();
+    expect(booted).toHaveLength(n);
+  });
+});
+
 describe('molt-main arguments', () => {
   it('parses the documented flags and refuses unknown ones', () => {
     expect(parseMoltMainArgs(['--port', '8089', '--token-env', 'MY_TOKEN'])).toMatchObject({ port: 8089, tokenEnv: 'MY_TOKEN', host: '127.0.0.1' });

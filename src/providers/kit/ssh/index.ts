@@ -1,6 +1,7 @@
-// The SSH toolkit shared by the ssh and docker providers: quoting, host keys, the connection pool,
-// nvidia-smi inventory, checkpoint verification, rsync transfer, curl-on-the-node metadata
-// transport, and the container labels both runtimes write.
+// The SSH toolkit shared by the ssh and docker providers and by the capacity providers whose leases
+// become SSH nodes: quoting, host keys, the connection pool, nvidia-smi inventory, checkpoint
+// verification, rsync transfer, curl-on-the-node metadata transport, the container labels both
+// runtimes write, and the docker-CLI runtime.
 export * from './quote.js';
 export * from './host-keys.js';
 export * from './pool.js';
@@ -13,3 +14,4 @@ export * from './node-set.js';
 export * from './shell-session.js';
 export * from './engine-agent.js';
 export * from './relay.js';
+export * from './docker-cli-runtime.js';

@@ -1,8 +1,9 @@
-// The node side both SSH-reached providers share: static node facts from config, GPU inventory
-// from nvidia-smi over SSH, exec, checkpoint verify/transfer (small ones through the controller,
-// others by rsync node to node, nothing on shared storage),
-// and eviction notices read from the node's metadata service through a direct-tcpip channel (curl
-// on the node where forwarding is refused) by the metadata readers.
+// The node side every SSH-reached provider shares: node facts from config, GPU inventory from
+// nvidia-smi over SSH, exec, checkpoint verify/transfer (small ones through the controller, others
+// by rsync node to node, nothing on shared storage), and eviction notices read from the node's
+// metadata service through a direct-tcpip channel (curl on the node where forwarding is refused) by
+// the metadata readers. The set is static for the ssh and docker providers' hosts and dynamic
+// (add/remove) for the VMs capacity providers buy.
 import { isAbsolute, resolve } from 'node:path';
 import type { CapacityType, CheckpointInfo, NodeInfo, Notice } from '../../../core/types.js';
 import type { ExecResult, ProviderLogger, TransferRequest, TransferResult, VerifyRequest } from '../../sdk.js';
@@ -40,6 +41,8 @@ export interface FleetNodeConfig {
   transferAddress?: string;
   ssh?: NodeSshConfig;
   labels?: Record<string, string>;
+  /** The node's docker has the NVIDIA container runtime. */
+  nvidiaRuntime?: boolean;
 }
 
 export interface NodeSetOptions {
@@ -58,6 +61,8 @@ export interface NodeSetOptions {
   acknowledgeNotices?: boolean;
   /** GPUs spotfleet's own instances hold per node (for gpusFree). */
   placedGpus?: () => Promise<Map<string, number>>;
+  /** Runs before an rsync from `from` to `to` (capacity providers make sure the nodes' transfer key is there). */
+  beforeTransfer?: (from: string, to: string) => Promise<void>;
 }
 
 /** The provider-config keys every SSH-backed provider (ssh, docker) passes to its NodeSet. */
@@ -101,15 +106,33 @@ export class NodeSet {
     if (o.log !== undefined) poolOpts.log = o.log;
     if (o.env !== undefined) poolOpts.env = o.env;
     this.pool = new SshPool(poolOpts);
-    for (const n of [...o.nodes].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      this.byName.set(n.name, n);
-      if (n.ssh) {
-        const h: SshHostConfig = { ...n.ssh, name: n.name };
-        if (h.identityFile !== undefined) h.identityFile = this.path(h.identityFile);
-        if (h.knownHostsFile !== undefined) h.knownHostsFile = ([] as string[]).concat(h.knownHostsFile).map((f) => this.path(f));
-        this.pool.add(h);
-      }
+    for (const n of [...o.nodes].sort((a, b) => (a.name < b.name ? -1 : 1))) this.add(n);
+  }
+
+  /** Adds a node, or replaces what is known about it (a new address, a new host key). */
+  add(n: FleetNodeConfig): void {
+    const prev = this.byName.get(n.name);
+    this.byName.set(n.name, n);
+    if (prev && JSON.stringify(prev) !== JSON.stringify(n)) this.readers.delete(n.name);
+    if (n.ssh) {
+      const h: SshHostConfig = { ...n.ssh, name: n.name };
+      if (h.identityFile !== undefined) h.identityFile = this.path(h.identityFile);
+      if (h.knownHostsFile !== undefined) h.knownHostsFile = ([] as string[]).concat(h.knownHostsFile).map((f) => this.path(f));
+      this.pool.add(h);
+    } else if (this.pool.has(n.name)) {
+      this.pool.remove(n.name);
     }
+  }
+
+  /** Forgets a node (a released lease): its connection is dropped. */
+  remove(name: string): void {
+    this.byName.delete(name);
+    this.readers.delete(name);
+    if (this.pool.has(name)) this.pool.remove(name);
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
   }
 
   private path(p: string): string {
@@ -158,11 +181,15 @@ export class NodeSet {
     }
   }
 
-  /** Every node, sorted by name. A node that cannot be reached is reported with state `unknown`. */
-  async list(): Promise<NodeInfo[]> {
+  /**
+   * Every node (or those named), sorted by name. A node that cannot be reached is reported with
+   * state `unknown`.
+   */
+  async list(only?: readonly string[]): Promise<NodeInfo[]> {
     const placed = (await this.o.placedGpus?.().catch(() => undefined)) ?? new Map<string, number>();
+    const names = only ? this.names().filter((n) => only.includes(n)) : this.names();
     return Promise.all(
-      this.names().map(async (name) => {
+      names.map(async (name) => {
         const n = this.node(name);
         const info: NodeInfo = { id: name, provider: this.o.provider, gpuModel: n.gpuModel ?? 'unknown', gpus: n.gpus ?? 0, capacity: n.capacity ?? 'on-demand', pricePerHour: n.pricePerHour ?? 0, state: 'ready' };
         if (n.zone !== undefined) info.zone = n.zone;
@@ -252,6 +279,7 @@ export class NodeSet {
     // A small checkpoint goes through the controller (no second SSH hop); a bandwidth limit, or a
     // pre-copy (niced, abandonable, under its own limit), asks for rsync.
     const small = t.bwlimitKBps === undefined && !req.lowPriority ? await relaySmallCheckpoint({ pool: this.pool, source: from, target: to, srcDir: o.srcDir, dstDir: o.dstDir }) : undefined;
+    if (!small) await this.o.beforeTransfer?.(from, to);
     const r = small ?? (await rsyncPull(o));
     const cp = await this.verify({ node: req.to, workload: req.workload }, small?.listing);
     if (!cp) throw this.pool.fail(to, `the copied checkpoint of ${req.workload} does not verify on ${to}`);

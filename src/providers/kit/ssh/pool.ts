@@ -36,6 +36,10 @@ export interface SshHostConfig {
   hostKeyFingerprint?: string | string[];
   /** Trust (and record in the first known_hosts file) a key for a host with no entry. Default false. */
   acceptUnknownHostKey?: boolean;
+  /** Host key algorithms to accept, in order (e.g. only `ssh-ed25519` for a pinned ed25519 key). */
+  hostKeyAlgorithms?: string[];
+  /** Handshake limit for this host; default the pool's. */
+  readyTimeoutMs?: number;
 }
 
 export interface SshPoolOptions {
@@ -131,13 +135,24 @@ export class SshPool {
 
   constructor(private readonly opts: SshPoolOptions) {}
 
+  /** Adds a host, or updates how it is reached (a changed address or key drops the old connection). */
   add(host: SshHostConfig): void {
+    const prev = this.hosts.get(host.name);
+    if (prev && JSON.stringify(prev) !== JSON.stringify(host)) this.disconnect(host.name);
     this.hosts.set(host.name, host);
-    this.slots.set(host.name, new Semaphore(this.opts.maxConcurrentPerHost ?? 8));
+    if (!this.slots.has(host.name)) this.slots.set(host.name, new Semaphore(this.opts.maxConcurrentPerHost ?? 8));
   }
 
   has(name: string): boolean {
     return this.hosts.has(name);
+  }
+
+  /** Forgets a host (a node that went away) and drops its connection. */
+  remove(name: string): void {
+    this.disconnect(name);
+    this.hosts.delete(name);
+    this.slots.delete(name);
+    this.hostKeys.delete(name);
   }
 
   /** The host key this pool verified for the host (after the first connection). */
@@ -153,8 +168,10 @@ export class SshPool {
 
   /** `node "a" (root@10.0.0.5:22)`: how errors name a host. */
   describe(name: string): string {
-    const h = this.config(name);
-    return `node "${name}" (${h.user ?? 'root'}@${h.host}:${h.port ?? 22})`;
+    // A host removed while a command on it was still running (a released lease) is named plainly:
+    // this runs in stream callbacks, where a throw would take the process down.
+    const h = this.hosts.get(name);
+    return h ? `node "${name}" (${h.user ?? 'root'}@${h.host}:${h.port ?? 22})` : `node "${name}"`;
   }
 
   fail(name: string, message: string, opts: { retryable?: boolean; cause?: unknown } = {}): ProviderError {
@@ -194,7 +211,7 @@ export class SshPool {
         username: h.user ?? 'root',
         keepaliveInterval: this.opts.keepaliveIntervalMs ?? 10_000,
         keepaliveCountMax: 3,
-        readyTimeout: this.opts.readyTimeoutMs ?? 10_000,
+        readyTimeout: h.readyTimeoutMs ?? this.opts.readyTimeoutMs ?? 10_000,
         hostVerifier: (key: Buffer) => {
           const policy: Parameters<typeof verifyHostKey>[0] = { host: h.host, port, acceptUnknown: h.acceptUnknownHostKey === true };
           if (h.knownHostsFile !== undefined) policy.knownHostsFiles = ([] as string[]).concat(h.knownHostsFile).map(expandHome);
@@ -209,6 +226,7 @@ export class SshPool {
           return true;
         },
       };
+      if (h.hostKeyAlgorithms !== undefined) cfg.algorithms = { serverHostKey: h.hostKeyAlgorithms as NonNullable<NonNullable<ConnectConfig['algorithms']>['serverHostKey']> };
       try {
         if (h.privateKey !== undefined) cfg.privateKey = h.privateKey;
         else if (h.identityFile !== undefined) cfg.privateKey = readFileSync(expandHome(h.identityFile));

@@ -1,5 +1,5 @@
-// The ssh provider's runtime: containers in the Docker Engine ON THE NODE, over the pooled SSH
-// connection. Chosen over setsid/nohup processes because the engine already gives what a process
+// The runtime of SSH-reached nodes (the ssh provider's static hosts, and the VMs and hosts capacity
+// providers buy): containers in the Docker Engine ON THE NODE, over the pooled SSH connection. Chosen over setsid/nohup processes because the engine already gives what a process
 // runtime would have to rebuild on every host: a durable record (labels survive a controller
 // restart), exit codes, logs, stop with a grace period (SIGTERM then SIGKILL), the checkpoint bind
 // mount, and GPU device requests.
@@ -16,15 +16,16 @@
 // Images are pulled with the CLI on the node in both cases, so the node's own registry
 // credentials (~/.docker/config.json, credential helpers) apply.
 import Docker from 'dockerode';
-import { ProviderError } from '../../src/core/errors.js';
-import { nodeAddress } from '../../src/core/address.js';
-import type { ProviderLogger } from '../../src/providers/sdk.js';
-import type { WorkloadInstance } from '../../src/core/types.js';
-import type { RuntimeCapability, StartRequest } from '../../src/providers/sdk.js';
-import { DEFAULT_ENGINE_SOCKET, LABEL, containerStartSpec, containerName, instanceFromContainer, sshSocketAgent, type NodeSet } from '../../src/providers/kit/ssh/index.js';
-import { catchesIn, needsNoHandler, signalName, signalNotReady, waitUntilReady, SIGNAL_READY_TIMEOUT_MS } from '../../src/providers/kit/signal-ready.js';
+import { ProviderError } from '../../../core/errors.js';
+import { nodeAddress } from '../../../core/address.js';
+import type { WorkloadInstance } from '../../../core/types.js';
+import type { ProviderLogger, RuntimeCapability, StartRequest } from '../../sdk.js';
+import { DEFAULT_ENGINE_SOCKET, sshSocketAgent } from './engine-agent.js';
+import { LABEL, containerStartSpec, containerName, instanceFromContainer } from './workload-labels.js';
+import type { NodeSet } from './node-set.js';
+import { catchesIn, needsNoHandler, signalName, signalNotReady, waitUntilReady, SIGNAL_READY_TIMEOUT_MS } from '../signal-ready.js';
 
-export interface DockerRuntimeOptions {
+export interface DockerCliRuntimeOptions {
   provider: string;
   fleet: string;
   nodes: NodeSet;
@@ -35,7 +36,9 @@ export interface DockerRuntimeOptions {
   /** `kill` (docker kill --signal) or `exec` (docker exec ID kill -SIG 1). Default `kill`. */
   signalMethod?: 'kill' | 'exec';
   /** Nodes whose engine has the NVIDIA runtime get `--gpus device=...`. */
-  nvidiaNodes?: Set<string>;
+  nvidiaNodes?: ReadonlySet<string> | ((node: string) => boolean);
+  /** The nodes `list()` looks at. Default every node of the set that has SSH settings. */
+  listNodes?: () => string[];
   /** Where the checkpoint folder is mounted in the container when the request gives no path. */
   defaultCheckpointPath?: string;
   /** spotfleet's environment: the source of a request's `passEnv` values (nothing else of it is passed). */
@@ -86,11 +89,14 @@ function demux(buf: Buffer): string {
 }
 
 
-/** Docker on the nodes, over SSH (Engine API where it answers, else the CLI), as a RuntimeCapability. */
-export class SshDockerRuntime implements RuntimeCapability {
+/**
+ * Docker on the nodes, over SSH (the Engine API where it answers, else the CLI), as a
+ * RuntimeCapability. (Named for its first form, the CLI only; `SshDockerRuntime` is the same class.)
+ */
+export class DockerCliRuntime implements RuntimeCapability {
   private readonly routes = new Map<string, { at: number; route: Promise<EngineRoute> }>();
 
-  constructor(private readonly o: DockerRuntimeOptions) {}
+  constructor(private readonly o: DockerCliRuntimeOptions) {}
 
   /** How the node's engine is reached now (probed on first use, again a minute after a failure). */
   route(node: string): Promise<EngineRoute> {
@@ -226,7 +232,7 @@ export class SshDockerRuntime implements RuntimeCapability {
   }
 
   async list(): Promise<WorkloadInstance[]> {
-    const names = this.o.nodes.names().filter((n) => this.o.nodes.hasSsh(n));
+    const names = this.o.listNodes ? this.o.listNodes() : this.o.nodes.names().filter((n) => this.o.nodes.hasSsh(n));
     const all = (await Promise.all(names.map((n) => this.listOn(n)))).flat();
     return all.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : a.id < b.id ? -1 : 1));
   }
@@ -342,7 +348,8 @@ export class SshDockerRuntime implements RuntimeCapability {
     const used = running.reduce((s, c) => s + (Number(c.labels[LABEL.gpus] ?? '0') || 0), 0);
     const free = indexes.length - used;
     if (free < req.gpus) throw this.fail(node, `no free GPU for ${req.workload}: it needs ${req.gpus}, ${Math.max(0, free)} of ${indexes.length} free`);
-    if (!this.o.nvidiaNodes?.has(node)) return undefined;
+    const nv = this.o.nvidiaNodes;
+    if (!(typeof nv === 'function' ? nv(node) : nv?.has(node))) return undefined;
     const taken = new Set(running.flatMap((c) => (c.labels[LABEL.gpuDevices] ?? '').split(',').filter(Boolean)));
     return indexes.filter((i) => !taken.has(i)).slice(0, req.gpus);
   }
@@ -459,3 +466,7 @@ function normIso(s: string | undefined): string | undefined {
   const t = Date.parse(s);
   return Number.isFinite(t) ? new Date(t).toISOString() : undefined;
 }
+
+/** The same runtime under the name that says what it is now. */
+export { DockerCliRuntime as SshDockerRuntime };
+export type { DockerCliRuntimeOptions as DockerRuntimeOptions };
