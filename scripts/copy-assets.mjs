@@ -1,6 +1,6 @@
 // Copies the JSON assets (schemas) and SQL migrations next to the compiled modules, so `dist/` runs
-// on its own.
-import { cpSync, readdirSync, statSync, mkdirSync } from 'node:fs';
+// on its own, and precompiles the fleet schema's validator there.
+import { cpSync, readdirSync, statSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 
 function walk(dir) {
@@ -15,3 +15,8 @@ function walk(dir) {
   }
 }
 for (const root of ['src', 'providers']) walk(root);
+
+// The fleet schema's validator, precompiled (ajv standalone code) so no CLI run compiles it; the
+// module carries the hash of the schema it came from, and a stale one is ignored.
+const { fleetValidatorModule, PRECOMPILED_VALIDATOR } = await import('../dist/src/spec/schema.js');
+writeFileSync(join('dist/src/spec', PRECOMPILED_VALIDATOR), await fleetValidatorModule());

@@ -8,8 +8,9 @@ import type { NoticesCapability, Provider, ProviderContext, ProviderFactory } fr
 import { LeasedNodes } from '../../src/providers/kit/capacity/index.js';
 import { checkEc2Pool, createEc2Driver, ec2ConfigProperties, ec2Configured, ec2DependentRequired, type Ec2CapacityConfig } from './ec2.js';
 import { awsNoticesConfigSchema, createAwsNotices, type AwsNoticesConfig } from './notices.js';
+import { createInterruptionQueue, interruptionQueueSchema, type InterruptionQueueConfig } from './interruption-queue.js';
 
-export type AwsConfig = Ec2CapacityConfig & AwsNoticesConfig;
+export type AwsConfig = Ec2CapacityConfig & AwsNoticesConfig & { interruptionQueue?: InterruptionQueueConfig };
 
 export const configSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -19,20 +20,20 @@ export const configSchema = {
     'IMDSv2 eviction notices for the instance spotfleet runs on when a notice key is set or when there is no capacity.',
   type: 'object',
   additionalProperties: false,
-  properties: { ...ec2ConfigProperties, ...awsNoticesConfigSchema.properties },
+  properties: { ...ec2ConfigProperties, ...awsNoticesConfigSchema.properties, interruptionQueue: interruptionQueueSchema },
   dependentRequired: ec2DependentRequired,
 } as const;
 
 const NOTICE_KEYS = Object.keys(awsNoticesConfigSchema.properties) as (keyof AwsNoticesConfig)[];
 
 /**
- * Notices are on when any notice key is set, or when there is no capacity (then notices are the
- * provider's only purpose). A capacity-only config never reads instance metadata itself: spotfleet
- * may run off EC2, where the metadata address is not the instance's own; the notices of the
- * instances it buys are read on those instances, over SSH.
+ * IMDS notices are on when any notice key is set, or when there is neither capacity nor an
+ * interruption queue (then they are the provider's only purpose). A capacity-only config never
+ * reads instance metadata itself: spotfleet may run off EC2, where the metadata address is not the
+ * instance's own; the notices of the instances it buys are read on those instances, over SSH.
  */
 export function awsNoticesEnabled(config: AwsConfig): boolean {
-  return NOTICE_KEYS.some((k) => config[k] !== undefined) || !ec2Configured(config);
+  return NOTICE_KEYS.some((k) => config[k] !== undefined) || (!ec2Configured(config) && config.interruptionQueue === undefined);
 }
 
 /** Builds the provider instance; exported for tests that pass a context directly. */
@@ -72,6 +73,20 @@ export function createAwsProvider(config: AwsConfig, ctx: ProviderContext): Prov
           },
         }
       : n.notices;
+  }
+  if (config.interruptionQueue) {
+    // The fleet-level source: every instance's notices from one queue; IMDS (when on) stays the
+    // per-node poll for the instance spotfleet itself runs on.
+    const q = createInterruptionQueue(config.interruptionQueue, ctx);
+    const own = p.notices;
+    p.notices = {
+      poll: own ? (node) => own.poll(node) : async () => Promise.resolve([]),
+      fleet: q.fleet,
+      acknowledge: async (node, notice) => {
+        if (!(await q.acknowledge(notice))) await own?.acknowledge?.(node, notice);
+      },
+    };
+    closers.push(() => q.close());
   }
   p.close = async () => {
     for (const c of closers) await c();

@@ -4,40 +4,17 @@
 // test/bench/ssh-notice.bench.ts). Instead each request opens one streamlocal channel to the
 // engine's socket on the node over the pooled, host-key-verified ssh2 connection: no handshake, no
 // process on the node, and no docker CLI needed there.
-import { Agent } from 'node:http';
 import { readFileSync } from 'node:fs';
-import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
-import type { SshPool } from '../../src/providers/kit/ssh/index.js';
+import { DEFAULT_ENGINE_SOCKET, sshSocketAgent, type SshPool } from '../../src/providers/kit/ssh/index.js';
 
 export type EngineConfig =
   | { socketPath: string }
   | { host: string; port?: number; tls?: { ca: string; cert: string; key: string } }
   | { ssh: true; socketPath?: string };
 
-export const DEFAULT_ENGINE_SOCKET = '/var/run/docker.sock';
-
-/** An http.Agent whose connections are streamlocal channels over the pooled SSH connection. */
-export function sshSocketAgent(pool: SshPool, node: string, socketPath: string): Agent {
-  const agent = new Agent({ keepAlive: false });
-  (agent as unknown as { createConnection: (o: unknown, cb: (err: Error | null, s?: Duplex) => void) => undefined }).createConnection = (_o, cb) => {
-    pool.openUnixSocket(node, socketPath).then(
-      (s) => {
-        // http expects these socket methods; an SSH channel has no TCP options to set.
-        const sock = s as Duplex & { setTimeout?: unknown; setNoDelay?: unknown; setKeepAlive?: unknown; ref?: unknown; unref?: unknown };
-        sock.setTimeout ??= () => sock;
-        sock.setNoDelay ??= () => sock;
-        sock.setKeepAlive ??= () => sock;
-        sock.ref ??= () => sock;
-        sock.unref ??= () => sock;
-        cb(null, sock);
-      },
-      (e: Error) => cb(e),
-    );
-    return undefined;
-  };
-  return agent;
-}
+// The agent lives in the SSH kit now (the ssh provider's runtime uses it too); re-exported here.
+export { DEFAULT_ENGINE_SOCKET, sshSocketAgent } from '../../src/providers/kit/ssh/index.js';
 
 /** Builds the dockerode client for one node's engine. */
 export function engineFor(cfg: EngineConfig, opts: { pool: SshPool; node: string; resolvePath: (p: string) => string }): Docker {

@@ -316,13 +316,13 @@ function createSim(config: SimConfig, ctx: ProviderContext): Provider {
     nodes: {
       list: async () => {
         await settleAll();
-        const running = (await runtime.list()).filter((i) => i.state === 'running');
+        const used = new Map<string, number>();
+        for (const i of await runtime.list()) if (i.state === 'running') used.set(i.node, (used.get(i.node) ?? 0) + i.gpus);
         return allLeases()
           .filter((l) => !l.released)
           .map((l) => {
             const n = nodeOf(l);
-            const used = running.filter((i) => i.node === l.id).reduce((s, i) => s + i.gpus, 0);
-            n.gpusFree = n.state === 'terminated' ? 0 : Math.max(0, n.gpus - used);
+            n.gpusFree = n.state === 'terminated' ? 0 : Math.max(0, n.gpus - (used.get(l.id) ?? 0));
             return n;
           });
       },

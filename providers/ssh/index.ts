@@ -1,8 +1,10 @@
 // The `ssh` provider: static GPU hosts reached over SSH (ssh2, one pooled connection per host,
-// host keys verified). Nodes come from config plus nvidia-smi; workloads run as containers through
-// the docker CLI on the host (src/providers/kit/ssh/docker-cli-runtime.ts says why); checkpoints are verified on the host
-// and moved node to node with rsync; eviction notices are read by curl on the host from the
-// node's cloud metadata service (aws, gcp, azure).
+// host keys verified). Nodes come from config plus nvidia-smi; workloads run as containers in the
+// host's Docker Engine, through its API over the SSH connection where it answers and through the
+// docker CLI on the host otherwise (src/providers/kit/ssh/docker-cli-runtime.ts says why);
+// checkpoints are verified on the host and moved node to node (small ones through the controller,
+// others with rsync); eviction notices are read from the node's cloud metadata service (aws, gcp,
+// azure) through a direct-tcpip channel from the node (curl there as fallback).
 import type { CapacityType } from '../../src/core/types.js';
 import type { Provider, ProviderContext, ProviderFactory } from '../../src/providers/sdk.js';
 import { DockerCliRuntime, NodeSet, nodeSetOptions, DEFAULT_CHECKPOINT_ROOT, type FleetNodeConfig } from '../../src/providers/kit/ssh/index.js';
@@ -40,14 +42,23 @@ export interface SshProviderConfig {
   sharedStorage?: boolean;
   transfer?: { identityFile?: string; knownHostsFile?: string; bwlimitKBps?: number; precopyBwlimitKBps?: number; attempts?: number };
   acknowledgeNotices?: boolean;
-  runtime?: { docker?: string; networkMode?: string; signalMethod?: 'kill' | 'exec'; checkpointPath?: string };
+  runtime?: {
+    docker?: string;
+    networkMode?: string;
+    signalMethod?: 'kill' | 'exec';
+    checkpointPath?: string;
+    /** `auto` (default): the Engine API over SSH where it answers, else the docker CLI; `api` or `cli` to insist. */
+    engine?: 'auto' | 'api' | 'cli';
+    /** The engine's socket on the hosts; default DOCKER_HOST's (unix://) or /var/run/docker.sock. */
+    socketPath?: string;
+  };
 }
 
 const str = { type: 'string', minLength: 1 };
 const configSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   title: 'ssh provider config',
-  description: 'GPU hosts reached over SSH; workloads run as containers via the docker CLI on each host.',
+  description: 'GPU hosts reached over SSH; workloads run as containers in each host\'s Docker Engine.',
   type: 'object',
   additionalProperties: false,
   required: ['hosts'],
@@ -100,7 +111,14 @@ const configSchema = {
     runtime: {
       type: 'object',
       additionalProperties: false,
-      properties: { docker: str, networkMode: str, signalMethod: { enum: ['kill', 'exec'] }, checkpointPath: { type: 'string', pattern: '^/' } },
+      properties: {
+        docker: str,
+        networkMode: str,
+        signalMethod: { enum: ['kill', 'exec'] },
+        checkpointPath: { type: 'string', pattern: '^/' },
+        engine: { enum: ['auto', 'api', 'cli'], description: 'How to reach each host\'s Docker Engine: its API over the SSH connection (no shell per call), the docker CLI on the host, or auto (the API where it answers). Default auto.' },
+        socketPath: { type: 'string', pattern: '^/', description: 'The Docker Engine socket on the hosts. Default: DOCKER_HOST (unix://) from the host\'s login environment, else /var/run/docker.sock.' },
+      },
     },
   },
 };
@@ -134,12 +152,15 @@ export function createSshProvider(config: SshProviderConfig, ctx: ProviderContex
     nodes,
     nvidiaNodes: (node) => nodes.has(node) && nodes.node(node).nvidiaRuntime === true,
     env: ctx.env,
+    log: ctx.log,
   };
   const r = config.runtime ?? {};
   if (r.docker !== undefined) rt.docker = r.docker;
   if (r.networkMode !== undefined) rt.networkMode = r.networkMode;
   if (r.signalMethod !== undefined) rt.signalMethod = r.signalMethod;
   if (r.checkpointPath !== undefined) rt.defaultCheckpointPath = r.checkpointPath;
+  if (r.engine !== undefined) rt.engine = r.engine;
+  if (r.socketPath !== undefined) rt.socketPath = r.socketPath;
   const rtm = new DockerCliRuntime(rt);
   ref.runtime = rtm;
   return {
@@ -162,7 +183,7 @@ export function createSshProvider(config: SshProviderConfig, ctx: ProviderContex
 
 export const provider: ProviderFactory<SshProviderConfig> = {
   type: 'ssh',
-  description: 'GPU hosts over SSH: nvidia-smi inventory, containers via the docker CLI, rsync checkpoints, cloud eviction notices',
+  description: 'GPU hosts over SSH: nvidia-smi inventory, containers in each host\'s Docker Engine (API over SSH, or the docker CLI), rsync checkpoints, cloud eviction notices',
   configSchema,
   create: (config, ctx) => createSshProvider(config, ctx),
 };

@@ -78,6 +78,10 @@ interface Ctx {
   state: StateFile;
   opts: PlanOptions;
   nodes: Map<string, NodeInfo>;
+  /** Nodes by id alone (ids may repeat across providers), in observed order. */
+  nodesById: Map<string, NodeInfo[]>;
+  /** The spec's workloads by name. */
+  specs: Map<string, WorkloadSpec>;
   notices: Map<string, Notice[]>;
   /** GPUs still free per node, updated as the plan assigns workloads. */
   free: Map<string, number>;
@@ -102,6 +106,23 @@ interface Ctx {
   seq: number;
 }
 
+/** Observed leases by `id\0provider\0id` and, for this fleet's, by `pool\0provider\0pool\0workload` (in observed order). */
+function indexPreparedLeases(leases: readonly Lease[], fleet: string): Map<string, Lease[]> {
+  const m = new Map<string, Lease[]>();
+  for (const l of leases) {
+    pushTo(m, `id\0${l.provider}\0${l.id}`, l);
+    const w = l.labels?.['spotfleet.workload'];
+    if (w !== undefined && l.labels?.['spotfleet.fleet'] === fleet) pushTo(m, `pool\0${l.provider}\0${l.pool}\0${w}`, l);
+  }
+  return m;
+}
+
+function pushTo<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
+}
+
 function nextId(ctx: Ctx, kind: string, name: string): string {
   ctx.seq += 1;
   return `${kind}:${name}:${ctx.seq}`;
@@ -123,6 +144,8 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     state,
     opts,
     nodes: new Map(observed.nodes.map((n) => [nodeKey(n.provider, n.id), n])),
+    nodesById: new Map(),
+    specs: new Map(fleet.workloads.map((w) => [w.name, w])),
     notices: new Map(),
     free: new Map(),
     index: undefined as unknown as FreeGpuIndex,
@@ -138,6 +161,7 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     unknownProviders: new Set(),
     seq: 0,
   };
+  for (const n of observed.nodes) pushTo(ctx.nodesById, n.id, n);
   for (const n of observed.notices) {
     const k = nodeKey(n.provider, n.node);
     const list = ctx.notices.get(k) ?? [];
@@ -179,16 +203,18 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
   }
   // A lease acquired for an early warning (prepare) is its workload's until the warning's window ends.
   // (Its lease is known by id once recorded, and by its labels while the acquire is under way.)
+  // The leases are indexed once, when a workload is prepared at all: no scan of them per workload.
+  let preparedLeases: Map<string, Lease[]> | undefined;
   for (const r of Object.values(state.resources)) {
     const p = r.type === 'workload' ? r.prepared : undefined;
     if (r.type !== 'workload' || !p || !preparedActive(p, opts.now) || opts.destroy) continue;
-    for (const l of observed.leases) {
-      if (l.provider !== p.provider || (p.leaseId !== undefined ? l.id !== p.leaseId : l.pool !== p.pool || l.labels?.['spotfleet.workload'] !== r.name || l.labels['spotfleet.fleet'] !== fleet.name)) continue;
+    preparedLeases ??= indexPreparedLeases(observed.leases, fleet.name);
+    for (const l of preparedLeases.get(p.leaseId !== undefined ? `id\0${p.provider}\0${p.leaseId}` : `pool\0${p.provider}\0${p.pool}\0${r.name}`) ?? []) {
       ctx.leasesInUse.add(`${l.provider}/${l.id}`);
       if (l.node !== undefined && l.node !== r.node) ctx.reserved.set(nodeKey(l.provider, l.node), r.name);
     }
   }
-  for (const [k, wl] of ctx.reserved) ctx.reservedFor.set(wl, [...(ctx.reservedFor.get(wl) ?? []), k]);
+  for (const [k, wl] of ctx.reserved) pushTo(ctx.reservedFor, wl, k);
   ctx.index = buildIndex(ctx);
   let beforePerHour = 0;
   let afterPerHour = 0;
@@ -198,9 +224,8 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
   const names = new Set<string>([...specNames, ...byWorkload.keys()]);
   for (const r of Object.values(state.resources)) if (r.type === 'workload') names.add(r.name);
 
-  const specByName = new Map(fleet.workloads.map((w) => [w.name, w]));
   for (const name of [...names].sort()) {
-    const spec = opts.destroy ? undefined : specByName.get(name);
+    const spec = opts.destroy ? undefined : ctx.specs.get(name);
     const r = planWorkload(ctx, name, spec, byWorkload.get(name) ?? []);
     beforePerHour += r.before;
     afterPerHour += r.after;
@@ -773,15 +798,15 @@ function checkpointAndStop(ctx: Ctx, name: string, inst: WorkloadInstance, spec:
   });
   ids.push(sid);
   const k = nodeKey(inst.provider, inst.node);
-  ctx.stopsOnNode.set(k, [...(ctx.stopsOnNode.get(k) ?? []), sid]);
+  pushTo(ctx.stopsOnNode, k, sid);
   // Stopped for good on a node whose lease goes back: keep its checkpoint in the archive first.
-  const contract = spec?.checkpoint ?? ctx.fleet.workloads.find((w) => w.name === name)?.checkpoint;
+  const contract = spec?.checkpoint ?? ctx.specs.get(name)?.checkpoint;
   const archive = ctx.nodes.get(nodeKey(ARCHIVE_PROVIDER, ARCHIVE_NODE));
   if ((mode === 'cancel' || mode === 'park') && !nodeDead && contract && !contract.shared && archive && ctx.opts.archivable?.has(k)) {
     const tid = nextId(ctx, 'transfer', name);
     ctx.actions.push({ id: tid, kind: 'transfer', address, deps: [sid], summary: `keep checkpoint: ${inst.node} → the controller's archive`, workload: name, from: { provider: inst.provider, node: inst.node }, to: { provider: ARCHIVE_PROVIDER, node: ARCHIVE_NODE, capacity: 'on-demand', pricePerGpuHour: 0 } });
     ids.push(tid);
-    ctx.stopsOnNode.set(k, [...(ctx.stopsOnNode.get(k) ?? []), tid]);
+    pushTo(ctx.stopsOnNode, k, tid);
   }
   return ids;
 }
@@ -889,7 +914,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
     // Not running: resume from the last recorded checkpoint, or from whatever the node it last ran
     // on still holds (it may have died at a notice's deadline before anyone recorded a checkpoint).
     const at = rec.lastCheckpoint?.node ?? (rec.node);
-    const src = ctx.observed.nodes.find((n) => n.id === at && (rec.provider === undefined || rec.lastCheckpoint !== undefined || n.provider === rec.provider));
+    const src = ((at !== undefined ? ctx.nodesById.get(at) : undefined) ?? []).find((n) => rec.provider === undefined || rec.lastCheckpoint !== undefined || n.provider === rec.provider);
     if (src) fromNode = { provider: src.provider, node: src.id };
     else if (rec.lastCheckpoint) ctx.warnings.push(`${address}: its newest checkpoint was on ${at}, which is gone; it starts from whatever checkpoint the target has`);
   }
@@ -900,7 +925,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
     ctx.actions.push({ id: tid, kind: 'transfer', address, deps, summary: `transfer checkpoint ${fromNode.node} → ${target.node ?? `new ${target.pool} node`}`, workload: name, from: fromNode, to: placement });
     // The source node (and its lease) must outlive the copy of the checkpoint.
     const fk = nodeKey(fromNode.provider, fromNode.node);
-    ctx.stopsOnNode.set(fk, [...(ctx.stopsOnNode.get(fk) ?? []), tid]);
+    pushTo(ctx.stopsOnNode, fk, tid);
     ids.push(tid);
     startDeps.length = 0;
     startDeps.push(tid);

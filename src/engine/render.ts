@@ -5,7 +5,7 @@ import { JSON_FORMAT_VERSION, toSnakeJson } from '../core/json.js';
 import { sgr } from '../core/text.js';
 import { formatUsd, formatUsdPerHour, roundUsd } from '../core/units.js';
 import { spotfleetVersion } from '../core/version.js';
-import { planHasActions, planHasChanges, type ChangeKind, type DriftItem, type Plan, type ResourceChange } from './types.js';
+import { planHasActions, planHasChanges, type Action, type ChangeKind, type DriftItem, type Plan, type ResourceChange } from './types.js';
 
 export interface RenderOptions {
   color: boolean;
@@ -66,6 +66,10 @@ export function renderPlanText(plan: Plan, o: RenderOptions): string {
     return `${out.join('\n')}\n`;
   }
   out.push('spotfleet will perform the following actions:', '');
+  // Indexed once: a change's steps and the actions no change claims, in linear time.
+  const order = new Map(plan.actions.map((a, i) => [a.id, i]));
+  const claimed = new Set<string>();
+  for (const ch of plan.changes) for (const id of ch.actions) claimed.add(id);
   for (const ch of visible) {
     const sym = SYMBOL[ch.change];
     out.push(`  ${c(o, 1, `# ${ch.address}`)} ${VERB[ch.change]}`);
@@ -77,11 +81,11 @@ export function renderPlanText(plan: Plan, o: RenderOptions): string {
       out.push(`      cost: ${formatUsdPerHour(ch.money.nowPerHour)} → ${formatUsdPerHour(ch.money.afterPerHour)}${ch.money.migrationOverheadUsd > 0 ? `, migration overhead ${formatUsd(ch.money.migrationOverheadUsd)}` : ''}${ch.money.expectedSavingsUsd !== undefined ? `, expected savings ${formatUsd(ch.money.expectedSavingsUsd)}` : ''}`);
     }
     for (const v of ch.violations) out.push(`      ${c(o, v.level === 'mandatory' ? 31 : 33, `${v.level} policy ${v.policy}`)}: ${v.message}`);
-    const steps = plan.actions.filter((a) => ch.actions.includes(a.id));
+    const steps = [...new Set(ch.actions)].filter((id) => order.has(id)).sort((a, b) => (order.get(a) as number) - (order.get(b) as number)).map((id) => plan.actions[order.get(id) as number] as Action);
     if (steps.length > 1) out.push(`      steps: ${steps.map((a) => a.kind).join(', ')}`);
     out.push('');
   }
-  const orphanActions = plan.actions.filter((a) => !plan.changes.some((ch) => ch.actions.includes(a.id)));
+  const orphanActions = plan.actions.filter((a) => !claimed.has(a.id));
   for (const a of orphanActions) out.push(`  ${c(o, 2, `# ${a.address}: ${a.summary}`)}`);
   if (orphanActions.length > 0) out.push('');
   out.push(c(o, 1, summaryLine(plan)));

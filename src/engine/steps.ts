@@ -82,6 +82,12 @@ export interface StepOptions {
   mode: 'apply' | 'destroy';
 }
 
+function firstByKey<T extends { provider: string; id: string }>(items: readonly T[]): Map<string, T> {
+  const m = new Map<string, T>();
+  for (const x of items) if (!m.has(`${x.provider}/${x.id}`)) m.set(`${x.provider}/${x.id}`, x);
+  return m;
+}
+
 /** The per-run context the steps share: node facts, acquired leases, the checkpoint baton. */
 export class StepContext {
   readonly nodeCache: Map<string, NodeInfo>;
@@ -102,8 +108,25 @@ export class StepContext {
     return p;
   }
 
+  private specs: Map<string, WorkloadSpec> | undefined;
+  private leasesByKey: Map<string, Lease> | undefined;
+  private instancesByKey: Map<string, WorkloadInstance> | undefined;
+
+  /** An observed lease by provider and id (adopting thousands stays linear). */
+  observedLease(provider: string, id: string): Lease | undefined {
+    this.leasesByKey ??= firstByKey(this.o.observed.leases);
+    return this.leasesByKey.get(`${provider}/${id}`);
+  }
+
+  /** An observed instance by provider and id. */
+  observedInstance(provider: string, id: string): WorkloadInstance | undefined {
+    this.instancesByKey ??= firstByKey(this.o.observed.workloads);
+    return this.instancesByKey.get(`${provider}/${id}`);
+  }
+
   spec(workload: string): WorkloadSpec | undefined {
-    return this.o.fleet.workloads.find((w) => w.name === workload);
+    this.specs ??= new Map(this.o.fleet.workloads.map((w) => [w.name, w]));
+    return this.specs.get(workload);
   }
 
   contract(workload: string): CheckpointContract | undefined {
@@ -645,7 +668,7 @@ export async function releaseStep(ctx: StepContext, a: ReleaseAction): Promise<S
 export async function adoptStep(ctx: StepContext, a: AdoptAction): Promise<void> {
   const now = ctx.o.now();
   if (a.record === 'lease') {
-    const l = ctx.o.observed.leases.find((x) => x.id === a.leaseId && x.provider === a.provider);
+    const l = a.leaseId !== undefined ? ctx.observedLease(a.provider, a.leaseId) : undefined;
     if (!l) return;
     await ctx.o.recorder.update((s) => {
       s.resources[a.address] = {
@@ -655,7 +678,7 @@ export async function adoptStep(ctx: StepContext, a: AdoptAction): Promise<void>
     });
     return;
   }
-  const inst = ctx.o.observed.workloads.find((w) => w.id === a.instanceId && w.provider === a.provider);
+  const inst = a.instanceId !== undefined ? ctx.observedInstance(a.provider, a.instanceId) : undefined;
   if (!inst) return;
   const node = ctx.nodeCache.get(`${a.provider}/${inst.node}`);
   const od = node ? ctx.onDemandPrice(node.gpuModel) : 0;

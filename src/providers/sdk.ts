@@ -206,9 +206,27 @@ export interface RuntimeCapability {
 // ---------------------------------------------------------------------------------------------
 // notices: eviction signals.
 
+/**
+ * A fleet-level notice source: one stream for every node of the provider (the EC2 events that
+ * EventBridge puts on an SQS queue, the Compute API's preemption operations), instead of one poll
+ * per node. Each notice's `node` is the cloud's identity of the instance (EC2 instance id, GCE
+ * instance name); watch matches it to the provider's nodes by id or leaseId, and to any node whose
+ * `meta.instanceId` is that identity.
+ */
+export interface FleetNoticeSource {
+  /**
+   * Calls onNotice for each notice until `signal` aborts, then resolves. Rejects (or resolves
+   * before the abort) when the source fails: watch then polls the nodes one by one again and
+   * retries the source after a back-off.
+   */
+  watch(onNotice: (n: Notice) => void, signal: AbortSignal): Promise<void>;
+}
+
 export interface NoticesCapability {
   /** One poll of one node. Must be cheap: watch calls it every couple of seconds per spot node. */
   poll(node: NodeInfo): Promise<Notice[]>;
+  /** Fleet-level source; while it runs, the provider's nodes are not polled one by one. */
+  fleet?: FleetNoticeSource;
   /** Confirm a notice to the cloud when configured (Azure StartRequests). */
   acknowledge?(node: NodeInfo, notice: Notice): Promise<void>;
   /**

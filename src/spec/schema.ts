@@ -1,7 +1,9 @@
 // Checks one parsed spec file against fleet.schema.json (ajv, all errors) and turns every ajv error
 // into a SpecProblem at the offending node: unknown keys at the key, wrong values at the value,
 // missing keys at the mapping that lacks them.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { SpecProblem } from '../core/errors.js';
@@ -9,19 +11,54 @@ import { nearestWord } from '../core/suggest.js';
 import { encodeSegment, positionOf, type SpecFile } from './source.js';
 
 let validator: ValidateFunction | undefined;
+let schemaText: string | undefined;
+
+/** File name of the validator the build precompiles next to this module (scripts/copy-assets.mjs). */
+export const PRECOMPILED_VALIDATOR = 'fleet.schema.validator.cjs';
+
+function fleetSchemaText(): string {
+  schemaText ??= readFileSync(new URL('./fleet.schema.json', import.meta.url), 'utf8');
+  return schemaText;
+}
 
 /** The fleet JSON Schema (draft 2020-12), as published for editors. */
 export function fleetSchema(): Record<string, unknown> {
-  return JSON.parse(readFileSync(new URL('./fleet.schema.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+  return JSON.parse(fleetSchemaText()) as Record<string, unknown>;
+}
+
+function schemaSha256(): string {
+  return createHash('sha256').update(fleetSchemaText()).digest('hex');
+}
+
+function newAjv(source: boolean): Ajv2020 {
+  // The schema is ours and fixed: checking it against the meta-schema (test/spec/schema.test.ts
+  // does) and optimising the generated code would double the compile time of every CLI run.
+  return new Ajv2020({ allErrors: true, strict: false, verbose: true, validateSchema: false, code: { optimize: false, source } });
+}
+
+/**
+ * The fleet schema's validator as a CommonJS module (ajv standalone code), tagged with the hash of
+ * the schema it was made from. The build writes it next to this module: loading it costs a few
+ * milliseconds, compiling the schema a few tens on every run.
+ */
+export async function fleetValidatorModule(): Promise<string> {
+  const standalone = await import('ajv/dist/standalone/index.js');
+  const ajv = newAjv(true);
+  return `${standalone.default(ajv, ajv.compile(fleetSchema()))}\nmodule.exports.schemaSha256 = ${JSON.stringify(schemaSha256())};\n`;
+}
+
+/** The precompiled validator in `file` when it was made from this very schema; otherwise undefined. */
+export function loadPrecompiledValidator(file: string): ValidateFunction | undefined {
+  try {
+    const mod = createRequire(import.meta.url)(file) as { default?: ValidateFunction; schemaSha256?: string };
+    return typeof mod.default === 'function' && mod.schemaSha256 === schemaSha256() ? mod.default : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function getValidator(): ValidateFunction {
-  if (!validator) {
-    // The schema is ours and fixed: checking it against the meta-schema (test/spec/schema.test.ts
-    // does) and optimising the generated code would double the compile time of every CLI run.
-    const ajv = new Ajv2020({ allErrors: true, strict: false, verbose: true, validateSchema: false, code: { optimize: false } });
-    validator = ajv.compile(fleetSchema());
-  }
+  validator ??= loadPrecompiledValidator(new URL(`./${PRECOMPILED_VALIDATOR}`, import.meta.url).pathname) ?? newAjv(false).compile(fleetSchema());
   return validator;
 }
 

@@ -42,15 +42,20 @@ export interface FastSpecSource {
 export type SpecFile = SpecSource | FastSpecSource;
 
 /**
- * Source offsets of a fast-path document. Only collections get an entry (keyed by the data object
- * itself, which js-yaml never shares without aliases): a mapping holds `[key, keyOffset,
- * valueOffset, ...]` in source order, a sequence the offsets of its items. Scalars are reached
- * through their parent, so the index costs about one small array per collection.
+ * Source offsets of a fast-path document, as a tree that mirrors the data: a mapping is
+ * `[key, keyOffset, valueOffset, valueIndex, ...]` in source order, a sequence `[itemOffset,
+ * itemIndex, ...]`, and a scalar has no entry (undefined). Scalars are reached through their
+ * parent, so the index costs about one small array per collection; a parallel tree rather than a
+ * map keyed by the data objects, because giving every object an identity hash was a third of the
+ * fast path's time.
  */
+export type IndexNode = (string | number | IndexNode | undefined)[];
+
 export interface PositionIndex {
   /** Offset of the top-level node. */
   root: number;
-  nodes: Map<object, (string | number)[] | number[]>;
+  /** The top-level node's entry. */
+  tree: IndexNode | undefined;
   /** Line starts as the `yaml` package's LineCounter records them, for identical line:col. */
   lines: LineCounter;
 }
@@ -438,8 +443,8 @@ export function parseFast(text: string): { data: Record<string, unknown>; index:
   const starts: number[] = [];
   const ends: number[] = [];
   const values: unknown[] = [];
+  const indexes: (IndexNode | undefined)[] = [];
   let top = 0;
-  const nodes = new Map<object, (string | number)[] | number[]>();
 
   const listener = (event: 'open' | 'close', state: JsYamlState): void => {
     if (event === 'open') {
@@ -463,7 +468,7 @@ export function parseFast(text: string): { data: Record<string, unknown>; index:
     if (kind === 'mapping') {
       if (typeof result !== 'object' || result === null || Array.isArray(result) || n % 2 !== 0) throw LEAVE_FAST_PATH;
       const obj = result as Record<string, unknown>;
-      const entries = new Array<string | number>((n >> 1) * 3);
+      const entries: IndexNode = new Array<string | number | IndexNode | undefined>((n >> 1) * 4);
       let count = 0;
       for (let i = 0; i < n; i += 2) {
         const key = values[base + i];
@@ -476,22 +481,26 @@ export function parseFast(text: string): { data: Record<string, unknown>; index:
         if (!Object.is(obj[key], values[base + i + 1])) throw LEAVE_FAST_PATH;
         entries[count++] = key;
         entries[count++] = kStart;
-        entries[count++] = starts[base + i + 1] as number;
+        entries[count++] = starts[base + i + 1];
+        entries[count++] = indexes[base + i + 1];
       }
       // No key of `obj` escapes these checks: js-yaml composes every key as a node, and a key without
       // a value node (`? a`, `{a, b}`) holds null, which no (non-null) child equals, so its pair fails.
-      nodes.set(obj, entries);
+      indexes[base] = entries;
     } else if (kind === 'sequence') {
       if (!Array.isArray(result) || result.length !== n) throw LEAVE_FAST_PATH;
-      const offs = new Array<number>(n);
+      const offs: IndexNode = new Array<number | IndexNode | undefined>(n * 2);
       for (let i = 0; i < n; i++) {
         if (!Object.is(result[i], values[base + i])) throw LEAVE_FAST_PATH;
-        offs[i] = starts[base + i] as number;
+        offs[2 * i] = starts[base + i];
+        offs[2 * i + 1] = indexes[base + i];
       }
-      nodes.set(result, offs);
+      indexes[base] = offs;
     } else if (kind !== 'scalar' || (typeof result !== 'string' && typeof result !== 'number' && typeof result !== 'boolean')) {
       // empty nodes and nulls: yaml places them on zero-width ranges the fast path does not model
       throw LEAVE_FAST_PATH;
+    } else {
+      indexes[base] = undefined;
     }
     // this node replaces its children in its parent's list
     starts[base] = start;
@@ -514,12 +523,12 @@ export function parseFast(text: string): { data: Record<string, unknown>; index:
     return undefined;
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data) || depth !== 0 || top !== 1 || values[0] !== data) return undefined;
-  return { data: data as Record<string, unknown>, index: { root: starts[0] as number, nodes, lines: countLines(text) } };
+  return { data: data as Record<string, unknown>, index: { root: starts[0] as number, tree: indexes[0], lines: countLines(text) } };
 }
 
 function fastPositionOf(src: FastSpecSource, pointer: string, which: 'key' | 'value'): SourcePos {
-  const { nodes, root, lines } = src.index;
-  let node: unknown = src.data;
+  const { tree, root, lines } = src.index;
+  let node = tree;
   let best = root;
   // The same walk as over the yaml Document (keys by name, list items by index), reading the
   // segments in place: this runs for every workload's position, a split per call adds up.
@@ -532,24 +541,25 @@ function fastPositionOf(src: FastSpecSource, pointer: string, which: 'key' | 'va
     const raw = more ? pointer.slice(from, slash) : pointer.slice(from);
     from = slash + 1;
     const seg = decode ? decodeSegment(raw) : raw;
-    if (typeof node !== 'object' || node === null) break;
-    const offs = nodes.get(node);
-    if (offs === undefined) break;
-    if (Array.isArray(node)) {
+    // A scalar (no entry) or an empty collection: nothing deeper to point at.
+    if (node === undefined || node.length === 0) break;
+    if (typeof node[0] === 'number') {
+      // a sequence: [offset, entry, ...]
       const idx = Number(seg);
-      if (!Number.isInteger(idx)) break;
-      const off = offs[idx];
+      if (!Number.isInteger(idx) || idx < 0) break;
+      const off = node[2 * idx];
       if (off === undefined) break;
       best = off as number;
-      node = node[idx];
+      node = node[2 * idx + 1] as IndexNode | undefined;
     } else {
+      // a mapping: [key, keyOffset, valueOffset, entry, ...]
       let j = 0;
-      while (j < offs.length && offs[j] !== seg) j += 3;
-      if (j >= offs.length) break;
-      best = offs[j + 1] as number;
+      while (j < node.length && node[j] !== seg) j += 4;
+      if (j >= node.length) break;
+      best = node[j + 1] as number;
       if (!more && which === 'key') break;
-      best = offs[j + 2] as number;
-      node = (node as Record<string, unknown>)[seg];
+      best = node[j + 2] as number;
+      node = node[j + 3] as IndexNode | undefined;
     }
   }
   const p = lines.linePos(best);

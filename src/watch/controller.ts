@@ -588,6 +588,8 @@ export class Controller {
       const fleet = await this.sessions.loadSpec();
       const session = await this.sessions.ensure(fleet);
       this.describeMetrics(session);
+      // The spec's files and the policy files it names now: nothing else under its folder.
+      await this.specWatcher?.update([this.opts.specPath, ...fleet.policies]);
       this.recorder ??= new StateRecorder(this.store, await this.store.read());
       for (const [k, n] of this.activeNotices) if (Date.parse(n.deadline) + 3_600_000 < Date.now()) this.activeNotices.delete(k);
       // The notice monitor polls every node on its own schedule; the refresh does not poll them again.

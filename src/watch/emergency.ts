@@ -76,6 +76,9 @@ export async function migrateWorkload(ctx: EmergencyContext, workload: string, n
     if (rec?.type !== 'workload' || rec.provider !== notice.provider || rec.node !== notice.node || rec.instanceId === undefined) {
       return { address, outcome: 'not-needed', timings };
     }
+    // A move an earlier run recorded (it may have stopped the source already) is the reconcile's to
+    // finish from its record; the notice can arrive before the first reconcile has looked.
+    if (rec.move) return { address, outcome: 'not-needed', timings };
     // The target: the planner's own decision for this workload alone, with the notice in view.
     let observed = withRunning(ctx.observed(), rec, ctx.session.fleet.name);
     if (!observed.nodes.some((n) => n.provider === rec.provider && n.id === rec.node)) {

@@ -3,6 +3,9 @@
 // each notice once. Polls are spread over the interval (a stable phase per node), bounded in number
 // at once, never overlap on one node, and time out, so one slow or dead node never delays the news
 // from the others: a notice's deadline (30 s on GCP/Azure) is the budget of the whole migration.
+// A provider with a fleet-level source (an SQS queue of EC2 events, the Compute API's preemption
+// operations) is heard through that one stream instead: its nodes are not polled one by one while
+// the stream runs, and are polled again, until the stream is back, when it fails.
 import type { NodeInfo, Notice } from '../core/types.js';
 
 /**
@@ -13,6 +16,8 @@ import type { NodeInfo, Notice } from '../core/types.js';
 export interface NoticeSourceCapability {
   poll(node: NodeInfo): Promise<Notice[]>;
   watch?(node: NodeInfo, onNotice: (notice: Notice) => void, signal: AbortSignal): Promise<void> | void;
+  /** One stream for every node of the provider; notices name the cloud's instance identity. */
+  fleet?: { watch(onNotice: (notice: Notice) => void, signal: AbortSignal): Promise<void> } | undefined;
 }
 
 /** Anything with a name and a notices capability: a Provider, or an in-memory fake. */
@@ -63,6 +68,8 @@ export interface NoticeMonitorOptions {
   rememberMs?: number;
   /** Clock for `seenAt`; injectable for tests. Default Date.now. */
   now?: () => number;
+  /** First wait before a failed fleet-level source is tried again; doubles up to 60 s. Default 2000 ms. */
+  fleetRetryMs?: number;
 }
 
 export interface NoticeMonitorStats {
@@ -80,6 +87,19 @@ export interface NoticeMonitorStats {
   skipped: number;
   noticesEmitted: number;
   maxInFlightSeen: number;
+  /** Fleet-level sources running now. */
+  fleetSources: number;
+  /** Nodes heard through a running fleet-level source (not polled one by one). */
+  covered: number;
+  /** Fleet-level notices that named no monitored node. */
+  unmatched: number;
+  /**
+   * Nodes heard at least once: a poll answered (or failed), a push watch started, or a fleet-level
+   * source running. Watch's start-up benchmark waits for this to equal `nodes`.
+   */
+  reached: number;
+  /** When `reached` first equalled a non-empty `nodes` (ms epoch); undefined until then. */
+  allReachedAt?: number;
 }
 
 /**
@@ -114,9 +134,19 @@ interface NodeState {
   watch: AbortController | undefined;
   /** The provider's watch failed or ended: poll this node instead. */
   watchFailed: boolean;
+  /** The next poll is an immediate first one, off the node's slot of the grid. */
+  offGrid: boolean;
 }
 
 const nodeKey = (provider: string, node: string): string => `${provider}/${node}`;
+
+interface FleetState {
+  provider: NoticeProvider;
+  ac: AbortController | undefined;
+  live: boolean;
+  retry: NodeJS.Timeout | undefined;
+  backoffMs: number;
+}
 
 /**
  * Polls a changing set of nodes for eviction notices.
@@ -148,7 +178,16 @@ export class NoticeMonitor {
   /** Resolves when an in-flight poll releases its slot; stop() waits for these. */
   private readonly pending = new Set<Promise<void>>();
   private running = false;
-  private readonly counters = { polls: 0, errors: 0, timeouts: 0, skipped: 0, noticesEmitted: 0, maxInFlightSeen: 0 };
+  private readonly counters = { polls: 0, errors: 0, timeouts: 0, skipped: 0, noticesEmitted: 0, maxInFlightSeen: 0, unmatched: 0 };
+  /** Fleet-level sources by provider name. */
+  private readonly fleets = new Map<string, FleetState>();
+  /** Cloud identity → nodes: `provider\0id` (id and leaseId) and `\0instanceId` (meta.instanceId). */
+  private identities = new Map<string, NodeState[]>();
+  private readonly fleetRetryMs: number;
+  /** Node keys heard at least once (see stats().reached). */
+  /** Keys of current nodes only (a removed node leaves it), so its size says when all are heard. */
+  private readonly reached = new Set<string>();
+  private allReachedAt: number | undefined;
 
   constructor(opts: NoticeMonitorOptions) {
     this.onNotice = opts.onNotice;
@@ -158,6 +197,7 @@ export class NoticeMonitor {
     this.pollTimeoutMs = Math.max(1, opts.pollTimeoutMs ?? 5000);
     this.rememberMs = opts.rememberMs ?? 3_600_000;
     this.now = opts.now ?? Date.now;
+    this.fleetRetryMs = Math.max(1, opts.fleetRetryMs ?? 2000);
   }
 
   /**
@@ -200,16 +240,109 @@ export class NoticeMonitor {
         removed: false,
         watch: undefined,
         watchFailed: false,
+        offGrid: false,
       };
       this.nodes.set(key, fresh);
       if (this.running) this.begin(fresh);
     }
+    this.syncFleets();
+  }
+
+  /** Rebuilds the identity index and starts or stops fleet-level sources to match the node set. */
+  private syncFleets(): void {
+    const ids = new Map<string, NodeState[]>();
+    const add = (k: string, st: NodeState): void => {
+      const list = ids.get(k);
+      if (list) list.push(st);
+      else ids.set(k, [st]);
+    };
+    const wanted = new Map<string, NoticeProvider>();
+    for (const st of this.nodes.values()) {
+      const p = st.provider.name;
+      add(`${p}\u0000${st.node.id}`, st);
+      if (st.node.leaseId !== undefined && st.node.leaseId !== st.node.id) add(`${p}\u0000${st.node.leaseId}`, st);
+      const inst = st.node.meta?.instanceId;
+      if (typeof inst === 'string' && inst !== '') add(`\u0000${inst}`, st);
+      if (st.provider.notices?.fleet) wanted.set(p, st.provider);
+    }
+    this.identities = ids;
+    for (const [name, fs] of this.fleets) {
+      const p = wanted.get(name);
+      if (p === fs.provider) continue;
+      this.stopFleet(fs);
+      this.fleets.delete(name);
+    }
+    for (const [name, p] of wanted) {
+      if (this.fleets.has(name)) continue;
+      const fs: FleetState = { provider: p, ac: undefined, live: false, retry: undefined, backoffMs: this.fleetRetryMs };
+      this.fleets.set(name, fs);
+      if (this.running) this.startFleet(fs);
+    }
+  }
+
+  /** Whether a node is heard through its provider's running fleet-level source. */
+  private covered(st: NodeState): boolean {
+    return this.fleets.get(st.provider.name)?.live === true;
+  }
+
+  private startFleet(fs: FleetState): void {
+    const src = fs.provider.notices?.fleet;
+    if (!src || !this.running) return;
+    if (fs.retry) clearTimeout(fs.retry);
+    fs.retry = undefined;
+    const ac = new AbortController();
+    fs.ac = ac;
+    fs.live = true;
+    const name = fs.provider.name;
+    const onNotice = (n: Notice): void => {
+      if (!this.running || fs.ac !== ac) return;
+      const hits = [...(this.identities.get(`${name}\u0000${n.node}`) ?? []), ...(this.identities.get(`\u0000${n.node}`) ?? [])];
+      if (hits.length === 0) this.counters.unmatched++;
+      for (const st of new Set(hits)) this.accept(st, [n], 'watch');
+    };
+    const ended = (error: unknown): void => {
+      if (fs.ac !== ac) return; // stopped on purpose, or replaced
+      fs.ac = undefined;
+      fs.live = false;
+      if (!this.running) return;
+      this.report({ provider: name, node: '*', error, timedOut: false, via: 'watch' });
+      // Hear its nodes one by one until the stream is back.
+      for (const st of this.nodes.values()) if (st.provider.name === name && !st.timer && !st.watch && !st.removed) this.begin(st);
+      fs.retry = setTimeout(() => this.startFleet(fs), fs.backoffMs);
+      fs.backoffMs = Math.min(60_000, fs.backoffMs * 2);
+    };
+    let r: Promise<void>;
+    try {
+      r = src.watch(onNotice, ac.signal);
+    } catch (err) {
+      ended(err);
+      return;
+    }
+    Promise.resolve(r).then(
+      () => ended(new Error(`the fleet notice source of ${name} ended; polling its nodes instead`)),
+      (err: unknown) => ended(err),
+    );
+    // Running for a while counts as healthy again: the next failure waits the shortest back-off.
+    const healthy = setTimeout(() => {
+      if (fs.ac === ac) fs.backoffMs = this.fleetRetryMs;
+    }, 60_000);
+    healthy.unref?.();
+  }
+
+  private stopFleet(fs: FleetState): void {
+    if (fs.retry) clearTimeout(fs.retry);
+    fs.retry = undefined;
+    const ac = fs.ac;
+    fs.ac = undefined;
+    fs.live = false;
+    ac?.abort();
   }
 
   /** Starts polling (idempotent). */
   start(): void {
     if (this.running) return;
     this.running = true;
+    for (const fs of this.fleets.values()) this.startFleet(fs);
     for (const st of this.nodes.values()) this.begin(st);
   }
 
@@ -219,6 +352,7 @@ export class NoticeMonitor {
    */
   async stop(): Promise<void> {
     this.running = false;
+    for (const fs of this.fleets.values()) this.stopFleet(fs);
     for (const st of this.nodes.values()) {
       if (st.timer) clearTimeout(st.timer);
       st.timer = undefined;
@@ -253,10 +387,22 @@ export class NoticeMonitor {
 
   stats(): NoticeMonitorStats {
     let watching = 0;
-    for (const st of this.nodes.values()) if (st.watch) watching++;
+    let covered = 0;
+    for (const st of this.nodes.values()) {
+      if (st.watch) watching++;
+      if (this.covered(st)) covered++;
+    }
+    let fleetSources = 0;
+    for (const fs of this.fleets.values()) if (fs.live) fleetSources++;
+    let reached = 0;
+    for (const st of this.nodes.values()) if (this.reached.has(st.key) || st.watch || this.covered(st)) reached++;
     return {
       nodes: this.nodes.size,
       watching,
+      fleetSources,
+      covered,
+      reached,
+      ...(this.allReachedAt !== undefined ? { allReachedAt: this.allReachedAt } : {}),
       inFlight: this.inFlight,
       waiting: this.waiting.length,
       ...this.counters,
@@ -266,13 +412,20 @@ export class NoticeMonitor {
   // -------------------------------------------------------------------------------------------
 
   private begin(st: NodeState): void {
+    if (this.covered(st)) return;
     const cap = st.provider.notices;
     if (cap?.watch && !st.watchFailed) {
       this.startWatch(st, cap);
       return;
     }
-    st.nextDue = this.nextSlot(st, this.now());
-    this.schedule(st);
+    // A node not heard yet is polled at once (within the in-flight bound): a starting watch hears
+    // every node in its first second, not a phase later. After that, its slot on the grid.
+    st.offGrid = !this.reached.has(st.key);
+    st.nextDue = st.offGrid ? this.now() : this.nextSlot(st, this.now());
+    // Started here and now, not from a timer: a reconcile that starts next and does not yield to
+    // timers until it is done (synchronous provider I/O behind async calls) must not hold it back.
+    if (st.offGrid && this.running && !st.removed) this.due(st);
+    else this.schedule(st);
   }
 
   /** The first time >= t on this node's grid: phase + k * interval. */
@@ -290,7 +443,7 @@ export class NoticeMonitor {
 
   private due(st: NodeState): void {
     st.timer = undefined;
-    if (!this.running || st.removed || st.watch) return;
+    if (!this.running || st.removed || st.watch || this.covered(st)) return;
     if (this.busy.has(st.key)) {
       // The previous poll has not come back (it timed out): do not pile a second one onto it.
       this.counters.skipped++;
@@ -307,6 +460,15 @@ export class NoticeMonitor {
   /** Sets the next due time one interval on, skipping slots already past. */
   private advance(st: NodeState): void {
     const now = this.now();
+    // After an immediate first poll, back onto the node's own slot of the grid.
+    if (st.offGrid) {
+      st.offGrid = false;
+      // Its first slot at least half an interval on: a slot that falls just after the immediate
+      // poll would only ask the same question twice.
+      st.nextDue = this.nextSlot(st, now + Math.ceil(this.intervalMs / 2));
+      this.schedule(st);
+      return;
+    }
     st.nextDue += this.intervalMs;
     if (st.nextDue <= now) st.nextDue = this.nextSlot(st, now + 1);
     this.schedule(st);
@@ -375,6 +537,10 @@ export class NoticeMonitor {
       },
     ).finally(() => {
       clearTimeout(timer);
+      if (!st.removed) {
+        this.reached.add(st.key);
+        if (this.allReachedAt === undefined && this.reached.size >= this.nodes.size) this.allReachedAt = this.now();
+      }
       this.busy.delete(st.key);
       release();
     });
@@ -426,6 +592,7 @@ export class NoticeMonitor {
     if (st.queued) this.waiting = this.waiting.filter((x) => x !== st);
     st.queued = false;
     this.nodes.delete(st.key);
+    this.reached.delete(st.key);
   }
 
   private accept(st: NodeState, notices: readonly Notice[], via: 'poll' | 'watch'): void {

@@ -2,6 +2,9 @@
 // directly (as test/engine/builders.ts does for unit tests) at any scale, with no provider and no I/O.
 // Half the nodes are on-demand machines of a static provider (`lab`), half are spot leases of a
 // market (`market`) spread over a few zones; half the workloads already run, recorded in state.
+// Of those, one in twenty was preempted (its record names an instance no runtime reports any more:
+// the plan records how it ended and restarts it from its checkpoint), and 1% of the recorded
+// workloads are no longer in the spec (the plan checkpoints and stops them).
 import type { Lease, NodeInfo, Observed, PriceQuote, WorkloadInstance } from '../../src/core/types.js';
 import type { PlanOptions } from '../../src/engine/plan.js';
 import type { Fleet, PoolSpec, WorkloadSpec } from '../../src/spec/types.js';
@@ -111,7 +114,7 @@ export function planFixture(o: PlanFixtureOptions): PlanFixture {
     const n = (onDemand ? odNodes[od++ % odNodes.length] : spotNodes[sp++ % spotNodes.length]) as NodeInfo;
     const id = `${w.name}-i${pad(i)}`;
     const since = NOW - 3_600_000 - (i % 60) * 60_000;
-    instances.push({ id, provider: n.provider, node: n.id, fleet: fleet.name, workload: w.name, state: 'running', startedAt: iso(since), gpus: w.gpus, specHash: w.specHash, labels: { 'spotfleet.fleet': fleet.name, 'spotfleet.workload': w.name } });
+    if (i % 20 !== 19) instances.push({ id, provider: n.provider, node: n.id, fleet: fleet.name, workload: w.name, state: 'running', startedAt: iso(since), gpus: w.gpus, specHash: w.specHash, labels: { 'spotfleet.fleet': fleet.name, 'spotfleet.workload': w.name } });
     const rec: WorkloadRecord = {
       type: 'workload', address: `workload.${w.name}`, name: w.name, phase: 'running', failures: 0, recoveries: 0, provider: n.provider, node: n.id, instanceId: id, capacity: n.capacity,
       ...(n.pool !== undefined ? { pool: n.pool } : { pool: 'od-v100' }), ...(n.zone !== undefined ? { zone: n.zone } : {}),
@@ -119,6 +122,19 @@ export function planFixture(o: PlanFixtureOptions): PlanFixture {
       lastCheckpoint: { node: n.id, workload: w.name, path: `/checkpoints/${w.name}/ckpt-1`, mtime: iso(NOW - 5 * 60_000), sizeBytes: 1_000_000 },
     };
     state.resources[rec.address] = rec;
+  }
+
+  // Recorded and running, but removed from the spec.
+  for (let i = 0; i < Math.floor(o.workloads / 100) && odNodes.length > 0; i++) {
+    const name = `gone-${pad(i)}`;
+    const n = odNodes[i % odNodes.length] as NodeInfo;
+    const id = `${name}-i${pad(i)}`;
+    const since = NOW - 7_200_000;
+    instances.push({ id, provider: n.provider, node: n.id, fleet: fleet.name, workload: name, state: 'running', startedAt: iso(since), gpus: 1, specHash: `h-${name}`, labels: { 'spotfleet.fleet': fleet.name, 'spotfleet.workload': name } });
+    state.resources[`workload.${name}`] = {
+      type: 'workload', address: `workload.${name}`, name, phase: 'running', failures: 0, recoveries: 0, provider: n.provider, node: n.id, instanceId: id, capacity: n.capacity, pool: 'od-v100',
+      pricePerGpuHour: n.pricePerHour / n.gpus, gpus: 1, specHash: `h-${name}`, since, doneMs: 0, generation: 1, preemptions: [], moves: [],
+    };
   }
 
   const prices: PriceQuote[] = [];

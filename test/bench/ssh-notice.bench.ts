@@ -1,5 +1,5 @@
 // Notice polling over SSH across the lab's nodes (aws, gcp, azure metadata fakes inside each
-// node's namespace, curl on the node): poll latency at a 1 s interval (p50/p99), notice-to-signal
+// node's namespace, reached through a direct-tcpip channel from the node): poll latency at a 1 s interval (p50/p99), notice-to-signal
 // latency (fake posts a spot interruption → the container gets SIGUSR1), controller CPU time per
 // poll per node, and the cost of one Docker Engine call over SSH: pooled streamlocal forward vs.
 // dockerode's own ssh mode. Skips with a message when the lab cannot run (not root, no peers).

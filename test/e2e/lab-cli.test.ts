@@ -4,8 +4,8 @@
 //   1. `apply --auto-approve` places one trainer container on each spot node; `docker ps` on the
 //      node shows it with spotfleet's labels.
 //   2. with `watch` running, an eviction posted on a node's metadata fake (bound to
-//      169.254.169.254 inside that node's namespace, read by curl on the node over SSH) leads to:
-//      USR1 to the container, a verified checkpoint, stop with the grace period, rsync to od, and a
+//      169.254.169.254 inside that node's namespace, read from the node over SSH) leads to:
+//      USR1 to the container, a verified checkpoint, stop with the grace period, a copy to od (small: through the controller), and a
 //      container on od whose log shows it resumed from the saved step; once for each cloud.
 //   3. the Azure Preempt is acknowledged to the platform with StartRequests (acknowledgeNotices).
 // watch is stopped by PID, the fleet destroyed and the lab closed in afterAll, even on failure.
@@ -106,7 +106,7 @@ describeLab('spotfleet CLI in the lab: apply, then watch moves workloads on AWS/
 
   /**
    * Starts watch once (for all three evictions), posts the eviction with `trigger`, and checks the
-   * whole path: notice → USR1 → verified checkpoint → stop → rsync → resumed on od.
+   * whole path: notice → USR1 → verified checkpoint → stop → copy → resumed on od.
    */
   async function evictAndCheck(workload: string, cloud: 'aws' | 'gcp' | 'azure', trigger: () => Promise<unknown>): Promise<{ migrated: LogLine; from: number }> {
     const l = lab as Lab;
@@ -164,7 +164,7 @@ describeLab('spotfleet CLI in the lab: apply, then watch moves workloads on AWS/
     const saved = oldLog.checkpoints.at(-1)!.step;
     expect(saved, 'the TERM checkpoint is at or past the USR1 one, and past step 0').toBeGreaterThanOrEqual(Math.max(1, oldLog.checkpoints[0]!.step));
     expect(readFileSync(join(l.node(home).srvDir, 'checkpoints', workload, 'step'), 'utf8').trim(), 'the source copy is kept').toBe(String(saved));
-    // rsync brought it to od
+    // the copy (small: through the controller) brought it to od
     expect(readFileSync(join(l.node('od').srvDir, 'checkpoints', workload, 'step'), 'utf8').trim()).toBe(String(saved));
 
     // On od: the new container, labelled as migrated, resumed from the saved step.
@@ -180,7 +180,7 @@ describeLab('spotfleet CLI in the lab: apply, then watch moves workloads on AWS/
     return { migrated: m, from };
   }
 
-  it('AWS spot interruption on a: USR1, verified checkpoint, stop, rsync to od, resumed from the saved step', async () => {
+  it('AWS spot interruption on a: USR1, verified checkpoint, stop, copy to od, resumed from the saved step', async () => {
     await evictAndCheck('train-aws', 'aws', () => (fakes.get('aws') as CloudFake).control('triggerSpotInterruption'));
     // spotfleet logs shows the trainer's output across the move, from the docker provider's containers on both nodes.
     const logs = await runCli(['logs', 'workload.train-aws', dir, '--all-instances'], { cwd: dir });

@@ -11,6 +11,11 @@
 //    src/engine/apply.ts only removes a pending record by the id of an action it runs
 //    (`withPending`); nothing in plan/reconcile settles stale records of a dead holder (the
 //    recorded pid is not alive) after the refresh has observed the outcome.
+// 2. Watch logged "spec changed" and reconciled for every file written under the fleet's folder,
+//    container runtime and checkpoint folders included: the spec watcher watched the whole tree.
+//    It now watches the spec's files and the policy files the spec names, and nothing else.
+import { appendFileSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readState, runCli } from './crash-helpers.js';
 import { destroyAll, killAllWatches, simEvict, startWatch, tempWatchFleet } from './watch-helpers.js';
@@ -51,5 +56,35 @@ describe('spotfleet watch: known bugs (e2e)', () => {
 
     const left = readState(dir).pending;
     expect(left, `stale pending records after the restarted watch and an apply converged: ${JSON.stringify(left)}`).toEqual([]);
+  }, 120_000);
+
+  it('hears the spec and the policy files it names, not what runs write under the fleet folder', async () => {
+    const dir = tempWatchFleet([{ name: 'train-a' }]);
+    dirs.push(dir);
+    mkdirSync(join(dir, 'rules'));
+    const policy = join(dir, 'rules', 'team.yaml');
+    copyFileSync(resolve(import.meta.dirname, '../../policies/default.yaml'), policy);
+    writeFileSync(join(dir, 'fleet.yaml'), `${readFileSync(join(dir, 'fleet.yaml'), 'utf8').trimEnd()}\npolicies: [./rules/team.yaml]\n`);
+    const w = startWatch(dir);
+    await w.waitFor((l) => l.action === 'reconcile' && l.msg === 'reconciled', { timeoutMs: 60_000, what: 'the first reconcile' });
+
+    let from = w.lines.length;
+    for (let i = 0; i < 4; i++) {
+      mkdirSync(join(dir, 'checkpoints', `train-${i}`), { recursive: true });
+      writeFileSync(join(dir, 'checkpoints', `train-${i}`, 'ckpt.json'), '{"step":1}');
+      mkdirSync(join(dir, 'runtime', `c${i}`), { recursive: true });
+      writeFileSync(join(dir, 'runtime', `c${i}`, 'config.yaml'), 'x: 1\n');
+      writeFileSync(join(dir, `notes-${i}.txt`), 'x');
+    }
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(w.find((l) => l.action === 'spec-change', from), w.tail()).toEqual([]);
+
+    from = w.lines.length;
+    appendFileSync(policy, '# tightened\n');
+    const [changed] = await w.waitFor((l) => l.action === 'spec-change', { from, timeoutMs: 15_000, what: 'the policy change' });
+    expect(changed?.paths).toEqual([policy]);
+    await w.waitFor((l) => l.action === 'reconcile' && l.msg === 'reconciled', { from, timeoutMs: 30_000, what: 'the reconcile it triggered' });
+    w.signal('SIGTERM');
+    expect((await w.exited).code).toBe(0);
   }, 120_000);
 });

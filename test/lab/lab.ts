@@ -37,12 +37,21 @@ export interface LabNodeSpec {
   authorizedKeys?: string[];
   /** Start sshd (default true); false makes a machine that never answers SSH. */
   sshd?: boolean;
+  /** Extra sshd_config lines for this node, e.g. `AllowTcpForwarding no`. */
+  sshdConfig?: string[];
 }
 
 export interface LabOptions {
   nodes: LabNodeSpec[];
   /** Image tag imported into every node's engine; default `spotfleet/busybox:test`. */
   image?: string;
+  /**
+   * Root's login shell on the nodes becomes bash, and every node's /root a lab home (its own, or
+   * one they share) whose ~/.bashrc (which bash run by sshd reads for every command) waits
+   * `delayMs` (default 0) and counts itself, like a GPU host's `conda init` or `pyenv init`. See
+   * `Lab.loginShells`. Default: root's shell is /bin/sh.
+   */
+  bashrc?: { delayMs?: number };
 }
 
 export interface LabNode {
@@ -85,6 +94,11 @@ export interface Lab {
   knownHostsPath: string;
   nodes: LabNode[];
   node(name: string): LabNode;
+  /**
+   * How many login shells read ~/.bashrc on the node so far (every exec, every session), with
+   * `bashrc` set; 0 without it. The lab's own `ssh` calls count too.
+   */
+  loginShells(node: string): number;
   /** Runs a shell command on the node with the ssh CLI (for test assertions only). */
   ssh(node: string, command: string): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Runs the docker CLI against the node's engine socket from the controller. */
@@ -287,6 +301,10 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   if (reason) throw new Error(`lab unavailable: ${reason}`);
   const image = options.image ?? 'spotfleet/busybox:test';
   const W = mkdtempSync('/tmp/sflab.');
+  // The bashrc option's rc file: counts itself into the node's folder (sshd sets SPOTFLEET_LAB_NODE),
+  // then waits; `sleep`, so it costs the same wall time idle or loaded.
+  const delayS = Math.max(0, options.bashrc?.delayMs ?? 0) / 1000;
+  const slowBashrc = `# spotfleet lab: a slow rc file, as conda/pyenv init make it\necho . >> "${W}/n/\${SPOTFLEET_LAB_NODE:-unknown}/login-shells"\n${delayS > 0 ? `sleep ${delayS.toFixed(3)}\n` : ''}`;
   const tag = `${process.pid.toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`.slice(-7);
   const pids = new Set<number>();
   const children = new Map<number, ChildProcess>();
@@ -336,12 +354,14 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   // The exec chain keeps the spawned PID equal to the daemon's own PID.
   // sshd also gets its own /etc/passwd in which root's shell is /bin/sh: every exec runs through
   // the login shell, and this machine's root .bashrc (pyenv init) costs ~0.6 s a command.
-  // A node with its own home (a VM a cloud fake booted) sees that folder as /root.
+  // A node with its own home (a VM a cloud fake booted) sees that folder as /root; with the bashrc
+  // option the others see the lab's shared home there (so the .bashrc is the lab's).
   const inNode = (ns: string, passwd = false): string[] => {
     const name = nodeByNs.get(ns) ?? '';
     const nd = join(W, 'n', name);
     const pw = passwd ? ` && mount --bind ${join(W, 'passwd')} /etc/passwd` : '';
-    const home = specs.get(name)?.authorizedKeys !== undefined ? ` && mount --bind ${join(nd, 'home')} /root` : '';
+    const ownHome = specs.get(name)?.authorizedKeys !== undefined;
+    const home = ownHome || options.bashrc ? ` && mount --bind ${ownHome ? join(nd, 'home') : join(W, 'home')} /root` : '';
     return ['nsenter', `--net=/run/netns/${ns}`, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', `mount --bind "$0" /srv/spotfleet${pw}${home} && exec "$@"`, join(nd, 'srv')];
   };
   const nodeByNs = new Map<string, string>();
@@ -395,7 +415,11 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     await must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'spotfleet-lab', '-f', join(W, 'client')]);
     copyFileSync(join(W, 'client.pub'), join(W, 'authorized_keys'));
     writeFileSync(join(W, 'tiny-imds.mjs'), TINY_IMDS);
-    writeFileSync(join(W, 'passwd'), readFileSync('/etc/passwd', 'utf8').replace(/^(root:[^:]*:0:0:[^:]*:[^:]*):[^\n]*$/m, '$1:/bin/sh'));
+    writeFileSync(join(W, 'passwd'), readFileSync('/etc/passwd', 'utf8').replace(/^(root:[^:]*:0:0:[^:]*:[^:]*):[^\n]*$/m, `$1:${options.bashrc ? '/bin/bash' : '/bin/sh'}`));
+    if (options.bashrc) {
+      mkdirSync(join(W, 'home'), { recursive: true, mode: 0o700 });
+      writeFileSync(join(W, 'home', '.bashrc'), slowBashrc);
+    }
     const net = await pickSubnet();
 
     // The switch: a bridge in its own namespace; the controller plugs in at .1.
@@ -463,6 +487,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         writeFileSync(join(nd, 'home', '.ssh', 'authorized_keys'), spec.authorizedKeys.map((k) => `${k.trim()}\n`).join(''), { mode: 0o600 });
         authorizedKeysFile = '%h/.ssh/authorized_keys';
       }
+      if (options.bashrc && spec.authorizedKeys !== undefined) writeFileSync(join(nd, 'home', '.bashrc'), slowBashrc);
       writeFileSync(join(nd, 'bin', 'nvidia-smi'), NVIDIA_SMI, { mode: 0o755 });
       writeFileSync(join(nd, 'gpus.csv'), gpuLines(spec).map((l) => `${l}\n`).join(''));
       const sock = join(nd, 'd', 'docker.sock');
@@ -484,8 +509,9 @@ export async function startLab(options: LabOptions): Promise<Lab> {
           'MaxSessions 200',
           'AllowStreamLocalForwarding yes',
           'Subsystem sftp internal-sftp',
-          `SetEnv DOCKER_HOST=unix://${sock} PATH=${join(nd, 'bin')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+          `SetEnv DOCKER_HOST=unix://${sock} SPOTFLEET_LAB_NODE=${spec.name} PATH=${join(nd, 'bin')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
           'LogLevel ERROR',
+          ...(spec.sshdConfig ?? []),
           '',
         ].join('\n'),
       );
@@ -532,6 +558,14 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         const n = nodes.find((x) => x.name === name);
         if (!n) throw new Error(`lab: no node "${name}"`);
         return n;
+      },
+      loginShells(name) {
+        lab.node(name);
+        try {
+          return readFileSync(join(W, 'n', name, 'login-shells'), 'utf8').length / 2;
+        } catch {
+          return 0;
+        }
       },
       ssh(name, command) {
         const n = lab.node(name);

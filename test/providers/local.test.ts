@@ -156,6 +156,27 @@ describe('local provider', () => {
     expect(await logs(p, 'od-1', a.id)).toContain('cannot start /nonexistent/binary');
   });
 
+  it('with many nodes, a listing never misses a start or stop made while an earlier one was under way', async () => {
+    const many: LocalConfig = { nodes: Array.from({ length: 200 }, (_, i) => ({ name: `n-${String(i).padStart(3, '0')}`, gpuModel: 'V100', gpus: 4, capacity: 'on-demand' as const, pricePerHour: 12 })) };
+    const p = track(await local.create(many, makeCtx('lab', tempDir())));
+    const before = p.runtime!.list();
+    await new Promise((r) => setImmediate(r)); // the first listing is under way, past n-005
+    const a = await p.runtime!.start(req('n-005', 'late-node', 'l1', { gpus: 3 }));
+    // A listing that began before the start may not show it; one asked for after the start must.
+    expect((await p.runtime!.list()).map((i) => i.id)).toEqual([a.id]);
+    await before;
+    const overlapping = [p.runtime!.list(), p.nodes!.list()] as const;
+    const [instances, nodes] = await Promise.all(overlapping);
+    expect(instances.map((i) => [i.id, i.state])).toEqual([[a.id, 'running']]);
+    expect(nodes.find((n) => n.id === 'n-005')?.gpusFree).toBe(1);
+    expect(nodes.filter((n) => n.gpusFree !== 4).map((n) => n.id)).toEqual(['n-005']);
+    const during = p.runtime!.list();
+    await p.runtime!.stop('n-005', a.id, 5000);
+    expect((await p.runtime!.list()).map((i) => i.state)).toEqual(['exited']);
+    await during;
+    expect((await p.nodes!.list()).find((n) => n.id === 'n-005')?.gpusFree).toBe(4);
+  });
+
   it('does not mistake a reused PID for the workload', () => {
     const st = procStat(process.pid)!;
     expect(isAlive({ pid: process.pid, start: st.start })).toBe(true);

@@ -1,5 +1,5 @@
 // The ssh provider against the real-peer lab: conformance, the checkpoint migration flow (USR1 →
-// verified checkpoint → stop → rsync A→B → resume on B), faults, notices via curl on the node, and
+// verified checkpoint → stop → copy A→B → resume on B), faults, notices read from the node (tunnel, curl fallback), and
 // quoting/host-key security.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -79,7 +79,7 @@ describeLab('ssh provider (lab)', () => {
     lab.setGpus('a', Array.from({ length: 4 }, (_, i) => `${i}, NVIDIA H100 80GB HBM3, 0, 81559, 81004`));
   });
 
-  it('migrates: USR1 → verified checkpoint → stop → rsync a→b → resumes on b from the saved step', async () => {
+  it('migrates: USR1 → verified checkpoint → stop → copy a→b (small: through the controller) → resumes on b from the saved step', async () => {
     const rt = p.runtime!;
     const st = p.storage!;
     const [a, b] = [await nodeOf(p, 'a'), await nodeOf(p, 'b')];
@@ -107,7 +107,7 @@ describeLab('ssh provider (lab)', () => {
     await rt.stop('b', dst.id, 5000);
   });
 
-  it('reads an AWS spot interruption with curl on the node (metadata fake inside the node namespace)', async () => {
+  it('reads an AWS spot interruption from the node (metadata fake inside the node namespace, reached through a direct-tcpip channel)', async () => {
     const trigger = join(lab.dir, 'spot-a.json');
     const md = await lab.startMetadata('a', [process.execPath, lab.tinyImdsPath, '169.254.169.254:80', trigger]); // bound inside node a's namespace
     try {

@@ -349,6 +349,74 @@ describe('NoticeMonitor', () => {
     expect(aborted).toBe(true);
   });
 
+  it('hears a provider with a fleet-level source through it alone, matching notices to nodes by id, lease id or meta.instanceId', async () => {
+    const p = new MemProvider('cloud');
+    let emit: ((n: Notice) => void) | undefined;
+    let ended: ((e: Error) => void) | undefined;
+    let starts = 0;
+    const fleet = {
+      watch: (onNotice: (n: Notice) => void, signal: AbortSignal) =>
+        new Promise<void>((resolve, reject) => {
+          starts++;
+          emit = onNotice;
+          ended = reject;
+          signal.addEventListener('abort', () => resolve());
+        }),
+    };
+    const cloud: NoticeProvider = { name: 'cloud', notices: { poll: (n) => p.notices.poll(n), fleet } };
+    const other = new MemProvider('ssh');
+    const { m, seen, errors } = monitor({ fleetRetryMs: 50 });
+    const leased = { ...node('vm-2', 'cloud'), leaseId: 'i-0000000000000002' };
+    const viaMeta = { ...node('gpu-host', 'ssh'), meta: { instanceId: 'i-0000000000000003' } };
+    m.setNodes([
+      { provider: cloud, node: node('i-0000000000000001', 'cloud') },
+      { provider: cloud, node: leased },
+      { provider: other, node: viaMeta },
+    ]);
+    m.start();
+    await until(() => emit !== undefined, 'the fleet source started');
+    await sleep(150);
+    expect(p.count('i-0000000000000001') + p.count('vm-2'), 'covered nodes are not polled one by one').toBe(0);
+    expect(other.count('gpu-host'), 'a node of another provider is still polled').toBeGreaterThan(0);
+    expect(m.stats()).toMatchObject({ fleetSources: 1, covered: 2 });
+
+    emit?.(notice('i-0000000000000001', 'ev-1', 'cloud'));
+    emit?.(notice('i-0000000000000002', 'ev-2', 'cloud'));
+    emit?.(notice('i-0000000000000003', 'ev-3', 'cloud'));
+    emit?.(notice('i-0000000000000009', 'ev-9', 'cloud'));
+    emit?.(notice('i-0000000000000001', 'ev-1', 'cloud'));
+    expect(seen.map((x) => [x.notice.id, x.provider, x.node.id, x.via])).toEqual([
+      ['ev-1', 'cloud', 'i-0000000000000001', 'watch'],
+      ['ev-2', 'cloud', 'vm-2', 'watch'],
+      ['ev-3', 'ssh', 'gpu-host', 'watch'],
+    ]);
+    expect(m.stats().unmatched).toBe(1);
+
+    // The stream fails: its nodes are polled again at once, and the stream is tried again.
+    ended?.(new Error('queue unreachable'));
+    await until(() => p.count('vm-2') > 0, 'vm-2 polled after the failure');
+    expect(errors.some((e) => e.provider === 'cloud' && e.node === '*' && /queue unreachable/.test(String(e.error)))).toBe(true);
+    await until(() => starts === 2, 'the source started again');
+    const polled = p.count('vm-2');
+    await sleep(150);
+    expect(p.count('vm-2') - polled, 'covered again: polling stops').toBeLessThanOrEqual(1);
+  });
+
+  it('polls every node at once when it starts (and each new node when it comes), then on its slot of the interval', async () => {
+    const p = new MemProvider();
+    const { m } = monitor({ intervalMs: 10_000, pollTimeoutMs: 1000 });
+    const ids = Array.from({ length: 20 }, (_, i) => `n-${i}`);
+    m.setNodes(entries(p, ids));
+    const t0 = Date.now();
+    m.start();
+    await until(() => m.stats().reached === 20, 'every node polled once');
+    expect(Date.now() - t0, 'not a phase of the 10 s interval later').toBeLessThan(1000);
+    m.setNodes(entries(p, [...ids, 'late']));
+    await until(() => p.count('late') === 1, 'the new node polled at once');
+    await sleep(300);
+    expect(Math.max(...[...ids, 'late'].map((id) => p.count(id))), 'then no second poll before its slot').toBe(1);
+  });
+
   it('ignores entries whose provider cannot tell notices', () => {
     const { m } = monitor();
     m.setNodes([{ provider: { name: 'static' }, node: node('x', 'static') }]);

@@ -97,7 +97,7 @@ describe('watchSpec on a file', () => {
 });
 
 describe('watchSpec on a folder', () => {
-  it('reports *.yaml and *.yml anywhere below, and nothing else', async () => {
+  it('reports the top-level *.yaml and *.yml files a fleet folder is made of, and nothing else', async () => {
     mkdirSync(join(dir, 'fleet', 'policies'), { recursive: true });
     mkdirSync(join(dir, 'fleet', '.spotfleet'));
     mkdirSync(join(dir, 'fleet', 'node_modules'));
@@ -107,18 +107,46 @@ describe('watchSpec on a folder', () => {
     const { changes, all } = await start(root);
 
     writeFileSync(join(root, 'notes.txt'), 'x');
+    writeFileSync(join(root, '.hidden.yaml'), 'x');
     writeFileSync(join(root, '.spotfleet', 'state.yaml'), 'x');
     writeFileSync(join(root, 'node_modules', 'x.yaml'), 'x');
     writeFileSync(join(root, 'policies', 'p.yml'), 'a: 2\n');
     writeFileSync(join(root, 'extra.yaml'), 'b: 1\n');
-    await until(() => all().length >= 2, 'both yaml changes');
+    writeFileSync(join(root, 'main.yaml'), 'a: 2\n');
+    await until(() => all().length >= 2, 'both top-level yaml changes');
     await sleep(300);
-    expect([...new Set(all())].sort()).toEqual([join(root, 'extra.yaml'), join(root, 'policies', 'p.yml')]);
+    expect([...new Set(all())].sort()).toEqual([join(root, 'extra.yaml'), join(root, 'main.yaml')]);
 
     const n = changes.length;
     unlinkSync(join(root, 'main.yaml'));
     await until(() => changes.length > n, 'the removal');
     expect(changes[n]?.paths).toEqual([join(root, 'main.yaml')]);
+  });
+
+  it('is deaf to runtime, checkpoint and state folders written under the fleet folder', async () => {
+    const root = join(dir, 'fleet');
+    mkdirSync(root);
+    writeFileSync(join(root, 'fleet.yaml'), 'a: 1\n');
+    for (const target of [root, join(root, 'fleet.yaml')]) {
+      const { changes, w } = await start(target);
+      // What running workloads and providers write while watch runs: new folders, files, yaml too.
+      for (let i = 0; i < 5; i++) {
+        mkdirSync(join(root, 'checkpoints', `train-${i}`), { recursive: true });
+        writeFileSync(join(root, 'checkpoints', `train-${i}`, 'ckpt-1.json'), '{}');
+        mkdirSync(join(root, 'runtime', `c${i}`), { recursive: true });
+        writeFileSync(join(root, 'runtime', `c${i}`, 'config.yaml'), 'x: 1\n');
+        mkdirSync(join(root, 'state', 'deep', `d${i}`), { recursive: true });
+      }
+      await sleep(600);
+      expect(changes).toEqual([]);
+      writeFileSync(join(root, 'fleet.yaml'), 'a: 2\n');
+      await until(() => changes.length > 0, 'the spec edit');
+      expect(changes.flatMap((c) => c.paths)).toEqual([join(root, 'fleet.yaml')]);
+      await w.close();
+      rmSync(join(root, 'checkpoints'), { recursive: true });
+      rmSync(join(root, 'runtime'), { recursive: true });
+      rmSync(join(root, 'state'), { recursive: true });
+    }
   });
 
   it('watches several targets at once (a spec file and a policies folder)', async () => {
@@ -130,6 +158,38 @@ describe('watchSpec on a folder', () => {
     writeFileSync(join(dir, 'policies', 'default.yaml'), 'rules: []\n');
     await until(() => all().length > 0, 'the policy change');
     expect(all()).toEqual([join(dir, 'policies', 'default.yaml')]);
+  });
+
+  it('update() follows the policy files the spec names, wherever they are', async () => {
+    const spec = join(dir, 'fleet.yaml');
+    writeFileSync(spec, 'a: 1\n');
+    mkdirSync(join(dir, 'shared', 'policies'), { recursive: true });
+    const pa = join(dir, 'shared', 'policies', 'a.yaml');
+    const pb = join(dir, 'shared', 'policies', 'b.yaml');
+    writeFileSync(pa, 'rules: []\n');
+    writeFileSync(pb, 'rules: []\n');
+    const { w, changes, all } = await start(spec);
+    writeFileSync(pa, 'rules: [1]\n');
+    await sleep(400);
+    expect(changes).toEqual([]);
+
+    await w.update([spec, pa]);
+    expect(w.targets).toEqual([pa, spec].sort());
+    writeFileSync(pa, 'rules: [2]\n');
+    writeFileSync(pb, 'rules: [2]\n');
+    await until(() => changes.length > 0, 'the named policy change');
+    await sleep(300);
+    expect(all()).toEqual([pa]);
+
+    // No longer named: no longer heard. The spec itself still is.
+    await w.update([spec]);
+    const n = changes.length;
+    writeFileSync(pa, 'rules: [3]\n');
+    await sleep(400);
+    expect(changes.length).toBe(n);
+    writeFileSync(spec, 'a: 2\n');
+    await until(() => changes.length > n, 'the spec edit');
+    expect(changes[n]?.paths).toEqual([spec]);
   });
 
   it('close() stops reporting', async () => {

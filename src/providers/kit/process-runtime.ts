@@ -106,6 +106,9 @@ export class ProcessRuntime implements RuntimeCapability {
   private readonly o: ProcessRuntimeOptions;
   private readonly now: () => number;
   private supervisorPath: string | undefined;
+  /** Bumped by every change this runtime makes to an instance: a scan from before it is not shared. */
+  private gen = 0;
+  private scan: { gen: number; p: Promise<WorkloadInstance[]> } | undefined;
 
   constructor(opts: ProcessRuntimeOptions) {
     this.o = opts;
@@ -137,17 +140,44 @@ export class ProcessRuntime implements RuntimeCapability {
     return p;
   }
 
-  /** Every instance (running or exited) of this fleet, sorted by node then id. */
-  async list(): Promise<WorkloadInstance[]> {
+  /**
+   * Every instance (running or exited) of this fleet, sorted by node then id. Calls that overlap
+   * share one scan of the instance folders (a refresh asks for nodes and workloads at once, and both
+   * need it), unless this runtime changed an instance since that scan began. The scan yields to the
+   * event loop between nodes, so a big fleet's listing never stalls watch's notice polls.
+   */
+  list(): Promise<WorkloadInstance[]> {
+    if (this.scan?.gen !== this.gen) {
+      const scan = { gen: this.gen, p: this.scanAll() };
+      this.scan = scan;
+      const done = (): void => {
+        if (this.scan === scan) this.scan = undefined;
+      };
+      scan.p.then(done, done);
+    }
+    return this.scan.p.then((list) => [...list]);
+  }
+
+  private async scanAll(): Promise<WorkloadInstance[]> {
     await Promise.resolve();
     const out: WorkloadInstance[] = [];
+    let read = 0;
     for (const node of listDirs(this.o.nodesRoot)) {
-      for (const id of listDirs(join(this.o.nodesRoot, node, 'workloads'))) {
-        const inst = this.read(node, id);
-        if (inst && inst.fleet === this.o.fleet) out.push(inst);
-      }
+      for (const inst of this.onNode(node)) if (inst.fleet === this.o.fleet) out.push(inst);
+      read += 1;
+      if (read % 16 === 0) await new Promise<void>((r) => setImmediate(r));
     }
     return out.sort((a, b) => (a.node === b.node ? cmp(a.id, b.id) : cmp(a.node, b.node)));
+  }
+
+  /** Every instance recorded in one node's folder, sorted by id. */
+  private onNode(node: string): WorkloadInstance[] {
+    const out: WorkloadInstance[] = [];
+    for (const id of listDirs(join(this.o.nodesRoot, node, 'workloads'))) {
+      const inst = this.read(node, id);
+      if (inst) out.push(inst);
+    }
+    return out;
   }
 
   async inspect(node: string, instanceId: string): Promise<WorkloadInstance | undefined> {
@@ -158,9 +188,10 @@ export class ProcessRuntime implements RuntimeCapability {
     return inst && inst.fleet === this.o.fleet ? inst : undefined;
   }
 
-  /** Running instances on one node. */
+  /** This fleet's running instances on one node. */
   async running(node: string): Promise<WorkloadInstance[]> {
-    return (await this.list()).filter((i) => i.node === node && i.state === 'running');
+    await Promise.resolve();
+    return this.onNode(node).filter((i) => i.fleet === this.o.fleet && i.state === 'running');
   }
 
   async start(req: StartRequest): Promise<WorkloadInstance> {
@@ -258,6 +289,7 @@ export class ProcessRuntime implements RuntimeCapability {
       checkpointDir: ckpt,
     };
     writeJsonAtomic(join(dir, 'record.json'), rec);
+    this.gen++;
     const log = openSync(join(dir, 'output.log'), 'a', 0o600);
     try {
       // The supervisor's own environment is empty: nothing of the workload's (NODE_OPTIONS could
@@ -319,10 +351,12 @@ export class ProcessRuntime implements RuntimeCapability {
   }
 
   private status(dir: string, rec: ProcessRecord): { running: boolean; exitCode?: number; endedAt?: string } {
-    const exit = readJson<ExitFile>(join(dir, 'exit.json'));
+    // The recorded supervisor alive is the common case, and needs no other file.
+    if (rec.supervisor?.start && isAlive(rec.supervisor)) return { running: true };
     const p = this.pids(dir, rec);
     const alive = isAlive(p.supervisor) || isAlive(p.child);
     if (alive) return { running: true };
+    const exit = readJson<ExitFile>(join(dir, 'exit.json'));
     if (exit) return exit.code === undefined ? { running: false, endedAt: exit.endedAt } : { running: false, exitCode: exit.code, endedAt: exit.endedAt };
     // No pids yet: the supervisor may be a few milliseconds from writing them.
     if (!p.supervisor && this.now() - Date.parse(rec.startedAt) < 5000) return { running: true };
@@ -400,6 +434,7 @@ export class ProcessRuntime implements RuntimeCapability {
       }
       while (!gone() && Date.now() < until) await sleep(25);
       if (!gone()) await this.kill(dir, rec);
+      this.gen++;
     }
     return this.exitOf(dir, rec);
   }
@@ -414,6 +449,7 @@ export class ProcessRuntime implements RuntimeCapability {
       if (p.child && isAlive(p.child)) trySignal(p.child.pid, 'SIGKILL');
       await sleep(25);
     }
+    this.gen++;
     if (!gone()) throw this.err(`instance ${rec.id} on node ${rec.node} survived SIGKILL`);
     try {
       writeFileSync(join(dir, 'exit.json'), `${JSON.stringify({ code: 137, signal: 'SIGKILL', endedAt: new Date(this.now()).toISOString() })}\n`, { flag: 'wx' });
@@ -463,6 +499,7 @@ export class ProcessRuntime implements RuntimeCapability {
     if (this.status(found.dir, found.rec).running) throw this.err(`instance ${instanceId} on node ${node} is still running; stop it first`);
     rmSync(found.dir, { recursive: true, force: true });
     rmSync(join(this.o.dataDir, 'instances', `${instanceId}.json`), { force: true });
+    this.gen++;
   }
 }
 

@@ -23,6 +23,8 @@ export interface VerifyOnNodeOptions {
   commandTimeoutMs?: number;
   /** Verdicts of earlier runs of `command`, by folder, newest time and size (verify is polled). */
   verdicts?: Map<string, boolean>;
+  /** The folder's files when the caller has just listed them (a copy that printed them): no second listing. */
+  files?: CheckpointFile[];
 }
 
 export interface CheckpointFile {
@@ -36,8 +38,13 @@ export async function listCheckpointFiles(exec: NodeExec, dir: string): Promise<
   const r = await exec(['sh', '-c', 'test -d "$1" || exit 3; exec find "$1" -type f -printf "%T@ %s %P\\0"', 'sh', dir]);
   if (r.code === 3) return undefined;
   if (r.code !== 0) throw new Error(`find ${dir} failed (exit ${r.code}): ${r.stderr.trim()}`);
+  return parseCheckpointListing(r.stdout);
+}
+
+/** What `find DIR -type f -printf "%T@ %s %P\\0"` prints, as files sorted by path. */
+export function parseCheckpointListing(text: string): CheckpointFile[] {
   const out: CheckpointFile[] = [];
-  for (const rec of r.stdout.split('\0')) {
+  for (const rec of text.split('\0')) {
     if (rec === '') continue;
     const m = /^(\d+(?:\.\d+)?) (\d+) ([\s\S]*)$/.exec(rec);
     if (!m) continue;
@@ -53,7 +60,7 @@ export async function listCheckpointFiles(exec: NodeExec, dir: string): Promise<
  * verify command fails on it. (The folder is the checkpoint: `keep` has nothing to prune here.)
  */
 export async function verifyCheckpointOnNode(exec: NodeExec, o: VerifyOnNodeOptions): Promise<CheckpointInfo | null> {
-  const files = await listCheckpointFiles(exec, o.dir);
+  const files = o.files ?? (await listCheckpointFiles(exec, o.dir));
   if (!files || files.length === 0) return null;
   const newest = Math.max(...files.map((f) => f.mtimeMs));
   const total = files.reduce((s, f) => s + f.size, 0);
@@ -86,8 +93,13 @@ export async function manifestOnNode(exec: NodeExec, dir: string, timeoutMs = 30
   const r = await exec(['sh', '-c', 'test -d "$1" || exit 3; cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum --', 'sh', dir], { timeoutMs });
   if (r.code === 3) return undefined;
   if (r.code !== 0) throw new Error(`sha256sum in ${dir} failed (exit ${r.code}): ${r.stderr.trim()}`);
+  return parseSha256Manifest(r.stdout);
+}
+
+/** `sha256sum` output (`HASH  ./path` lines) as path → hash. */
+export function parseSha256Manifest(text: string): Map<string, string> {
   const m = new Map<string, string>();
-  for (const line of r.stdout.split('\n')) {
+  for (const line of text.split('\n')) {
     const x = /^\\?([0-9a-f]{64}) [ *](.*)$/.exec(line);
     if (x) m.set(x[2] as string, x[1] as string);
   }

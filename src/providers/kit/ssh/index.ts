@@ -11,4 +11,7 @@ export * from './rsync.js';
 export * from './metadata-transport.js';
 export * from './workload-labels.js';
 export * from './node-set.js';
+export * from './shell-session.js';
+export * from './engine-agent.js';
+export * from './relay.js';
 export * from './docker-cli-runtime.js';

@@ -1,16 +1,19 @@
 // The node side every SSH-reached provider shares: node facts from config, GPU inventory from
-// nvidia-smi over SSH, exec, checkpoint verify/transfer (rsync, or nothing on shared storage), and
-// eviction notices read by curl on the node through the metadata readers. The set is static for the
-// ssh and docker providers' hosts and dynamic (add/remove) for the VMs capacity providers buy.
+// nvidia-smi over SSH, exec, checkpoint verify/transfer (small ones through the controller, others
+// by rsync node to node, nothing on shared storage), and eviction notices read from the node's
+// metadata service through a direct-tcpip channel (curl on the node where forwarding is refused) by
+// the metadata readers. The set is static for the ssh and docker providers' hosts and dynamic
+// (add/remove) for the VMs capacity providers buy.
 import { isAbsolute, resolve } from 'node:path';
 import type { CapacityType, CheckpointInfo, NodeInfo, Notice } from '../../../core/types.js';
 import type { ExecResult, ProviderLogger, TransferRequest, TransferResult, VerifyRequest } from '../../sdk.js';
 import { AwsNoticeReader, AzureNoticeReader, GcpNoticeReader, AWS_METADATA_URL, AZURE_METADATA_URL, type MetadataCloud, type NoticeReader } from '../metadata/index.js';
 import { SshPool, type SshHostConfig } from './pool.js';
 import { NVIDIA_SMI_ARGV, parseNvidiaSmi, gpuModelOf, type GpuInfo } from './nvidia-smi.js';
-import { verifyCheckpointOnNode } from './checkpoints.js';
+import { verifyCheckpointOnNode, type CheckpointFile } from './checkpoints.js';
 import { rsyncPull } from './rsync.js';
-import { createSshCurlTransport } from './metadata-transport.js';
+import { relaySmallCheckpoint } from './relay.js';
+import { createSshMetadataTransport } from './metadata-transport.js';
 import { checkpointDir } from './workload-labels.js';
 
 export const DEFAULT_CHECKPOINT_ROOT = '/srv/spotfleet/checkpoints';
@@ -217,7 +220,7 @@ export class NodeSet {
 
   // -- storage ---------------------------------------------------------------------------------
 
-  async verify(req: VerifyRequest): Promise<CheckpointInfo | null> {
+  async verify(req: VerifyRequest, files?: CheckpointFile[]): Promise<CheckpointInfo | null> {
     const name = req.node.id;
     const o: Parameters<typeof verifyCheckpointOnNode>[1] = { node: name, workload: req.workload, dir: this.workloadDir(name, req.workload) };
     if (req.since !== undefined) o.since = req.since;
@@ -227,6 +230,7 @@ export class NodeSet {
     if (req.command !== undefined) o.command = req.command;
     if (req.commandTimeoutMs !== undefined) o.commandTimeoutMs = req.commandTimeoutMs;
     o.verdicts = this.verdicts;
+    if (files) o.files = files;
     try {
       return await verifyCheckpointOnNode((argv, x) => this.exec(name, argv, x), o);
     } catch (e) {
@@ -271,10 +275,13 @@ export class NodeSet {
     }
     if (req.signal) o.signal = req.signal;
     if (t.attempts !== undefined) o.attempts = t.attempts;
-    await this.o.beforeTransfer?.(from, to);
     o.onRetry = (i, why) => this.o.log?.warn('rsync run cut off; resuming', { from, to, attempt: i, error: why });
-    const r = await rsyncPull(o);
-    const cp = await this.verify({ node: req.to, workload: req.workload });
+    // A small checkpoint goes through the controller (no second SSH hop); a bandwidth limit, or a
+    // pre-copy (niced, abandonable, under its own limit), asks for rsync.
+    const small = t.bwlimitKBps === undefined && !req.lowPriority ? await relaySmallCheckpoint({ pool: this.pool, source: from, target: to, srcDir: o.srcDir, dstDir: o.dstDir }) : undefined;
+    if (!small) await this.o.beforeTransfer?.(from, to);
+    const r = small ?? (await rsyncPull(o));
+    const cp = await this.verify({ node: req.to, workload: req.workload }, small?.listing);
     if (!cp) throw this.pool.fail(to, `the copied checkpoint of ${req.workload} does not verify on ${to}`);
     return { checkpoint: cp, bytes: r.bytes, sentBytes: r.literalBytes, durationMs: Date.now() - t0, skipped: false };
   }
@@ -287,7 +294,12 @@ export class NodeSet {
     let r = this.readers.get(name);
     if (r) return r;
     if (!this.hasSsh(name)) throw this.pool.fail(name, `reads ${n.cloud} notices on the node over SSH, but has no ssh settings`);
-    const base = { transport: createSshCurlTransport(this.pool, name), provider: this.o.provider, ...(this.o.log ? { log: this.o.log } : {}) };
+    // A direct-tcpip channel from the node to its metadata address; curl on the node while refused.
+    const transport = createSshMetadataTransport(this.pool, name, {
+      onFallback: (why) =>
+        why === undefined ? this.o.log?.info('metadata tunnel is back; notices no longer read with curl', { node: name }) : this.o.log?.warn('metadata tunnel refused; reading notices with curl on the node', { node: name, error: why }),
+    });
+    const base = { transport, provider: this.o.provider, ...(this.o.log ? { log: this.o.log } : {}) };
     if (n.cloud === 'aws') r = new AwsNoticeReader({ ...base, baseUrl: n.metadataUrl ?? AWS_METADATA_URL });
     else if (n.cloud === 'gcp') r = new GcpNoticeReader({ ...base, baseUrl: n.metadataUrl ?? 'http://169.254.169.254' });
     else r = new AzureNoticeReader({ ...base, baseUrl: n.metadataUrl ?? AZURE_METADATA_URL, vmName: n.vmName ?? name });

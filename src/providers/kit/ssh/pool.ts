@@ -1,6 +1,10 @@
 // One pooled ssh2 connection per host: host keys verified before anything is sent (known_hosts or
 // a pinned fingerprint), keepalive, reconnect after a failure, and a bound on concurrent operations
 // per host. Commands are built only from quoted argv (quote.ts), never from a caller's string.
+// Commands run in kept shells (shell-session.ts), so the user's login shell and its rc files start
+// once per session, not once per command; a host where that does not work gets plain execs. Unix
+// sockets (streamlocal) and TCP ports as the node sees them (direct-tcpip) open as channels of the
+// same connection, with no process on the node.
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
@@ -10,6 +14,7 @@ import { ProviderError } from '../../../core/errors.js';
 import type { ExecResult, ProviderLogger } from '../../sdk.js';
 import { verifyHostKey } from './host-keys.js';
 import { quoteArgv } from './quote.js';
+import { ShellSession, ShellSessionError, shellLine } from './shell-session.js';
 
 /** How to reach and authenticate one host. */
 export interface SshHostConfig {
@@ -51,6 +56,25 @@ export interface SshPoolOptions {
   log?: ProviderLogger;
   /** Environment for SSH_AUTH_SOCK. */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Run commands in kept shells (one login shell per session, not per command). Default true; a
+   * host where the kept shell does not start gets plain execs for a minute, then another try.
+   */
+  keptShells?: boolean;
+  /** How long a kept shell may take to start (the login shell's rc files run then). Default 20 s. */
+  keptShellStartTimeoutMs?: number;
+}
+
+/** How the pool has run commands so far (for benchmarks and the fallback tests). */
+export interface SshPoolStats {
+  /** Kept shells opened: each started the login shell once. */
+  keptShellsOpened: number;
+  /** Commands run in a kept shell. */
+  keptShellRuns: number;
+  /** Commands run as plain execs (each starts the login shell). */
+  plainExecs: number;
+  /** Channels opened to unix sockets and TCP ports on the nodes. */
+  forwards: number;
 }
 
 export interface SshExecOptions {
@@ -77,7 +101,16 @@ class Semaphore {
   }
 }
 
-class ChannelOpenError extends Error {}
+class ChannelOpenError extends Error {
+  /** SSH_MSG_CHANNEL_OPEN_FAILURE reason (RFC 4254 §5.1): 1 prohibited, 2 connect failed, 3 unknown type, 4 shortage. */
+  reason?: number;
+}
+
+/** Why a forwarded channel would not open (RFC 4254 §5.1 reason code), from a pool error's cause. */
+export function channelOpenReason(e: unknown): number | undefined {
+  const c = (e as { cause?: unknown } | undefined)?.cause;
+  return c instanceof ChannelOpenError ? c.reason : undefined;
+}
 
 /**
  * A pool of SSH connections, one per host.
@@ -91,6 +124,13 @@ export class SshPool {
   private readonly conns = new Map<string, Promise<SshClient>>();
   private readonly slots = new Map<string, Semaphore>();
   private readonly hostKeys = new Map<string, Buffer>();
+  /** Idle kept shells per host, most recently used last. */
+  private readonly shells = new Map<string, ShellSession[]>();
+  /** Hosts whose kept shell would not start: plain execs until then (ms epoch). */
+  private readonly shellBrokenUntil = new Map<string, number>();
+  /** Hosts with a spare kept shell being opened. */
+  private readonly opening = new Set<string>();
+  private readonly counters: SshPoolStats = { keptShellsOpened: 0, keptShellRuns: 0, plainExecs: 0, forwards: 0 };
   private closed = false;
 
   constructor(private readonly opts: SshPoolOptions) {}
@@ -147,7 +187,13 @@ export class SshPool {
   disconnect(name: string): void {
     const p = this.conns.get(name);
     this.conns.delete(name);
+    for (const s of this.shells.get(name) ?? []) s.close();
+    this.shells.delete(name);
     p?.then((c) => c.end(), () => undefined);
+  }
+
+  stats(): SshPoolStats {
+    return { ...this.counters };
   }
 
   private client(name: string): Promise<SshClient> {
@@ -238,10 +284,16 @@ export class SshPool {
   exec(name: string, argv: readonly string[], opts: SshExecOptions = {}): Promise<ExecResult> {
     const cmd = quoteArgv(argv);
     const timeoutMs = opts.timeoutMs ?? this.opts.execTimeoutMs ?? 60_000;
+    const line = this.opts.keptShells === false ? undefined : shellLine(argv, opts.stdin);
     return this.slot(name).run(async () => {
+      if (line !== undefined && (this.shellBrokenUntil.get(name) ?? 0) <= Date.now()) {
+        const kept = await this.inKeptShell(name, line, argv[0] ?? '', timeoutMs);
+        if (kept) return kept;
+      }
       for (let attempt = 0; ; attempt++) {
         const c = await this.client(name);
         try {
+          this.counters.plainExecs++;
           return await this.runOn(name, c, cmd, argv[0] ?? '', timeoutMs, opts.stdin);
         } catch (e) {
           // The connection was dead before the command started: safe to reconnect and run it once more.
@@ -254,6 +306,97 @@ export class SshPool {
         }
       }
     });
+  }
+
+  /**
+   * Runs a command line in an idle kept shell of the host (opening one when none is idle).
+   * Undefined when no kept shell could be had: the caller execs the command instead, and a host
+   * whose kept shell does not start gets plain execs for a minute.
+   */
+  private async inKeptShell(name: string, line: string, program: string, timeoutMs: number): Promise<ExecResult | undefined> {
+    let s: ShellSession | undefined;
+    const idle = this.shells.get(name) ?? [];
+    while (!s && idle.length > 0) {
+      const x = idle.pop() as ShellSession;
+      if (x.alive) s = x;
+    }
+    if (!s) {
+      let c: SshClient;
+      try {
+        c = await this.client(name);
+      } catch {
+        return undefined; // the plain path reports the connection's own error
+      }
+      try {
+        s = await ShellSession.open(c, this.opts.keptShellStartTimeoutMs ?? 20_000);
+        this.counters.keptShellsOpened++;
+      } catch (e) {
+        // "cannot open a session": the connection's trouble, which the plain path deals with.
+        if (!/cannot open a session/.test((e as Error).message)) {
+          this.shellBrokenUntil.set(name, Date.now() + 60_000);
+          this.opts.log?.warn('kept shell did not start on the node; running commands as plain execs for a minute', { node: name, error: (e as Error).message });
+        }
+        return undefined;
+      }
+    }
+    const session = s;
+    // Keep one spare: a second command that comes while this one runs (a step's checks often go
+    // two at a time) finds a started shell instead of paying for the login shell then.
+    if ((this.shells.get(name)?.length ?? 0) === 0) this.openSpare(name);
+    this.counters.keptShellRuns++;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        session.run(line, MAX_OUTPUT),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            reject(this.fail(name, `\`${program}\` did not finish within ${timeoutMs} ms`, { retryable: true }));
+            session.close();
+          }, timeoutMs);
+        }),
+      ]);
+    } catch (e) {
+      if (e instanceof ShellSessionError) {
+        if (/more than \d+ bytes/.test(e.message)) throw this.fail(name, `\`${program}\` printed more than ${MAX_OUTPUT} bytes`);
+        throw this.fail(name, `connection lost while \`${program}\` was running (${e.message})`, { retryable: true });
+      }
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      if (session.alive && !this.closed) this.keepIdle(name, session);
+    }
+  }
+
+  /** Opens one kept shell in the background into the idle list (at most one at a time per host). */
+  private openSpare(name: string): void {
+    if (this.opening.has(name) || this.closed) return;
+    const c = this.conns.get(name);
+    if (!c) return;
+    this.opening.add(name);
+    c.then((client) => ShellSession.open(client, this.opts.keptShellStartTimeoutMs ?? 20_000))
+      .then(
+        (sp) => {
+          this.counters.keptShellsOpened++;
+          if (this.closed || this.conns.get(name) !== c) sp.close();
+          else this.keepIdle(name, sp);
+        },
+        () => undefined, // the next command that needs one tries (and reports) again
+      )
+      .finally(() => this.opening.delete(name));
+  }
+
+  /** Back into the host's idle list; a session idle for a minute beyond the first two is closed. */
+  private keepIdle(name: string, s: ShellSession): void {
+    const idle = this.shells.get(name) ?? [];
+    this.shells.set(name, idle);
+    idle.push(s);
+    const t = setTimeout(() => {
+      const now = this.shells.get(name);
+      if (!now || !now.includes(s) || now.length <= 2 || Date.now() - s.idleSince < 60_000) return;
+      now.splice(now.indexOf(s), 1);
+      s.close();
+    }, 61_000);
+    t.unref();
   }
 
   private runOn(name: string, c: SshClient, cmd: string, program: string, timeoutMs: number, stdin: string | Buffer | undefined): Promise<ExecResult> {
@@ -317,23 +460,44 @@ export class SshPool {
    * Opens a stream to a unix socket on the host over the pooled connection (OpenSSH
    * streamlocal forwarding): one channel, no new handshake, no process on the host.
    */
-  async openUnixSocket(name: string, socketPath: string): Promise<Duplex> {
+  openUnixSocket(name: string, socketPath: string): Promise<Duplex> {
+    return this.openChannel(name, `${socketPath} on the node`, (c, cb) => c.openssh_forwardOutStreamLocal(socketPath, cb));
+  }
+
+  /**
+   * Opens a TCP stream to host:port AS THE NODE SEES IT (a direct-tcpip channel: the node's sshd
+   * makes the connection, from the node's own network): e.g. the node's metadata service at
+   * 169.254.169.254, which this machine must never contact itself. No process on the node.
+   */
+  openTcp(name: string, host: string, port: number): Promise<Duplex> {
+    return this.openChannel(name, `${host}:${port} from the node`, (c, cb) => c.forwardOut('127.0.0.1', 0, host, port, cb));
+  }
+
+  private async openChannel(name: string, what: string, open: (c: SshClient, cb: (err: Error | undefined, stream: Duplex) => void) => void): Promise<Duplex> {
     for (let attempt = 0; ; attempt++) {
       const c = await this.client(name);
       try {
-        return await new Promise<Duplex>((resolve, reject) => {
+        const stream = await new Promise<Duplex>((resolve, reject) => {
           try {
-            c.openssh_forwardOutStreamLocal(socketPath, (err, stream) => (err ? reject(new ChannelOpenError(err.message)) : resolve(stream)));
+            open(c, (err, st) => {
+              if (!err) return resolve(st);
+              const x = new ChannelOpenError(err.message);
+              const reason = (err as Error & { reason?: unknown }).reason;
+              if (typeof reason === 'number') x.reason = reason;
+              reject(x);
+            });
           } catch (e) {
             reject(new ChannelOpenError((e as Error).message));
           }
         });
+        this.counters.forwards++;
+        return stream;
       } catch (e) {
         if (attempt === 0 && /not connected|No response|closed/i.test((e as Error).message)) {
           this.disconnect(name);
           continue;
         }
-        throw this.fail(name, `cannot open ${socketPath} on the node: ${(e as Error).message}`, { retryable: true });
+        throw this.fail(name, `cannot open ${what}: ${(e as Error).message}`, { retryable: true, cause: e });
       }
     }
   }
@@ -341,6 +505,8 @@ export class SshPool {
   /** Ends every connection. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const list of this.shells.values()) for (const sh of list) sh.close();
+    this.shells.clear();
     const all = [...this.conns.values()];
     this.conns.clear();
     await Promise.all(all.map((p) => p.then((c) => c.end(), () => undefined)));

@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SshPool } from './pool.js';
 import { knownHostsLine } from './host-keys.js';
-import { manifestOnNode } from './checkpoints.js';
+import { manifestOnNode, parseSha256Manifest } from './checkpoints.js';
 
 export interface RsyncPullOptions {
   pool: SshPool;
@@ -82,15 +82,17 @@ export async function rsyncPull(o: RsyncPullOptions): Promise<RsyncPullResult> {
   await pool.connect(o.source);
   const key = pool.hostKey(o.source);
   if (!key) throw pool.fail(o.source, 'no verified host key to hand to the target');
-  const srcManifest = await manifestOnNode(execS, o.srcDir).catch((e: unknown) => {
-    throw pool.fail(o.source, `cannot read the checkpoint ${o.srcDir}: ${(e as Error).message}`, { retryable: true });
-  });
-  if (!srcManifest || srcManifest.size === 0) throw pool.fail(o.source, `no checkpoint files in ${o.srcDir}`);
-
   const alias = `spotfleet-node-${o.source.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
   // One file per source, so concurrent transfers into one target never overwrite each other's key.
   const khFile = `${o.knownHostsFile}-${alias}`;
-  const kh = await execT(['sh', '-c', 'f=$1; case $f in "~/"*) f="$HOME/${f#"~/"}";; esac; umask 077 && mkdir -p "$(dirname "$f")" "$2" && cat > "$f"', 'sh', khFile, o.dstDir], `${knownHostsLine([alias], key)}\n`);
+  // The source's manifest and the target's preparation are independent: both at once.
+  const [srcManifest, kh] = await Promise.all([
+    manifestOnNode(execS, o.srcDir).catch((e: unknown) => {
+      throw pool.fail(o.source, `cannot read the checkpoint ${o.srcDir}: ${(e as Error).message}`, { retryable: true });
+    }),
+    execT(['sh', '-c', 'f=$1; case $f in "~/"*) f="$HOME/${f#"~/"}";; esac; umask 077 && mkdir -p "$(dirname "$f")" "$2" && cat > "$f"', 'sh', khFile, o.dstDir], `${knownHostsLine([alias], key)}\n`),
+  ]);
+  if (!srcManifest || srcManifest.size === 0) throw pool.fail(o.source, `no checkpoint files in ${o.srcDir}`);
   if (kh.code !== 0) throw pool.fail(o.target, `cannot prepare ${o.dstDir}: ${kh.stderr.trim()}`);
 
   const port = o.sourcePort ?? 22;
@@ -138,10 +140,13 @@ export async function rsyncPull(o: RsyncPullOptions): Promise<RsyncPullResult> {
   if (pidFile) await pool.exec(o.target, ['rm', '-f', pidFile]).catch(() => undefined);
   if (last) throw pool.fail(o.target, `${last} (after ${ran} run${ran === 1 ? '' : 's'}; the source copy on ${o.source} is untouched and the partial copy is kept for the next run)`, { retryable: true });
 
-  const dst = await manifestOnNode((a, x) => pool.exec(o.target, a, x), o.dstDir);
+  // The target's byte count and manifest in one command.
+  const d = await pool.exec(o.target, ['sh', '-c', 'test -d "$1" || exit 3; cd "$1" || exit 4; n=0; for s in $(find . -type f -printf "%s "); do n=$((n+s)); done; echo "$n"; find . -type f -print0 | sort -z | xargs -0 -r sha256sum --', 'sh', o.dstDir], { timeoutMs: 300_000 });
+  if (d.code !== 0 && d.code !== 3) throw pool.fail(o.target, `sha256sum in ${o.dstDir} failed (exit ${d.code}): ${d.stderr.trim()}`, { retryable: true });
+  const nl = d.stdout.indexOf('\n');
+  const bytes = d.code === 0 ? Number(d.stdout.slice(0, nl)) || 0 : 0;
+  const dst = d.code === 0 ? parseSha256Manifest(d.stdout.slice(nl + 1)) : undefined;
   const bad = [...srcManifest].filter(([f, h]) => dst?.get(f) !== h).map(([f]) => f);
   if (bad.length > 0) throw pool.fail(o.target, `checkpoint copy does not verify: ${bad.length} file(s) differ from ${o.source} (${bad.slice(0, 3).join(', ')})`, { retryable: true });
-  const sizes = await pool.exec(o.target, ['sh', '-c', 'cd "$1" && find . -type f -printf "%s\\n"', 'sh', o.dstDir]);
-  const bytes = sizes.stdout.split('\n').filter(Boolean).reduce((s, x) => s + Number(x), 0);
   return { bytes, files: srcManifest.size, attempts: ran, literalBytes: stats.literal, matchedBytes: stats.matched, durationMs: Date.now() - t0 };
 }
