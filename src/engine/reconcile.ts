@@ -53,7 +53,9 @@ export function observedFromState(state: StateFile, fleet: string, now: number, 
     const k = `${provider}/${id}`;
     if (nodes.has(k)) return;
     nodes.add(k);
-    obs.nodes.push({ id, provider, state: 'ready', ...n });
+    // Marked: only the state's record stands behind it, none of the provider's own facts (its
+    // checkpoint folder, its address), so a caller about to act on the node asks the provider.
+    obs.nodes.push({ id, provider, state: 'ready', ...n, meta: { fromState: true } });
   };
   for (const r of Object.values(state.resources)) {
     if (r.type === 'workload' && r.instanceId && r.node && r.provider && r.since !== undefined) {

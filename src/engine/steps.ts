@@ -24,11 +24,14 @@ export type StepEvent = { type: 'warning'; address: string; message: string; kin
 
 // Test hook for the crash-safety suite: SPOTFLEET_TEST_CRASH_AT=N kills this process with SIGKILL
 // at the Nth boundary between a side effect and its record (after each state write and after each
-// provider effect returns). Never set outside tests.
+// provider effect returns); SPOTFLEET_TEST_CRASH_AFTER=ACTION at the first effect of that step
+// (`transfer`: the copy done, its pending record not cleared), wherever the count has got to by
+// then. Never set outside tests.
 const crashAt = Number(process.env.SPOTFLEET_TEST_CRASH_AT ?? '0');
+const crashAfter = process.env.SPOTFLEET_TEST_CRASH_AFTER;
 let crashCount = 0;
-export function crashPoint(): void {
-  if (crashAt > 0 && ++crashCount === crashAt) process.kill(process.pid, 'SIGKILL');
+export function crashPoint(action?: string): void {
+  if ((crashAt > 0 && ++crashCount === crashAt) || (crashAfter !== undefined && action === crashAfter)) process.kill(process.pid, 'SIGKILL');
 }
 
 
@@ -158,7 +161,7 @@ export class StepContext {
       s.pending.push({ id, address, action, startedAt: this.o.now(), pid: process.pid, data });
     });
     const out = await fn();
-    crashPoint();
+    crashPoint(action);
     await this.o.recorder.update((s) => {
       s.pending = s.pending.filter((p) => p.id !== id);
     });

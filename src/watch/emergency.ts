@@ -81,10 +81,14 @@ export async function migrateWorkload(ctx: EmergencyContext, workload: string, n
     if (rec.move) return { address, outcome: 'not-needed', timings };
     // The target: the planner's own decision for this workload alone, with the notice in view.
     let observed = withRunning(ctx.observed(), rec, ctx.session.fleet.name);
-    if (!observed.nodes.some((n) => n.provider === rec.provider && n.id === rec.node)) {
-      // A node newer than the last observation: ask its provider, so it is not taken for dead.
+    const known = observed.nodes.find((n) => n.provider === rec.provider && n.id === rec.node);
+    if (!known || known.meta?.fromState === true) {
+      // A node newer than the last observation, or known only from the state's records (a watch
+      // that hears the notice before its first reconcile): ask its provider, so it is not taken for
+      // dead and its own facts (its checkpoint folder) are there for the steps.
       const listed = (await ctx.session.providers.get(notice.provider)?.nodes?.list()) ?? [];
-      observed = { ...observed, nodes: [...observed.nodes, ...listed.map((n) => ({ ...n, provider: notice.provider }))] };
+      const fresh = new Set(listed.map((n) => n.id));
+      observed = { ...observed, nodes: [...observed.nodes.filter((n) => !(n.provider === notice.provider && n.meta?.fromState === true && fresh.has(n.id))), ...listed.map((n) => ({ ...n, provider: notice.provider }))] };
     }
     const prep = rec.prepared;
     if (prep?.node !== undefined && !observed.nodes.some((n) => n.provider === prep.provider && n.id === prep.node)) {

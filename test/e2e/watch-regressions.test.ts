@@ -14,6 +14,10 @@
 // 2. Watch logged "spec changed" and reconciled for every file written under the fleet's folder,
 //    container runtime and checkpoint folders included: the spec watcher watched the whole tree.
 //    It now watches the spec's files and the policy files the spec names, and nothing else.
+// 3. A watch that hears a notice before its first reconcile (its monitor starts from the recorded
+//    state) ran the emergency migration with the node as the state recorded it, without the
+//    provider's own facts: "node market/sim-... has no checkpoint folder on this machine", and the
+//    move waited for the reconcile. It now asks the provider for a node known only from the state.
 import { appendFileSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -39,7 +43,9 @@ describe('spotfleet watch: known bugs (e2e)', () => {
     expect(node?.leaseId).toBeDefined();
     await simEvict(dir, node?.leaseId as string, '60s');
 
-    const w1 = startWatch(dir, { env: { SPOTFLEET_TEST_CRASH_AT: '11' } });
+    // Killed right after the copy, before its pending record is cleared (a fixed boundary count
+    // lands elsewhere as soon as the watch writes the state once more or once less before it).
+    const w1 = startWatch(dir, { env: { SPOTFLEET_TEST_CRASH_AFTER: 'transfer' } });
     const r1 = await w1.exited;
     expect(r1.signal, w1.tail()).toBe('SIGKILL');
     const stale = readState(dir).pending;
@@ -56,6 +62,23 @@ describe('spotfleet watch: known bugs (e2e)', () => {
 
     const left = readState(dir).pending;
     expect(left, `stale pending records after the restarted watch and an apply converged: ${JSON.stringify(left)}`).toEqual([]);
+  }, 120_000);
+
+  it('a notice heard before the first reconcile is moved by the emergency migration itself', async () => {
+    const dir = tempWatchFleet([{ name: 'train-a' }]);
+    dirs.push(dir);
+    const setup = await runCli(['apply', '--auto-approve', dir], { cwd: dir });
+    expect(setup.code, setup.stdout + setup.stderr).toBe(0);
+    const lease = Object.values(readState(dir).resources).find((r) => r.type === 'lease') as { leaseId?: string } | undefined;
+    await simEvict(dir, lease?.leaseId as string, '60s');
+    const w = startWatch(dir);
+    const [moved] = await w.waitFor((l) => l.msg === 'migration complete' && l.address === 'workload.train-a', { timeoutMs: 60_000, what: 'the migration' });
+    expect(moved, w.tail()).toBeDefined();
+    // The emergency path did it: its steps are logged as such, and nothing failed on the way.
+    expect(w.find((l) => l.migration === 'emergency' && l.msg === 'checkpoint ok').length, w.tail()).toBe(1);
+    expect(w.find((l) => l.level === 'error'), w.tail()).toEqual([]);
+    w.signal('SIGTERM');
+    expect((await w.exited).code).toBe(0);
   }, 120_000);
 
   it('hears the spec and the policy files it names, not what runs write under the fleet folder', async () => {
