@@ -128,6 +128,8 @@ describeLab('ssh pool: kept shells and forwarded channels (lab)', () => {
       const fallbacks: (string | undefined)[] = [];
       const tA = createSshMetadataTransport(p, 'a');
       const tB = createSshMetadataTransport(p, 'b', { onFallback: (why) => fallbacks.push(why) });
+      // The URL names the node's own metadata address: every request goes through an SSH channel that
+      // the node's sshd opens inside its namespace (or curl on the node); this machine never connects to it.
       const rA = new AwsNoticeReader({ transport: tA, provider: 'kept', baseUrl: 'http://169.254.169.254' });
       const rB = new AwsNoticeReader({ transport: tB, provider: 'kept', baseUrl: 'http://169.254.169.254' });
       await Promise.all([p.connect('a'), p.connect('b')]);

@@ -3,7 +3,7 @@
 // (node:http, no proxies, hard timeouts) and `curl` run on the node over SSH. For the latter this
 // module owns the exact argv (`curlArgv`) and the output parser (`parseCurlOutput`), as pure
 // functions, so the SSH side only executes the argv (quoted as data) and hands back stdout.
-import { Agent, request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 
 export type MetadataMethod = 'GET' | 'HEAD' | 'PUT' | 'POST';
 
@@ -103,21 +103,7 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): MetadataTr
         const body = req.body === undefined ? undefined : Buffer.from(req.body, 'utf8');
         const headers: Record<string, string> = { ...req.headers };
         if (body) headers['Content-Length'] = String(body.length);
-        const r = httpRequest(req.url, { method: req.method, headers, agent }, (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (c: Buffer) => {
-            size += c.length;
-            if (size > MAX_BODY) finish(new MetadataTransportError(req.url, `answer from ${req.url} is larger than ${MAX_BODY} bytes`));
-            else chunks.push(c);
-          });
-          res.on('end', () => {
-            const h: Record<string, string> = {};
-            for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
-            finish(undefined, { status: res.statusCode ?? 0, headers: h, body: Buffer.concat(chunks).toString('utf8') });
-          });
-          res.on('error', (e) => finish(new MetadataTransportError(req.url, `reading ${req.url}: ${e.message}`, { cause: e })));
-        });
+        const r = httpRequest(req.url, { method: req.method, headers, agent }, (res) => collectResponse(res, req.url, finish));
         const onAbort = (): void => finish(new MetadataTransportError(req.url, `request to ${req.url} aborted`, { aborted: true }));
         const timer = setTimeout(() => finish(new MetadataTransportError(req.url, `no answer from ${req.url} within ${req.timeoutMs} ms`, { timedOut: true })), req.timeoutMs);
         req.signal?.addEventListener('abort', onAbort, { once: true });
@@ -195,4 +181,24 @@ export function parseCurlOutput(stdout: string, exec: { url?: string; code?: num
   }
   if (!sawBlock) throw new MetadataTransportError(url, `curl output for ${url} has no response headers`);
   return { status, headers, body: rest };
+}
+
+/**
+ * Reads a metadata answer whole (at most MAX_BODY bytes) and hands it, or the error, to `finish`:
+ * the one reader behind both the direct transport and the SSH tunnel's.
+ */
+export function collectResponse(res: IncomingMessage, url: string, finish: (err: MetadataTransportError | undefined, res?: MetadataResponse) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  res.on('data', (c: Buffer) => {
+    size += c.length;
+    if (size > MAX_BODY) finish(new MetadataTransportError(url, `answer from ${url} is larger than ${MAX_BODY} bytes`));
+    else chunks.push(c);
+  });
+  res.on('end', () => {
+    const h: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+    finish(undefined, { status: res.statusCode ?? 0, headers: h, body: Buffer.concat(chunks).toString('utf8') });
+  });
+  res.on('error', (e) => finish(new MetadataTransportError(url, `reading ${url}: ${e.message}`, { cause: e })));
 }

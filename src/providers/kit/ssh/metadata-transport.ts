@@ -15,7 +15,7 @@ import { Agent, request as httpRequest, type ClientRequest } from 'node:http';
 import { connect as tlsConnect } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { checkMetadataRequest, curlArgv, parseCurlOutput, MetadataTransportError, type MetadataRequest, type MetadataResponse, type MetadataTransport } from '../metadata/index.js';
+import { checkMetadataRequest, collectResponse, curlArgv, parseCurlOutput, MetadataTransportError, type MetadataRequest, type MetadataResponse, type MetadataTransport } from '../metadata/index.js';
 import { channelOpenReason, type SshPool } from './pool.js';
 
 /** Transport for one node: every request is one `curl` exec on that node. */
@@ -31,7 +31,6 @@ export function createSshCurlTransport(pool: SshPool, node: string): MetadataTra
   };
 }
 
-const MAX_BODY = 1 << 20;
 /** RFC 4254 §5.1: the node's sshd tried to connect and could not (nothing listens there). */
 const CONNECT_FAILED = 2;
 
@@ -125,21 +124,7 @@ function exchange(req: MetadataRequest, stream: Duplex): Promise<MetadataRespons
     // process never opens a socket to the metadata address itself, and no proxy or DNS is involved.
     const agent = new Agent({ keepAlive: false });
     (agent as unknown as { createConnection: () => Socket }).createConnection = () => stream as unknown as Socket;
-    const r = httpRequest(req.url, { method: req.method, headers, agent }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_BODY) finish(new MetadataTransportError(req.url, `answer from ${req.url} is larger than ${MAX_BODY} bytes`));
-        else chunks.push(c);
-      });
-      res.on('end', () => {
-        const h: Record<string, string> = {};
-        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
-        finish(undefined, { status: res.statusCode ?? 0, headers: h, body: Buffer.concat(chunks).toString('utf8') });
-      });
-      res.on('error', (e) => finish(new MetadataTransportError(req.url, `reading ${req.url}: ${e.message}`, { cause: e })));
-    });
+    const r = httpRequest(req.url, { method: req.method, headers, agent }, (res) => collectResponse(res, req.url, finish));
     holder.r = r;
     r.on('error', (e) => finish(new MetadataTransportError(req.url, `${req.url} over the SSH tunnel: ${e.message}`, { cause: e })));
     r.end(body);
