@@ -26,6 +26,30 @@ export interface OptimumResult {
 export const MAX_OPTIMUM_CELLS = 400_000_000;
 
 /**
+ * Per location: the cost of one tick (∞ where it is unavailable), and the cost of a full changeover
+ * of C ticks starting at tick k (∞ when any of those ticks is unavailable or it runs past D).
+ */
+function locationCosts(grid: Grid, job: Job, L: number, D: number, C: number): { cost: Float64Array[]; change: Float64Array[] } {
+  const cost: Float64Array[] = [];
+  const change: Float64Array[] = [];
+  for (let l = 0; l < L; l++) {
+    const c = new Float64Array(D);
+    const ch = new Float64Array(D).fill(Infinity);
+    if (l !== IDLE) {
+      for (let k = 0; k < D; k++) c[k] = isAvailable(grid, l, k) ? tickCost(grid, job, l, k) : Infinity;
+      for (let k = 0; k + C <= D; k++) {
+        let sum = 0;
+        for (let j = k; j < k + C; j++) sum += c[j] as number;
+        ch[k] = sum;
+      }
+    }
+    cost.push(c);
+    change.push(ch);
+  }
+  return { cost, change };
+}
+
+/**
  * The exact offline optimum for `job` on `grid`, or undefined when no schedule meets the deadline
  * (the deadline is shorter than the work plus one changeover, or the grid is shorter than it).
  */
@@ -43,23 +67,7 @@ export function offlineOptimum(grid: Grid, job: Job): OptimumResult | undefined 
   }
   // Per location: cost of one tick, and cost of a full changeover starting at tick k (∞ when the
   // location is not available for all C ticks or the changeover would run past the deadline).
-  const cost: Float64Array[] = [];
-  const change: Float64Array[] = [];
-  for (let l = 0; l < L; l++) {
-    const c = new Float64Array(D);
-    const ch = new Float64Array(D).fill(Infinity);
-    if (l !== IDLE) {
-      for (let k = 0; k < D; k++) c[k] = isAvailable(grid, l, k) ? tickCost(grid, job, l, k) : Infinity;
-      // Running sum over a window of C ticks; Infinity marks an unavailable tick.
-      for (let k = 0; k + C <= D; k++) {
-        let s = 0;
-        for (let j = k; j < k + C; j++) s += c[j] as number;
-        ch[k] = s;
-      }
-    }
-    cost.push(c);
-    change.push(ch);
-  }
+  const { cost, change } = locationCosts(grid, job, L, D, C);
   const S = (W + 1) * L;
   const R = Math.max(C, 1) + 1;
   const ring: Float64Array[] = [];
@@ -187,22 +195,7 @@ function offlineOptimumWithEgress(grid: Grid, job: Job): OptimumResult | undefin
   const locOf = (st: number): number => (st < R ? IDLE : st < 2 * R ? ON_DEMAND : SPOT0 + (st - 2 * R));
   // Per location (as in offlineOptimum): tick cost and full-changeover cost from tick k.
   const L = SPOT0 + Z;
-  const cost: Float64Array[] = [];
-  const change: Float64Array[] = [];
-  for (let l = 0; l < L; l++) {
-    const c = new Float64Array(D);
-    const ch = new Float64Array(D).fill(Infinity);
-    if (l !== IDLE) {
-      for (let k = 0; k < D; k++) c[k] = isAvailable(grid, l, k) ? tickCost(grid, job, l, k) : Infinity;
-      for (let k = 0; k + C <= D; k++) {
-        let sum = 0;
-        for (let j = k; j < k + C; j++) sum += c[j] as number;
-        ch[k] = sum;
-      }
-    }
-    cost.push(c);
-    change.push(ch);
-  }
+  const { cost, change } = locationCosts(grid, job, L, D, C);
   const N = (W + 1) * S;
   const RING = Math.max(C, 1) + 1;
   const ring: Float64Array[] = [];
