@@ -97,6 +97,13 @@ export class StepContext {
   readonly leases = new Map<string, Lease>();
   /** The newest verified checkpoint per workload, handed from step to step. */
   readonly baton = new Map<string, CheckpointInfo>();
+  /**
+   * Workloads whose baton was verified after their source instance stopped: nothing can write a
+   * newer checkpoint there any more, so the transfer may take it without looking again. A baton
+   * from before the stop (the checkpoint the signal asked for) may be older than the one the
+   * workload wrote on SIGTERM, or than the ones it kept writing while a new leader took over.
+   */
+  readonly settled = new Set<string>();
   /** Work lost per workload when no checkpoint newer than the signal verified in time. */
   readonly lostWork = new Map<string, number>();
   /** Workloads whose checkpoint signal was not sent (no handler for it): why, per workload. */
@@ -448,10 +455,13 @@ export async function stopStep(ctx: StepContext, a: StopAction): Promise<StepInf
     try {
       ck = await ctx.verify(p.storage, ctx.verifyRequest(a.workload, node));
     } catch {
-      // The node may be going away; the checkpoint step already recorded one.
+      // The node may be going away; the transfer looks again (or falls back to what was recorded).
     }
   }
-  if (ck) ctx.baton.set(a.workload, ck);
+  if (ck) {
+    ctx.baton.set(a.workload, ck);
+    ctx.settled.add(a.workload);
+  }
   const at = ctx.o.now();
   const od = ctx.onDemandPrice(node?.gpuModel);
   await ctx.o.recorder.update((s) => {
@@ -491,10 +501,12 @@ export async function transferStep(ctx: StepContext, a: TransferAction, checkpoi
   const storage = src?.storage && (from.provider === to.provider || src.storage.canTransfer?.(from, to)) ? src.storage : dst?.storage?.canTransfer?.(from, to) ? dst.storage : undefined;
   if (!storage) throw new ProviderError(src ? a.from.provider : to.provider, `cannot move checkpoints from ${from.id} to ${to.id} (${to.provider})`, { address: a.address });
   const reader = src?.storage ?? storage;
-  let ck: CheckpointInfo | null = checkpoint && checkpoint.node === from.id ? checkpoint : null;
+  // Only a checkpoint verified after the source stopped is surely its newest; any other is looked up again.
+  const baton = checkpoint && checkpoint.node === from.id ? checkpoint : null;
+  let ck: CheckpointInfo | null = baton && ctx.settled.has(a.workload) ? baton : null;
   if (!ck) {
     try {
-      ck = await ctx.verify(reader, ctx.verifyRequest(a.workload, from));
+      ck = (await ctx.verify(reader, ctx.verifyRequest(a.workload, from))) ?? baton;
     } catch (e) {
       // A dead node whose storage cannot be read any more must not block the restart for ever.
       if (from.state !== 'terminated') throw e;
@@ -509,6 +521,7 @@ export async function transferStep(ctx: StepContext, a: TransferAction, checkpoi
   const verified = ck;
   const res = await ctx.withPending(a.id, a.address, 'transfer', { from: from.id, to: to.id }, () => storage.transfer({ workload: a.workload, from, to, checkpoint: verified }));
   ctx.baton.set(a.workload, res.checkpoint);
+  ctx.settled.add(a.workload);
   await ctx.o.recorder.update((s) => {
     const r = s.resources[a.address];
     if (r?.type !== 'workload') return;
@@ -542,7 +555,8 @@ export async function startStep(ctx: StepContext, a: StartAction, checkpoint: Ch
   const rt = p.runtime;
   let resumeFrom: CheckpointInfo | undefined;
   if (a.resume && spec.checkpoint) {
-    if (checkpoint && checkpoint.node === node.id && !a.excludeCheckpoints?.includes(checkpoint.path)) resumeFrom = checkpoint;
+    // The baton only when nothing can have written a newer one since (see `settled`).
+    if (checkpoint && checkpoint.node === node.id && ctx.settled.has(a.workload) && !a.excludeCheckpoints?.includes(checkpoint.path)) resumeFrom = checkpoint;
     else if (p.storage) {
       const ck = await ctx.verify(p.storage, ctx.verifyRequest(a.workload, node, a.excludeCheckpoints?.length ? { exclude: a.excludeCheckpoints } : {}));
       if (ck && !a.excludeCheckpoints?.includes(ck.path)) resumeFrom = ck;

@@ -16,7 +16,7 @@
 //       resumes, its next write is refused, logged (`action: fenced`) and counted in /metrics, and
 //       the new leader finishes the move: one instance, one checkpoint signal.
 // Every watch is killed by PID, every fleet destroyed and the server stopped by PID in afterAll.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { sleep, type TestWorkload } from './helpers.js';
@@ -181,7 +181,7 @@ describePostgres('HA watch on PostgreSQL (e2e)', () => {
       const resumed = await waitForResume(dir, after);
       if (resumed !== (newest ?? null)) {
         const old = (await instanceLog(dir, before)).split('\n').slice(-15).join('\n');
-        throw new Error(`kill ${i}: ${target} resumed from step ${String(resumed)}, not its newest checkpoint (step ${String(newest)})\n--- new instance\n${await instanceLog(dir, after)}\n--- old instance (tail)\n${old}\n--- new leader\n${standby.w.tail(80)}\n--- killed leader\n${killed.w.tail(40)}`);
+        throw new Error(`kill ${i}: ${target} resumed from step ${String(resumed)}, not its newest checkpoint (step ${String(newest)})\n--- checkpoints of ${target} on every node\n${checkpointFiles(dir, target)}\n--- new instance\n${await instanceLog(dir, after)}\n--- old instance (tail)\n${old}\n--- new leader\n${standby.w.tail(80)}\n--- killed leader\n${killed.w.tail(40)}`);
       }
       // A local node the notice ends is given back to the lab after its deadline, for later rounds.
       if (before.provider === 'lab') ended.set(before.node, Date.parse(notice.deadline));
@@ -350,6 +350,20 @@ function startClaims(dir: string): string {
     }
   }
   return out.join('\n');
+}
+
+/** Every checkpoint file of a workload on every node of the fleet, with its time: for a post-mortem. */
+function checkpointFiles(dir: string, workload: string): string {
+  const out: string[] = [];
+  const root = join(dir, '.spotfleet', 'providers');
+  for (const provider of existsSync(root) ? readdirSync(root) : []) {
+    const nodes = join(root, provider, 'nodes');
+    for (const node of existsSync(nodes) ? readdirSync(nodes) : []) {
+      const ck = join(nodes, node, 'checkpoints', workload);
+      for (const f of existsSync(ck) ? readdirSync(ck) : []) out.push(`${provider}/${node}: ${f} ${new Date(statSync(join(ck, f)).mtimeMs).toISOString()}`);
+    }
+  }
+  return out.sort().join('\n') || '(none)';
 }
 
 /** The step a trainer instance resumed from (null when it started fresh). */
