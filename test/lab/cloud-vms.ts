@@ -60,31 +60,49 @@ export class LabVms {
 
   /**
    * Boots a machine: reads the keys from its bootstrap script, adds a lab node with them, starts
-   * the cloud's metadata fake in it. Resolves with its address on the lab network.
+   * the cloud's metadata fake in it, and its sshd last. Resolves with its address on the lab
+   * network as soon as it has one, as a cloud reports a VM running with its IP while it still
+   * boots: the node is ready for spotfleet only when its sshd answers, which it does once the rest
+   * is up. A stage that takes long is reported on stderr, naming the machine and the stage.
    */
   async boot(id: string, type: string, zone: string | undefined, script: string | undefined, extraMetadataArgs: string[] = []): Promise<{ privateIp: string }> {
     const fault = this.faults.shift();
     const name = `vm${++this.seq}`;
     this.history.push({ id, name, type, zone, ...(fault ? { fault } : {}), ended: false });
+    let addressed: (ip: string) => void = () => undefined;
+    const address = new Promise<string>((r) => (addressed = r));
+    const t0 = Date.now();
+    let stage = 'reading its bootstrap script';
     const p = (async () => {
       if (script === undefined || fault === 'bad-script') throw new Error('the machine got no bootstrap script');
       const keys = parseBootScript(script);
       if (keys.user !== 'root') throw new Error(`the lab's machines log in as root, the script names ${keys.user}`);
       const { gpus, gpuModel } = this.o.gpusOf(type);
       const cloud = this.o.cloud === 'none' ? undefined : this.o.cloud;
-      const spec = { name, ...(cloud ? { cloud } : {}), gpus, gpuModel, authorizedKeys: keys.authorizedKeys, ...(fault === 'wrong-host-key' ? {} : { hostKey: keys.hostKey }), ...(fault === 'never-boots' ? { sshd: false } : {}) };
-      const node = await this.lab.addNode(spec);
+      const spec = { name, ...(cloud ? { cloud } : {}), gpus, gpuModel, authorizedKeys: keys.authorizedKeys, ...(fault === 'wrong-host-key' ? {} : { hostKey: keys.hostKey }), sshd: false };
+      stage = 'its namespace, dockerd and image';
+      const node = await this.lab.addNode(spec, { onAddress: (n) => addressed(n.address) });
       const args = [...(cloud === 'aws' ? ['--instance-id', id] : ['--name', id]), ...(zone !== undefined ? ['--zone', zone] : []), ...extraMetadataArgs];
+      stage = 'its metadata service';
       const metadata = cloud ? await startCloudFake(this.lab, name, cloud, args) : undefined;
       this.vms.set(id, { id, name, node, metadata, user: keys.user });
-      return { privateIp: node.address };
+      stage = 'its sshd';
+      if (fault !== 'never-boots') await this.lab.startSshd(name);
+      stage = 'booted';
     })();
-    this.booting.set(id, p);
-    try {
-      return await p;
-    } finally {
-      this.booting.delete(id);
-    }
+    const slow = setTimeout(() => process.stderr.write(`lab: machine ${id} (${name}) still booting after ${Math.round((Date.now() - t0) / 1000)}s, at ${stage}\n`), 20_000);
+    const done = p.then(
+      () => clearTimeout(slow),
+      (e: unknown) => {
+        clearTimeout(slow);
+        process.stderr.write(`lab: machine ${id} (${name}) failed to boot at ${stage}: ${e instanceof Error ? e.message : String(e)}\n`);
+        throw e;
+      },
+    );
+    this.booting.set(id, done);
+    void done.catch(() => undefined).finally(() => this.booting.delete(id));
+    // Running once it has an address; a boot that fails before that fails the launch.
+    return { privateIp: await Promise.race([address, done.then(() => address)]) };
   }
 
   /** Ends a machine: its node goes away (after a boot still in flight finishes). */

@@ -117,8 +117,12 @@ export interface Lab {
   startDocker(node: string): Promise<void>;
   /** A docker-registry inside the node's namespace on 127.0.0.1:5000 (the node's own loopback). */
   startRegistry(node: string): Promise<{ url: string; storageDir: string }>;
-  /** Adds a node while the lab runs (a VM a cloud fake boots): namespace, sshd, dockerd, image. */
-  addNode(spec: LabNodeSpec): Promise<LabNode>;
+  /**
+   * Adds a node while the lab runs (a VM a cloud fake boots): namespace, sshd, dockerd, image.
+   * `onAddress` is called once the node has its address on the lab network, before its services
+   * start (a VM is `running`, with an IP, well before its sshd answers).
+   */
+  addNode(spec: LabNodeSpec, o?: { onAddress?: (node: LabNode) => void }): Promise<LabNode>;
   /** Takes a node away (a terminated VM): its containers, processes and namespace. */
   removeNode(name: string): Promise<void>;
   close(): Promise<void>;
@@ -657,10 +661,11 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         await lab.startMetadata(name, ['docker-registry', 'serve', cfg], { probe: 'http://127.0.0.1:5000/v2/' });
         return { url: '127.0.0.1:5000', storageDir };
       },
-      async addNode(spec) {
+      async addNode(spec, o = {}) {
         if (closed) throw new Error('lab: closed');
         const n = await setupNode(spec);
         writeKnownHosts();
+        o.onAddress?.(n);
         await bringUp(n);
         return n;
       },
