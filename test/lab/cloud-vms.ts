@@ -81,13 +81,21 @@ export class LabVms {
       const cloud = this.o.cloud === 'none' ? undefined : this.o.cloud;
       const spec = { name, ...(cloud ? { cloud } : {}), gpus, gpuModel, authorizedKeys: keys.authorizedKeys, ...(fault === 'wrong-host-key' ? {} : { hostKey: keys.hostKey }), sshd: false };
       stage = 'its namespace, dockerd and image';
-      const node = await this.lab.addNode(spec, { onAddress: (n) => addressed(n.address) });
+      // An impostor answers at once: whatever it shows before the ready timeout is its wrong key.
+      let impostor: Promise<void> | undefined;
+      const node = await this.lab.addNode(spec, {
+        onAddress: (n) => {
+          addressed(n.address);
+          if (fault === 'wrong-host-key') impostor = this.lab.startSshd(n.name);
+        },
+      });
+      await impostor;
       const args = [...(cloud === 'aws' ? ['--instance-id', id] : ['--name', id]), ...(zone !== undefined ? ['--zone', zone] : []), ...extraMetadataArgs];
       stage = 'its metadata service';
       const metadata = cloud ? await startCloudFake(this.lab, name, cloud, args) : undefined;
       this.vms.set(id, { id, name, node, metadata, user: keys.user });
       stage = 'its sshd';
-      if (fault !== 'never-boots') await this.lab.startSshd(name);
+      if (fault !== 'never-boots' && fault !== 'wrong-host-key') await this.lab.startSshd(name);
       stage = 'booted';
     })();
     const slow = setTimeout(() => process.stderr.write(`lab: machine ${id} (${name}) still booting after ${Math.round((Date.now() - t0) / 1000)}s, at ${stage}\n`), 20_000);
