@@ -387,6 +387,10 @@ export async function awaitCheckpointStep(ctx: StepContext, a: CheckpointAction,
   const storage = p.storage;
   let exited: CheckpointOutcome['exited'];
   const unsignalled = ctx.unsignalled.get(a.workload);
+  // A checkpoint is often written within a few tens of ms of its signal: look again soon at first,
+  // then every pollMs (a verify over SSH is one round trip on the kept connection).
+  const pollMs = ctx.o.pollMs ?? 200;
+  let wait = Math.min(25, pollMs);
   for (let i = 0; !unsignalled; i++) {
     const ck = await ctx.verify(storage, { ...verifyReq, since });
     if (ck) {
@@ -400,7 +404,8 @@ export async function awaitCheckpointStep(ctx: StepContext, a: CheckpointAction,
       if (st !== 'running') exited = st?.exitCode !== undefined ? { code: st.exitCode } : {};
       if (exited) continue; // one last look for a checkpoint it wrote on its way out
     }
-    await sleep(ctx.o.pollMs ?? 200);
+    await sleep(wait);
+    wait = Math.min(pollMs, wait * 2);
   }
   const newest = await ctx.verify(storage, verifyReq);
   // Lost work: from the newest checkpoint (or the start of this run when there is none) to the signal.
