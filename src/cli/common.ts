@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { CancelledError, UsageError } from '../core/errors.js';
 import { formatDuration, parseDuration } from '../core/units.js';
 import type { ApplyEvent } from '../engine/apply.js';
-import { describeTransferProgress } from '../engine/progress.js';
+import { describeTransferProgress, formatBytes } from '../engine/progress.js';
 import type { TransferProgress } from '../providers/sdk.js';
 import { openFleet, type FleetSession } from '../engine/session.js';
 import type { BackendOverride } from '../state/backend.js';
@@ -107,15 +107,9 @@ const STILL: Record<string, string> = {
   forget: 'forgetting',
 };
 
-/** `12.3 MB` (decimal megabytes, as transfer tools print them). */
-export function formatMegabytes(bytes: number): string {
-  const mb = bytes / 1_000_000;
-  return `${mb >= 100 ? mb.toFixed(0) : mb >= 10 ? mb.toFixed(1) : mb.toFixed(2)} MB`;
-}
-
-/** `12.3 MB at 4.10 MB/s`, or just the size when the time is unknown or zero. */
+/** `12.3 MB at 4.10 MB/s` (`1.20 GB` from a gigabyte on), or just the size when the time is unknown or zero. */
 export function formatTransfer(bytes: number, ms: number | undefined): string {
-  return ms !== undefined && ms > 0 ? `${formatMegabytes(bytes)} at ${formatMegabytes((bytes * 1000) / ms).replace(' MB', ' MB/s')}` : formatMegabytes(bytes);
+  return ms !== undefined && ms > 0 ? `${formatBytes(bytes)} at ${formatBytes((bytes * 1000) / ms)}/s` : formatBytes(bytes);
 }
 
 function progressInterval(app: CliApp, o: ProgressPrinterOptions): number {
