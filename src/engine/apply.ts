@@ -49,7 +49,7 @@ export type ApplyEvent =
   | { type: 'start'; action: Action; at: number }
   | { type: 'done'; action: Action; result: ActionResult }
   | { type: 'skipped'; action: Action; reason: string }
-  | { type: 'warning'; address: string; message: string; kind?: StepEvent['kind'] };
+  | StepEvent;
 
 export interface ApplyOptions {
   fleet: Fleet;

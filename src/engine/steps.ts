@@ -8,19 +8,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ProviderError, SpotfleetError, StateConflictError, errorMessage, isSignalNotReady } from '../core/errors.js';
 import { workloadAddress } from '../core/address.js';
 import type { CheckpointInfo, Lease, NodeInfo, Observed, WorkloadInstance } from '../core/types.js';
-import type { Provider, StorageCapability, VerifyRequest } from '../providers/sdk.js';
+import type { Provider, StorageCapability, TransferProgress, VerifyRequest } from '../providers/sdk.js';
 import { DEFAULT_CHECKPOINT_KEEP } from '../spec/resolve.js';
 import type { CheckpointContract, Fleet, WorkloadSpec } from '../spec/types.js';
 import type { StateStore } from '../state/store.js';
 import type { ExitRecord, InstanceRef, LeaseRecord, LedgerEntry, MoveInFlight, StateFile, WorkloadRecord } from '../state/types.js';
 import { ARCHIVE_PROVIDER } from './archive.js';
 import { isTerminal } from './lifecycle.js';
+import type { ProgressEvent } from './progress.js';
 import type { AcquireAction, AdoptAction, CheckpointAction, PlacementRef, RecordAction, ReleaseAction, StartAction, StopAction, TransferAction } from './types.js';
 
 /** What a step reports for progress lines and logs. */
 export type StepInfo = Record<string, string | number | boolean>;
 
-export type StepEvent = { type: 'warning'; address: string; message: string; kind?: 'work-lost' | 'checkpoint' };
+export type StepEvent = { type: 'warning'; address: string; message: string; kind?: 'work-lost' | 'checkpoint' } | ProgressEvent;
 
 // Test hook for the crash-safety suite: SPOTFLEET_TEST_CRASH_AT=N kills this process with SIGKILL
 // at the Nth boundary between a side effect and its record (after each state write and after each
@@ -524,7 +525,14 @@ export async function transferStep(ctx: StepContext, a: TransferAction, checkpoi
     return { transferred: false };
   }
   const verified = ck;
-  const res = await ctx.withPending(a.id, a.address, 'transfer', { from: from.id, to: to.id }, () => storage.transfer({ workload: a.workload, from, to, checkpoint: verified }));
+  const onProgress = (p: TransferProgress): void => {
+    try {
+      ctx.o.emit({ type: 'progress', action: { id: a.id, address: a.address, kind: 'transfer' }, ...p });
+    } catch {
+      // progress lines never fail a transfer
+    }
+  };
+  const res = await ctx.withPending(a.id, a.address, 'transfer', { from: from.id, to: to.id }, () => storage.transfer({ workload: a.workload, from, to, checkpoint: verified, onProgress }));
   ctx.baton.set(a.workload, res.checkpoint);
   ctx.settled.add(a.workload);
   await ctx.o.recorder.update((s) => {

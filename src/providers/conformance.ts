@@ -274,7 +274,14 @@ export function describeProviderConformance(name: string, setup: () => Promise<C
       const ck = (await p.storage.verify({ node: from, workload }))!;
       expect(ck).not.toBeNull();
       if (p.storage.canTransfer) expect(p.storage.canTransfer(from, to)).toBe(true);
-      const res = await p.storage.transfer({ workload, from, to, checkpoint: ck });
+      // Progress is optional to report; what is reported must be sane.
+      const reports: { bytes: number; totalBytes?: number; bytesPerSec?: number }[] = [];
+      const res = await p.storage.transfer({ workload, from, to, checkpoint: ck, onProgress: (x) => reports.push(x) });
+      for (const r of reports) {
+        expect(Number.isFinite(r.bytes) && r.bytes >= 0).toBe(true);
+        if (r.totalBytes !== undefined) expect(r.bytes).toBeLessThanOrEqual(r.totalBytes);
+        if (r.bytesPerSec !== undefined) expect(Number.isFinite(r.bytesPerSec) && r.bytesPerSec >= 0).toBe(true);
+      }
       expect(res.checkpoint.node).toBe(to.id);
       expect(res.checkpoint.sizeBytes).toBe(ck.sizeBytes);
       expect(res.durationMs).toBeGreaterThanOrEqual(0);

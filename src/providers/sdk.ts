@@ -6,7 +6,8 @@
 // StartRequest.passEnv; VerifyRequest.exclude, command, commandTimeoutMs and keep; and states the
 // readiness rule of RuntimeCapability.signal. A caller cannot tell a 1.0 storage from a 1.1 one, so
 // it checks that a returned checkpoint is not one it excluded. TransferRequest.lowPriority and
-// signal, and TransferResult.sentBytes, are optional the same way (a pre-copy for an early warning).
+// signal, and TransferResult.sentBytes, are optional the same way (a pre-copy for an early warning),
+// and so is TransferRequest.onProgress (live bytes for progress lines; a storage may never call it).
 import type {
   CapacityType,
   CheckpointInfo,
@@ -293,6 +294,22 @@ export interface TransferRequest {
   lowPriority?: boolean;
   /** Abandons the copy (the eviction came; its own transfer takes over). Optional to honour. */
   signal?: AbortSignal;
+  /**
+   * Live progress while the copy runs, for progress lines and logs: at most about once a second.
+   * Optional to honour (a storage may report only at the end, or never). The caller's callback
+   * returns quickly and never throws.
+   */
+  onProgress?: (p: TransferProgress) => void;
+}
+
+/** How far a running transfer is. */
+export interface TransferProgress {
+  /** Bytes handled so far in this copy (sent, or matched against what the target already had). */
+  bytes: number;
+  /** The size of what is being copied, when known; files already in place count here but not in `bytes`. */
+  totalBytes?: number;
+  /** The current rate, bytes per second, when the copier measures one. */
+  bytesPerSec?: number;
 }
 
 export interface TransferResult {

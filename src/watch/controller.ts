@@ -32,7 +32,7 @@ import { LeaderElector, LeaderStore, createLeaderMetrics, type LeaderMetrics } f
 import { NoticeMonitor, type SeenNotice } from './notice-monitor.js';
 import { DEFAULT_WARNING_WINDOW_MS, isDueWarning, isEarlyWarning } from '../policy/warning.js';
 import { WarningController } from './warnings.js';
-import { finishedMoves, reconcileFleet, type ReconcileOutput } from './reconciler.js';
+import { finishedMoves, reconcileFleet, transferProgressLogger, type ReconcileOutput } from './reconciler.js';
 import { watchSpec, type SpecWatcher } from './spec-watcher.js';
 import { WatchSessions, type WatchSession } from './watch-session.js';
 import { WorkQueue } from './workqueue.js';
@@ -497,6 +497,7 @@ export class Controller {
       return;
     }
     const recorder = this.recorder;
+    const logProgress = transferProgressLogger(this.log, session.fleet.name, { migration: 'emergency' });
     const run = async (): Promise<void> => {
       // A pre-copy for an earlier warning on this node gives way (it was aborted) before the move.
       await this.warnings.yieldTo(n);
@@ -514,6 +515,7 @@ export class Controller {
               signalled: this.signalled,
               now: Date.now,
               emit: (e) => {
+                if (e.type === 'progress') return logProgress(e);
                 this.log.warn(e.message, { fleet: session.fleet.name, address: e.address, action: 'warning' });
                 if (e.kind === 'work-lost') this.alerting.events.push({ kind: 'work-lost', id: `${e.address}:${Date.now()}`, address: e.address, message: e.message });
               },

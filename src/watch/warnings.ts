@@ -298,7 +298,9 @@ export class WarningController {
       if (r?.type === 'workload') r.prepared = prepared;
     });
     const observed = this.o.observed();
-    const steps = new StepContext({ fleet: session.fleet, providers: session.providers, recorder, observed, now: this.now, emit: (e) => this.o.log.warn(e.message, { action: 'prepare', address: e.address }), mode: 'apply' });
+    const steps = new StepContext({ fleet: session.fleet, providers: session.providers, recorder, observed, now: this.now, emit: (e) => {
+        if (e.type === 'warning') this.o.log.warn(e.message, { action: 'prepare', address: e.address });
+      }, mode: 'apply' });
     let targetNode: NodeInfo;
     try {
       if (t.node === undefined) {

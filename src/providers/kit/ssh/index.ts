@@ -8,6 +8,7 @@ export * from './pool.js';
 export * from './nvidia-smi.js';
 export * from './checkpoints.js';
 export * from './rsync.js';
+export * from './rsync-progress.js';
 export * from './metadata-transport.js';
 export * from './workload-labels.js';
 export * from './node-set.js';

@@ -276,11 +276,14 @@ export class NodeSet {
     if (req.signal) o.signal = req.signal;
     if (t.attempts !== undefined) o.attempts = t.attempts;
     o.onRetry = (i, why) => this.o.log?.warn('rsync run cut off; resuming', { from, to, attempt: i, error: why });
+    if (req.onProgress) o.onProgress = req.onProgress;
     // A small checkpoint goes through the controller (no second SSH hop); a bandwidth limit, or a
     // pre-copy (niced, abandonable, under its own limit), asks for rsync.
     const small = t.bwlimitKBps === undefined && !req.lowPriority ? await relaySmallCheckpoint({ pool: this.pool, source: from, target: to, srcDir: o.srcDir, dstDir: o.dstDir }) : undefined;
     if (!small) await this.o.beforeTransfer?.(from, to);
     const r = small ?? (await rsyncPull(o));
+    // A relayed copy is two commands: its one figure, at the end.
+    if (small) req.onProgress?.({ bytes: small.bytes, totalBytes: small.bytes });
     const cp = await this.verify({ node: req.to, workload: req.workload }, small?.listing);
     if (!cp) throw this.pool.fail(to, `the copied checkpoint of ${req.workload} does not verify on ${to}`);
     return { checkpoint: cp, bytes: r.bytes, sentBytes: r.literalBytes, durationMs: Date.now() - t0, skipped: false };
