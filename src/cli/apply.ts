@@ -10,7 +10,10 @@ import { applyPlan, clearStalePending, type ApplyResult } from '../engine/apply.
 import type { FleetSession } from '../engine/session.js';
 import { StateRecorder } from '../engine/steps.js';
 import type { StateFile } from '../state/types.js';
-import { assertNoMandatoryViolations, assertPlanFresh, isSavedPlanFile, makePlan, readSavedPlan, readSavedPlanFile } from '../engine/reconcile.js';
+import { makePlan } from '../engine/make-plan.js';
+import { assertPlanFresh } from '../engine/plan-staleness.js';
+import { assertNoMandatoryViolations } from '../engine/policy-gate.js';
+import { isSavedPlanFile, readSavedPlan, readSavedPlanFile } from '../engine/saved-plan.js';
 import { refreshFleet } from '../engine/refresh.js';
 import { renderPlanText } from '../engine/render.js';
 import { planHasActions, planHasChanges, type Plan } from '../engine/types.js';

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { compareAddress } from '../core/address.js';
 import { jsonDocument, toSnakeJson } from '../core/json.js';
 import { spotfleetVersion } from '../core/version.js';
-import { isSavedPlanFile, readSavedPlan } from '../engine/reconcile.js';
+import { isSavedPlanFile, readSavedPlan } from '../engine/saved-plan.js';
 import { addressParts, renderPlanJson, renderPlanText } from '../engine/render.js';
 import type { CliApp } from './app.js';
 import { addStateOptions, openSession, type StateOptions } from './common.js';

@@ -5,7 +5,7 @@
 import { SpotfleetError } from '../core/errors.js';
 import type { Notice, Observed } from '../core/types.js';
 import { applyPlan, clearStalePending, type ActionResult, type ApplyEvent } from '../engine/apply.js';
-import { makePlan } from '../engine/reconcile.js';
+import { makePlan } from '../engine/make-plan.js';
 import type { StateRecorder } from '../engine/steps.js';
 import type { Action, Plan, RecordAction, StartAction } from '../engine/types.js';
 import type { StateStore } from '../state/store.js';

@@ -1,14 +1,12 @@
 // One reconcile's read half, shared by plan, apply and watch: refresh (or reuse the state's view
-// with --refresh=false) and plan. Also the saved-plan file format and its staleness check.
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
-import { SpotfleetError, StalePlanError, PolicyViolation } from '../core/errors.js';
+// with --refresh=false) and plan. Saved plans live in saved-plan.ts, their staleness check in
+// plan-staleness.ts, the mandatory-policy gate in policy-gate.ts.
 import type { NodeInfo, Notice, Observed } from '../core/types.js';
 import type { StateFile } from '../state/types.js';
-import { writeFileAtomic } from '../state/store.js';
 import { nodeKey } from '../core/address.js';
 import { archiveNode } from './archive.js';
 import { advanceZoneStats, type AvailabilityObservation, type ZoneStats } from '../policy/uptime.js';
-import { planFleet, specHashOf, type PlanOptions } from './plan.js';
+import { planFleet, type PlanOptions } from './plan.js';
 import { evaluatePlanRules, isPolicySet, loadPolicySet } from '../policy/policy-set.js';
 import { planJsonObject } from './render.js';
 import { refreshFleet, type RefreshOptions } from './refresh.js';
@@ -126,65 +124,4 @@ export function spotAvailability(fleet: FleetSession['fleet'], observed: Observe
     for (const [zone, available] of seen) out.push({ at: now, pool: pool.name, ...(zone ? { zone } : {}), available });
   }
   return out;
-}
-
-/** Mandatory policy violations block apply. */
-export function assertNoMandatoryViolations(plan: Plan): void {
-  const v = plan.changes.flatMap((c) => c.violations.filter((x) => x.level === 'mandatory').map((x) => ({ policy: x.policy, address: c.address, message: x.message })));
-  for (const x of plan.policyViolations ?? []) if (x.level === 'mandatory') v.push({ policy: x.policy, address: `fleet.${plan.fleet}`, message: x.message });
-  if (v.length > 0) throw new PolicyViolation(v);
-}
-
-interface SavedPlanFile {
-  format: 'spotfleet-plan';
-  version: 1;
-  /** Absolute path of the fleet the plan was made from. */
-  spec: string;
-  plan: Plan;
-}
-
-/** Saves a plan (mode 0600; it holds no secrets, but it describes the fleet). */
-export function savePlan(path: string, plan: Plan, spec: string): void {
-  const file: SavedPlanFile = { format: 'spotfleet-plan', version: 1, spec, plan };
-  writeFileAtomic(path, `${JSON.stringify(file)}\n`);
-}
-
-/** True when the file at path is a saved plan (rather than a fleet spec). */
-export function isSavedPlanFile(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    const fd = openSync(path, 'r');
-    const buf = Buffer.alloc(64);
-    readSync(fd, buf, 0, 64, 0);
-    closeSync(fd);
-    return buf.toString('utf8').startsWith('{"format":"spotfleet-plan"');
-  } catch {
-    return false;
-  }
-}
-
-export function readSavedPlanFile(path: string): { plan: Plan; spec: string } {
-  const plan = readSavedPlan(path);
-  const f = JSON.parse(readFileSync(path, 'utf8')) as SavedPlanFile;
-  return { plan, spec: f.spec };
-}
-
-export function readSavedPlan(path: string): Plan {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new SpotfleetError('PLAN_INVALID', `cannot read saved plan ${path}: ${(e as Error).message}`);
-  }
-  const f = parsed as Partial<SavedPlanFile>;
-  if (f.format !== 'spotfleet-plan' || f.version !== 1 || !f.plan) throw new SpotfleetError('PLAN_INVALID', `${path} is not a spotfleet plan file`);
-  return f.plan;
-}
-
-/** A saved plan may only be applied to the exact state and spec it was made against. */
-export function assertPlanFresh(plan: Plan, state: StateFile, session: FleetSession): void {
-  if (plan.state.lineage !== state.lineage) throw new StalePlanError(`it was made for state lineage ${plan.state.lineage}, but the state now has lineage ${state.lineage}`);
-  if (plan.state.serial !== state.serial) throw new StalePlanError(`the state changed since the plan was made (serial ${plan.state.serial} → ${state.serial})`);
-  if (plan.specHash !== specHashOf(session.fleet)) throw new StalePlanError('the fleet spec changed since the plan was made');
-  if (plan.fleet !== session.fleet.name) throw new StalePlanError(`it is for fleet "${plan.fleet}", not "${session.fleet.name}"`);
 }
