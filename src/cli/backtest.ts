@@ -19,7 +19,7 @@ import type { OnWarning } from '../policy/warning.js';
 import { backtestJson, fleetJson, renderBacktestHtml, renderBacktestText, renderFleetText } from '../backtest/render.js';
 import { loadFleet } from '../spec/load.js';
 import { DEFAULT_OVERHEAD } from '../policy/types.js';
-import { loadPolicySet } from '../policy/policy-set.js';
+import { loadPolicySet, type PolicySet } from '../policy/policy-set.js';
 import type { MigrationOverhead, Thresholds, WorkloadSpec } from '../spec/types.js';
 import type { CliApp } from './app.js';
 
@@ -234,7 +234,7 @@ export function register(program: Command, app: CliApp): void {
       const zonesFlag = f.zones?.split(',').map((z) => z.trim()).filter((z) => z !== '');
       const deadlineFlag = f.deadline !== undefined ? dur('deadline', f.deadline) : undefined;
       let thresholds = BACKTEST_THRESHOLDS;
-      let policies: unknown;
+      let policies: PolicySet | undefined;
       const workloads: BacktestWorkload[] = [];
       let poolOnWarning: OnWarning | undefined;
       const add = (spec: WorkloadSpec, zones: string[], spotPool?: string, odPool?: string): void => {

@@ -7,7 +7,7 @@ import { nodeKey } from '../core/address.js';
 import { archiveNode } from './archive.js';
 import { advanceZoneStats, type AvailabilityObservation, type ZoneStats } from '../policy/uptime.js';
 import { planFleet, type PlanOptions } from './plan.js';
-import { evaluatePlanRules, isPolicySet, loadPolicySet } from '../policy/policy-set.js';
+import { evaluatePlanRules, loadPolicySet, type PolicySet } from '../policy/policy-set.js';
 import { planJsonObject } from './render.js';
 import { refreshFleet, type RefreshOptions } from './refresh.js';
 import type { FleetSession } from './session.js';
@@ -20,7 +20,7 @@ export interface MakePlanOptions {
   destroy?: boolean;
   refreshOptions?: RefreshOptions;
   /** A compiled policy set; by default the fleet's `policies:` files are loaded. */
-  policies?: unknown;
+  policies?: PolicySet;
   /** Collects each workload's decision input and decision (for `explain`). */
   captureDecisions?: PlanOptions['captureDecisions'];
   /**
@@ -106,7 +106,7 @@ export async function makePlan(session: FleetSession, state: StateFile, opts: Ma
     zoneStats: observed.zoneStats as Record<string, ZoneStats>,
   });
   if (opts.refresh === false) plan.warnings.push('refresh skipped (--refresh=false): the plan reflects the last recorded observation and the state');
-  if (isPolicySet(policies) && policies.planRules.length > 0) plan.policyViolations = evaluatePlanRules(policies, planJsonObject(plan));
+  if (policies !== undefined && policies.planRules.length > 0) plan.policyViolations = evaluatePlanRules(policies, planJsonObject(plan));
   return { plan, observed };
 }
 

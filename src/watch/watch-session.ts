@@ -8,7 +8,7 @@ import type { Fleet } from '../spec/types.js';
 import { createProvider } from '../providers/registry.js';
 import type { Provider } from '../providers/sdk.js';
 import { compileAlertRules, type CompiledAlertRule } from '../policy/alerts.js';
-import { loadPolicySet } from '../policy/policy-set.js';
+import { loadPolicySet, type PolicySet } from '../policy/policy-set.js';
 import { createAlertSinks, type AlertSink } from '../telemetry/alert-sinks.js';
 import { providerLogger, type Logger } from '../telemetry/logger.js';
 
@@ -23,7 +23,7 @@ export interface WatchSession {
   sinks: Map<string, AlertSink>;
   rules: CompiledAlertRule[];
   /** The fleet's compiled policy set, loaded once per spec. */
-  policies: unknown;
+  policies: PolicySet | undefined;
 }
 
 export class WatchSessions {
