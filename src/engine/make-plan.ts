@@ -7,7 +7,7 @@ import { nodeKey } from '../core/address.js';
 import { archiveNode } from './archive.js';
 import { advanceZoneStats, type AvailabilityObservation, type ZoneStats } from '../policy/uptime.js';
 import { planFleet, type PlanOptions } from './plan.js';
-import { evaluatePlanRules, loadPolicySet, type PolicySet } from '../policy/policy-set.js';
+import { evaluatePlanRules } from '../policy/policy-set.js';
 import { planJsonObject } from './render.js';
 import { refreshFleet, type RefreshOptions } from './refresh.js';
 import type { FleetSession } from './session.js';
@@ -19,8 +19,11 @@ export interface MakePlanOptions {
   targets?: string[];
   destroy?: boolean;
   refreshOptions?: RefreshOptions;
-  /** A compiled policy set; by default the fleet's `policies:` files are loaded. */
-  policies?: PolicySet;
+  /**
+   * The observation to plan from instead of a refresh: drill refreshes first, to find the workload
+   * and add the eviction notice it rehearses.
+   */
+  observed?: Observed;
   /** Collects each workload's decision input and decision (for `explain`). */
   captureDecisions?: PlanOptions['captureDecisions'];
   /**
@@ -70,19 +73,24 @@ export function observedFromState(state: StateFile, fleet: string, now: number, 
   return obs;
 }
 
+/**
+ * The one way every command plans (plan, apply, destroy, drill, explain, watch's reconciles):
+ * observe (refresh, the state's last view with `refresh: false`, or `observed`), then plan with the
+ * fleet's policy set as loadFleet compiled it, plan-scoped policies included.
+ */
 export async function makePlan(session: FleetSession, state: StateFile, opts: MakePlanOptions): Promise<{ plan: Plan; observed: Observed }> {
   const last = await session.store.readObservation();
   const observed =
     opts.refresh === false
       ? observedFromState(state, session.fleet.name, opts.now, last)
-      : await refreshFleet(session.providers, { ...opts.refreshOptions, ...(opts.knownNotices ? { notices: false } : {}) });
+      : opts.observed ?? await refreshFleet(session.providers, { ...opts.refreshOptions, ...(opts.knownNotices ? { notices: false } : {}) });
   // The market's history: what this refresh saw of each spot pool/zone, on top of what was seen before.
   observed.zoneStats = opts.refresh === false ? last?.zoneStats ?? {} : advanceZoneStats(last?.zoneStats as Record<string, ZoneStats> | undefined, spotAvailability(session.fleet, observed, opts.now));
   if (opts.knownNotices && opts.refresh !== false) {
     const live = new Set(observed.nodes.filter((n) => n.state !== 'terminated').map((n) => `${n.provider}/${n.id}`));
     observed.notices = opts.knownNotices.filter((n) => live.has(`${n.provider}/${n.node}`)).sort((a, b) => a.node.localeCompare(b.node) || a.id.localeCompare(b.id));
   }
-  const policies = opts.policies ?? (session.fleet.policies.length > 0 ? loadPolicySet(session.fleet.policies) : undefined);
+  const policies = session.policies;
   // The checkpoint archive is a node the plan can copy checkpoints to (before a lease is given back)
   // and restore them from; which leased nodes can reach it is each provider's storage's call.
   const archive = archiveNode(session.stateDir);

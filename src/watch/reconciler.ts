@@ -54,7 +54,6 @@ export async function reconcileFleet(r: ReconcileInput): Promise<ReconcileOutput
       now: Date.now(),
       ...(destroyed ? { destroy: true } : {}),
       ...(r.knownNotices ? { knownNotices: r.knownNotices } : {}),
-      ...(session.policies !== undefined ? { policies: session.policies } : {}),
     });
     await store.saveObservation(observed);
     const allowed = withoutMandatoryViolations(plan, (addr, msg) => log.error(`blocked by a mandatory policy: ${msg}`, { fleet: fleetName, address: addr, action: 'policy' }));
