@@ -2,7 +2,8 @@
 // -out saves the plan for apply; --detailed-exitcode gives 0 (no changes), 1 (error), 2 (changes).
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors.js';
-import { makePlan, savePlan } from '../engine/reconcile.js';
+import { makePlan } from '../engine/make-plan.js';
+import { savePlan } from '../engine/saved-plan.js';
 import { renderPlanJson, renderPlanMarkdown, renderPlanText } from '../engine/render.js';
 import { planHasChanges } from '../engine/types.js';
 import { specPathArg, type CliApp } from './app.js';

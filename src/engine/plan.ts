@@ -11,6 +11,7 @@ import { computeBid } from '../core/bid.js';
 import { FreeGpuIndex } from './capacity-index.js';
 import { decideWorkload } from '../policy/decide.js';
 import { noticeEvicts, preparedActive, usePreparedTarget, withPoolHistory } from '../policy/warning.js';
+import type { PolicySet } from '../policy/policy-set.js';
 import type { ZoneStats } from '../policy/uptime.js';
 import { DEFAULT_OVERHEAD, type CurrentPlacement, type PlacementOption, type WorkloadDecision, type WorkloadDecisionInput } from '../policy/types.js';
 import type { Fleet, WorkloadSpec } from '../spec/types.js';
@@ -44,7 +45,7 @@ export interface PlanOptions {
   /** Marketplaces that take bids (capacity with offers): spot acquisitions there carry a bid. */
   bidProviders?: ReadonlySet<string>;
   /** Compiled policy set for decideWorkload. */
-  policies?: unknown;
+  policies?: PolicySet;
   /** Default wait for a verified checkpoint outside emergencies. */
   checkpointWaitMs?: number;
   /** When given, every workload's decision input and decision are put here (for `explain`). */

@@ -75,6 +75,11 @@ export async function loadProviderFactory(type: string, pkg: string | undefined,
 // author runs checkConfigSchema in the plugin's own tests.
 const ajv = new Ajv2020({ allErrors: true, strict: false, useDefaults: true, verbose: true, validateSchema: false, code: { optimize: false } });
 const compiled = new WeakMap<ProviderFactory, ReturnType<typeof ajv.compile>>();
+/**
+ * Config objects that passed validateProviderConfig, with the factory they passed for: loadFleet
+ * validates each config with source positions, and createProvider does not validate it again.
+ */
+const validated = new WeakMap<object, ProviderFactory>();
 
 /**
  * Problems of a provider's configSchema as a JSON Schema (draft 2020-12 meta-schema, then a
@@ -107,7 +112,10 @@ export function validateProviderConfig(
     validate = ajv.compile(factory.configSchema);
     compiled.set(factory, validate);
   }
-  if (validate(config)) return [];
+  if (validate(config)) {
+    validated.set(config, factory);
+    return [];
+  }
   return (validate.errors ?? []).map((e) => configProblem(e, instance, factory.type, positionOf));
 }
 
@@ -187,8 +195,12 @@ export async function createProvider(
     pools: poolsOf(opts.pools, spec.name),
   };
   const config = structuredClone(spec.config);
-  const problems = validateProviderConfig(factory, spec.name, config, () => ({ file: '<config>', line: 0, col: 0 }));
-  if (problems.length > 0) throw new ProviderError(spec.name, `invalid config: ${problems.map((p) => p.message).join('; ')}`);
+  // A config from loadFleet was validated there, with positions; one handed in directly (a test, an
+  // embedding program, a fleet loaded with checkProviders: false) is validated here.
+  if (validated.get(spec.config) !== factory) {
+    const problems = validateProviderConfig(factory, spec.name, config, () => ({ file: '<config>', line: 0, col: 0 }));
+    if (problems.length > 0) throw new ProviderError(spec.name, `invalid config: ${problems.map((p) => p.message).join('; ')}`);
+  }
   try {
     return await factory.create(config, ctx);
   } catch (e) {

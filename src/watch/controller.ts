@@ -15,7 +15,7 @@ import { FencedError, SpecError, SpotfleetError, errorMessage } from '../core/er
 import { nodeKey } from '../core/address.js';
 import type { NodeInfo, Notice, Observed } from '../core/types.js';
 import { isTerminal } from '../engine/lifecycle.js';
-import { observedFromState } from '../engine/reconcile.js';
+import { observedFromState } from '../engine/make-plan.js';
 import { StateRecorder } from '../engine/steps.js';
 import type { Provider } from '../providers/sdk.js';
 import { chooseBackend, openStateStore, type BackendOverride } from '../state/backend.js';

@@ -6,7 +6,7 @@ import { SpotfleetError } from '../core/errors.js';
 import type { Notice, Observed } from '../core/types.js';
 import { applyPlan, clearStalePending, type ActionResult, type ApplyEvent } from '../engine/apply.js';
 import { describeTransferProgress, progressThrottle, type ProgressEvent } from '../engine/progress.js';
-import { makePlan } from '../engine/reconcile.js';
+import { makePlan } from '../engine/make-plan.js';
 import type { StateRecorder } from '../engine/steps.js';
 import type { Action, Plan, RecordAction, StartAction } from '../engine/types.js';
 import type { StateStore } from '../state/store.js';
@@ -55,7 +55,6 @@ export async function reconcileFleet(r: ReconcileInput): Promise<ReconcileOutput
       now: Date.now(),
       ...(destroyed ? { destroy: true } : {}),
       ...(r.knownNotices ? { knownNotices: r.knownNotices } : {}),
-      ...(session.policies !== undefined ? { policies: session.policies } : {}),
     });
     await store.saveObservation(observed);
     const allowed = withoutMandatoryViolations(plan, (addr, msg) => log.error(`blocked by a mandatory policy: ${msg}`, { fleet: fleetName, address: addr, action: 'policy' }));
