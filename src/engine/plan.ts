@@ -4,7 +4,7 @@
 // acquire ∥ checkpoint → stop → transfer → start, releases of idle leases, adoption of things found
 // running with our labels, and stops of duplicates. Output is sorted by address.
 import { createHash } from 'node:crypto';
-import { compareAddress, leaseAddressForKey, nodeKey, workloadAddress } from '../core/address.js';
+import { compareAddress, leaseAddressForKey, nodeKey, providerKey, workloadAddress } from '../core/address.js';
 import type { CapacityType, Lease, NodeInfo, Notice, Observed, WorkloadInstance } from '../core/types.js';
 import { formatDuration, formatUsd, roundUsd } from '../core/units.js';
 import { computeBid } from '../core/bid.js';
@@ -210,7 +210,7 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     if (r.type !== 'workload' || !p || !preparedActive(p, opts.now) || opts.destroy) continue;
     preparedLeases ??= indexPreparedLeases(observed.leases, fleet.name);
     for (const l of preparedLeases.get(p.leaseId !== undefined ? `id\0${p.provider}\0${p.leaseId}` : `pool\0${p.provider}\0${p.pool}\0${r.name}`) ?? []) {
-      ctx.leasesInUse.add(`${l.provider}/${l.id}`);
+      ctx.leasesInUse.add(providerKey(l.provider, l.id));
       if (l.node !== undefined && l.node !== r.node) ctx.reserved.set(nodeKey(l.provider, l.node), r.name);
     }
   }
@@ -482,7 +482,7 @@ function planWorkload(ctx: Ctx, name: string, spec: WorkloadSpec | undefined, in
   }
   const curPrice = node ? pricePerGpuHourOf(node) : rec?.pricePerGpuHour ?? 0;
   const before = primary ? curPrice * primary.gpus : 0;
-  if (primary?.provider && node?.leaseId) ctx.leasesInUse.add(`${primary.provider}/${node.leaseId}`);
+  if (primary?.provider && node?.leaseId) ctx.leasesInUse.add(providerKey(primary.provider, node.leaseId));
   const sit: Situation = { name, address, spec, rec, primary, node, evicted, adoptIds, before };
 
   // The recorded instance no longer runs: find out how it ended, and record it.
@@ -564,7 +564,7 @@ function planRemoval(ctx: Ctx, sit: Situation, end: Ended | undefined): Workload
     actions: ids,
     violations: [],
   });
-  if (node?.leaseId) ctx.leasesInUse.delete(`${primary.provider}/${node.leaseId}`);
+  if (node?.leaseId) ctx.leasesInUse.delete(providerKey(primary.provider, node.leaseId));
   return { before, after: 0 };
 }
 
@@ -828,7 +828,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
   if (primary && (decision.action === 'wait' || decision.action === 'none')) {
     // Park: keep the checkpoint, stop the workload; a later reconcile places it again.
     const ids = checkpointAndStop(ctx, name, primary, spec, adoptIds, 'park', evicted);
-    if (node?.leaseId) ctx.leasesInUse.delete(`${primary.provider}/${node.leaseId}`);
+    if (node?.leaseId) ctx.leasesInUse.delete(providerKey(primary.provider, node.leaseId));
     ctx.changes.push({ ...base, change: 'update', ...(beforeView ? { before: beforeView } : {}), actions: ids });
     return { before, after: 0 };
   }
@@ -891,7 +891,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
     const k = nodeKey(target.provider, target.node);
     ctx.index.setFree(k, (ctx.free.get(k) ?? 0) - spec.gpus);
     const tn = ctx.nodes.get(k);
-    if (tn?.leaseId) ctx.leasesInUse.add(`${tn.provider}/${tn.leaseId}`);
+    if (tn?.leaseId) ctx.leasesInUse.add(providerKey(tn.provider, tn.leaseId));
   }
   const hasCheckpoint = Boolean(spec.checkpoint) && !extras.fresh && (primary !== undefined || rec?.lastCheckpoint !== undefined || rec?.node !== undefined);
   let fromNode: { provider: string; node: string } | undefined;
@@ -909,7 +909,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
     ids.push(...stopIds);
     startDeps.push(stopIds[stopIds.length - 1] as string);
     fromNode = { provider: primary.provider, node: primary.node };
-    if (node?.leaseId) ctx.leasesInUse.delete(`${primary.provider}/${node.leaseId}`);
+    if (node?.leaseId) ctx.leasesInUse.delete(providerKey(primary.provider, node.leaseId));
   } else if (!extras.fresh && (rec?.lastCheckpoint || rec?.node)) {
     // Not running: resume from the last recorded checkpoint, or from whatever the node it last ran
     // on still holds (it may have died at a notice's deadline before anyone recorded a checkpoint).
@@ -1001,10 +1001,10 @@ function idleSince(ctx: Ctx, l: Lease, rec: LeaseRecord | undefined, lastUse: Ma
 function planLeases(ctx: Ctx): void {
   const observedOurs = new Map<string, Lease>();
   const recorded = new Map<string, LeaseRecord>();
-  for (const r of Object.values(ctx.state.resources)) if (r.type === 'lease') recorded.set(`${r.provider}/${r.leaseId}`, r);
+  for (const r of Object.values(ctx.state.resources)) if (r.type === 'lease') recorded.set(providerKey(r.provider, r.leaseId), r);
   for (const l of ctx.observed.leases) {
     if (l.state === 'terminated' || l.state === 'released') continue;
-    const k = `${l.provider}/${l.id}`;
+    const k = providerKey(l.provider, l.id);
     if (l.labels?.['spotfleet.fleet'] === ctx.fleet.name || recorded.has(k)) observedOurs.set(k, l);
   }
   const keepWarm = desiredStandby(ctx);
