@@ -8,6 +8,7 @@ import { compareAddress, leaseAddressForKey, nodeKey, providerKey, workloadAddre
 import type { CapacityType, Lease, NodeInfo, Notice, Observed, WorkloadInstance } from '../core/types.js';
 import { formatDuration, formatUsd, roundUsd } from '../core/units.js';
 import { computeBid } from '../core/bid.js';
+import { onDemandPricePerGpuHour } from '../core/on-demand.js';
 import { FreeGpuIndex } from './capacity-index.js';
 import { decideWorkload } from '../policy/decide.js';
 import { noticeEvicts, preparedActive, usePreparedTarget, withPoolHistory } from '../policy/warning.js';
@@ -385,13 +386,6 @@ function buildIndex(ctx: Ctx): FreeGpuIndex {
     }
   }
   return index;
-}
-
-function onDemandPerGpuHour(obs: Observed, gpuModel: string): number | undefined {
-  let best = Number.POSITIVE_INFINITY;
-  for (const q of obs.prices) if (q.capacity === 'on-demand' && q.gpuModel === gpuModel) best = Math.min(best, q.pricePerGpuHour);
-  for (const n of obs.nodes) if (n.capacity === 'on-demand' && n.gpuModel === gpuModel && n.gpus > 0) best = Math.min(best, n.pricePerHour / n.gpus);
-  return Number.isFinite(best) ? best : undefined;
 }
 
 function placementOf(o: PlacementOption): PlacementRef {
@@ -853,7 +847,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
     let bid: number | undefined;
     const leaseReasons: ResourceChange['reasons'] = [{ rule: 'placement', text: `capacity for ${address}` }];
     if (target.capacity === 'spot' && ctx.opts.bidProviders?.has(target.provider)) {
-      const od = onDemandPerGpuHour(ctx.observed, target.gpuModel);
+      const od = onDemandPricePerGpuHour(ctx.observed, target.gpuModel);
       const b = computeBid({ spotPricePerGpuHour: target.pricePerGpuHour, ...(pool?.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}), ...(od !== undefined ? { onDemandPricePerGpuHour: od } : {}) });
       leaseReasons.push(b.reason);
       if (b.bid) bid = b.pricePerGpuHour;

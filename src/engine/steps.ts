@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ProviderError, SpotfleetError, StateConflictError, errorMessage, isSignalNotReady } from '../core/errors.js';
 import { nodeAddress, nodeKey, providerKey, workloadAddress } from '../core/address.js';
+import { onDemandPricePerGpuHour } from '../core/on-demand.js';
 import type { CheckpointInfo, Lease, NodeInfo, Observed, WorkloadInstance } from '../core/types.js';
 import type { Provider, StorageCapability, VerifyRequest } from '../providers/sdk.js';
 import { DEFAULT_CHECKPOINT_KEEP } from '../spec/resolve.js';
@@ -203,12 +204,12 @@ export class StepContext {
     });
   }
 
-  /** The on-demand price per GPU-hour of a model, as refresh saw it (the ledger's counterfactual). */
+  /**
+   * The ledger's counterfactual: the on-demand price per GPU-hour of a model as refresh saw it
+   * (src/core/on-demand.ts), 0 when there is no basis (a segment then counts the price paid).
+   */
   onDemandPrice(gpuModel: string | undefined): number {
-    let best = Number.POSITIVE_INFINITY;
-    for (const q of this.o.observed.prices) if (q.capacity === 'on-demand' && (!gpuModel || q.gpuModel === gpuModel)) best = Math.min(best, q.pricePerGpuHour);
-    for (const n of this.o.observed.nodes) if (n.capacity === 'on-demand' && (!gpuModel || n.gpuModel === gpuModel) && n.gpus > 0) best = Math.min(best, n.pricePerHour / n.gpus);
-    return Number.isFinite(best) ? best : 0;
+    return onDemandPricePerGpuHour(this.o.observed, gpuModel) ?? 0;
   }
 }
 
