@@ -13,7 +13,9 @@ import { openFleet } from '../engine/session.js';
 import { preemptionRateFromHistory, warningFollowProbability, type PoolHistory } from '../policy/warning.js';
 import type { PoolSpec } from '../spec/types.js';
 import { specPathArg, stateDirOf, type CliApp } from './app.js';
-import { PROVIDERS_JSON_FORMAT, addProviderOptions, cmp, created, openFleetProviders, table, timeoutMs, withTimeout, type ProviderCommandOptions } from './providers.js';
+import { PROVIDERS_JSON_FORMAT, addProviderOptions, created, openFleetProviders, timeoutMs, type ProviderCommandOptions } from './providers.js';
+import { cmp, table } from './util.js';
+import { withTimeout } from '../engine/refresh.js';
 
 /** One row of the market table: what a pool can get in one zone. */
 export interface MarketRow {

@@ -11,7 +11,9 @@ import { formatDuration, parseDuration } from '../core/units.js';
 import type { Provider } from '../providers/sdk.js';
 import type { CliApp } from './app.js';
 import { toSnakeJson } from '../core/json.js';
-import { PROVIDERS_JSON_FORMAT, addProviderOptions, cmp, openFleetProviders, timeoutMs, withTimeout, type OpenedFleet, type ProviderCommandOptions } from './providers.js';
+import { PROVIDERS_JSON_FORMAT, addProviderOptions, openFleetProviders, timeoutMs, type OpenedFleet, type ProviderCommandOptions } from './providers.js';
+import { cmp } from './util.js';
+import { withTimeout } from '../engine/refresh.js';
 
 const KINDS: NoticeKind[] = ['preemption', 'rebalance', 'maintenance', 'termination'];
 

@@ -14,7 +14,7 @@ import type { StateStore } from '../state/store.js';
 import type { CliApp } from './app.js';
 import { addStateOptions, openSession, type StateOptions } from './common.js';
 import { withIsoTimes } from './state-view.js';
-import { parseBool } from './plan.js';
+import { parseBool } from './util.js';
 
 export interface ControllerInfo {
   pid: number;
