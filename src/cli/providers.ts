@@ -12,7 +12,8 @@ import { loadFleet } from '../spec/load.js';
 import type { Fleet, ProviderInstanceSpec } from '../spec/types.js';
 import { specPathArg, stateDirOf, type CliApp } from './app.js';
 import { paint } from './io.js';
-import { cmp, table } from './util.js';
+import { cmp } from './util.js';
+import { formatTable } from '../core/text.js';
 import { withTimeout } from '../engine/refresh.js';
 import { registerProvidersLock } from './providers-lock.js';
 
@@ -169,16 +170,16 @@ export function register(program: Command, app: CliApp): void {
         io.out(JSON.stringify({ format_version: PROVIDERS_JSON_FORMAT, fleet: opened.fleet.name, providers: rows }, null, 2));
       } else {
         io.out(
-          table(
+          formatTable([
             ['PROVIDER', 'TYPE', 'CAPABILITIES', 'HEALTH', 'DESCRIPTION'],
-            rows.map((r) => [
+            ...rows.map((r) => [
               r.name,
               r.package ? `${r.type} (${r.package})` : r.type,
               r.capabilities.join(',') || '-',
               r.health.ok ? paint(io, 'green', `ok: ${r.health.detail ?? ''}`) : paint(io, 'red', 'failed'),
               r.description,
             ]),
-          ),
+          ]).join('\n'),
         );
         for (const r of rows.filter((x) => !x.health.ok)) io.out(`\n${r.name}: ${r.health.error ?? ''}`);
       }

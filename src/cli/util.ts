@@ -1,5 +1,5 @@
-// Small helpers every command shares: reading a boolean flag, ordering names, aligning a table.
-// (A provider call under a time limit is engine/refresh.ts's withTimeout, the one for the code base.)
+// Small helpers every command shares: reading a boolean flag, ordering names. (Tables are
+// core/text.ts's formatTable; a provider call under a time limit is engine/refresh.ts's withTimeout.)
 import { UsageError } from '../core/errors.js';
 
 /** A `--flag <bool>` value: true/1 or false/0; `dflt` when the flag is absent. */
@@ -14,11 +14,4 @@ export function parseBool(name: string, v: string | boolean | undefined, dflt: b
 /** Code-unit order (not locale order), so listings read the same on every machine. */
 export function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Renders rows as aligned columns (no trailing spaces). */
-export function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
 }
