@@ -11,9 +11,8 @@ import { capabilitiesOf, type CapabilityName, type Provider } from '../providers
 import { loadFleet } from '../spec/load.js';
 import type { Fleet, ProviderInstanceSpec } from '../spec/types.js';
 import { specPathArg, stateDirOf, type CliApp } from './app.js';
-import { paint } from './io.js';
+import { formatTable, paint } from '../core/text.js';
 import { cmp } from './util.js';
-import { formatTable } from '../core/text.js';
 import { withTimeout } from '../engine/refresh.js';
 import { registerProvidersLock } from './providers-lock.js';
 

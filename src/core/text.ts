@@ -11,6 +11,7 @@
 // Tables: `formatTable` aligns columns by `displayWidth`, the columns a terminal gives text as the
 // Io prints it (wide characters, emoji, escaped controls), not by `.length`.
 import { randomBytes } from 'node:crypto';
+import { inspect } from 'node:util';
 
 /** Marks spotfleet's own SGR sequences; random per process so no input can forge one. */
 const SGR_MARK = `\u{F8FF}${randomBytes(6).toString('hex')}`;
@@ -22,6 +23,25 @@ const SGR_RE = new RegExp(`${SGR_MARK}\\[([0-9;]{1,16})m`, 'g');
  */
 export function sgr(code: number | string): string {
   return `${SGR_MARK}[${code}m`;
+}
+
+/** The styles spotfleet prints in. */
+export type Style = 'bold' | 'dim' | 'red' | 'green' | 'yellow' | 'magenta' | 'cyan';
+
+/**
+ * Wraps text in a style when colour is on (`o.color`: the Io's decision, which honours NO_COLOR,
+ * --no-color, TERM=dumb and a non-terminal stdout); no style, or colour off, leaves it plain. The
+ * codes are node's own (util.inspect.colors, the table util.styleText reads). styleText itself does
+ * not fit: it writes real escape bytes, which the Io shows as `\u001b` so that user text cannot
+ * send any (unmasking them afterwards would unmask forged ones too), and its own colour check
+ * differs (an empty NO_COLOR turns colour off, FORCE_COLOR turns it on, and it asks stdout even
+ * for text bound for stderr).
+ * @example paint({ color: true }, 'red', 'Error:') // sgr(31) + 'Error:' + sgr(39)
+ */
+export function paint(o: { color: boolean }, style: Style | undefined, text: string): string {
+  if (!o.color || style === undefined) return text;
+  const [open, close] = inspect.colors[style] as [number, number];
+  return `${sgr(open)}${text}${sgr(close)}`;
 }
 
 // C0 controls except \t and \n, DEL, C1 controls, and the bidirectional/isolate controls that can
