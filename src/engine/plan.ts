@@ -859,15 +859,17 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
       address: leaseAddressForKey(target.pool, key, `new-${name}`),
       deps: [],
       summary: `acquire ${spec.gpus}×${target.gpuModel} ${target.capacity} in ${target.pool}${target.zone ? `/${target.zone}` : ''} at $${roundUsd(paidPerGpuHour)}/GPU-h${bid !== undefined ? ` (bid; spot $${roundUsd(target.pricePerGpuHour)})` : ''}`,
-      ...(bid !== undefined ? { bidPerGpuHour: bid } : {}),
       provider: target.provider,
-      pool: target.pool,
-      capacity: target.capacity,
-      gpuModel: target.gpuModel,
-      gpus: spec.gpus,
-      ...(target.zone !== undefined ? { zone: target.zone } : {}),
-      ...(pool?.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}),
-      idempotencyKey: key,
+      request: {
+        pool: target.pool,
+        capacity: target.capacity,
+        gpuModel: target.gpuModel,
+        gpus: spec.gpus,
+        ...(target.zone !== undefined ? { zone: target.zone } : {}),
+        ...(pool?.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}),
+        ...(bid !== undefined ? { bidPerGpuHour: bid } : {}),
+        idempotencyKey: key,
+      },
       forWorkload: name,
     });
     ctx.changes.push({
@@ -1072,12 +1074,15 @@ function planLeases(ctx: Ctx): void {
         ctx.actions.push({
           id, kind: 'acquire', address, deps: [],
           summary: `acquire a warm standby: ${gpus}×${quote.gpuModel} ${pool.capacity} in ${poolName}${quote.zone ? `/${quote.zone}` : ''}`,
-          provider: pool.provider, pool: poolName, capacity: pool.capacity, gpuModel: quote.gpuModel, gpus,
-          ...(quote.zone !== undefined ? { zone: quote.zone } : {}),
-          ...(pool.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}),
-          // The serial makes a new key once a standby was taken into use; a crash before the lease is
-          // recorded is caught by adopting the lease (it carries our labels) on the next plan.
-          idempotencyKey: standbyKey,
+          provider: pool.provider,
+          request: {
+            pool: poolName, capacity: pool.capacity, gpuModel: quote.gpuModel, gpus,
+            ...(quote.zone !== undefined ? { zone: quote.zone } : {}),
+            ...(pool.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}),
+            // The serial makes a new key once a standby was taken into use; a crash before the lease is
+            // recorded is caught by adopting the lease (it carries our labels) on the next plan.
+            idempotencyKey: standbyKey,
+          },
           forWorkload: `standby-${poolName}`,
         });
         ctx.changes.push({

@@ -184,10 +184,34 @@ export function planJsonObject(plan: Plan): Record<string, unknown> {
     cost: { before_per_hour: plan.cost.beforePerHour, after_per_hour: plan.cost.afterPerHour },
     resource_changes: plan.changes.map(resourceChangeJson),
     resource_drift: plan.drift.map(driftJson),
-    actions: toSnakeJson(plan.actions),
+    actions: toSnakeJson(plan.actions.map(actionJson)),
     warnings: plan.warnings,
     policy_violations: plan.policyViolations ?? [],
     ...(plan.targets ? { targets: plan.targets } : {}),
+  };
+}
+
+/**
+ * An action as `plan --json` documents it (docs/json.md): an acquire's request fields stand flat
+ * beside its provider, in the order they always had.
+ */
+function actionJson(a: Action): unknown {
+  if (a.kind !== 'acquire') return a;
+  const { request: r, provider, forWorkload, ...base } = a;
+  return {
+    ...base,
+    ...(r.bidPerGpuHour !== undefined ? { bidPerGpuHour: r.bidPerGpuHour } : {}),
+    provider,
+    pool: r.pool,
+    capacity: r.capacity,
+    gpuModel: r.gpuModel,
+    gpus: r.gpus,
+    ...(r.zone !== undefined ? { zone: r.zone } : {}),
+    ...(r.maxPricePerGpuHour !== undefined ? { maxPricePerGpuHour: r.maxPricePerGpuHour } : {}),
+    ...(r.offerId !== undefined ? { offerId: r.offerId } : {}),
+    ...(r.durationHours !== undefined ? { durationHours: r.durationHours } : {}),
+    idempotencyKey: r.idempotencyKey,
+    forWorkload,
   };
 }
 

@@ -253,20 +253,9 @@ export async function acquireStep(ctx: StepContext, a: AcquireAction): Promise<S
     a.id,
     a.address,
     'acquire',
-    { idempotencyKey: a.idempotencyKey, pool: a.pool },
+    { idempotencyKey: a.request.idempotencyKey, pool: a.request.pool },
     async () => {
-      let l = await cap.acquire({
-        pool: a.pool,
-        capacity: a.capacity,
-        gpuModel: a.gpuModel,
-        gpus: a.gpus,
-        ...(a.zone !== undefined ? { zone: a.zone } : {}),
-        ...(a.maxPricePerGpuHour !== undefined ? { maxPricePerGpuHour: a.maxPricePerGpuHour } : {}),
-        ...(a.bidPerGpuHour !== undefined ? { bidPerGpuHour: a.bidPerGpuHour } : {}),
-        ...(a.offerId !== undefined ? { offerId: a.offerId } : {}),
-        idempotencyKey: a.idempotencyKey,
-        labels: { 'spotfleet.fleet': ctx.o.fleet.name, 'spotfleet.workload': a.forWorkload },
-      });
+      let l = await cap.acquire({ ...a.request, labels: { 'spotfleet.fleet': ctx.o.fleet.name, 'spotfleet.workload': a.forWorkload } });
       const deadline = ctx.o.now() + (ctx.o.leaseReadyMs ?? 120_000);
       while (!l.node && ctx.o.now() < deadline && l.state !== 'terminated' && l.state !== 'released') {
         await sleep(500);
@@ -283,14 +272,14 @@ export async function acquireStep(ctx: StepContext, a: AcquireAction): Promise<S
         // The address the plan showed for it: stable from plan to state.
         address: a.address,
         provider: a.provider,
-        pool: a.pool,
+        pool: a.request.pool,
         leaseId: l.id,
         node: l.node,
         capacity: l.capacity,
         gpus: l.gpus,
         pricePerHour: l.pricePerHour,
         acquiredAt: Date.parse(l.acquiredAt) || ctx.o.now(),
-        idempotencyKey: a.idempotencyKey,
+        idempotencyKey: a.request.idempotencyKey,
         ...(l.zone !== undefined ? { zone: l.zone } : {}),
       };
       // The lease is recorded before the pending record is cleared: a crash in between leaves both.

@@ -305,9 +305,9 @@ export class WarningController {
         const a: AcquireAction = {
           id: `acquire:${name}:warning`, kind: 'acquire', address: leaseAddress as string, deps: [],
           summary: `acquire ${spec.gpus}×${t.gpuModel} ${t.capacity} in ${t.pool}${t.zone ? `/${t.zone}` : ''}, prepared for a ${n.kind} warning`,
-          provider: t.provider, pool: t.pool, capacity: t.capacity, gpuModel: t.gpuModel, gpus: spec.gpus,
-          ...(t.zone !== undefined ? { zone: t.zone } : {}), ...(pool?.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}),
-          idempotencyKey: key, forWorkload: name,
+          provider: t.provider,
+          request: { pool: t.pool, capacity: t.capacity, gpuModel: t.gpuModel, gpus: spec.gpus, ...(t.zone !== undefined ? { zone: t.zone } : {}), ...(pool?.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}), idempotencyKey: key },
+          forWorkload: name,
         };
         const t0 = this.now();
         const got = await acquireStep(steps, a);
