@@ -20,7 +20,7 @@ import { planHasActions, planHasChanges, type Plan } from '../engine/types.js';
 import type { UnsavedInfo } from '../state/recovery.js';
 import type { CliApp } from './app.js';
 import { addStateOptions, confirm, lockTimeoutMs, openSession, progressPrinter, takeLock, type StateOptions } from './common.js';
-import { parseBool } from './plan.js';
+import { parseBool } from './util.js';
 
 interface ApplyCliOptions extends StateOptions {
   autoApprove?: boolean;

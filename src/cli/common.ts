@@ -11,7 +11,7 @@ import { openFleet, type FleetSession } from '../engine/session.js';
 import type { BackendOverride } from '../state/backend.js';
 import type { LockHandle } from '../state/store.js';
 import { stateDirOf, specPathArg, type CliApp } from './app.js';
-import { paint } from './io.js';
+import { paint } from '../core/text.js';
 
 export interface StateOptions extends BackendOptions {
   state?: string;

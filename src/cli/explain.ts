@@ -15,7 +15,7 @@ import type { Notice } from '../core/types.js';
 import type { Fleet } from '../spec/types.js';
 import type { CliApp } from './app.js';
 import { addStateOptions, openSession, type StateOptions } from './common.js';
-import { parseBool } from './plan.js';
+import { parseBool } from './util.js';
 
 interface ExplainCliOptions extends StateOptions {
   refresh: string;

@@ -8,7 +8,7 @@ import { loadFleet } from '../spec/load.js';
 import type { SkippedFile } from '../spec/types.js';
 import type { CliApp } from './app.js';
 import { ExitCode } from './exit.js';
-import { paint } from './io.js';
+import { paint } from '../core/text.js';
 
 /** Version of the `--json` output: the one JSON contract version (docs/json.md). */
 export const VALIDATE_JSON_FORMAT = JSON_FORMAT_VERSION;

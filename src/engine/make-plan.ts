@@ -49,9 +49,9 @@ export function observedFromState(state: StateFile, fleet: string, now: number, 
     notices: [],
     unknown: [],
   };
-  const nodes = new Set(obs.nodes.map((n) => `${n.provider}/${n.id}`));
+  const nodes = new Set(obs.nodes.map((n) => nodeKey(n.provider, n.id)));
   const ensureNode = (provider: string, id: string, n: Omit<NodeInfo, 'id' | 'provider' | 'state'>): void => {
-    const k = `${provider}/${id}`;
+    const k = nodeKey(provider, id);
     if (nodes.has(k)) return;
     nodes.add(k);
     // Marked: only the state's record stands behind it, none of the provider's own facts (its
@@ -87,8 +87,8 @@ export async function makePlan(session: FleetSession, state: StateFile, opts: Ma
   // The market's history: what this refresh saw of each spot pool/zone, on top of what was seen before.
   observed.zoneStats = opts.refresh === false ? last?.zoneStats ?? {} : advanceZoneStats(last?.zoneStats as Record<string, ZoneStats> | undefined, spotAvailability(session.fleet, observed, opts.now));
   if (opts.knownNotices && opts.refresh !== false) {
-    const live = new Set(observed.nodes.filter((n) => n.state !== 'terminated').map((n) => `${n.provider}/${n.id}`));
-    observed.notices = opts.knownNotices.filter((n) => live.has(`${n.provider}/${n.node}`)).sort((a, b) => a.node.localeCompare(b.node) || a.id.localeCompare(b.id));
+    const live = new Set(observed.nodes.filter((n) => n.state !== 'terminated').map((n) => nodeKey(n.provider, n.id)));
+    observed.notices = opts.knownNotices.filter((n) => live.has(nodeKey(n.provider, n.node))).sort((a, b) => a.node.localeCompare(b.node) || a.id.localeCompare(b.id));
   }
   const policies = session.policies;
   // The checkpoint archive is a node the plan can copy checkpoints to (before a lease is given back)

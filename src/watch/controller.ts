@@ -12,7 +12,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { FencedError, SpecError, SpotfleetError, errorMessage } from '../core/errors.js';
-import { nodeKey } from '../core/address.js';
+import { nodeKey, providerKey } from '../core/address.js';
 import type { NodeInfo, Notice, Observed } from '../core/types.js';
 import { isTerminal } from '../engine/lifecycle.js';
 import { observedFromState } from '../engine/make-plan.js';
@@ -240,7 +240,7 @@ export class Controller {
   private seedSignalled(): void {
     for (const r of Object.values(this.recorder?.latest.resources ?? {})) {
       if (r.type !== 'workload' || !r.checkpointSignal || !r.provider || r.instanceId !== r.checkpointSignal.instanceId) continue;
-      const k = `${r.provider}/${r.instanceId}`;
+      const k = providerKey(r.provider, r.instanceId);
       if (!this.signalled.has(k)) this.signalled.set(k, r.checkpointSignal.at);
     }
   }
@@ -376,7 +376,7 @@ export class Controller {
   private onNotice(seen: SeenNotice): void {
     if (!this.acting()) return;
     const n = { ...seen.notice, provider: seen.provider, node: seen.node.id };
-    this.activeNotices.set(`${n.provider}/${n.id}`, n);
+    this.activeNotices.set(providerKey(n.provider, n.id), n);
     this.metrics.noticeReceived(n.source, n.kind);
     const session0 = this.sessions.current;
     if (isEarlyWarning(n) && !isDueWarning(n) && session0 && this.recorder?.latest.fleetMode?.mode !== 'destroyed') {
@@ -401,7 +401,7 @@ export class Controller {
     // A replica that no longer leads leaves it to the leader (which hears the warning again).
     if (!this.acting()) return;
     const session = this.sessions.current;
-    this.activeNotices.set(`${n.provider}/${n.id}`, n);
+    this.activeNotices.set(providerKey(n.provider, n.id), n);
     if (!session || this.stopping) {
       this.queue.add(KEY);
       return;
@@ -427,7 +427,7 @@ export class Controller {
       if (only && !only.includes(w.workload)) continue;
       const contract = session.fleet.workloads.find((x) => x.name === w.workload)?.checkpoint;
       if (!contract || !p?.runtime) continue;
-      const k = `${seen.provider}/${w.id}`;
+      const k = providerKey(seen.provider, w.id);
       if (this.signalled.has(k)) continue;
       sends.push({ w, signal: contract.signal, k });
     }

@@ -11,6 +11,7 @@ export * from './rsync.js';
 export * from './rsync-progress.js';
 export * from './metadata-transport.js';
 export * from './workload-labels.js';
+export * from './node-entry.js';
 export * from './node-set.js';
 export * from './shell-session.js';
 export * from './engine-agent.js';
