@@ -5,9 +5,15 @@ import { SpotfleetError } from '../core/errors.js';
 import { writeFileAtomic } from '../state/store.js';
 import type { Plan } from './types.js';
 
+/**
+ * The saved plan's format version: bumped whenever the shape of a saved action changes (2: an
+ * acquire action holds its request), so an older file is refused with a clear word, not misread.
+ */
+const VERSION = 2;
+
 interface SavedPlanFile {
   format: 'spotfleet-plan';
-  version: 1;
+  version: typeof VERSION;
   /** Absolute path of the fleet the plan was made from. */
   spec: string;
   plan: Plan;
@@ -25,7 +31,7 @@ const PREFIX = '{"format":"spotfleet-plan"';
 
 /** Saves a plan (mode 0600; it holds no secrets, but it describes the fleet). */
 export function savePlan(path: string, plan: Plan, spec: string): void {
-  const file: SavedPlanFile = { format: 'spotfleet-plan', version: 1, spec, plan };
+  const file: SavedPlanFile = { format: 'spotfleet-plan', version: VERSION, spec, plan };
   writeFileAtomic(path, `${JSON.stringify(file)}\n`);
 }
 
@@ -53,7 +59,10 @@ function parseSavedPlan(text: string, path: string): SavedPlan {
   } catch (e) {
     throw new SpotfleetError('PLAN_INVALID', `cannot read saved plan ${path}: ${(e as Error).message}`);
   }
-  const f = parsed as Partial<SavedPlanFile>;
-  if (f.format !== 'spotfleet-plan' || f.version !== 1 || !f.plan || typeof f.spec !== 'string') throw new SpotfleetError('PLAN_INVALID', `${path} is not a spotfleet plan file`);
+  const f = parsed as Omit<Partial<SavedPlanFile>, 'version'> & { version?: unknown };
+  if (f.format !== 'spotfleet-plan' || !f.plan || typeof f.spec !== 'string') throw new SpotfleetError('PLAN_INVALID', `${path} is not a spotfleet plan file`);
+  if (f.version !== VERSION) {
+    throw new SpotfleetError('PLAN_INVALID', `${path} was saved by ${typeof f.version === 'number' && f.version < VERSION ? 'an earlier' : 'another'} version of spotfleet (plan format ${String(f.version)}, this one reads ${VERSION}); run \`spotfleet plan -out\` again`);
+  }
   return { plan: f.plan, spec: f.spec };
 }

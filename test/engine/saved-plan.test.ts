@@ -35,4 +35,10 @@ describe('readSavedPlanIfAny', () => {
     writeFileSync(noSpec, '{"format":"spotfleet-plan","version":1,"plan":{}}');
     expect(() => readSavedPlanIfAny(noSpec)).toThrow(/not a spotfleet plan file/);
   });
+
+  it('refuses a plan an earlier spotfleet saved (its actions have another shape), saying to plan again', () => {
+    const old = join(tmp, 'old.out');
+    writeFileSync(old, '{"format":"spotfleet-plan","version":1,"spec":"/fleets/f","plan":{"fleet":"f","actions":[],"changes":[]}}');
+    expect(() => readSavedPlanIfAny(old)).toThrow(/was saved by an earlier version of spotfleet \(plan format 1, this one reads 2\); run `spotfleet plan -out` again/);
+  });
 });
