@@ -7,7 +7,7 @@ import { startLab, type Lab } from '../lab/lab.js';
 import { LabVms } from '../lab/cloud-vms.js';
 import { waitUntil, writeLabCheckpoint } from '../lab/fixtures.js';
 import { describeProviderConformance } from '../../src/providers/conformance.js';
-import { startFakeEc2, type FakeEc2 } from '../../src/fakes/ec2.js';
+import { startFakeEc2, type FakeEc2 } from '../fakes/ec2.js';
 import { createAwsProvider } from '../../providers/aws/index.js';
 import type { NodeAccess, NodeInfo } from '../../src/core/types.js';
 import type { Provider } from '../../src/providers/sdk.js';

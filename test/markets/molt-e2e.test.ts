@@ -15,7 +15,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realp
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMoltServer, type MoltServer } from '../../src/fakes/molt-server.js';
+import { startMoltServer, type MoltServer } from '../../providers/molt/reference-server.js';
 import { describeProviderConformance } from '../../src/providers/conformance.js';
 import { createMoltProvider } from '../../providers/molt/index.js';
 import { provider as localProvider } from '../../providers/local/index.js';
