@@ -19,7 +19,7 @@ export interface ConformanceFixture {
   otherNode?: () => Promise<NodeInfo>;
   /**
    * A node the suite may post a simulated notice on (it dies at the deadline); the suite gives it
-   * back with `cleanupEvictable` afterwards. Needed only when notices.simulate exists.
+   * back with `cleanupEvictable` afterwards. Needed only when the provider offers `simulation`.
    */
   evictableNode?: () => Promise<NodeInfo>;
   cleanupEvictable?: (node: NodeInfo) => Promise<void>;
@@ -328,11 +328,11 @@ export function describeProviderConformance(name: string, setup: () => Promise<C
       if (!p.notices) return ctx.skip();
       const node = await mainNode();
       expect(await p.notices.poll(node)).toEqual([]);
-      if (!p.notices.simulate || !fx.evictableNode) return;
+      if (!p.simulation || !fx.evictableNode) return;
       const victim = await fx.evictableNode();
       try {
         const before = Date.now();
-        const n = await p.notices.simulate(victim, { inMs: 3_600_000, kind: 'preemption' });
+        const n = await p.simulation.evict(victim, { inMs: 3_600_000, kind: 'preemption' });
         expect(n.node).toBe(victim.id);
         expect(n.provider).toBe(p.name);
         expect(n.kind).toBe('preemption');
