@@ -49,6 +49,7 @@ describeLab('aws provider (fake EC2, bought instances as lab nodes)', () => {
       otherNode: () => (other ??= bought('conf-other', 'on-demand')),
       trainer: { image: l.image, env: {}, readyLog: 'start at step 0', checkpointPath: '/checkpoints' },
       stubborn: { image: l.image, env: {}, command: ['sh', '-c', 'trap "" TERM; echo ready; while true; do sleep 1; done'], readyLog: 'ready' },
+      lateHandler: { image: l.image, env: {}, command: ['sh', '-c', "sleep 1; trap 'echo got-usr1' USR1; echo ready; while true; do sleep 0.1; done"] },
       exits: (code) => ({ image: l.image, command: ['sh', '-c', `exit ${code}`], env: {} }),
       writeCheckpoint: async (n, workload) => {
         const name = v.vm(n.id).name;

@@ -367,6 +367,7 @@ describeProviderConformance('molt (runLocally)', async () => {
     otherNode: async () => (await lab.nodes!.list())[0]!,
     trainer: trainer(),
     stubborn,
+    lateHandler: { command: ['sh', '-c', "sleep 0.5; trap 'echo got-usr1' USR1; echo ready; while :; do sleep 0.05; done"], env: {} },
     exits,
     writeCheckpoint: async (node, workload) => {
       writeLocalfsCheckpoint(node, workload);
