@@ -18,7 +18,7 @@ import { withTimeout } from '../engine/refresh.js';
 const KINDS: NoticeKind[] = ['preemption', 'rebalance', 'maintenance', 'termination'];
 
 /** Finds the one node called `ref` (`node` or `provider/node`) among providers that can `need`. */
-async function findNode(opened: OpenedFleet, ref: string, need: 'simulate' | 'restore', ms: number): Promise<{ provider: Provider; node: NodeInfo }> {
+async function findNode(opened: OpenedFleet, ref: string, need: 'evict' | 'restore', ms: number): Promise<{ provider: Provider; node: NodeInfo }> {
   const { provider: wantProvider, id } = splitProviderKey(ref);
   const hits: { provider: Provider; node: NodeInfo }[] = [];
   const known: string[] = [];
@@ -37,8 +37,8 @@ async function findNode(opened: OpenedFleet, ref: string, need: 'simulate' | 're
   }
   if (hits.length > 1) throw new UsageError(`node "${ref}" is ambiguous`, [`Say which: ${hits.map((h) => nodeKey(h.provider.name, h.node.id)).sort().join(', ')}`]);
   const hit = hits[0]!;
-  if (!hit.provider.notices?.[need]) {
-    throw new SpotfleetError('NOT_SUPPORTED', `provider "${hit.provider.name}" (${hit.provider.type}) cannot ${need === 'simulate' ? 'simulate an eviction' : 'restore a node'}`, need === 'restore' ? ['Only static nodes (local) come back; a sim lease that died is gone: acquire a new one.'] : []);
+  if (!hit.provider.simulation?.[need]) {
+    throw new SpotfleetError('NOT_SUPPORTED', `provider "${hit.provider.name}" (${hit.provider.type}) cannot ${need === 'evict' ? 'simulate an eviction' : 'restore a node'}`, need === 'restore' ? ['Only static nodes (local) come back; a sim lease that died is gone: acquire a new one.'] : []);
   }
   return hit;
 }
@@ -61,8 +61,8 @@ export function register(program: Command, app: CliApp): void {
     const ms = timeoutMs(opts);
     const opened = await openFleetProviders(app, path, opts);
     try {
-      const { provider, node } = await findNode(opened, ref, 'simulate', ms);
-      const notice = await withTimeout(provider.name, 'notices.simulate', ms, provider.notices!.simulate!(node, { inMs, kind: opts.kind as NoticeKind }));
+      const { provider, node } = await findNode(opened, ref, 'evict', ms);
+      const notice = await withTimeout(provider.name, 'simulation.evict', ms, provider.simulation!.evict(node, { inMs, kind: opts.kind as NoticeKind }));
       if (opts.json) app.io.out(JSON.stringify({ format_version: PROVIDERS_JSON_FORMAT, notice: toSnakeJson(notice) }, null, 2));
       else app.io.out(`Posted a ${notice.kind} notice on ${provider.name}/${node.id}: deadline ${notice.deadline} (in ${formatDuration(Date.parse(notice.deadline) - Date.now() > 0 ? Math.round((Date.parse(notice.deadline) - Date.now()) / 1000) * 1000 : 0)}). Notice id ${notice.id}.`);
     } finally {
@@ -81,7 +81,7 @@ export function register(program: Command, app: CliApp): void {
     const opened = await openFleetProviders(app, path, opts);
     try {
       const { provider, node } = await findNode(opened, ref, 'restore', ms);
-      await withTimeout(provider.name, 'notices.restore', ms, provider.notices!.restore!(node));
+      await withTimeout(provider.name, 'simulation.restore', ms, provider.simulation!.restore!(node));
       if (opts.json) app.io.out(JSON.stringify({ format_version: PROVIDERS_JSON_FORMAT, restored: { provider: provider.name, node: node.id } }, null, 2));
       else app.io.out(`Restored ${provider.name}/${node.id}: no notice, ready for workloads.`);
     } finally {

@@ -8,11 +8,12 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ErrorObject } from 'ajv';
 import { ProviderError, SpotfleetError, type SourcePos, type SpecProblem } from '../core/errors.js';
 import { nearestWord } from '../core/suggest.js';
+import { builtinProviders, type BuiltinProviderType } from '../../providers/builtins.js';
 import { pinnedPackage } from './lock.js';
 import type { Provider, ProviderContext, ProviderFactory, ProviderLogger, ProviderPool } from './sdk.js';
 
-/** Built-in provider types; each lives in providers/<type>/index.ts and exports `provider`. */
-export const BUILTIN_PROVIDERS = ['local', 'sim', 'ssh', 'docker', 'aws', 'gcp', 'azure', 'molt', 'webhook'] as const;
+/** Built-in provider types, from the explicit map in providers/builtins.ts. */
+export const BUILTIN_PROVIDERS: readonly BuiltinProviderType[] = Object.keys(builtinProviders) as BuiltinProviderType[];
 
 const cache = new Map<string, ProviderFactory>();
 
@@ -50,13 +51,11 @@ export async function loadProviderFactory(type: string, pkg: string | undefined,
     }
     mod = (await import(pathToFileURL(real).href)) as Record<string, unknown>;
   } else {
-    if (!(BUILTIN_PROVIDERS as readonly string[]).includes(type)) {
+    const load = Object.hasOwn(builtinProviders, type) ? builtinProviders[type as BuiltinProviderType] : undefined;
+    if (!load) {
       throw new SpotfleetError('PROVIDER_NOT_FOUND', `unknown provider type "${type}"`, [`Built-in types: ${BUILTIN_PROVIDERS.join(', ')}; or set \`package:\` to an npm package.`]);
     }
-    // A plain variable, not a template literal in import(): bundlers (vitest) then resolve it at
-    // run time like any relative import instead of globbing it at build time.
-    const specifier = `../../providers/${type}/index.js`;
-    mod = (await import(/* @vite-ignore */ specifier)) as Record<string, unknown>;
+    mod = await load();
   }
   const factory = [mod.provider, mod.default, (mod.default as Record<string, unknown> | undefined)?.provider].find(isFactory);
   if (!factory) {

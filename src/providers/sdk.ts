@@ -98,6 +98,8 @@ export interface Provider {
   notices?: NoticesCapability;
   storage?: StorageCapability;
   alerts?: AlertsCapability;
+  /** Drills and demos only: simulated evictions (`spotfleet sim`). Never called by apply or watch. */
+  simulation?: SimulationCapability;
   /** Release connections, timers; called once when the CLI or watch is done. */
   close?(): Promise<void>;
 }
@@ -236,12 +238,20 @@ export interface NoticesCapability {
    * when present, and `poll` otherwise.
    */
   watch?(node: NodeInfo, onNotice: (n: Notice) => void, signal: AbortSignal): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// simulation: drills, demos and tests (local, sim). Kept apart from `notices` so the production
+// contract holds only what watch uses; a provider offering it also offers `notices`, whose poll()
+// reports what `evict` posts.
+
+export interface SimulationCapability {
   /**
-   * Posts a simulated eviction notice for a node (`spotfleet sim evict`), for providers that can
-   * (local, sim). poll() returns it until the deadline; after the deadline the node is dead: its
-   * workloads are killed and it reports state `terminated`.
+   * Posts a simulated eviction notice for a node (`spotfleet sim evict`). notices.poll() returns
+   * it until the deadline; after the deadline the node is dead: its workloads are killed and it
+   * reports state `terminated`.
    */
-  simulate?(node: NodeInfo, opts: { inMs: number; kind?: NoticeKind }): Promise<Notice>;
+  evict(node: NodeInfo, opts: { inMs: number; kind?: NoticeKind }): Promise<Notice>;
   /** Brings a node that a simulated notice terminated back (`spotfleet sim restore`); static nodes only. */
   restore?(node: NodeInfo): Promise<void>;
 }
