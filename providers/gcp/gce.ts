@@ -29,12 +29,12 @@ class GceOperationError extends Error {
   }
 }
 
-/** Creates the GCE driver for one gcp provider instance. */
-export function createGceDriver(config: GceCapacityConfig, ctx: ProviderContext): CloudDriver {
-  const types = config.machineTypes ?? {};
-  if (config.project === undefined || config.zones === undefined || config.zones.length === 0) throw new ProviderError(ctx.name, 'GCE capacity needs `project` and `zones` next to `machineTypes`');
-  const project: string = config.project;
-  const zones: string[] = config.zones;
+/**
+ * The Google credentials of one gcp provider instance: GOOGLE_OAUTH_ACCESS_TOKEN when set, else
+ * Application Default Credentials. `bearer` gives a token for the APIs the client library does
+ * not cover (Cloud Billing, the preemption operations).
+ */
+export function googleAuth(ctx: ProviderContext): { authClient: OAuth2Client | GoogleAuth; bearer: () => Promise<string> } {
   const token = ctx.env.GOOGLE_OAUTH_ACCESS_TOKEN;
   let authClient: OAuth2Client | GoogleAuth;
   if (token !== undefined && token !== '') {
@@ -44,6 +44,21 @@ export function createGceDriver(config: GceCapacityConfig, ctx: ProviderContext)
   } else {
     authClient = new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] });
   }
+  const bearer = async (): Promise<string> => {
+    const t = authClient instanceof OAuth2Client ? (await authClient.getAccessToken()).token : await authClient.getAccessToken();
+    if (!t) throw new ProviderError(ctx.name, 'no Google access token (set GOOGLE_OAUTH_ACCESS_TOKEN, or Application Default Credentials)');
+    return t;
+  };
+  return { authClient, bearer };
+}
+
+/** Creates the GCE driver for one gcp provider instance. */
+export function createGceDriver(config: GceCapacityConfig, ctx: ProviderContext): CloudDriver {
+  const types = config.machineTypes ?? {};
+  if (config.project === undefined || config.zones === undefined || config.zones.length === 0) throw new ProviderError(ctx.name, 'GCE capacity needs `project` and `zones` next to `machineTypes`');
+  const project: string = config.project;
+  const zones: string[] = config.zones;
+  const { authClient, bearer } = googleAuth(ctx);
   const clientOpts: ConstructorParameters<typeof InstancesClient>[0] & Record<string, unknown> = { fallback: true, ...(authClient instanceof OAuth2Client ? { authClient } : { auth: authClient }) };
   if (config.endpoint !== undefined) {
     const u = new URL(config.endpoint);
@@ -55,12 +70,6 @@ export function createGceDriver(config: GceCapacityConfig, ctx: ProviderContext)
   const operations = new ZoneOperationsClient(clientOpts);
   const fleetLabel = labelValue(ctx.fleet);
   const billingUrl = (config.billingEndpoint ?? 'https://cloudbilling.googleapis.com').replace(/\/+$/, '');
-
-  async function bearer(): Promise<string> {
-    const t = authClient instanceof OAuth2Client ? (await authClient.getAccessToken()).token : await authClient.getAccessToken();
-    if (!t) throw new ProviderError(ctx.name, 'no Google access token (set GOOGLE_OAUTH_ACCESS_TOKEN, or Application Default Credentials)');
-    return t;
-  }
 
   interface Sku {
     description?: string;

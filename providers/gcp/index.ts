@@ -11,7 +11,7 @@ import { LeasedNodes } from '../../src/providers/kit/capacity/index.js';
 import { checkGcePool, gceConfigProperties, gceConfigured, type GceCapacityConfig } from './gce-config.js';
 import { createPreemptionOperations, preemptionOperationsSchema, type PreemptionOperationsConfig } from './preemption-operations.js';
 
-/** `preemptionOperations` (the fleet-level notice source) applies where spotfleet runs on a GCE VM. */
+/** `preemptionOperations` (the fleet-level notice source) hears the VMs spotfleet bought, or runs on. */
 export type GcpConfig = Partial<OnNodeConfig> & GceCapacityConfig & { preemptionOperations?: PreemptionOperationsConfig };
 
 const configSchema = {
@@ -63,12 +63,17 @@ function createOnNode(config: OnNodeConfig & { preemptionOperations?: Preemption
 export async function createGcpProvider(config: GcpConfig, ctx: ProviderContext): Promise<Provider> {
   if (!gceConfigured(config)) return createOnNode(config as OnNodeConfig & { preemptionOperations?: PreemptionOperationsConfig }, ctx);
   // The Compute client library takes seconds to load: only fleets that buy GCE VMs pay for it.
-  const { createGceDriver } = await import('./gce.js');
+  const { createGceDriver, googleAuth } = await import('./gce.js');
   const leased = new LeasedNodes({ ctx, driver: createGceDriver(config, ctx), ...(config.capacityMissTtlSeconds !== undefined ? { capacityMissTtlMs: config.capacityMissTtlSeconds * 1000 } : {}) });
   const caps = leased.capabilities();
   const p: Provider = { name: ctx.name, type: 'gcp', capacity: caps.capacity, nodes: caps.nodes, close: () => leased.close() };
   if (!(ctx.pools ?? []).some((x) => x.node !== undefined)) return p;
-  return { ...p, runtime: caps.runtime, storage: caps.storage, notices: caps.notices };
+  // The bought VMs' preemptions from the project's operations, one listing for all of them, beside
+  // each VM's own metadata server read over SSH (which stays: it also tells maintenance events).
+  const notices = config.preemptionOperations
+    ? { ...caps.notices, fleet: createPreemptionOperations({ ...config.preemptionOperations, ...(config.preemptionOperations.endpoint === undefined && config.endpoint !== undefined ? { endpoint: config.endpoint } : {}) }, ctx, googleAuth(ctx).bearer) }
+    : caps.notices;
+  return { ...p, runtime: caps.runtime, storage: caps.storage, notices };
 }
 
 export const provider: ProviderFactory<GcpConfig> = {
