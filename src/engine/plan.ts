@@ -691,7 +691,8 @@ function planPlacement(ctx: Ctx, sit: Situation, spec: WorkloadSpec, extras: Pla
   ctx.opts.captureDecisions?.set(name, { input, decision });
   // Plain data from here on: lazily formatted reasons hold on to decide's inputs (every option of
   // every workload), which would keep a large plan's whole working set alive.
-  decision.reasons = decision.reasons.map((r) => ({ rule: r.rule, text: r.text, ...(r.numbers ? { numbers: r.numbers } : {}) }));
+  // (Built without spreads: this runs for every reason of every workload.)
+  decision.reasons = decision.reasons.map((r) => (r.numbers ? { rule: r.rule, text: r.text, numbers: r.numbers } : { rule: r.rule, text: r.text }));
   if (!primary && (decision.action === 'none' || decision.action === 'wait')) return planPending(ctx, sit, spec, decision, input, extras);
   return applyDecision(ctx, spec, sit, decision, specChanged, extras);
 }
@@ -813,16 +814,29 @@ function checkpointAndStop(ctx: Ctx, name: string, inst: WorkloadInstance, spec:
 
 function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: WorkloadDecision, specChanged: boolean, extras: PlacementExtras): WorkloadResult {
   const { name, address, rec, primary, node, evicted, adoptIds, before } = sit;
-  const beforeView = primary
-    ? { node: primary.node, capacity: node?.capacity ?? rec?.capacity ?? ('on-demand'), ...(rec?.pool ?? node?.pool ? { pool: (rec?.pool ?? node?.pool) as string } : {}), ...(node?.zone ? { zone: node.zone } : {}), pricePerHour: roundUsd(before) }
-    : undefined;
+  // The views and changes below are built field by field, in the order the plan file shows them:
+  // conditional spreads cost a slow copy per object, and this runs for every workload.
+  let beforeView: NonNullable<ResourceChange['before']> | undefined;
+  if (primary) {
+    const pool = rec?.pool ?? node?.pool;
+    beforeView = { node: primary.node, capacity: node?.capacity ?? rec?.capacity ?? 'on-demand' };
+    if (pool) beforeView.pool = pool;
+    if (node?.zone) beforeView.zone = node.zone;
+    beforeView.pricePerHour = roundUsd(before);
+  }
   const base = { address, reasons: decision.reasons, money: decision.money, violations: decision.violations };
   const stay = (decision.action === 'stay' || (decision.action === 'none' && primary && !evicted)) && !specChanged;
   if (primary && stay) {
     const ids = [...adoptIds];
     // A move whose source still runs and that the plan no longer makes (a crash before the stop): over.
     if (rec?.move) ids.push(pushRecord(ctx, sit, { phase: 'running', clearMove: true, message: 'the recorded move is not needed any more' }, [...adoptIds]));
-    ctx.changes.push({ ...base, change: 'no-op', ...(beforeView ? { before: beforeView, after: beforeView } : {}), actions: ids });
+    const change = { address, reasons: base.reasons, money: base.money, violations: base.violations, change: 'no-op' } as ResourceChange;
+    if (beforeView) {
+      change.before = beforeView;
+      change.after = beforeView;
+    }
+    change.actions = ids;
+    ctx.changes.push(change);
     return { before, after: before };
   }
   if (primary && (decision.action === 'wait' || decision.action === 'none')) {
@@ -859,10 +873,11 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
       if (b.bid) bid = b.pricePerGpuHour;
     }
     const paidPerGpuHour = bid ?? target.pricePerGpuHour;
+    const leaseAddr = leaseAddressForKey(target.pool, key, `new-${name}`);
     ctx.actions.push({
       id: acquireId,
       kind: 'acquire',
-      address: leaseAddressForKey(target.pool, key, `new-${name}`),
+      address: leaseAddr,
       deps: [],
       summary: `acquire ${spec.gpus}×${target.gpuModel} ${target.capacity} in ${target.pool}${target.zone ? `/${target.zone}` : ''} at $${roundUsd(paidPerGpuHour)}/GPU-h${bid !== undefined ? ` (bid; spot $${roundUsd(target.pricePerGpuHour)})` : ''}`,
       ...(bid !== undefined ? { bidPerGpuHour: bid } : {}),
@@ -877,7 +892,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
       forWorkload: name,
     });
     ctx.changes.push({
-      address: leaseAddressForKey(target.pool, key, `new-${name}`),
+      address: leaseAddr,
       change: 'create',
       after: { capacity: target.capacity, pool: target.pool, ...(target.zone ? { zone: target.zone } : {}), pricePerHour: roundUsd(paidPerGpuHour * spec.gpus) },
       reasons: leaseReasons,
@@ -954,16 +969,22 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
   const after = placement.pricePerGpuHour * spec.gpus;
   const change: ChangeKind = primary ? 'replace' : 'create';
   const reasons = extras.restart === 'failure' || extras.restart === 'preemption' ? [{ rule: 'lifecycle', text: extras.restart === 'failure' ? 'restart after a failure, from its newest verified checkpoint' : 'restart after a preemption, from its newest verified checkpoint' }, ...base.reasons] : base.reasons;
-  ctx.changes.push({
-    ...base,
+  const afterView: NonNullable<ResourceChange['after']> = target.node ? { node: target.node, capacity: target.capacity } : { capacity: target.capacity };
+  afterView.pool = target.pool;
+  if (target.zone) afterView.zone = target.zone;
+  afterView.pricePerHour = roundUsd(after);
+  const changed = {
+    address,
     reasons,
     // A bid pays more than the quote decide priced: show what will really be paid.
     money: placement.pricePerGpuHour !== target.pricePerGpuHour ? { ...decision.money, afterPerHour: roundUsd(after) } : decision.money,
+    violations: base.violations,
     change,
-    ...(beforeView ? { before: beforeView } : {}),
-    after: { ...(target.node ? { node: target.node } : {}), capacity: target.capacity, pool: target.pool, ...(target.zone ? { zone: target.zone } : {}), pricePerHour: roundUsd(after) },
-    actions: ids,
-  });
+  } as ResourceChange;
+  if (beforeView) changed.before = beforeView;
+  changed.after = afterView;
+  changed.actions = ids;
+  ctx.changes.push(changed);
   return { before, after };
 }
 
