@@ -218,7 +218,7 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
   ctx.index = buildIndex(ctx);
   let beforePerHour = 0;
   let afterPerHour = 0;
-  /** Each workload's $/h before and after, so a targeted plan counts only what it changes. */
+  /** Each workload's $/h before and after (by name), so a targeted plan counts only what it changes. */
   const perWorkload = new Map<string, { before: number; after: number }>();
   const specNames = new Set(fleet.workloads.map((w) => w.name));
   const names = new Set<string>([...specNames, ...byWorkload.keys()]);
@@ -229,7 +229,7 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     const r = planWorkload(ctx, name, spec, byWorkload.get(name) ?? []);
     beforePerHour += r.before;
     afterPerHour += r.after;
-    perWorkload.set(workloadAddress(name), r);
+    perWorkload.set(name, r);
   }
   planLeases(ctx);
   if (state.pending.length > 0) {
@@ -253,7 +253,7 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     changes = changes.filter((c) => addrs.has(c.address) || opts.targets?.includes(c.address));
     // Untargeted workloads stay as they are: the fleet's cost after is theirs now plus the targets' after.
     afterPerHour = 0;
-    for (const [addr, r] of perWorkload) afterPerHour += addrs.has(addr) ? r.after : r.before;
+    for (const [name, r] of perWorkload) afterPerHour += addrs.has(workloadAddress(name)) ? r.after : r.before;
   }
   changes.sort((a, b) => compareAddress(a.address, b.address));
   ctx.drift.sort((a, b) => compareAddress(a.address, b.address) || a.kind.localeCompare(b.kind));
@@ -282,8 +282,8 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
   return plan;
 }
 
-function workloadRecord(ctx: Ctx, name: string): WorkloadRecord | undefined {
-  const r = ctx.state.resources[workloadAddress(name)];
+function workloadRecord(ctx: Ctx, address: string): WorkloadRecord | undefined {
+  const r = ctx.state.resources[address];
   return r?.type === 'workload' ? r : undefined;
 }
 
@@ -428,7 +428,7 @@ interface Situation {
 
 function planWorkload(ctx: Ctx, name: string, spec: WorkloadSpec | undefined, instances: WorkloadInstance[]): WorkloadResult {
   const address = workloadAddress(name);
-  const rec = workloadRecord(ctx, name);
+  const rec = workloadRecord(ctx, address);
   // A provider that could not be read: what runs there is unknown, so nothing is stopped, restarted
   // or recorded for it.
   if (rec?.provider && ctx.unknownProviders.has(rec.provider) && instances.length === 0) {
@@ -640,49 +640,52 @@ function planPlacement(ctx: Ctx, sit: Situation, spec: WorkloadSpec, extras: Pla
   // A move in flight whose source no longer runs (stopped, or a crash between the stop and its
   // record): finish it, to its target or where its fallback rule allows.
   const inFlight = !primary && rec?.move ? rec.move : undefined;
-  const current: CurrentPlacement | undefined = primary && !specChanged
-    ? {
-        provider: primary.provider,
-        capacity: node?.capacity ?? rec?.capacity ?? 'on-demand',
-        node: primary.node,
-        pricePerGpuHour: node ? pricePerGpuHourOf(node) : rec?.pricePerGpuHour ?? 0,
-        since: rec?.since ?? Date.parse(primary.startedAt),
-        ...(rec?.pool ?? node?.pool ? { pool: (rec?.pool ?? node?.pool) as string } : {}),
-        ...(node?.zone ? { zone: node.zone } : {}),
-        ...(evicted ? { evicted: true } : {}),
-      }
-    : inFlight?.from.node
-      ? {
-          provider: inFlight.from.provider,
-          capacity: inFlight.from.capacity ?? 'spot',
-          node: inFlight.from.node,
-          pricePerGpuHour: rec?.pricePerGpuHour ?? 0,
-          since: rec?.since ?? now,
-          ...(inFlight.from.pool ? { pool: inFlight.from.pool } : {}),
-          ...(inFlight.from.zone ? { zone: inFlight.from.zone } : {}),
-          // The source no longer runs it: place it as the move's reason demands (fallback for an eviction).
-          evicted: true,
-        }
-      : undefined;
+  // Built field by field (no conditional spreads): this runs for every running workload.
+  let current: CurrentPlacement | undefined;
+  if (primary && !specChanged) {
+    current = {
+      provider: primary.provider,
+      capacity: node?.capacity ?? rec?.capacity ?? 'on-demand',
+      node: primary.node,
+      pricePerGpuHour: node ? pricePerGpuHourOf(node) : rec?.pricePerGpuHour ?? 0,
+      since: rec?.since ?? Date.parse(primary.startedAt),
+    };
+    const pool = rec?.pool ?? node?.pool;
+    if (pool) current.pool = pool;
+    if (node?.zone) current.zone = node.zone;
+    if (evicted) current.evicted = true;
+  } else if (inFlight?.from.node) {
+    current = {
+      provider: inFlight.from.provider,
+      capacity: inFlight.from.capacity ?? 'spot',
+      node: inFlight.from.node,
+      pricePerGpuHour: rec?.pricePerGpuHour ?? 0,
+      since: rec?.since ?? now,
+      ...(inFlight.from.pool ? { pool: inFlight.from.pool } : {}),
+      ...(inFlight.from.zone ? { zone: inFlight.from.zone } : {}),
+      // The source no longer runs it: place it as the move's reason demands (fallback for an eviction).
+      evicted: true,
+    };
+  }
   if (primary && specChanged) {
     // The workload will restart anyway; its own GPUs count as free for its new placement.
     const k = nodeKey(primary.provider, primary.node);
     ctx.index.setFree(k, (ctx.free.get(k) ?? 0) + primary.gpus);
   }
   const doneMs = (rec?.doneMs ?? 0) + (primary && rec?.since ? Math.max(0, now - rec.since) : 0);
+  const history: WorkloadDecisionInput['history'] = { preemptions: rec?.preemptions ?? [] };
+  if (rec?.lastMoveAt !== undefined) history.lastMoveAt = rec.lastMoveAt;
+  if (rec?.pinnedOnDemandUntil !== undefined) history.pinnedOnDemandUntil = rec.pinnedOnDemandUntil;
+  if (rec?.pinnedReason !== undefined) history.pinnedReason = rec.pinnedReason;
+  const progress: WorkloadDecisionInput['progress'] = rec?.lastCheckpoint ? { doneMs, lastCheckpointAt: Date.parse(rec.lastCheckpoint.mtime) } : { doneMs };
   const input: WorkloadDecisionInput = {
     workload: spec,
     options: withPoolHistory(placementOptions(ctx, spec, primary && !specChanged ? nodeKey(primary.provider, primary.node) : undefined), ctx.state.poolHistory, now),
-    history: {
-      preemptions: rec?.preemptions ?? [],
-      ...(rec?.lastMoveAt !== undefined ? { lastMoveAt: rec.lastMoveAt } : {}),
-      ...(rec?.pinnedOnDemandUntil !== undefined ? { pinnedOnDemandUntil: rec.pinnedOnDemandUntil } : {}),
-      ...(rec?.pinnedReason !== undefined ? { pinnedReason: rec.pinnedReason } : {}),
-    },
-    progress: { doneMs, ...(rec?.lastCheckpoint ? { lastCheckpointAt: Date.parse(rec.lastCheckpoint.mtime) } : {}) },
+    history,
+    progress,
     overhead: rec?.measuredOverhead ?? spec.overhead ?? DEFAULT_OVERHEAD,
-    ...(ctx.opts.zoneStats ? { zoneStats: ctx.opts.zoneStats } : {}),
   };
+  if (ctx.opts.zoneStats) input.zoneStats = ctx.opts.zoneStats;
   if (current) input.current = current;
   let decision = decideWorkload(input, { now, thresholds: ctx.fleet.defaults.thresholds, ...(ctx.opts.policies !== undefined ? { policies: ctx.opts.policies } : {}) });
   if (inFlight) decision = finishRecordedMove(inFlight, input.options, decision);
