@@ -6,31 +6,19 @@ import { isAbsolute, resolve } from 'node:path';
 import type Docker from 'dockerode';
 import { nodeAddress } from '../../src/core/address.js';
 import { ProviderError } from '../../src/core/errors.js';
-import type { CapacityType, WorkloadInstance } from '../../src/core/types.js';
+import type { WorkloadInstance } from '../../src/core/types.js';
 import type { Provider, ProviderContext, ProviderFactory, RuntimeCapability, StartRequest } from '../../src/providers/sdk.js';
-import { LABEL, NodeSet, nodeSetOptions, DEFAULT_CHECKPOINT_ROOT, containerStartSpec, containerName, instanceFromContainer, type FleetNodeConfig, type NodeSshConfig } from '../../src/providers/kit/ssh/index.js';
+import { LABEL, NodeSet, nodeSetOptions, fleetNodeConfig, NODE_ENTRY_SCHEMA_PROPERTIES, NODE_NAME_SCHEMA, NODE_SSH_SCHEMA_PROPERTIES, containerStartSpec, containerName, instanceFromContainer, type FleetNodeConfig, type NodeEntryFields, type NodeSshConfig } from '../../src/providers/kit/ssh/index.js';
 import { demuxLogs, engineFor, pullImage, type EngineConfig, type PullEvent } from './engine.js';
 import { catchesIn, needsNoHandler, signalName, signalNotReady, waitUntilReady, SIGNAL_READY_TIMEOUT_MS } from '../../src/providers/kit/signal-ready.js';
 import { readFileSync } from 'node:fs';
 
-export interface DockerNodeEntry {
+export interface DockerNodeEntry extends NodeEntryFields {
   name: string;
   engine: EngineConfig;
   ssh?: NodeSshConfig;
-  capacity?: CapacityType;
-  zone?: string;
-  pricePerHour?: number;
-  gpuModel?: string;
   /** GPU count when the node has no ssh settings (else nvidia-smi decides). */
   gpus?: number;
-  checkpointRoot?: string;
-  cloud?: 'aws' | 'gcp' | 'azure';
-  metadataUrl?: string;
-  vmName?: string;
-  transferAddress?: string;
-  /** The engine has the NVIDIA container runtime: containers get GPU DeviceRequests. */
-  nvidiaRuntime?: boolean;
-  labels?: Record<string, string>;
 }
 
 export interface DockerProviderConfig {
@@ -51,21 +39,6 @@ export interface DockerProviderConfig {
 }
 
 const str = { type: 'string', minLength: 1 };
-const sshSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['host'],
-  properties: {
-    host: str,
-    port: { type: 'integer', minimum: 1, maximum: 65535 },
-    user: str,
-    identityFile: str,
-    agent: str,
-    knownHostsFile: str,
-    hostKeyFingerprint: { type: 'string', pattern: '^(SHA256:)?[A-Za-z0-9+/]{43}=?$' },
-    acceptUnknownHostKey: { type: 'boolean' },
-  },
-};
 const configSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   title: 'docker provider config',
@@ -82,7 +55,7 @@ const configSchema = {
         additionalProperties: false,
         required: ['name', 'engine'],
         properties: {
-          name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' },
+          name: NODE_NAME_SCHEMA,
           engine: {
             oneOf: [
               { type: 'object', additionalProperties: false, required: ['socketPath'], properties: { socketPath: str } },
@@ -95,19 +68,9 @@ const configSchema = {
               { type: 'object', additionalProperties: false, required: ['ssh'], properties: { ssh: { const: true }, socketPath: str } },
             ],
           },
-          ssh: sshSchema,
-          capacity: { enum: ['spot', 'on-demand'] },
-          zone: str,
-          pricePerHour: { type: 'number', minimum: 0 },
-          gpuModel: str,
+          ssh: { type: 'object', additionalProperties: false, required: ['host'], properties: NODE_SSH_SCHEMA_PROPERTIES },
+          ...NODE_ENTRY_SCHEMA_PROPERTIES,
           gpus: { type: 'integer', minimum: 0 },
-          checkpointRoot: { type: 'string', pattern: '^/', default: DEFAULT_CHECKPOINT_ROOT },
-          cloud: { enum: ['aws', 'gcp', 'azure'] },
-          metadataUrl: { type: 'string', pattern: '^https?://' },
-          vmName: str,
-          transferAddress: str,
-          nvidiaRuntime: { type: 'boolean' },
-          labels: { type: 'object', additionalProperties: { type: 'string' } },
         },
       },
     },
@@ -403,13 +366,7 @@ export class DockerApiRuntime implements RuntimeCapability {
 }
 
 function nodeConfigs(entries: DockerNodeEntry[]): FleetNodeConfig[] {
-  return entries.map((e) => {
-    const n: FleetNodeConfig = { name: e.name };
-    for (const k of ['ssh', 'capacity', 'zone', 'pricePerHour', 'gpuModel', 'gpus', 'checkpointRoot', 'cloud', 'metadataUrl', 'vmName', 'transferAddress', 'labels'] as const) {
-      if (e[k] !== undefined) (n as unknown as Record<string, unknown>)[k] = e[k];
-    }
-    return n;
-  });
+  return entries.map((e) => fleetNodeConfig(e.name, e, { ...(e.ssh ? { ssh: e.ssh } : {}), ...(e.gpus !== undefined ? { gpus: e.gpus } : {}) }));
 }
 
 /** Creates the provider (exported for tests that build one without the registry). */

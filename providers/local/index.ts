@@ -174,7 +174,9 @@ function createLocal(config: LocalConfig, ctx: ProviderContext): Provider {
         known(node.id);
         return notices.poll(node.id);
       },
-      simulate: async (node, opts) => {
+    },
+    simulation: {
+      evict: async (node, opts) => {
         known(node.id);
         if ((await notices.settle(node.id)) === 'terminated') throw new ProviderError(P, `node ${node.id} is already terminated`);
         return notices.post(node.id, { inMs: opts.inMs, ...(opts.kind ? { kind: opts.kind } : {}) });

@@ -358,7 +358,9 @@ function createSim(config: SimConfig, ctx: ProviderContext): Provider {
         await settle(l);
         return notices.poll(l.id);
       },
-      simulate: async (node, opts) => {
+    },
+    simulation: {
+      evict: async (node, opts) => {
         const l = knownNode(node.id);
         if ((await settle(l)) === 'terminated') throw new ProviderError(P, `lease ${l.id} is already terminated`);
         return notices.post(l.id, { inMs: opts.inMs, ...(opts.kind ? { kind: opts.kind } : {}), detail: { zone: l.zone, simTime: simIso(now()), simulated: true } });

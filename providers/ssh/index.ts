@@ -5,35 +5,23 @@
 // checkpoints are verified on the host and moved node to node (small ones through the controller,
 // others with rsync); eviction notices are read from the node's cloud metadata service (aws, gcp,
 // azure) through a direct-tcpip channel from the node (curl there as fallback).
-import type { CapacityType } from '../../src/core/types.js';
 import type { Provider, ProviderContext, ProviderFactory } from '../../src/providers/sdk.js';
-import { DockerCliRuntime, NodeSet, nodeSetOptions, DEFAULT_CHECKPOINT_ROOT, type FleetNodeConfig } from '../../src/providers/kit/ssh/index.js';
+import { DockerCliRuntime, NodeSet, nodeSetOptions, fleetNodeConfig, NODE_ENTRY_SCHEMA_PROPERTIES, NODE_NAME_SCHEMA, NODE_SSH_SCHEMA_PROPERTIES, type FleetNodeConfig, type NodeEntryFields, type NodeSshConfig } from '../../src/providers/kit/ssh/index.js';
 
-/** One host. Keys and known_hosts paths are relative to the fleet file's folder. */
-export interface SshHostEntry {
+/**
+ * One host: its SSH settings flat beside the node facts. Keys and known_hosts paths are relative to
+ * the fleet file's folder; without identityFile, the ssh-agent (SSH_AUTH_SOCK).
+ */
+export interface SshHostEntry extends NodeEntryFields {
   name: string;
   host: string;
   port?: number;
   user?: string;
   identityFile?: string;
-  /** ssh-agent socket path; default SSH_AUTH_SOCK when no identityFile is given. */
   agent?: string;
   knownHostsFile?: string;
   hostKeyFingerprint?: string;
   acceptUnknownHostKey?: boolean;
-  /** GPUs spotfleet may use on this host; default: what nvidia-smi lists. */
-  capacity?: CapacityType;
-  zone?: string;
-  pricePerHour?: number;
-  gpuModel?: string;
-  checkpointRoot?: string;
-  cloud?: 'aws' | 'gcp' | 'azure';
-  metadataUrl?: string;
-  vmName?: string;
-  transferAddress?: string;
-  /** The host's engine has the NVIDIA container runtime: pass GPU device requests. */
-  nvidiaRuntime?: boolean;
-  labels?: Record<string, string>;
 }
 
 export interface SshProviderConfig {
@@ -70,28 +58,7 @@ const configSchema = {
         type: 'object',
         additionalProperties: false,
         required: ['name', 'host'],
-        properties: {
-          name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' },
-          host: str,
-          port: { type: 'integer', minimum: 1, maximum: 65535 },
-          user: str,
-          identityFile: str,
-          agent: str,
-          knownHostsFile: str,
-          hostKeyFingerprint: { type: 'string', pattern: '^(SHA256:)?[A-Za-z0-9+/]{43}=?$' },
-          acceptUnknownHostKey: { type: 'boolean', description: 'Trust a host key on first use and record it. Default false: unknown keys are refused.' },
-          capacity: { enum: ['spot', 'on-demand'] },
-          zone: str,
-          pricePerHour: { type: 'number', minimum: 0 },
-          gpuModel: str,
-          checkpointRoot: { type: 'string', pattern: '^/', default: DEFAULT_CHECKPOINT_ROOT },
-          cloud: { enum: ['aws', 'gcp', 'azure'] },
-          metadataUrl: { type: 'string', pattern: '^https?://' },
-          vmName: str,
-          transferAddress: str,
-          nvidiaRuntime: { type: 'boolean' },
-          labels: { type: 'object', additionalProperties: { type: 'string' } },
-        },
+        properties: { name: NODE_NAME_SCHEMA, ...NODE_SSH_SCHEMA_PROPERTIES, ...NODE_ENTRY_SCHEMA_PROPERTIES },
       },
     },
     maxConcurrentPerHost: { type: 'integer', minimum: 1, maximum: 64 },
@@ -126,8 +93,7 @@ const configSchema = {
 /** Maps the flat host entries to the kit's node configs. */
 export function sshNodes(hosts: SshHostEntry[]): FleetNodeConfig[] {
   return hosts.map((h) => {
-    const n: FleetNodeConfig = { name: h.name, ssh: { host: h.host } };
-    const ssh = n.ssh as NonNullable<FleetNodeConfig['ssh']>;
+    const ssh: NodeSshConfig = { host: h.host };
     if (h.port !== undefined) ssh.port = h.port;
     if (h.user !== undefined) ssh.user = h.user;
     if (h.identityFile !== undefined) ssh.identityFile = h.identityFile;
@@ -135,10 +101,7 @@ export function sshNodes(hosts: SshHostEntry[]): FleetNodeConfig[] {
     if (h.knownHostsFile !== undefined) ssh.knownHostsFile = h.knownHostsFile;
     if (h.hostKeyFingerprint !== undefined) ssh.hostKeyFingerprint = h.hostKeyFingerprint;
     if (h.acceptUnknownHostKey !== undefined) ssh.acceptUnknownHostKey = h.acceptUnknownHostKey;
-    for (const k of ['capacity', 'zone', 'pricePerHour', 'gpuModel', 'checkpointRoot', 'cloud', 'metadataUrl', 'vmName', 'transferAddress', 'labels', 'nvidiaRuntime'] as const) {
-      if (h[k] !== undefined) (n as unknown as Record<string, unknown>)[k] = h[k];
-    }
-    return n;
+    return fleetNodeConfig(h.name, h, { ssh });
   });
 }
 

@@ -3,7 +3,7 @@
 // Config: { url: "https://hooks.slack.com/services/${SLACK_HOOK}", timeoutMs?, attempts? }.
 import { ProviderError } from '../../src/core/errors.js';
 import type { AlertMessage, Provider, ProviderContext, ProviderFactory } from '../../src/providers/sdk.js';
-import { expandEnv, formatSlackPayload, postJson, redactUrl } from './slack.js';
+import { expandEnv, formatSlackPayload, postJson, redactUrl } from '../../src/providers/kit/slack.js';
 
 export interface WebhookConfig {
   url: string;

@@ -3,6 +3,7 @@
 // Progress with its safety net (Wu et al., "Can't Be Late", NSDI 2024).
 import { adviseDeadline } from '../policy/deadline.js';
 import { decideWorkload } from '../policy/decide.js';
+import type { PolicySet } from '../policy/policy-set.js';
 import type { CurrentPlacement, DecideContext, PlacementOption, WorkloadDecision, WorkloadDecisionInput, WorkloadHistory } from '../policy/types.js';
 import type { MigrationOverhead, Thresholds, WorkloadSpec } from '../spec/types.js';
 import { ZoneStatsTracker, zoneStatsKey, type ZoneStats } from '../policy/uptime.js';
@@ -89,7 +90,7 @@ export interface SpotfleetPolicyOptions {
   thresholds: Thresholds;
   overhead: MigrationOverhead;
   /** Compiled policy set passed through to decideWorkload. */
-  policies?: unknown;
+  policies?: PolicySet;
   /** Pool names for the PlacementOptions (defaults `spot` and `on-demand`). */
   spotPool?: string;
   onDemandPool?: string;

@@ -2,6 +2,7 @@
 // self-contained HTML page with inline SVG charts (cumulative cost and placement per policy).
 // Deterministic: no timestamps of the run itself, numbers rounded in one place.
 import { JSON_FORMAT_VERSION } from '../core/json.js';
+import { formatTable } from '../core/text.js';
 import { formatRate, roundUsd } from '../core/units.js';
 import { CHART_CSS, PALETTE, SPOT_SHADES, niceTicks, policyColour, spanWords } from '../engine/chart.js';
 import { IDLE, ON_DEMAND, SPOT0 } from './model.js';
@@ -39,10 +40,7 @@ export function renderBacktestText(res: BacktestResult): string {
       `${s.deadlinesMet}/${s.windows}`,
       s.costOverOptimum === undefined ? '-' : s.costOverOptimum.toFixed(3),
     ]);
-    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-    const line = (cells: string[]): string => `  ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ')}`.trimEnd();
-    out.push(line(head));
-    for (const r of rows) out.push(line(r));
+    out.push(...formatTable([head, ...rows], { align: 'numeric', indent: '  ' }));
   }
   return `${out.join('\n')}\n`;
 }
@@ -261,10 +259,7 @@ export function renderFleetText(trace: SpotTrace, res: FleetResult): string {
     `${s.deadlinesMet}/${s.runs}`,
     s.costOverLowerBound === undefined ? '-' : s.costOverLowerBound.toFixed(3),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  const line = (cells: string[]): string => `  ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ')}`.trimEnd();
-  out.push(line(head));
-  for (const r of rows) out.push(line(r));
+  out.push(...formatTable([head, ...rows], { align: 'numeric', indent: '  ' }));
   out.push('  (hours, migrations and preemptions are means per workload; cost is the whole fleet per window)');
   return `${out.join('\n')}\n`;
 }

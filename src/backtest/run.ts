@@ -7,6 +7,7 @@ import { sliceTrace, type SpotTrace } from '../core/trace.js';
 import type { MigrationOverhead, Thresholds, WorkloadSpec } from '../spec/types.js';
 import { buildGrid, egressMatrix, makeJob, medianStepMs, type Grid, type Job } from './model.js';
 import { offlineOptimum } from './optimum.js';
+import type { PolicySet } from '../policy/policy-set.js';
 import { greedyPolicy, onDemandPolicy, spotfleetPolicy, uniformProgressPolicy } from './policies.js';
 import { replayPolicy, simulate, type BacktestPolicy, type RunStats } from './simulate.js';
 
@@ -41,7 +42,7 @@ export interface BacktestOptions {
   /** Periodic checkpoint interval (what a failed emergency checkpoint falls back to); default 1 h. */
   checkpointIntervalMs?: number;
   /** Compiled policies for decideWorkload. */
-  policies?: unknown;
+  policies?: PolicySet;
   /** Compute the exact offline optimum (default true). */
   optimum?: boolean;
   /** Keep per-tick timelines in the results (for the chart); default true. */

@@ -14,6 +14,7 @@
 //   move    — the changeover C on both sides, then the target's price for the rest of R.
 // `auto` is decideWarning itself, with each zone's follow rate learned online (an outcome counts
 // only once it is known), so the table shows what watch would have done. Pure.
+import { formatTable } from '../core/text.js';
 import { HOUR_MS } from '../core/units.js';
 import type { SpotTrace } from '../core/trace.js';
 import type { PlacementOption } from '../policy/types.js';
@@ -256,10 +257,7 @@ export function renderWarningBacktestText(r: WarningBacktestResult): string {
   out.push(`  from ${r.description}`);
   const head = ['answer', 'cost', 'over optimum', 'ignored', 'prepared', 'moved'];
   const rows = r.rows.map((x) => [x.policy, usd(x.costUsd), usd(x.overOptimumUsd), String(x.ignored), String(x.prepared), String(x.moved)]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
-  const line = (cells: string[]): string => `  ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ')}`.trimEnd();
-  out.push(line(head));
-  for (const row of rows) out.push(line(row));
+  out.push(...formatTable([head, ...rows], { align: 'numeric', indent: '  ' }));
   out.push('  (costs relative to staying put: an idle prepared target, downtime at the target price, and the price difference of moving)');
   return `${out.join('\n')}\n`;
 }

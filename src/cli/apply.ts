@@ -10,14 +10,17 @@ import { applyPlan, clearStalePending, type ApplyResult } from '../engine/apply.
 import type { FleetSession } from '../engine/session.js';
 import { StateRecorder } from '../engine/steps.js';
 import type { StateFile } from '../state/types.js';
-import { assertNoMandatoryViolations, assertPlanFresh, isSavedPlanFile, makePlan, readSavedPlan, readSavedPlanFile } from '../engine/reconcile.js';
+import { makePlan } from '../engine/make-plan.js';
+import { assertPlanFresh } from '../engine/plan-staleness.js';
+import { assertNoMandatoryViolations } from '../engine/policy-gate.js';
+import { readSavedPlanIfAny } from '../engine/saved-plan.js';
 import { refreshFleet } from '../engine/refresh.js';
 import { renderPlanText } from '../engine/render.js';
 import { planHasActions, planHasChanges, type Plan } from '../engine/types.js';
 import type { UnsavedInfo } from '../state/recovery.js';
 import type { CliApp } from './app.js';
 import { addStateOptions, confirm, lockTimeoutMs, openSession, progressPrinter, takeLock, type StateOptions } from './common.js';
-import { parseBool } from './plan.js';
+import { parseBool } from './util.js';
 
 interface ApplyCliOptions extends StateOptions {
   autoApprove?: boolean;
@@ -39,7 +42,8 @@ function runningWatch(stateDir: string): { pid: number; startedAt?: string } | u
   }
 }
 
-async function runApply(app: CliApp, path: string, planFile: string | undefined, opts: ApplyCliOptions, destroy: boolean): Promise<void> {
+/** `saved`: the plan of `apply PLANFILE`, applied as it is once it proves fresh. */
+async function runApply(app: CliApp, path: string, saved: Plan | undefined, opts: ApplyCliOptions, destroy: boolean): Promise<void> {
   const parallelism = Number(opts.parallelism);
   if (!Number.isInteger(parallelism) || parallelism < 1) throw new UsageError(`--parallelism: expected a positive whole number, got "${opts.parallelism}"`);
   const session = await openSession(app, path, opts);
@@ -68,8 +72,8 @@ async function runApply(app: CliApp, path: string, planFile: string | undefined,
     const state = await session.store.read();
     let plan: Plan;
     let observed;
-    if (planFile) {
-      plan = readSavedPlan(planFile);
+    if (saved) {
+      plan = saved;
       assertPlanFresh(plan, state, session);
       observed = await refreshFleet(session.providers);
     } else {
@@ -88,7 +92,7 @@ async function runApply(app: CliApp, path: string, planFile: string | undefined,
       return;
     }
     assertNoMandatoryViolations(plan);
-    if (planHasChanges(plan) && !planFile && !opts.autoApprove) {
+    if (planHasChanges(plan) && !saved && !opts.autoApprove) {
       await confirm(app, {
         what: destroy ? 'destroy' : 'apply',
         question: destroy
@@ -103,7 +107,7 @@ async function runApply(app: CliApp, path: string, planFile: string | undefined,
     // Apply restores the spec as the desired state (a destroy before it is over); destroy records
     // "nothing runs" before it stops anything, so a running watch never restarts what it stops.
     const recorder = new StateRecorder(session.store, await setMode(session, destroy, opts));
-    if (opts.refresh !== 'false' && !planFile) await session.store.saveObservation(observed);
+    if (opts.refresh !== 'false' && !saved) await session.store.saveObservation(observed);
     if (planHasChanges(plan)) app.io.out('');
     const progress = progressPrinter(app);
     const result = await applyPlan(plan, {
@@ -192,7 +196,8 @@ export function register(program: Command, app: CliApp): void {
     .option('--target <address...>', 'apply only these addresses (not for routine use)')
     .option('--refresh <bool>', 'refresh from providers first', 'true');
   addStateOptions(apply).action(async (arg: string, opts: ApplyCliOptions) => {
-    if (isSavedPlanFile(arg)) await runApply(app, readSavedPlanFile(arg).spec, arg, opts, false);
+    const saved = readSavedPlanIfAny(arg);
+    if (saved) await runApply(app, saved.spec, saved.plan, opts, false);
     else await runApply(app, arg, undefined, opts, false);
   });
 }

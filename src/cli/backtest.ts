@@ -19,7 +19,7 @@ import type { OnWarning } from '../policy/warning.js';
 import { backtestJson, fleetJson, renderBacktestHtml, renderBacktestText, renderFleetText } from '../backtest/render.js';
 import { loadFleet } from '../spec/load.js';
 import { DEFAULT_OVERHEAD } from '../policy/types.js';
-import { loadPolicySet } from '../policy/policy-set.js';
+import type { PolicySet } from '../policy/policy-set.js';
 import type { MigrationOverhead, Thresholds, WorkloadSpec } from '../spec/types.js';
 import type { CliApp } from './app.js';
 
@@ -234,7 +234,7 @@ export function register(program: Command, app: CliApp): void {
       const zonesFlag = f.zones?.split(',').map((z) => z.trim()).filter((z) => z !== '');
       const deadlineFlag = f.deadline !== undefined ? dur('deadline', f.deadline) : undefined;
       let thresholds = BACKTEST_THRESHOLDS;
-      let policies: unknown;
+      let policies: PolicySet | undefined;
       const workloads: BacktestWorkload[] = [];
       let poolOnWarning: OnWarning | undefined;
       const add = (spec: WorkloadSpec, zones: string[], spotPool?: string, odPool?: string): void => {
@@ -251,9 +251,10 @@ export function register(program: Command, app: CliApp): void {
         if (pathArg === undefined && !readdirSync(process.cwd()).some((f) => /\.ya?ml$/.test(f))) {
           throw new UsageError('no fleet in the current folder: give a fleet PATH, or --job DURATION for a quick job');
         }
-        const { fleet } = await loadFleet(resolve(path as string), { checkProviders: false });
+        const loaded = await loadFleet(resolve(path as string), { checkProviders: false });
+        const { fleet } = loaded;
         thresholds = fleet.defaults.thresholds;
-        if (fleet.policies.length > 0) policies = loadPolicySet(fleet.policies);
+        policies = loaded.policies;
         for (const spec of fleet.workloads) {
           if (spec.expectedDurationMs === undefined) {
             app.io.err(`workload.${spec.name}: skipped (no expectedDuration to replay)`);

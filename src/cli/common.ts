@@ -5,11 +5,13 @@ import type { Command } from 'commander';
 import { CancelledError, UsageError } from '../core/errors.js';
 import { formatDuration, parseDuration } from '../core/units.js';
 import type { ApplyEvent } from '../engine/apply.js';
+import { describeTransferProgress, formatBytes } from '../engine/progress.js';
+import type { TransferProgress } from '../providers/sdk.js';
 import { openFleet, type FleetSession } from '../engine/session.js';
 import type { BackendOverride } from '../state/backend.js';
 import type { LockHandle } from '../state/store.js';
 import { stateDirOf, specPathArg, type CliApp } from './app.js';
-import { paint } from './io.js';
+import { paint } from '../core/text.js';
 
 export interface StateOptions extends BackendOptions {
   state?: string;
@@ -88,17 +90,6 @@ export async function takeLock(session: FleetSession, command: string, opts: Sta
   return session.store.lock(command, lockTimeoutMs(opts));
 }
 
-/**
- * Bytes moved so far by a long action, for progress lines. apply.ts does not emit this yet: a
- * storage provider that reports progress (rsync does) will, through a callback on transfer.
- */
-export interface ProgressEvent {
-  type: 'progress';
-  action: { id: string; address: string; kind: string };
-  bytes: number;
-  totalBytes?: number;
-}
-
 export interface ProgressPrinterOptions {
   /** How often a running action says it is still running; default 10 s, as Terraform (env SPOTFLEET_PROGRESS_INTERVAL). */
   intervalMs?: number;
@@ -116,15 +107,9 @@ const STILL: Record<string, string> = {
   forget: 'forgetting',
 };
 
-/** `12.3 MB` (decimal megabytes, as transfer tools print them). */
-export function formatMegabytes(bytes: number): string {
-  const mb = bytes / 1_000_000;
-  return `${mb >= 100 ? mb.toFixed(0) : mb >= 10 ? mb.toFixed(1) : mb.toFixed(2)} MB`;
-}
-
-/** `12.3 MB at 4.10 MB/s`, or just the size when the time is unknown or zero. */
+/** `12.3 MB at 4.10 MB/s` (`1.20 GB` from a gigabyte on), or just the size when the time is unknown or zero. */
 export function formatTransfer(bytes: number, ms: number | undefined): string {
-  return ms !== undefined && ms > 0 ? `${formatMegabytes(bytes)} at ${formatMegabytes((bytes * 1000) / ms).replace(' MB', ' MB/s')}` : formatMegabytes(bytes);
+  return ms !== undefined && ms > 0 ? `${formatBytes(bytes)} at ${formatBytes((bytes * 1000) / ms)}/s` : formatBytes(bytes);
 }
 
 function progressInterval(app: CliApp, o: ProgressPrinterOptions): number {
@@ -136,30 +121,31 @@ function progressInterval(app: CliApp, o: ProgressPrinterOptions): number {
 
 /**
  * Prints a line per action as apply runs: start; every interval while it runs, Terraform's
- * `Still transferring... [20s elapsed]` (with MB and MB/s once a transfer reports bytes); done
- * with the elapsed time, failure, skip. Call `stop()` when apply returns.
+ * `Still transferring... [20s elapsed]`, or, once a transfer reports bytes,
+ * `Transferring... 412 MB of 1.20 GB (34%), 56.0 MB/s [20s elapsed]`; done with the elapsed time,
+ * failure, skip. Call `stop()` when apply returns.
  */
-export function progressPrinter(app: CliApp, o: ProgressPrinterOptions = {}): ((e: ApplyEvent | ProgressEvent) => void) & { stop(): void } {
+export function progressPrinter(app: CliApp, o: ProgressPrinterOptions = {}): ((e: ApplyEvent) => void) & { stop(): void } {
   const io = app.io;
   const now = o.now ?? Date.now;
   const every = progressInterval(app, o);
-  const running = new Map<string, { timer: NodeJS.Timeout; startedAt: number; bytes?: number; totalBytes?: number }>();
+  const running = new Map<string, { timer: NodeJS.Timeout; startedAt: number; progress?: TransferProgress }>();
   const finish = (id: string): void => {
     const r = running.get(id);
     if (r) clearInterval(r.timer);
     running.delete(id);
   };
-  const printer = (e: ApplyEvent | ProgressEvent): void => {
+  const printer = (e: ApplyEvent): void => {
     if (e.type === 'start') {
       const a = e.action;
       io.out(`${a.address}: ${capitalise(a.kind)}: ${a.summary}...`);
-      const entry: { timer: NodeJS.Timeout; startedAt: number; bytes?: number; totalBytes?: number } = {
+      const entry: { timer: NodeJS.Timeout; startedAt: number; progress?: TransferProgress } = {
         startedAt: now(),
         timer: setInterval(() => {
-          const elapsed = now() - entry.startedAt;
-          const parts = [`${formatDuration(Math.round(elapsed / 1000) * 1000)} elapsed`];
-          if (entry.bytes !== undefined) parts.push(`${formatMegabytes(entry.bytes)}${entry.totalBytes ? ` of ${formatMegabytes(entry.totalBytes)}` : ''}, ${formatTransfer(entry.bytes, elapsed).split(' at ')[1] ?? ''}`.replace(/, $/, ''));
-          io.out(`${a.address}: Still ${STILL[a.kind] ?? `${a.kind}ing`}... [${parts.join(', ')}]`);
+          const elapsed = `[${formatDuration(Math.round((now() - entry.startedAt) / 1000) * 1000)} elapsed]`;
+          // Before the first byte (ssh handshake, file list) rsync says 0 at 0 kB/s: nothing to show yet.
+          if (entry.progress && entry.progress.bytes > 0) io.out(`${a.address}: ${capitalise(STILL[a.kind] ?? `${a.kind}ing`)}... ${describeTransferProgress(entry.progress)} ${elapsed}`);
+          else io.out(`${a.address}: Still ${STILL[a.kind] ?? `${a.kind}ing`}... ${elapsed}`);
         }, every),
       };
       // Progress lines never keep the process alive on their own.
@@ -167,10 +153,7 @@ export function progressPrinter(app: CliApp, o: ProgressPrinterOptions = {}): ((
       running.set(a.id, entry);
     } else if (e.type === 'progress') {
       const r = running.get(e.action.id);
-      if (r) {
-        r.bytes = e.bytes;
-        if (e.totalBytes !== undefined) r.totalBytes = e.totalBytes;
-      }
+      if (r) r.progress = { bytes: e.bytes, ...(e.totalBytes !== undefined ? { totalBytes: e.totalBytes } : {}), ...(e.bytesPerSec !== undefined ? { bytesPerSec: e.bytesPerSec } : {}) };
     } else if (e.type === 'done') {
       finish(e.action.id);
       const ms = (e.result.endedAt ?? 0) - (e.result.startedAt ?? 0);

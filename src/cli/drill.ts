@@ -9,11 +9,12 @@ import { SpotfleetError, UsageError } from '../core/errors.js';
 import { workloadAddress } from '../core/address.js';
 import { formatDuration, parseDuration } from '../core/units.js';
 import { applyPlan } from '../engine/apply.js';
-import { planFleet } from '../engine/plan.js';
+import { makePlan } from '../engine/make-plan.js';
+import { assertNoMandatoryViolations } from '../engine/policy-gate.js';
 import { refreshFleet } from '../engine/refresh.js';
 import { renderPlanText } from '../engine/render.js';
 import type { Action, Plan } from '../engine/types.js';
-import type { WorkloadRecord } from '../state/types.js';
+import type { StateFile, WorkloadRecord } from '../state/types.js';
 import type { CliApp } from './app.js';
 import { addStateOptions, confirm, openSession, progressPrinter, takeLock, type StateOptions } from './common.js';
 
@@ -40,9 +41,11 @@ export function register(program: Command, app: CliApp): void {
       const windowMs = parseDuration(opts.deadline);
       if (windowMs === undefined || windowMs <= 0) throw new UsageError(`--deadline: "${opts.deadline}" is not a duration`, ['Expected the notice window to rehearse, such as 30s or 2m.']);
       observed.notices.push({ id: `drill:${now}`, provider: inst.provider, node: inst.node, source: 'drill', kind: 'preemption', deadline: new Date(now + windowMs).toISOString(), receivedAt: new Date(now).toISOString() });
-      const plan = planFleet(session.fleet, observed, state, { now, marketProviders: session.marketProviders, runtimeProviders: session.runtimeProviders, bidProviders: session.bidProviders, targets: [address] });
+      // Planned as apply plans, with the fleet's policies: a move they forbid is not rehearsed.
+      const { plan } = await makePlan(session, state, { now, observed, targets: [address] });
       // A rehearsal is not a preemption: it must not count against the preemption budget.
       for (const a of plan.actions) if (a.kind === 'start') delete a.evicted;
+      assertNoMandatoryViolations(plan);
       if (!plan.actions.some((a) => a.kind === 'start' && a.address === address)) throw new SpotfleetError('DRILL_NO_TARGET', `no fallback capacity for ${address}: ${plan.warnings.join('; ') || 'nothing fits'}`);
       app.io.write(renderPlanText(plan, { color: app.io.color }));
       if (!opts.autoApprove) {
@@ -81,11 +84,11 @@ export function register(program: Command, app: CliApp): void {
  * Releases the lease of the node the drill moved the workload off, once nothing of this fleet runs
  * there: the release the next plan would make, taken now. Returns the released addresses.
  */
-async function releaseLeft(session: Awaited<ReturnType<typeof openSession>>, state: Parameters<typeof planFleet>[2], provider: string, node: string, app: CliApp): Promise<string[]> {
+async function releaseLeft(session: Awaited<ReturnType<typeof openSession>>, state: StateFile, provider: string, node: string, app: CliApp): Promise<string[]> {
   const observed = await refreshFleet(session.providers);
   const left = new Set(observed.leases.filter((l) => l.provider === provider && l.node === node).map((l) => l.id));
   if (left.size === 0) return [];
-  const full = planFleet(session.fleet, observed, state, { now: Date.now(), marketProviders: session.marketProviders, runtimeProviders: session.runtimeProviders, bidProviders: session.bidProviders });
+  const { plan: full } = await makePlan(session, state, { now: Date.now(), observed });
   const releases = full.actions.filter((a): a is Extract<Action, { kind: 'release' }> => a.kind === 'release' && a.deps.length === 0 && left.has(a.leaseId));
   if (releases.length === 0) return [];
   const addrs = new Set(releases.map((a) => a.address));

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { parseAddress } from '../core/address.js';
 import { SpotfleetError, UsageError } from '../core/errors.js';
 import { jsonDocument, toSnakeJson } from '../core/json.js';
-import { makePlan } from '../engine/reconcile.js';
+import { makePlan } from '../engine/make-plan.js';
 import { renderExplanation } from '../policy/explain.js';
 import type { WorkloadDecision, WorkloadDecisionInput } from '../policy/types.js';
 import { DEFAULT_WARNING_WINDOW_MS, decideWarning, isEarlyWarning, isDueWarning, poolHistoryKey, renderWarningDecision, warningWindowEnd, type PoolHistory, type WarningRecord } from '../policy/warning.js';
@@ -15,7 +15,7 @@ import type { Notice } from '../core/types.js';
 import type { Fleet } from '../spec/types.js';
 import type { CliApp } from './app.js';
 import { addStateOptions, openSession, type StateOptions } from './common.js';
-import { parseBool } from './plan.js';
+import { parseBool } from './util.js';
 
 interface ExplainCliOptions extends StateOptions {
   refresh: string;

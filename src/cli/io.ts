@@ -1,9 +1,10 @@
-// Terminal I/O for commands: streams, whether they are terminals, and colour that honours NO_COLOR.
+// Terminal I/O for commands: streams, whether they are terminals, and whether colour is on (it
+// honours NO_COLOR, --no-color and TERM=dumb; core/text.ts's paint applies it).
 // Commands write through an Io so e2e tests and the live view see the same bytes. Everything the
 // Io prints passes safeTerminalText (src/core/text.ts): control characters in names, zones and
 // messages from specs, state or providers are shown, never obeyed.
 import type { Readable, Writable } from 'node:stream';
-import { safeTerminalText, sgr } from '../core/text.js';
+import { safeTerminalText } from '../core/text.js';
 
 export interface Io {
   stdout: Writable & { isTTY?: boolean; columns?: number };
@@ -59,14 +60,4 @@ export function makeIo(opts: { noColor?: boolean } = {}): Io {
     write: (t) => write(process.stdout, t, false),
     writeErr: (t) => write(process.stderr, t, false),
   };
-}
-
-const CODES = { bold: [1, 22], dim: [2, 22], red: [31, 39], green: [32, 39], yellow: [33, 39], cyan: [36, 39] } as const;
-export type Style = keyof typeof CODES;
-
-/** Wraps text in an ANSI style when colour is on (it takes effect when printed through the Io). */
-export function paint(io: { color: boolean }, style: Style, text: string): string {
-  if (!io.color) return text;
-  const [a, b] = CODES[style];
-  return `${sgr(a)}${text}${sgr(b)}`;
 }

@@ -3,7 +3,7 @@
 // otherwise, as kubectl and Terraform do. The JSON line stays the single source: this only
 // re-renders it, so no field can reach one format and not the other.
 import { formatDuration } from '../core/units.js';
-import { paint, type Style } from './io.js';
+import { paint, type Style } from '../core/text.js';
 
 export type LogFormat = 'json' | 'text';
 

@@ -12,7 +12,8 @@ import { spotfleetVersion } from '../core/version.js';
 import { platformName } from './version.js';
 import type { CliApp } from './app.js';
 import { loadCommands } from './commands.js';
-import { makeIo, paint } from './io.js';
+import { makeIo } from './io.js';
+import { paint } from '../core/text.js';
 import { ExitCode } from './exit.js';
 
 /**

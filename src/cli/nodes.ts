@@ -13,7 +13,10 @@ import { openFleet } from '../engine/session.js';
 import { preemptionRateFromHistory, warningFollowProbability, type PoolHistory } from '../policy/warning.js';
 import type { PoolSpec } from '../spec/types.js';
 import { specPathArg, stateDirOf, type CliApp } from './app.js';
-import { PROVIDERS_JSON_FORMAT, addProviderOptions, cmp, created, openFleetProviders, table, timeoutMs, withTimeout, type ProviderCommandOptions } from './providers.js';
+import { PROVIDERS_JSON_FORMAT, addProviderOptions, created, openFleetProviders, timeoutMs, type ProviderCommandOptions } from './providers.js';
+import { cmp } from './util.js';
+import { formatTable } from '../core/text.js';
+import { withTimeout } from '../engine/refresh.js';
 
 /** One row of the market table: what a pool can get in one zone. */
 export interface MarketRow {
@@ -205,19 +208,19 @@ export function register(program: Command, app: CliApp): void {
       if (nodes.length === 0) io.out('  (none: markets have no leases yet)');
       else {
         io.out(
-          table(
+          formatTable([
             ['PROVIDER', 'NODE', 'GPU', 'FREE/TOTAL', 'CAPACITY', 'ZONE', '$/H', 'STATE'],
-            nodes.map((n) => [n.provider, n.id, n.gpuModel, `${n.gpusFree ?? '?'}/${n.gpus}`, n.capacity, n.zone ?? '-', formatUsdRate(n.pricePerHour), n.state]),
-          ),
+            ...nodes.map((n) => [n.provider, n.id, n.gpuModel, `${n.gpusFree ?? '?'}/${n.gpus}`, n.capacity, n.zone ?? '-', formatUsdRate(n.pricePerHour), n.state]),
+          ]).join('\n'),
         );
       }
       io.out('');
       const times = [...new Set(markets.filter((m) => m.at).map((m) => `${m.provider} at ${m.at}`))].sort();
       io.out(`Markets${times.length ? ` (${times.join('; ')})` : ''}:`);
       io.out(
-        table(
+        formatTable([
           ['POOL', 'PROVIDER', 'ZONE', 'CAPACITY', '$/GPU-H', 'ON-DEMAND $/GPU-H', 'AVAILABLE', 'PREEMPTIONS/H', 'PRICE FROM'],
-          markets.map((m) => [
+          ...markets.map((m) => [
             m.pool,
             m.provider,
             m.zone ?? '-',
@@ -228,17 +231,17 @@ export function register(program: Command, app: CliApp): void {
             m.preemptionRatePerHour === null ? '-' : formatRate(m.preemptionRatePerHour),
             m.priceSource ?? '-',
           ]),
-        ),
+        ]).join('\n'),
       );
       io.out('');
       io.out('Preemption record (per pool and zone, from the state):');
       if (history.length === 0) io.out('  (none yet: no notice or preemption seen)');
       else {
         io.out(
-          table(
+          formatTable([
             ['POOL', 'ZONE', 'EVICTIONS', 'NO NOTICE', 'WARNINGS', 'FOLLOWED', 'P(FOLLOW)', 'LAST EVICTION', 'LAST WARNING', 'RATE/H'],
-            history.map((h) => [h.pool, h.zone ?? '-', String(h.evictions), String(h.unannounced), String(h.warnings), String(h.warningsFollowed), formatRate(h.followProbability), ago(h.lastEvictionAt, now), ago(h.lastWarningAt, now), h.preemptionRatePerHour === null ? '-' : formatRate(h.preemptionRatePerHour)]),
-          ),
+            ...history.map((h) => [h.pool, h.zone ?? '-', String(h.evictions), String(h.unannounced), String(h.warnings), String(h.warningsFollowed), formatRate(h.followProbability), ago(h.lastEvictionAt, now), ago(h.lastWarningAt, now), h.preemptionRatePerHour === null ? '-' : formatRate(h.preemptionRatePerHour)]),
+          ]).join('\n'),
         );
       }
     } finally {

@@ -2,7 +2,9 @@
 // -out saves the plan for apply; --detailed-exitcode gives 0 (no changes), 1 (error), 2 (changes).
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors.js';
-import { makePlan, savePlan } from '../engine/reconcile.js';
+import { parseBool } from './util.js';
+import { makePlan } from '../engine/make-plan.js';
+import { savePlan } from '../engine/saved-plan.js';
 import { renderPlanJson, renderPlanMarkdown, renderPlanText } from '../engine/render.js';
 import { planHasChanges } from '../engine/types.js';
 import { specPathArg, type CliApp } from './app.js';
@@ -17,14 +19,6 @@ interface PlanCliOptions extends StateOptions {
   json?: boolean;
   format?: string;
   destroy?: boolean;
-}
-
-export function parseBool(name: string, v: string | boolean | undefined, dflt: boolean): boolean {
-  if (v === undefined) return dflt;
-  if (typeof v === 'boolean') return v;
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
-  throw new UsageError(`--${name}: expected true or false, got "${v}"`);
 }
 
 export function register(program: Command, app: CliApp): void {

@@ -11,7 +11,9 @@ import { capabilitiesOf, type CapabilityName, type Provider } from '../providers
 import { loadFleet } from '../spec/load.js';
 import type { Fleet, ProviderInstanceSpec } from '../spec/types.js';
 import { specPathArg, stateDirOf, type CliApp } from './app.js';
-import { paint } from './io.js';
+import { formatTable, paint } from '../core/text.js';
+import { cmp } from './util.js';
+import { withTimeout } from '../engine/refresh.js';
 import { registerProvidersLock } from './providers-lock.js';
 
 /** Version of the `--json` output of providers/nodes/sim: the one JSON contract version (docs/json.md). */
@@ -78,21 +80,6 @@ export async function openFleetProviders(app: CliApp, path: string | undefined, 
   };
 }
 
-/** Rejects with a ProviderError naming the provider when `p` takes longer than `ms`. */
-export async function withTimeout<T>(provider: string, what: string, ms: number, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new ProviderError(provider, `${what} did not answer within ${ms} ms`, { retryable: true })), ms);
-      }),
-    ]);
-  } finally {
-    if (timer) clearTimeout(timer);
-  }
-}
-
 /** A provider that was created, or a ProviderError naming why not. */
 export function created(p: OpenedProvider): Provider {
   if (!p.provider) throw new ProviderError(p.spec.name, p.error ?? 'not available');
@@ -102,17 +89,6 @@ export function created(p: OpenedProvider): Provider {
 /** `provider "x": message`, without saying the name twice. */
 export function named(provider: string, message: string): string {
   return message.startsWith(`provider "${provider}"`) ? message : `provider "${provider}": ${message}`;
-}
-
-export function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Renders rows as aligned columns (no trailing spaces). */
-export function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
 }
 
 interface Health {
@@ -193,16 +169,16 @@ export function register(program: Command, app: CliApp): void {
         io.out(JSON.stringify({ format_version: PROVIDERS_JSON_FORMAT, fleet: opened.fleet.name, providers: rows }, null, 2));
       } else {
         io.out(
-          table(
+          formatTable([
             ['PROVIDER', 'TYPE', 'CAPABILITIES', 'HEALTH', 'DESCRIPTION'],
-            rows.map((r) => [
+            ...rows.map((r) => [
               r.name,
               r.package ? `${r.type} (${r.package})` : r.type,
               r.capabilities.join(',') || '-',
               r.health.ok ? paint(io, 'green', `ok: ${r.health.detail ?? ''}`) : paint(io, 'red', 'failed'),
               r.description,
             ]),
-          ),
+          ]).join('\n'),
         );
         for (const r of rows.filter((x) => !x.health.ok)) io.out(`\n${r.name}: ${r.health.error ?? ''}`);
       }

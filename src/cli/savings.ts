@@ -2,7 +2,7 @@
 // workload or per label, from the ledger in the state file (no provider calls). Text table, JSON
 // (with a format_version) or CSV. The totals are the sums of the rows as printed.
 import type { Command } from 'commander';
-import { csvCell } from '../core/text.js';
+import { TABLE_RULE, csvCell, formatTable } from '../core/text.js';
 import { UsageError } from '../core/errors.js';
 import { formatCents, formatDuration, parseDuration } from '../core/units.js';
 import { SAVINGS_FORMAT_VERSION, formatGroupBy, parseGroupBy, summariseSavings, type LedgerGroupBy, type SavingsSummary } from '../engine/ledger.js';
@@ -69,13 +69,7 @@ export function renderSavingsText(s: SavingsSummary, fleet: string): string {
   const cents = (k: 'actualUsd' | 'onDemandUsd' | 'savedUsd'): number => s.rows.reduce((t, r) => t + Math.round(r[k] * 100), 0) / 100;
   const printed = { ...s.totals, actualUsd: cents('actualUsd'), onDemandUsd: cents('onDemandUsd'), savedUsd: cents('savedUsd') };
   const total = cells('TOTAL', printed);
-  const all = [head, ...rows, total];
-  const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] as string).length)));
-  const line = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
-  out.push(line(head));
-  for (const r of rows) out.push(line(r));
-  out.push(widths.map((w) => '-'.repeat(w)).join('  '));
-  out.push(line(total));
+  out.push(...formatTable([head, ...rows, TABLE_RULE, total], { align: 'numeric' }));
   const phases = Object.entries(s.totals.phases).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${v} ${k}`).join(', ');
   if (phases) out.push('', `Workloads by phase: ${phases}${s.by.kind === 'workload' ? ` (${s.rows.map((r) => `${r.key} ${Object.keys(r.phases)[0] ?? '?'}`).join(', ')})` : ''}`);
   const notes = [...s.notes];

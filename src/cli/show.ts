@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { compareAddress } from '../core/address.js';
 import { jsonDocument, toSnakeJson } from '../core/json.js';
 import { spotfleetVersion } from '../core/version.js';
-import { isSavedPlanFile, readSavedPlan } from '../engine/reconcile.js';
+import { readSavedPlanIfAny } from '../engine/saved-plan.js';
 import { addressParts, renderPlanJson, renderPlanText } from '../engine/render.js';
 import type { CliApp } from './app.js';
 import { addStateOptions, openSession, type StateOptions } from './common.js';
@@ -18,8 +18,9 @@ export function register(program: Command, app: CliApp): void {
     .argument('[plan-or-path]', 'a saved plan file, or the fleet file/folder whose state to show', '.')
     .option('--json', 'print as JSON (a plan in the plan JSON contract, see docs/json.md)');
   addStateOptions(cmd).action(async (arg: string, opts: StateOptions & { json?: boolean }) => {
-    if (isSavedPlanFile(arg)) {
-      const plan = readSavedPlan(arg);
+    const saved = readSavedPlanIfAny(arg);
+    if (saved) {
+      const { plan } = saved;
       app.io.stdout.write(opts.json ? renderPlanJson(plan) : renderPlanText(plan, { color: app.io.color }));
       return;
     }

@@ -4,21 +4,22 @@
 //   sim clock [PATH]                                      prints each sim market's simulated time
 // NODE is a node id, or `provider/node` when two providers have a node of that name.
 import type { Command } from 'commander';
+import { nodeKey, splitProviderKey } from '../core/address.js';
 import { SpotfleetError, UsageError } from '../core/errors.js';
 import type { NodeInfo, NoticeKind } from '../core/types.js';
 import { formatDuration, parseDuration } from '../core/units.js';
 import type { Provider } from '../providers/sdk.js';
 import type { CliApp } from './app.js';
 import { toSnakeJson } from '../core/json.js';
-import { PROVIDERS_JSON_FORMAT, addProviderOptions, cmp, openFleetProviders, timeoutMs, withTimeout, type OpenedFleet, type ProviderCommandOptions } from './providers.js';
+import { PROVIDERS_JSON_FORMAT, addProviderOptions, openFleetProviders, timeoutMs, type OpenedFleet, type ProviderCommandOptions } from './providers.js';
+import { cmp } from './util.js';
+import { withTimeout } from '../engine/refresh.js';
 
 const KINDS: NoticeKind[] = ['preemption', 'rebalance', 'maintenance', 'termination'];
 
 /** Finds the one node called `ref` (`node` or `provider/node`) among providers that can `need`. */
-async function findNode(opened: OpenedFleet, ref: string, need: 'simulate' | 'restore', ms: number): Promise<{ provider: Provider; node: NodeInfo }> {
-  const slash = ref.indexOf('/');
-  const wantProvider = slash > 0 ? ref.slice(0, slash) : undefined;
-  const id = slash > 0 ? ref.slice(slash + 1) : ref;
+async function findNode(opened: OpenedFleet, ref: string, need: 'evict' | 'restore', ms: number): Promise<{ provider: Provider; node: NodeInfo }> {
+  const { provider: wantProvider, id } = splitProviderKey(ref);
   const hits: { provider: Provider; node: NodeInfo }[] = [];
   const known: string[] = [];
   for (const o of opened.providers) {
@@ -27,17 +28,17 @@ async function findNode(opened: OpenedFleet, ref: string, need: 'simulate' | 're
     if (!p?.nodes) continue;
     const nodes = await withTimeout(p.name, 'nodes.list', ms, p.nodes.list());
     for (const n of nodes) {
-      known.push(`${p.name}/${n.id}`);
+      known.push(nodeKey(p.name, n.id));
       if (n.id === id) hits.push({ provider: p, node: n });
     }
   }
   if (hits.length === 0) {
     throw new SpotfleetError('NODE_NOT_FOUND', `no node "${ref}" in fleet "${opened.fleet.name}"`, [known.length ? `Nodes: ${known.sort().join(', ')}` : 'The fleet has no nodes yet (a market node appears once a lease is acquired).']);
   }
-  if (hits.length > 1) throw new UsageError(`node "${ref}" is ambiguous`, [`Say which: ${hits.map((h) => `${h.provider.name}/${h.node.id}`).sort().join(', ')}`]);
+  if (hits.length > 1) throw new UsageError(`node "${ref}" is ambiguous`, [`Say which: ${hits.map((h) => nodeKey(h.provider.name, h.node.id)).sort().join(', ')}`]);
   const hit = hits[0]!;
-  if (!hit.provider.notices?.[need]) {
-    throw new SpotfleetError('NOT_SUPPORTED', `provider "${hit.provider.name}" (${hit.provider.type}) cannot ${need === 'simulate' ? 'simulate an eviction' : 'restore a node'}`, need === 'restore' ? ['Only static nodes (local) come back; a sim lease that died is gone: acquire a new one.'] : []);
+  if (!hit.provider.simulation?.[need]) {
+    throw new SpotfleetError('NOT_SUPPORTED', `provider "${hit.provider.name}" (${hit.provider.type}) cannot ${need === 'evict' ? 'simulate an eviction' : 'restore a node'}`, need === 'restore' ? ['Only static nodes (local) come back; a sim lease that died is gone: acquire a new one.'] : []);
   }
   return hit;
 }
@@ -60,8 +61,8 @@ export function register(program: Command, app: CliApp): void {
     const ms = timeoutMs(opts);
     const opened = await openFleetProviders(app, path, opts);
     try {
-      const { provider, node } = await findNode(opened, ref, 'simulate', ms);
-      const notice = await withTimeout(provider.name, 'notices.simulate', ms, provider.notices!.simulate!(node, { inMs, kind: opts.kind as NoticeKind }));
+      const { provider, node } = await findNode(opened, ref, 'evict', ms);
+      const notice = await withTimeout(provider.name, 'simulation.evict', ms, provider.simulation!.evict(node, { inMs, kind: opts.kind as NoticeKind }));
       if (opts.json) app.io.out(JSON.stringify({ format_version: PROVIDERS_JSON_FORMAT, notice: toSnakeJson(notice) }, null, 2));
       else app.io.out(`Posted a ${notice.kind} notice on ${provider.name}/${node.id}: deadline ${notice.deadline} (in ${formatDuration(Date.parse(notice.deadline) - Date.now() > 0 ? Math.round((Date.parse(notice.deadline) - Date.now()) / 1000) * 1000 : 0)}). Notice id ${notice.id}.`);
     } finally {
@@ -80,7 +81,7 @@ export function register(program: Command, app: CliApp): void {
     const opened = await openFleetProviders(app, path, opts);
     try {
       const { provider, node } = await findNode(opened, ref, 'restore', ms);
-      await withTimeout(provider.name, 'notices.restore', ms, provider.notices!.restore!(node));
+      await withTimeout(provider.name, 'simulation.restore', ms, provider.simulation!.restore!(node));
       if (opts.json) app.io.out(JSON.stringify({ format_version: PROVIDERS_JSON_FORMAT, restored: { provider: provider.name, node: node.id } }, null, 2));
       else app.io.out(`Restored ${provider.name}/${node.id}: no notice, ready for workloads.`);
     } finally {

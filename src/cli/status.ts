@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { jsonDocument, toSnakeJson } from '../core/json.js';
+import { formatTable } from '../core/text.js';
 import { formatDuration, formatUsdPerHour, roundUsd } from '../core/units.js';
 import type { Observed } from '../core/types.js';
 import { judgeEnd, stoppedBySpotfleet } from '../engine/lifecycle.js';
@@ -14,7 +15,7 @@ import type { StateStore } from '../state/store.js';
 import type { CliApp } from './app.js';
 import { addStateOptions, openSession, type StateOptions } from './common.js';
 import { withIsoTimes } from './state-view.js';
-import { parseBool } from './plan.js';
+import { parseBool } from './util.js';
 
 export interface ControllerInfo {
   pid: number;
@@ -53,11 +54,6 @@ export async function readControllerStatus(stateDir: string, store?: StateStore)
 }
 
 const PHASE_ORDER = ['running', 'starting', 'checkpointing', 'migrating', 'recovering', 'pending', 'succeeded', 'failed', 'cancelled'];
-
-function table(rows: string[][]): string[] {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd());
-}
 
 export function register(program: Command, app: CliApp): void {
   const cmd = program
@@ -138,7 +134,7 @@ export function register(program: Command, app: CliApp): void {
           w.since ? `${new Date(w.since).toISOString()} (${formatDuration(Math.round((now - w.since) / 1000) * 1000)} ago)` : w.finishedAt ? `ended ${new Date(w.finishedAt).toISOString()}` : '-',
         ]);
       }
-      for (const line of table(rows)) app.io.out(line);
+      for (const line of formatTable(rows)) app.io.out(line);
       for (const w of workloads) {
         if (w.pendingReason && (w.phase === 'pending' || w.phase === 'recovering')) app.io.out(`  ${w.name}: ${w.phase}: ${w.pendingReason.message}${w.pendingReason.until && w.pendingReason.until > now ? ` (restarts at ${new Date(w.pendingReason.until).toISOString()})` : ''}`);
         if (w.lastExit && (w.phase === 'succeeded' || w.phase === 'failed' || w.phase === 'recovering')) app.io.out(`  ${w.name}: last exit ${w.lastExit.code !== undefined ? `code ${w.lastExit.code}` : '(no code)'} on ${w.lastExit.node} at ${new Date(w.lastExit.at).toISOString()} (${w.lastExit.outcome})`);
@@ -151,7 +147,7 @@ export function register(program: Command, app: CliApp): void {
       if (pending.length > 0) app.io.out(`\nNot applied yet: ${pending.join(', ')} (run \`spotfleet apply\`)`);
       if (leases.length > 0) {
         app.io.out('');
-        for (const line of table([['LEASE', 'NODE', 'CAPACITY', 'ZONE', '$/h'], ...leases.map((l) => [l.address, l.node ?? '-', l.capacity, l.zone ?? '-', formatUsdPerHour(l.pricePerHour)])])) app.io.out(line);
+        for (const line of formatTable([['LEASE', 'NODE', 'CAPACITY', 'ZONE', '$/h'], ...leases.map((l) => [l.address, l.node ?? '-', l.capacity, l.zone ?? '-', formatUsdPerHour(l.pricePerHour)])])) app.io.out(line);
       }
       for (const u of observed?.unknown ?? []) app.io.out(`\nWarning: ${u.error}`);
       if (controller) {

@@ -5,11 +5,10 @@ import type { Command } from 'commander';
 import { SpecError, formatProblem, type SpecProblem } from '../core/errors.js';
 import { JSON_FORMAT_VERSION } from '../core/json.js';
 import { loadFleet } from '../spec/load.js';
-import { loadPolicySet } from '../policy/policy-set.js';
 import type { SkippedFile } from '../spec/types.js';
 import type { CliApp } from './app.js';
 import { ExitCode } from './exit.js';
-import { paint } from './io.js';
+import { paint } from '../core/text.js';
 
 /** Version of the `--json` output: the one JSON contract version (docs/json.md). */
 export const VALIDATE_JSON_FORMAT = JSON_FORMAT_VERSION;
@@ -45,8 +44,6 @@ export function register(program: Command, app: CliApp): void {
         warnings = r.warnings;
         name = r.fleet.name;
         skipped = r.skipped;
-        // The fleet's policy files are part of what apply obeys: a broken rule is a spec error.
-        if (r.fleet.policies.length > 0) loadPolicySet(r.fleet.policies);
       } catch (e) {
         if (!(e instanceof SpecError) || !opts.json) throw e;
         errors = e.problems.filter((p) => p.severity === 'error');

@@ -13,9 +13,28 @@ export function nodeAddress(provider: string, nodeId: string): string {
   return `node.${provider}.${nodeId}`;
 }
 
-/** The key of a node across providers, as maps and indexes hold it: `provider/node`. */
-export function nodeKey(provider: string, nodeId: string): string {
-  return `${provider}/${nodeId}`;
+/**
+ * The key of anything a provider names by its own id (a node, a lease, a workload instance, a
+ * notice), as maps and sets hold it: `provider/id`. Ids are unique only within one provider, so
+ * the provider is part of the key. The one place that spells the key; parse it with
+ * `splitProviderKey`.
+ * @example providerKey('lab', 'gpu-1') // 'lab/gpu-1'
+ */
+export function providerKey(provider: string, id: string): string {
+  return `${provider}/${id}`;
+}
+
+/** The key of a node across providers (`provider/node`): `providerKey` named for its commonest use. */
+export const nodeKey: (provider: string, nodeId: string) => string = providerKey;
+
+/**
+ * Splits `provider/id` (or a bare `id`, as a user may type a node) at its first `/`; a key
+ * without a provider part gives `provider: undefined`.
+ * @example splitProviderKey('lab/gpu-1') // { provider: 'lab', id: 'gpu-1' }
+ */
+export function splitProviderKey(key: string): { provider: string | undefined; id: string } {
+  const slash = key.indexOf('/');
+  return slash > 0 ? { provider: key.slice(0, slash), id: key.slice(slash + 1) } : { provider: undefined, id: key };
 }
 
 export interface ParsedAddress {

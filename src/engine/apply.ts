@@ -5,6 +5,7 @@
 // skips its dependents; independent actions go on. The first Ctrl-C (shouldStop) starts nothing new,
 // except the rest of a workload's move that has already begun: a stopped workload is never left down.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { providerKey } from '../core/address.js';
 import { errorMessage } from '../core/errors.js';
 import type { Observed } from '../core/types.js';
 import type { Provider } from '../providers/sdk.js';
@@ -49,7 +50,7 @@ export type ApplyEvent =
   | { type: 'start'; action: Action; at: number }
   | { type: 'done'; action: Action; result: ActionResult }
   | { type: 'skipped'; action: Action; reason: string }
-  | { type: 'warning'; address: string; message: string; kind?: StepEvent['kind'] };
+  | StepEvent;
 
 export interface ApplyOptions {
   fleet: Fleet;
@@ -138,7 +139,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
       case 'acquire':
         return acquireStep(ctx, a);
       case 'checkpoint': {
-        const signalAt = await signalStep(ctx, a, opts.signalledAt?.get(`${a.provider}/${a.instanceId}`));
+        const signalAt = await signalStep(ctx, a, opts.signalledAt?.get(providerKey(a.provider, a.instanceId)));
         const rec = recorder.latest.resources[a.address];
         const out = await awaitCheckpointStep(ctx, a, signalAt, rec?.type === 'workload' && rec.instanceId === a.instanceId ? rec.since : undefined);
         return out.verified ? { verifiedMs: now() - signalAt } : { verified: false, ...(out.lostWorkMs !== undefined ? { lostWorkMs: out.lostWorkMs } : {}), ...(out.exited ? { exited: true } : {}) };

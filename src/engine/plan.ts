@@ -4,13 +4,15 @@
 // acquire ∥ checkpoint → stop → transfer → start, releases of idle leases, adoption of things found
 // running with our labels, and stops of duplicates. Output is sorted by address.
 import { createHash } from 'node:crypto';
-import { compareAddress, leaseAddressForKey, nodeKey, workloadAddress } from '../core/address.js';
+import { compareAddress, leaseAddressForKey, nodeKey, providerKey, workloadAddress } from '../core/address.js';
 import type { CapacityType, Lease, NodeInfo, Notice, Observed, WorkloadInstance } from '../core/types.js';
 import { formatDuration, formatUsd, roundUsd } from '../core/units.js';
 import { computeBid } from '../core/bid.js';
+import { onDemandPricePerGpuHour } from '../core/on-demand.js';
 import { FreeGpuIndex } from './capacity-index.js';
 import { decideWorkload } from '../policy/decide.js';
 import { noticeEvicts, preparedActive, usePreparedTarget, withPoolHistory } from '../policy/warning.js';
+import type { PolicySet } from '../policy/policy-set.js';
 import type { ZoneStats } from '../policy/uptime.js';
 import { DEFAULT_OVERHEAD, type CurrentPlacement, type PlacementOption, type WorkloadDecision, type WorkloadDecisionInput } from '../policy/types.js';
 import type { Fleet, WorkloadSpec } from '../spec/types.js';
@@ -44,7 +46,7 @@ export interface PlanOptions {
   /** Marketplaces that take bids (capacity with offers): spot acquisitions there carry a bid. */
   bidProviders?: ReadonlySet<string>;
   /** Compiled policy set for decideWorkload. */
-  policies?: unknown;
+  policies?: PolicySet;
   /** Default wait for a verified checkpoint outside emergencies. */
   checkpointWaitMs?: number;
   /** When given, every workload's decision input and decision are put here (for `explain`). */
@@ -210,7 +212,7 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     if (r.type !== 'workload' || !p || !preparedActive(p, opts.now) || opts.destroy) continue;
     preparedLeases ??= indexPreparedLeases(observed.leases, fleet.name);
     for (const l of preparedLeases.get(p.leaseId !== undefined ? `id\0${p.provider}\0${p.leaseId}` : `pool\0${p.provider}\0${p.pool}\0${r.name}`) ?? []) {
-      ctx.leasesInUse.add(`${l.provider}/${l.id}`);
+      ctx.leasesInUse.add(providerKey(l.provider, l.id));
       if (l.node !== undefined && l.node !== r.node) ctx.reserved.set(nodeKey(l.provider, l.node), r.name);
     }
   }
@@ -387,13 +389,6 @@ function buildIndex(ctx: Ctx): FreeGpuIndex {
   return index;
 }
 
-function onDemandPerGpuHour(obs: Observed, gpuModel: string): number | undefined {
-  let best = Number.POSITIVE_INFINITY;
-  for (const q of obs.prices) if (q.capacity === 'on-demand' && q.gpuModel === gpuModel) best = Math.min(best, q.pricePerGpuHour);
-  for (const n of obs.nodes) if (n.capacity === 'on-demand' && n.gpuModel === gpuModel && n.gpus > 0) best = Math.min(best, n.pricePerHour / n.gpus);
-  return Number.isFinite(best) ? best : undefined;
-}
-
 function placementOf(o: PlacementOption): PlacementRef {
   const p: PlacementRef = { provider: o.provider, capacity: o.capacity, pool: o.pool, pricePerGpuHour: o.pricePerGpuHour };
   if (o.node !== undefined) p.node = o.node;
@@ -482,7 +477,7 @@ function planWorkload(ctx: Ctx, name: string, spec: WorkloadSpec | undefined, in
   }
   const curPrice = node ? pricePerGpuHourOf(node) : rec?.pricePerGpuHour ?? 0;
   const before = primary ? curPrice * primary.gpus : 0;
-  if (primary?.provider && node?.leaseId) ctx.leasesInUse.add(`${primary.provider}/${node.leaseId}`);
+  if (primary?.provider && node?.leaseId) ctx.leasesInUse.add(providerKey(primary.provider, node.leaseId));
   const sit: Situation = { name, address, spec, rec, primary, node, evicted, adoptIds, before };
 
   // The recorded instance no longer runs: find out how it ended, and record it.
@@ -564,7 +559,7 @@ function planRemoval(ctx: Ctx, sit: Situation, end: Ended | undefined): Workload
     actions: ids,
     violations: [],
   });
-  if (node?.leaseId) ctx.leasesInUse.delete(`${primary.provider}/${node.leaseId}`);
+  if (node?.leaseId) ctx.leasesInUse.delete(providerKey(primary.provider, node.leaseId));
   return { before, after: 0 };
 }
 
@@ -845,7 +840,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
   if (primary && (decision.action === 'wait' || decision.action === 'none')) {
     // Park: keep the checkpoint, stop the workload; a later reconcile places it again.
     const ids = checkpointAndStop(ctx, name, primary, spec, adoptIds, 'park', evicted);
-    if (node?.leaseId) ctx.leasesInUse.delete(`${primary.provider}/${node.leaseId}`);
+    if (node?.leaseId) ctx.leasesInUse.delete(providerKey(primary.provider, node.leaseId));
     ctx.changes.push({ ...base, change: 'update', ...(beforeView ? { before: beforeView } : {}), actions: ids });
     return { before, after: 0 };
   }
@@ -870,7 +865,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
     let bid: number | undefined;
     const leaseReasons: ResourceChange['reasons'] = [{ rule: 'placement', text: `capacity for ${address}` }];
     if (target.capacity === 'spot' && ctx.opts.bidProviders?.has(target.provider)) {
-      const od = onDemandPerGpuHour(ctx.observed, target.gpuModel);
+      const od = onDemandPricePerGpuHour(ctx.observed, target.gpuModel);
       const b = computeBid({ spotPricePerGpuHour: target.pricePerGpuHour, ...(pool?.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}), ...(od !== undefined ? { onDemandPricePerGpuHour: od } : {}) });
       leaseReasons.push(b.reason);
       if (b.bid) bid = b.pricePerGpuHour;
@@ -883,15 +878,17 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
       address: leaseAddr,
       deps: [],
       summary: `acquire ${spec.gpus}×${target.gpuModel} ${target.capacity} in ${target.pool}${target.zone ? `/${target.zone}` : ''} at $${roundUsd(paidPerGpuHour)}/GPU-h${bid !== undefined ? ` (bid; spot $${roundUsd(target.pricePerGpuHour)})` : ''}`,
-      ...(bid !== undefined ? { bidPerGpuHour: bid } : {}),
       provider: target.provider,
-      pool: target.pool,
-      capacity: target.capacity,
-      gpuModel: target.gpuModel,
-      gpus: spec.gpus,
-      ...(target.zone !== undefined ? { zone: target.zone } : {}),
-      ...(pool?.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}),
-      idempotencyKey: key,
+      request: {
+        pool: target.pool,
+        capacity: target.capacity,
+        gpuModel: target.gpuModel,
+        gpus: spec.gpus,
+        ...(target.zone !== undefined ? { zone: target.zone } : {}),
+        ...(pool?.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}),
+        ...(bid !== undefined ? { bidPerGpuHour: bid } : {}),
+        idempotencyKey: key,
+      },
       forWorkload: name,
     });
     ctx.changes.push({
@@ -909,7 +906,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
     const k = nodeKey(target.provider, target.node);
     ctx.index.setFree(k, (ctx.free.get(k) ?? 0) - spec.gpus);
     const tn = ctx.nodes.get(k);
-    if (tn?.leaseId) ctx.leasesInUse.add(`${tn.provider}/${tn.leaseId}`);
+    if (tn?.leaseId) ctx.leasesInUse.add(providerKey(tn.provider, tn.leaseId));
   }
   const hasCheckpoint = Boolean(spec.checkpoint) && !extras.fresh && (primary !== undefined || rec?.lastCheckpoint !== undefined || rec?.node !== undefined);
   let fromNode: { provider: string; node: string } | undefined;
@@ -927,7 +924,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
     ids.push(...stopIds);
     startDeps.push(stopIds[stopIds.length - 1] as string);
     fromNode = { provider: primary.provider, node: primary.node };
-    if (node?.leaseId) ctx.leasesInUse.delete(`${primary.provider}/${node.leaseId}`);
+    if (node?.leaseId) ctx.leasesInUse.delete(providerKey(primary.provider, node.leaseId));
   } else if (!extras.fresh && (rec?.lastCheckpoint || rec?.node)) {
     // Not running: resume from the last recorded checkpoint, or from whatever the node it last ran
     // on still holds (it may have died at a notice's deadline before anyone recorded a checkpoint).
@@ -1025,10 +1022,10 @@ function idleSince(ctx: Ctx, l: Lease, rec: LeaseRecord | undefined, lastUse: Ma
 function planLeases(ctx: Ctx): void {
   const observedOurs = new Map<string, Lease>();
   const recorded = new Map<string, LeaseRecord>();
-  for (const r of Object.values(ctx.state.resources)) if (r.type === 'lease') recorded.set(`${r.provider}/${r.leaseId}`, r);
+  for (const r of Object.values(ctx.state.resources)) if (r.type === 'lease') recorded.set(providerKey(r.provider, r.leaseId), r);
   for (const l of ctx.observed.leases) {
     if (l.state === 'terminated' || l.state === 'released') continue;
-    const k = `${l.provider}/${l.id}`;
+    const k = providerKey(l.provider, l.id);
     if (l.labels?.['spotfleet.fleet'] === ctx.fleet.name || recorded.has(k)) observedOurs.set(k, l);
   }
   const keepWarm = desiredStandby(ctx);
@@ -1102,12 +1099,15 @@ function planLeases(ctx: Ctx): void {
         ctx.actions.push({
           id, kind: 'acquire', address, deps: [],
           summary: `acquire a warm standby: ${gpus}×${quote.gpuModel} ${pool.capacity} in ${poolName}${quote.zone ? `/${quote.zone}` : ''}`,
-          provider: pool.provider, pool: poolName, capacity: pool.capacity, gpuModel: quote.gpuModel, gpus,
-          ...(quote.zone !== undefined ? { zone: quote.zone } : {}),
-          ...(pool.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}),
-          // The serial makes a new key once a standby was taken into use; a crash before the lease is
-          // recorded is caught by adopting the lease (it carries our labels) on the next plan.
-          idempotencyKey: standbyKey,
+          provider: pool.provider,
+          request: {
+            pool: poolName, capacity: pool.capacity, gpuModel: quote.gpuModel, gpus,
+            ...(quote.zone !== undefined ? { zone: quote.zone } : {}),
+            ...(pool.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}),
+            // The serial makes a new key once a standby was taken into use; a crash before the lease is
+            // recorded is caught by adopting the lease (it carries our labels) on the next plan.
+            idempotencyKey: standbyKey,
+          },
           forWorkload: `standby-${poolName}`,
         });
         ctx.changes.push({

@@ -3,6 +3,7 @@
 // the error; with `allowPartial` (watch) its part is marked unknown instead — never silently empty.
 import { ProviderError, SpotfleetError, errorMessage } from '../core/errors.js';
 import type { NodeInfo, Observed } from '../core/types.js';
+import { formatDuration } from '../core/units.js';
 import type { Provider } from '../providers/sdk.js';
 
 export interface RefreshOptions {
@@ -17,14 +18,19 @@ export interface RefreshOptions {
   now?: () => number;
 }
 
-/** Races a provider call against a timeout; the error names the provider and what it was doing. */
-export async function withTimeout<T>(provider: string, what: string, ms: number, fn: () => Promise<T>): Promise<T> {
+/**
+ * Races a provider call (a promise, or a function that starts it) against a time limit: the one
+ * timeout for provider calls, used by refresh and by the commands that ask providers directly.
+ * Every failure names the provider and what it was doing; a SpotfleetError passes as it is.
+ * @example await withTimeout('market', 'prices', 30_000, () => p.capacity.prices({}))
+ */
+export async function withTimeout<T>(provider: string, what: string, ms: number, call: Promise<T> | (() => Promise<T>)): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
-      fn(),
+      typeof call === 'function' ? call() : call,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new ProviderError(provider, `${what} timed out after ${Math.round(ms / 1000)}s`, { retryable: true })), ms);
+        timer = setTimeout(() => reject(new ProviderError(provider, `${what} timed out after ${formatDuration(ms)}`, { retryable: true })), ms);
       }),
     ]);
   } catch (e) {

@@ -2,7 +2,7 @@
 // markdown for a pull-request comment. All three read the same Plan object; no timestamps in text.
 import { parseAddress } from '../core/address.js';
 import { JSON_FORMAT_VERSION, toSnakeJson } from '../core/json.js';
-import { sgr } from '../core/text.js';
+import { paint, type Style } from '../core/text.js';
 import { formatUsd, formatUsdPerHour, roundUsd } from '../core/units.js';
 import { spotfleetVersion } from '../core/version.js';
 import { planHasActions, planHasChanges, type Action, type ChangeKind, type DriftItem, type Plan, type ResourceChange } from './types.js';
@@ -21,12 +21,7 @@ const VERB: Record<ChangeKind, string> = {
   'no-op': 'is unchanged',
   pending: 'cannot run yet',
 };
-const COLOR: Record<ChangeKind, number> = { create: 32, update: 33, replace: 35, delete: 31, read: 36, 'no-op': 0, pending: 33 };
-
-function c(o: RenderOptions, code: number, s: string): string {
-  // sgr(): the style takes effect when the CLI's Io prints it (src/core/text.ts)
-  return o.color && code ? `${sgr(code)}${s}${sgr(0)}` : s;
-}
+const COLOR: Record<ChangeKind, Style | undefined> = { create: 'green', update: 'yellow', replace: 'magenta', delete: 'red', read: 'cyan', 'no-op': undefined, pending: 'yellow' };
 
 function where(p: ResourceChange['before']): string {
   if (!p) return '—';
@@ -50,18 +45,18 @@ export function summaryLine(plan: Plan): string {
 export function renderPlanText(plan: Plan, o: RenderOptions): string {
   const out: string[] = [];
   if (plan.drift.length > 0) {
-    out.push(c(o, 1, 'Objects have changed outside of spotfleet'), '');
+    out.push(paint(o, 'bold', 'Objects have changed outside of spotfleet'), '');
     out.push('spotfleet detected the following changes made outside of spotfleet since the last apply:', '');
-    for (const d of plan.drift) out.push(`  ${c(o, 33, '~')} ${c(o, 1, d.address)}: ${d.message}`);
+    for (const d of plan.drift) out.push(`  ${paint(o, 'yellow', '~')} ${paint(o, 'bold', d.address)}: ${d.message}`);
     out.push('');
   }
   const visible = plan.changes.filter((ch) => ch.change !== 'no-op');
   if (!planHasChanges(plan)) {
-    out.push(c(o, 32, 'No changes.') + ' Your fleet matches the configuration.', '');
+    out.push(paint(o, 'green', 'No changes.') + ' Your fleet matches the configuration.', '');
     const records = plan.actions.filter((a) => a.kind === 'record' || a.kind === 'adopt' || a.kind === 'forget').length;
     if (records > 0) out.push(`Apply records ${records} change${records === 1 ? '' : 's'} in the state only (listed above); nothing else changes.`, '');
     out.push(costLine(plan));
-    for (const w of plan.warnings) out.push(`${c(o, 33, 'Warning:')} ${w}`);
+    for (const w of plan.warnings) out.push(`${paint(o, 'yellow', 'Warning:')} ${w}`);
     out.push(...planPolicyLines(plan, o));
     return `${out.join('\n')}\n`;
   }
@@ -72,32 +67,32 @@ export function renderPlanText(plan: Plan, o: RenderOptions): string {
   for (const ch of plan.changes) for (const id of ch.actions) claimed.add(id);
   for (const ch of visible) {
     const sym = SYMBOL[ch.change];
-    out.push(`  ${c(o, 1, `# ${ch.address}`)} ${VERB[ch.change]}`);
-    for (const r of ch.reasons) out.push(`  ${c(o, 2, `# ${r.rule}: ${r.text}`)}`);
-    out.push(`${c(o, COLOR[ch.change], sym.padStart(3))} ${ch.address}`);
+    out.push(`  ${paint(o, 'bold', `# ${ch.address}`)} ${VERB[ch.change]}`);
+    for (const r of ch.reasons) out.push(`  ${paint(o, 'dim', `# ${r.rule}: ${r.text}`)}`);
+    out.push(`${paint(o, COLOR[ch.change], sym.padStart(3))} ${ch.address}`);
     if (ch.before && ch.change !== 'create') out.push(`      from: ${where(ch.before)}`);
     if (ch.after && ch.change !== 'delete') out.push(`      to:   ${where(ch.after)}`);
     if (ch.money && (ch.money.migrationOverheadUsd > 0 || ch.money.nowPerHour !== ch.money.afterPerHour)) {
       out.push(`      cost: ${formatUsdPerHour(ch.money.nowPerHour)} → ${formatUsdPerHour(ch.money.afterPerHour)}${ch.money.migrationOverheadUsd > 0 ? `, migration overhead ${formatUsd(ch.money.migrationOverheadUsd)}` : ''}${ch.money.expectedSavingsUsd !== undefined ? `, expected savings ${formatUsd(ch.money.expectedSavingsUsd)}` : ''}`);
     }
-    for (const v of ch.violations) out.push(`      ${c(o, v.level === 'mandatory' ? 31 : 33, `${v.level} policy ${v.policy}`)}: ${v.message}`);
+    for (const v of ch.violations) out.push(`      ${paint(o, v.level === 'mandatory' ? 'red' : 'yellow', `${v.level} policy ${v.policy}`)}: ${v.message}`);
     const steps = [...new Set(ch.actions)].filter((id) => order.has(id)).sort((a, b) => (order.get(a) as number) - (order.get(b) as number)).map((id) => plan.actions[order.get(id) as number] as Action);
     if (steps.length > 1) out.push(`      steps: ${steps.map((a) => a.kind).join(', ')}`);
     out.push('');
   }
   const orphanActions = plan.actions.filter((a) => !claimed.has(a.id));
-  for (const a of orphanActions) out.push(`  ${c(o, 2, `# ${a.address}: ${a.summary}`)}`);
+  for (const a of orphanActions) out.push(`  ${paint(o, 'dim', `# ${a.address}: ${a.summary}`)}`);
   if (orphanActions.length > 0) out.push('');
-  out.push(c(o, 1, summaryLine(plan)));
+  out.push(paint(o, 'bold', summaryLine(plan)));
   out.push(costLine(plan));
-  for (const w of plan.warnings) out.push(`${c(o, 33, 'Warning:')} ${w}`);
+  for (const w of plan.warnings) out.push(`${paint(o, 'yellow', 'Warning:')} ${w}`);
   out.push(...planPolicyLines(plan, o));
   return `${out.join('\n')}\n`;
 }
 
 /** The results of `scope: plan` policy rules, one line each. */
 function planPolicyLines(plan: Plan, o: RenderOptions): string[] {
-  return (plan.policyViolations ?? []).map((v) => `${c(o, v.level === 'mandatory' ? 31 : 33, `${v.level} policy ${v.policy}`)} (plan): ${v.message}`);
+  return (plan.policyViolations ?? []).map((v) => `${paint(o, v.level === 'mandatory' ? 'red' : 'yellow', `${v.level} policy ${v.policy}`)} (plan): ${v.message}`);
 }
 
 /**
@@ -189,10 +184,34 @@ export function planJsonObject(plan: Plan): Record<string, unknown> {
     cost: { before_per_hour: plan.cost.beforePerHour, after_per_hour: plan.cost.afterPerHour },
     resource_changes: plan.changes.map(resourceChangeJson),
     resource_drift: plan.drift.map(driftJson),
-    actions: toSnakeJson(plan.actions),
+    actions: toSnakeJson(plan.actions.map(actionJson)),
     warnings: plan.warnings,
     policy_violations: plan.policyViolations ?? [],
     ...(plan.targets ? { targets: plan.targets } : {}),
+  };
+}
+
+/**
+ * An action as `plan --json` documents it (docs/json.md): an acquire's request fields stand flat
+ * beside its provider, in the order they always had.
+ */
+function actionJson(a: Action): unknown {
+  if (a.kind !== 'acquire') return a;
+  const { request: r, provider, forWorkload, ...base } = a;
+  return {
+    ...base,
+    ...(r.bidPerGpuHour !== undefined ? { bidPerGpuHour: r.bidPerGpuHour } : {}),
+    provider,
+    pool: r.pool,
+    capacity: r.capacity,
+    gpuModel: r.gpuModel,
+    gpus: r.gpus,
+    ...(r.zone !== undefined ? { zone: r.zone } : {}),
+    ...(r.maxPricePerGpuHour !== undefined ? { maxPricePerGpuHour: r.maxPricePerGpuHour } : {}),
+    ...(r.offerId !== undefined ? { offerId: r.offerId } : {}),
+    ...(r.durationHours !== undefined ? { durationHours: r.durationHours } : {}),
+    idempotencyKey: r.idempotencyKey,
+    forWorkload,
   };
 }
 

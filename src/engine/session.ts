@@ -2,6 +2,7 @@
 // its state store. Every command that talks to providers goes through here, and closes it.
 import { loadFleet } from '../spec/load.js';
 import type { Fleet, ProviderInstanceSpec } from '../spec/types.js';
+import type { PolicySet } from '../policy/policy-set.js';
 import { SpecError, SpotfleetError, type SpecProblem } from '../core/errors.js';
 import { createProvider, silentLogger } from '../providers/registry.js';
 import type { Provider, ProviderLogger } from '../providers/sdk.js';
@@ -11,6 +12,8 @@ import type { StateStore } from '../state/store.js';
 export interface FleetSession {
   fleet: Fleet;
   warnings: SpecProblem[];
+  /** The fleet's compiled policy set (loadFleet compiled it once); undefined when it has none. */
+  policies: PolicySet | undefined;
   providers: Map<string, Provider>;
   store: StateStore;
   stateDir: string;
@@ -50,7 +53,7 @@ function locateProviderFailure(spec: ProviderInstanceSpec, e: unknown): unknown 
 }
 
 export async function openFleet(specPath: string, opts: OpenFleetOptions): Promise<FleetSession> {
-  const { fleet, warnings } = await loadFleet(specPath);
+  const { fleet, warnings, policies } = await loadFleet(specPath);
   const providers = new Map<string, Provider>();
   // The store first: a backend that cannot be reached fails the command before providers start.
   const store = await openStateStore(chooseBackend(fleet, opts.backend), { stateDir: opts.stateDir, fleet: fleet.name });
@@ -68,5 +71,5 @@ export async function openFleet(specPath: string, opts: OpenFleetOptions): Promi
       throw e;
     }
   }
-  return { fleet, warnings, providers, store, stateDir: opts.stateDir, ...providerRoles(providers), close };
+  return { fleet, warnings, policies, providers, store, stateDir: opts.stateDir, ...providerRoles(providers), close };
 }

@@ -6,21 +6,23 @@
 // checked in the same compare-and-swap write); after it, the result.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ProviderError, SpotfleetError, StateConflictError, errorMessage, isSignalNotReady } from '../core/errors.js';
-import { workloadAddress } from '../core/address.js';
+import { nodeAddress, nodeKey, providerKey, workloadAddress } from '../core/address.js';
+import { onDemandPricePerGpuHour } from '../core/on-demand.js';
 import type { CheckpointInfo, Lease, NodeInfo, Observed, WorkloadInstance } from '../core/types.js';
-import type { Provider, StorageCapability, VerifyRequest } from '../providers/sdk.js';
+import type { Provider, StorageCapability, TransferProgress, VerifyRequest } from '../providers/sdk.js';
 import { DEFAULT_CHECKPOINT_KEEP } from '../spec/resolve.js';
 import type { CheckpointContract, Fleet, WorkloadSpec } from '../spec/types.js';
 import type { StateStore } from '../state/store.js';
 import type { ExitRecord, InstanceRef, LeaseRecord, LedgerEntry, MoveInFlight, StateFile, WorkloadRecord } from '../state/types.js';
 import { ARCHIVE_PROVIDER } from './archive.js';
 import { isTerminal } from './lifecycle.js';
+import type { ProgressEvent } from './progress.js';
 import type { AcquireAction, AdoptAction, CheckpointAction, PlacementRef, RecordAction, ReleaseAction, StartAction, StopAction, TransferAction } from './types.js';
 
 /** What a step reports for progress lines and logs. */
 export type StepInfo = Record<string, string | number | boolean>;
 
-export type StepEvent = { type: 'warning'; address: string; message: string; kind?: 'work-lost' | 'checkpoint' };
+export type StepEvent = { type: 'warning'; address: string; message: string; kind?: 'work-lost' | 'checkpoint' } | ProgressEvent;
 
 // Test hook for the crash-safety suite: SPOTFLEET_TEST_CRASH_AT=N kills this process with SIGKILL
 // at the Nth boundary between a side effect and its record (after each state write and after each
@@ -87,7 +89,7 @@ export interface StepOptions {
 
 function firstByKey<T extends { provider: string; id: string }>(items: readonly T[]): Map<string, T> {
   const m = new Map<string, T>();
-  for (const x of items) if (!m.has(`${x.provider}/${x.id}`)) m.set(`${x.provider}/${x.id}`, x);
+  for (const x of items) if (!m.has(providerKey(x.provider, x.id))) m.set(providerKey(x.provider, x.id), x);
   return m;
 }
 
@@ -109,7 +111,7 @@ export class StepContext {
   /** Workloads whose checkpoint signal was not sent (no handler for it): why, per workload. */
   readonly unsignalled = new Map<string, string>();
   constructor(readonly o: StepOptions) {
-    this.nodeCache = new Map(o.observed.nodes.map((n) => [`${n.provider}/${n.id}`, n]));
+    this.nodeCache = new Map(o.observed.nodes.map((n) => [nodeKey(n.provider, n.id), n]));
   }
 
   provider(name: string): Provider {
@@ -125,13 +127,13 @@ export class StepContext {
   /** An observed lease by provider and id (adopting thousands stays linear). */
   observedLease(provider: string, id: string): Lease | undefined {
     this.leasesByKey ??= firstByKey(this.o.observed.leases);
-    return this.leasesByKey.get(`${provider}/${id}`);
+    return this.leasesByKey.get(providerKey(provider, id));
   }
 
   /** An observed instance by provider and id. */
   observedInstance(provider: string, id: string): WorkloadInstance | undefined {
     this.instancesByKey ??= firstByKey(this.o.observed.workloads);
-    return this.instancesByKey.get(`${provider}/${id}`);
+    return this.instancesByKey.get(providerKey(provider, id));
   }
 
   spec(workload: string): WorkloadSpec | undefined {
@@ -144,13 +146,13 @@ export class StepContext {
   }
 
   async findNode(providerName: string, id: string, fresh = false): Promise<NodeInfo> {
-    const k = `${providerName}/${id}`;
+    const k = nodeKey(providerName, id);
     if (!fresh && this.nodeCache.has(k)) return this.nodeCache.get(k) as NodeInfo;
     const p = this.provider(providerName);
     const list = p.nodes ? await p.nodes.list() : [];
-    for (const n of list) this.nodeCache.set(`${providerName}/${n.id}`, { ...n, provider: providerName });
+    for (const n of list) this.nodeCache.set(nodeKey(providerName, n.id), { ...n, provider: providerName });
     const n = this.nodeCache.get(k);
-    if (!n) throw new ProviderError(providerName, `node ${id} not found`, { address: `node.${providerName}.${id}` });
+    if (!n) throw new ProviderError(providerName, `node ${id} not found`, { address: nodeAddress(providerName, id) });
     return n;
   }
 
@@ -158,7 +160,7 @@ export class StepContext {
     if (t.node) return this.findNode(t.provider, t.node);
     const lease = t.leaseAction ? this.leases.get(t.leaseAction) : undefined;
     if (!lease?.node) throw new SpotfleetError('LEASE_NOT_READY', `the lease for ${t.pool ?? '?'} has no node`);
-    return this.findNode(lease.provider, lease.node, !this.nodeCache.has(`${lease.provider}/${lease.node}`));
+    return this.findNode(lease.provider, lease.node, !this.nodeCache.has(nodeKey(lease.provider, lease.node)));
   }
 
   /** Writes a pending record (checking `pre` in the same write), runs the effect, clears the record. */
@@ -210,12 +212,12 @@ export class StepContext {
     });
   }
 
-  /** The on-demand price per GPU-hour of a model, as refresh saw it (the ledger's counterfactual). */
+  /**
+   * The ledger's counterfactual: the on-demand price per GPU-hour of a model as refresh saw it
+   * (src/core/on-demand.ts), 0 when there is no basis (a segment then counts the price paid).
+   */
   onDemandPrice(gpuModel: string | undefined): number {
-    let best = Number.POSITIVE_INFINITY;
-    for (const q of this.o.observed.prices) if (q.capacity === 'on-demand' && (!gpuModel || q.gpuModel === gpuModel)) best = Math.min(best, q.pricePerGpuHour);
-    for (const n of this.o.observed.nodes) if (n.capacity === 'on-demand' && (!gpuModel || n.gpuModel === gpuModel) && n.gpus > 0) best = Math.min(best, n.pricePerHour / n.gpus);
-    return Number.isFinite(best) ? best : 0;
+    return onDemandPricePerGpuHour(this.o.observed, gpuModel) ?? 0;
   }
 }
 
@@ -259,20 +261,9 @@ export async function acquireStep(ctx: StepContext, a: AcquireAction): Promise<S
     a.id,
     a.address,
     'acquire',
-    { idempotencyKey: a.idempotencyKey, pool: a.pool },
+    { idempotencyKey: a.request.idempotencyKey, pool: a.request.pool },
     async () => {
-      let l = await cap.acquire({
-        pool: a.pool,
-        capacity: a.capacity,
-        gpuModel: a.gpuModel,
-        gpus: a.gpus,
-        ...(a.zone !== undefined ? { zone: a.zone } : {}),
-        ...(a.maxPricePerGpuHour !== undefined ? { maxPricePerGpuHour: a.maxPricePerGpuHour } : {}),
-        ...(a.bidPerGpuHour !== undefined ? { bidPerGpuHour: a.bidPerGpuHour } : {}),
-        ...(a.offerId !== undefined ? { offerId: a.offerId } : {}),
-        idempotencyKey: a.idempotencyKey,
-        labels: { 'spotfleet.fleet': ctx.o.fleet.name, 'spotfleet.workload': a.forWorkload },
-      });
+      let l = await cap.acquire({ ...a.request, labels: { 'spotfleet.fleet': ctx.o.fleet.name, 'spotfleet.workload': a.forWorkload } });
       const deadline = ctx.o.now() + (ctx.o.leaseReadyMs ?? 120_000);
       while (!l.node && ctx.o.now() < deadline && l.state !== 'terminated' && l.state !== 'released') {
         await sleep(500);
@@ -289,14 +280,14 @@ export async function acquireStep(ctx: StepContext, a: AcquireAction): Promise<S
         // The address the plan showed for it: stable from plan to state.
         address: a.address,
         provider: a.provider,
-        pool: a.pool,
+        pool: a.request.pool,
         leaseId: l.id,
         node: l.node,
         capacity: l.capacity,
         gpus: l.gpus,
         pricePerHour: l.pricePerHour,
         acquiredAt: Date.parse(l.acquiredAt) || ctx.o.now(),
-        idempotencyKey: a.idempotencyKey,
+        idempotencyKey: a.request.idempotencyKey,
         ...(l.zone !== undefined ? { zone: l.zone } : {}),
       };
       // The lease is recorded before the pending record is cleared: a crash in between leaves both.
@@ -387,6 +378,10 @@ export async function awaitCheckpointStep(ctx: StepContext, a: CheckpointAction,
   const storage = p.storage;
   let exited: CheckpointOutcome['exited'];
   const unsignalled = ctx.unsignalled.get(a.workload);
+  // A checkpoint is often written within a few tens of ms of its signal: look again soon at first,
+  // then every pollMs (a verify over SSH is one round trip on the kept connection).
+  const pollMs = ctx.o.pollMs ?? 200;
+  let wait = Math.min(25, pollMs);
   for (let i = 0; !unsignalled; i++) {
     const ck = await ctx.verify(storage, { ...verifyReq, since });
     if (ck) {
@@ -400,7 +395,8 @@ export async function awaitCheckpointStep(ctx: StepContext, a: CheckpointAction,
       if (st !== 'running') exited = st?.exitCode !== undefined ? { code: st.exitCode } : {};
       if (exited) continue; // one last look for a checkpoint it wrote on its way out
     }
-    await sleep(ctx.o.pollMs ?? 200);
+    await sleep(wait);
+    wait = Math.min(pollMs, wait * 2);
   }
   const newest = await ctx.verify(storage, verifyReq);
   // Lost work: from the newest checkpoint (or the start of this run when there is none) to the signal.
@@ -449,7 +445,7 @@ export async function stopStep(ctx: StepContext, a: StopAction): Promise<StepInf
   const res = await ctx.withPending(a.id, a.address, 'stop', { node: a.node, instance: a.instanceId }, () => rt.stop(a.node, a.instanceId, a.graceMs));
   if (a.duplicate) return { duplicate: true };
   // The workload saves on SIGTERM too: the newest checkpoint now is the one to resume from.
-  const node = ctx.nodeCache.get(`${a.provider}/${a.node}`);
+  const node = ctx.nodeCache.get(nodeKey(a.provider, a.node));
   let ck: CheckpointInfo | null = null;
   if (p.storage && node && node.state !== 'terminated') {
     try {
@@ -519,7 +515,14 @@ export async function transferStep(ctx: StepContext, a: TransferAction, checkpoi
     return { transferred: false };
   }
   const verified = ck;
-  const res = await ctx.withPending(a.id, a.address, 'transfer', { from: from.id, to: to.id }, () => storage.transfer({ workload: a.workload, from, to, checkpoint: verified }));
+  const onProgress = (p: TransferProgress): void => {
+    try {
+      ctx.o.emit({ type: 'progress', action: { id: a.id, address: a.address, kind: 'transfer' }, ...p });
+    } catch {
+      // progress lines never fail a transfer
+    }
+  };
+  const res = await ctx.withPending(a.id, a.address, 'transfer', { from: from.id, to: to.id }, () => storage.transfer({ workload: a.workload, from, to, checkpoint: verified, onProgress }));
   ctx.baton.set(a.workload, res.checkpoint);
   ctx.settled.add(a.workload);
   await ctx.o.recorder.update((s) => {
@@ -697,7 +700,7 @@ export async function adoptStep(ctx: StepContext, a: AdoptAction): Promise<void>
   }
   const inst = a.instanceId !== undefined ? ctx.observedInstance(a.provider, a.instanceId) : undefined;
   if (!inst) return;
-  const node = ctx.nodeCache.get(`${a.provider}/${inst.node}`);
+  const node = ctx.nodeCache.get(nodeKey(a.provider, inst.node));
   const od = node ? ctx.onDemandPrice(node.gpuModel) : 0;
   await ctx.o.recorder.update((s) => {
     const prev = s.resources[a.address];
@@ -743,7 +746,7 @@ export async function recordStep(ctx: StepContext, a: RecordAction): Promise<Ste
   const rec0 = ctx.o.recorder.latest.resources[a.address];
   if (a.exit && a.countFailure && rec0?.type === 'workload' && rec0.resumedFrom && rec0.instanceId === a.exit.instanceId) {
     const p = ctx.o.providers.get(a.exit.provider);
-    const node = ctx.nodeCache.get(`${a.exit.provider}/${a.exit.node}`);
+    const node = ctx.nodeCache.get(nodeKey(a.exit.provider, a.exit.node));
     const since = rec0.since !== undefined ? new Date(rec0.since).toISOString() : undefined;
     try {
       const newer = p?.storage && node && since ? await ctx.verify(p.storage, ctx.verifyRequest(a.workload, node, { since, keep: 0 })) : null;
@@ -752,7 +755,7 @@ export async function recordStep(ctx: StepContext, a: RecordAction): Promise<Ste
       // Cannot tell: leave the checkpoint be.
     }
   }
-  const node = a.exit ? ctx.nodeCache.get(`${a.exit.provider}/${a.exit.node}`) : undefined;
+  const node = a.exit ? ctx.nodeCache.get(nodeKey(a.exit.provider, a.exit.node)) : undefined;
   const od = ctx.onDemandPrice(node?.gpuModel);
   let skipped = false;
   await ctx.o.recorder.update((s) => {

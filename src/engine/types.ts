@@ -1,6 +1,7 @@
 // What a plan is: one data object that the text, JSON and markdown renderers and `apply` all read.
 // Actions form a DAG (deps by id); resource changes group them by address for humans.
 import type { CapacityType } from '../core/types.js';
+import type { AcquireRequest } from '../providers/sdk.js';
 import type { Money, Reason, Violation } from '../policy/types.js';
 import type { ExitRecord, MoveInFlight, PendingReason, WorkloadPhase } from '../state/types.js';
 
@@ -29,18 +30,14 @@ export interface ActionBase {
   summary: string;
 }
 
+/** What an acquire asks its provider for: the SDK's request, less the labels the step adds. */
+export type AcquireSpec = Omit<AcquireRequest, 'labels'>;
+
 export interface AcquireAction extends ActionBase {
   kind: 'acquire';
   provider: string;
-  pool: string;
-  capacity: CapacityType;
-  gpuModel: string;
-  gpus: number;
-  zone?: string;
-  maxPricePerGpuHour?: number;
-  bidPerGpuHour?: number;
-  offerId?: string;
-  idempotencyKey: string;
+  /** The request as the provider gets it (the step adds the fleet's labels). */
+  request: AcquireSpec;
   /** The workload that asked for it. */
   forWorkload: string;
 }

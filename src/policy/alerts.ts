@@ -26,7 +26,12 @@ export interface AlertFacts {
    * workload that has only just started (or resumed from an old checkpoint) is not stale.
    */
   workloads: { name: string; lastCheckpointAt?: number; startedAt?: number; checkpointMaxAgeMs?: number; deadlineAtRisk?: boolean; capacity?: string; costPerHour?: number }[];
-  markets: { pool: string; zone?: string; gpuModel: string; spotPrice: number; onDemandPrice: number; available?: boolean }[];
+  /**
+   * `onDemandPrice`: the on-demand price per GPU-hour of the market's GPU model
+   * (src/core/on-demand.ts); absent when none was observed. Without that basis no rule that
+   * compares with on-demand fires for the market (the ledger, likewise, claims no savings).
+   */
+  markets: { pool: string; zone?: string; gpuModel: string; spotPrice: number; onDemandPrice?: number; available?: boolean }[];
   fleetCostPerHour: number;
   budgetPerHour?: number;
   spotPriceAlertRatio: number;
@@ -150,7 +155,7 @@ function instancesOf(rule: CompiledAlertRule, f: AlertFacts, fleetVars: Record<s
       return out;
     case 'spot-price-high':
       for (const m of f.markets) {
-        if (m.spotPrice > f.spotPriceAlertRatio * m.onDemandPrice) add(marketAddress(m), `spot ${m.gpuModel} in ${m.pool}${m.zone ? `/${m.zone}` : ''} at ${formatUsdRate(m.spotPrice)}/GPU-h is above ${f.spotPriceAlertRatio} × on-demand ${formatUsdRate(m.onDemandPrice)}/GPU-h`, { spotPrice: m.spotPrice, onDemandPrice: m.onDemandPrice, ratio: f.spotPriceAlertRatio });
+        if (m.onDemandPrice !== undefined && m.spotPrice > f.spotPriceAlertRatio * m.onDemandPrice) add(marketAddress(m), `spot ${m.gpuModel} in ${m.pool}${m.zone ? `/${m.zone}` : ''} at ${formatUsdRate(m.spotPrice)}/GPU-h is above ${f.spotPriceAlertRatio} × on-demand ${formatUsdRate(m.onDemandPrice)}/GPU-h`, { spotPrice: m.spotPrice, onDemandPrice: m.onDemandPrice, ratio: f.spotPriceAlertRatio });
       }
       return out;
     default:
@@ -159,9 +164,12 @@ function instancesOf(rule: CompiledAlertRule, f: AlertFacts, fleetVars: Record<s
   const cond = rule.cond as CelProgram;
   const text = cond.source;
   if (rule.scope === 'market') {
+    const needsOnDemand = /\bonDemandPrice\b/.test(text);
     for (const m of f.markets) {
-      const r = runCel(cond, { ...fleetVars, pool: m.pool, zone: m.zone ?? '', gpuModel: m.gpuModel, spotPrice: m.spotPrice, onDemandPrice: m.onDemandPrice, available: m.available ?? true });
-      if (r.value) add(marketAddress(m), `${text}: spot ${formatUsdRate(m.spotPrice)}/GPU-h, on-demand ${formatUsdRate(m.onDemandPrice)}/GPU-h in ${m.pool}${m.zone ? `/${m.zone}` : ''}`, { spotPrice: m.spotPrice, onDemandPrice: m.onDemandPrice });
+      if (m.onDemandPrice === undefined && needsOnDemand) continue;
+      const r = runCel(cond, { ...fleetVars, pool: m.pool, zone: m.zone ?? '', gpuModel: m.gpuModel, spotPrice: m.spotPrice, onDemandPrice: m.onDemandPrice ?? 0, available: m.available ?? true });
+      const od = m.onDemandPrice !== undefined ? `${formatUsdRate(m.onDemandPrice)}/GPU-h` : 'unknown';
+      if (r.value) add(marketAddress(m), `${text}: spot ${formatUsdRate(m.spotPrice)}/GPU-h, on-demand ${od} in ${m.pool}${m.zone ? `/${m.zone}` : ''}`, { spotPrice: m.spotPrice, ...(m.onDemandPrice !== undefined ? { onDemandPrice: m.onDemandPrice } : {}) });
     }
   } else if (rule.scope === 'workload') {
     for (const w of f.workloads) {

@@ -15,7 +15,6 @@ import { adviseDeadline, checkpointRegionOf, egressTo, lazyReason, type Deadline
 import { effectivePerHour, priceMove, type CostNumbers } from './cost.js';
 import {
   evaluateRules,
-  isPolicySet,
   matchingRules,
   type CompiledRule,
   type PolicyActivation,
@@ -166,7 +165,6 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
   let wFacts: PolicyWorkloadFacts | undefined;
   let cFacts: PolicyCurrentFacts | undefined;
   if (ctx.policies !== undefined) {
-    if (!isPolicySet(ctx.policies)) throw new TypeError('DecideContext.policies must come from loadPolicySet');
     wFacts = workloadFacts(input, R, now);
     rules = matchingRules(ctx.policies, wFacts);
     if (rules.length === 0) rules = undefined;

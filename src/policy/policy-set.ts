@@ -363,8 +363,3 @@ export function evaluatePlanRules(set: PolicySet, planJson: Record<string, unkno
   }
   return out;
 }
-
-/** Type guard for DecideContext.policies (typed `unknown` in the shared contract). */
-export function isPolicySet(v: unknown): v is PolicySet {
-  return typeof v === 'object' && v !== null && (v as PolicySet).kind === 'PolicySet' && Array.isArray((v as PolicySet).rules);
-}

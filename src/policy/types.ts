@@ -3,6 +3,7 @@
 // what a backtest shows is what watch would do.
 import type { CapacityType } from '../core/types.js';
 import type { MigrationOverhead, Thresholds, WorkloadSpec } from '../spec/types.js';
+import type { PolicySet } from './policy-set.js';
 import type { ZoneStats } from './uptime.js';
 
 /** One place a workload could run: a pool (and zone), on an existing node or on new capacity. */
@@ -67,7 +68,7 @@ export interface DecideContext {
   now: number;
   thresholds: Thresholds;
   /** Compiled policy set (CEL rules); absent = the built-in defaults only. */
-  policies?: unknown;
+  policies?: PolicySet;
 }
 
 export interface WorkloadDecisionInput {

@@ -2,11 +2,30 @@
 // capability it has (nodes, runtime, storage, capacity, notices). A provider's test file calls
 // `describeProviderConformance` with a fixture: the provider plus what only a harness can give
 // (a workload that behaves like a trainer, a way to write a checkpoint on a node, nodes to use).
-// Checks run against real processes/peers; a capability the provider lacks is skipped.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// Checks run against real processes/peers. Every skip says why: a capability the provider lacks
+// is skipped as not applicable; a check whose fixture part is missing is skipped naming what is
+// missing, and FAILS under CI=true or SPOTFLEET_REAL_PEERS=1 unless the fixture says why in `skips`.
+// External provider packages run it too: `import { describeProviderConformance } from
+// 'spotfleet/conformance'` (docs/providers.md).
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import type { CapacityType, NodeInfo, WorkloadInstance } from '../core/types.js';
-import type { AcquireRequest, Provider, StartRequest } from './sdk.js';
+import type { AcquireRequest, AlertMessage, Provider, StartRequest } from './sdk.js';
+
+/** The checks a fixture can name in `skips`. */
+export type ConformanceCheck =
+  | 'nodes'
+  | 'runtime'
+  | 'runtime.late-signal'
+  | 'runtime.exit-code'
+  | 'runtime.sigkill'
+  | 'storage.verify'
+  | 'storage.transfer'
+  | 'capacity.prices'
+  | 'capacity.acquire'
+  | 'notices'
+  | 'simulation'
+  | 'alerts';
 
 /** What a provider's test harness hands to the suite. */
 export interface ConformanceFixture {
@@ -19,7 +38,7 @@ export interface ConformanceFixture {
   otherNode?: () => Promise<NodeInfo>;
   /**
    * A node the suite may post a simulated notice on (it dies at the deadline); the suite gives it
-   * back with `cleanupEvictable` afterwards. Needed only when notices.simulate exists.
+   * back with `cleanupEvictable` afterwards. Needed only when the provider offers `simulation`.
    */
   evictableNode?: () => Promise<NodeInfo>;
   cleanupEvictable?: (node: NodeInfo) => Promise<void>;
@@ -44,8 +63,23 @@ export interface ConformanceFixture {
   acquire?: Omit<AcquireRequest, 'idempotencyKey' | 'labels'>;
   /** Stop grace for the trainer, ms (default 10 s). */
   stopGraceMs?: number;
+  /**
+   * What an alerts receiver got, as raw bodies, for the alerts check (needed when the provider has
+   * alerts): the suite sends one alert and looks for its rule and summary here.
+   */
+  alertsReceived?: () => Promise<string[]>;
   /** Called after all checks, before provider.close(). */
   teardown?: () => Promise<void>;
+  /**
+   * Checks this fixture cannot feed, each with the reason (for example `{ 'storage.transfer':
+   * 'one host only' }`): they skip with that reason instead of failing in CI.
+   */
+  skips?: Partial<Record<ConformanceCheck, string>>;
+}
+
+/** True where an unexpected skip must fail: CI=true, or SPOTFLEET_REAL_PEERS=1 (this repo's CI). */
+export function conformanceIsStrict(env: Readonly<Record<string, string | undefined>> = process.env): boolean {
+  return env.CI === 'true' || env.SPOTFLEET_REAL_PEERS === '1';
 }
 
 /** A workload for the suite; `readyLog` is text its log shows once its signal handlers are in place. */
@@ -131,6 +165,22 @@ export function describeProviderConformance(name: string, setup: () => Promise<C
       await waitFor(`"${w.readyLog}" in the log of ${inst.workload}`, async () => ((await rt.logs!(node.id, inst.id)).includes(w.readyLog!) ? true : undefined));
     };
     const instance = async (id: string): Promise<WorkloadInstance | undefined> => (await p.runtime!.list()).find((i) => i.id === id);
+    /**
+     * Lets a check run, or skips it with the reason: the provider lacks `capability` (not
+     * applicable), or the fixture lacks one of `needs` (fails when strict, unless `skips` says why).
+     */
+    const gate = (ctx: TestContext, check: ConformanceCheck, capability: keyof Provider, needs: Partial<Record<keyof ConformanceFixture, unknown>> = {}): void => {
+      if (p[capability] === undefined) ctx.skip(`not applicable: provider "${p.name}" (${p.type}) has no ${capability} capability`);
+      const missing = Object.entries(needs)
+        .filter(([, v]) => v === undefined)
+        .map(([k]) => k);
+      if (missing.length === 0) return;
+      const why = fx.skips?.[check];
+      if (why !== undefined) ctx.skip(`${check}: ${why}`);
+      const what = `the fixture lacks ${missing.join(', ')} for the ${check} check`;
+      if (conformanceIsStrict()) throw new Error(`${what}: give it, or say why in the fixture's skips['${check}'] (unexpected skips fail under CI=true or SPOTFLEET_REAL_PEERS=1)`);
+      ctx.skip(`${what} (this fails under CI=true or SPOTFLEET_REAL_PEERS=1)`);
+    };
 
     it('has a name and a type', () => {
       expect(typeof p.name).toBe('string');
@@ -139,7 +189,8 @@ export function describeProviderConformance(name: string, setup: () => Promise<C
     });
 
     it('nodes: list is well-formed, with unique ids', async (ctx) => {
-      if (!p.nodes) return ctx.skip();
+      gate(ctx, 'nodes', 'nodes');
+      if (!p.nodes) return;
       const nodes = await p.nodes.list();
       const ids = nodes.map((n) => n.id).sort();
       expect(new Set(ids).size).toBe(ids.length);
@@ -158,7 +209,8 @@ export function describeProviderConformance(name: string, setup: () => Promise<C
     });
 
     it('runtime: start, list with labels, idempotent start, signal, stop with grace, stop again', async (ctx) => {
-      if (!p.runtime) return ctx.skip();
+      gate(ctx, 'runtime', 'runtime');
+      if (!p.runtime) return;
       const node = await mainNode();
       const workload = `conf-train-${run}`;
       const req = request(node, workload, fx.trainer, `${run}-train`);
@@ -202,7 +254,8 @@ export function describeProviderConformance(name: string, setup: () => Promise<C
     });
 
     it('runtime: a signal sent right at start never reaches a default handler', async (ctx) => {
-      if (!p.runtime || !fx.lateHandler) return ctx.skip();
+      gate(ctx, 'runtime.late-signal', 'runtime', { lateHandler: fx.lateHandler });
+      if (!p.runtime || !fx.lateHandler) return;
       const node = await mainNode();
       const a = await p.runtime.start(request(node, `conf-late-${run}`, fx.lateHandler, `${run}-late`));
       started.push(a);
@@ -221,7 +274,8 @@ export function describeProviderConformance(name: string, setup: () => Promise<C
     });
 
     it('runtime: an instance that exits on its own is reported exited with its code', async (ctx) => {
-      if (!p.runtime || !fx.exits) return ctx.skip();
+      gate(ctx, 'runtime.exit-code', 'runtime', { exits: fx.exits });
+      if (!p.runtime || !fx.exits) return;
       const node = await mainNode();
       const a = await p.runtime.start(request(node, `conf-exit-${run}`, fx.exits(3), `${run}-exit`));
       started.push(a);
@@ -237,7 +291,8 @@ export function describeProviderConformance(name: string, setup: () => Promise<C
     });
 
     it('runtime: stop escalates to SIGKILL for a workload that ignores SIGTERM', async (ctx) => {
-      if (!p.runtime || !fx.stubborn) return ctx.skip();
+      gate(ctx, 'runtime.sigkill', 'runtime', { stubborn: fx.stubborn });
+      if (!p.runtime || !fx.stubborn) return;
       const node = await mainNode();
       const a = await p.runtime.start(request(node, `conf-stubborn-${run}`, fx.stubborn, `${run}-stubborn`));
       started.push(a);
@@ -248,7 +303,8 @@ export function describeProviderConformance(name: string, setup: () => Promise<C
     });
 
     it('storage: verify finds nothing, then the written checkpoint, and respects since', async (ctx) => {
-      if (!p.storage || !fx.writeCheckpoint) return ctx.skip();
+      gate(ctx, 'storage.verify', 'storage', { writeCheckpoint: fx.writeCheckpoint });
+      if (!p.storage || !fx.writeCheckpoint) return;
       const node = await mainNode();
       const workload = `conf-ckpt-${run}`;
       expect(await p.storage.verify({ node, workload })).toBeNull();
@@ -266,7 +322,8 @@ export function describeProviderConformance(name: string, setup: () => Promise<C
     });
 
     it('storage: transfer keeps the source and verifies the target', async (ctx) => {
-      if (!p.storage || !fx.writeCheckpoint || !fx.otherNode) return ctx.skip();
+      gate(ctx, 'storage.transfer', 'storage', { writeCheckpoint: fx.writeCheckpoint, otherNode: fx.otherNode });
+      if (!p.storage || !fx.writeCheckpoint || !fx.otherNode) return;
       const from = await mainNode();
       const to = await fx.otherNode();
       const workload = `conf-xfer-${run}`;
@@ -274,7 +331,14 @@ export function describeProviderConformance(name: string, setup: () => Promise<C
       const ck = (await p.storage.verify({ node: from, workload }))!;
       expect(ck).not.toBeNull();
       if (p.storage.canTransfer) expect(p.storage.canTransfer(from, to)).toBe(true);
-      const res = await p.storage.transfer({ workload, from, to, checkpoint: ck });
+      // Progress is optional to report; what is reported must be sane.
+      const reports: { bytes: number; totalBytes?: number; bytesPerSec?: number }[] = [];
+      const res = await p.storage.transfer({ workload, from, to, checkpoint: ck, onProgress: (x) => reports.push(x) });
+      for (const r of reports) {
+        expect(Number.isFinite(r.bytes) && r.bytes >= 0).toBe(true);
+        if (r.totalBytes !== undefined) expect(r.bytes).toBeLessThanOrEqual(r.totalBytes);
+        if (r.bytesPerSec !== undefined) expect(Number.isFinite(r.bytesPerSec) && r.bytesPerSec >= 0).toBe(true);
+      }
       expect(res.checkpoint.node).toBe(to.id);
       expect(res.checkpoint.sizeBytes).toBe(ck.sizeBytes);
       expect(res.durationMs).toBeGreaterThanOrEqual(0);
@@ -289,7 +353,8 @@ export function describeProviderConformance(name: string, setup: () => Promise<C
     });
 
     it('capacity: prices are well-formed and sorted by price', async (ctx) => {
-      if (!p.capacity) return ctx.skip();
+      gate(ctx, 'capacity.prices', 'capacity');
+      if (!p.capacity) return;
       const quotes = await p.capacity.prices({});
       expect(quotes.length).toBeGreaterThan(0);
       for (const q of quotes) {
@@ -305,7 +370,8 @@ export function describeProviderConformance(name: string, setup: () => Promise<C
     });
 
     it('capacity: acquire is idempotent, leases lists it, release is idempotent', async (ctx) => {
-      if (!p.capacity || !fx.acquire) return ctx.skip();
+      gate(ctx, 'capacity.acquire', 'capacity', { acquire: fx.acquire });
+      if (!p.capacity || !fx.acquire) return;
       const req: AcquireRequest = { ...fx.acquire, idempotencyKey: `${run}-lease`, labels: { 'conformance-run': run } };
       const a = await p.capacity.acquire(req);
       const b = await p.capacity.acquire(req);
@@ -324,26 +390,51 @@ export function describeProviderConformance(name: string, setup: () => Promise<C
       expect(left === undefined || left.state === 'released').toBe(true);
     });
 
-    it('notices: poll returns nothing normally, and a simulated notice until its deadline', async (ctx) => {
-      if (!p.notices) return ctx.skip();
+    it('notices: poll returns nothing for a node without a notice', async (ctx) => {
+      gate(ctx, 'notices', 'notices');
+      if (!p.notices) return;
       const node = await mainNode();
       expect(await p.notices.poll(node)).toEqual([]);
-      if (!p.notices.simulate || !fx.evictableNode) return;
+    });
+
+    it('simulation: a simulated notice is polled until its deadline, once per id', async (ctx) => {
+      gate(ctx, 'simulation', 'simulation', { evictableNode: fx.evictableNode });
+      if (!p.simulation || !fx.evictableNode) return;
+      // A simulated notice is read back through notices.poll, so simulation needs notices.
+      expect(p.notices, 'a provider with simulation must have notices').toBeDefined();
       const victim = await fx.evictableNode();
       try {
         const before = Date.now();
-        const n = await p.notices.simulate(victim, { inMs: 3_600_000, kind: 'preemption' });
+        const n = await p.simulation.evict(victim, { inMs: 3_600_000, kind: 'preemption' });
         expect(n.node).toBe(victim.id);
         expect(n.provider).toBe(p.name);
         expect(n.kind).toBe('preemption');
         expect(Date.parse(n.deadline)).toBeGreaterThanOrEqual(before + 3_600_000);
-        const polled = await p.notices.poll(victim);
+        const polled = await p.notices!.poll(victim);
         expect(polled.map((x) => x.id)).toEqual([n.id]);
         // Seen twice, it is the same notice (same id), so it is handled once.
-        expect((await p.notices.poll(victim)).map((x) => x.id)).toEqual([n.id]);
+        expect((await p.notices!.poll(victim)).map((x) => x.id)).toEqual([n.id]);
       } finally {
         await fx.cleanupEvictable?.(victim);
       }
+    });
+
+    it('alerts: send delivers the alert, and the receiver sees its rule and summary', async (ctx) => {
+      gate(ctx, 'alerts', 'alerts', { alertsReceived: fx.alertsReceived });
+      if (!p.alerts || !fx.alertsReceived) return;
+      const alert: AlertMessage = {
+        fleet: fx.fleet,
+        rule: `conformance-${run}`,
+        severity: 'warning',
+        status: 'firing',
+        summary: `conformance check ${run}`,
+        address: 'workload.conformance',
+        at: new Date().toISOString(),
+        fields: { run },
+      };
+      await p.alerts.send(alert);
+      const got = await fx.alertsReceived();
+      expect(got.some((b) => b.includes(alert.rule) && b.includes(alert.summary))).toBe(true);
     });
   });
 }

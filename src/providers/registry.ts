@@ -8,11 +8,12 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ErrorObject } from 'ajv';
 import { ProviderError, SpotfleetError, type SourcePos, type SpecProblem } from '../core/errors.js';
 import { nearestWord } from '../core/suggest.js';
+import { builtinProviders, type BuiltinProviderType } from '../../providers/builtins.js';
 import { pinnedPackage } from './lock.js';
 import type { Provider, ProviderContext, ProviderFactory, ProviderLogger, ProviderPool } from './sdk.js';
 
-/** Built-in provider types; each lives in providers/<type>/index.ts and exports `provider`. */
-export const BUILTIN_PROVIDERS = ['local', 'sim', 'ssh', 'docker', 'aws', 'gcp', 'azure', 'molt', 'webhook'] as const;
+/** Built-in provider types, from the explicit map in providers/builtins.ts. */
+export const BUILTIN_PROVIDERS: readonly BuiltinProviderType[] = Object.keys(builtinProviders) as BuiltinProviderType[];
 
 const cache = new Map<string, ProviderFactory>();
 
@@ -50,13 +51,11 @@ export async function loadProviderFactory(type: string, pkg: string | undefined,
     }
     mod = (await import(pathToFileURL(real).href)) as Record<string, unknown>;
   } else {
-    if (!(BUILTIN_PROVIDERS as readonly string[]).includes(type)) {
+    const load = Object.hasOwn(builtinProviders, type) ? builtinProviders[type as BuiltinProviderType] : undefined;
+    if (!load) {
       throw new SpotfleetError('PROVIDER_NOT_FOUND', `unknown provider type "${type}"`, [`Built-in types: ${BUILTIN_PROVIDERS.join(', ')}; or set \`package:\` to an npm package.`]);
     }
-    // A plain variable, not a template literal in import(): bundlers (vitest) then resolve it at
-    // run time like any relative import instead of globbing it at build time.
-    const specifier = `../../providers/${type}/index.js`;
-    mod = (await import(/* @vite-ignore */ specifier)) as Record<string, unknown>;
+    mod = await load();
   }
   const factory = [mod.provider, mod.default, (mod.default as Record<string, unknown> | undefined)?.provider].find(isFactory);
   if (!factory) {
@@ -75,6 +74,11 @@ export async function loadProviderFactory(type: string, pkg: string | undefined,
 // author runs checkConfigSchema in the plugin's own tests.
 const ajv = new Ajv2020({ allErrors: true, strict: false, useDefaults: true, verbose: true, validateSchema: false, code: { optimize: false } });
 const compiled = new WeakMap<ProviderFactory, ReturnType<typeof ajv.compile>>();
+/**
+ * Config objects that passed validateProviderConfig, with the factory they passed for: loadFleet
+ * validates each config with source positions, and createProvider does not validate it again.
+ */
+const validated = new WeakMap<object, ProviderFactory>();
 
 /**
  * Problems of a provider's configSchema as a JSON Schema (draft 2020-12 meta-schema, then a
@@ -107,7 +111,10 @@ export function validateProviderConfig(
     validate = ajv.compile(factory.configSchema);
     compiled.set(factory, validate);
   }
-  if (validate(config)) return [];
+  if (validate(config)) {
+    validated.set(config, factory);
+    return [];
+  }
   return (validate.errors ?? []).map((e) => configProblem(e, instance, factory.type, positionOf));
 }
 
@@ -187,8 +194,12 @@ export async function createProvider(
     pools: poolsOf(opts.pools, spec.name),
   };
   const config = structuredClone(spec.config);
-  const problems = validateProviderConfig(factory, spec.name, config, () => ({ file: '<config>', line: 0, col: 0 }));
-  if (problems.length > 0) throw new ProviderError(spec.name, `invalid config: ${problems.map((p) => p.message).join('; ')}`);
+  // A config from loadFleet was validated there, with positions; one handed in directly (a test, an
+  // embedding program, a fleet loaded with checkProviders: false) is validated here.
+  if (validated.get(spec.config) !== factory) {
+    const problems = validateProviderConfig(factory, spec.name, config, () => ({ file: '<config>', line: 0, col: 0 }));
+    if (problems.length > 0) throw new ProviderError(spec.name, `invalid config: ${problems.map((p) => p.message).join('; ')}`);
+  }
   try {
     return await factory.create(config, ctx);
   } catch (e) {

@@ -6,7 +6,8 @@
 // StartRequest.passEnv; VerifyRequest.exclude, command, commandTimeoutMs and keep; and states the
 // readiness rule of RuntimeCapability.signal. A caller cannot tell a 1.0 storage from a 1.1 one, so
 // it checks that a returned checkpoint is not one it excluded. TransferRequest.lowPriority and
-// signal, and TransferResult.sentBytes, are optional the same way (a pre-copy for an early warning).
+// signal, and TransferResult.sentBytes, are optional the same way (a pre-copy for an early warning),
+// and so is TransferRequest.onProgress (live bytes for progress lines; a storage may never call it).
 import type {
   CapacityType,
   CheckpointInfo,
@@ -97,6 +98,8 @@ export interface Provider {
   notices?: NoticesCapability;
   storage?: StorageCapability;
   alerts?: AlertsCapability;
+  /** Drills and demos only: simulated evictions (`spotfleet sim`). Never called by apply or watch. */
+  simulation?: SimulationCapability;
   /** Release connections, timers; called once when the CLI or watch is done. */
   close?(): Promise<void>;
 }
@@ -235,12 +238,20 @@ export interface NoticesCapability {
    * when present, and `poll` otherwise.
    */
   watch?(node: NodeInfo, onNotice: (n: Notice) => void, signal: AbortSignal): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// simulation: drills, demos and tests (local, sim). Kept apart from `notices` so the production
+// contract holds only what watch uses; a provider offering it also offers `notices`, whose poll()
+// reports what `evict` posts.
+
+export interface SimulationCapability {
   /**
-   * Posts a simulated eviction notice for a node (`spotfleet sim evict`), for providers that can
-   * (local, sim). poll() returns it until the deadline; after the deadline the node is dead: its
-   * workloads are killed and it reports state `terminated`.
+   * Posts a simulated eviction notice for a node (`spotfleet sim evict`). notices.poll() returns
+   * it until the deadline; after the deadline the node is dead: its workloads are killed and it
+   * reports state `terminated`.
    */
-  simulate?(node: NodeInfo, opts: { inMs: number; kind?: NoticeKind }): Promise<Notice>;
+  evict(node: NodeInfo, opts: { inMs: number; kind?: NoticeKind }): Promise<Notice>;
   /** Brings a node that a simulated notice terminated back (`spotfleet sim restore`); static nodes only. */
   restore?(node: NodeInfo): Promise<void>;
 }
@@ -293,6 +304,22 @@ export interface TransferRequest {
   lowPriority?: boolean;
   /** Abandons the copy (the eviction came; its own transfer takes over). Optional to honour. */
   signal?: AbortSignal;
+  /**
+   * Live progress while the copy runs, for progress lines and logs: at most about once a second.
+   * Optional to honour (a storage may report only at the end, or never). The caller's callback
+   * returns quickly and never throws.
+   */
+  onProgress?: (p: TransferProgress) => void;
+}
+
+/** How far a running transfer is. */
+export interface TransferProgress {
+  /** Bytes handled so far in this copy (sent, or matched against what the target already had). */
+  bytes: number;
+  /** The size of what is being copied, when known; files already in place count here but not in `bytes`. */
+  totalBytes?: number;
+  /** The current rate, bytes per second, when the copier measures one. */
+  bytesPerSec?: number;
 }
 
 export interface TransferResult {

@@ -10,7 +10,7 @@ import { loadProviderFactory, poolsOf, validateProviderConfig } from '../provide
 import type { ProviderFactory } from '../providers/sdk.js';
 import type { ResolveOutput } from './resolve.js';
 import { compileAlertRules } from '../policy/alerts.js';
-import { loadPolicySet } from '../policy/policy-set.js';
+import { loadPolicySet, type PolicySet } from '../policy/policy-set.js';
 import { resolveFleet } from './resolve.js';
 import { checkSchema } from './schema.js';
 import { positionOf, pointerSegments, readSpecFile, type SpecFile } from './source.js';
@@ -88,7 +88,7 @@ function sortProblems(ps: SpecProblem[], fileOrder: Map<string, number>): SpecPr
 /**
  * Loads and validates a fleet from a file or a folder of YAML files.
  * @example
- * const { fleet, warnings } = await loadFleet('examples/quickstart');
+ * const { fleet, warnings, policies } = await loadFleet('examples/quickstart');
  * @throws SpecError with every problem (file:line:col, message, expected) when the spec is invalid.
  */
 export async function loadFleet(path: string, opts: LoadFleetOptions = {}): Promise<LoadResult> {
@@ -153,9 +153,11 @@ export async function loadFleet(path: string, opts: LoadFleetOptions = {}): Prom
   for (const p of policiesBeside) if (!out.fleet.policies.includes(p)) out.fleet.policies.push(p);
   // Every CEL expression compiles here, so `validate` catches what would otherwise fail in watch.
   problems.push(...compileAlertRules(out.fleet.alerts).problems);
+  // The policy files are read and compiled here, once: every plan of this load uses this set.
+  let policies: PolicySet | undefined;
   if (out.fleet.policies.length > 0 && !out.errors.some((p) => p.rule === 'policy-file')) {
     try {
-      loadPolicySet(out.fleet.policies);
+      policies = loadPolicySet(out.fleet.policies);
     } catch (e) {
       if (!(e instanceof SpecError)) throw e;
       problems.push(...e.problems.map((p) => ({ ...p, file: isAbsolute(p.file) ? display(p.file) : p.file })));
@@ -189,7 +191,7 @@ export async function loadFleet(path: string, opts: LoadFleetOptions = {}): Prom
 
   const errors = problems.filter((p) => p.severity === 'error');
   if (errors.length > 0) throw new SpecError(sortProblems([...problems, ...warnings], fileOrder));
-  return { fleet: out.fleet, warnings: sortProblems(warnings, fileOrder), skipped };
+  return { fleet: out.fleet, warnings: sortProblems(warnings, fileOrder), skipped, ...(policies ? { policies } : {}) };
 }
 
 /** A problem at every number in the file that is not finite. */

@@ -200,4 +200,6 @@ export interface LoadResult {
   warnings: import('../core/errors.js').SpecProblem[];
   /** Files of a fleet folder that are not `kind: Fleet` documents: policy sets (loaded as policies) and other YAML. */
   skipped: SkippedFile[];
+  /** The fleet's policy files (`fleet.policies`), compiled once here; absent when it has none. */
+  policies?: import('../policy/policy-set.js').PolicySet;
 }

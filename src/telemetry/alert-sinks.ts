@@ -7,7 +7,7 @@ import type { AlertSinkSpec } from '../spec/types.js';
 import type { AlertMessage, Provider } from '../providers/sdk.js';
 import { SpotfleetError } from '../core/errors.js';
 import { safeTerminalText } from '../core/text.js';
-import { expandEnv, formatSlackPayload, postJson, redactUrl } from '../../providers/webhook/slack.js';
+import { expandEnv, formatSlackPayload, postJson, redactUrl } from '../providers/kit/slack.js';
 
 export interface AlertSink {
   name: string;

@@ -1,6 +1,7 @@
 // Watch's alerts: gathers the facts of one reconcile (notices, one-shot events, workloads, markets,
 // spend), evaluates the fleet's rules on them (pure, src/policy/alerts.ts) and delivers what fires
 // or resolves to the rules' sinks.
+import { onDemandPricePerGpuHour } from '../core/on-demand.js';
 import type { Observed } from '../core/types.js';
 import { roundUsd } from '../core/units.js';
 import { evaluateAlerts, sinksFor, type AlertFacts, type AlertState } from '../policy/alerts.js';
@@ -25,7 +26,6 @@ export class Alerting {
     const workloads = Object.values(state.resources).filter((r): r is WorkloadRecord => r.type === 'workload');
     const charging = (w: WorkloadRecord): boolean => w.since !== undefined && w.instanceId !== undefined;
     const costPerHour = workloads.reduce((s, w) => s + (charging(w) ? (w.pricePerGpuHour ?? 0) * w.gpus : 0), 0);
-    const onDemand = Math.min(...observed.prices.filter((q) => q.capacity === 'on-demand').map((q) => q.pricePerGpuHour), ...observed.nodes.filter((n) => n.capacity === 'on-demand' && n.gpus > 0).map((n) => n.pricePerHour / n.gpus));
     const facts: AlertFacts = {
       fleet: session.fleet.name,
       now: Date.now(),
@@ -44,7 +44,12 @@ export class Alerting {
           costPerHour: roundUsd((w.pricePerGpuHour ?? 0) * w.gpus),
         };
       }),
-      markets: observed.prices.filter((q) => q.capacity === 'spot').map((q) => ({ pool: q.provider, ...(q.zone ? { zone: q.zone } : {}), gpuModel: q.gpuModel, spotPrice: q.pricePerGpuHour, onDemandPrice: Number.isFinite(onDemand) ? onDemand : q.pricePerGpuHour, available: q.available })),
+      markets: observed.prices
+        .filter((q) => q.capacity === 'spot')
+        .map((q) => {
+          const od = onDemandPricePerGpuHour(observed, q.gpuModel);
+          return { pool: q.provider, ...(q.zone ? { zone: q.zone } : {}), gpuModel: q.gpuModel, spotPrice: q.pricePerGpuHour, ...(od !== undefined ? { onDemandPrice: od } : {}), available: q.available };
+        }),
       fleetCostPerHour: roundUsd(costPerHour),
       ...(session.fleet.budgetPerHour !== undefined ? { budgetPerHour: session.fleet.budgetPerHour } : {}),
       spotPriceAlertRatio: session.fleet.defaults.thresholds.spotPriceAlertRatio,

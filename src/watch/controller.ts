@@ -12,10 +12,10 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { FencedError, SpecError, SpotfleetError, errorMessage } from '../core/errors.js';
-import { nodeKey } from '../core/address.js';
+import { nodeKey, providerKey } from '../core/address.js';
 import type { NodeInfo, Notice, Observed } from '../core/types.js';
 import { isTerminal } from '../engine/lifecycle.js';
-import { observedFromState } from '../engine/reconcile.js';
+import { observedFromState } from '../engine/make-plan.js';
 import { StateRecorder } from '../engine/steps.js';
 import type { Provider } from '../providers/sdk.js';
 import { chooseBackend, openStateStore, type BackendOverride } from '../state/backend.js';
@@ -32,7 +32,7 @@ import { LeaderElector, LeaderStore, createLeaderMetrics, type LeaderMetrics } f
 import { NoticeMonitor, type SeenNotice } from './notice-monitor.js';
 import { DEFAULT_WARNING_WINDOW_MS, isDueWarning, isEarlyWarning } from '../policy/warning.js';
 import { WarningController } from './warnings.js';
-import { finishedMoves, reconcileFleet, type ReconcileOutput } from './reconciler.js';
+import { finishedMoves, reconcileFleet, transferProgressLogger, type ReconcileOutput } from './reconciler.js';
 import { watchSpec, type SpecWatcher } from './spec-watcher.js';
 import { WatchSessions, type WatchSession } from './watch-session.js';
 import { WorkQueue } from './workqueue.js';
@@ -240,7 +240,7 @@ export class Controller {
   private seedSignalled(): void {
     for (const r of Object.values(this.recorder?.latest.resources ?? {})) {
       if (r.type !== 'workload' || !r.checkpointSignal || !r.provider || r.instanceId !== r.checkpointSignal.instanceId) continue;
-      const k = `${r.provider}/${r.instanceId}`;
+      const k = providerKey(r.provider, r.instanceId);
       if (!this.signalled.has(k)) this.signalled.set(k, r.checkpointSignal.at);
     }
   }
@@ -376,7 +376,7 @@ export class Controller {
   private onNotice(seen: SeenNotice): void {
     if (!this.acting()) return;
     const n = { ...seen.notice, provider: seen.provider, node: seen.node.id };
-    this.activeNotices.set(`${n.provider}/${n.id}`, n);
+    this.activeNotices.set(providerKey(n.provider, n.id), n);
     this.metrics.noticeReceived(n.source, n.kind);
     const session0 = this.sessions.current;
     if (isEarlyWarning(n) && !isDueWarning(n) && session0 && this.recorder?.latest.fleetMode?.mode !== 'destroyed') {
@@ -401,7 +401,7 @@ export class Controller {
     // A replica that no longer leads leaves it to the leader (which hears the warning again).
     if (!this.acting()) return;
     const session = this.sessions.current;
-    this.activeNotices.set(`${n.provider}/${n.id}`, n);
+    this.activeNotices.set(providerKey(n.provider, n.id), n);
     if (!session || this.stopping) {
       this.queue.add(KEY);
       return;
@@ -427,7 +427,7 @@ export class Controller {
       if (only && !only.includes(w.workload)) continue;
       const contract = session.fleet.workloads.find((x) => x.name === w.workload)?.checkpoint;
       if (!contract || !p?.runtime) continue;
-      const k = `${seen.provider}/${w.id}`;
+      const k = providerKey(seen.provider, w.id);
       if (this.signalled.has(k)) continue;
       sends.push({ w, signal: contract.signal, k });
     }
@@ -497,6 +497,7 @@ export class Controller {
       return;
     }
     const recorder = this.recorder;
+    const logProgress = transferProgressLogger(this.log, session.fleet.name, { migration: 'emergency' });
     const run = async (): Promise<void> => {
       // A pre-copy for an earlier warning on this node gives way (it was aborted) before the move.
       await this.warnings.yieldTo(n);
@@ -514,6 +515,7 @@ export class Controller {
               signalled: this.signalled,
               now: Date.now,
               emit: (e) => {
+                if (e.type === 'progress') return logProgress(e);
                 this.log.warn(e.message, { fleet: session.fleet.name, address: e.address, action: 'warning' });
                 if (e.kind === 'work-lost') this.alerting.events.push({ kind: 'work-lost', id: `${e.address}:${Date.now()}`, address: e.address, message: e.message });
               },

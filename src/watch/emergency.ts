@@ -6,7 +6,7 @@
 //   signal → (acquire ∥ verified checkpoint) → record the move → stop → transfer → start,
 // each step handing its verified checkpoint to the next. The move is recorded in the state before
 // the stop, so a watch killed between any two steps finishes it after its restart.
-import { workloadAddress } from '../core/address.js';
+import { providerKey, workloadAddress } from '../core/address.js';
 import { errorMessage } from '../core/errors.js';
 import type { Notice, Observed, WorkloadInstance } from '../core/types.js';
 import { planFleet } from '../engine/plan.js';
@@ -95,11 +95,11 @@ export async function migrateWorkload(ctx: EmergencyContext, workload: string, n
       // A target prepared for an early warning since the last observation: its node and lease.
       const p = ctx.session.providers.get(prep.provider);
       const [nodes, leases] = await Promise.all([p?.nodes?.list() ?? [], p?.capacity?.leases() ?? []]);
-      const seen = new Set(observed.leases.map((l) => `${l.provider}/${l.id}`));
+      const seen = new Set(observed.leases.map((l) => providerKey(l.provider, l.id)));
       observed = {
         ...observed,
         nodes: [...observed.nodes.filter((n) => n.provider !== prep.provider), ...nodes.map((n) => ({ ...n, provider: prep.provider }))],
-        leases: [...observed.leases, ...leases.filter((l) => !seen.has(`${prep.provider}/${l.id}`)).map((l) => ({ ...l, provider: prep.provider }))],
+        leases: [...observed.leases, ...leases.filter((l) => !seen.has(providerKey(prep.provider, l.id))).map((l) => ({ ...l, provider: prep.provider }))],
       };
     }
     const plan = planFleet(ctx.session.fleet, observed, state, {
@@ -131,8 +131,8 @@ export async function migrateWorkload(ctx: EmergencyContext, workload: string, n
     };
 
     // 1. signal (usually already sent by the notice's fast path) and, in parallel, the target capacity.
-    const signalAt = checkpoint ? await signalStep(steps, checkpoint, ctx.signalled.get(`${checkpoint.provider}/${checkpoint.instanceId}`)) : ctx.now();
-    if (checkpoint) ctx.signalled.set(`${checkpoint.provider}/${checkpoint.instanceId}`, signalAt);
+    const signalAt = checkpoint ? await signalStep(steps, checkpoint, ctx.signalled.get(providerKey(checkpoint.provider, checkpoint.instanceId))) : ctx.now();
+    if (checkpoint) ctx.signalled.set(providerKey(checkpoint.provider, checkpoint.instanceId), signalAt);
     const [, ck] = await Promise.all([
       acquire ? timed('acquire', () => acquireStep(steps, acquire)) : Promise.resolve(undefined),
       // 2. a checkpoint newer than the signal, bounded by the deadline minus the stop grace.

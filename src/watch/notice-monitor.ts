@@ -6,6 +6,7 @@
 // A provider with a fleet-level source (an SQS queue of EC2 events, the Compute API's preemption
 // operations) is heard through that one stream instead: its nodes are not polled one by one while
 // the stream runs, and are polled again, until the stream is back, when it fails.
+import { nodeKey } from '../core/address.js';
 import type { NodeInfo, Notice } from '../core/types.js';
 
 /**
@@ -137,8 +138,6 @@ interface NodeState {
   /** The next poll is an immediate first one, off the node's slot of the grid. */
   offGrid: boolean;
 }
-
-const nodeKey = (provider: string, node: string): string => `${provider}/${node}`;
 
 interface FleetState {
   provider: NoticeProvider;

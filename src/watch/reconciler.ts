@@ -5,12 +5,13 @@
 import { SpotfleetError } from '../core/errors.js';
 import type { Notice, Observed } from '../core/types.js';
 import { applyPlan, clearStalePending, type ActionResult, type ApplyEvent } from '../engine/apply.js';
-import { makePlan } from '../engine/reconcile.js';
+import { describeTransferProgress, progressThrottle, type ProgressEvent } from '../engine/progress.js';
+import { makePlan } from '../engine/make-plan.js';
 import type { StateRecorder } from '../engine/steps.js';
 import type { Action, Plan, RecordAction, StartAction } from '../engine/types.js';
 import type { StateStore } from '../state/store.js';
 import type { StateFile, WorkloadRecord } from '../state/types.js';
-import type { Logger } from '../telemetry/logger.js';
+import type { LogFields, Logger } from '../telemetry/logger.js';
 import type { AlertFacts } from '../policy/alerts.js';
 import type { KeyedLock, KeyedLockHandle } from './keyed-lock.js';
 import type { WatchSession } from './watch-session.js';
@@ -54,7 +55,6 @@ export async function reconcileFleet(r: ReconcileInput): Promise<ReconcileOutput
       now: Date.now(),
       ...(destroyed ? { destroy: true } : {}),
       ...(r.knownNotices ? { knownNotices: r.knownNotices } : {}),
-      ...(session.policies !== undefined ? { policies: session.policies } : {}),
     });
     await store.saveObservation(observed);
     const allowed = withoutMandatoryViolations(plan, (addr, msg) => log.error(`blocked by a mandatory policy: ${msg}`, { fleet: fleetName, address: addr, action: 'policy' }));
@@ -65,6 +65,7 @@ export async function reconcileFleet(r: ReconcileInput): Promise<ReconcileOutput
       return { state: await clearStalePending(store, state), observed, plan, results: [], idle: destroyed, changes: 0 };
     }
     for (const ch of runnable.changes) if (ch.change !== 'no-op') log.info(ch.reasons.map((x) => `${x.rule}: ${x.text}`).join('; '), { fleet: fleetName, address: ch.address, action: ch.change });
+    const logProgress = transferProgressLogger(log, fleetName);
     const result = await applyPlan(runnable, {
       fleet: session.fleet,
       providers: session.providers,
@@ -76,7 +77,7 @@ export async function reconcileFleet(r: ReconcileInput): Promise<ReconcileOutput
       parallelism: r.parallelism,
       signalledAt: r.signalled,
       shouldStop: r.shouldStop,
-      onEvent: (e) => logEvent(log, fleetName, e, r.events),
+      onEvent: (e) => logEvent(log, fleetName, e, r.events, logProgress),
     });
     for (const a of runnable.actions) {
       if (a.kind !== 'record' || a.phase !== 'failed') continue;
@@ -94,8 +95,32 @@ export async function reconcileFleet(r: ReconcileInput): Promise<ReconcileOutput
   }
 }
 
-function logEvent(log: Logger, fleet: string, e: ApplyEvent, events: AlertFacts['events']): void {
-  if (e.type === 'done') {
+/** How often watch logs a running transfer's figures (its first report with bytes at once). */
+export const TRANSFER_PROGRESS_LOG_MS = 10_000;
+
+/**
+ * Logs a running transfer's figures as `transferring 412 MB of 1.20 GB (34%), 56.0 MB/s`, with the
+ * numbers as fields for JSON readers: the first report with bytes, then one per 10 s per transfer.
+ */
+export function transferProgressLogger(log: Logger, fleet: string, fields: LogFields = {}): (e: ProgressEvent) => void {
+  const due = progressThrottle(TRANSFER_PROGRESS_LOG_MS);
+  return (e) => {
+    if (!due(e)) return;
+    log.info(`transferring ${describeTransferProgress(e)}`, {
+      fleet,
+      address: e.action.address,
+      action: 'transfer',
+      bytes: e.bytes,
+      ...(e.totalBytes !== undefined ? { totalBytes: e.totalBytes } : {}),
+      ...(e.bytesPerSec !== undefined ? { bytesPerSec: e.bytesPerSec } : {}),
+      ...fields,
+    });
+  };
+}
+
+function logEvent(log: Logger, fleet: string, e: ApplyEvent, events: AlertFacts['events'], logProgress: (e: ProgressEvent) => void): void {
+  if (e.type === 'progress') logProgress(e);
+  else if (e.type === 'done') {
     log[e.result.status === 'ok' ? 'info' : 'error'](`${e.action.kind} ${e.result.status}`, { fleet, address: e.action.address, action: e.action.kind, durationMs: (e.result.endedAt ?? 0) - (e.result.startedAt ?? 0), ...(e.result.error ? { error: e.result.error } : {}), ...(e.result.info ?? {}) });
   } else if (e.type === 'warning') {
     log.warn(e.message, { fleet, address: e.address, action: 'warning' });

@@ -13,7 +13,7 @@
 // per-pool, per-zone record (state `poolHistory`) the cost model prices preemptions with.
 // The state holds the prepared target and the decision (workload `prepared`, `lastWarning`), so a
 // watch restarted in between picks the timers up again and never re-decides a warning.
-import { leaseAddressForKey, nodeKey, workloadAddress } from '../core/address.js';
+import { leaseAddressForKey, nodeKey, providerKey, workloadAddress } from '../core/address.js';
 import { errorMessage } from '../core/errors.js';
 import type { NodeInfo, Notice, Observed } from '../core/types.js';
 import { formatDuration } from '../core/units.js';
@@ -96,7 +96,7 @@ export class WarningController {
 
   /** An early warning seen by the monitor: decide for each workload on the node, then act. */
   onWarning(seen: SeenNotice, n: Notice): void {
-    const key = `${n.provider}/${n.id}`;
+    const key = providerKey(n.provider, n.id);
     if (this.decided.has(key) || this.stopped) return;
     this.decided.add(key);
     this.track(this.handle(seen, n).catch((e: unknown) => this.o.log.error('answering the early warning failed', { action: 'warning', node: n.node, kind: n.kind, err: e })));
@@ -298,16 +298,18 @@ export class WarningController {
       if (r?.type === 'workload') r.prepared = prepared;
     });
     const observed = this.o.observed();
-    const steps = new StepContext({ fleet: session.fleet, providers: session.providers, recorder, observed, now: this.now, emit: (e) => this.o.log.warn(e.message, { action: 'prepare', address: e.address }), mode: 'apply' });
+    const steps = new StepContext({ fleet: session.fleet, providers: session.providers, recorder, observed, now: this.now, emit: (e) => {
+        if (e.type === 'warning') this.o.log.warn(e.message, { action: 'prepare', address: e.address });
+      }, mode: 'apply' });
     let targetNode: NodeInfo;
     try {
       if (t.node === undefined) {
         const a: AcquireAction = {
           id: `acquire:${name}:warning`, kind: 'acquire', address: leaseAddress as string, deps: [],
           summary: `acquire ${spec.gpus}×${t.gpuModel} ${t.capacity} in ${t.pool}${t.zone ? `/${t.zone}` : ''}, prepared for a ${n.kind} warning`,
-          provider: t.provider, pool: t.pool, capacity: t.capacity, gpuModel: t.gpuModel, gpus: spec.gpus,
-          ...(t.zone !== undefined ? { zone: t.zone } : {}), ...(pool?.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}),
-          idempotencyKey: key, forWorkload: name,
+          provider: t.provider,
+          request: { pool: t.pool, capacity: t.capacity, gpuModel: t.gpuModel, gpus: spec.gpus, ...(t.zone !== undefined ? { zone: t.zone } : {}), ...(pool?.maxPricePerHour !== undefined ? { maxPricePerGpuHour: pool.maxPricePerHour } : {}), idempotencyKey: key },
+          forWorkload: name,
         };
         const t0 = this.now();
         const got = await acquireStep(steps, a);

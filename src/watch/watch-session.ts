@@ -8,7 +8,7 @@ import type { Fleet } from '../spec/types.js';
 import { createProvider } from '../providers/registry.js';
 import type { Provider } from '../providers/sdk.js';
 import { compileAlertRules, type CompiledAlertRule } from '../policy/alerts.js';
-import { loadPolicySet } from '../policy/policy-set.js';
+import type { PolicySet } from '../policy/policy-set.js';
 import { createAlertSinks, type AlertSink } from '../telemetry/alert-sinks.js';
 import { providerLogger, type Logger } from '../telemetry/logger.js';
 
@@ -22,13 +22,15 @@ export interface WatchSession {
   bidProviders: Set<string>;
   sinks: Map<string, AlertSink>;
   rules: CompiledAlertRule[];
-  /** The fleet's compiled policy set, loaded once per spec. */
-  policies: unknown;
+  /** The fleet's compiled policy set, as loadFleet compiled it with this spec. */
+  policies: PolicySet | undefined;
 }
 
 export class WatchSessions {
   private session: WatchSession | undefined;
   private specErrorShown = '';
+  /** The last spec that loaded, with the policy set loadFleet compiled for it. */
+  private loaded: { fleet: Fleet; policies: PolicySet | undefined } | undefined;
 
   constructor(
     private readonly o: { specPath: string; stateDir: string; log: Logger; onSpecInvalid: (first: string) => void },
@@ -52,7 +54,8 @@ export class WatchSessions {
   /** Loads the spec; on an invalid spec keeps the last good one (and says so), or fails terminally. */
   async loadSpec(): Promise<Fleet> {
     try {
-      const { fleet, warnings } = await loadFleet(this.o.specPath);
+      const { fleet, warnings, policies } = await loadFleet(this.o.specPath);
+      this.loaded = { fleet, policies };
       this.lastFleetName = fleet.name;
       for (const w of warnings) this.o.log.warn(formatProblem(w), { fleet: fleet.name, action: 'validate' });
       this.specErrorShown = '';
@@ -73,11 +76,11 @@ export class WatchSessions {
     }
   }
 
-  /** The session for `fleet`: the same providers while their config is unchanged. */
+  /** The session for `fleet` (from loadSpec): the same providers while their config is unchanged. */
   async ensure(fleet: Fleet): Promise<WatchSession> {
     // Pools count too: a capacity provider reaches the nodes it bought as its pools' `node:` says.
     const key = JSON.stringify([fleet.providers.map((p) => [p.name, p.type, p.package ?? '', p.config]), fleet.pools.map((p) => [p.name, p.provider, p.capacity, p.gpuModel, p.zones, p.maxPricePerHour, p.node])]);
-    const policies = fleet.policies.length > 0 ? loadPolicySet(fleet.policies) : undefined;
+    const policies = this.policiesOf(fleet);
     if (this.session && this.session.key === key) {
       this.session.fleet = fleet;
       this.session.rules = compileAlertRules(fleet.alerts).rules;
@@ -94,6 +97,13 @@ export class WatchSessions {
     for (const p of problems) this.o.log.error(formatProblem(p), { fleet: fleet.name, action: 'alerts' });
     this.session = { fleet, providers, key, ...providerRoles(providers), sinks: createAlertSinks(fleet.sinks, { providers }), rules, policies };
     return this.session;
+  }
+
+  /** The compiled policy set of a fleet loadSpec returned: the new spec's, or the last good one's. */
+  private policiesOf(fleet: Fleet): PolicySet | undefined {
+    if (this.loaded?.fleet === fleet) return this.loaded.policies;
+    if (this.session?.fleet === fleet) return this.session.policies;
+    throw new Error('WatchSessions.ensure takes the fleet loadSpec returned');
   }
 
   async close(): Promise<void> {

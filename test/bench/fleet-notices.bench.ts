@@ -30,7 +30,7 @@ const pct = (xs: number[], p: number): number => xs[Math.min(xs.length - 1, Math
 
 // The fake SQS in a child process: prints its endpoint and queue URL, then for each line
 // "send INSTANCE" queues a Spot interruption warning and prints "sent INSTANCE MS".
-const fakeModule = resolve(import.meta.dirname, '../../src/fakes/sqs.js');
+const fakeModule = resolve(import.meta.dirname, '../fakes/sqs.js');
 const childCode = `
 const { startFakeSqs, spotInterruptionEvent } = await import(${JSON.stringify(fakeModule)});
 const { createInterface } = await import('node:readline');

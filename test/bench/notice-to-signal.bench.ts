@@ -8,7 +8,7 @@
 //   - seen → signal sent: the controller's `spotfleet_notice_to_signal_seconds` histogram on
 //     /metrics (p50/p99 as the upper bound of the bucket holding them), and the log's durationMs.
 // Notices are posted with the same provider call `spotfleet sim evict` makes
-// (`notices.simulate(node, { inMs })`, here in this process), because starting one CLI process per
+// (`simulation.evict(node, { inMs })`, here in this process), because starting one CLI process per
 // eviction would load the 2 shared cores far more than the watch under test. Their deadline is far
 // off and no spare capacity exists, so nodes do not die during the run (watch checkpoints and stops
 // the evicted workloads, as it would with nowhere to move them).
@@ -175,7 +175,7 @@ try {
   await Promise.all(
     order.map(async (node) => {
       await sleep(Math.random() * SECONDS * 1000);
-      const n = await provider?.notices?.simulate?.(node, { inMs: 600_000 });
+      const n = await provider?.simulation?.evict(node, { inMs: 600_000 });
       if (n) posted.set(node.id, Date.parse(n.receivedAt));
     }),
   );

@@ -13,7 +13,7 @@ import { describeLab } from '../lab/gate.js';
 import { startLab, type Lab } from '../lab/lab.js';
 import { LabVms } from '../lab/cloud-vms.js';
 import { waitUntil } from '../lab/fixtures.js';
-import { startFakeEc2, type FakeEc2 } from '../../src/fakes/ec2.js';
+import { startFakeEc2, type FakeEc2 } from '../fakes/ec2.js';
 import { createAwsProvider, type AwsConfig } from '../../providers/aws/index.js';
 import type { Lease, NodeAccess } from '../../src/core/types.js';
 import type { Provider, ProviderPool } from '../../src/providers/sdk.js';

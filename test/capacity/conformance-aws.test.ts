@@ -7,7 +7,7 @@ import { startLab, type Lab } from '../lab/lab.js';
 import { LabVms } from '../lab/cloud-vms.js';
 import { waitUntil, writeLabCheckpoint } from '../lab/fixtures.js';
 import { describeProviderConformance } from '../../src/providers/conformance.js';
-import { startFakeEc2, type FakeEc2 } from '../../src/fakes/ec2.js';
+import { startFakeEc2, type FakeEc2 } from '../fakes/ec2.js';
 import { createAwsProvider } from '../../providers/aws/index.js';
 import type { NodeAccess, NodeInfo } from '../../src/core/types.js';
 import type { Provider } from '../../src/providers/sdk.js';
@@ -49,6 +49,7 @@ describeLab('aws provider (fake EC2, bought instances as lab nodes)', () => {
       otherNode: () => (other ??= bought('conf-other', 'on-demand')),
       trainer: { image: l.image, env: {}, readyLog: 'start at step 0', checkpointPath: '/checkpoints' },
       stubborn: { image: l.image, env: {}, command: ['sh', '-c', 'trap "" TERM; echo ready; while true; do sleep 1; done'], readyLog: 'ready' },
+      lateHandler: { image: l.image, env: {}, command: ['sh', '-c', "sleep 1; trap 'echo got-usr1' USR1; echo ready; while true; do sleep 0.1; done"] },
       exits: (code) => ({ image: l.image, command: ['sh', '-c', `exit ${code}`], env: {} }),
       writeCheckpoint: async (n, workload) => {
         const name = v.vm(n.id).name;

@@ -1,7 +1,7 @@
-// Stable lease addresses: the address a plan shows for a lease it will acquire is derived from
-// the acquire's idempotency key, so the state can record the lease under the same address.
+// Addresses and keys: the stable lease address a plan shows (derived from the acquire's idempotency
+// key, so the state records the lease under the same address), and the provider-scoped key.
 import { describe, expect, it } from 'vitest';
-import { leaseAddressForKey, parseAddress } from '../../src/core/address.js';
+import { leaseAddressForKey, nodeKey, parseAddress, providerKey, splitProviderKey } from '../../src/core/address.js';
 
 describe('leaseAddressForKey', () => {
   it('names a workload lease by workload and generation, a standby by serial and index', () => {
@@ -18,5 +18,18 @@ describe('leaseAddressForKey', () => {
 
   it('two generations of one workload never share an address', () => {
     expect(leaseAddressForKey('p', 'f:w:g1', 'a')).not.toBe(leaseAddressForKey('p', 'f:w:g2', 'a'));
+  });
+});
+
+describe('providerKey', () => {
+  it('scopes an id by its provider, and splitProviderKey reads it back', () => {
+    expect(providerKey('lab', 'gpu-1')).toBe('lab/gpu-1');
+    expect(nodeKey('lab', 'gpu-1')).toBe(providerKey('lab', 'gpu-1'));
+    expect(splitProviderKey(providerKey('lab', 'gpu-1'))).toEqual({ provider: 'lab', id: 'gpu-1' });
+  });
+
+  it('a bare id (as a user types a node) has no provider part', () => {
+    expect(splitProviderKey('gpu-1')).toEqual({ provider: undefined, id: 'gpu-1' });
+    expect(splitProviderKey('/gpu-1')).toEqual({ provider: undefined, id: '/gpu-1' });
   });
 });

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeEc2, type FakeEc2 } from '../../src/fakes/ec2.js';
+import { startFakeEc2, type FakeEc2 } from '../fakes/ec2.js';
 import { generateEd25519 } from '../../src/providers/kit/capacity/index.js';
 import { runCli, type CliRun } from './crash-helpers.js';
 

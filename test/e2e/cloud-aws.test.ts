@@ -1,8 +1,8 @@
 // The cloud e2e story (cloud-e2e.ts) on AWS: the built CLI against the fake EC2 endpoint (real SDK
 // v3, SigV4 checked), whose launches boot as lab nodes with the IMDSv2 fake in each; the eviction
 // is a spot interruption notice posted on the spot VM's own IMDS.
-import { startFakeEc2 } from '../../src/fakes/ec2.js';
-import { startFakePricing } from '../../src/fakes/aws-pricing.js';
+import { startFakeEc2 } from '../fakes/ec2.js';
+import { startFakePricing } from '../fakes/aws-pricing.js';
 import { LabVms } from '../lab/cloud-vms.js';
 import { describeCloudE2e, CLOUD_FLEET } from './cloud-e2e.js';
 

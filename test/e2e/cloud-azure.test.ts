@@ -3,8 +3,8 @@
 // principal sign-in at its token endpoint), through @azure/arm-compute, whose VMs boot as lab nodes
 // with the Scheduled Events fake in each; the eviction is a Preempt event naming the Spot VM.
 import { rmSync } from 'node:fs';
-import { startFakeArm } from '../../src/fakes/arm.js';
-import { startFakeAzurePrices } from '../../src/fakes/azure-prices.js';
+import { startFakeArm } from '../fakes/arm.js';
+import { startFakeAzurePrices } from '../fakes/azure-prices.js';
 import { LabVms } from '../lab/cloud-vms.js';
 import { selfSignedCert } from '../lab/tls.js';
 import { describeCloudE2e, CLOUD_FLEET } from './cloud-e2e.js';

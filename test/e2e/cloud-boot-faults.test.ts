@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startFakeEc2, type FakeEc2 } from '../../src/fakes/ec2.js';
+import { startFakeEc2, type FakeEc2 } from '../fakes/ec2.js';
 import { describeLab } from '../lab/gate.js';
 import { startLab, type Lab } from '../lab/lab.js';
 import { LabVms, type BootFault } from '../lab/cloud-vms.js';

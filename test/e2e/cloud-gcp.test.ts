@@ -2,8 +2,8 @@
 // (through @google-cloud/compute's REST transport), whose VMs boot as lab nodes with the GCE
 // metadata fake in each; the eviction is a Spot preemption (`instance/preempted` TRUE) on the VM's
 // own metadata server.
-import { startFakeGce } from '../../src/fakes/gce.js';
-import { startFakeBilling } from '../../src/fakes/gcp-billing.js';
+import { startFakeGce } from '../fakes/gce.js';
+import { startFakeBilling } from '../fakes/gcp-billing.js';
 import { LabVms } from '../lab/cloud-vms.js';
 import { describeCloudE2e, CLOUD_FLEET } from './cloud-e2e.js';
 

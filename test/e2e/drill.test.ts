@@ -1,6 +1,9 @@
 // `spotfleet drill` through the built CLI: it shows the plan and asks before it moves a live
 // workload (refusing without a terminal unless --auto-approve), and after the move it releases
-// the spot lease the workload left, so a rehearsal leaves nothing idle that is paid for.
+// the spot lease the workload left, so a rehearsal leaves nothing idle that is paid for. It plans
+// with the fleet's policies, as apply does: a move a mandatory policy forbids is not rehearsed.
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, runningInstances } from './crash-helpers.js';
 import { activeLeases } from './helpers.js';
@@ -40,5 +43,37 @@ describe('spotfleet drill (e2e)', () => {
     expect(after).toHaveLength(1);
     expect(after[0]?.node).not.toBe(before?.node);
     expect(await activeLeases(dir), 'the spot lease it left is released').toEqual([]);
+  }, 240_000);
+
+  it('honours the fleet\'s policies: a move a mandatory policy denies is refused, and nothing moves', async () => {
+    const dir = tempWatchFleet([{ name: 'train-b' }]);
+    dirs.push(dir);
+    const ap = await runCli(['apply', '--auto-approve', dir], { cwd: dir, timeoutMs: 120_000 });
+    expect(ap.code, show(ap)).toBe(0);
+    const [before] = await runningInstances(dir);
+    expect(before?.provider, 'on a bought spot lease').toBe('market');
+    // Beside the fleet, so loaded as its policy set: an evicted train-b may not be moved anywhere.
+    const policy = join(dir, 'stay-put.yaml');
+    writeFileSync(
+      policy,
+      [
+        'apiVersion: spotfleet.dev/v1',
+        'kind: PolicySet',
+        'metadata: { name: stay-put }',
+        'rules:',
+        '  - name: train-b-stays-put',
+        '    enforcement: mandatory',
+        '    match: workload.name == "train-b"',
+        '    deny: current.evicted && action == "move"',
+        '    message: train-b is never moved off its node',
+        '',
+      ].join('\n'),
+    );
+    const d = await runCli(['drill', 'train-b', dir, '--deadline', '30s', '--auto-approve'], { cwd: dir, timeoutMs: 120_000 });
+    expect(d.code, show(d)).not.toBe(0);
+    expect(d.stderr).toMatch(/train-b-stays-put/);
+    expect(d.stdout).not.toMatch(/Drill complete/);
+    expect(await runningInstances(dir)).toEqual([expect.objectContaining({ id: before?.id, node: before?.node })]);
+    rmSync(policy);
   }, 240_000);
 });

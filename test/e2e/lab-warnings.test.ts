@@ -7,7 +7,7 @@
 //      checkpoint is pre-copied to the other spot node b by rsync, niced, under the pre-copy limit.
 //   2. The spot interruption on a: the workload moves to b and rsync sends only the delta.
 //   3. A spot interruption on b with no warning before it: the move to od copies everything, and
-//      takes longer than the prepared move.
+//      takes longer than the prepared move; watch logs the running transfer's bytes.
 // watch is stopped by PID, the fleet destroyed and the lab closed in afterAll, even on failure.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -134,6 +134,13 @@ describeLab('early warnings in the SSH lab: prepare on a rebalance recommendatio
     expect(m2).toMatchObject({ from: 'b', to: 'od', outcome: 'succeeded' });
     const t2 = w.find((x) => x.msg === 'transfer ok' && x.address === 'workload.train', from)[0] as LogLine;
     expect(Number(t2.sentBytes)).toBeGreaterThan(WEIGHTS / 2);
+    // While rsync ran, watch logged the transfer's figures (the first report with bytes at once).
+    const live = w.find((x) => typeof x.msg === 'string' && x.msg.startsWith('transferring ') && x.address === 'workload.train', from);
+    expect(live.length, 'a progress line for the running transfer').toBeGreaterThan(0);
+    expect(live[0]).toMatchObject({ level: 'info', action: 'transfer', migration: 'emergency' });
+    expect(Number(live[0]?.bytes)).toBeGreaterThan(0);
+    expect(Number(live[0]?.totalBytes)).toBeGreaterThan(WEIGHTS);
+    expect(String(live[0]?.msg)).toMatch(/^transferring [\d.]+ MB of 25\.\d MB \(\d+%\)/);
     console.info(`lab: prepared move a → b downtime ${String(m1?.downtimeMs)} ms (sent ${String(t1.sentBytes)} B); unprepared b → od ${String(m2?.downtimeMs)} ms (sent ${String(t2.sentBytes)} B)`);
     expect(Number(m1?.downtimeMs)).toBeLessThan(Number(m2?.downtimeMs));
     const nodes = await runCli(['nodes', dir, '--json'], { cwd: dir });

@@ -4,7 +4,7 @@
 // nvidia-smi with the machine type's GPUs, and the cloud's metadata fake bound to 169.254.169.254
 // inside its own namespace (a molt host has none: its notices come from the marketplace's API). Faults for the next boots: a VM that never answers SSH, or one whose
 // sshd presents a different host key than the one injected.
-import { parseBootScript } from '../../src/fakes/boot-script.js';
+import { parseBootScript } from '../fakes/boot-script.js';
 import type { Lab, LabCloud, LabNode } from './lab.js';
 import { startCloudFake, type CloudFake } from './fixtures.js';
 

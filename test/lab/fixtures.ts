@@ -73,7 +73,7 @@ export function repoRoot(): string {
 
 /** The built entry of the in-repo metadata fakes, when `npm run build` has run. */
 export function metadataFakeEntry(): string | undefined {
-  const p = join(repoRoot(), 'dist', 'src', 'fakes', 'metadata-main.js');
+  const p = join(repoRoot(), 'dist', 'test', 'fakes', 'metadata-main.js');
   return existsSync(p) ? p : undefined;
 }
 

@@ -133,7 +133,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 export const LAB_ASSETS = existsSync(join(HERE, 'trainer.sh')) ? HERE : join(HERE, '..', '..', '..', 'test', 'lab');
 
 /**
- * A tiny IMDSv2-like server for `startMetadata` smoke tests (the real fakes live in src/fakes):
+ * A tiny IMDSv2-like server for `startMetadata` smoke tests (the real fakes live in test/fakes):
  * argv `host:port triggerFile`; PUT /latest/api/token gives a token; spot/instance-action answers
  * 404 until the trigger file exists, then its content. Written into the lab folder at bring-up.
  */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { ProviderError } from '../../src/core/errors.js';
 import { createProvider, silentLogger } from '../../src/providers/registry.js';
-import { startFakeEc2, type FakeEc2 } from '../../src/fakes/ec2.js';
+import { startFakeEc2, type FakeEc2 } from '../fakes/ec2.js';
 import { createAwsProvider, type AwsConfig } from '../../providers/aws/index.js';
 import { generateEd25519 } from '../../src/providers/kit/capacity/index.js';
 import type { NodeAccess } from '../../src/core/types.js';

@@ -3,7 +3,7 @@
 // whose bought instances run work, runs the whole suite against lab nodes in
 // test/capacity/conformance-aws.test.ts.
 import { describeProviderConformance } from '../../src/providers/conformance.js';
-import { startMoltServer } from '../../src/fakes/molt-server.js';
+import { startMoltServer } from '../../providers/molt/reference-server.js';
 import { createMoltProvider } from '../../providers/molt/index.js';
 import { makeCtx } from './helpers.js';
 

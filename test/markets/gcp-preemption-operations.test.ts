@@ -4,8 +4,8 @@
 // node it names, with the 30 s window as its deadline, and other operations are not.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeInfo } from '../../src/core/types.js';
-import { parseOperationFilter, startFakeGceOperations, type FakeGceOperationsControl } from '../../src/fakes/gce-operations.js';
-import type { FakeHandle } from '../../src/fakes/http-util.js';
+import { parseOperationFilter, startFakeGceOperations, type FakeGceOperationsControl } from '../fakes/gce-operations.js';
+import type { FakeHandle } from '../fakes/http-util.js';
 import { provider as gcp } from '../../providers/gcp/index.js';
 import { noticeOfOperation } from '../../providers/gcp/preemption-operations.js';
 import { NoticeMonitor, type NoticeMonitorError, type SeenNotice } from '../../src/watch/notice-monitor.js';

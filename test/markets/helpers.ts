@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProviderContext, ProviderPool } from '../../src/providers/sdk.js';
-import type { MoltLease, MoltOffer } from '../../src/fakes/molt-server.js';
+import type { MoltLease, MoltOffer } from '../../providers/molt/reference-server.js';
 
 /** Any molt answer, typed loosely for tests: each test reads the fields its endpoint returns. */
 export interface MoltAnswer {

@@ -15,7 +15,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realp
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMoltServer, type MoltServer } from '../../src/fakes/molt-server.js';
+import { startMoltServer, type MoltServer } from '../../providers/molt/reference-server.js';
 import { describeProviderConformance } from '../../src/providers/conformance.js';
 import { createMoltProvider } from '../../providers/molt/index.js';
 import { provider as localProvider } from '../../providers/local/index.js';
@@ -367,6 +367,7 @@ describeProviderConformance('molt (runLocally)', async () => {
     otherNode: async () => (await lab.nodes!.list())[0]!,
     trainer: trainer(),
     stubborn,
+    lateHandler: { command: ['sh', '-c', "sleep 0.5; trap 'echo got-usr1' USR1; echo ready; while :; do sleep 0.05; done"], env: {} },
     exits,
     writeCheckpoint: async (node, workload) => {
       writeLocalfsCheckpoint(node, workload);

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderError } from '../../src/core/errors.js';
 import { createProvider, silentLogger } from '../../src/providers/registry.js';
 import type { Provider } from '../../src/providers/sdk.js';
-import { startMoltServer, type MoltServer } from '../../src/fakes/molt-server.js';
+import { startMoltServer, type MoltServer } from '../../providers/molt/reference-server.js';
 import { createMoltProvider, type MoltConfig } from '../../providers/molt/index.js';
 import { makeCtx } from './helpers.js';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -1,8 +1,8 @@
 // The molt reference server as an HTTP server: every endpoint, auth, idempotent bids, offers that
 // come and go, lease expiry and preemption, fault injection.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMoltServer, type MoltLease, type MoltServer } from '../../src/fakes/molt-server.js';
-import { parseMoltMainArgs, runMoltMain } from '../../src/fakes/molt-main.js';
+import { startMoltServer, type MoltLease, type MoltServer } from '../../providers/molt/reference-server.js';
+import { parseMoltMainArgs, runMoltMain } from '../../providers/molt/reference-main.js';
 import { moltFetch } from './helpers.js';
 
 const TOKEN = 'test-token-123';

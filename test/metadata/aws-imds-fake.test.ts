@@ -1,8 +1,8 @@
 // The AWS IMDSv2 fake as an HTTP server: token rules, 401s, methods, notice items and faults.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAwsImdsServer } from '../../src/fakes/aws-imds.js';
-import type { FakeHandle } from '../../src/fakes/http-util.js';
-import type { AwsImdsControl } from '../../src/fakes/aws-imds.js';
+import { startAwsImdsServer } from '../fakes/aws-imds.js';
+import type { FakeHandle } from '../fakes/http-util.js';
+import type { AwsImdsControl } from '../fakes/aws-imds.js';
 import { raw } from './util.js';
 
 const TTL = 'X-aws-ec2-metadata-token-ttl-seconds';

@@ -2,8 +2,8 @@
 // refresh on 401, and faults (401, 404, 500, garbage, slow, unreachable) as clear ProviderErrors.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderError } from '../../src/core/errors.js';
-import { startAwsImdsServer, type AwsImdsControl } from '../../src/fakes/aws-imds.js';
-import type { FakeHandle } from '../../src/fakes/http-util.js';
+import { startAwsImdsServer, type AwsImdsControl } from '../fakes/aws-imds.js';
+import type { FakeHandle } from '../fakes/http-util.js';
 import { AwsNoticeReader, REBALANCE_DEADLINE_MS, createHttpTransport, type MetadataTransport } from '../../src/providers/kit/metadata/index.js';
 
 const SPOT = '/latest/meta-data/spot/instance-action';

@@ -1,8 +1,8 @@
 // The Azure Scheduled Events fake as an HTTP server: the Metadata header, the document and its
 // incarnation, StartRequests acknowledgements, identity and versions.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAzureEventsServer, type AzureEventsControl } from '../../src/fakes/azure-events.js';
-import type { FakeHandle } from '../../src/fakes/http-util.js';
+import { startAzureEventsServer, type AzureEventsControl } from '../fakes/azure-events.js';
+import type { FakeHandle } from '../fakes/http-util.js';
 import { raw } from './util.js';
 
 const M = { Metadata: 'true' };

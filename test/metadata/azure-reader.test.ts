@@ -2,8 +2,8 @@
 // Started events, StartRequests acknowledgement, the slow first call, and faults.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderError } from '../../src/core/errors.js';
-import { startAzureEventsServer, type AzureEventsControl } from '../../src/fakes/azure-events.js';
-import type { FakeHandle } from '../../src/fakes/http-util.js';
+import { startAzureEventsServer, type AzureEventsControl } from '../fakes/azure-events.js';
+import type { FakeHandle } from '../fakes/http-util.js';
 import { AzureNoticeReader, createHttpTransport, type MetadataTransport } from '../../src/providers/kit/metadata/index.js';
 
 describe('AzureNoticeReader', () => {

@@ -6,10 +6,10 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAwsImdsServer, type AwsImdsControl } from '../../src/fakes/aws-imds.js';
-import { startAzureEventsServer, type AzureEventsControl } from '../../src/fakes/azure-events.js';
-import { startGceMetadataServer, type GceMetadataControl } from '../../src/fakes/gce-metadata.js';
-import type { FakeHandle } from '../../src/fakes/http-util.js';
+import { startAwsImdsServer, type AwsImdsControl } from '../fakes/aws-imds.js';
+import { startAzureEventsServer, type AzureEventsControl } from '../fakes/azure-events.js';
+import { startGceMetadataServer, type GceMetadataControl } from '../fakes/gce-metadata.js';
+import type { FakeHandle } from '../fakes/http-util.js';
 import {
   AwsNoticeReader,
   AzureNoticeReader,

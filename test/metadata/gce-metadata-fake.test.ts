@@ -1,8 +1,8 @@
 // The GCE metadata fake as an HTTP server: Metadata-Flavor both ways, ETags, the wait_for_change
 // long-poll (with last_etag and timeout_sec), identity and the 503 fault.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGceMetadataServer, type GceMetadataControl } from '../../src/fakes/gce-metadata.js';
-import type { FakeHandle } from '../../src/fakes/http-util.js';
+import { startGceMetadataServer, type GceMetadataControl } from '../fakes/gce-metadata.js';
+import type { FakeHandle } from '../fakes/http-util.js';
 import { raw } from './util.js';
 
 const G = { 'Metadata-Flavor': 'Google' };

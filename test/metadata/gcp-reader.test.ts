@@ -5,8 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderError } from '../../src/core/errors.js';
 import type { Notice } from '../../src/core/types.js';
-import { startGceMetadataServer, type GceMetadataControl } from '../../src/fakes/gce-metadata.js';
-import type { FakeHandle } from '../../src/fakes/http-util.js';
+import { startGceMetadataServer, type GceMetadataControl } from '../fakes/gce-metadata.js';
+import type { FakeHandle } from '../fakes/http-util.js';
 import { GcpNoticeReader, createHttpTransport, type MetadataTransport } from '../../src/providers/kit/metadata/index.js';
 import { memoryLogger } from './util.js';
 

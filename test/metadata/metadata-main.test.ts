@@ -1,4 +1,4 @@
-// The standalone fake entry (dist/src/fakes/metadata-main.js) as the lab runs it: a child process
+// The standalone fake entry (dist/test/fakes/metadata-main.js) as the lab runs it: a child process
 // per cloud, driven over its unix control socket, read by the notice readers, stopped by PID.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import { callControl, type ControlTarget } from '../../src/fakes/http-util.js';
+import { callControl, type ControlTarget } from '../fakes/http-util.js';
 import { AwsNoticeReader, AzureNoticeReader, GcpNoticeReader, createHttpTransport } from '../../src/providers/kit/metadata/index.js';
 
-const MAIN = resolve('dist/src/fakes/metadata-main.js');
+const MAIN = resolve('dist/test/fakes/metadata-main.js');
 
 interface Ready {
   ready: true;

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callControl, type ControlTarget } from '../../src/fakes/http-util.js';
+import { callControl, type ControlTarget } from '../fakes/http-util.js';
 import { AwsNoticeReader, AzureNoticeReader, GcpNoticeReader, curlArgv, parseCurlOutput, type MetadataTransport } from '../../src/providers/kit/metadata/index.js';
 
-const MAIN = resolve('dist/src/fakes/metadata-main.js');
+const MAIN = resolve('dist/test/fakes/metadata-main.js');
 const IP = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip'].find((p) => existsSync(p));
 const CURL = ['/usr/bin/curl', '/bin/curl'].find((p) => existsSync(p));
 const canRun = process.getuid?.() === 0 && IP !== undefined && CURL !== undefined;

@@ -2,10 +2,10 @@
 // and the aws notices piece that providers/aws/index.ts composes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeInfo, Notice } from '../../src/core/types.js';
-import { startAwsImdsServer, type AwsImdsControl } from '../../src/fakes/aws-imds.js';
-import { startAzureEventsServer, type AzureEventsControl } from '../../src/fakes/azure-events.js';
-import { startGceMetadataServer, type GceMetadataControl } from '../../src/fakes/gce-metadata.js';
-import type { FakeHandle } from '../../src/fakes/http-util.js';
+import { startAwsImdsServer, type AwsImdsControl } from '../fakes/aws-imds.js';
+import { startAzureEventsServer, type AzureEventsControl } from '../fakes/azure-events.js';
+import { startGceMetadataServer, type GceMetadataControl } from '../fakes/gce-metadata.js';
+import type { FakeHandle } from '../fakes/http-util.js';
 import { validateProviderConfig } from '../../src/providers/registry.js';
 import type { ProviderFactory } from '../../src/providers/sdk.js';
 import { awsNoticesConfigSchema, createAwsNotices } from '../../providers/aws/notices.js';

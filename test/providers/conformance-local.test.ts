@@ -25,7 +25,7 @@ describeProviderConformance('local', async () => {
     node: () => byId('n1'),
     otherNode: () => byId('n2'),
     evictableNode: () => byId('spot-1'),
-    cleanupEvictable: async (n) => p.notices!.restore!(n),
+    cleanupEvictable: async (n) => p.simulation!.restore!(n),
     trainer: trainer(),
     stubborn,
     lateHandler: { command: ['sh', '-c', "sleep 0.5; trap 'echo got-usr1' USR1; echo ready; while :; do sleep 0.05; done"], env: {} },

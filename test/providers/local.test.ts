@@ -96,7 +96,7 @@ describe('local provider', () => {
     await waitFor('trainer start', async () => (await logs(p, 'od-1', a.id)).includes('from step'));
     const n1 = await node(p, 'od-1');
     expect(await p.notices!.poll(n1)).toEqual([]);
-    const notice = await p.notices!.simulate!(n1, { inMs: 1500 });
+    const notice = await p.simulation!.evict(n1, { inMs: 1500 });
     expect(notice).toMatchObject({ node: 'od-1', provider: 'lab', source: 'local', kind: 'preemption' });
     expect((await p.notices!.poll(n1)).map((x) => x.id)).toEqual([notice.id]);
     expect((await node(p, 'od-1')).state).toBe('draining');
@@ -106,7 +106,7 @@ describe('local provider', () => {
     expect(dead.state).toBe('exited');
     expect(dead.exitCode).toBe(137);
     await expect(p.runtime!.start(req('od-1', 'train-f', 'e2'))).rejects.toThrow(/terminated/);
-    await p.notices!.restore!(n1);
+    await p.simulation!.restore!(n1);
     expect((await node(p, 'od-1')).state).toBe('ready');
     const b = await p.runtime!.start(req('od-1', 'train-f', 'e3'));
     await p.runtime!.stop('od-1', b.id, 5000);

@@ -49,6 +49,21 @@ describe('localfs transfer: only the delta crosses the link', () => {
     expect(delta.checkpoint.mtime).toBe(ck2!.mtime);
   });
 
+  it('reports progress while it copies across a modelled link: bytes of the total, the rate, and the whole at the end', async () => {
+    const a = tempDir();
+    const b = tempDir();
+    // 4 MB/s: 6 MB take about 1.5 s, so reports come part-way.
+    const st = new LocalfsStorage('lab', { linkBytesPerSec: 4_000_000 });
+    writeFolderCheckpoint(a, 1, 6_000_000);
+    const ck = await st.verify({ node: node('a', a), workload: 'train' });
+    const reports: { bytes: number; totalBytes?: number; bytesPerSec?: number }[] = [];
+    const res = await st.transfer({ workload: 'train', from: node('a', a), to: node('b', b), checkpoint: ck!, onProgress: (p) => reports.push(p) });
+    expect(reports.some((p) => p.bytes > 0 && p.bytes < res.bytes), JSON.stringify(reports)).toBe(true);
+    for (const p of reports) expect(p.totalBytes).toBe(res.bytes);
+    expect(reports.at(-1)).toMatchObject({ bytes: res.bytes, totalBytes: res.bytes });
+    expect(reports.at(-1)?.bytesPerSec).toBeGreaterThan(0);
+  });
+
   it('a changed file is sent whole; nothing on the target means everything is sent', async () => {
     const a = tempDir();
     const b = tempDir();

@@ -102,6 +102,36 @@ describeLab('rsync between lab nodes', () => {
     expect(createHash('sha256').update(readFileSync(join(lab.node('b').srvDir, 'checkpoints', 'pre', 'model.pt'))).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
   });
 
+  it('reports live progress while rsync runs: bytes of the source folder\'s total and rsync\'s rate, before the copy ends', async () => {
+    const src = join(lab.node('a').srvDir, 'checkpoints', 'live');
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, 'model.pt'), randomBytes(SIZE));
+    writeFileSync(join(src, 'step'), '99\n');
+    const dirs = { srcDir: '/srv/spotfleet/checkpoints/live', dstDir: '/srv/spotfleet/checkpoints/live' };
+    const reports: { bytes: number; totalBytes: number; bytesPerSec: number }[] = [];
+    let ended = false;
+    const seenBeforeEnd: number[] = [];
+    const res = await rsyncPull({
+      ...opts(),
+      ...dirs,
+      bwlimitKBps: 8192,
+      onProgress: (p) => {
+        reports.push(p);
+        if (!ended) seenBeforeEnd.push(p.bytes);
+      },
+    });
+    ended = true;
+    expect(res.bytes).toBe(SIZE + 3);
+    // At least one figure part-way: more than nothing, less than everything.
+    expect(reports.some((p) => p.bytes > 0 && p.bytes < SIZE), JSON.stringify(reports)).toBe(true);
+    for (const p of reports) expect(p.totalBytes).toBe(SIZE + 3);
+    expect(reports.some((p) => p.bytesPerSec > 0)).toBe(true);
+    // In order, and the last one is the whole folder.
+    expect(reports.map((p) => p.bytes)).toEqual([...reports.map((p) => p.bytes)].sort((x, y) => x - y));
+    expect(reports.at(-1)?.bytes).toBe(SIZE + 3);
+    expect(seenBeforeEnd.length).toBe(reports.length);
+  });
+
   it('refuses a transfer key path that rsync would split, before running anything', async () => {
     await expect(rsyncPull({ ...opts(), identityFile: '/tmp/a key; touch /tmp/x' })).rejects.toThrow(/must be a plain path/);
   });

@@ -13,7 +13,7 @@ import { parse, stringify } from 'yaml';
 import { SpecError, SpotfleetError } from '../../src/core/errors.js';
 import { loadFleet } from '../../src/spec/load.js';
 import { openFleet } from '../../src/engine/session.js';
-import { makePlan } from '../../src/engine/reconcile.js';
+import { makePlan } from '../../src/engine/make-plan.js';
 import { renderPlanJson, renderPlanMarkdown, renderPlanText } from '../../src/engine/render.js';
 
 const SEED = 20_261_105;

@@ -178,3 +178,19 @@ workloads:
     expect(await problems(HEAD, { checkProviders: true })).toEqual([]);
   });
 });
+
+describe('loadFleet: the policy set', () => {
+  it('returns the fleet\'s policy files compiled once, typed; none when the fleet names none', async () => {
+    const dir = mkdtempSync(join(tmp, 'policies-'));
+    writeFileSync(
+      join(dir, 'guard.yaml'),
+      'apiVersion: spotfleet.dev/v1\nkind: PolicySet\nmetadata: { name: guard }\nrules:\n  - name: no-spot\n    enforcement: mandatory\n    deny: target.capacity == "spot"\n    message: no spot here\n',
+    );
+    writeFileSync(join(dir, 'fleet.yaml'), `${HEAD}policies: [./guard.yaml]\n`);
+    const r = await loadFleet(join(dir, 'fleet.yaml'), { now: NOW, checkProviders: false });
+    expect(r.policies?.files).toEqual([join(dir, 'guard.yaml')]);
+    expect(r.policies?.rules.map((x) => [x.name, x.enforcement])).toEqual([['no-spot', 'mandatory']]);
+    const none = await loadFleet(write(HEAD), { now: NOW, checkProviders: false });
+    expect(none.policies).toBeUndefined();
+  });
+});

@@ -293,7 +293,7 @@ export class LocalfsStorage implements StorageCapability {
     const snap = snapshot(src, join(srcDir, `.transfer-${basename(src)}-${process.pid}-${Date.now()}`));
     let sent = 0;
     try {
-      sent = await this.copyDelta(snap ?? src, tmp, this.basisIn(dstDir, basename(src), statSync(snap ?? src).isDirectory()), req);
+      sent = await this.copyDelta(snap ?? src, tmp, this.basisIn(dstDir, basename(src), statSync(snap ?? src).isDirectory()), req, bytes);
       if (!sameManifest(srcManifest, manifest(tmp))) {
         throw new ProviderError(this.provider, `copy of ${src} to node ${req.to.id} does not match the source`, { retryable: true });
       }
@@ -318,12 +318,22 @@ export class LocalfsStorage implements StorageCapability {
   /**
    * Copies `src` to `dst`: each file the basis holds unchanged locally, the rest across the link
    * (paced to the modelled link, a share of it at low priority). Returns the bytes that crossed it.
+   * Reports progress (bytes handled of `total`, the rate across the link) at most once a second
+   * and once at the end.
    */
-  private async copyDelta(src: string, dst: string, basis: string | undefined, req: TransferRequest): Promise<number> {
+  private async copyDelta(src: string, dst: string, basis: string | undefined, req: TransferRequest, total: number): Promise<number> {
     const share = req.lowPriority ? (this.opts.lowPriorityShare ?? 0.25) : 1;
     const rate = this.opts.linkBytesPerSec !== undefined ? this.opts.linkBytesPerSec * share : undefined;
     const started = Date.now();
     let sent = 0;
+    let kept = 0;
+    let reportedAt = started;
+    const progress = (last: boolean): void => {
+      const t = Date.now();
+      if (!req.onProgress || (!last && t - reportedAt < 1000)) return;
+      reportedAt = t;
+      req.onProgress({ bytes: sent + kept, totalBytes: total, ...(t > started ? { bytesPerSec: Math.round((sent * 1000) / (t - started)) } : {}) });
+    };
     const files = filesOf(src);
     if (statSync(src).isDirectory()) mkdirSync(dst, { recursive: true });
     for (const f of files) {
@@ -335,6 +345,7 @@ export class LocalfsStorage implements StorageCapability {
       const size = statSync(from).size;
       if (b !== undefined && statSync(b, { throwIfNoEntry: false })?.size === size && (await sha256(b)) === (await sha256(from))) {
         copyFileSync(b, to);
+        kept += size;
         continue;
       }
       // Across the link, chunk by chunk: paced, yielding, abandonable.
@@ -348,6 +359,7 @@ export class LocalfsStorage implements StorageCapability {
           if (bytesRead === 0) break;
           await wr.write(buf, 0, bytesRead);
           sent += bytesRead;
+          progress(false);
           const due = rate !== undefined ? started + (sent / rate) * 1000 - Date.now() : req.lowPriority ? 1 : 0;
           if (due > 0) await new Promise((r) => setTimeout(r, due));
         }
@@ -369,6 +381,7 @@ export class LocalfsStorage implements StorageCapability {
       const st = statSync(d ? join(src, d) : src);
       utimesSync(d ? join(dst, d) : dst, st.atimeMs / 1000, st.mtimeMs / 1000);
     }
+    progress(true);
     return sent;
   }
 }

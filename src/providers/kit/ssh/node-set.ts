@@ -5,9 +5,9 @@
 // the metadata readers. The set is static for the ssh and docker providers' hosts and dynamic
 // (add/remove) for the VMs capacity providers buy.
 import { isAbsolute, resolve } from 'node:path';
-import type { CapacityType, CheckpointInfo, NodeInfo, Notice } from '../../../core/types.js';
+import type { CheckpointInfo, NodeInfo, Notice } from '../../../core/types.js';
 import type { ExecResult, ProviderLogger, TransferRequest, TransferResult, VerifyRequest } from '../../sdk.js';
-import { AwsNoticeReader, AzureNoticeReader, GcpNoticeReader, AWS_METADATA_URL, AZURE_METADATA_URL, type MetadataCloud, type NoticeReader } from '../metadata/index.js';
+import { AwsNoticeReader, AzureNoticeReader, GcpNoticeReader, AWS_METADATA_URL, AZURE_METADATA_URL, type NoticeReader } from '../metadata/index.js';
 import { SshPool, type SshHostConfig } from './pool.js';
 import { NVIDIA_SMI_ARGV, parseNvidiaSmi, gpuModelOf, type GpuInfo } from './nvidia-smi.js';
 import { verifyCheckpointOnNode, type CheckpointFile } from './checkpoints.js';
@@ -15,35 +15,7 @@ import { rsyncPull } from './rsync.js';
 import { relaySmallCheckpoint } from './relay.js';
 import { createSshMetadataTransport } from './metadata-transport.js';
 import { checkpointDir } from './workload-labels.js';
-
-export const DEFAULT_CHECKPOINT_ROOT = '/srv/spotfleet/checkpoints';
-
-/** SSH settings of a node (as in the ssh provider's host entries). */
-export type NodeSshConfig = Omit<SshHostConfig, 'name' | 'privateKey'>;
-
-export interface FleetNodeConfig {
-  name: string;
-  capacity?: CapacityType;
-  zone?: string;
-  /** USD per hour for the whole node. */
-  pricePerHour?: number;
-  /** Overrides the model nvidia-smi reports (or gives it when there is no SSH). */
-  gpuModel?: string;
-  /** GPU count when there is no SSH to ask nvidia-smi. */
-  gpus?: number;
-  checkpointRoot?: string;
-  cloud?: MetadataCloud;
-  /** Metadata base URL as the NODE reaches it; default the cloud's (169.254.169.254...). */
-  metadataUrl?: string;
-  /** Azure VM name (Resources filter) when it differs from the node name. */
-  vmName?: string;
-  /** The address other nodes use to reach this one for transfers; default ssh.host. */
-  transferAddress?: string;
-  ssh?: NodeSshConfig;
-  labels?: Record<string, string>;
-  /** The node's docker has the NVIDIA container runtime. */
-  nvidiaRuntime?: boolean;
-}
+import { DEFAULT_CHECKPOINT_ROOT, type FleetNodeConfig } from './node-entry.js';
 
 export interface NodeSetOptions {
   provider: string;
@@ -276,11 +248,14 @@ export class NodeSet {
     if (req.signal) o.signal = req.signal;
     if (t.attempts !== undefined) o.attempts = t.attempts;
     o.onRetry = (i, why) => this.o.log?.warn('rsync run cut off; resuming', { from, to, attempt: i, error: why });
+    if (req.onProgress) o.onProgress = req.onProgress;
     // A small checkpoint goes through the controller (no second SSH hop); a bandwidth limit, or a
     // pre-copy (niced, abandonable, under its own limit), asks for rsync.
     const small = t.bwlimitKBps === undefined && !req.lowPriority ? await relaySmallCheckpoint({ pool: this.pool, source: from, target: to, srcDir: o.srcDir, dstDir: o.dstDir }) : undefined;
     if (!small) await this.o.beforeTransfer?.(from, to);
     const r = small ?? (await rsyncPull(o));
+    // A relayed copy is two commands: its one figure, at the end.
+    if (small) req.onProgress?.({ bytes: small.bytes, totalBytes: small.bytes });
     const cp = await this.verify({ node: req.to, workload: req.workload }, small?.listing);
     if (!cp) throw this.pool.fail(to, `the copied checkpoint of ${req.workload} does not verify on ${to}`);
     return { checkpoint: cp, bytes: r.bytes, sentBytes: r.literalBytes, durationMs: Date.now() - t0, skipped: false };

@@ -81,6 +81,11 @@ export interface SshExecOptions {
   timeoutMs?: number;
   /** Sent to the command's stdin, then EOF. */
   stdin?: string | Buffer;
+  /**
+   * Each chunk of stdout as it arrives (a long command's progress), besides the whole in the
+   * result. Such a command runs as a plain exec: a kept shell hands its output over at the end.
+   */
+  onStdout?: (chunk: Buffer) => void;
 }
 
 const MAX_OUTPUT = 64 << 20;
@@ -284,7 +289,7 @@ export class SshPool {
   exec(name: string, argv: readonly string[], opts: SshExecOptions = {}): Promise<ExecResult> {
     const cmd = quoteArgv(argv);
     const timeoutMs = opts.timeoutMs ?? this.opts.execTimeoutMs ?? 60_000;
-    const line = this.opts.keptShells === false ? undefined : shellLine(argv, opts.stdin);
+    const line = this.opts.keptShells === false || opts.onStdout ? undefined : shellLine(argv, opts.stdin);
     return this.slot(name).run(async () => {
       if (line !== undefined && (this.shellBrokenUntil.get(name) ?? 0) <= Date.now()) {
         const kept = await this.inKeptShell(name, line, argv[0] ?? '', timeoutMs);
@@ -294,7 +299,7 @@ export class SshPool {
         const c = await this.client(name);
         try {
           this.counters.plainExecs++;
-          return await this.runOn(name, c, cmd, argv[0] ?? '', timeoutMs, opts.stdin);
+          return await this.runOn(name, c, cmd, argv[0] ?? '', timeoutMs, opts.stdin, opts.onStdout);
         } catch (e) {
           // The connection was dead before the command started: safe to reconnect and run it once more.
           if (e instanceof ChannelOpenError && attempt === 0) {
@@ -399,7 +404,7 @@ export class SshPool {
     t.unref();
   }
 
-  private runOn(name: string, c: SshClient, cmd: string, program: string, timeoutMs: number, stdin: string | Buffer | undefined): Promise<ExecResult> {
+  private runOn(name: string, c: SshClient, cmd: string, program: string, timeoutMs: number, stdin: string | Buffer | undefined, onStdout?: (chunk: Buffer) => void): Promise<ExecResult> {
     return new Promise((resolve, reject) => {
       let settled = false;
       const settle = (err: Error | undefined, r?: ExecResult) => {
@@ -433,7 +438,17 @@ export class SshPool {
               stream.close();
             } else arr.push(d);
           };
-          stream.on('data', take(out));
+          const takeOut = take(out);
+          stream.on('data', (d: Buffer) => {
+            takeOut(d);
+            if (onStdout && !settled) {
+              try {
+                onStdout(d);
+              } catch {
+                // a progress callback's failure is not the command's
+              }
+            }
+          });
           stream.stderr.on('data', take(errOut));
           stream.on('exit', (c2: number | null, sig?: string) => {
             if (typeof c2 === 'number') code = c2;

@@ -12,10 +12,13 @@
 // Success is reported only after a sha256 manifest of the target matches the source's.
 // A pre-copy for an early warning (lowPriority) runs under `nice -n 19` on both ends with a
 // bandwidth limit, and can be abandoned (signal): the rsync on the target is killed by its pid.
+// With onProgress, rsync runs with --info=progress2 and its stdout is read as it streams
+// (rsync-progress.ts): bytes so far of the source folder's total, and rsync's rate.
 import { randomUUID } from 'node:crypto';
 import type { SshPool } from './pool.js';
 import { knownHostsLine } from './host-keys.js';
-import { manifestOnNode, parseSha256Manifest } from './checkpoints.js';
+import { parseSha256Manifest } from './checkpoints.js';
+import { RsyncProgressReader } from './rsync-progress.js';
 
 export interface RsyncPullOptions {
   pool: SshPool;
@@ -43,6 +46,12 @@ export interface RsyncPullOptions {
   signal?: AbortSignal;
   /** Called before each retry. */
   onRetry?: (attempt: number, why: string) => void;
+  /**
+   * Live progress of each rsync run (a resumed run starts again from the bytes it sends), at most
+   * once per `progressIntervalMs` (default 1 s). `totalBytes` is the source folder's size.
+   */
+  onProgress?: (p: { bytes: number; totalBytes: number; bytesPerSec: number }) => void;
+  progressIntervalMs?: number;
 }
 
 export interface RsyncPullResult {
@@ -59,6 +68,14 @@ export interface RsyncPullResult {
 const RETRYABLE = new Set([10, 11, 12, 20, 23, 24, 30, 35, 128 + 1, 128 + 15, 255]);
 
 const PLAIN_PATH = /^[A-Za-z0-9_@%+=:,./~-]+$/;
+
+/** A folder's total file bytes on the first line, then its sha256 manifest (exit 3: no folder). */
+const SIZE_AND_MANIFEST = 'test -d "$1" || exit 3; cd "$1" || exit 4; n=0; for s in $(find . -type f -printf "%s "); do n=$((n+s)); done; echo "$n"; find . -type f -print0 | sort -z | xargs -0 -r sha256sum --';
+
+function sizeAndManifest(stdout: string): { bytes: number; manifest: Map<string, string> } {
+  const nl = stdout.indexOf('\n');
+  return { bytes: Number(stdout.slice(0, nl)) || 0, manifest: parseSha256Manifest(stdout.slice(nl + 1)) };
+}
 
 function statNumber(text: string, label: string): number {
   const m = new RegExp(`${label}: ([\\d,]+) bytes`).exec(text);
@@ -86,13 +103,20 @@ export async function rsyncPull(o: RsyncPullOptions): Promise<RsyncPullResult> {
   // One file per source, so concurrent transfers into one target never overwrite each other's key.
   const khFile = `${o.knownHostsFile}-${alias}`;
   // The source's manifest and the target's preparation are independent: both at once.
-  const [srcManifest, kh] = await Promise.all([
-    manifestOnNode(execS, o.srcDir).catch((e: unknown) => {
-      throw pool.fail(o.source, `cannot read the checkpoint ${o.srcDir}: ${(e as Error).message}`, { retryable: true });
-    }),
+  const [src, kh] = await Promise.all([
+    execS(['sh', '-c', SIZE_AND_MANIFEST, 'sh', o.srcDir], { timeoutMs: 300_000 })
+      .catch((e: unknown) => {
+        throw pool.fail(o.source, `cannot read the checkpoint ${o.srcDir}: ${(e as Error).message}`, { retryable: true });
+      })
+      .then((r) => {
+        if (r.code === 3) return undefined;
+        if (r.code !== 0) throw pool.fail(o.source, `cannot read the checkpoint ${o.srcDir}: sha256sum failed (exit ${r.code}): ${r.stderr.trim()}`, { retryable: true });
+        return sizeAndManifest(r.stdout);
+      }),
     execT(['sh', '-c', 'f=$1; case $f in "~/"*) f="$HOME/${f#"~/"}";; esac; umask 077 && mkdir -p "$(dirname "$f")" "$2" && cat > "$f"', 'sh', khFile, o.dstDir], `${knownHostsLine([alias], key)}\n`),
   ]);
-  if (!srcManifest || srcManifest.size === 0) throw pool.fail(o.source, `no checkpoint files in ${o.srcDir}`);
+  const srcManifest = src?.manifest;
+  if (!src || !srcManifest || srcManifest.size === 0) throw pool.fail(o.source, `no checkpoint files in ${o.srcDir}`);
   if (kh.code !== 0) throw pool.fail(o.target, `cannot prepare ${o.dstDir}: ${kh.stderr.trim()}`);
 
   const port = o.sourcePort ?? 22;
@@ -101,6 +125,7 @@ export async function rsyncPull(o: RsyncPullOptions): Promise<RsyncPullResult> {
   const rsync = ['rsync', '-a', '--partial', '--checksum', '--protect-args', '--stats', '--timeout=60', '-e', sshCmd];
   if (o.bwlimitKBps !== undefined) rsync.push(`--bwlimit=${o.bwlimitKBps}`);
   if (o.lowPriority) rsync.push('--rsync-path=nice -n 19 rsync');
+  if (o.onProgress) rsync.push('--info=progress2');
   rsync.push(`${o.sourceUser ?? 'root'}@${host}:${o.srcDir.replace(/\/+$/, '')}/`, `${o.dstDir.replace(/\/+$/, '')}/`);
   // An abandonable run records its pid on the target, so it can be killed there (closing the
   // channel alone may leave rsync running).
@@ -124,7 +149,11 @@ export async function rsyncPull(o: RsyncPullOptions): Promise<RsyncPullResult> {
   let ran = 0;
   for (let i = 1; i <= attempts; i++) {
     ran = i;
-    const r = await pool.exec(o.target, argv, { timeoutMs: o.timeoutMs ?? 30 * 60_000 }).catch((e: unknown) => ({ code: -1, stdout: '', stderr: (e as Error).message }));
+    const progress = o.onProgress ? progressReader(o.onProgress, src.bytes, o.progressIntervalMs) : undefined;
+    const r = await pool
+      .exec(o.target, argv, { timeoutMs: o.timeoutMs ?? 30 * 60_000, ...(progress ? { onStdout: (d: Buffer) => progress.push(d) } : {}) })
+      .catch((e: unknown) => ({ code: -1, stdout: '', stderr: (e as Error).message }));
+    progress?.flush();
     if (o.signal?.aborted) throw aborted();
     if (r.code === 0) {
       stats = { literal: statNumber(r.stdout, 'Literal data'), matched: statNumber(r.stdout, 'Matched data') };
@@ -141,12 +170,24 @@ export async function rsyncPull(o: RsyncPullOptions): Promise<RsyncPullResult> {
   if (last) throw pool.fail(o.target, `${last} (after ${ran} run${ran === 1 ? '' : 's'}; the source copy on ${o.source} is untouched and the partial copy is kept for the next run)`, { retryable: true });
 
   // The target's byte count and manifest in one command.
-  const d = await pool.exec(o.target, ['sh', '-c', 'test -d "$1" || exit 3; cd "$1" || exit 4; n=0; for s in $(find . -type f -printf "%s "); do n=$((n+s)); done; echo "$n"; find . -type f -print0 | sort -z | xargs -0 -r sha256sum --', 'sh', o.dstDir], { timeoutMs: 300_000 });
+  const d = await pool.exec(o.target, ['sh', '-c', SIZE_AND_MANIFEST, 'sh', o.dstDir], { timeoutMs: 300_000 });
   if (d.code !== 0 && d.code !== 3) throw pool.fail(o.target, `sha256sum in ${o.dstDir} failed (exit ${d.code}): ${d.stderr.trim()}`, { retryable: true });
-  const nl = d.stdout.indexOf('\n');
-  const bytes = d.code === 0 ? Number(d.stdout.slice(0, nl)) || 0 : 0;
-  const dst = d.code === 0 ? parseSha256Manifest(d.stdout.slice(nl + 1)) : undefined;
+  const { bytes, manifest: dst } = d.code === 0 ? sizeAndManifest(d.stdout) : { bytes: 0, manifest: undefined };
   const bad = [...srcManifest].filter(([f, h]) => dst?.get(f) !== h).map(([f]) => f);
   if (bad.length > 0) throw pool.fail(o.target, `checkpoint copy does not verify: ${bad.length} file(s) differ from ${o.source} (${bad.slice(0, 3).join(', ')})`, { retryable: true });
   return { bytes, files: srcManifest.size, attempts: ran, literalBytes: stats.literal, matchedBytes: stats.matched, durationMs: Date.now() - t0 };
+}
+
+/** rsync's progress2 figures as the caller's reports; a throw from the callback never fails the copy. */
+function progressReader(onProgress: NonNullable<RsyncPullOptions['onProgress']>, totalBytes: number, intervalMs: number | undefined): RsyncProgressReader {
+  return new RsyncProgressReader(
+    (p) => {
+      try {
+        onProgress({ bytes: p.bytes, totalBytes, bytesPerSec: p.bytesPerSec });
+      } catch {
+        // progress is only for people watching; it never fails the copy
+      }
+    },
+    intervalMs !== undefined ? { intervalMs } : {},
+  );
 }

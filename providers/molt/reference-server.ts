@@ -1,7 +1,9 @@
 // The molt reference server: a real HTTP server that implements the molt GPU marketplace API
 // (docs/molt-api.md) in memory. Offers come and go over time from a seeded generator, leases
 // expire, and tests drive preemption, time and faults (5xx, slow answers, dropped connections)
-// through `control`. Used by the tests, by examples/molt/ and by `molt-main.ts`.
+// through `control`. Used by the tests, by examples/molt/ and by `reference-main.ts`.
+// Shipped in the package on purpose, as the reference implementation of the molt API (unlike the
+// cloud fakes in test/fakes/); the molt provider never imports it.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';

@@ -1,9 +1,9 @@
 // Standalone entry of the molt reference server, for shells and examples:
-//   MOLT_TOKEN=dev-token node dist/src/fakes/molt-main.js --port 8089 --token-env MOLT_TOKEN
+//   MOLT_TOKEN=dev-token node dist/providers/molt/reference-main.js --port 8089 --token-env MOLT_TOKEN
 // Prints one line with the URL once it listens; stops on SIGINT/SIGTERM. The token is read from the
 // environment (never from argv, where `ps` would show it) and never printed.
 import { pathToFileURL } from 'node:url';
-import { startMoltServer, type MoltServer } from './molt-server.js';
+import { startMoltServer, type MoltServer } from './reference-server.js';
 
 export interface MoltMainOptions {
   host: string;

@@ -1,7 +1,8 @@
-// Slack-compatible alert payloads and their delivery over HTTP, shared by the webhook provider and
-// the `webhook` alert sink. The URL may reference environment variables as ${VAR} (webhook URLs
-// are secrets); only its origin is ever shown in errors or logs.
-import type { AlertMessage } from '../../src/providers/sdk.js';
+// Slack-compatible alert payloads and their delivery over HTTP, in the provider kit so that both the
+// webhook provider and the core `webhook` alert sink (src/telemetry) use it without core depending on
+// a plugin. The URL may reference environment variables as ${VAR} (webhook URLs are secrets); only its
+// origin is ever shown in errors or logs.
+import type { AlertMessage } from '../sdk.js';
 
 export interface SlackPayload {
   text: string;

@@ -1,15 +1,13 @@
 // One reconcile's read half, shared by plan, apply and watch: refresh (or reuse the state's view
-// with --refresh=false) and plan. Also the saved-plan file format and its staleness check.
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
-import { SpotfleetError, StalePlanError, PolicyViolation } from '../core/errors.js';
+// with --refresh=false) and plan. Saved plans live in saved-plan.ts, their staleness check in
+// plan-staleness.ts, the mandatory-policy gate in policy-gate.ts.
 import type { NodeInfo, Notice, Observed } from '../core/types.js';
 import type { StateFile } from '../state/types.js';
-import { writeFileAtomic } from '../state/store.js';
 import { nodeKey } from '../core/address.js';
 import { archiveNode } from './archive.js';
 import { advanceZoneStats, type AvailabilityObservation, type ZoneStats } from '../policy/uptime.js';
-import { planFleet, specHashOf, type PlanOptions } from './plan.js';
-import { evaluatePlanRules, isPolicySet, loadPolicySet } from '../policy/policy-set.js';
+import { planFleet, type PlanOptions } from './plan.js';
+import { evaluatePlanRules } from '../policy/policy-set.js';
 import { planJsonObject } from './render.js';
 import { refreshFleet, type RefreshOptions } from './refresh.js';
 import type { FleetSession } from './session.js';
@@ -21,8 +19,11 @@ export interface MakePlanOptions {
   targets?: string[];
   destroy?: boolean;
   refreshOptions?: RefreshOptions;
-  /** A compiled policy set; by default the fleet's `policies:` files are loaded. */
-  policies?: unknown;
+  /**
+   * The observation to plan from instead of a refresh: drill refreshes first, to find the workload
+   * and add the eviction notice it rehearses.
+   */
+  observed?: Observed;
   /** Collects each workload's decision input and decision (for `explain`). */
   captureDecisions?: PlanOptions['captureDecisions'];
   /**
@@ -48,9 +49,9 @@ export function observedFromState(state: StateFile, fleet: string, now: number, 
     notices: [],
     unknown: [],
   };
-  const nodes = new Set(obs.nodes.map((n) => `${n.provider}/${n.id}`));
+  const nodes = new Set(obs.nodes.map((n) => nodeKey(n.provider, n.id)));
   const ensureNode = (provider: string, id: string, n: Omit<NodeInfo, 'id' | 'provider' | 'state'>): void => {
-    const k = `${provider}/${id}`;
+    const k = nodeKey(provider, id);
     if (nodes.has(k)) return;
     nodes.add(k);
     // Marked: only the state's record stands behind it, none of the provider's own facts (its
@@ -72,19 +73,24 @@ export function observedFromState(state: StateFile, fleet: string, now: number, 
   return obs;
 }
 
+/**
+ * The one way every command plans (plan, apply, destroy, drill, explain, watch's reconciles):
+ * observe (refresh, the state's last view with `refresh: false`, or `observed`), then plan with the
+ * fleet's policy set as loadFleet compiled it, plan-scoped policies included.
+ */
 export async function makePlan(session: FleetSession, state: StateFile, opts: MakePlanOptions): Promise<{ plan: Plan; observed: Observed }> {
   const last = await session.store.readObservation();
   const observed =
     opts.refresh === false
       ? observedFromState(state, session.fleet.name, opts.now, last)
-      : await refreshFleet(session.providers, { ...opts.refreshOptions, ...(opts.knownNotices ? { notices: false } : {}) });
+      : opts.observed ?? await refreshFleet(session.providers, { ...opts.refreshOptions, ...(opts.knownNotices ? { notices: false } : {}) });
   // The market's history: what this refresh saw of each spot pool/zone, on top of what was seen before.
   observed.zoneStats = opts.refresh === false ? last?.zoneStats ?? {} : advanceZoneStats(last?.zoneStats as Record<string, ZoneStats> | undefined, spotAvailability(session.fleet, observed, opts.now));
   if (opts.knownNotices && opts.refresh !== false) {
-    const live = new Set(observed.nodes.filter((n) => n.state !== 'terminated').map((n) => `${n.provider}/${n.id}`));
-    observed.notices = opts.knownNotices.filter((n) => live.has(`${n.provider}/${n.node}`)).sort((a, b) => a.node.localeCompare(b.node) || a.id.localeCompare(b.id));
+    const live = new Set(observed.nodes.filter((n) => n.state !== 'terminated').map((n) => nodeKey(n.provider, n.id)));
+    observed.notices = opts.knownNotices.filter((n) => live.has(nodeKey(n.provider, n.node))).sort((a, b) => a.node.localeCompare(b.node) || a.id.localeCompare(b.id));
   }
-  const policies = opts.policies ?? (session.fleet.policies.length > 0 ? loadPolicySet(session.fleet.policies) : undefined);
+  const policies = session.policies;
   // The checkpoint archive is a node the plan can copy checkpoints to (before a lease is given back)
   // and restore them from; which leased nodes can reach it is each provider's storage's call.
   const archive = archiveNode(session.stateDir);
@@ -108,7 +114,7 @@ export async function makePlan(session: FleetSession, state: StateFile, opts: Ma
     zoneStats: observed.zoneStats as Record<string, ZoneStats>,
   });
   if (opts.refresh === false) plan.warnings.push('refresh skipped (--refresh=false): the plan reflects the last recorded observation and the state');
-  if (isPolicySet(policies) && policies.planRules.length > 0) plan.policyViolations = evaluatePlanRules(policies, planJsonObject(plan));
+  if (policies !== undefined && policies.planRules.length > 0) plan.policyViolations = evaluatePlanRules(policies, planJsonObject(plan));
   return { plan, observed };
 }
 
@@ -126,65 +132,4 @@ export function spotAvailability(fleet: FleetSession['fleet'], observed: Observe
     for (const [zone, available] of seen) out.push({ at: now, pool: pool.name, ...(zone ? { zone } : {}), available });
   }
   return out;
-}
-
-/** Mandatory policy violations block apply. */
-export function assertNoMandatoryViolations(plan: Plan): void {
-  const v = plan.changes.flatMap((c) => c.violations.filter((x) => x.level === 'mandatory').map((x) => ({ policy: x.policy, address: c.address, message: x.message })));
-  for (const x of plan.policyViolations ?? []) if (x.level === 'mandatory') v.push({ policy: x.policy, address: `fleet.${plan.fleet}`, message: x.message });
-  if (v.length > 0) throw new PolicyViolation(v);
-}
-
-interface SavedPlanFile {
-  format: 'spotfleet-plan';
-  version: 1;
-  /** Absolute path of the fleet the plan was made from. */
-  spec: string;
-  plan: Plan;
-}
-
-/** Saves a plan (mode 0600; it holds no secrets, but it describes the fleet). */
-export function savePlan(path: string, plan: Plan, spec: string): void {
-  const file: SavedPlanFile = { format: 'spotfleet-plan', version: 1, spec, plan };
-  writeFileAtomic(path, `${JSON.stringify(file)}\n`);
-}
-
-/** True when the file at path is a saved plan (rather than a fleet spec). */
-export function isSavedPlanFile(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    const fd = openSync(path, 'r');
-    const buf = Buffer.alloc(64);
-    readSync(fd, buf, 0, 64, 0);
-    closeSync(fd);
-    return buf.toString('utf8').startsWith('{"format":"spotfleet-plan"');
-  } catch {
-    return false;
-  }
-}
-
-export function readSavedPlanFile(path: string): { plan: Plan; spec: string } {
-  const plan = readSavedPlan(path);
-  const f = JSON.parse(readFileSync(path, 'utf8')) as SavedPlanFile;
-  return { plan, spec: f.spec };
-}
-
-export function readSavedPlan(path: string): Plan {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new SpotfleetError('PLAN_INVALID', `cannot read saved plan ${path}: ${(e as Error).message}`);
-  }
-  const f = parsed as Partial<SavedPlanFile>;
-  if (f.format !== 'spotfleet-plan' || f.version !== 1 || !f.plan) throw new SpotfleetError('PLAN_INVALID', `${path} is not a spotfleet plan file`);
-  return f.plan;
-}
-
-/** A saved plan may only be applied to the exact state and spec it was made against. */
-export function assertPlanFresh(plan: Plan, state: StateFile, session: FleetSession): void {
-  if (plan.state.lineage !== state.lineage) throw new StalePlanError(`it was made for state lineage ${plan.state.lineage}, but the state now has lineage ${state.lineage}`);
-  if (plan.state.serial !== state.serial) throw new StalePlanError(`the state changed since the plan was made (serial ${plan.state.serial} → ${state.serial})`);
-  if (plan.specHash !== specHashOf(session.fleet)) throw new StalePlanError('the fleet spec changed since the plan was made');
-  if (plan.fleet !== session.fleet.name) throw new StalePlanError(`it is for fleet "${plan.fleet}", not "${session.fleet.name}"`);
 }

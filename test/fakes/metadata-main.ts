@@ -1,6 +1,7 @@
-// Standalone entry for the metadata fakes, so the test lab can run one as its own process inside a
+// Standalone entry for the metadata fakes (a dev-only script: test/fakes/ is built by `npm run build`
+// but not shipped in the package), so the test lab can run one as its own process inside a
 // node's network namespace (bound to 169.254.169.254:80 there) and drive it over a control socket:
-//   node dist/src/fakes/metadata-main.js --cloud aws|gcp|azure --host H --port P --control-socket PATH
+//   node dist/test/fakes/metadata-main.js --cloud aws|gcp|azure --host H --port P --control-socket PATH
 // Prints one JSON line `{"ready":true,"url":…,"control":…}` on stdout once listening; SIGTERM or
 // SIGINT closes it and exits 0.
 import { startAwsImdsServer } from './aws-imds.js';
