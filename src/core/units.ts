@@ -60,13 +60,25 @@ export function roundUsd(usd: number): number {
  * hour); totals of money use `formatUsd`.
  */
 export function formatRate(n: number): string {
-  if (!Number.isFinite(n)) return String(n);
-  if (n === 0) return '0';
-  const abs = Math.abs(n);
-  // Past 4 integer digits, keep the integer (no exponent form, no false precision below 1).
-  const s = abs >= 10_000 ? String(Math.round(abs)) : trimZeros(Number(abs.toPrecision(4)).toFixed(Math.max(0, 3 - Math.floor(Math.log10(abs)))));
-  return (n < 0 ? '-' : '') + s;
+  // A plan formats the same few prices and savings for each of thousands of workloads: remember them.
+  const known = rateTexts.get(n);
+  if (known !== undefined) return known;
+  let s: string;
+  if (!Number.isFinite(n)) s = String(n);
+  else if (n === 0) s = '0';
+  else {
+    const abs = Math.abs(n);
+    // Past 4 integer digits, keep the integer (no exponent form, no false precision below 1).
+    s = (n < 0 ? '-' : '') + (abs >= 10_000 ? String(Math.round(abs)) : trimZeros(Number(abs.toPrecision(4)).toFixed(Math.max(0, 3 - Math.floor(Math.log10(abs))))));
+  }
+  if (rateTexts.size >= RATE_TEXTS_MAX) rateTexts.clear();
+  rateTexts.set(n, s);
+  return s;
 }
+
+/** formatRate's memory (a pure function of its number; bounded, so a long run cannot grow it). */
+const rateTexts = new Map<number, string>();
+const RATE_TEXTS_MAX = 4096;
 
 function trimZeros(s: string): string {
   return s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s;

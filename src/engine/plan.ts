@@ -220,7 +220,7 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
   ctx.index = buildIndex(ctx);
   let beforePerHour = 0;
   let afterPerHour = 0;
-  /** Each workload's $/h before and after, so a targeted plan counts only what it changes. */
+  /** Each workload's $/h before and after (by name), so a targeted plan counts only what it changes. */
   const perWorkload = new Map<string, { before: number; after: number }>();
   const specNames = new Set(fleet.workloads.map((w) => w.name));
   const names = new Set<string>([...specNames, ...byWorkload.keys()]);
@@ -231,7 +231,7 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     const r = planWorkload(ctx, name, spec, byWorkload.get(name) ?? []);
     beforePerHour += r.before;
     afterPerHour += r.after;
-    perWorkload.set(workloadAddress(name), r);
+    perWorkload.set(name, r);
   }
   planLeases(ctx);
   if (state.pending.length > 0) {
@@ -255,7 +255,7 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     changes = changes.filter((c) => addrs.has(c.address) || opts.targets?.includes(c.address));
     // Untargeted workloads stay as they are: the fleet's cost after is theirs now plus the targets' after.
     afterPerHour = 0;
-    for (const [addr, r] of perWorkload) afterPerHour += addrs.has(addr) ? r.after : r.before;
+    for (const [name, r] of perWorkload) afterPerHour += addrs.has(workloadAddress(name)) ? r.after : r.before;
   }
   changes.sort((a, b) => compareAddress(a.address, b.address));
   ctx.drift.sort((a, b) => compareAddress(a.address, b.address) || a.kind.localeCompare(b.kind));
@@ -284,8 +284,8 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
   return plan;
 }
 
-function workloadRecord(ctx: Ctx, name: string): WorkloadRecord | undefined {
-  const r = ctx.state.resources[workloadAddress(name)];
+function workloadRecord(ctx: Ctx, address: string): WorkloadRecord | undefined {
+  const r = ctx.state.resources[address];
   return r?.type === 'workload' ? r : undefined;
 }
 
@@ -423,7 +423,7 @@ interface Situation {
 
 function planWorkload(ctx: Ctx, name: string, spec: WorkloadSpec | undefined, instances: WorkloadInstance[]): WorkloadResult {
   const address = workloadAddress(name);
-  const rec = workloadRecord(ctx, name);
+  const rec = workloadRecord(ctx, address);
   // A provider that could not be read: what runs there is unknown, so nothing is stopped, restarted
   // or recorded for it.
   if (rec?.provider && ctx.unknownProviders.has(rec.provider) && instances.length === 0) {
@@ -635,49 +635,52 @@ function planPlacement(ctx: Ctx, sit: Situation, spec: WorkloadSpec, extras: Pla
   // A move in flight whose source no longer runs (stopped, or a crash between the stop and its
   // record): finish it, to its target or where its fallback rule allows.
   const inFlight = !primary && rec?.move ? rec.move : undefined;
-  const current: CurrentPlacement | undefined = primary && !specChanged
-    ? {
-        provider: primary.provider,
-        capacity: node?.capacity ?? rec?.capacity ?? 'on-demand',
-        node: primary.node,
-        pricePerGpuHour: node ? pricePerGpuHourOf(node) : rec?.pricePerGpuHour ?? 0,
-        since: rec?.since ?? Date.parse(primary.startedAt),
-        ...(rec?.pool ?? node?.pool ? { pool: (rec?.pool ?? node?.pool) as string } : {}),
-        ...(node?.zone ? { zone: node.zone } : {}),
-        ...(evicted ? { evicted: true } : {}),
-      }
-    : inFlight?.from.node
-      ? {
-          provider: inFlight.from.provider,
-          capacity: inFlight.from.capacity ?? 'spot',
-          node: inFlight.from.node,
-          pricePerGpuHour: rec?.pricePerGpuHour ?? 0,
-          since: rec?.since ?? now,
-          ...(inFlight.from.pool ? { pool: inFlight.from.pool } : {}),
-          ...(inFlight.from.zone ? { zone: inFlight.from.zone } : {}),
-          // The source no longer runs it: place it as the move's reason demands (fallback for an eviction).
-          evicted: true,
-        }
-      : undefined;
+  // Built field by field (no conditional spreads): this runs for every running workload.
+  let current: CurrentPlacement | undefined;
+  if (primary && !specChanged) {
+    current = {
+      provider: primary.provider,
+      capacity: node?.capacity ?? rec?.capacity ?? 'on-demand',
+      node: primary.node,
+      pricePerGpuHour: node ? pricePerGpuHourOf(node) : rec?.pricePerGpuHour ?? 0,
+      since: rec?.since ?? Date.parse(primary.startedAt),
+    };
+    const pool = rec?.pool ?? node?.pool;
+    if (pool) current.pool = pool;
+    if (node?.zone) current.zone = node.zone;
+    if (evicted) current.evicted = true;
+  } else if (inFlight?.from.node) {
+    current = {
+      provider: inFlight.from.provider,
+      capacity: inFlight.from.capacity ?? 'spot',
+      node: inFlight.from.node,
+      pricePerGpuHour: rec?.pricePerGpuHour ?? 0,
+      since: rec?.since ?? now,
+      ...(inFlight.from.pool ? { pool: inFlight.from.pool } : {}),
+      ...(inFlight.from.zone ? { zone: inFlight.from.zone } : {}),
+      // The source no longer runs it: place it as the move's reason demands (fallback for an eviction).
+      evicted: true,
+    };
+  }
   if (primary && specChanged) {
     // The workload will restart anyway; its own GPUs count as free for its new placement.
     const k = nodeKey(primary.provider, primary.node);
     ctx.index.setFree(k, (ctx.free.get(k) ?? 0) + primary.gpus);
   }
   const doneMs = (rec?.doneMs ?? 0) + (primary && rec?.since ? Math.max(0, now - rec.since) : 0);
+  const history: WorkloadDecisionInput['history'] = { preemptions: rec?.preemptions ?? [] };
+  if (rec?.lastMoveAt !== undefined) history.lastMoveAt = rec.lastMoveAt;
+  if (rec?.pinnedOnDemandUntil !== undefined) history.pinnedOnDemandUntil = rec.pinnedOnDemandUntil;
+  if (rec?.pinnedReason !== undefined) history.pinnedReason = rec.pinnedReason;
+  const progress: WorkloadDecisionInput['progress'] = rec?.lastCheckpoint ? { doneMs, lastCheckpointAt: Date.parse(rec.lastCheckpoint.mtime) } : { doneMs };
   const input: WorkloadDecisionInput = {
     workload: spec,
     options: withPoolHistory(placementOptions(ctx, spec, primary && !specChanged ? nodeKey(primary.provider, primary.node) : undefined), ctx.state.poolHistory, now),
-    history: {
-      preemptions: rec?.preemptions ?? [],
-      ...(rec?.lastMoveAt !== undefined ? { lastMoveAt: rec.lastMoveAt } : {}),
-      ...(rec?.pinnedOnDemandUntil !== undefined ? { pinnedOnDemandUntil: rec.pinnedOnDemandUntil } : {}),
-      ...(rec?.pinnedReason !== undefined ? { pinnedReason: rec.pinnedReason } : {}),
-    },
-    progress: { doneMs, ...(rec?.lastCheckpoint ? { lastCheckpointAt: Date.parse(rec.lastCheckpoint.mtime) } : {}) },
+    history,
+    progress,
     overhead: rec?.measuredOverhead ?? spec.overhead ?? DEFAULT_OVERHEAD,
-    ...(ctx.opts.zoneStats ? { zoneStats: ctx.opts.zoneStats } : {}),
   };
+  if (ctx.opts.zoneStats) input.zoneStats = ctx.opts.zoneStats;
   if (current) input.current = current;
   let decision = decideWorkload(input, { now, thresholds: ctx.fleet.defaults.thresholds, ...(ctx.opts.policies !== undefined ? { policies: ctx.opts.policies } : {}) });
   if (inFlight) decision = finishRecordedMove(inFlight, input.options, decision);
@@ -686,7 +689,8 @@ function planPlacement(ctx: Ctx, sit: Situation, spec: WorkloadSpec, extras: Pla
   ctx.opts.captureDecisions?.set(name, { input, decision });
   // Plain data from here on: lazily formatted reasons hold on to decide's inputs (every option of
   // every workload), which would keep a large plan's whole working set alive.
-  decision.reasons = decision.reasons.map((r) => ({ rule: r.rule, text: r.text, ...(r.numbers ? { numbers: r.numbers } : {}) }));
+  // (Built without spreads: this runs for every reason of every workload.)
+  decision.reasons = decision.reasons.map((r) => (r.numbers ? { rule: r.rule, text: r.text, numbers: r.numbers } : { rule: r.rule, text: r.text }));
   if (!primary && (decision.action === 'none' || decision.action === 'wait')) return planPending(ctx, sit, spec, decision, input, extras);
   return applyDecision(ctx, spec, sit, decision, specChanged, extras);
 }
@@ -808,16 +812,29 @@ function checkpointAndStop(ctx: Ctx, name: string, inst: WorkloadInstance, spec:
 
 function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: WorkloadDecision, specChanged: boolean, extras: PlacementExtras): WorkloadResult {
   const { name, address, rec, primary, node, evicted, adoptIds, before } = sit;
-  const beforeView = primary
-    ? { node: primary.node, capacity: node?.capacity ?? rec?.capacity ?? ('on-demand'), ...(rec?.pool ?? node?.pool ? { pool: (rec?.pool ?? node?.pool) as string } : {}), ...(node?.zone ? { zone: node.zone } : {}), pricePerHour: roundUsd(before) }
-    : undefined;
+  // The views and changes below are built field by field, in the order the plan file shows them:
+  // conditional spreads cost a slow copy per object, and this runs for every workload.
+  let beforeView: NonNullable<ResourceChange['before']> | undefined;
+  if (primary) {
+    const pool = rec?.pool ?? node?.pool;
+    beforeView = { node: primary.node, capacity: node?.capacity ?? rec?.capacity ?? 'on-demand' };
+    if (pool) beforeView.pool = pool;
+    if (node?.zone) beforeView.zone = node.zone;
+    beforeView.pricePerHour = roundUsd(before);
+  }
   const base = { address, reasons: decision.reasons, money: decision.money, violations: decision.violations };
   const stay = (decision.action === 'stay' || (decision.action === 'none' && primary && !evicted)) && !specChanged;
   if (primary && stay) {
     const ids = [...adoptIds];
     // A move whose source still runs and that the plan no longer makes (a crash before the stop): over.
     if (rec?.move) ids.push(pushRecord(ctx, sit, { phase: 'running', clearMove: true, message: 'the recorded move is not needed any more' }, [...adoptIds]));
-    ctx.changes.push({ ...base, change: 'no-op', ...(beforeView ? { before: beforeView, after: beforeView } : {}), actions: ids });
+    const change = { address, reasons: base.reasons, money: base.money, violations: base.violations, change: 'no-op' } as ResourceChange;
+    if (beforeView) {
+      change.before = beforeView;
+      change.after = beforeView;
+    }
+    change.actions = ids;
+    ctx.changes.push(change);
     return { before, after: before };
   }
   if (primary && (decision.action === 'wait' || decision.action === 'none')) {
@@ -854,10 +871,11 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
       if (b.bid) bid = b.pricePerGpuHour;
     }
     const paidPerGpuHour = bid ?? target.pricePerGpuHour;
+    const leaseAddr = leaseAddressForKey(target.pool, key, `new-${name}`);
     ctx.actions.push({
       id: acquireId,
       kind: 'acquire',
-      address: leaseAddressForKey(target.pool, key, `new-${name}`),
+      address: leaseAddr,
       deps: [],
       summary: `acquire ${spec.gpus}×${target.gpuModel} ${target.capacity} in ${target.pool}${target.zone ? `/${target.zone}` : ''} at $${roundUsd(paidPerGpuHour)}/GPU-h${bid !== undefined ? ` (bid; spot $${roundUsd(target.pricePerGpuHour)})` : ''}`,
       provider: target.provider,
@@ -874,7 +892,7 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
       forWorkload: name,
     });
     ctx.changes.push({
-      address: leaseAddressForKey(target.pool, key, `new-${name}`),
+      address: leaseAddr,
       change: 'create',
       after: { capacity: target.capacity, pool: target.pool, ...(target.zone ? { zone: target.zone } : {}), pricePerHour: roundUsd(paidPerGpuHour * spec.gpus) },
       reasons: leaseReasons,
@@ -951,16 +969,22 @@ function applyDecision(ctx: Ctx, spec: WorkloadSpec, sit: Situation, decision: W
   const after = placement.pricePerGpuHour * spec.gpus;
   const change: ChangeKind = primary ? 'replace' : 'create';
   const reasons = extras.restart === 'failure' || extras.restart === 'preemption' ? [{ rule: 'lifecycle', text: extras.restart === 'failure' ? 'restart after a failure, from its newest verified checkpoint' : 'restart after a preemption, from its newest verified checkpoint' }, ...base.reasons] : base.reasons;
-  ctx.changes.push({
-    ...base,
+  const afterView: NonNullable<ResourceChange['after']> = target.node ? { node: target.node, capacity: target.capacity } : { capacity: target.capacity };
+  afterView.pool = target.pool;
+  if (target.zone) afterView.zone = target.zone;
+  afterView.pricePerHour = roundUsd(after);
+  const changed = {
+    address,
     reasons,
     // A bid pays more than the quote decide priced: show what will really be paid.
     money: placement.pricePerGpuHour !== target.pricePerGpuHour ? { ...decision.money, afterPerHour: roundUsd(after) } : decision.money,
+    violations: base.violations,
     change,
-    ...(beforeView ? { before: beforeView } : {}),
-    after: { ...(target.node ? { node: target.node } : {}), capacity: target.capacity, pool: target.pool, ...(target.zone ? { zone: target.zone } : {}), pricePerHour: roundUsd(after) },
-    actions: ids,
-  });
+  } as ResourceChange;
+  if (beforeView) changed.before = beforeView;
+  changed.after = afterView;
+  changed.actions = ids;
+  ctx.changes.push(changed);
   return { before, after };
 }
 

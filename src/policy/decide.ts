@@ -249,7 +249,10 @@ export function decideWorkload(input: WorkloadDecisionInput, ctx: DecideContext)
     return d;
   };
   const costReason = (text: string | (() => string), n: CostNumbers): void => {
-    const numbers = { ...n, minSavingsPerHour: th.minSavingsPerHour };
+    // `n` is this decision's own (a fresh priceMove result, read only by decision() after this):
+    // the threshold is added to it rather than to a copy of its 24 numbers, for every workload.
+    const numbers = n as unknown as Record<string, number>;
+    numbers.minSavingsPerHour = th.minSavingsPerHour;
     reasons.push(typeof text === 'string' ? { rule: 'cost-benefit', text, numbers } : lazyReason('cost-benefit', numbers, text));
   };
   const noCapacity = (): WorkloadDecision => {
