@@ -590,7 +590,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
           if (child.exitCode !== null) throw new Error(`lab: metadata command exited ${child.exitCode}: ${Buffer.concat(chunks).toString()}`);
           const r = await run('ip', ['netns', 'exec', n.netns, 'curl', '-s', '-o', '/dev/null', '-m', '1', '-w', '%{http_code}', probe]);
           return r.stdout.trim() !== '000' && r.stdout.trim() !== '';
-        }, 15_000, 50);
+        }, 45_000, 50); // a node process starting on a loaded machine can take a while
         const pid = child.pid as number;
         return {
           pid,
