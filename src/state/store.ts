@@ -15,7 +15,7 @@ import { LockError, SpotfleetError, StateConflictError, type LockHolder } from '
 import type { Observed } from '../core/types.js';
 import { STATE_VERSION, type StateFile, type WorkloadPhase } from './types.js';
 import { restoreFromLedgerBackup, restoreMovesInto, writeLedgerBackup } from './ledger-backup.js';
-import { createLockFile, readLockFile, STALE_UNREADABLE_LOCK_MS } from './lock-file.js';
+import { createLockFile, pidAlive, readLockFile, STALE_UNREADABLE_LOCK_MS } from './lock-file.js';
 import { mergeUnsaved, stateWriteError, writeRecoveryFile, type UnsavedInfo } from './recovery.js';
 import { stateShapeProblems } from './schema.js';
 
@@ -88,15 +88,6 @@ export async function updateWithRetry(store: Pick<StateStore, 'read' | 'write'>,
       if (!(e instanceof StateConflictError) || i + 1 >= attempts) throw e;
       await new Promise((r) => setTimeout(r, 2 + Math.random() * 10 * (i + 1)));
     }
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
