@@ -16,7 +16,7 @@
 // only once it is known), so the table shows what watch would have done. Pure.
 import { formatTable } from '../core/text.js';
 import { HOUR_MS } from '../core/units.js';
-import type { SpotTrace } from '../core/trace.js';
+import { tickAt, type SpotTrace } from '../core/trace.js';
 import type { PlacementOption } from '../policy/types.js';
 import { decideWarning, recordPoolEvent, type OnWarning, type PoolHistory, type WarningResponse } from '../policy/warning.js';
 import type { MigrationOverhead, WorkloadSpec } from '../spec/types.js';
@@ -108,15 +108,8 @@ function availableAt(trace: SpotTrace, z: number, t: number): boolean {
 }
 
 function priceAt(trace: SpotTrace, z: number, t: number): number {
-  const ts = trace.times;
-  let lo = 0;
-  let hi = ts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if ((ts[mid] as number) <= t) lo = mid;
-    else hi = mid - 1;
-  }
-  const p = (trace.spotPrice[z] as Float64Array)[Math.max(0, lo)] as number;
+  // Before the trace, its first tick's price.
+  const p = (trace.spotPrice[z] as Float64Array)[Math.max(0, tickAt(trace, t))] as number;
   return (Number.isFinite(p) ? p : (trace.onDemandPrice[z] as number) * 0.3) / trace.gpusPerInstance;
 }
 

@@ -2,7 +2,7 @@
 // options, opening the fleet, taking the lock, and progress lines while apply runs.
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import { CancelledError, UsageError } from '../core/errors.js';
+import { CancelledError, UsageError, type SpecProblem } from '../core/errors.js';
 import { formatDuration, parseDuration } from '../core/units.js';
 import type { ApplyEvent } from '../engine/apply.js';
 import { describeTransferProgress, formatBytes } from '../engine/progress.js';
@@ -51,8 +51,13 @@ export function lockTimeoutMs(opts: StateOptions): number {
 export async function openSession(app: CliApp, path: string | undefined, opts: StateOptions & { withoutProviders?: boolean }): Promise<FleetSession> {
   const spec = specPathArg(path);
   const session = await openFleet(spec, { stateDir: stateDirOf(spec, opts.state), backend: backendOverride(opts), ...(opts.withoutProviders ? { withoutProviders: true } : {}) });
-  for (const w of session.warnings) app.io.err(`${w.file}:${w.line}:${w.col}: warning: ${w.message}`);
+  printSpecWarnings(app, session.warnings);
   return session;
+}
+
+/** The spec's warnings, each `file:line:col: warning: message`, on stderr. */
+export function printSpecWarnings(app: CliApp, warnings: readonly SpecProblem[]): void {
+  for (const w of warnings) app.io.err(`${w.file}:${w.line}:${w.col}: warning: ${w.message}`);
 }
 
 export interface ConfirmOptions {

@@ -13,7 +13,7 @@ import { openFleet } from '../engine/session.js';
 import { preemptionRateFromHistory, warningFollowProbability, type PoolHistory } from '../policy/warning.js';
 import type { PoolSpec } from '../spec/types.js';
 import { specPathArg, stateDirOf, type CliApp } from './app.js';
-import { PROVIDERS_JSON_FORMAT, addProviderOptions, created, openFleetProviders, timeoutMs, type ProviderCommandOptions } from './providers.js';
+import { PROVIDERS_JSON_FORMAT, addProviderOptions, created, openFleetProviders, sortedSpecs, timeoutMs, type ProviderCommandOptions } from './providers.js';
 import { cmp } from './util.js';
 import { formatTable } from '../core/text.js';
 import { withTimeout } from '../engine/refresh.js';
@@ -163,8 +163,8 @@ export function register(program: Command, app: CliApp): void {
     try {
       const nodes: NodeInfo[] = [];
       await Promise.all(
-        opened.providers.map(async (o) => {
-          const p = created(o);
+        sortedSpecs(opened).map(async (o) => {
+          const p = created(opened, o.name);
           if (!p.nodes) return;
           try {
             nodes.push(...(await withTimeout(p.name, 'nodes.list', ms, p.nodes.list())));
@@ -175,12 +175,10 @@ export function register(program: Command, app: CliApp): void {
         }),
       );
       nodes.sort((a, b) => cmp(a.provider, b.provider) || cmp(a.id, b.id));
-      const byName = new Map(opened.providers.map((o) => [o.spec.name, o]));
       const markets: MarketRow[] = [];
       for (const pool of [...opened.fleet.pools].sort((a, b) => cmp(a.name, b.name))) {
-        const o = byName.get(pool.provider);
-        if (!o) continue;
-        const p = created(o);
+        if (!opened.fleet.providers.some((s) => s.name === pool.provider)) continue;
+        const p = created(opened, pool.provider);
         try {
           markets.push(...(await marketRows(pool, p, nodes, ms)));
         } catch (e) {

@@ -5,12 +5,13 @@ import type { Command } from 'commander';
 import { ProviderError, SpotfleetError, UsageError, errorMessage } from '../core/errors.js';
 import { JSON_FORMAT_VERSION, jsonDocument } from '../core/json.js';
 import { parseDuration } from '../core/units.js';
-import { BUILTIN_PROVIDERS, createProvider, loadProviderFactory, silentLogger } from '../providers/registry.js';
+import { BUILTIN_PROVIDERS, loadProviderFactory } from '../providers/registry.js';
 import { providerDocMarkdown } from '../providers/docs.js';
 import { capabilitiesOf, type CapabilityName, type Provider } from '../providers/sdk.js';
-import { loadFleet } from '../spec/load.js';
-import type { Fleet, ProviderInstanceSpec } from '../spec/types.js';
+import { openFleet, type FleetProviders } from '../engine/session.js';
+import type { ProviderInstanceSpec } from '../spec/types.js';
 import { specPathArg, stateDirOf, type CliApp } from './app.js';
+import { printSpecWarnings } from './common.js';
 import { formatTable, paint } from '../core/text.js';
 import { cmp } from './util.js';
 import { withTimeout } from '../engine/refresh.js';
@@ -18,19 +19,6 @@ import { registerProvidersLock } from './providers-lock.js';
 
 /** Version of the `--json` output of providers/nodes/sim: the one JSON contract version (docs/json.md). */
 export const PROVIDERS_JSON_FORMAT = JSON_FORMAT_VERSION;
-
-export interface OpenedProvider {
-  spec: ProviderInstanceSpec;
-  provider?: Provider;
-  /** Why it could not be created. */
-  error?: string;
-}
-
-export interface OpenedFleet {
-  fleet: Fleet;
-  providers: OpenedProvider[];
-  close(): Promise<void>;
-}
 
 /** Options every provider-facing command takes. */
 export interface ProviderCommandOptions {
@@ -53,37 +41,27 @@ export function timeoutMs(opts: ProviderCommandOptions): number {
 }
 
 /**
- * Loads the fleet and creates every provider instance (sorted by name). A provider that cannot be
- * created is returned with its error, so the caller decides whether that fails the command.
+ * Opens the fleet's providers for a command that talks to them (no state store). A provider that
+ * cannot be created stays out of `providers`, its error in `failed`: the caller decides whether
+ * that fails the command.
  */
-export async function openFleetProviders(app: CliApp, path: string | undefined, opts: ProviderCommandOptions): Promise<OpenedFleet> {
+export async function openFleetProviders(app: CliApp, path: string | undefined, opts: ProviderCommandOptions): Promise<FleetProviders> {
   const spec = specPathArg(path);
-  const { fleet, warnings } = await loadFleet(spec);
-  for (const w of warnings) app.io.err(`${w.file}:${w.line}:${w.col}: warning: ${w.message}`);
-  const stateDir = stateDirOf(spec, opts.state);
-  const specs = [...fleet.providers].sort((a, b) => cmp(a.name, b.name));
-  const providers = await Promise.all(
-    specs.map(async (s): Promise<OpenedProvider> => {
-      try {
-        return { spec: s, provider: await createProvider(s, { fleet: fleet.name, specDir: fleet.dir, stateDir, log: silentLogger, pools: fleet.pools }) };
-      } catch (e) {
-        return { spec: s, error: errorMessage(e) };
-      }
-    }),
-  );
-  return {
-    fleet,
-    providers,
-    close: async () => {
-      await Promise.all(providers.map(async (p) => p.provider?.close?.().catch(() => undefined)));
-    },
-  };
+  const opened = await openFleet(spec, { stateDir: stateDirOf(spec, opts.state), withoutStore: true, providerErrors: 'keep' });
+  printSpecWarnings(app, opened.warnings);
+  return opened;
 }
 
-/** A provider that was created, or a ProviderError naming why not. */
-export function created(p: OpenedProvider): Provider {
-  if (!p.provider) throw new ProviderError(p.spec.name, p.error ?? 'not available');
-  return p.provider;
+/** The fleet's provider instances, by name: the order these commands list and ask them in. */
+export function sortedSpecs(opened: FleetProviders): ProviderInstanceSpec[] {
+  return [...opened.fleet.providers].sort((a, b) => cmp(a.name, b.name));
+}
+
+/** The provider instance `name` of an opened fleet, or a ProviderError naming why it did not start. */
+export function created(opened: FleetProviders, name: string): Provider {
+  const p = opened.providers.get(name);
+  if (!p) throw new ProviderError(name, opened.failed.get(name) ?? 'not available');
+  return p;
 }
 
 /** `provider "x": message`, without saying the name twice. */
@@ -152,16 +130,17 @@ export function register(program: Command, app: CliApp): void {
     const opened = await openFleetProviders(app, path, opts);
     try {
       const rows: ProviderRow[] = await Promise.all(
-        opened.providers.map(async (o): Promise<ProviderRow> => {
+        sortedSpecs(opened).map(async (s): Promise<ProviderRow> => {
           let description = '';
           try {
-            description = (await loadProviderFactory(o.spec.type, o.spec.package, opened.fleet.dir)).description;
+            description = (await loadProviderFactory(s.type, s.package, opened.fleet.dir)).description;
           } catch {
             description = '';
           }
-          const base = { name: o.spec.name, type: o.spec.type, package: o.spec.package ?? null, description };
-          if (!o.provider) return { ...base, capabilities: [], health: { ok: false, error: o.error ?? 'not available' } };
-          return { ...base, capabilities: capabilitiesOf(o.provider), health: await checkHealth(o.provider, ms) };
+          const base = { name: s.name, type: s.type, package: s.package ?? null, description };
+          const p = opened.providers.get(s.name);
+          if (!p) return { ...base, capabilities: [], health: { ok: false, error: opened.failed.get(s.name) ?? 'not available' } };
+          return { ...base, capabilities: capabilitiesOf(p), health: await checkHealth(p, ms) };
         }),
       );
       const { io } = app;

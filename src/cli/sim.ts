@@ -9,22 +9,23 @@ import { SpotfleetError, UsageError } from '../core/errors.js';
 import type { NodeInfo, NoticeKind } from '../core/types.js';
 import { formatDuration, parseDuration } from '../core/units.js';
 import type { Provider } from '../providers/sdk.js';
+import type { FleetProviders } from '../engine/session.js';
 import type { CliApp } from './app.js';
 import { toSnakeJson } from '../core/json.js';
-import { PROVIDERS_JSON_FORMAT, addProviderOptions, openFleetProviders, timeoutMs, type OpenedFleet, type ProviderCommandOptions } from './providers.js';
+import { PROVIDERS_JSON_FORMAT, addProviderOptions, openFleetProviders, sortedSpecs, timeoutMs, type ProviderCommandOptions } from './providers.js';
 import { cmp } from './util.js';
 import { withTimeout } from '../engine/refresh.js';
 
 const KINDS: NoticeKind[] = ['preemption', 'rebalance', 'maintenance', 'termination'];
 
 /** Finds the one node called `ref` (`node` or `provider/node`) among providers that can `need`. */
-async function findNode(opened: OpenedFleet, ref: string, need: 'evict' | 'restore', ms: number): Promise<{ provider: Provider; node: NodeInfo }> {
+async function findNode(opened: FleetProviders, ref: string, need: 'evict' | 'restore', ms: number): Promise<{ provider: Provider; node: NodeInfo }> {
   const { provider: wantProvider, id } = splitProviderKey(ref);
   const hits: { provider: Provider; node: NodeInfo }[] = [];
   const known: string[] = [];
-  for (const o of opened.providers) {
-    if (wantProvider !== undefined && o.spec.name !== wantProvider) continue;
-    const p = o.provider;
+  for (const s of sortedSpecs(opened)) {
+    if (wantProvider !== undefined && s.name !== wantProvider) continue;
+    const p = opened.providers.get(s.name);
     if (!p?.nodes) continue;
     const nodes = await withTimeout(p.name, 'nodes.list', ms, p.nodes.list());
     for (const n of nodes) {
@@ -99,12 +100,13 @@ export function register(program: Command, app: CliApp): void {
     const opened = await openFleetProviders(app, path, opts);
     try {
       const rows: { provider: string; at: string }[] = [];
-      for (const o of opened.providers) {
-        if (o.spec.type !== 'sim' || !o.provider?.capacity) continue;
+      for (const s of sortedSpecs(opened)) {
+        const p = opened.providers.get(s.name);
+        if (s.type !== 'sim' || !p?.capacity) continue;
         // The market's quotes carry its simulated time: no extra SDK surface needed.
-        const quotes = await withTimeout(o.spec.name, 'prices', ms, o.provider.capacity.prices({}));
+        const quotes = await withTimeout(s.name, 'prices', ms, p.capacity.prices({}));
         const at = quotes[0]?.at;
-        if (at) rows.push({ provider: o.spec.name, at });
+        if (at) rows.push({ provider: s.name, at });
       }
       rows.sort((a, b) => cmp(a.provider, b.provider));
       if (rows.length === 0) throw new SpotfleetError('NOT_FOUND', `fleet "${opened.fleet.name}" has no sim provider`);

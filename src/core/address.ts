@@ -24,6 +24,20 @@ export function providerKey(provider: string, id: string): string {
   return `${provider}/${id}`;
 }
 
+/**
+ * The key of one zone of a pool, as `poolHistory` and `zoneStats` hold their records: `pool/zone`
+ * (`pool/` for a pool without zones). The one place that spells it.
+ * @example poolZoneKey('spot', 'us-east-1a') // 'spot/us-east-1a'
+ */
+export function poolZoneKey(pool: string | undefined, zone: string | undefined): string {
+  return `${pool ?? ''}/${zone ?? ''}`;
+}
+
+/** A pool's zone as text says it: `pool/zone`, or `pool` without a zone. */
+export function poolZoneLabel(pool: string, zone: string | undefined): string {
+  return zone ? `${pool}/${zone}` : pool;
+}
+
 /** The key of a node across providers (`provider/node`): `providerKey` named for its commonest use. */
 export const nodeKey: (provider: string, nodeId: string) => string = providerKey;
 

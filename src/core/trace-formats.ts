@@ -216,6 +216,16 @@ function columnIndex(header: string[], names: string[], source: string, required
   return -1;
 }
 
+/** The time and the zone of a row of a long CSV (prices, or a probe log). */
+function timeAndZone(cells: string[], ti: number, zi: number, source: string, line: number): { t: number; z: string } {
+  const rawT = cells[ti] ?? '';
+  const t = parseTraceTime(rawT);
+  if (!Number.isFinite(t)) throw bad(source, line, `timestamp: expected an ISO-8601 time or epoch seconds, got "${rawT}"`);
+  const z = (cells[zi] ?? '').trim();
+  if (z === '') throw bad(source, line, 'zone: expected a zone name, got an empty cell');
+  return { t, z };
+}
+
 /** The long CSV: `timestamp, zone, available, spot_price[, on_demand_price][, region]`, one row per zone and time. */
 export function parseLongCsv(text: string, source: string, notes: string[]): Map<string, ZoneSeries> {
   const { header, rows } = readCsv(text, source);
@@ -228,11 +238,7 @@ export function parseLongCsv(text: string, source: string, notes: string[]): Map
   const out = new Map<string, ZoneSeries>();
   const events: { t: number; z: string; a: number; p: number; line: number }[] = [];
   for (const { line, cells } of rows) {
-    const rawT = cells[ti] ?? '';
-    const t = parseTraceTime(rawT);
-    if (!Number.isFinite(t)) throw bad(source, line, `timestamp: expected an ISO-8601 time or epoch seconds, got "${rawT}"`);
-    const z = (cells[zi] ?? '').trim();
-    if (z === '') throw bad(source, line, 'zone: expected a zone name, got an empty cell');
+    const { t, z } = timeAndZone(cells, ti, zi, source, line);
     const a = parseAvailable(cells[ai] ?? '');
     if (a === undefined) throw bad(source, line, `available: expected 1/0 or true/false, got "${cells[ai] ?? ''}"`);
     const pc = (cells[pi] ?? '').trim();
@@ -276,11 +282,7 @@ export function parseProbeLog(text: string, source: string, minLaunched: number,
   const li = columnIndex(header, ['launched'], source, true);
   const events: { t: number; z: string; n: number; line: number }[] = [];
   for (const { line, cells } of rows) {
-    const rawT = cells[ti] ?? '';
-    const t = parseTraceTime(rawT);
-    if (!Number.isFinite(t)) throw bad(source, line, `timestamp: expected an ISO-8601 time or epoch seconds, got "${rawT}"`);
-    const z = (cells[zi] ?? '').trim();
-    if (z === '') throw bad(source, line, 'zone: expected a zone name, got an empty cell');
+    const { t, z } = timeAndZone(cells, ti, zi, source, line);
     const q = Number((cells[qi] ?? '').trim());
     const n = Number((cells[li] ?? '').trim());
     if (!Number.isInteger(q) || q < 1) throw bad(source, line, `requested: expected a whole number ≥ 1, got "${cells[qi] ?? ''}"`);

@@ -30,6 +30,7 @@
 // Late (NSDI'24: Uniform Progress and its safety net) and ROSS (INFOCOM'26: a deadline-to-work
 // ratio that triggers on-demand) reason about moving vs staying is summarised in docs/traces.md.
 import { egressUsd, regionOfZone, regionRef, type RegionRef } from '../core/egress.js';
+import { poolZoneLabel } from '../core/address.js';
 import type { DecideContext, PlacementOption, Reason, WorkloadDecisionInput } from './types.js';
 import { availabilityFraction, estimateUptime, expectedDownHours, meanUpHours, survival, zoneStatsKey, type UptimeEstimate, type ZoneStats } from './uptime.js';
 
@@ -170,7 +171,7 @@ export function adviseDeadline(input: WorkloadDecisionInput, ctx: DecideContext,
   for (const o of input.options) {
     if (!o.available) continue;
     if (o.capacity === 'on-demand') {
-      if (!od || o.pricePerGpuHour < od.pricePerGpuHour || (o.pricePerGpuHour === od.pricePerGpuHour && key(o) < key(od))) od = o;
+      if (!od || o.pricePerGpuHour < od.pricePerGpuHour || (o.pricePerGpuHour === od.pricePerGpuHour && zoneStatsKey(o) < zoneStatsKey(od))) od = o;
       continue;
     }
     if (running && cur.capacity === 'spot' && same(o, cur)) {
@@ -181,7 +182,7 @@ export function adviseDeadline(input: WorkloadDecisionInput, ctx: DecideContext,
     if (o.availableSince !== undefined && now - o.availableSince < needUptime) continue;
     // Each expected preemption costs a changeover of paid time without progress.
     const score = o.pricePerGpuHour * (1 + tuning.preemptionWeight * (o.preemptionRatePerHour ?? 0) * C);
-    if (score < bestScore || (score === bestScore && best && key(o) < key(best))) {
+    if (score < bestScore || (score === bestScore && best && zoneStatsKey(o) < zoneStatsKey(best))) {
       best = o;
       bestScore = score;
     }
@@ -209,7 +210,7 @@ export function adviseDeadline(input: WorkloadDecisionInput, ctx: DecideContext,
       const b = best;
       return {
         mode: 'spot-or-wait',
-        reason: lazyReason('deadline-slack', numbers, () => `move to spot at ${b.pool}${b.zone ? `/${b.zone}` : ''} ($${b.pricePerGpuHour}/GPU-h): cheaper than $${here.pricePerGpuHour}/GPU-h here by more than the changeover over the expected stay`),
+        reason: lazyReason('deadline-slack', numbers, () => `move to spot at ${poolZoneLabel(b.pool, b.zone)} ($${b.pricePerGpuHour}/GPU-h): cheaper than $${here.pricePerGpuHour}/GPU-h here by more than the changeover over the expected stay`),
         recommended: { action: 'move', target: b },
       };
     }
@@ -231,7 +232,7 @@ export function adviseDeadline(input: WorkloadDecisionInput, ctx: DecideContext,
     const b = best;
     return {
       mode: 'spot-or-wait',
-      reason: lazyReason('deadline-slack', numbers, () => `spot at ${b.pool}${b.zone ? `/${b.zone}` : ''} ($${b.pricePerGpuHour}/GPU-h): ${fmtH(slack)} h of slack`),
+      reason: lazyReason('deadline-slack', numbers, () => `spot at ${poolZoneLabel(b.pool, b.zone)} ($${b.pricePerGpuHour}/GPU-h): ${fmtH(slack)} h of slack`),
       recommended: { action, target: b },
     };
   }
@@ -248,10 +249,6 @@ export function adviseDeadline(input: WorkloadDecisionInput, ctx: DecideContext,
 
 function same(o: PlacementOption, cur: NonNullable<WorkloadDecisionInput['current']>): boolean {
   return o.capacity === cur.capacity && (o.zone ?? '') === (cur.zone ?? '') && (cur.pool === undefined || o.pool === cur.pool);
-}
-
-function key(o: PlacementOption): string {
-  return `${o.pool}/${o.zone ?? ''}`;
 }
 
 /** The region of an option (its own, else its zone's); undefined when it has neither (no egress). */
@@ -343,7 +340,7 @@ export function breakEven(fromPrice: number, fromStayHours: number, fromEndProb:
 }
 
 function where(o: PlacementOption): string {
-  return `${o.pool}${o.zone ? `/${o.zone}` : ''}`;
+  return poolZoneLabel(o.pool, o.zone);
 }
 
 /** Delays (in changeovers) at which a move is reconsidered before it is made now. */
@@ -433,7 +430,7 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
     if (!(est.progressHours > 0)) continue;
     const egress = egressTo(input, o, from);
     const perProgress = (o.pricePerGpuHour * G * est.paidHours + egress + slackValue(o.pricePerGpuHour) * G * (est.paidHours - est.progressHours)) / (G * est.progressHours);
-    if (!best || perProgress < best.perProgress || (perProgress === best.perProgress && key(o) < key(best.o))) best = { o, est, egress, perProgress };
+    if (!best || perProgress < best.perProgress || (perProgress === best.perProgress && zoneStatsKey(o) < zoneStatsKey(best.o))) best = { o, est, egress, perProgress };
   }
   // The cheapest zone that is down now, as it would be once back (for "take spot now, or wait for it").
   let cheaper: { o: PlacementOption; perProgress: number; downHours: number } | undefined;

@@ -19,6 +19,7 @@
 //   endProb       = P(r < C + W)           chance it ends before the job, forcing another move
 // where r is the residual up-time. Staying (no changeover) is the same with C = 0.
 import { HOUR_MS } from '../core/units.js';
+import { poolZoneKey } from '../core/address.js';
 
 /** What has been seen of one zone's (pool's) spot availability. */
 export interface ZoneStats {
@@ -56,7 +57,7 @@ export const DEFAULT_PRIOR_UP_MS = HOUR_MS;
 
 /** The key of a pool/zone in `WorkloadDecisionInput.zoneStats`. */
 export function zoneStatsKey(o: { pool?: string | undefined; zone?: string | undefined }): string {
-  return `${o.pool ?? ''}/${o.zone ?? ''}`;
+  return poolZoneKey(o.pool, o.zone);
 }
 
 /**

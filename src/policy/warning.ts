@@ -12,6 +12,7 @@
 // the numbers are computed and shown either way (`explain`).
 import type { CapacityType, CheckpointInfo, Notice, NoticeKind } from '../core/types.js';
 import { HOUR_MS, formatUsd, roundUsd } from '../core/units.js';
+import { poolZoneKey, poolZoneLabel } from '../core/address.js';
 import type { Reason, PlacementOption, WorkloadDecision, WorkloadDecisionInput, CurrentPlacement } from './types.js';
 
 export type WarningResponse = 'prepare' | 'move' | 'ignore';
@@ -93,7 +94,7 @@ export function warningFollowProbability(h: PoolHistory | undefined): number {
 
 /** The pool/zone key of `poolHistory`. */
 export function poolHistoryKey(pool: string, zone?: string): string {
-  return `${pool}/${zone ?? ''}`;
+  return poolZoneKey(pool, zone);
 }
 
 /**
@@ -246,7 +247,7 @@ export function usePreparedTarget(p: PreparedMove | undefined, options: readonly
   const o = options.find((x) => x.available && x.provider === p.provider && x.node === p.node);
   if (!o) return { ...decision, reasons: [...decision.reasons, { rule: 'warning', text: `the target prepared for the ${p.kind} warning (${p.node}) has no room now: the fallback rule decides` }] };
   const copied = p.checkpoint ? `, checkpoint pre-copied ${new Date(Date.parse(p.checkpoint.mtime)).toISOString()}` : '';
-  return { ...decision, action: 'move', target: o, reasons: [...decision.reasons, { rule: 'warning', text: `move to ${o.pool}${o.zone ? `/${o.zone}` : ''} on ${p.node}, prepared for the ${p.kind} warning${copied}: only the delta moves now` }] };
+  return { ...decision, action: 'move', target: o, reasons: [...decision.reasons, { rule: 'warning', text: `move to ${poolZoneLabel(o.pool, o.zone)} on ${p.node}, prepared for the ${p.kind} warning${copied}: only the delta moves now` }] };
 }
 
 export interface WarningDecisionInput extends WorkloadDecisionInput {
@@ -354,7 +355,7 @@ export function renderWarningDecision(w: WarningRecord, o: { history?: PoolHisto
   out.push(`  emergency downtime ${formatRateNum(n.emergencyDowntimeHours)}h, prepared downtime ${formatRateNum(n.preparedDowntimeHours)}h, target held up to ${formatRateNum(n.holdHours)}h`);
   for (const r of w.reasons) out.push(`  ${r}`);
   const t = w.target;
-  out.push(`  answer: ${w.response} (onWarning: ${w.configured})${t && w.response !== 'ignore' ? ` → ${t.pool}${t.zone ? `/${t.zone}` : ''} (${t.capacity}${t.node ? `, node ${t.node}` : ', new capacity'}) at ${formatUsd(t.pricePerGpuHour)}/GPU-h` : ''}`);
+  out.push(`  answer: ${w.response} (onWarning: ${w.configured})${t && w.response !== 'ignore' ? ` → ${poolZoneLabel(t.pool, t.zone)} (${t.capacity}${t.node ? `, node ${t.node}` : ', new capacity'}) at ${formatUsd(t.pricePerGpuHour)}/GPU-h` : ''}`);
   if (!o.live) out.push(`  outcome: ${w.outcome === 'followed' ? 'an eviction followed' : w.outcome === 'not-followed' ? 'no eviction within the window' : w.outcome === 'moved' ? 'moved on the warning' : 'open (within its window)'}`);
   const p = o.prepared;
   if (p) {

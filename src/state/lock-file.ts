@@ -8,6 +8,16 @@ import { closeSync, fsyncSync, linkSync, openSync, readFileSync, rmSync, statSyn
 import { dirname } from 'node:path';
 import { SpotfleetError, type LockHolder } from '../core/errors.js';
 
+/** Whether a process with this pid runs on this host (one we may not signal still runs). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** An unreadable lock file older than this is stale. */
 export const STALE_UNREADABLE_LOCK_MS = 5_000;
 

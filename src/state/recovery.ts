@@ -4,11 +4,12 @@
 // that folder cannot take it either, in a private folder under the system temp dir; the error
 // names that file and says how to recover. The state on disk is never half-written (the write is
 // atomic), and the pending records in it still name what was in flight, so the next run converges.
-import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SpotfleetError } from '../core/errors.js';
 import type { StateFile } from './types.js';
+import { writePrivateFile } from './private-file.js';
 
 /** Raised by a state store whose write failed; the message names the recovery file. */
 export class StateWriteError extends SpotfleetError {
@@ -58,16 +59,6 @@ export function mergeUnsaved(base: StateFile, prev: StateFile | undefined, next:
   return out;
 }
 
-function writePrivate(path: string, text: string): void {
-  const fd = openSync(path, 'w', 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
  * Writes the unsaved state beside the state file (`state.json.unsaved`), else into a new private
  * folder under the temp dir; returns the path, or undefined when neither could be written.
@@ -77,7 +68,7 @@ export function writeRecoveryFile(statePath: string, state: StateFile, previous:
   const candidates = [...(previous ? [previous] : []), `${statePath}.unsaved`];
   for (const p of candidates) {
     try {
-      writePrivate(p, text);
+      writePrivateFile(p, text);
       return p;
     } catch {
       rmSync(p, { force: true });
@@ -86,7 +77,7 @@ export function writeRecoveryFile(statePath: string, state: StateFile, previous:
   try {
     const dir = mkdtempSync(join(tmpdir(), 'spotfleet-unsaved-'));
     const p = join(dir, 'state.json');
-    writePrivate(p, text);
+    writePrivateFile(p, text);
     return p;
   } catch {
     return undefined;

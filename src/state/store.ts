@@ -15,8 +15,9 @@ import { LockError, SpotfleetError, StateConflictError, type LockHolder } from '
 import type { Observed } from '../core/types.js';
 import { STATE_VERSION, type StateFile, type WorkloadPhase } from './types.js';
 import { restoreFromLedgerBackup, restoreMovesInto, writeLedgerBackup } from './ledger-backup.js';
-import { createLockFile, readLockFile, STALE_UNREADABLE_LOCK_MS } from './lock-file.js';
+import { createLockFile, pidAlive, readLockFile, STALE_UNREADABLE_LOCK_MS } from './lock-file.js';
 import { mergeUnsaved, stateWriteError, writeRecoveryFile, type UnsavedInfo } from './recovery.js';
+import { writePrivateFile } from './private-file.js';
 import { stateShapeProblems } from './schema.js';
 
 export interface LockHandle {
@@ -91,27 +92,12 @@ export async function updateWithRetry(store: Pick<StateStore, 'read' | 'write'>,
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Writes a file atomically: temp file in the same folder, fsync, rename; mode 0600. */
 export function writeFileAtomic(path: string, data: string): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = `${path}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`;
   try {
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, data);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    writePrivateFile(tmp, data);
     chmodSync(tmp, 0o600);
     renameSync(tmp, path);
   } catch (e) {

@@ -21,6 +21,7 @@ import type { Provider } from '../providers/sdk.js';
 import { chooseBackend, openStateStore, type BackendOverride } from '../state/backend.js';
 import { supportsLeadership } from '../state/leadership.js';
 import type { StateStore } from '../state/store.js';
+import { pidAlive } from '../state/lock-file.js';
 import type { StateFile, WorkloadRecord } from '../state/types.js';
 import type { Logger } from '../telemetry/logger.js';
 import { createWatchMetrics, type WatchMetrics } from '../telemetry/metrics.js';
@@ -753,15 +754,6 @@ export class Controller {
       monitor: this.monitor.stats(),
       recentEvents: this.events.slice(-20),
     };
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -51,7 +51,7 @@ export async function reconcileFleet(r: ReconcileInput): Promise<ReconcileOutput
   try {
     const state = await recorder.refresh();
     const destroyed = state.fleetMode?.mode === 'destroyed';
-    const { plan, observed } = await makePlan({ ...session, warnings: [], store, stateDir: r.stateDir, close: async () => {} }, state, {
+    const { plan, observed } = await makePlan({ ...session, store }, state, {
       now: Date.now(),
       ...(destroyed ? { destroy: true } : {}),
       ...(r.knownNotices ? { knownNotices: r.knownNotices } : {}),

@@ -2,28 +2,20 @@
 // their config is unchanged, so connections and monitors survive reconciles), its alert rules and
 // sinks. An invalid spec is logged with file:line:col and the last good one keeps running.
 import { SpecError, formatProblem } from '../core/errors.js';
-import { providerRoles } from '../engine/session.js';
+import { openFleet, type FleetProviders } from '../engine/session.js';
 import { loadFleet } from '../spec/load.js';
 import type { Fleet } from '../spec/types.js';
-import { createProvider } from '../providers/registry.js';
-import type { Provider } from '../providers/sdk.js';
 import { compileAlertRules, type CompiledAlertRule } from '../policy/alerts.js';
 import type { PolicySet } from '../policy/policy-set.js';
 import { createAlertSinks, type AlertSink } from '../telemetry/alert-sinks.js';
 import { providerLogger, type Logger } from '../telemetry/logger.js';
 
-export interface WatchSession {
-  fleet: Fleet;
-  providers: Map<string, Provider>;
+/** The fleet's providers (openFleet), with what watch adds: the key they were made from, alerting. */
+export interface WatchSession extends FleetProviders {
   /** The provider configs the providers were created from: a change recreates them. */
   key: string;
-  marketProviders: Set<string>;
-  runtimeProviders: Set<string>;
-  bidProviders: Set<string>;
   sinks: Map<string, AlertSink>;
   rules: CompiledAlertRule[];
-  /** The fleet's compiled policy set, as loadFleet compiled it with this spec. */
-  policies: PolicySet | undefined;
 }
 
 export class WatchSessions {
@@ -89,13 +81,12 @@ export class WatchSessions {
       return this.session;
     }
     await this.close();
-    const providers = new Map<string, Provider>();
-    for (const spec of fleet.providers) {
-      providers.set(spec.name, await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: this.o.stateDir, log: providerLogger(this.o.log.child({ fleet: fleet.name }), spec.name), pools: fleet.pools }));
-    }
+    // A provider that cannot start fails this reconcile with its own error, to be retried.
+    const log = this.o.log.child({ fleet: fleet.name });
+    const opened = await openFleet({ fleet, warnings: [], policies }, { stateDir: this.o.stateDir, withoutStore: true, providerErrors: 'throw', log: (name) => providerLogger(log, name) });
     const { rules, problems } = compileAlertRules(fleet.alerts);
     for (const p of problems) this.o.log.error(formatProblem(p), { fleet: fleet.name, action: 'alerts' });
-    this.session = { fleet, providers, key, ...providerRoles(providers), sinks: createAlertSinks(fleet.sinks, { providers }), rules, policies };
+    this.session = { ...opened, key, sinks: createAlertSinks(fleet.sinks, { providers: opened.providers }), rules };
     return this.session;
   }
 
@@ -109,6 +100,6 @@ export class WatchSessions {
   async close(): Promise<void> {
     const s = this.session;
     this.session = undefined;
-    if (s) await Promise.allSettled([...s.providers.values()].map(async (p) => p.close?.()));
+    await s?.close();
   }
 }

@@ -11,6 +11,7 @@
 // Targets: acquire → ready ≤ 15 s and eviction → resumed ≤ 30 s (the shortest notice any cloud
 // gives, GCP's and Azure's) in the lab, whose VMs boot in seconds; a real cloud adds its boot time.
 // Usage: node dist/test/bench/capacity.bench.js [--rounds 2]. Needs the lab (root, sshd, dockerd).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,7 +31,6 @@ function arg(name: string, def: number): number {
 const ROUNDS = Math.round(arg('rounds', 2));
 const CREDS = { accessKeyId: 'AKIDBENCH', secretAccessKey: 'bench-secret' };
 const ENV = { AWS_ACCESS_KEY_ID: CREDS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDS.secretAccessKey };
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const mean = (xs: number[]): number => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
 
 /** The repository root (this file runs from dist/test/bench). */

@@ -14,6 +14,7 @@
 // acquires a new spot lease in parallel with the checkpoint.
 // Target: eviction-to-resumed no more than the checkpoint time plus 5 s.
 // Usage: node dist/test/bench/eviction.bench.js [--rounds 3]
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,7 +57,6 @@ interface LogLine {
   timings?: Record<string, number>;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function cli(args: string[], cwd: string): Promise<{ code: number; out: string }> {
   return new Promise((res) => {

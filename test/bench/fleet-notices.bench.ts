@@ -7,6 +7,7 @@
 // signalled), the CPU this process used over the window (share of one core) and its peak RSS.
 // It does not run the reconcile loop: see plan.bench for a plan over 10,000 nodes.
 // Usage: node dist/test/bench/fleet-notices.bench.js [--nodes 10000] [--notices 60] [--seconds 40]
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
@@ -25,7 +26,6 @@ function arg(name: string, def: number): number {
 const NODES = Math.round(arg('nodes', 10_000));
 const NOTICES = Math.min(NODES, Math.round(arg('notices', 60)));
 const SECONDS = arg('seconds', 40);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const pct = (xs: number[], p: number): number => xs[Math.min(xs.length - 1, Math.max(0, Math.ceil((p / 100) * xs.length) - 1))] ?? NaN;
 
 // The fake SQS in a child process: prints its endpoint and queue URL, then for each line

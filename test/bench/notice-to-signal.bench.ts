@@ -13,6 +13,7 @@
 // off and no spare capacity exists, so nodes do not die during the run (watch checkpoints and stops
 // the evicted workloads, as it would with nowhere to move them).
 // Usage: node dist/test/bench/notice-to-signal.bench.js [--nodes 200] [--notices 60] [--seconds 40]
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -110,7 +111,6 @@ interface LogLine {
   durationMs?: number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function cli(args: string[], cwd: string): Promise<{ code: number; out: string }> {
   return new Promise((res) => {

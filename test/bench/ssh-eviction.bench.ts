@@ -21,6 +21,7 @@
 // step < 300 ms (a step's time includes the workload's own part, so a step under 300 ms is an
 // overhead under 300 ms); eviction → resumed ≤ checkpoint + 3 s idle / + 5 s loaded.
 // Usage: node dist/test/bench/ssh-eviction.bench.js [--rounds 5] [--bashrc-ms 500]
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -38,7 +39,6 @@ const ROUNDS = Math.max(1, Math.round(arg('rounds', 5)));
 const BASHRC_MS = arg('bashrc-ms', 500);
 const CLI = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 const NODES = ['a', 'b'] as const;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface LogLine {
   time: string;

@@ -3,6 +3,7 @@
 // latency (fake posts a spot interruption → the container gets SIGUSR1), controller CPU time per
 // poll per node, and the cost of one Docker Engine call over SSH: pooled streamlocal forward vs.
 // dockerode's own ssh mode. Skips with a message when the lab cannot run (not root, no peers).
+import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
 import { labUnavailableReason, startLab, type Lab } from '../lab/lab.js';
 import { labContext, labHosts, metadataFakeEntry, startCloudFake, type CloudFake } from '../lab/fixtures.js';
@@ -17,7 +18,6 @@ function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
 }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
   const why = labUnavailableReason() ?? (metadataFakeEntry() ? undefined : 'metadata fakes not built (npm run build)');

@@ -7,6 +7,7 @@
 // before the second. SSH nodes need the lab (network namespaces, sshd): ssh-eviction.bench.ts
 // measures the same on SSH nodes, for every watch it starts.
 // Usage: node dist/test/bench/watch-start.bench.js [--runs 3] [--workloads 6]
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,7 +71,6 @@ function arg(name: string, def: number): number {
 }
 const RUNS = Math.round(arg('runs', 3));
 const WORKLOADS = Math.round(arg('workloads', 6));
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 interface Status {

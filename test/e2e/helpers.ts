@@ -129,4 +129,4 @@ export async function activeLeases(dir: string): Promise<{ id: string; node?: st
   }
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { setTimeout as sleep } from 'node:timers/promises';

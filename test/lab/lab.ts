@@ -10,6 +10,7 @@
 //   W/n/<name>/bin            first on the node's PATH (sshd SetEnv): the fake nvidia-smi
 //   W/n/<name>/gpus.csv       what the fake nvidia-smi prints; `lab.setGpus` rewrites it
 //   W/n/<name>/d/             dockerd: sock, root, exec, pid
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, readdirSync, readlinkSync, chmodSync, copyFileSync, symlinkSync, accessSync, constants } from 'node:fs';
 import { request } from 'node:http';
@@ -195,7 +196,6 @@ async function must(cmd: string, args: string[], opts: { input?: string | Buffer
   return r.stdout;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000, everyMs = 25): Promise<void> {
   const until = Date.now() + timeoutMs;

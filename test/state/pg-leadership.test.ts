@@ -1,5 +1,6 @@
 // The PostgreSQL backend's leader lease and fencing, the fenced store watch writes through, and
 // state migration between backends, against a real server this suite starts.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,6 @@ import type { Logger } from '../../src/telemetry/logger.js';
 import { describePostgres } from '../lab/gate.js';
 import { PgServer } from '../lab/postgres.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function memoryLog(): Logger & { lines: { level: string; msg: string; fields?: Record<string, unknown> }[] } {
   const lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];

@@ -1,5 +1,6 @@
 // The notice monitor against in-memory providers: plain objects that implement the notices
 // capability and keep their own posted notices, as the sim/local providers do.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NodeInfo, Notice } from '../../src/core/types.js';
 import type { Provider } from '../../src/providers/sdk.js';
@@ -16,7 +17,6 @@ import {
 // Compile-time: a real Provider (with the SDK's optional notices.watch) is a NoticeProvider.
 const _providerIsNoticeProvider = (p: Provider): NoticeProvider => p;
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function until(cond: () => boolean, what: string, limitMs = 5000): Promise<void> {
   const t0 = Date.now();

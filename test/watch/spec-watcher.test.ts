@@ -1,11 +1,11 @@
 // The spec watcher against real file edits in a temporary folder (inotify through chokidar).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { watchSpec, type SpecChange, type SpecWatcher } from '../../src/watch/spec-watcher.js';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 async function until(cond: () => boolean, what: string, limitMs = 8000): Promise<void> {
   const t0 = Date.now();
   while (!cond()) {
