@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { ProviderError } from '../../src/core/errors.js';
 import type { PriceQuery, ProviderContext, ProviderPool, PoolProblem } from '../../src/providers/sdk.js';
 import type { CapacityErrorInfo, CloudDriver, CloudInstance, CloudOffering, LaunchRequest } from '../../src/providers/kit/capacity/index.js';
-import { PriceBook, idempotencyDigest, priceKey, typesForGpu, type PriceKey } from '../../src/providers/kit/capacity/index.js';
+import { PriceBook, idempotencyDigest, offeringPrice, priceKey, typesForGpu, type PriceKey } from '../../src/providers/kit/capacity/index.js';
 import { checkMachinePool, hasMachineTypes, machineTypesSchema } from '../../src/providers/kit/capacity/machine-types.js';
 import { AWS_PRICE_TABLE } from './price-table.js';
 
@@ -350,14 +350,14 @@ export function createEc2Driver(config: Ec2CapacityConfig, ctx: ProviderContext)
       const list = unpriced.length > 0 ? await book.get(unpriced) : undefined;
       const at = new Date(ctx.now()).toISOString();
       for (const [type, conf] of matching) {
-        const price = conf.onDemandPrice ?? list?.prices[priceKey('on-demand', type)];
+        const price = offeringPrice(conf.onDemandPrice, list, priceKey('on-demand', type), at);
         if (price === undefined) {
           ctx.log.warn('no on-demand price for an instance type; set onDemandPrice in the config', { provider: ctx.name, instanceType: type, region, source: list?.source });
           continue;
         }
         for (const zone of onDemandZones(type, spot)) {
           if (!usable(zone)) continue;
-          const o: CloudOffering = conf.onDemandPrice !== undefined ? { type, capacity: 'on-demand', gpuModel: conf.gpuModel, gpus: conf.gpus, pricePerHour: price, at, source: 'config' } : { type, capacity: 'on-demand', gpuModel: conf.gpuModel, gpus: conf.gpus, pricePerHour: price, at: list?.at ?? at, source: list?.source ?? 'AWS Price List API' };
+          const o: CloudOffering = { type, capacity: 'on-demand', gpuModel: conf.gpuModel, gpus: conf.gpus, ...price };
           if (zone !== undefined) o.zone = zone;
           out.push(o);
         }

@@ -13,7 +13,7 @@ import { createPipelineRequest } from '@azure/core-rest-pipeline';
 import { ProviderError, errorMessage } from '../../src/core/errors.js';
 import type { PriceQuery, ProviderContext } from '../../src/providers/sdk.js';
 import { join } from 'node:path';
-import { PriceBook, idempotencyDigest, typesForGpu, priceKey, type PriceKey, type CapacityErrorInfo, type CloudDriver, type CloudInstance, type CloudOffering, type LaunchRequest } from '../../src/providers/kit/capacity/index.js';
+import { PriceBook, idempotencyDigest, typesForGpu, offeringPrice, priceKey, type PriceKey, type CapacityErrorInfo, type CloudDriver, type CloudInstance, type CloudOffering, type LaunchRequest } from '../../src/providers/kit/capacity/index.js';
 import { TAG, type AzureCapacityConfig } from './vm-config.js';
 import { AZURE_PRICE_TABLE } from './price-table.js';
 
@@ -233,11 +233,10 @@ export function createAzureVmDriver(config: AzureCapacityConfig, ctx: ProviderCo
       const list = unpriced.length > 0 ? await book.get(unpriced) : undefined;
       for (const [size, t] of matching) {
         for (const c of caps) {
-          const own = configured(size, c);
-          const price = own ?? list?.prices[priceKey(c, size)];
+          const price = offeringPrice(configured(size, c), list, priceKey(c, size), at);
           if (price === undefined) continue;
           for (const zone of zones) {
-            const o: CloudOffering = { type: size, capacity: c, gpuModel: t.gpuModel, gpus: t.gpus, pricePerHour: price, at: own !== undefined ? at : list?.at ?? at, source: own !== undefined ? 'config' : list?.source ?? 'Azure Retail Prices API' };
+            const o: CloudOffering = { type: size, capacity: c, gpuModel: t.gpuModel, gpus: t.gpus, ...price };
             if (zone !== undefined) o.zone = zone;
             out.push(o);
           }

@@ -11,7 +11,7 @@ import { GoogleAuth, OAuth2Client } from 'google-auth-library';
 import { ProviderError, errorMessage } from '../../src/core/errors.js';
 import type { PriceQuery, ProviderContext } from '../../src/providers/sdk.js';
 import { join } from 'node:path';
-import { PriceBook, idempotencyDigest, typesForGpu, type CapacityErrorInfo, type CloudDriver, type CloudInstance, type CloudOffering, type LaunchRequest, type PriceKey } from '../../src/providers/kit/capacity/index.js';
+import { PriceBook, idempotencyDigest, offeringPrice, typesForGpu, type CapacityErrorInfo, type CloudDriver, type CloudInstance, type CloudOffering, type LaunchRequest, type PriceKey } from '../../src/providers/kit/capacity/index.js';
 import { CAPACITY_CODES, LABEL_FLEET, LABEL_KEY, LABEL_POOL, META, catalogFamily, catalogGpuName, gcePriceKey, labelValue, regionOf, uuidFrom, type GceCapacityConfig } from './gce-config.js';
 import { GCP_PRICE_TABLE } from './price-table.js';
 
@@ -222,10 +222,8 @@ export function createGceDriver(config: GceCapacityConfig, ctx: ProviderContext)
       for (const [type, t] of matching) {
         for (const zone of zones) {
           for (const c of caps) {
-            const mine = own(t, c);
-            const price = mine ?? list?.prices[gcePriceKey(c, type, t, regionOf(zone))];
-            if (price === undefined) continue;
-            out.push({ type, zone, capacity: c, gpuModel: t.gpuModel, gpus: t.gpus, pricePerHour: price, at: mine !== undefined ? at : list?.at ?? at, source: mine !== undefined ? 'config' : list?.source ?? 'Cloud Billing Catalog' });
+            const price = offeringPrice(own(t, c), list, gcePriceKey(c, type, t, regionOf(zone)), at);
+            if (price !== undefined) out.push({ type, zone, capacity: c, gpuModel: t.gpuModel, gpus: t.gpus, ...price });
           }
         }
       }
