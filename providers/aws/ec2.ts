@@ -27,6 +27,7 @@ import type { CapacityErrorInfo, CloudDriver, CloudInstance, CloudOffering, Laun
 import { PriceBook, idempotencyDigest, offeringPrice, priceKey, typesForGpu, type PriceKey } from '../../src/providers/kit/capacity/index.js';
 import { checkMachinePool, hasMachineTypes, machineTypesSchema } from '../../src/providers/kit/capacity/machine-types.js';
 import { AWS_PRICE_TABLE } from './price-table.js';
+import { credentialsFromEnv } from './credentials.js';
 
 export interface Ec2InstanceTypeConfig {
   gpuModel: string;
@@ -161,12 +162,8 @@ export function createEc2Driver(config: Ec2CapacityConfig, ctx: ProviderContext)
   if (config.endpoint !== undefined) clientConfig.endpoint = config.endpoint;
   // The usual chain reads process.env; a context with its own env (tests, watch) hands keys over
   // explicitly. Otherwise the SDK's default chain decides (env, profile, SSO, container, instance).
-  const keyId = ctx.env.AWS_ACCESS_KEY_ID;
-  const secret = ctx.env.AWS_SECRET_ACCESS_KEY;
-  if (keyId !== undefined && keyId !== '' && secret !== undefined && secret !== '') {
-    const session = ctx.env.AWS_SESSION_TOKEN;
-    clientConfig.credentials = session !== undefined && session !== '' ? { accessKeyId: keyId, secretAccessKey: secret, sessionToken: session } : { accessKeyId: keyId, secretAccessKey: secret };
-  }
+  const credentials = credentialsFromEnv(ctx.env);
+  if (credentials !== undefined) clientConfig.credentials = credentials;
   const client = new EC2Client(clientConfig);
   const pricingConfig: PricingClientConfig = { region: config.pricingRegion ?? 'us-east-1', maxAttempts: config.maxAttempts ?? 3 };
   if (config.pricingEndpoint !== undefined) pricingConfig.endpoint = config.pricingEndpoint;
