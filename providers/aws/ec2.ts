@@ -24,8 +24,10 @@ import { join } from 'node:path';
 import { ProviderError } from '../../src/core/errors.js';
 import type { PriceQuery, ProviderContext, ProviderPool, PoolProblem } from '../../src/providers/sdk.js';
 import type { CapacityErrorInfo, CloudDriver, CloudInstance, CloudOffering, LaunchRequest } from '../../src/providers/kit/capacity/index.js';
-import { PriceBook, idempotencyDigest, priceKey, type PriceKey } from '../../src/providers/kit/capacity/index.js';
+import { PriceBook, idempotencyDigest, offeringPrice, priceKey, typesForGpu, type PriceKey } from '../../src/providers/kit/capacity/index.js';
+import { checkMachinePool, hasMachineTypes, machineTypesSchema } from '../../src/providers/kit/capacity/machine-types.js';
 import { AWS_PRICE_TABLE } from './price-table.js';
+import { credentialsFromEnv } from './credentials.js';
 
 export interface Ec2InstanceTypeConfig {
   gpuModel: string;
@@ -71,21 +73,9 @@ export interface Ec2CapacityConfig {
 export const ec2ConfigProperties = {
   region: { type: 'string', minLength: 1, description: 'AWS region, e.g. us-east-1' },
   endpoint: { type: 'string', pattern: '^https?://', description: 'EC2 endpoint override (tests, LocalStack)' },
-  instanceTypes: {
-    type: 'object',
-    minProperties: 1,
-    description: 'Instance types spotfleet may launch: GPU model, GPUs and on-demand $/h each',
-    additionalProperties: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['gpuModel', 'gpus'],
-      properties: {
-        gpuModel: { type: 'string', minLength: 1 },
-        gpus: { type: 'integer', minimum: 1 },
-        onDemandPrice: { type: 'number', minimum: 0, description: 'USD per instance-hour; default the Price List API price' },
-      },
-    },
-  },
+  instanceTypes: machineTypesSchema('Instance types spotfleet may launch: GPU model, GPUs and on-demand $/h each', {
+    onDemandPrice: { type: 'number', minimum: 0, description: 'USD per instance-hour; default the Price List API price' },
+  }),
   imageId: { type: 'string', pattern: '^ami-', description: 'AMI to launch (a pool may name another with node.image)' },
   subnetId: { type: 'string', minLength: 1, description: 'Subnet for every launch' },
   subnets: { type: 'object', minProperties: 1, additionalProperties: { type: 'string', pattern: '^subnet-' }, description: 'Subnet per availability zone, e.g. { us-east-1a: subnet-0abc }' },
@@ -106,7 +96,7 @@ export const ec2ConfigProperties = {
 export const ec2DependentRequired = { instanceTypes: ['region'] } as const;
 
 export function ec2Configured(c: Ec2CapacityConfig): boolean {
-  return c.instanceTypes !== undefined && Object.keys(c.instanceTypes).length > 0;
+  return hasMachineTypes(c.instanceTypes);
 }
 
 /** Tags spotfleet writes on its instances; `list()` finds its own by TAG_FLEET. */
@@ -146,21 +136,17 @@ const CAPACITY_CODES: Record<string, CapacityErrorInfo['scope']> = {
 
 /** The offline checks of a pool that uses an aws provider (validate). */
 export function checkEc2Pool(config: Ec2CapacityConfig, pool: ProviderPool): PoolProblem[] {
-  if (!ec2Configured(config)) {
-    return [{ path: '/provider', message: 'the provider has no instanceTypes, so it cannot buy nodes for this pool (it reads notices only)', expected: 'instanceTypes: { p5.48xlarge: { gpuModel: H100, gpus: 8 } } and region in the aws provider config' }];
-  }
-  const out: PoolProblem[] = [];
-  const types = config.instanceTypes ?? {};
-  if (pool.gpuModel !== undefined && !Object.values(types).some((t) => t.gpuModel.toLowerCase() === pool.gpuModel?.toLowerCase())) {
-    out.push({ path: '/gpuModel', message: `no instance type in the provider's instanceTypes has GPU model "${pool.gpuModel}"`, expected: `one of ${[...new Set(Object.values(types).map((t) => t.gpuModel))].sort().join(', ')}` });
-  }
-  if (!pool.node) {
-    out.push({ path: '', message: 'does not say how the nodes it buys are reached', expected: 'node: { via: ssh, user: ubuntu, identityFile: ~/.ssh/id_ed25519, runtime: docker }' });
-  } else if (pool.node.image === undefined && config.imageId === undefined) {
-    out.push({ path: '/node', message: 'names no machine image to launch', expected: 'node.image: ami-… in the pool, or imageId: ami-… in the aws provider config' });
-  } else if (pool.node.image !== undefined && !/^ami-/.test(pool.node.image)) {
-    out.push({ path: '/node/image', message: `node.image "${pool.node.image}" is not an AMI id`, expected: 'ami-0123456789abcdef0' });
-  }
+  const out = checkMachinePool(config.instanceTypes, pool, {
+    key: 'instanceTypes',
+    noun: 'instance type',
+    without: 'it reads notices only',
+    example: 'instanceTypes: { p5.48xlarge: { gpuModel: H100, gpus: 8 } } and region in the aws provider config',
+    user: 'ubuntu',
+    configImage: config.imageId !== undefined,
+    noImage: { message: 'names no machine image to launch', expected: 'node.image: ami-… in the pool, or imageId: ami-… in the aws provider config' },
+    imageForm: { pattern: /^ami-/, is: 'an AMI id', expected: 'ami-0123456789abcdef0' },
+  });
+  if (!ec2Configured(config)) return out;
   if (config.subnets !== undefined && pool.zones !== undefined) {
     for (const [i, z] of pool.zones.entries()) if (config.subnets[z] === undefined) out.push({ path: `/zones/${i}`, message: `zone ${z} has no subnet in the provider's subnets`, expected: `one of ${Object.keys(config.subnets).sort().join(', ')}` });
   }
@@ -176,12 +162,8 @@ export function createEc2Driver(config: Ec2CapacityConfig, ctx: ProviderContext)
   if (config.endpoint !== undefined) clientConfig.endpoint = config.endpoint;
   // The usual chain reads process.env; a context with its own env (tests, watch) hands keys over
   // explicitly. Otherwise the SDK's default chain decides (env, profile, SSO, container, instance).
-  const keyId = ctx.env.AWS_ACCESS_KEY_ID;
-  const secret = ctx.env.AWS_SECRET_ACCESS_KEY;
-  if (keyId !== undefined && keyId !== '' && secret !== undefined && secret !== '') {
-    const session = ctx.env.AWS_SESSION_TOKEN;
-    clientConfig.credentials = session !== undefined && session !== '' ? { accessKeyId: keyId, secretAccessKey: secret, sessionToken: session } : { accessKeyId: keyId, secretAccessKey: secret };
-  }
+  const credentials = credentialsFromEnv(ctx.env);
+  if (credentials !== undefined) clientConfig.credentials = credentials;
   const client = new EC2Client(clientConfig);
   const pricingConfig: PricingClientConfig = { region: config.pricingRegion ?? 'us-east-1', maxAttempts: config.maxAttempts ?? 3 };
   if (config.pricingEndpoint !== undefined) pricingConfig.endpoint = config.pricingEndpoint;
@@ -241,12 +223,6 @@ export function createEc2Driver(config: Ec2CapacityConfig, ctx: ProviderContext)
       const msg = `EC2 ${action}${status !== undefined ? ` (HTTP ${status})` : ''}: ${err.name ?? 'Error'}: ${err.message ?? String(e)}`;
       throw new ProviderError(ctx.name, msg, { retryable: status === undefined || status >= 500 || err.$retryable !== undefined, cause: e, ...(address !== undefined ? { address } : {}) });
     }
-  }
-
-  function typesFor(gpuModel: string | undefined): [string, Ec2InstanceTypeConfig][] {
-    return Object.entries(types)
-      .filter(([, t]) => gpuModel === undefined || t.gpuModel.toLowerCase() === gpuModel.toLowerCase())
-      .sort(([a], [b]) => a.localeCompare(b));
   }
 
   /** The spot price in effect now for each (instance type, zone), USD per instance-hour. */
@@ -353,7 +329,7 @@ export function createEc2Driver(config: Ec2CapacityConfig, ctx: ProviderContext)
     },
 
     async offerings(query: PriceQuery): Promise<CloudOffering[]> {
-      const matching = typesFor(query.gpuModel);
+      const matching = typesForGpu(types, query.gpuModel);
       const out: CloudOffering[] = [];
       const spot = await currentSpot(matching.map(([t]) => t));
       const usable = (zone: string | undefined): boolean => zone === undefined || config.subnets === undefined || config.subnets[zone] !== undefined;
@@ -371,14 +347,14 @@ export function createEc2Driver(config: Ec2CapacityConfig, ctx: ProviderContext)
       const list = unpriced.length > 0 ? await book.get(unpriced) : undefined;
       const at = new Date(ctx.now()).toISOString();
       for (const [type, conf] of matching) {
-        const price = conf.onDemandPrice ?? list?.prices[priceKey('on-demand', type)];
+        const price = offeringPrice(conf.onDemandPrice, list, priceKey('on-demand', type), at);
         if (price === undefined) {
           ctx.log.warn('no on-demand price for an instance type; set onDemandPrice in the config', { provider: ctx.name, instanceType: type, region, source: list?.source });
           continue;
         }
         for (const zone of onDemandZones(type, spot)) {
           if (!usable(zone)) continue;
-          const o: CloudOffering = conf.onDemandPrice !== undefined ? { type, capacity: 'on-demand', gpuModel: conf.gpuModel, gpus: conf.gpus, pricePerHour: price, at, source: 'config' } : { type, capacity: 'on-demand', gpuModel: conf.gpuModel, gpus: conf.gpus, pricePerHour: price, at: list?.at ?? at, source: list?.source ?? 'AWS Price List API' };
+          const o: CloudOffering = { type, capacity: 'on-demand', gpuModel: conf.gpuModel, gpus: conf.gpus, ...price };
           if (zone !== undefined) o.zone = zone;
           out.push(o);
         }

@@ -12,6 +12,7 @@ import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient, type Message, t
 import { ProviderError } from '../../src/core/errors.js';
 import type { Notice } from '../../src/core/types.js';
 import type { FleetNoticeSource, ProviderContext } from '../../src/providers/sdk.js';
+import { credentialsFromEnv } from './credentials.js';
 
 export interface InterruptionQueueConfig {
   /** The queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME). */
@@ -105,12 +106,8 @@ export function createInterruptionQueue(config: InterruptionQueueConfig, ctx: Pr
   if (region === undefined) throw new ProviderError(ctx.name, `interruptionQueue: no region in ${config.url}; set interruptionQueue.region`);
   const clientConfig: SQSClientConfig = { region, maxAttempts: 2 };
   if (config.endpoint !== undefined) clientConfig.endpoint = config.endpoint;
-  const keyId = ctx.env.AWS_ACCESS_KEY_ID;
-  const secret = ctx.env.AWS_SECRET_ACCESS_KEY;
-  if (keyId !== undefined && keyId !== '' && secret !== undefined && secret !== '') {
-    const session = ctx.env.AWS_SESSION_TOKEN;
-    clientConfig.credentials = session !== undefined && session !== '' ? { accessKeyId: keyId, secretAccessKey: secret, sessionToken: session } : { accessKeyId: keyId, secretAccessKey: secret };
-  }
+  const credentials = credentialsFromEnv(ctx.env);
+  if (credentials !== undefined) clientConfig.credentials = credentials;
   const client = new SQSClient(clientConfig);
   const receivers = config.receivers ?? 2;
   const visibility = config.visibilityTimeoutSeconds ?? 60;

@@ -2,6 +2,7 @@
 // writes, and the offline checks of a pool (validate). Kept apart from vm.ts so that loading the
 // provider for `validate` does not load the Azure client libraries.
 import type { PoolProblem, ProviderPool } from '../../src/providers/sdk.js';
+import { checkMachinePool, hasMachineTypes, machineTypesSchema } from '../../src/providers/kit/capacity/machine-types.js';
 
 export interface AzureVmSizeConfig {
   gpuModel: string;
@@ -48,22 +49,10 @@ export const azureVmConfigProperties = {
   subnetId: { type: 'string', pattern: '^/subscriptions/.+/subnets/[^/]+$', description: 'Full resource id of the subnet VMs join' },
   publicIp: { type: 'boolean', description: 'Give VMs a public IP (default true)' },
   image: { type: 'string', pattern: '^[^:]+:[^:]+:[^:]+:[^:]+$', description: 'Image URN publisher:offer:sku:version, e.g. microsoft-dsvm:ubuntu-hpc:2204:latest' },
-  vmSizes: {
-    type: 'object',
-    minProperties: 1,
-    description: 'VM sizes spotfleet may create: GPU model, GPUs and $/h each',
-    additionalProperties: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['gpuModel', 'gpus'],
-      properties: {
-        gpuModel: { type: 'string', minLength: 1 },
-        gpus: { type: 'integer', minimum: 1 },
-        onDemandPrice: { type: 'number', minimum: 0, description: 'USD per VM-hour; default the Retail Prices API price' },
-        spotPrice: { type: 'number', minimum: 0, description: 'USD per VM-hour; default the Retail Prices API price' },
-      },
-    },
-  },
+  vmSizes: machineTypesSchema('VM sizes spotfleet may create: GPU model, GPUs and $/h each', {
+    onDemandPrice: { type: 'number', minimum: 0, description: 'USD per VM-hour; default the Retail Prices API price' },
+    spotPrice: { type: 'number', minimum: 0, description: 'USD per VM-hour; default the Retail Prices API price' },
+  }),
   adminUsername: { type: 'string', pattern: '^[a-z_][a-z0-9_-]{0,31}$', description: 'The VM admin user (Azure refuses root); default azureuser' },
   osDiskGiB: { type: 'integer', minimum: 30, maximum: 4095 },
   tags: { type: 'object', additionalProperties: { type: 'string', maxLength: 256 } },
@@ -72,7 +61,7 @@ export const azureVmConfigProperties = {
 } as const;
 
 export function azureVmConfigured(c: AzureCapacityConfig): boolean {
-  return c.vmSizes !== undefined && Object.keys(c.vmSizes).length > 0;
+  return hasMachineTypes(c.vmSizes);
 }
 
 /** Tags on spotfleet's VMs. */
@@ -88,17 +77,17 @@ export const TAG = {
 } as const;
 
 export function checkAzurePool(config: AzureCapacityConfig, pool: ProviderPool): PoolProblem[] {
-  if (!azureVmConfigured(config)) {
-    return [{ path: '/provider', message: 'the provider has no vmSizes, so it cannot buy nodes for this pool (it reads the Scheduled Events of the VM spotfleet runs on)', expected: 'subscriptionId, resourceGroup, location, subnetId and vmSizes: { Standard_NC24ads_A100_v4: { gpuModel: A100, gpus: 1 } } in the azure provider config' }];
-  }
-  const out: PoolProblem[] = [];
-  const sizes = config.vmSizes ?? {};
-  if (pool.gpuModel !== undefined && !Object.values(sizes).some((t) => t.gpuModel.toLowerCase() === pool.gpuModel?.toLowerCase())) {
-    out.push({ path: '/gpuModel', message: `no VM size in the provider's vmSizes has GPU model "${pool.gpuModel}"`, expected: `one of ${[...new Set(Object.values(sizes).map((t) => t.gpuModel))].sort().join(', ')}` });
-  }
-  if (!pool.node) out.push({ path: '', message: 'does not say how the nodes it buys are reached', expected: 'node: { via: ssh, user: azureuser, identityFile: ~/.ssh/id_ed25519, runtime: docker }' });
-  else if (pool.node.image === undefined && config.image === undefined) out.push({ path: '/node', message: 'names no image', expected: 'node.image: publisher:offer:sku:version in the pool, or image in the azure provider config' });
-  else if (pool.node.image !== undefined && !/^[^:]+:[^:]+:[^:]+:[^:]+$/.test(pool.node.image)) out.push({ path: '/node/image', message: `node.image "${pool.node.image}" is not an image URN`, expected: 'publisher:offer:sku:version' });
+  const out = checkMachinePool(config.vmSizes, pool, {
+    key: 'vmSizes',
+    noun: 'VM size',
+    without: 'it reads the Scheduled Events of the VM spotfleet runs on',
+    example: 'subscriptionId, resourceGroup, location, subnetId and vmSizes: { Standard_NC24ads_A100_v4: { gpuModel: A100, gpus: 1 } } in the azure provider config',
+    user: 'azureuser',
+    configImage: config.image !== undefined,
+    noImage: { message: 'names no image', expected: 'node.image: publisher:offer:sku:version in the pool, or image in the azure provider config' },
+    imageForm: { pattern: /^[^:]+:[^:]+:[^:]+:[^:]+$/, is: 'an image URN', expected: 'publisher:offer:sku:version' },
+  });
+  if (!azureVmConfigured(config)) return out;
   for (const [i, z] of (pool.zones ?? []).entries()) if (!(config.zones ?? []).includes(z)) out.push({ path: `/zones/${i}`, message: `zone ${z} is not one of the provider's zones`, expected: `one of ${(config.zones ?? []).join(', ') || '(the provider lists no zones: regional VMs)'}` });
   return out;
 }

@@ -13,7 +13,7 @@ import { createPipelineRequest } from '@azure/core-rest-pipeline';
 import { ProviderError, errorMessage } from '../../src/core/errors.js';
 import type { PriceQuery, ProviderContext } from '../../src/providers/sdk.js';
 import { join } from 'node:path';
-import { PriceBook, idempotencyDigest, priceKey, type PriceKey, type CapacityErrorInfo, type CloudDriver, type CloudInstance, type CloudOffering, type LaunchRequest } from '../../src/providers/kit/capacity/index.js';
+import { PriceBook, idempotencyDigest, typesForGpu, offeringPrice, priceKey, type PriceKey, type CapacityErrorInfo, type CloudDriver, type CloudInstance, type CloudOffering, type LaunchRequest } from '../../src/providers/kit/capacity/index.js';
 import { TAG, type AzureCapacityConfig } from './vm-config.js';
 import { AZURE_PRICE_TABLE } from './price-table.js';
 
@@ -226,20 +226,17 @@ export function createAzureVmDriver(config: AzureCapacityConfig, ctx: ProviderCo
       const at = new Date(ctx.now()).toISOString();
       const out: CloudOffering[] = [];
       const zones: (string | undefined)[] = config.zones ?? [undefined];
-      const matching = Object.entries(sizes)
-        .filter(([, t]) => query.gpuModel === undefined || t.gpuModel.toLowerCase() === query.gpuModel.toLowerCase())
-        .sort(([a], [b]) => a.localeCompare(b));
+      const matching = typesForGpu(sizes, query.gpuModel);
       const caps = (['spot', 'on-demand'] as const).filter((c) => query.capacity === undefined || query.capacity === c);
       const configured = (size: string, c: 'spot' | 'on-demand'): number | undefined => (c === 'spot' ? sizes[size]?.spotPrice : sizes[size]?.onDemandPrice);
       const unpriced = matching.flatMap(([size]) => caps.filter((c) => configured(size, c) === undefined).map((c) => priceKey(c, size)));
       const list = unpriced.length > 0 ? await book.get(unpriced) : undefined;
       for (const [size, t] of matching) {
         for (const c of caps) {
-          const own = configured(size, c);
-          const price = own ?? list?.prices[priceKey(c, size)];
+          const price = offeringPrice(configured(size, c), list, priceKey(c, size), at);
           if (price === undefined) continue;
           for (const zone of zones) {
-            const o: CloudOffering = { type: size, capacity: c, gpuModel: t.gpuModel, gpus: t.gpus, pricePerHour: price, at: own !== undefined ? at : list?.at ?? at, source: own !== undefined ? 'config' : list?.source ?? 'Azure Retail Prices API' };
+            const o: CloudOffering = { type: size, capacity: c, gpuModel: t.gpuModel, gpus: t.gpus, ...price };
             if (zone !== undefined) o.zone = zone;
             out.push(o);
           }

@@ -8,7 +8,7 @@ import { nodeAddress } from '../../src/core/address.js';
 import { ProviderError } from '../../src/core/errors.js';
 import type { WorkloadInstance } from '../../src/core/types.js';
 import type { Provider, ProviderContext, ProviderFactory, RuntimeCapability, StartRequest } from '../../src/providers/sdk.js';
-import { LABEL, NodeSet, nodeSetOptions, fleetNodeConfig, NODE_ENTRY_SCHEMA_PROPERTIES, NODE_NAME_SCHEMA, NODE_SSH_SCHEMA_PROPERTIES, containerStartSpec, containerName, instanceFromContainer, type FleetNodeConfig, type NodeEntryFields, type NodeSshConfig } from '../../src/providers/kit/ssh/index.js';
+import { LABEL, NodeSet, nodeSetOptions, fleetNodeConfig, NODE_ENTRY_SCHEMA_PROPERTIES, NODE_NAME_SCHEMA, NODE_SSH_SCHEMA_PROPERTIES, NODE_SET_SCHEMA_PROPERTIES, containerStartSpec, containerName, instanceFromContainer, type FleetNodeConfig, type NodeEntryFields, type NodeSshConfig } from '../../src/providers/kit/ssh/index.js';
 import { demuxLogs, engineFor, pullImage, type EngineConfig, type PullEvent } from './engine.js';
 import { catchesIn, needsNoHandler, signalName, signalNotReady, waitUntilReady, SIGNAL_READY_TIMEOUT_MS } from '../../src/providers/kit/signal-ready.js';
 import { readFileSync } from 'node:fs';
@@ -78,20 +78,7 @@ const configSchema = {
     signalMethod: { enum: ['kill', 'exec'] },
     imagePull: { enum: ['missing', 'always', 'never'] },
     checkpointPath: { type: 'string', pattern: '^/' },
-    sharedStorage: { type: 'boolean' },
-    transfer: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        identityFile: str,
-        knownHostsFile: str,
-        bwlimitKBps: { type: 'integer', minimum: 1 },
-        precopyBwlimitKBps: { type: 'integer', minimum: 1, description: 'rsync bandwidth limit (KiB/s) of a pre-copy for an early warning, which runs at low priority (nice) so it never slows an eviction. Default: a quarter of bwlimitKBps, else 20480.' },
-        attempts: { type: 'integer', minimum: 1, maximum: 10 },
-      },
-    },
-    acknowledgeNotices: { type: 'boolean' },
-    maxConcurrentPerHost: { type: 'integer', minimum: 1, maximum: 64 },
+    ...NODE_SET_SCHEMA_PROPERTIES,
     timeoutMs: { type: 'integer', minimum: 100 },
   },
 };

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { PoolProblem, ProviderPool } from '../../src/providers/sdk.js';
 import type { CapacityErrorInfo } from '../../src/providers/kit/capacity/index.js';
+import { checkMachinePool, hasMachineTypes, machineTypesSchema, servesGpu } from '../../src/providers/kit/capacity/machine-types.js';
 
 export interface GceMachineTypeConfig {
   gpuModel: string;
@@ -48,26 +49,14 @@ export const gceConfigProperties = {
   project: { type: 'string', pattern: '^[a-z][a-z0-9-]{4,28}[a-z0-9]$', description: 'GCP project id' },
   zones: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^[a-z]+-[a-z]+[0-9]+-[a-z]$' }, description: 'Zones to buy VMs in, e.g. [us-central1-a, us-central1-b]' },
   endpoint: { type: 'string', pattern: '^https?://', description: 'Compute API endpoint override (tests)' },
-  machineTypes: {
-    type: 'object',
-    minProperties: 1,
-    description: 'Machine types spotfleet may create: GPU model, GPUs and $/h each',
-    additionalProperties: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['gpuModel', 'gpus'],
-      properties: {
-        gpuModel: { type: 'string', minLength: 1 },
-        gpus: { type: 'integer', minimum: 1 },
-        vcpus: { type: 'integer', minimum: 1, description: 'vCPUs of the type (to price it from the Cloud Billing Catalog)' },
-        memoryGiB: { type: 'number', exclusiveMinimum: 0, description: 'Memory of the type in GiB (to price it from the Cloud Billing Catalog)' },
-        onDemandPrice: { type: 'number', minimum: 0, description: 'USD per VM-hour; default priced from the Cloud Billing Catalog' },
-        spotPrice: { type: 'number', minimum: 0, description: 'USD per VM-hour; default priced from the Cloud Billing Catalog' },
-        acceleratorType: { type: 'string', pattern: '^nvidia-', description: 'For N1 types: the GPU to attach' },
-        catalog: { type: 'object', additionalProperties: false, properties: { gpu: { type: 'string', minLength: 1 }, family: { type: 'string', minLength: 1 } }, description: 'Catalog SKU names, when the defaults do not fit' },
-      },
-    },
-  },
+  machineTypes: machineTypesSchema('Machine types spotfleet may create: GPU model, GPUs and $/h each', {
+    vcpus: { type: 'integer', minimum: 1, description: 'vCPUs of the type (to price it from the Cloud Billing Catalog)' },
+    memoryGiB: { type: 'number', exclusiveMinimum: 0, description: 'Memory of the type in GiB (to price it from the Cloud Billing Catalog)' },
+    onDemandPrice: { type: 'number', minimum: 0, description: 'USD per VM-hour; default priced from the Cloud Billing Catalog' },
+    spotPrice: { type: 'number', minimum: 0, description: 'USD per VM-hour; default priced from the Cloud Billing Catalog' },
+    acceleratorType: { type: 'string', pattern: '^nvidia-', description: 'For N1 types: the GPU to attach' },
+    catalog: { type: 'object', additionalProperties: false, properties: { gpu: { type: 'string', minLength: 1 }, family: { type: 'string', minLength: 1 } }, description: 'Catalog SKU names, when the defaults do not fit' },
+  }),
   image: { type: 'string', minLength: 1, description: 'Boot image, e.g. projects/deeplearning-platform-release/global/images/family/common-cu124' },
   network: { type: 'string', minLength: 1, description: 'Default global/networks/default' },
   subnetwork: { type: 'string', minLength: 1 },
@@ -82,7 +71,7 @@ export const gceConfigProperties = {
 } as const;
 
 export function gceConfigured(c: GceCapacityConfig): boolean {
-  return c.machineTypes !== undefined && Object.keys(c.machineTypes).length > 0;
+  return hasMachineTypes(c.machineTypes);
 }
 
 /** Labels (filterable, lowercase) and metadata items (exact values) spotfleet writes on its VMs. */
@@ -109,23 +98,26 @@ export const CAPACITY_CODES: Record<string, CapacityErrorInfo['scope']> = {
 };
 
 export function checkGcePool(config: GceCapacityConfig, pool: ProviderPool): PoolProblem[] {
-  if (!gceConfigured(config)) {
-    return [{ path: '/provider', message: 'the provider has no machineTypes, so it cannot buy nodes for this pool (it reads the notices of the VM spotfleet runs on)', expected: 'project, zones and machineTypes: { a2-highgpu-1g: { gpuModel: A100, gpus: 1, vcpus: 12, memoryGiB: 85 } } in the gcp provider config' }];
-  }
-  const out: PoolProblem[] = [];
-  const types = config.machineTypes ?? {};
-  if (pool.gpuModel !== undefined && !Object.values(types).some((t) => t.gpuModel.toLowerCase() === pool.gpuModel?.toLowerCase())) {
-    out.push({ path: '/gpuModel', message: `no machine type in the provider's machineTypes has GPU model "${pool.gpuModel}"`, expected: `one of ${[...new Set(Object.values(types).map((t) => t.gpuModel))].sort().join(', ')}` });
-  }
-  for (const [name, t] of Object.entries(types)) {
-    if ((pool.gpuModel === undefined || t.gpuModel.toLowerCase() === pool.gpuModel.toLowerCase()) && (t.onDemandPrice === undefined || t.spotPrice === undefined) && (t.vcpus === undefined || t.memoryGiB === undefined)) {
-      out.push({ path: '/provider', message: `machine type ${name} can be priced neither from config (onDemandPrice, spotPrice) nor from the Cloud Billing Catalog (it needs vcpus and memoryGiB)`, expected: `machineTypes.${name}: { vcpus, memoryGiB } (or both prices)` });
-    }
-  }
-  if (!pool.node) out.push({ path: '', message: 'does not say how the nodes it buys are reached', expected: 'node: { via: ssh, user: ubuntu, identityFile: ~/.ssh/id_ed25519, runtime: docker }' });
-  else if (pool.node.image === undefined && config.image === undefined) out.push({ path: '/node', message: 'names no boot image', expected: 'node.image in the pool, or image in the gcp provider config' });
+  const out = checkMachinePool(config.machineTypes, pool, {
+    key: 'machineTypes',
+    noun: 'machine type',
+    without: 'it reads the notices of the VM spotfleet runs on',
+    example: 'project, zones and machineTypes: { a2-highgpu-1g: { gpuModel: A100, gpus: 1, vcpus: 12, memoryGiB: 85 } } in the gcp provider config',
+    user: 'ubuntu',
+    configImage: config.image !== undefined,
+    noImage: { message: 'names no boot image', expected: 'node.image in the pool, or image in the gcp provider config' },
+    typeProblems: (types) => unpricedTypes(types, pool),
+  });
+  if (!gceConfigured(config)) return out;
   for (const [i, z] of (pool.zones ?? []).entries()) if (!(config.zones ?? []).includes(z)) out.push({ path: `/zones/${i}`, message: `zone ${z} is not one of the provider's zones`, expected: `one of ${(config.zones ?? []).join(', ')}` });
   return out;
+}
+
+/** Types of the pool's GPU model that can be priced neither from config nor from the Cloud Billing Catalog. */
+function unpricedTypes(types: Record<string, GceMachineTypeConfig>, pool: ProviderPool): PoolProblem[] {
+  return Object.entries(types)
+    .filter(([, t]) => servesGpu(t, pool.gpuModel) && (t.onDemandPrice === undefined || t.spotPrice === undefined) && (t.vcpus === undefined || t.memoryGiB === undefined))
+    .map(([name]) => ({ path: '/provider', message: `machine type ${name} can be priced neither from config (onDemandPrice, spotPrice) nor from the Cloud Billing Catalog (it needs vcpus and memoryGiB)`, expected: `machineTypes.${name}: { vcpus, memoryGiB } (or both prices)` }));
 }
 
 /** The catalog's GPU SKU name for an accelerator type or GPU model (`Nvidia Tesla V100 GPU`). */

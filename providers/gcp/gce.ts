@@ -11,7 +11,7 @@ import { GoogleAuth, OAuth2Client } from 'google-auth-library';
 import { ProviderError, errorMessage } from '../../src/core/errors.js';
 import type { PriceQuery, ProviderContext } from '../../src/providers/sdk.js';
 import { join } from 'node:path';
-import { PriceBook, idempotencyDigest, type CapacityErrorInfo, type CloudDriver, type CloudInstance, type CloudOffering, type LaunchRequest, type PriceKey } from '../../src/providers/kit/capacity/index.js';
+import { PriceBook, idempotencyDigest, offeringPrice, typesForGpu, type CapacityErrorInfo, type CloudDriver, type CloudInstance, type CloudOffering, type LaunchRequest, type PriceKey } from '../../src/providers/kit/capacity/index.js';
 import { CAPACITY_CODES, LABEL_FLEET, LABEL_KEY, LABEL_POOL, META, catalogFamily, catalogGpuName, gcePriceKey, labelValue, regionOf, uuidFrom, type GceCapacityConfig } from './gce-config.js';
 import { GCP_PRICE_TABLE } from './price-table.js';
 
@@ -223,9 +223,7 @@ export function createGceDriver(config: GceCapacityConfig, ctx: ProviderContext)
     async offerings(query: PriceQuery): Promise<CloudOffering[]> {
       const at = new Date(ctx.now()).toISOString();
       const out: CloudOffering[] = [];
-      const matching = Object.entries(types)
-        .filter(([, t]) => query.gpuModel === undefined || t.gpuModel.toLowerCase() === query.gpuModel.toLowerCase())
-        .sort(([a], [b]) => a.localeCompare(b));
+      const matching = typesForGpu(types, query.gpuModel);
       const caps = (['spot', 'on-demand'] as const).filter((c) => query.capacity === undefined || query.capacity === c);
       const own = (t: (typeof types)[string], c: 'spot' | 'on-demand'): number | undefined => (c === 'spot' ? t.spotPrice : t.onDemandPrice);
       const unpriced = matching.flatMap(([type, t]) => caps.filter((c) => own(t, c) === undefined).flatMap((c) => [...new Set(zones.map(regionOf))].map((r) => gcePriceKey(c, type, t, r))));
@@ -233,10 +231,8 @@ export function createGceDriver(config: GceCapacityConfig, ctx: ProviderContext)
       for (const [type, t] of matching) {
         for (const zone of zones) {
           for (const c of caps) {
-            const mine = own(t, c);
-            const price = mine ?? list?.prices[gcePriceKey(c, type, t, regionOf(zone))];
-            if (price === undefined) continue;
-            out.push({ type, zone, capacity: c, gpuModel: t.gpuModel, gpus: t.gpus, pricePerHour: price, at: mine !== undefined ? at : list?.at ?? at, source: mine !== undefined ? 'config' : list?.source ?? 'Cloud Billing Catalog' });
+            const price = offeringPrice(own(t, c), list, gcePriceKey(c, type, t, regionOf(zone)), at);
+            if (price !== undefined) out.push({ type, zone, capacity: c, gpuModel: t.gpuModel, gpus: t.gpus, ...price });
           }
         }
       }

@@ -6,7 +6,7 @@
 // others with rsync); eviction notices are read from the node's cloud metadata service (aws, gcp,
 // azure) through a direct-tcpip channel from the node (curl there as fallback).
 import type { Provider, ProviderContext, ProviderFactory } from '../../src/providers/sdk.js';
-import { DockerCliRuntime, NodeSet, nodeSetOptions, fleetNodeConfig, NODE_ENTRY_SCHEMA_PROPERTIES, NODE_NAME_SCHEMA, NODE_SSH_SCHEMA_PROPERTIES, type FleetNodeConfig, type NodeEntryFields, type NodeSshConfig } from '../../src/providers/kit/ssh/index.js';
+import { DockerCliRuntime, NodeSet, nodeSetOptions, fleetNodeConfig, NODE_ENTRY_SCHEMA_PROPERTIES, NODE_NAME_SCHEMA, NODE_SSH_SCHEMA_PROPERTIES, NODE_SET_SCHEMA_PROPERTIES, type FleetNodeConfig, type NodeEntryFields, type NodeSshConfig } from '../../src/providers/kit/ssh/index.js';
 
 /**
  * One host: its SSH settings flat beside the node facts. Keys and known_hosts paths are relative to
@@ -61,20 +61,7 @@ const configSchema = {
         properties: { name: NODE_NAME_SCHEMA, ...NODE_SSH_SCHEMA_PROPERTIES, ...NODE_ENTRY_SCHEMA_PROPERTIES },
       },
     },
-    maxConcurrentPerHost: { type: 'integer', minimum: 1, maximum: 64 },
-    sharedStorage: { type: 'boolean' },
-    transfer: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        identityFile: str,
-        knownHostsFile: str,
-        bwlimitKBps: { type: 'integer', minimum: 1 },
-        precopyBwlimitKBps: { type: 'integer', minimum: 1, description: 'rsync bandwidth limit (KiB/s) of a pre-copy for an early warning, which runs at low priority (nice) so it never slows an eviction. Default: a quarter of bwlimitKBps, else 20480.' },
-        attempts: { type: 'integer', minimum: 1, maximum: 10 },
-      },
-    },
-    acknowledgeNotices: { type: 'boolean' },
+    ...NODE_SET_SCHEMA_PROPERTIES,
     runtime: {
       type: 'object',
       additionalProperties: false,

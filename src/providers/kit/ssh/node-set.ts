@@ -37,11 +37,31 @@ export interface NodeSetOptions {
   beforeTransfer?: (from: string, to: string) => Promise<void>;
 }
 
-/** The provider-config keys every SSH-backed provider (ssh, docker) passes to its NodeSet. */
 /** rsync --bwlimit of a pre-copy when nothing is configured, KiB/s (20 MiB/s). */
 export const DEFAULT_PRECOPY_BWLIMIT_KBPS = 20_480;
 
+/** The provider-config keys every SSH-backed provider (ssh, docker) passes to its NodeSet. */
 export type NodeSetConfig = Pick<NodeSetOptions, 'maxConcurrentPerHost' | 'sharedStorage' | 'transfer' | 'acknowledgeNotices'>;
+
+const str = { type: 'string', minLength: 1 } as const;
+
+/** JSON-schema properties of NodeSetConfig, for the configSchema of each SSH-backed provider. */
+export const NODE_SET_SCHEMA_PROPERTIES = {
+  sharedStorage: { type: 'boolean' },
+  transfer: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      identityFile: str,
+      knownHostsFile: str,
+      bwlimitKBps: { type: 'integer', minimum: 1 },
+      precopyBwlimitKBps: { type: 'integer', minimum: 1, description: 'rsync bandwidth limit (KiB/s) of a pre-copy for an early warning, which runs at low priority (nice) so it never slows an eviction. Default: a quarter of bwlimitKBps, else 20480.' },
+      attempts: { type: 'integer', minimum: 1, maximum: 10 },
+    },
+  },
+  acknowledgeNotices: { type: 'boolean' },
+  maxConcurrentPerHost: { type: 'integer', minimum: 1, maximum: 64 },
+} as const;
 
 /** NodeSet options from a provider's context and config: one place for what ssh and docker share. */
 export function nodeSetOptions(
