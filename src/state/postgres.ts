@@ -25,6 +25,8 @@ import { stateShapeProblems } from './schema.js';
 import { emptyState, updateWithRetry, upgradeState, type LockHandle, type StateStore } from './store.js';
 import { STATE_VERSION, type StateFile } from './types.js';
 
+/** How long a lock whose holder cannot be named yet (starting or ending) is looked at again. */
+const HOLDER_GRACE_MS = 2000;
 /** First key of the two-key advisory locks spotfleet takes ('sf' 0x5346 + 1 for the state lock). */
 const LOCK_CLASS = 0x53460001;
 const MIGRATE_CLASS = 0x53460002;
@@ -392,6 +394,13 @@ export class PgStateStore implements StateStore, LeadershipBackend {
         }
         if (Date.now() >= deadline) {
           const cur = await this.holder();
+          // The holder takes the lock before it writes its row and deletes the row before it lets
+          // go: in that moment the lock is held by no one we can name. Look again briefly: either
+          // the lock is free by then or its holder has a name.
+          if (!cur && Date.now() < deadline + HOLDER_GRACE_MS) {
+            await new Promise((r) => setTimeout(r, 20));
+            continue;
+          }
           throw new LockError(`the state at ${this.location} is locked by another spotfleet (${cur ? `pid ${cur.pid} on ${cur.host}, running "${cur.command}"` : 'a holder that is just starting or ending'})`, cur);
         }
         await new Promise((r) => setTimeout(r, Math.min(200, Math.max(10, deadline - Date.now()))));
