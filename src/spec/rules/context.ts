@@ -126,6 +126,17 @@ export function argv(v: unknown): string[] | undefined {
   return undefined;
 }
 
+/** The optional fields of a checkpoint contract, as written (the fleet default or a workload's own, merged). */
+export function checkpointExtras(src: Obj, cp: CheckpointContract): void {
+  if (typeof src.marker === 'string') cp.marker = src.marker;
+  if (typeof src.minSize === 'number') cp.minSizeBytes = src.minSize;
+  if (typeof src.shared === 'boolean') cp.shared = src.shared;
+  if (typeof src.sizeGB === 'number') cp.sizeGB = src.sizeGB;
+  const verify = argv(src.verify);
+  if (verify) cp.verify = verify;
+  if (typeof src.keep === 'number') cp.keep = src.keep;
+}
+
 export function fmtPos(p: SourcePos): string {
   return `${p.file}:${p.line}:${p.col}`;
 }

@@ -2,7 +2,7 @@
 // without its own fields gets); its stopGrace must parse.
 import { DEFAULT_CHECKPOINT } from '../defaults.js';
 import type { CheckpointContract } from '../types.js';
-import { argv, str, type ResolveContext } from './context.js';
+import { checkpointExtras, str, type ResolveContext } from './context.js';
 
 export function resolveDefaultCheckpoint(ctx: ResolveContext): void {
   const { parseDuration } = ctx;
@@ -17,13 +17,7 @@ export function resolveDefaultCheckpoint(ctx: ResolveContext): void {
   };
   const ma = typeof dc.maxAge === 'string' ? parseDuration(dc.maxAge) : undefined;
   if (ma !== undefined) cp.maxAgeMs = ma;
-  if (typeof dc.marker === 'string') cp.marker = dc.marker;
-  if (typeof dc.minSize === 'number') cp.minSizeBytes = dc.minSize;
-  if (typeof dc.shared === 'boolean') cp.shared = dc.shared;
-  if (typeof dc.sizeGB === 'number') cp.sizeGB = dc.sizeGB;
-  const verify = argv(dc.verify);
-  if (verify) cp.verify = verify;
-  if (typeof dc.keep === 'number') cp.keep = dc.keep;
+  checkpointExtras(dc, cp);
   ctx.out.defaultCheckpoint = cp;
   if (typeof dc.stopGrace === 'string') ctx.duration({ ...defaultsLoc, ptr: `${defaultsLoc.ptr}/checkpoint`, v: dc }, '/stopGrace');
 }

@@ -4,7 +4,7 @@
 import { constants as osConstants } from 'node:os';
 import { DEFAULT_CHECKPOINT } from '../defaults.js';
 import type { CheckpointContract } from '../types.js';
-import { argv, isObj, str, type Located, type Obj, type ResolveContext } from './context.js';
+import { checkpointExtras, isObj, str, type Located, type Obj, type ResolveContext } from './context.js';
 
 const SPOT_CLASSES: ReadonlySet<string> = new Set(['training', 'batch', 'dev']);
 
@@ -40,13 +40,7 @@ export function resolveWorkloadCheckpoints(ctx: ResolveContext): void {
         const ms = parseDuration(merged.maxAge) ?? ctx.duration(fieldLoc('maxAge'), '/maxAge');
         if (ms !== undefined) cp.maxAgeMs = ms;
       }
-      if (typeof merged.marker === 'string') cp.marker = merged.marker;
-      if (typeof merged.minSize === 'number') cp.minSizeBytes = merged.minSize;
-      if (typeof merged.shared === 'boolean') cp.shared = merged.shared;
-      if (typeof merged.sizeGB === 'number') cp.sizeGB = merged.sizeGB;
-      const verify = argv(merged.verify);
-      if (verify) cp.verify = verify;
-      if (typeof merged.keep === 'number') cp.keep = merged.keep;
+      checkpointExtras(merged, cp);
       w.checkpoint = cp;
     } else if (SPOT_CLASSES.has(w.class) && w.capacity !== 'on-demand') {
       ctx.warn(at(l, '/name'), `workload "${name}" may run on spot (class ${w.class}, capacity ${w.capacity}) but has no checkpoint contract; an eviction loses its work`, 'checkpoint: { path, signal, stopGrace } on the workload or in defaults.checkpoint, or capacity: on-demand', 'checkpoint-missing', l.ptr);
