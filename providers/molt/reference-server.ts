@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
+import type { ApiOffer } from './api.js';
 
 const HOUR = 3_600_000;
 
@@ -25,17 +26,8 @@ export interface MoltMarketModel {
   preemptionRatePerHour?: number;
 }
 
-/** An offer as the API returns it. */
-export interface MoltOffer {
-  id: string;
-  gpuModel: string;
-  minGpus: number;
-  maxGpus: number;
-  pricePerGpuHour: number;
-  zone: string;
-  /** ISO-8601. */
-  expiresAt: string;
-}
+/** An offer as the API returns it: the one wire type the client reads too (docs/molt-api.md). */
+export type MoltOffer = ApiOffer;
 
 export type MoltLeaseStatus = 'pending' | 'active' | 'preempting' | 'expired' | 'released';
 
