@@ -11,7 +11,7 @@ import type { ExecResult, Provider, ProviderContext, ProviderFactory } from '../
 import { assertSafeName } from '../../src/providers/kit/fs-util.js';
 import { LocalfsStorage, localfsMeta } from '../../src/providers/kit/localfs-storage.js';
 import { NodeNotices } from '../../src/providers/kit/node-notices.js';
-import { ProcessRuntime } from '../../src/providers/kit/process-runtime.js';
+import { processRuntimeFor } from '../../src/providers/kit/process-runtime.js';
 
 /** One declared node. */
 export interface LocalNodeConfig {
@@ -83,19 +83,10 @@ function createLocal(config: LocalConfig, ctx: ProviderContext): Provider {
     return n;
   };
 
-  const runtime = new ProcessRuntime({
-    provider: P,
-    fleet: ctx.fleet,
-    dataDir: ctx.dataDir,
-    nodesRoot,
-    cwd: ctx.specDir,
-    env: ctx.env,
-    now: () => ctx.now(),
-    admit: async (node, gpus, used) => {
-      const n = known(node);
-      if ((await notices.settle(node)) === 'terminated') throw new ProviderError(P, `node ${node} is terminated (restore it with \`spotfleet sim restore ${node}\`)`);
-      if (used + gpus > n.gpus) throw new ProviderError(P, `node ${node} has ${n.gpus - used} of ${n.gpus} GPUs free; the workload needs ${gpus}`);
-    },
+  const runtime = processRuntimeFor(P, ctx, nodesRoot, async (node, gpus, used) => {
+    const n = known(node);
+    if ((await notices.settle(node)) === 'terminated') throw new ProviderError(P, `node ${node} is terminated (restore it with \`spotfleet sim restore ${node}\`)`);
+    if (used + gpus > n.gpus) throw new ProviderError(P, `node ${node} has ${n.gpus - used} of ${n.gpus} GPUs free; the workload needs ${gpus}`);
   });
   const notices = new NodeNotices({ provider: P, source: 'local', nodeDir, now: () => ctx.now(), onDeath: (node) => runtime.killNode(node) });
   const settleAll = async (): Promise<void> => {

@@ -14,7 +14,7 @@ import type { AcquireRequest, PriceQuery, Provider, ProviderContext, ProviderFac
 import { readJson, shortHash, writeJsonAtomic } from '../../src/providers/kit/fs-util.js';
 import { LocalfsStorage, localfsMeta } from '../../src/providers/kit/localfs-storage.js';
 import { NodeNotices } from '../../src/providers/kit/node-notices.js';
-import { ProcessRuntime } from '../../src/providers/kit/process-runtime.js';
+import { processRuntimeFor } from '../../src/providers/kit/process-runtime.js';
 import { Market, simNow, wallAt, type SimClock } from './market.js';
 
 export interface SimConfig {
@@ -144,20 +144,11 @@ function createSim(config: SimConfig, ctx: ProviderContext): Provider {
   const spotPerGpu = (z: number, sim: number): number => perGpu(market.spotPrice(z, sim));
   const odPerGpu = (z: number): number => perGpu(trace.onDemandPrice[z] as number);
 
-  const runtime = new ProcessRuntime({
-    provider: P,
-    fleet: ctx.fleet,
-    dataDir: ctx.dataDir,
-    nodesRoot,
-    cwd: ctx.specDir,
-    env: ctx.env,
-    now: () => ctx.now(),
-    admit: async (node, gpus, used) => {
-      const l = readLease(node);
-      if (!l || l.released) throw new ProviderError(P, `no active lease "${node}"`);
-      if ((await settle(l)) === 'terminated') throw new ProviderError(P, `lease ${node} was preempted and is terminated`);
-      if (used + gpus > l.gpus) throw new ProviderError(P, `node ${node} has ${l.gpus - used} of ${l.gpus} GPUs free; the workload needs ${gpus}`);
-    },
+  const runtime = processRuntimeFor(P, ctx, nodesRoot, async (node, gpus, used) => {
+    const l = readLease(node);
+    if (!l || l.released) throw new ProviderError(P, `no active lease "${node}"`);
+    if ((await settle(l)) === 'terminated') throw new ProviderError(P, `lease ${node} was preempted and is terminated`);
+    if (used + gpus > l.gpus) throw new ProviderError(P, `node ${node} has ${l.gpus - used} of ${l.gpus} GPUs free; the workload needs ${gpus}`);
   });
   const notices = new NodeNotices({ provider: P, source: 'sim', nodeDir, now: () => ctx.now(), onDeath: (node) => runtime.killNode(node) });
 

@@ -9,7 +9,7 @@ import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, re
 import { join } from 'node:path';
 import { ProviderError } from '../../core/errors.js';
 import type { WorkloadInstance } from '../../core/types.js';
-import type { RuntimeCapability, StartRequest } from '../sdk.js';
+import type { ProviderContext, RuntimeCapability, StartRequest } from '../sdk.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertSafeName, isAlive, procStat, readJson, shortHash, trySignal, writeJsonAtomic, type PidRef } from './fs-util.js';
 import { processCatches, needsNoHandler, signalName, signalNotReady, waitUntilReady, SIGNAL_READY_TIMEOUT_MS } from './signal-ready.js';
@@ -53,6 +53,15 @@ export interface ProcessRuntimeOptions {
    */
   admit?(node: string, gpus: number, usedGpus: number): Promise<void> | void;
   now?: () => number;
+}
+
+/**
+ * The options a provider whose nodes are folders on this machine gives its process runtime: all
+ * from its context (fleet, data folder, the spec's folder, the environment, the clock), with the
+ * folder of its nodes and how it admits a start.
+ */
+export function processRuntimeFor(provider: string, ctx: ProviderContext, nodesRoot: string, admit: NonNullable<ProcessRuntimeOptions['admit']>): ProcessRuntime {
+  return new ProcessRuntime({ provider, fleet: ctx.fleet, dataDir: ctx.dataDir, nodesRoot, cwd: ctx.specDir, env: ctx.env, now: () => ctx.now(), admit });
 }
 
 /** The on-disk record of one instance; never holds env values (they may be secrets). */
