@@ -36,17 +36,10 @@ import { DockerCliRuntime, NodeSet, NVIDIA_SMI_ARGV, parseNvidiaSmi, type FleetN
 import { BootStore, bootScript, fingerprintOfPublicKey, generateEd25519, publicKeyBody, publicKeyOfIdentity, resolveKeyPath, type KeyPair } from './boot.js';
 import { CapacityMissCache, DEFAULT_CAPACITY_MISS_TTL_MS, type CapacityMiss } from './ice-cache.js';
 
-/** A machine as the cloud reports it. */
-export interface CloudInstance {
+/** A machine as the cloud reports it: what its lease will say of it (pricePerHour for the whole machine), and more. */
+export interface CloudInstance extends Pick<Lease, 'pool' | 'capacity' | 'gpuModel' | 'gpus' | 'zone' | 'pricePerHour'> {
   /** Instance id / VM name: the lease id and the node id. */
   id: string;
-  pool: string;
-  capacity: CapacityType;
-  gpuModel: string;
-  gpus: number;
-  zone?: string;
-  /** USD per hour for the whole machine. */
-  pricePerHour: number;
   /** ms epoch. */
   launchedAt: number;
   state: 'pending' | 'running' | 'stopping' | 'terminated';
