@@ -53,7 +53,7 @@ describeLab('aws: bought EC2 instances become SSH + Docker nodes (fake EC2, lab 
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   }, 120_000);
 
-  const access = (o: Partial<NodeAccess> = {}): NodeAccess => ({ via: 'ssh', user: 'root', identityFile: lab.clientKeyPath, port: 22, runtime: 'docker', address: 'auto', readyTimeoutMs: 60_000, checkpointRoot: '/srv/spotfleet/checkpoints', ...o });
+  const access = (o: Partial<NodeAccess> = {}): NodeAccess => ({ via: 'ssh', user: 'root', identityFile: lab.clientKeyPath, port: 22, runtime: 'docker', address: 'auto', readyTimeoutMs: 150_000, checkpointRoot: '/srv/spotfleet/checkpoints', ...o });
   const config = (): AwsConfig => ({
     region: 'us-east-1',
     endpoint: ec2.url,
@@ -75,7 +75,7 @@ describeLab('aws: bought EC2 instances become SSH + Docker nodes (fake EC2, lab 
     return { p, ctx };
   };
   const req = (key: string, capacity: 'spot' | 'on-demand' = 'spot') => ({ pool: capacity === 'spot' ? 'spot' : 'od', capacity, gpuModel: 'V100', gpus: 1, idempotencyKey: key, labels: { 'spotfleet.fleet': 'lab-aws', 'spotfleet.workload': 'w' } });
-  const ready = (p: Provider, id: string): Promise<Lease> => waitUntil(`lease ${id} a ready node`, async () => (await p.capacity!.leases()).find((l) => l.id === id && l.node !== undefined), 60_000);
+  const ready = (p: Provider, id: string): Promise<Lease> => waitUntil(`lease ${id} a ready node`, async () => (await p.capacity!.leases()).find((l) => l.id === id && l.node !== undefined), 150_000); // a loaded CI box can boot slowly
   const live = () => ec2.control.instances().filter((i) => i.state === 'pending' || i.state === 'running');
 
   it('a spot launch carries the bootstrap; the lease is a node only once SSH shows the injected host key and docker + nvidia-smi answer', async () => {
@@ -102,7 +102,7 @@ describeLab('aws: bought EC2 instances become SSH + Docker nodes (fake EC2, lab 
     const before = ec2.control.requests.filter((r) => r.action === 'RunInstances').length;
     expect((await p.capacity!.acquire(req('spot-1'))).id).toBe(lease.id);
     expect(ec2.control.requests.filter((r) => r.action === 'RunInstances').length).toBe(before);
-  }, 120_000);
+  }, 200_000);
 
   it('runs a container there, reads the IMDS notice on the node, and moves a checkpoint to an on-demand node with rsync', async () => {
     const { p } = make();
@@ -137,7 +137,7 @@ describeLab('aws: bought EC2 instances become SSH + Docker nodes (fake EC2, lab 
     expect(live()).toEqual([]);
     expect(vms.running()).toEqual([]);
     expect((await p.capacity!.leases()).filter((l) => l.state !== 'terminated')).toEqual([]);
-  }, 180_000);
+  }, 300_000);
 
   it('no capacity in a zone: launches in the next one, remembers the miss, quotes that zone unavailable', async () => {
     const { p } = make();

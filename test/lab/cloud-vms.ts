@@ -4,6 +4,8 @@
 // nvidia-smi with the machine type's GPUs, and the cloud's metadata fake bound to 169.254.169.254
 // inside its own namespace (a molt host has none: its notices come from the marketplace's API). Faults for the next boots: a VM that never answers SSH, or one whose
 // sshd presents a different host key than the one injected.
+import { loadavg } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseBootScript } from '../fakes/boot-script.js';
 import type { Lab, LabCloud, LabNode } from './lab.js';
 import { startCloudFake, type CloudFake } from './fixtures.js';
@@ -98,12 +100,20 @@ export class LabVms {
       if (fault !== 'never-boots' && fault !== 'wrong-host-key') await this.lab.startSshd(name);
       stage = 'booted';
     })();
-    const slow = setTimeout(() => process.stderr.write(`lab: machine ${id} (${name}) still booting after ${Math.round((Date.now() - t0) / 1000)}s, at ${stage}\n`), 20_000);
+    // Whether this process could run at all meanwhile (the boot's waits run in it): its event loop's worst delay.
+    const lag = monitorEventLoopDelay({ resolution: 50 });
+    lag.enable();
+    const lagMs = (): number => Math.round(lag.max / 1e6);
+    const slow = setTimeout(() => process.stderr.write(`lab: machine ${id} (${name}) still booting after ${Math.round((Date.now() - t0) / 1000)}s, at ${stage} (event loop delayed up to ${lagMs()} ms; load ${loadavg().map((x) => x.toFixed(1)).join(' ')})\n`), 20_000);
     const done = p.then(
-      () => clearTimeout(slow),
+      () => {
+        clearTimeout(slow);
+        lag.disable();
+      },
       (e: unknown) => {
         clearTimeout(slow);
-        process.stderr.write(`lab: machine ${id} (${name}) failed to boot at ${stage}: ${e instanceof Error ? e.message : String(e)}\n`);
+        lag.disable();
+        process.stderr.write(`lab: machine ${id} (${name}) failed to boot at ${stage} after ${Math.round((Date.now() - t0) / 1000)}s: ${e instanceof Error ? e.message : String(e)} (event loop delayed up to ${lagMs()} ms; load ${loadavg().map((x) => x.toFixed(1)).join(' ')})\n`);
         throw e;
       },
     );

@@ -198,10 +198,13 @@ async function must(cmd: string, args: string[], opts: { input?: string | Buffer
 
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000, everyMs = 25): Promise<void> {
-  const until = Date.now() + timeoutMs;
+  const t0 = Date.now();
+  const until = t0 + timeoutMs;
+  let tries = 0;
   for (;;) {
+    tries++;
     if (await check().catch(() => false)) return;
-    if (Date.now() > until) throw new Error(`lab: timed out waiting for ${what}`);
+    if (Date.now() > until) throw new Error(`lab: timed out waiting for ${what} (${tries} tries in ${Date.now() - t0} ms)`);
     await sleep(everyMs);
   }
 }
@@ -622,7 +625,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         await waitFor(`sshd on node ${name}`, async () => {
           if (child.exitCode !== null) throw new Error(`lab: sshd on ${name} exited ${child.exitCode}`);
           return tcpBanner(n.address, n.port);
-        });
+        }, 60_000); // readiness, not a timing check: a loaded machine can take its time
       },
       async stopDocker(name) {
         const p = dockerdPid.get(name);
@@ -636,21 +639,36 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         const n = lab.node(name);
         const nd = join(W, 'n', name);
         const d = join(nd, 'd');
-        const child = spawnTracked(
-          [
-            ...inNode(n.netns),
-            'dockerd', '--host', `unix://${n.dockerSocket}`, '--data-root', join(d, 'root'), '--exec-root', join(d, 'exec'), '--pidfile', join(d, 'dockerd.pid'),
-            '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-masq=false', '--log-level=warn',
-          ],
-          join(nd, 'dockerd.log'),
-          undefined,
-          name,
-        );
-        dockerdPid.set(name, child.pid as number);
-        await waitFor(`dockerd on node ${name}`, async () => {
-          if (child.exitCode !== null) throw new Error(`lab: dockerd on ${name} exited ${child.exitCode}: ${Buffer.concat((child as ChildProcess & { logChunks: Buffer[] }).logChunks).toString().slice(-2000)}`);
-          return dockerPing(n.dockerSocket);
-        }, 30_000);
+        // A dockerd that has not answered in 40 s (seen now and then on a loaded machine: it never
+        // answers) is stopped, with its containerd, and started once more.
+        for (let attempt = 1; ; attempt++) {
+          const child = spawnTracked(
+            [
+              ...inNode(n.netns),
+              'dockerd', '--host', `unix://${n.dockerSocket}`, '--data-root', join(d, 'root'), '--exec-root', join(d, 'exec'), '--pidfile', join(d, 'dockerd.pid'),
+              '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-masq=false', '--log-level=warn',
+            ],
+            join(nd, attempt === 1 ? 'dockerd.log' : `dockerd.${attempt}.log`),
+            undefined,
+            name,
+          );
+          dockerdPid.set(name, child.pid as number);
+          const log = (): string => Buffer.concat((child as ChildProcess & { logChunks: Buffer[] }).logChunks).toString().slice(-2000);
+          try {
+            await waitFor(`dockerd on node ${name}`, async () => {
+              if (child.exitCode !== null) throw new Error(`lab: dockerd on ${name} exited ${child.exitCode}: ${log()}`);
+              return dockerPing(n.dockerSocket);
+            }, attempt === 1 ? 40_000 : 60_000); // readiness, not a timing check
+            return;
+          } catch (e) {
+            if (attempt >= 2 || child.exitCode !== null) throw new Error(`${(e as Error).message}; its log: ${log()}`);
+            process.stderr.write(`lab: dockerd on node ${name} did not answer in 40 s; starting it again (its log: ${log().trim() || 'empty'})\n`);
+            const containerd = (await run('pgrep', ['-f', join(d, 'exec', 'containerd')]).catch(() => undefined))?.stdout.split('\n').filter((l) => /^\d+$/.test(l.trim())).map(Number) ?? [];
+            await killPids([child.pid as number, ...containerd], 5000);
+            pids.delete(child.pid as number);
+            rmSync(join(d, 'dockerd.pid'), { force: true });
+          }
+        }
       },
       async startRegistry(name) {
         lab.node(name);
