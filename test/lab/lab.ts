@@ -615,17 +615,28 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       async startSshd(name) {
         const n = lab.node(name);
         const nd = join(W, 'n', name);
-        const child = spawnTracked(
-          [...inNode(n.netns, true), '/usr/sbin/sshd', '-D', '-e', '-f', join(nd, 'sshd_config')],
-          join(nd, 'sshd.log'),
-          undefined,
-          name,
-        );
-        sshdPid.set(name, child.pid as number);
-        await waitFor(`sshd on node ${name}`, async () => {
-          if (child.exitCode !== null) throw new Error(`lab: sshd on ${name} exited ${child.exitCode}`);
-          return tcpBanner(n.address, n.port);
-        }, 60_000); // readiness, not a timing check: a loaded machine can take its time
+        // Like dockerd, an sshd that has not answered in 30 s is stopped and started once more.
+        for (let attempt = 1; ; attempt++) {
+          const child = spawnTracked(
+            [...inNode(n.netns, true), '/usr/sbin/sshd', '-D', '-e', '-f', join(nd, 'sshd_config')],
+            join(nd, attempt === 1 ? 'sshd.log' : `sshd.${attempt}.log`),
+            undefined,
+            name,
+          );
+          sshdPid.set(name, child.pid as number);
+          try {
+            await waitFor(`sshd on node ${name}`, async () => {
+              if (child.exitCode !== null) throw new Error(`lab: sshd on ${name} exited ${child.exitCode}`);
+              return tcpBanner(n.address, n.port);
+            }, attempt === 1 ? 30_000 : 60_000); // readiness, not a timing check
+            return;
+          } catch (e) {
+            if (attempt >= 2 || child.exitCode !== null) throw e;
+            process.stderr.write(`lab: sshd on node ${name} did not answer in 30 s; starting it again\n`);
+            await killPids([child.pid as number], 3000);
+            pids.delete(child.pid as number);
+          }
+        }
       },
       async stopDocker(name) {
         const p = dockerdPid.get(name);
