@@ -153,7 +153,7 @@ export async function startAzureEventsServer(opts: AzureEventsOptions = {}): Pro
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://169.254.169.254');
+    const url = new URL(req.url ?? '/', 'http://fake.invalid'); // a base to parse the request's path; nothing is reached
     const path = url.pathname;
     const json = { 'Content-Type': 'application/json; charset=utf-8' };
     const reply = (status: number, body: unknown, text = false): void => {

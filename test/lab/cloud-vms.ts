@@ -1,8 +1,9 @@
 // The lab side of the cloud fakes: each machine a fake EC2 / GCE / Azure launches "boots" as a lab
 // node. The node's sshd presents the host key and accepts the keys read from the bootstrap script
 // the fake received (as a real VM's first boot would install them), it has its own dockerd, a fake
-// nvidia-smi with the machine type's GPUs, and the cloud's metadata fake bound to 169.254.169.254
-// inside its own namespace (a molt host has none: its notices come from the marketplace's API). Faults for the next boots: a VM that never answers SSH, or one whose
+// nvidia-smi with the machine type's GPUs, and the cloud's metadata fake, which listens inside the
+// node's own namespace on 169.254.169.254 (a molt host has none: its notices come
+// from the marketplace's API). Faults for the next boots: a VM that never answers SSH, or one whose
 // sshd presents a different host key than the one injected.
 import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';

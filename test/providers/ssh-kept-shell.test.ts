@@ -123,7 +123,7 @@ describeLab('ssh pool: kept shells and forwarded channels (lab)', () => {
     const p = pool();
     const trigger = (node: string) => join(lab.dir, `spot-${node}.json`);
     // The tiny IMDS binds 169.254.169.254 inside each node's own namespace (see lab.startMetadata).
-    const mds = await Promise.all(['a', 'b'].map((n) => lab.startMetadata(n, [process.execPath, lab.tinyImdsPath, '169.254.169.254:80', trigger(n)])));
+    const mds = await Promise.all(['a', 'b'].map((n) => lab.startMetadata(n, [process.execPath, lab.tinyImdsPath, '169.254.169.254:80', trigger(n)]))); // inside node n's netns
     try {
       const fallbacks: (string | undefined)[] = [];
       const tA = createSshMetadataTransport(p, 'a');
