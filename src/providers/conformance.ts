@@ -386,8 +386,10 @@ export function describeProviderConformance(name: string, setup: () => Promise<C
       if (p.nodes && a.node) expect((await p.nodes.list()).some((n) => n.id === a.node)).toBe(true);
       await p.capacity.release(a.id);
       await p.capacity.release(a.id);
+      // Gone, released, or terminated: a cloud may list a deleted machine while it stops (GCE's
+      // STOPPING); none of these is paid for or given work.
       const left = (await p.capacity.leases()).find((l) => l.id === a.id);
-      expect(left === undefined || left.state === 'released').toBe(true);
+      expect(left === undefined || left.state === 'released' || left.state === 'terminated', JSON.stringify(left)).toBe(true);
     });
 
     it('notices: poll returns nothing for a node without a notice', async (ctx) => {

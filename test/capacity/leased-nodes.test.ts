@@ -21,9 +21,14 @@ class MemoryCloud implements CloudDriver {
   readonly stockOut = new Set<string>();
   private seq = 0;
   constructor(private readonly now: () => number) {}
+  /** When set, a listing takes its snapshot at once and answers only when this resolves. */
+  hold: Promise<void> | undefined;
+  listings = 0;
   list(): Promise<CloudInstance[]> {
+    this.listings++;
     // Like GCE and Azure: a deleted machine is gone from the listing at once.
-    return Promise.resolve([...this.machines.values()].filter((m) => m.state !== 'terminated'));
+    const snapshot = [...this.machines.values()].filter((m) => m.state !== 'terminated').map((m) => ({ ...m }));
+    return (this.hold ?? Promise.resolve()).then(() => snapshot);
   }
   offerings(): Promise<CloudOffering[]> {
     return Promise.resolve(['z1', 'z2'].map((zone) => ({ type: 'g1', zone, capacity: 'spot' as const, gpuModel: 'V100', gpus: 1, pricePerHour: zone === 'z1' ? 1 : 1.2, at: new Date(this.now()).toISOString() })));
@@ -104,5 +109,28 @@ describe('the capacity kit across processes (in-memory cloud)', () => {
     const third = await apply.capacity().acquire({ ...req, idempotencyKey: 'f:third:i1:g1', zone: 'z1' });
     expect(third.zone).toBe('z1');
     await Promise.all([watch.close(), apply.close()]);
+  });
+
+  it('a caller that asks while a listing is under way is not answered by it (it may predate the caller\'s release)', async () => {
+    const { cloud, apply, req } = setup();
+    const lease = await apply.capacity().acquire(req);
+    expect((await apply.capacity().leases()).map((l) => l.id)).toContain(lease.id);
+    let open!: () => void;
+    cloud.hold = new Promise<void>((r) => (open = r));
+    const before = cloud.listings;
+    // A listing starts (a watch's poll), and takes its snapshot while the machine still runs.
+    const early = apply.capacity().leases();
+    await apply.capacity().release(lease.id);
+    const after = apply.capacity().leases();
+    const also = apply.capacity().leases();
+    open();
+    cloud.hold = undefined;
+    expect((await early).map((l) => l.id)).toContain(lease.id);
+    const left = (await after).find((l) => l.id === lease.id);
+    expect(left === undefined || left.state === 'terminated').toBe(true);
+    // The two who asked after the release share one fresh listing.
+    expect(await also).toEqual(await after);
+    expect(cloud.listings - before).toBe(2);
+    await apply.close();
   });
 });

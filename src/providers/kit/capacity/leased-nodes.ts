@@ -180,6 +180,7 @@ export class LeasedNodes {
   private readonly transferKeyOn = new Set<string>();
   private transferKey: KeyPair | undefined;
   private inflight: Promise<CloudInstance[]> | undefined;
+  private queued: Promise<CloudInstance[]> | undefined;
   private last: CloudInstance[] = [];
 
   constructor(private readonly o: LeasedNodesOptions) {
@@ -256,28 +257,40 @@ export class LeasedNodes {
 
   /**
    * Lists the machines and brings each one's verdict up to date: probes the ones not ready yet,
-   * terminates the ones past their ready timeout. Concurrent callers share one run.
+   * terminates the ones past their ready timeout. Concurrent callers share one run, but never one
+   * that began before they asked: a run under way may have listed before the caller's own change
+   * (a release a moment ago), so a caller that finds one waits for it and shares the next.
    */
   sync(): Promise<CloudInstance[]> {
-    this.inflight ??= (async () => {
-      try {
-        const list = await this.driver.list();
-        await Promise.all(list.map((i) => this.settle(i)));
-        const live = new Set(list.map((i) => i.id));
-        for (const id of [...this.ready]) {
-          if (!live.has(id)) {
-            this.ready.delete(id);
-            this.set.remove(id);
-          }
+    if (this.inflight === undefined) return this.startSync();
+    this.queued ??= this.inflight
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined;
+        return this.inflight ?? this.startSync();
+      });
+    return this.queued;
+  }
+
+  private startSync(): Promise<CloudInstance[]> {
+    const run: Promise<CloudInstance[]> = (async () => {
+      const list = await this.driver.list();
+      await Promise.all(list.map((i) => this.settle(i)));
+      const live = new Set(list.map((i) => i.id));
+      for (const id of [...this.ready]) {
+        if (!live.has(id)) {
+          this.ready.delete(id);
+          this.set.remove(id);
         }
-        this.gcRecords(live);
-        this.last = list;
-        return list;
-      } finally {
-        this.inflight = undefined;
       }
-    })();
-    return this.inflight;
+      this.gcRecords(live);
+      this.last = list;
+      return list;
+    })().finally(() => {
+      if (this.inflight === run) this.inflight = undefined;
+    });
+    this.inflight = run;
+    return run;
   }
 
   /** Machines that failed their readiness and that the cloud no longer lists, as they were. */
