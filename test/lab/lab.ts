@@ -18,6 +18,7 @@ import { connect } from 'node:net';
 import { createHash } from 'node:crypto';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isAlive, procStat, trySignal } from '../../src/providers/kit/fs-util.js';
 
 export type LabCloud = 'aws' | 'gcp' | 'azure';
 
@@ -209,36 +210,22 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** SIGTERM each, wait up to graceMs for all, then SIGKILL what is left. */
+/**
+ * SIGTERM each, wait up to graceMs for all, then SIGKILL what is left. Each process is known by its
+ * PID and start time, taken now: a PID that has ended and been reused (by another lab's dockerd
+ * extracting an image, say, while labs run side by side) is never signalled.
+ */
 async function killPids(pids: number[], graceMs = 10_000): Promise<void> {
-  const live = pids.filter(pidAlive);
-  for (const p of live) {
-    try {
-      process.kill(p, 'SIGTERM');
-    } catch {
-      /* gone */
-    }
-  }
+  const live = pids.map((pid) => ({ pid, start: procStat(pid)?.start ?? '' })).filter((r) => r.start !== '' && isAlive(r));
+  const signal = (sig: NodeJS.Signals) => {
+    for (const r of live) if (isAlive(r)) trySignal(r.pid, sig);
+  };
+  signal('SIGTERM');
   const until = Date.now() + graceMs;
-  while (live.some(pidAlive) && Date.now() < until) await sleep(50);
-  for (const p of live.filter(pidAlive)) {
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
+  while (live.some(isAlive) && Date.now() < until) await sleep(50);
+  signal('SIGKILL');
   const until2 = Date.now() + 5000;
-  while (live.some(pidAlive) && Date.now() < until2) await sleep(20);
+  while (live.some(isAlive) && Date.now() < until2) await sleep(20);
 }
 
 function tcpBanner(host: string, port: number): Promise<boolean> {
@@ -346,10 +333,17 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     if (child.pid !== undefined) {
       pids.add(child.pid);
       children.set(child.pid, child);
-      child.on('exit', () => children.delete(child.pid as number));
+      // An ended child leaves every set at once: its PID may be reused by anyone from now on
+      // (another lab's processes), and the lab signals only what is in them.
+      const pid = child.pid;
+      child.on('exit', () => {
+        children.delete(pid);
+        pids.delete(pid);
+        if (node !== undefined) nodePids.get(node)?.delete(pid);
+      });
       if (node !== undefined) {
         const set = nodePids.get(node) ?? new Set<number>();
-        set.add(child.pid);
+        set.add(pid);
         nodePids.set(node, set);
       }
     }

@@ -65,6 +65,8 @@ export interface RsyncPullResult {
 }
 
 /** rsync exit codes worth another run: network, timeouts, partial transfers, killed. */
+/** A shell function: a process's start time (field 22 of /proc/PID/stat; its name may hold spaces). */
+const START_OF = `st() { sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f20; }`;
 const RETRYABLE = new Set([10, 11, 12, 20, 23, 24, 30, 35, 128 + 1, 128 + 15, 255]);
 
 const PLAIN_PATH = /^[A-Za-z0-9_@%+=:,./~-]+$/;
@@ -127,18 +129,19 @@ export async function rsyncPull(o: RsyncPullOptions): Promise<RsyncPullResult> {
   if (o.lowPriority) rsync.push('--rsync-path=nice -n 19 rsync');
   if (o.onProgress) rsync.push('--info=progress2');
   rsync.push(`${o.sourceUser ?? 'root'}@${host}:${o.srcDir.replace(/\/+$/, '')}/`, `${o.dstDir.replace(/\/+$/, '')}/`);
-  // An abandonable run records its pid on the target, so it can be killed there (closing the
-  // channel alone may leave rsync running).
+  // An abandonable run records its pid and start time on the target, so it can be killed there
+  // (closing the channel alone may leave rsync running); the start time keeps a kill that comes
+  // after rsync ended from reaching whatever process has its pid by then.
   const pidFile = o.signal ? `/tmp/spotfleet-rsync-${randomUUID()}.pid` : undefined;
   const argv = [
-    ...(pidFile ? ['sh', '-c', 'echo $$ > "$1"; shift; exec "$@"', 'sh', pidFile] : []),
+    ...(pidFile ? ['sh', '-c', `${START_OF}; echo "$$ $(st $$)" > "$1"; shift; exec "$@"`, 'sh', pidFile] : []),
     ...(o.lowPriority ? ['nice', '-n', '19'] : []),
     ...rsync,
   ];
   const aborted = (): Error => pool.fail(o.target, `copy from ${o.source} abandoned: an eviction's own transfer takes over (the partial copy is kept as the next run's basis)`);
   const kill = (): void => {
     if (!pidFile) return;
-    pool.exec(o.target, ['sh', '-c', 'kill "$(cat "$1")" 2>/dev/null; rm -f "$1"; true', 'sh', pidFile], { timeoutMs: 10_000 }).catch(() => undefined);
+    pool.exec(o.target, ['sh', '-c', `${START_OF}; read -r p s < "$1" && [ -n "$s" ] && [ "$(st "$p" 2>/dev/null)" = "$s" ] && kill "$p"; rm -f "$1"; true`, 'sh', pidFile], { timeoutMs: 10_000 }).catch(() => undefined);
   };
   o.signal?.addEventListener('abort', kill, { once: true });
   if (o.signal?.aborted) throw aborted();
