@@ -7,6 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { FAILSAFE_SCHEMA, load as loadJsYaml, Type as JsYamlType, type State as JsYamlState } from 'js-yaml';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, visit, type Document, type Node } from 'yaml';
 import type { SourcePos, SpecProblem } from '../core/errors.js';
+import { CORE_BOOL, CORE_FLOAT, CORE_FLOAT_EXP, CORE_FLOAT_NAN, CORE_INT, CORE_INT_HEX, CORE_INT_OCT, CORE_NULL, numberish, parsePlainYaml } from './plain-yaml.js';
 
 /** Files larger than this are refused before they are read. */
 export const MAX_SPEC_BYTES = 10 * 1024 * 1024;
@@ -30,6 +31,8 @@ export interface SpecSource {
 /** One spec file parsed on the fast path: plain data plus the offsets of its nodes. */
 export interface FastSpecSource {
   parser: 'fast';
+  /** Which fast scanner read it (absent on sources built by hand). */
+  via?: FastParse['via'];
   file: string;
   abs: string;
   text: string;
@@ -156,7 +159,7 @@ export function readSpecFile(abs: string, file: string, options: ReadSpecOptions
 export function parseSpecFile(text: string, abs: string, file: string, options: ReadSpecOptions = {}): ReadSpecResult {
   if (options.parser !== 'full') {
     const fast = parseFast(text);
-    if (fast) return { source: { parser: 'fast', file, abs, text, data: fast.data, index: fast.index }, problems: [] };
+    if (fast) return { source: { parser: 'fast', via: fast.via, file, abs, text, data: fast.data, index: fast.index }, problems: [] };
   }
   return parseSpecText(text, abs, file);
 }
@@ -365,24 +368,7 @@ export function positionOf(src: SpecFile, pointer: string, which: 'key' | 'value
 /** Thrown from the js-yaml listener to stop parsing as soon as the input leaves the fast subset. */
 const LEAVE_FAST_PATH = new Error('leave the fast path');
 
-// The yaml package's YAML 1.2 core schema, rule for rule (yaml/dist/schema/core), so a plain scalar
-// resolves to the same value on both paths: `yes`/`no`/`on` stay strings, `0o17` is 15, `0b1`,
-// `1_000` and timestamps stay strings. js-yaml's own CORE_SCHEMA differs (binary, `_`, signs).
-const CORE_NULL = /^(?:~|[Nn]ull|NULL)?$/;
-const CORE_BOOL = /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/;
-const CORE_INT_OCT = /^0o[0-7]+$/;
-const CORE_INT = /^[-+]?[0-9]+$/;
-const CORE_INT_HEX = /^0x[0-9a-fA-F]+$/;
-const CORE_FLOAT_NAN = /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/;
-const CORE_FLOAT_EXP = /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$/;
-const CORE_FLOAT = /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/;
-
-/** Whether a plain scalar can be a number at all (most are names and paths: skip the regexes). */
-function numberish(s: string): boolean {
-  const c = s.charCodeAt(0);
-  return (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e;
-}
-
+// The yaml package's YAML 1.2 core schema as js-yaml types (the rules live in plain-yaml.ts).
 const YAML_CORE_SCHEMA = FAILSAFE_SCHEMA.extend({
   implicit: [
     new JsYamlType('tag:yaml.org,2002:null', { kind: 'scalar', resolve: (s: string) => s.length <= 4 && CORE_NULL.test(s), construct: () => null }),
@@ -425,16 +411,39 @@ function countLines(text: string): LineCounter {
   return lc;
 }
 
+/** What the fast path gives: the data, its offset index, and which scanner read it. */
+export interface FastParse {
+  data: Record<string, unknown>;
+  index: PositionIndex;
+  /** `plain`: the plain-YAML scanner (plain-yaml.ts); `js-yaml`: js-yaml with an offset listener. */
+  via: 'plain' | 'js-yaml';
+}
+
+/**
+ * The fast path: the plain-YAML scanner for the plain files most fleets are, js-yaml with an offset
+ * listener for the rest of the fast subset. Undefined when the text is outside both (the caller
+ * then runs the full parse). Never throws.
+ */
+export function parseFast(text: string): FastParse | undefined {
+  return parsePlain(text) ?? parseJsYaml(text);
+}
+
+/** The plain-YAML scanner alone (see plain-yaml.ts), or undefined when it declines. */
+export function parsePlain(text: string): FastParse | undefined {
+  const plain = parsePlainYaml(text);
+  return plain && { data: plain.data, index: { root: plain.root, tree: plain.tree, lines: countLines(text) }, via: 'plain' };
+}
+
 /**
  * Parses `text` with js-yaml and indexes node offsets, or returns undefined when the text is outside
- * the fast subset (the caller then runs the full parse). Never throws.
+ * the fast subset. Never throws.
  */
-export function parseFast(text: string): { data: Record<string, unknown>; index: PositionIndex } | undefined {
+export function parseJsYaml(text: string): FastParse | undefined {
   // Cheap refusals first: a BOM shifts js-yaml's offsets, directives may switch to YAML 1.1, a lone
-  // CR is a line break to js-yaml only, and `#` glued to a flow indicator is a comment to js-yaml
-  // but an error to yaml.
+  // CR is a line break to js-yaml only, and `#` glued to a flow indicator or a closing quote is a
+  // comment to js-yaml but an error to yaml.
   if (text.length === 0 || text.charCodeAt(0) === 0xfeff) return undefined;
-  if (/^%/m.test(text) || /\r(?!\n)/.test(text) || /[,[\]{}]#/.test(text)) return undefined;
+  if (/^%/m.test(text) || /\r(?!\n)/.test(text) || /[,[\]{}"']#/.test(text)) return undefined;
 
   // Per open node (a stack of `depth` entries): where it opened and where its children begin in
   // the flat child lists. Closed children of the open nodes (`top` entries): start offset, end
@@ -525,7 +534,7 @@ export function parseFast(text: string): { data: Record<string, unknown>; index:
     return undefined;
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data) || depth !== 0 || top !== 1 || values[0] !== data) return undefined;
-  return { data: data as Record<string, unknown>, index: { root: starts[0] as number, tree: indexes[0], lines: countLines(text) } };
+  return { data: data as Record<string, unknown>, index: { root: starts[0] as number, tree: indexes[0], lines: countLines(text) }, via: 'js-yaml' };
 }
 
 function fastPositionOf(src: FastSpecSource, pointer: string, which: 'key' | 'value'): SourcePos {

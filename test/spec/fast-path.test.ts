@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { SpecError } from '../../src/core/errors.js';
 import { loadFleet } from '../../src/spec/load.js';
-import { encodeSegment, parseFast, parseSpecFile, parseSpecText, positionOf, type FastSpecSource } from '../../src/spec/source.js';
+import { encodeSegment, parseFast, parseJsYaml, parsePlain, parseSpecFile, parseSpecText, positionOf, type FastParse, type FastSpecSource } from '../../src/spec/source.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const goodDir = join(root, 'test/fixtures/good');
@@ -42,9 +42,22 @@ function pointers(v: unknown, prefix = '', out: string[] = []): string[] {
   return out;
 }
 
-/** 'fallback' when the fast path declines, 'same' when it agrees with the full parse; else the first difference. */
+/**
+ * Each fast scanner (the plain-YAML one, js-yaml) against the full parse: 'fallback' when both
+ * decline, 'same' when every one that accepts agrees with the full parse; else the first difference.
+ */
 function compareParsers(text: string): string {
-  const fast = parseFast(text);
+  let out = 'fallback';
+  for (const scan of [parsePlain, parseJsYaml]) {
+    const r = compareScanner(text, scan);
+    if (r === 'same') out = r;
+    else if (r !== 'fallback') return `${scan.name}: ${r}`;
+  }
+  return out;
+}
+
+function compareScanner(text: string, scan: (text: string) => FastParse | undefined): string {
+  const fast = scan(text);
   if (!fast) return 'fallback';
   const full = parseSpecText(text, 'f.yaml', 'f.yaml');
   if (!full.source) return `the fast path accepts what the full parse rejects: ${full.problems.map((p) => `${p.line}:${p.col} ${p.message}`).join('; ')}`;
@@ -88,6 +101,72 @@ describe('fast YAML path', () => {
     for (const text of [...goodTexts, `${big.join('\n')}\n`]) {
       expect(parseSpecFile(text, 'f.yaml', 'f.yaml').source?.parser).toBe('fast');
       expect(compareParsers(text)).toBe('same');
+    }
+  });
+
+  it('reads the good fixtures, the examples and a generated fleet with the plain-YAML scanner', () => {
+    const big = ['apiVersion: spotfleet.dev/v1', 'kind: Fleet', 'metadata: { name: big }', 'workloads:'];
+    for (let i = 0; i < 50; i++) big.push(`  - name: w-${i}`, `    image: r/t:${i}`, '    gpus: 2', `    env: { SEED: "${i}", MODE: train }`);
+    for (const text of [...goodTexts, `${big.join('\n')}\n`]) expect(parseFast(text)?.via).toBe('plain');
+  });
+
+  it('the plain-YAML scanner reads the usual shapes of a fleet file exactly', () => {
+    const shapes = [
+      'a: 1\n',
+      'a: 1',
+      'a: x   \nb: 2   ',
+      '# head\n\n  # indented comment\na: x # trailing\n    # deeper comment\nb: y\n\n',
+      'a:\n- x\n- y\nb: 1\n',
+      'a:\n  - x\n  -   y # c\n',
+      'a:\n  - name: n\n    image: i\n  - name: m\nb: 1\n',
+      'a:\n  -\n    b: 1\n  - # c\n    c: 2\n',
+      'a:\n  - a:\n    - x\n    b: 1\n',
+      'a: # c\n  b: 1\n',
+      '"quoted key": \'it\'\'s\'\nb: "x: #y"\n\'c d\': \'\'\n',
+      'a: { b: [1, 2.5, "x", \'y\'], c: {}, d: [], "e": { f: g h } }\n',
+      'a: [ ]\nb: { }\n',
+      'a: x[1]{2}\nb: http://h:80/p#frag\nc: a:b\nd: -x\ne: ?x\nf: :x\n',
+      'a: yes\nb: 0o17\nc: 1_000\nd: -1.5e3\ne: .inf\nf: True\n',
+      'a:\n  - [1, 2]\n  - { x: 1 }\n  - "q"\n',
+      'a√é: ü\n',
+      'a: 1\n...b: 2\n--x: 3\n',
+    ];
+    for (const text of shapes) {
+      expect([text, parsePlain(text) !== undefined]).toEqual([text, true]);
+      expect([text, compareParsers(text)]).toEqual([text, 'same']);
+    }
+  });
+
+  it('the plain-YAML scanner declines what only js-yaml or the full parse reads', () => {
+    const declined = [
+      'a: "x\\ty"\n',
+      'a: |\n  x\n',
+      'a: >-\n  x\n',
+      'a: x\n  y\n',
+      'a: "x\n  y"\n',
+      'a:\n  - - x\n',
+      'a: [x,\n  y]\n',
+      'a : 1\n',
+      'a: {x: 1,}\n',
+      'a: [1, 2,]\n',
+      'a: {"x":1}\n',
+      '1: x\n',
+      'a: 1\nb:\n',
+      'a: [x, ~]\n',
+      'a:\n  b: 1\n c: 2\n',
+      'a: 1 # c\n  b: 2\n',
+      '  a: 1\n',
+      'a: 1\n- b\n',
+      '<<: {a: 1}\n',
+      'a: "x"#c\n',
+      'a: 1\n... b: 2\n',
+      'a: 1\n---\nb: 2\n',
+      'a: x\u0085y\n',
+      'a: \u2028\n',
+    ];
+    for (const text of declined) {
+      expect([text, parsePlain(text)]).toEqual([text, undefined]);
+      expect([text, compareParsers(text)]).toEqual([text, expect.stringMatching(/^(same|fallback)$/)]);
     }
   });
 
