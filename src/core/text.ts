@@ -91,7 +91,9 @@ const WIDE_RANGES: readonly (readonly [number, number])[] = [
 ];
 const ZERO_WIDTH = /^[\p{Mn}\p{Me}\p{Cf}]+$/u;
 const EMOJI = /\p{Emoji_Presentation}|\uFE0F/u;
-const graphemes = new Intl.Segmenter('en', { granularity: 'grapheme' });
+// Made on first use: building a Segmenter loads ICU's break rules, tens of milliseconds that every
+// CLI run would pay at startup although only tables with non-ASCII text need it.
+let graphemes: Intl.Segmenter | undefined;
 
 function graphemeWidth(g: string): number {
   if (ZERO_WIDTH.test(g)) return 0;
@@ -111,6 +113,7 @@ export function displayWidth(text: string): number {
   const shown = withoutStyles(text).replace(UNSAFE, visible);
   if (/^[\x20-\x7e]*$/.test(shown)) return shown.length;
   let w = 0;
+  graphemes ??= new Intl.Segmenter('en', { granularity: 'grapheme' });
   for (const { segment } of graphemes.segment(shown)) w += graphemeWidth(segment);
   return w;
 }
