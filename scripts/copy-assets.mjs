@@ -1,5 +1,5 @@
 // Copies the JSON assets (schemas) and SQL migrations next to the compiled modules, so `dist/` runs
-// on its own, and precompiles the fleet schema's validator there.
+// on its own, and precompiles the validators of the fleet schema and the built-in providers' configs there.
 import { cpSync, readdirSync, statSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 
@@ -20,3 +20,12 @@ for (const root of ['src', 'providers']) walk(root);
 // module carries the hash of the schema it came from, and a stale one is ignored.
 const { fleetValidatorModule, PRECOMPILED_VALIDATOR } = await import('../dist/src/spec/schema.js');
 writeFileSync(join('dist/src/spec', PRECOMPILED_VALIDATOR), await fleetValidatorModule());
+
+// The built-in providers' config validators, precompiled the same way (one module per provider, so
+// a run loads only those its fleet names), each tagged with the hash of the schema it came from.
+const { BUILTIN_PROVIDERS, PRECOMPILED_CONFIG_VALIDATORS, configValidatorModule, loadProviderFactory } = await import('../dist/src/providers/registry.js');
+const validatorDir = join('dist/src/providers', PRECOMPILED_CONFIG_VALIDATORS);
+mkdirSync(validatorDir, { recursive: true });
+for (const type of BUILTIN_PROVIDERS) {
+  writeFileSync(join(validatorDir, `${type}.cjs`), await configValidatorModule(await loadProviderFactory(type, undefined, process.cwd())));
+}

@@ -1,11 +1,12 @@
 // Finds provider factories (built-ins by type, external plugins by npm package name), checks each
 // instance's `config` against the provider's own JSON Schema, and creates the instances.
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { mkdirSync, realpathSync } from 'node:fs';
 import { join, sep } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import type { ErrorObject } from 'ajv';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Ajv2020, Options as AjvOptions } from 'ajv/dist/2020.js';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { ProviderError, SpotfleetError, type SourcePos, type SpecProblem } from '../core/errors.js';
 import { nearestWord } from '../core/suggest.js';
 import { builtinProviders, type BuiltinProviderType } from '../../providers/builtins.js';
@@ -72,8 +73,62 @@ export async function loadProviderFactory(type: string, pkg: string | undefined,
 // that check, and optimising the generated code, cost more than compiling the schemas themselves
 // (about 60 ms of every validate). Built-ins: test/providers/config-schemas.test.ts; a plugin's
 // author runs checkConfigSchema in the plugin's own tests.
-const ajv = new Ajv2020({ allErrors: true, strict: false, useDefaults: true, verbose: true, validateSchema: false, code: { optimize: false } });
-const compiled = new WeakMap<ProviderFactory, ReturnType<typeof ajv.compile>>();
+const CONFIG_AJV_OPTIONS: AjvOptions = { allErrors: true, strict: false, useDefaults: true, verbose: true, validateSchema: false, code: { optimize: false } };
+const requireHere = createRequire(import.meta.url);
+/** ajv's module, loaded on first use: `validate` and `plan` on built-in providers never need it. */
+function ajvModule(): typeof import('ajv/dist/2020.js') {
+  return requireHere('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
+}
+let ajv: Ajv2020 | undefined;
+const compiled = new WeakMap<ProviderFactory, ValidateFunction>();
+
+/**
+ * The built-in providers' config validators, precompiled by the build (scripts/copy-assets.mjs)
+ * into this folder next to the compiled registry, one `<type>.cjs` each: loading one costs a
+ * millisecond, loading ajv and compiling the schema tens of them on every CLI run.
+ */
+export const PRECOMPILED_CONFIG_VALIDATORS = 'config-validators';
+
+function configSchemaSha256(factory: ProviderFactory): string {
+  return createHash('sha256').update(JSON.stringify(factory.configSchema)).digest('hex');
+}
+
+/**
+ * A provider's config validator as a CommonJS module (ajv standalone code, the options
+ * validateProviderConfig compiles with), tagged with the hash of the schema it was made from.
+ */
+export async function configValidatorModule(factory: ProviderFactory): Promise<string> {
+  const standalone = await import('ajv/dist/standalone/index.js');
+  const { Ajv2020: Ajv } = ajvModule();
+  const gen = new Ajv({ ...CONFIG_AJV_OPTIONS, code: { ...CONFIG_AJV_OPTIONS.code, source: true } });
+  return `${standalone.default(gen, gen.compile(factory.configSchema))}\nmodule.exports.schemaSha256 = ${JSON.stringify(configSchemaSha256(factory))};\n`;
+}
+
+/** The precompiled validator in `file` when it was made from this very schema; otherwise undefined. */
+export function loadPrecompiledConfigValidator(file: string, factory: ProviderFactory): ValidateFunction | undefined {
+  try {
+    const mod = requireHere(file) as { default?: ValidateFunction; schemaSha256?: string };
+    return typeof mod.default === 'function' && mod.schemaSha256 === configSchemaSha256(factory) ? mod.default : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function configValidator(factory: ProviderFactory): ValidateFunction {
+  let validate = compiled.get(factory);
+  if (!validate) {
+    // Only a plain type name can name a file; the hash check makes a plugin of the same type name
+    // with another schema compile its own.
+    const pre = /^[a-z][a-z0-9-]*$/.test(factory.type) ? loadPrecompiledConfigValidator(fileURLToPath(new URL(`./${PRECOMPILED_CONFIG_VALIDATORS}/${factory.type}.cjs`, import.meta.url)), factory) : undefined;
+    if (pre) validate = pre;
+    else {
+      ajv ??= new (ajvModule().Ajv2020)(CONFIG_AJV_OPTIONS);
+      validate = ajv.compile(factory.configSchema);
+    }
+    compiled.set(factory, validate);
+  }
+  return validate;
+}
 /**
  * Config objects that passed validateProviderConfig, with the factory they passed for: loadFleet
  * validates each config with source positions, and createProvider does not validate it again.
@@ -85,10 +140,11 @@ const validated = new WeakMap<object, ProviderFactory>();
  * compile with the options validateProviderConfig uses): empty when it is usable. For tests.
  */
 export function checkConfigSchema(factory: ProviderFactory): string[] {
-  const strict = new Ajv2020({ allErrors: true, strict: false });
+  const { Ajv2020: Ajv } = ajvModule();
+  const strict = new Ajv({ allErrors: true, strict: false });
   if (!strict.validateSchema(factory.configSchema)) return (strict.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`);
   try {
-    new Ajv2020({ allErrors: true, strict: false, useDefaults: true, verbose: true }).compile(factory.configSchema);
+    new Ajv({ allErrors: true, strict: false, useDefaults: true, verbose: true }).compile(factory.configSchema);
   } catch (e) {
     return [e instanceof Error ? e.message : String(e)];
   }
@@ -106,11 +162,7 @@ export function validateProviderConfig(
   config: Record<string, unknown>,
   positionOf: (pointer: string, which?: 'key' | 'value') => SourcePos,
 ): SpecProblem[] {
-  let validate = compiled.get(factory);
-  if (!validate) {
-    validate = ajv.compile(factory.configSchema);
-    compiled.set(factory, validate);
-  }
+  const validate = configValidator(factory);
   if (validate(config)) {
     validated.set(config, factory);
     return [];

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Ajv2020 } from 'ajv/dist/2020.js';
+import type { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { SpecProblem } from '../core/errors.js';
 import { nearestWord } from '../core/suggest.js';
@@ -31,9 +31,12 @@ function schemaSha256(): string {
 }
 
 function newAjv(source: boolean): Ajv2020 {
+  // ajv itself loads only here, when no precompiled validator fits (tests, a stale build): the
+  // precompiled one needs just ajv's small runtime helpers, and loading ajv costs tens of ms.
+  const { Ajv2020: Ajv } = createRequire(import.meta.url)('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
   // The schema is ours and fixed: checking it against the meta-schema (test/spec/schema.test.ts
   // does) and optimising the generated code would double the compile time of every CLI run.
-  return new Ajv2020({ allErrors: true, strict: false, verbose: true, validateSchema: false, code: { optimize: false, source } });
+  return new Ajv({ allErrors: true, strict: false, verbose: true, validateSchema: false, code: { optimize: false, source } });
 }
 
 /**
