@@ -3,11 +3,16 @@
 // times into a SpotTrace. CSV goes through csv-parse (quotes, BOM, CRLF), JSON through JSON.parse;
 // every bad row or value is reported as file:line (for JSON, the line is found by re-reading the
 // text with positions, only on that error path).
-import { parse as parseCsv, CsvError } from 'csv-parse/sync';
-import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
+import { createRequire } from 'node:module';
+import type { CsvError } from 'csv-parse/sync';
+import type { Node } from 'yaml';
 import { SpotfleetError } from './errors.js';
 import { regionOfZone, type RegionRef } from './egress.js';
 import type { LoadTraceOptions, SpotTrace } from './trace.js';
+
+// The parsers load when a trace is read: `validate` and `plan` import this module through the sim
+// provider without reading any trace, and loading them costs every run milliseconds.
+const requireHere = createRequire(import.meta.url);
 
 /** wide: shared/data CSV; long: one row per zone and time; probe: launch probes; aws-json: describe-spot-price-history; skypilot: spot-traces JSON. */
 export type TraceFormat = 'wide' | 'long' | 'probe' | 'aws-json' | 'skypilot';
@@ -48,6 +53,7 @@ interface CsvRows {
 /** CSV text → header and rows with their line numbers (BOM, quotes and CRLF handled by csv-parse). */
 export function readCsv(text: string, source: string): CsvRows {
   const records: { record: string[]; line: number }[] = [];
+  const { parse: parseCsv, CsvError: CsvErrorClass } = requireHere('csv-parse/sync') as typeof import('csv-parse/sync');
   try {
     // on_record hands us the line each record ends on (cheaper than `info`, which copies per record).
     parseCsv(text, {
@@ -61,7 +67,7 @@ export function readCsv(text: string, source: string): CsvRows {
       },
     });
   } catch (e) {
-    if (e instanceof CsvError) {
+    if (e instanceof CsvErrorClass) {
       const line = (e as CsvError & { lines?: number }).lines ?? 1;
       throw bad(source, line, `not valid CSV: ${e.message.replace(/^[^:]*: /, '')}`);
     }
@@ -309,6 +315,7 @@ export function parseProbeLog(text: string, source: string, minLaunched: number,
 
 /** Line and column of the node at `path` in JSON text (for error messages only: slow, exact). */
 export function jsonPosition(text: string, path: (string | number)[]): { line: number; col: number } {
+  const { LineCounter, parseDocument, isMap, isSeq } = requireHere('yaml') as typeof import('yaml');
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, keepSourceTokens: false });
   let node: unknown = doc.contents;

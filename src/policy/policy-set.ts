@@ -4,8 +4,9 @@
 // file:line:col pointing inside the expression. The variables an expression sees are documented
 // in policies/README.md and declared (typed) below, so a typo is a load error, not a silent false.
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Node as YamlNode, type Scalar } from 'yaml';
+import type { Node as YamlNode, Scalar } from 'yaml';
 import type { Environment } from '@marcbachmann/cel-js';
 import { SpecError, type SourcePos, type SpecProblem } from '../core/errors.js';
 import { COST_NUMBER_KEYS } from './cost.js';
@@ -158,6 +159,8 @@ export function loadPolicySet(paths: readonly string[]): PolicySet {
 
 /** Parses and compiles one policy document; problems are appended. Exported for tests and `validate`. */
 export function parsePolicyText(text: string, file: string, problems: SpecProblem[]): CompiledRule[] {
+  // yaml loads here, with the first policy file: a fleet without policies never needs it.
+  const { LineCounter, parseDocument, isMap, isScalar, isSeq } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const posAt = (offset: number): SourcePos => {

@@ -4,10 +4,20 @@
 // to the `yaml` package's full Document (exact error messages, comments, fmt) for anything else.
 // Every failure becomes a SpecProblem with a position; nothing here throws on bad input.
 import { readFileSync, statSync } from 'node:fs';
-import { FAILSAFE_SCHEMA, load as loadJsYaml, Type as JsYamlType, type State as JsYamlState } from 'js-yaml';
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, visit, type Document, type Node } from 'yaml';
+import { createRequire } from 'node:module';
+import type { Schema as JsYamlSchema, State as JsYamlState } from 'js-yaml';
+import type { Document, LineCounter, Node } from 'yaml';
 import type { SourcePos, SpecProblem } from '../core/errors.js';
 import { CORE_BOOL, CORE_FLOAT, CORE_FLOAT_EXP, CORE_FLOAT_NAN, CORE_INT, CORE_INT_HEX, CORE_INT_OCT, CORE_NULL, numberish, parsePlainYaml } from './plain-yaml.js';
+
+// The two parser packages load on first use: a plain fleet file needs neither (plain-yaml.ts reads
+// it), and loading them costs every `validate` and `plan` tens of milliseconds. Kept once loaded:
+// positionOf asks for yaml's node predicates on every call.
+const requireHere = createRequire(import.meta.url);
+let yamlModule: typeof import('yaml') | undefined;
+let jsYamlModule: typeof import('js-yaml') | undefined;
+const yaml = (): typeof import('yaml') => (yamlModule ??= requireHere('yaml') as typeof import('yaml'));
+const jsYaml = (): typeof import('js-yaml') => (jsYamlModule ??= requireHere('js-yaml') as typeof import('js-yaml'));
 
 /** Files larger than this are refused before they are read. */
 export const MAX_SPEC_BYTES = 10 * 1024 * 1024;
@@ -60,7 +70,15 @@ export interface PositionIndex {
   /** The top-level node's entry. */
   tree: IndexNode | undefined;
   /** Line starts as the `yaml` package's LineCounter records them, for identical line:col. */
-  lines: LineCounter;
+  lines: LineIndex;
+}
+
+/** What positions need of the `yaml` package's LineCounter (which has this shape too). */
+export interface LineIndex {
+  /** Offset of the first character of each line. */
+  lineStarts: number[];
+  /** 1-based line and column of an offset. */
+  linePos(offset: number): { line: number; col: number };
 }
 
 export interface ReadResult {
@@ -200,6 +218,7 @@ function readSpecText(abs: string, file: string): { text?: string; problems: Spe
 
 /** Parses spec text that is already in memory into the full `yaml` Document (fmt and tests use it). */
 export function parseSpecText(text: string, abs: string, file: string): ReadResult {
+  const { LineCounter, isMap, parseAllDocuments, visit } = yaml();
   const lineCounter = new LineCounter();
   const pos = (offset: number): { line: number; col: number } => lineCounter.linePos(Math.max(0, offset));
   let docs: Document.Parsed[];
@@ -280,6 +299,7 @@ function yamlExpectation(code: string, message: string): string {
 }
 
 function describeNode(node: Node | null): string {
+  const { isScalar, isSeq } = yaml();
   if (node === null) return 'empty';
   if (isSeq(node)) return 'a list';
   if (isScalar(node)) return `a scalar (${JSON.stringify(node.value)})`;
@@ -303,7 +323,7 @@ export function encodeSegment(s: string): string {
 }
 
 function deref(src: SpecSource, n: unknown): unknown {
-  return isAlias(n) ? n.resolve(src.doc) : n;
+  return yaml().isAlias(n) ? (n as { resolve(doc: Document): unknown }).resolve(src.doc) : n;
 }
 
 function offsetOf(n: unknown): number | undefined {
@@ -322,6 +342,7 @@ function offsetOf(n: unknown): number | undefined {
  */
 export function positionOf(src: SpecFile, pointer: string, which: 'key' | 'value' = 'value'): SourcePos {
   if (src.parser === 'fast') return fastPositionOf(src, pointer, which);
+  const { isMap, isPair, isScalar, isSeq } = yaml();
   const segs = pointerSegments(pointer);
   let node: unknown = src.doc.contents;
   let best = offsetOf(node) ?? 0;
@@ -369,22 +390,28 @@ export function positionOf(src: SpecFile, pointer: string, which: 'key' | 'value
 const LEAVE_FAST_PATH = new Error('leave the fast path');
 
 // The yaml package's YAML 1.2 core schema as js-yaml types (the rules live in plain-yaml.ts).
-const YAML_CORE_SCHEMA = FAILSAFE_SCHEMA.extend({
-  implicit: [
-    new JsYamlType('tag:yaml.org,2002:null', { kind: 'scalar', resolve: (s: string) => s.length <= 4 && CORE_NULL.test(s), construct: () => null }),
-    new JsYamlType('tag:yaml.org,2002:bool', { kind: 'scalar', resolve: (s: string) => (s.length === 4 || s.length === 5) && CORE_BOOL.test(s), construct: (s: string) => s[0] === 't' || s[0] === 'T' }),
-    new JsYamlType('tag:yaml.org,2002:int', {
-      kind: 'scalar',
-      resolve: (s: string) => numberish(s) && (CORE_INT_OCT.test(s) || CORE_INT.test(s) || CORE_INT_HEX.test(s)),
-      construct: (s: string) => (CORE_INT_OCT.test(s) ? parseInt(s.substring(2), 8) : CORE_INT.test(s) ? parseInt(s, 10) : parseInt(s.substring(2), 16)),
-    }),
-    new JsYamlType('tag:yaml.org,2002:float', {
-      kind: 'scalar',
-      resolve: (s: string) => numberish(s) && (CORE_FLOAT_NAN.test(s) || CORE_FLOAT_EXP.test(s) || CORE_FLOAT.test(s)),
-      construct: (s: string) => (CORE_FLOAT_NAN.test(s) ? (s.slice(-3).toLowerCase() === 'nan' ? NaN : s[0] === '-' ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY) : parseFloat(s)),
-    }),
-  ],
-});
+let yamlCoreSchema: JsYamlSchema | undefined;
+function jsYamlCoreSchema(): JsYamlSchema {
+  if (yamlCoreSchema) return yamlCoreSchema;
+  const { FAILSAFE_SCHEMA, Type: JsYamlType } = jsYaml();
+  yamlCoreSchema = FAILSAFE_SCHEMA.extend({
+    implicit: [
+      new JsYamlType('tag:yaml.org,2002:null', { kind: 'scalar', resolve: (s: string) => s.length <= 4 && CORE_NULL.test(s), construct: () => null }),
+      new JsYamlType('tag:yaml.org,2002:bool', { kind: 'scalar', resolve: (s: string) => (s.length === 4 || s.length === 5) && CORE_BOOL.test(s), construct: (s: string) => s[0] === 't' || s[0] === 'T' }),
+      new JsYamlType('tag:yaml.org,2002:int', {
+        kind: 'scalar',
+        resolve: (s: string) => numberish(s) && (CORE_INT_OCT.test(s) || CORE_INT.test(s) || CORE_INT_HEX.test(s)),
+        construct: (s: string) => (CORE_INT_OCT.test(s) ? parseInt(s.substring(2), 8) : CORE_INT.test(s) ? parseInt(s, 10) : parseInt(s.substring(2), 16)),
+      }),
+      new JsYamlType('tag:yaml.org,2002:float', {
+        kind: 'scalar',
+        resolve: (s: string) => numberish(s) && (CORE_FLOAT_NAN.test(s) || CORE_FLOAT_EXP.test(s) || CORE_FLOAT.test(s)),
+        construct: (s: string) => (CORE_FLOAT_NAN.test(s) ? (s.slice(-3).toLowerCase() === 'nan' ? NaN : s[0] === '-' ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY) : parseFloat(s)),
+      }),
+    ],
+  });
+  return yamlCoreSchema;
+}
 
 /** The yaml package refuses implicit keys longer than 1024 characters; stay well inside. */
 const MAX_FAST_KEY_SPAN = 1000;
@@ -402,13 +429,29 @@ function skipSeparation(text: string, pos: number): number {
 }
 
 /** Offsets after every "\n", as the yaml parser reports its newlines to a LineCounter. */
-function countLines(text: string): LineCounter {
-  const lc = new LineCounter();
-  // Straight into its array (what addNewLine does), without a call per line of a 100k-line fleet.
-  const starts = lc.lineStarts;
-  starts.push(0);
+function countLines(text: string): LineIndex {
+  const starts = [0];
   for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
-  return lc;
+  return new LineStarts(starts);
+}
+
+/** The yaml package's LineCounter.linePos over given line starts, step for step, for identical line:col. */
+class LineStarts implements LineIndex {
+  constructor(readonly lineStarts: number[]) {}
+
+  linePos(offset: number): { line: number; col: number } {
+    const starts = this.lineStarts;
+    let low = 0;
+    let high = starts.length;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if ((starts[mid] as number) < offset) low = mid + 1;
+      else high = mid;
+    }
+    if (starts[low] === offset) return { line: low + 1, col: 1 };
+    if (low === 0) return { line: 0, col: offset };
+    return { line: low, col: offset - (starts[low - 1] as number) + 1 };
+  }
 }
 
 /** What the fast path gives: the data, its offset index, and which scanner read it. */
@@ -522,8 +565,8 @@ export function parseJsYaml(text: string): FastParse | undefined {
 
   let data: unknown;
   try {
-    data = loadJsYaml(text, {
-      schema: YAML_CORE_SCHEMA,
+    data = jsYaml().load(text, {
+      schema: jsYamlCoreSchema(),
       listener,
       onWarning: () => {
         throw LEAVE_FAST_PATH;
