@@ -1,12 +1,12 @@
 // A scanner for the plain YAML that fleet files are written in: block mappings and sequences
 // indented with spaces, one-line flow collections, plain and quoted one-line scalars, comments.
-// It builds the data and the offset index (source.ts's IndexNode tree) in one pass over the text,
+// It builds the data and the offset index (offset-index.ts) in one pass over the text,
 // about five times faster than js-yaml with a listener on a 10,000-workload fleet and with a
 // fraction of its garbage. It reproduces the `yaml` package's result exactly or declines: anything
 // outside the subset (anchors, tags, block scalars, multi-line scalars or flows, nulls, escapes in
 // double quotes, duplicate keys, tabs, CR, unusual characters...) returns undefined and the caller
 // tries the next parser, so every problem's wording and position stays the full parser's.
-import type { IndexNode } from './source.js';
+import { OffsetIndexWriter, type OffsetIndex } from './offset-index.js';
 
 // The yaml package's YAML 1.2 core schema, rule for rule (yaml/dist/schema/core), so a plain scalar
 // resolves to the same value on every path: `yes`/`no`/`on` stay strings, `0o17` is 15, `0b1`,
@@ -69,11 +69,10 @@ function isFlowIndicator(c: number): boolean {
 }
 
 /**
- * Parses `text` when it is one plain-YAML mapping of the subset; undefined otherwise (never throws).
- * `tree` mirrors the data: a mapping is `[key, keyOffset, valueOffset, valueIndex, ...]`, a
- * sequence `[itemOffset, itemIndex, ...]`, a scalar undefined.
+ * Parses `text` when it is one plain-YAML mapping of the subset, with the offset of every node;
+ * undefined otherwise (never throws).
  */
-export function parsePlainYaml(text: string): { data: Record<string, unknown>; root: number; tree: IndexNode } | undefined {
+export function parsePlainYaml(text: string): { data: Record<string, unknown>; index: OffsetIndex; lineStarts: number[] } | undefined {
   if (text.length === 0 || OUTSIDE_CHARS.test(text)) return undefined;
   const len = text.length;
   /** The cursor. */
@@ -81,6 +80,8 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; r
   /** Set by every block parser on return: where the next content line starts (or -1 at the end), and its indent. */
   let nextLine = -1;
   let nextIndent = 0;
+  /** The offset after every line break, as the yaml package's LineCounter records them: each break is passed once, here or in endOfLine. */
+  const lineStarts = [0];
 
   /** From a line start, skips blank and comment lines; sets nextLine/nextIndent. */
   const findContentLine = (ls: number): void => {
@@ -98,6 +99,7 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; r
       const eol = text.indexOf('\n', i);
       if (eol === -1) break;
       ls = eol + 1;
+      lineStarts.push(ls);
     }
     nextLine = -1;
     nextIndent = 0;
@@ -114,7 +116,10 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; r
       } else if (c !== NL) throw DECLINE;
       const eol = text.indexOf('\n', p);
       if (eol === -1) p = len;
-      else p = eol + 1;
+      else {
+        p = eol + 1;
+        lineStarts.push(p);
+      }
     }
     findContentLine(p);
   };
@@ -270,14 +275,15 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; r
     return key;
   };
 
-  // Every node parser leaves the index entry of the node it read here (undefined for a scalar).
-  let nodeIndex: IndexNode | undefined;
+  // Every node parser leaves the index record of the node it read here (-1 for a scalar).
+  let nodeRecord = -1;
+  const index = new OffsetIndexWriter(len);
 
   /** A scalar or a flow collection at `p` that ends on this line. */
   const scanInline = (flow: boolean): unknown => {
     const c = text.charCodeAt(p);
     if (c === 0x5b || c === 0x7b) return scanFlow();
-    nodeIndex = undefined;
+    nodeRecord = -1;
     if (c === 0x22 || c === 0x27) return scanQuoted();
     checkPlainStart(flow);
     const start = p;
@@ -296,12 +302,12 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; r
     const close = isMap ? 0x7d : 0x5d;
     p++;
     skipSpaces();
-    const entries: IndexNode = [];
+    const base = index.top;
     if (isMap) {
       const obj: Record<string, unknown> = {};
       if (p < len && text.charCodeAt(p) === close) {
         p++;
-        nodeIndex = entries;
+        nodeRecord = index.close(base, true);
         return obj;
       }
       for (;;) {
@@ -313,7 +319,7 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; r
         const c = p < len ? text.charCodeAt(p) : NL;
         if (c === 0x2c || c === close || c === NL || c === HASH) throw DECLINE; // no value: null
         obj[key] = scanInline(true);
-        entries.push(key, keyStart, valueStart, nodeIndex);
+        index.mapEntry(undefined, keyStart, valueStart, nodeRecord);
         skipSpaces();
         const d = p < len ? text.charCodeAt(p) : NL;
         p++;
@@ -322,13 +328,13 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; r
         skipSpaces();
         if (p >= len || text.charCodeAt(p) === close) throw DECLINE; // a trailing comma
       }
-      nodeIndex = entries;
+      nodeRecord = index.close(base, true);
       return obj;
     }
     const arr: unknown[] = [];
     if (p < len && text.charCodeAt(p) === close) {
       p++;
-      nodeIndex = entries;
+      nodeRecord = index.close(base, false);
       return arr;
     }
     for (;;) {
@@ -336,7 +342,7 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; r
       const c = p < len ? text.charCodeAt(p) : NL;
       if (c === 0x2c || c === close || c === NL || c === HASH) throw DECLINE;
       arr.push(scanInline(true));
-      entries.push(itemStart, nodeIndex);
+      index.seqItem(itemStart, nodeRecord);
       skipSpaces();
       const d = p < len ? text.charCodeAt(p) : NL;
       p++;
@@ -345,7 +351,7 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; r
       skipSpaces();
       if (p >= len || text.charCodeAt(p) === close) throw DECLINE;
     }
-    nodeIndex = entries;
+    nodeRecord = index.close(base, false);
     return arr;
   };
 
@@ -373,7 +379,7 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; r
   /** A block mapping whose first key is at `p`, in column `indent`. */
   const blockMapping = (indent: number): Record<string, unknown> => {
     const obj: Record<string, unknown> = {};
-    const entries: IndexNode = [];
+    const base = index.top;
     for (;;) {
       const keyStart = p;
       const key = scanKey(false);
@@ -392,19 +398,19 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; r
         endOfLine();
         if (nextLine !== -1 && nextIndent > indent) throw DECLINE; // a continuation line
       }
-      entries.push(key, keyStart, valueStart, nodeIndex);
+      index.mapEntry(undefined, keyStart, valueStart, nodeRecord);
       if (nextLine === -1 || nextIndent < indent) break;
       if (nextIndent > indent) throw DECLINE;
       p = nextLine + indent;
     }
-    nodeIndex = entries;
+    nodeRecord = index.close(base, true);
     return obj;
   };
 
   /** A block sequence whose first `-` is on the line nextLine, in column `indent`. */
   const blockSequence = (indent: number): unknown[] => {
     const arr: unknown[] = [];
-    const entries: IndexNode = [];
+    const base = index.top;
     for (;;) {
       const lineStart = nextLine;
       p = lineStart + indent + 1; // past the '-'
@@ -429,13 +435,13 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; r
           if (nextLine !== -1 && nextIndent > indent) throw DECLINE;
         }
       }
-      entries.push(itemStart, nodeIndex);
+      index.seqItem(itemStart, nodeRecord);
       if (nextLine === -1 || nextIndent < indent) break;
       if (nextIndent > indent) throw DECLINE;
       const first = nextLine + indent;
       if (text.charCodeAt(first) !== DASH || !separated(first + 1)) break; // the parent's next key
     }
-    nodeIndex = entries;
+    nodeRecord = index.close(base, false);
     return arr;
   };
 
@@ -447,7 +453,7 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; r
     p = root;
     const data = blockMapping(0);
     if (nextLine !== -1) return undefined;
-    return { data, root, tree: nodeIndex as IndexNode };
+    return { data, index: index.finish(root, nodeRecord), lineStarts };
   } catch (e) {
     if (e === DECLINE) return undefined;
     throw e;

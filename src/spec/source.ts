@@ -8,11 +8,12 @@ import { createRequire } from 'node:module';
 import type { Schema as JsYamlSchema, State as JsYamlState } from 'js-yaml';
 import type { Document, LineCounter, Node } from 'yaml';
 import type { SourcePos, SpecProblem } from '../core/errors.js';
+import { OffsetIndexWriter, offsetOf as indexOffsetOf, type OffsetIndex } from './offset-index.js';
 import { CORE_BOOL, CORE_FLOAT, CORE_FLOAT_EXP, CORE_FLOAT_NAN, CORE_INT, CORE_INT_HEX, CORE_INT_OCT, CORE_NULL, numberish, parsePlainYaml } from './plain-yaml.js';
 
 // The two parser packages load on first use: a plain fleet file needs neither (plain-yaml.ts reads
-// it), and loading them costs every `validate` and `plan` tens of milliseconds. Kept once loaded:
-// positionOf asks for yaml's node predicates on every call.
+// it), and loading them costs every `validate` and `plan` tens of milliseconds.
+// Kept once loaded: positionOf asks for yaml's node predicates on every call.
 const requireHere = createRequire(import.meta.url);
 let yamlModule: typeof import('yaml') | undefined;
 let jsYamlModule: typeof import('js-yaml') | undefined;
@@ -55,20 +56,10 @@ export interface FastSpecSource {
 export type SpecFile = SpecSource | FastSpecSource;
 
 /**
- * Source offsets of a fast-path document, as a tree that mirrors the data: a mapping is
- * `[key, keyOffset, valueOffset, valueIndex, ...]` in source order, a sequence `[itemOffset,
- * itemIndex, ...]`, and a scalar has no entry (undefined). Scalars are reached through their
- * parent, so the index costs about one small array per collection; a parallel tree rather than a
- * map keyed by the data objects, because giving every object an identity hash was a third of the
- * fast path's time.
+ * Source offsets of a fast-path document (offset-index.ts: one typed-array tape of collection
+ * records, written as each collection closes), and its line starts.
  */
-export type IndexNode = (string | number | IndexNode | undefined)[];
-
-export interface PositionIndex {
-  /** Offset of the top-level node. */
-  root: number;
-  /** The top-level node's entry. */
-  tree: IndexNode | undefined;
+export interface PositionIndex extends OffsetIndex {
   /** Line starts as the `yaml` package's LineCounter records them, for identical line:col. */
   lines: LineIndex;
 }
@@ -474,7 +465,7 @@ export function parseFast(text: string): FastParse | undefined {
 /** The plain-YAML scanner alone (see plain-yaml.ts), or undefined when it declines. */
 export function parsePlain(text: string): FastParse | undefined {
   const plain = parsePlainYaml(text);
-  return plain && { data: plain.data, index: { root: plain.root, tree: plain.tree, lines: countLines(text) }, via: 'plain' };
+  return plain && { data: plain.data, index: { ...plain.index, lines: new LineStarts(plain.lineStarts) }, via: 'plain' };
 }
 
 /**
@@ -497,8 +488,10 @@ export function parseJsYaml(text: string): FastParse | undefined {
   const starts: number[] = [];
   const ends: number[] = [];
   const values: unknown[] = [];
-  const indexes: (IndexNode | undefined)[] = [];
+  /** Per closed child: its record on the index tape, -1 for a scalar. */
+  const records: number[] = [];
   let top = 0;
+  const index = new OffsetIndexWriter(text.length);
 
   const listener = (event: 'open' | 'close', state: JsYamlState): void => {
     if (event === 'open') {
@@ -522,8 +515,7 @@ export function parseJsYaml(text: string): FastParse | undefined {
     if (kind === 'mapping') {
       if (typeof result !== 'object' || result === null || Array.isArray(result) || n % 2 !== 0) throw LEAVE_FAST_PATH;
       const obj = result as Record<string, unknown>;
-      const entries: IndexNode = new Array<string | number | IndexNode | undefined>((n >> 1) * 4);
-      let count = 0;
+      const entries = index.top;
       for (let i = 0; i < n; i += 2) {
         const key = values[base + i];
         const kStart = starts[base + i] as number;
@@ -533,28 +525,24 @@ export function parseJsYaml(text: string): FastParse | undefined {
         if (kEnd - kStart > MAX_FAST_KEY_SPAN) throw LEAVE_FAST_PATH;
         for (let x = kStart; x < kEnd; x++) if (text.charCodeAt(x) === 0x0a) throw LEAVE_FAST_PATH;
         if (!Object.is(obj[key], values[base + i + 1])) throw LEAVE_FAST_PATH;
-        entries[count++] = key;
-        entries[count++] = kStart;
-        entries[count++] = starts[base + i + 1];
-        entries[count++] = indexes[base + i + 1];
+        index.mapEntry(key, kStart, starts[base + i + 1] as number, records[base + i + 1] as number);
       }
       // No key of `obj` escapes these checks: js-yaml composes every key as a node, and a key without
       // a value node (`? a`, `{a, b}`) holds null, which no (non-null) child equals, so its pair fails.
-      indexes[base] = entries;
+      records[base] = index.close(entries, true);
     } else if (kind === 'sequence') {
       if (!Array.isArray(result) || result.length !== n) throw LEAVE_FAST_PATH;
-      const offs: IndexNode = new Array<number | IndexNode | undefined>(n * 2);
+      const entries = index.top;
       for (let i = 0; i < n; i++) {
         if (!Object.is(result[i], values[base + i])) throw LEAVE_FAST_PATH;
-        offs[2 * i] = starts[base + i];
-        offs[2 * i + 1] = indexes[base + i];
+        index.seqItem(starts[base + i] as number, records[base + i] as number);
       }
-      indexes[base] = offs;
+      records[base] = index.close(entries, false);
     } else if (kind !== 'scalar' || (typeof result !== 'string' && typeof result !== 'number' && typeof result !== 'boolean')) {
       // empty nodes and nulls: yaml places them on zero-width ranges the fast path does not model
       throw LEAVE_FAST_PATH;
     } else {
-      indexes[base] = undefined;
+      records[base] = -1;
     }
     // this node replaces its children in its parent's list
     starts[base] = start;
@@ -577,45 +565,10 @@ export function parseJsYaml(text: string): FastParse | undefined {
     return undefined;
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data) || depth !== 0 || top !== 1 || values[0] !== data) return undefined;
-  return { data: data as Record<string, unknown>, index: { root: starts[0] as number, tree: indexes[0], lines: countLines(text) }, via: 'js-yaml' };
+  return { data: data as Record<string, unknown>, index: { ...index.finish(starts[0] as number, records[0] as number), lines: countLines(text) }, via: 'js-yaml' };
 }
 
 function fastPositionOf(src: FastSpecSource, pointer: string, which: 'key' | 'value'): SourcePos {
-  const { tree, root, lines } = src.index;
-  let node = tree;
-  let best = root;
-  // The same walk as over the yaml Document (keys by name, list items by index), reading the
-  // segments in place: this runs for every workload's position, a split per call adds up.
-  const decode = pointer.includes('~');
-  let from = pointer.charCodeAt(0) === 0x2f ? 1 : 0;
-  let more = pointer !== '' && pointer !== '/';
-  while (more) {
-    const slash = pointer.indexOf('/', from);
-    more = slash !== -1;
-    const raw = more ? pointer.slice(from, slash) : pointer.slice(from);
-    from = slash + 1;
-    const seg = decode ? decodeSegment(raw) : raw;
-    // A scalar (no entry) or an empty collection: nothing deeper to point at.
-    if (node === undefined || node.length === 0) break;
-    if (typeof node[0] === 'number') {
-      // a sequence: [offset, entry, ...]
-      const idx = Number(seg);
-      if (!Number.isInteger(idx) || idx < 0) break;
-      const off = node[2 * idx];
-      if (off === undefined) break;
-      best = off as number;
-      node = node[2 * idx + 1] as IndexNode | undefined;
-    } else {
-      // a mapping: [key, keyOffset, valueOffset, entry, ...]
-      let j = 0;
-      while (j < node.length && node[j] !== seg) j += 4;
-      if (j >= node.length) break;
-      best = node[j + 1] as number;
-      if (!more && which === 'key') break;
-      best = node[j + 2] as number;
-      node = node[j + 3] as IndexNode | undefined;
-    }
-  }
-  const p = lines.linePos(best);
+  const p = src.index.lines.linePos(indexOffsetOf(src.index, src.text, pointer, which));
   return { file: src.file, line: p.line, col: p.col };
 }

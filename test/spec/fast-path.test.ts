@@ -130,6 +130,7 @@ describe('fast YAML path', () => {
       'a:\n  - [1, 2]\n  - { x: 1 }\n  - "q"\n',
       'a√é: ü\n',
       'a: 1\n...b: 2\n--x: 3\n',
+      "'it''s': 1\na:b: 2\na: 3\n'a''': 4\n\"a:\": { 'x''': 5, x: 6 }\n",
     ];
     for (const text of shapes) {
       expect([text, parsePlain(text) !== undefined]).toEqual([text, true]);

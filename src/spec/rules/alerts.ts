@@ -33,12 +33,9 @@ export function resolveAlerts(ctx: ResolveContext): void {
 
 /** Where a one-line scalar's text starts: after its opening quote when it is quoted. */
 function scalarStart(src: SpecFile, pos: SourcePos): SourcePos {
-  let start = 0;
-  for (let line = 1; line < pos.line; line++) {
-    const nl = src.text.indexOf('\n', start);
-    if (nl === -1) return pos;
-    start = nl + 1;
-  }
+  // The parsers' line starts, not a walk from the top of the file for each alert.
+  const start = (src.parser === 'fast' ? src.index.lines : src.lineCounter).lineStarts[pos.line - 1];
+  if (start === undefined) return pos;
   const ch = src.text.charAt(start + pos.col - 1);
   return ch === '"' || ch === "'" ? { ...pos, col: pos.col + 1 } : pos;
 }
