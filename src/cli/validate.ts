@@ -40,7 +40,8 @@ export function register(program: Command, app: CliApp): void {
       let name = '';
       let skipped: SkippedFile[] = [];
       try {
-        const r = await loadFleet(path);
+        // validate checks and prints; it has no use for the restart hashes plan computes.
+        const r = await loadFleet(path, { specHashes: false });
         warnings = r.warnings;
         name = r.fleet.name;
         skipped = r.skipped;

@@ -31,8 +31,9 @@ export function resolveFleet(input: ResolveInput): ResolveOutput {
   const ctx = createContext(input);
   for (const rule of RULES) rule(ctx);
   const o = ctx.out;
+  const hashes = input.specHashes !== false;
   const workloads = ctx.resolvedWorkloads.map(({ w }) => {
-    w.specHash = workloadSpecHash(w);
+    if (hashes) w.specHash = workloadSpecHash(w);
     return w;
   });
   const fleet: Fleet = {

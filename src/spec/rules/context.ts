@@ -31,6 +31,8 @@ export interface ResolveInput {
   now: number;
   /** Accept `policies:` files outside the fleet's repository (an operator's choice, never the spec's). */
   allowExternalPolicies?: boolean;
+  /** Compute each workload's specHash (what plan compares with state). Default true; see LoadFleetOptions.specHashes. */
+  specHashes?: boolean;
 }
 
 /** The `defaults:` block as the workloads rules read it. */
