@@ -16,7 +16,8 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
 import { FencedError, LockError, SpotfleetError, StateConflictError, type LockHolder } from '../core/errors.js';
 import type { Observed } from '../core/types.js';
 import type { LeaderRecord, Leadership, LeadershipBackend } from './leadership.js';
@@ -26,6 +27,17 @@ import { emptyState, updateWithRetry, upgradeState, type LockHandle, type StateS
 import { STATE_VERSION, type StateFile } from './types.js';
 
 /** How long a lock whose holder cannot be named yet (starting or ending) is looked at again. */
+/**
+ * The pg driver, loaded when a postgres store opens: it is 30-odd modules that every command
+ * loading state.backend paid for, though most fleets keep their state in a local file.
+ */
+const requireHere = createRequire(import.meta.url);
+let pgModule: typeof pg | undefined;
+function pgDriver(): typeof pg {
+  pgModule ??= requireHere('pg') as typeof pg;
+  return pgModule;
+}
+
 const HOLDER_GRACE_MS = 2000;
 /** First key of the two-key advisory locks spotfleet takes ('sf' 0x5346 + 1 for the state lock). */
 const LOCK_CLASS = 0x53460001;
@@ -138,7 +150,7 @@ export class PgStateStore implements StateStore, LeadershipBackend {
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(this.schema)) throw new SpotfleetError('STATE_BACKEND_CONFIG', `"${this.schema}" is not a valid schema name`, ['Expected lowercase letters, digits and _.']);
     this.location = `${displayUrl(o.url)} (schema ${this.schema}, fleet ${o.fleet})`;
     this.q = (name) => `"${this.schema}".${name}`;
-    this.pool = new pg.Pool({
+    this.pool = new (pgDriver().Pool)({
       connectionString: o.url,
       max: 6,
       connectionTimeoutMillis: o.connectTimeoutMs ?? 5000,
@@ -356,7 +368,7 @@ export class PgStateStore implements StateStore, LeadershipBackend {
     const lineage = (this.cache as StateFile).lineage;
     const holder: LockHolder = { id: randomUUID(), pid: process.pid, host: hostname(), command, time: new Date().toISOString() };
     // The lock lives as long as this session: a client of its own, outside the pool.
-    const client = new pg.Client({ connectionString: this.o.url, connectionTimeoutMillis: this.o.connectTimeoutMs ?? 5000, query_timeout: this.o.queryTimeoutMs ?? 10_000, keepAlive: true, keepAliveInitialDelayMillis: 5000, application_name: 'spotfleet-lock' });
+    const client = new (pgDriver().Client)({ connectionString: this.o.url, connectionTimeoutMillis: this.o.connectTimeoutMs ?? 5000, query_timeout: this.o.queryTimeoutMs ?? 10_000, keepAlive: true, keepAliveInitialDelayMillis: 5000, application_name: 'spotfleet-lock' });
     client.on('error', (e) => this.o.onConnectionError?.(e));
     try {
       await client.connect();
