@@ -1,5 +1,6 @@
 // Copies the JSON assets (schemas) and SQL migrations next to the compiled modules, so `dist/` runs
-// on its own, and precompiles the validators of the fleet schema and the built-in providers' configs there.
+// on its own, and precompiles the validators of the fleet schema, the state file and the built-in
+// providers' configs there.
 import { cpSync, readdirSync, statSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 
@@ -20,6 +21,10 @@ for (const root of ['src', 'providers']) walk(root);
 // module carries the hash of the schema it came from, and a stale one is ignored.
 const { fleetValidatorModule, PRECOMPILED_VALIDATOR } = await import('../dist/src/spec/schema.js');
 writeFileSync(join('dist/src/spec', PRECOMPILED_VALIDATOR), await fleetValidatorModule());
+
+// The state file's shape check, precompiled the same way.
+const { stateValidatorModule, PRECOMPILED_STATE_VALIDATOR } = await import('../dist/src/state/schema.js');
+writeFileSync(join('dist/src/state', PRECOMPILED_STATE_VALIDATOR), await stateValidatorModule());
 
 // The built-in providers' config validators, precompiled the same way (one module per provider, so
 // a run loads only those its fleet names), each tagged with the hash of the schema it came from.

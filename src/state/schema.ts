@@ -3,7 +3,10 @@
 // as an "Internal error" with a stack trace; now it is refused on load with a clear message that
 // names the backup. Unknown extra fields are allowed everywhere (newer spotfleet versions add
 // fields to workload records), only the fields the code relies on are checked.
-import { Ajv2020 } from 'ajv/dist/2020.js';
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type { Ajv2020, Options as AjvOptions } from 'ajv/dist/2020.js';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 
 const num = { type: 'number' };
@@ -72,7 +75,8 @@ const lease = {
   properties: { type: { const: 'lease' }, address: str, provider: str, pool: str, leaseId: str, node: str, capacity, zone: str, gpus: int, pricePerHour: num, acquiredAt: num, idempotencyKey: str },
 };
 
-const STATE_SCHEMA = {
+/** The state file's structure (JSON Schema, draft 2020-12); exported for the precompiled validator's test. */
+export const STATE_SCHEMA = {
   type: 'object',
   required: ['version', 'serial', 'lineage', 'resources'],
   properties: {
@@ -107,6 +111,38 @@ const STATE_SCHEMA = {
 };
 
 let validator: ValidateFunction | undefined;
+const requireHere = createRequire(import.meta.url);
+const AJV_OPTIONS: AjvOptions = { allErrors: true, strict: false };
+
+/** File name of the validator the build precompiles next to this module (scripts/copy-assets.mjs). */
+export const PRECOMPILED_STATE_VALIDATOR = 'state.schema.validator.cjs';
+
+function schemaSha256(): string {
+  return createHash('sha256').update(JSON.stringify(STATE_SCHEMA)).digest('hex');
+}
+
+/** ajv, loaded only when no precompiled validator fits: loading and compiling cost every command tens of ms. */
+function newAjv(source: boolean): Ajv2020 {
+  const { Ajv2020: Ajv } = requireHere('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
+  return new Ajv({ ...AJV_OPTIONS, code: { source } });
+}
+
+/** The state schema's validator as a CommonJS module (ajv standalone code), tagged with the schema's hash. */
+export async function stateValidatorModule(): Promise<string> {
+  const standalone = await import('ajv/dist/standalone/index.js');
+  const ajv = newAjv(true);
+  return `${standalone.default(ajv, ajv.compile(STATE_SCHEMA))}\nmodule.exports.schemaSha256 = ${JSON.stringify(schemaSha256())};\n`;
+}
+
+/** The precompiled validator in `file` when it was made from this very schema; otherwise undefined. */
+export function loadPrecompiledStateValidator(file: string): ValidateFunction | undefined {
+  try {
+    const mod = requireHere(file) as { default?: ValidateFunction; schemaSha256?: string };
+    return typeof mod.default === 'function' && mod.schemaSha256 === schemaSha256() ? mod.default : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function describe(e: ErrorObject): string {
   const where = e.instancePath === '' ? 'the file' : e.instancePath.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).join('.');
@@ -120,7 +156,7 @@ function describe(e: ErrorObject): string {
  * problem, such as `resources.workload.a.gpus must be integer`.
  */
 export function stateShapeProblems(data: unknown): string[] {
-  validator ??= new Ajv2020({ allErrors: true, strict: false }).compile(STATE_SCHEMA);
+  validator ??= loadPrecompiledStateValidator(fileURLToPath(new URL(`./${PRECOMPILED_STATE_VALIDATOR}`, import.meta.url))) ?? newAjv(false).compile(STATE_SCHEMA);
   if (validator(data)) return [];
   return [...new Set((validator.errors ?? []).map(describe).filter((s) => s !== ''))];
 }

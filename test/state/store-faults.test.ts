@@ -3,12 +3,13 @@
 // or recognisably stale, and the savings history's rolling backup.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { join, resolve } from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { afterAll, describe, expect, it } from 'vitest';
 import { LockError, SpotfleetError } from '../../src/core/errors.js';
 import { LocalStateStore, emptyState } from '../../src/state/store.js';
 import { mergeUnsaved, StateWriteError } from '../../src/state/recovery.js';
-import { stateShapeProblems } from '../../src/state/schema.js';
+import { STATE_SCHEMA, loadPrecompiledStateValidator, stateShapeProblems, stateValidatorModule } from '../../src/state/schema.js';
 import type { StateFile, WorkloadRecord } from '../../src/state/types.js';
 
 const dir = (): string => mkdtempSync(join(tmpdir(), 'sf-store-'));
@@ -22,6 +23,35 @@ describe('state structure', () => {
     expect(stateShapeProblems({ ...s, resources: { 'workload.a': { ...wl('a'), gpus: 'two' } } })).toEqual(['resources.workload.a.gpus must be integer']);
     expect(stateShapeProblems({ ...s, ledger: [{ workload: 'a' }] })[0]).toMatch(/^ledger\.0 has no "capacity"/);
     expect(stateShapeProblems([])).toEqual(['the file must be object']);
+  });
+
+  it('the precompiled validator (the build writes it next to schema.js) reports exactly what the compiled schema does', async () => {
+    // Inside the repo, so the module's requires of ajv's runtime resolve as they do from dist/.
+    const root = resolve(import.meta.dirname, '../..');
+    mkdirSync(join(root, 'node_modules/.cache'), { recursive: true });
+    const d = mkdtempSync(join(root, 'node_modules/.cache/spotfleet-state-validator-'));
+    afterAll(() => rmSync(d, { recursive: true, force: true }));
+    const file = join(d, 'state.schema.validator.cjs');
+    writeFileSync(file, await stateValidatorModule());
+    const pre = loadPrecompiledStateValidator(file);
+    expect(pre).toBeTypeOf('function');
+    const code = await stateValidatorModule();
+    const s = { ...emptyState('f'), resources: { 'workload.a': wl('a'), 'lease.l': { type: 'lease', provider: 'p', pool: 'x', leaseId: 'l', capacity: 'spot', gpus: 1, pricePerHour: 1, acquiredAt: 1 } } };
+    const samples: unknown[] = [
+      s, [], 'x', {}, { ...s, version: 0 }, { ...s, lineage: '' }, { ...s, serial: -1 },
+      { ...s, resources: { 'workload.a': { ...wl('a'), gpus: 'two', phase: 'dancing', moves: [{ at: 'x' }] } } },
+      { ...s, resources: { 'workload.a': { type: 'workload' }, 'lease.l': { type: 'lease' }, 'x': { type: 'other' } } },
+      { ...s, ledger: [{ workload: 'a' }], pending: [{ id: 1 }] },
+      { ...s, resources: { 'workload.a': { ...wl('a'), status: 'running', phase: undefined } } },
+    ];
+    writeFileSync(join(d, 'stale.cjs'), code.replace(/schemaSha256 = "[0-9a-f]+"/, 'schemaSha256 = "0000"'));
+    expect(loadPrecompiledStateValidator(join(d, 'stale.cjs'))).toBeUndefined();
+    // what stateShapeProblems compiles when there is no precompiled module
+    const compiled = new Ajv2020({ allErrors: true, strict: false }).compile(STATE_SCHEMA);
+    for (const v of samples) {
+      expect(pre!(v), JSON.stringify(v)).toBe(compiled(v));
+      expect(JSON.stringify(pre!.errors ?? null), JSON.stringify(v)).toBe(JSON.stringify(compiled.errors ?? null));
+    }
   });
 
   it('read() refuses a state of the wrong structure with an error that names the backup', async () => {
