@@ -1,16 +1,18 @@
-// Where each node of a fast-path spec file starts, for positionOf: one Int32Array "tape" of
-// collection records plus the list of mapping keys, written as the parsers close each collection.
-// Objects or arrays per collection (one per workload, env, labels...) doubled what a 10,000-workload
-// fleet allocated and kept the garbage collector busy tracing them; a typed array is one object
-// whose contents it never traces.
+// Where each node of a fast-path spec file starts, for positionOf: one Int32Array "tape" written as
+// the parsers read. Objects or arrays per collection (one per workload, env, labels...) doubled what
+// a 10,000-workload fleet allocated and kept the garbage collector busy tracing them; a typed array
+// is one object whose contents it never traces.
 //
-// A record is a header `count << 1 | isMapping`, then per entry of a mapping `keyIndex, keyOffset,
-// valueOffset, child` and per item of a sequence `itemOffset, child`, where `child` is the tape
-// position of the entry's own record, or -1 for a scalar. Records are written when their collection
-// closes, so children come before their parents and the top-level mapping is last. A key is found
-// by its name in `keys`, or, with keyIndex -1, in the text at its offset: the plain-YAML scanner's
-// keys are one-line plain or escape-free quoted scalars, and a list of 100,000 key strings was
-// itself a cost to the garbage collector.
+// A mapping entry is written as soon as its value is read: `keyIndex, keyOffset, valueOffset,
+// child, previousEntry`, where `child` is the tape position of the value's own record (-1 for a
+// scalar) and previousEntry links the mapping's entries (-1 ends them). When the mapping closes its
+// record follows: `count << 1 | 1, lastEntry`. Entries are written straight to the tape, never
+// copied: there are far more of them than of anything else. A sequence's items gather on a stack
+// while it is open (its items' own records come between them) and are copied out when it closes,
+// as `count << 1, itemOffset, child, ...`, for direct access by index. A key is found by its name in
+// `keys`, or, with keyIndex -1, in the text at its offset: the plain-YAML scanner's keys are
+// one-line plain or escape-free quoted scalars, and a list of 100,000 key strings was itself a cost
+// to the garbage collector.
 
 /** The finished index of one document. */
 export interface OffsetIndex {
@@ -46,67 +48,78 @@ function keyAt(text: string, at: number, name: string): boolean {
   return Number.isNaN(after) || after === 0x20 || after === 0x0a;
 }
 
-/** Builds an OffsetIndex: entries go onto a stack while their collection is open, then onto the tape. */
+/** Builds an OffsetIndex as a parser reads a document. */
 export class OffsetIndexWriter {
   private tape: Int32Array;
   private length = 0;
   private stack: Int32Array;
-  /** Top of the entry stack; a collection remembers it when it opens (its base). */
+  /** Top of the sequence item stack; a sequence remembers it when it opens (its base). */
   top = 0;
   readonly keys: string[] = [];
 
   /** `sizeHint`: the text's length, say; the tape grows as needed. */
   constructor(sizeHint: number) {
-    this.tape = new Int32Array(Math.max(64, sizeHint >> 3));
+    this.tape = new Int32Array(Math.max(64, sizeHint >> 1));
     this.stack = new Int32Array(256);
   }
 
-  private room(n: number): void {
-    if (this.top + n > this.stack.length) {
-      const s = new Int32Array(Math.max(this.stack.length * 2, this.top + n));
-      s.set(this.stack);
-      this.stack = s;
-    }
+  private grow(n: number): void {
+    const t = new Int32Array(Math.max(this.tape.length * 2, this.length + n));
+    t.set(this.tape.subarray(0, this.length));
+    this.tape = t;
   }
 
-  /** One entry of the open mapping; `key` undefined: the key is found in the text at keyOffset. */
-  mapEntry(key: string | undefined, keyOffset: number, valueOffset: number, child: number): void {
-    this.room(4);
-    const s = this.stack;
-    const t = this.top;
-    if (key === undefined) s[t] = -1;
+  /**
+   * One entry of an open mapping, linked to the one before it (`previous`, -1 for the first);
+   * returns its position, the next entry's `previous`. `key` undefined: the key is found in the
+   * text at keyOffset.
+   */
+  mapEntry(key: string | undefined, keyOffset: number, valueOffset: number, child: number, previous: number): number {
+    if (this.length + 5 > this.tape.length) this.grow(5);
+    const t = this.tape;
+    const at = this.length;
+    if (key === undefined) t[at] = -1;
     else {
-      s[t] = this.keys.length;
+      t[at] = this.keys.length;
       this.keys.push(key);
     }
-    s[t + 1] = keyOffset;
-    s[t + 2] = valueOffset;
-    s[t + 3] = child;
-    this.top = t + 4;
+    t[at + 1] = keyOffset;
+    t[at + 2] = valueOffset;
+    t[at + 3] = child;
+    t[at + 4] = previous;
+    this.length = at + 5;
+    return at;
+  }
+
+  /** Closes a mapping of `count` entries, the last at `last`; returns its record's position. */
+  closeMap(count: number, last: number): number {
+    if (this.length + 2 > this.tape.length) this.grow(2);
+    const at = this.length;
+    this.tape[at] = (count << 1) | 1;
+    this.tape[at + 1] = last;
+    this.length = at + 2;
+    return at;
   }
 
   /** One item of the open sequence. */
   seqItem(offset: number, child: number): void {
-    this.room(2);
+    if (this.top + 2 > this.stack.length) {
+      const s = new Int32Array(this.stack.length * 2);
+      s.set(this.stack);
+      this.stack = s;
+    }
     this.stack[this.top] = offset;
     this.stack[this.top + 1] = child;
     this.top += 2;
   }
 
-  /** Closes the collection whose entries start at `base` on the stack; returns its tape position. */
-  close(base: number, isMap: boolean): number {
+  /** Closes the sequence whose items start at `base` on the stack; returns its record's position. */
+  closeSeq(base: number): number {
     const n = this.top - base;
-    if (this.length + n + 1 > this.tape.length) {
-      const t = new Int32Array(Math.max(this.tape.length * 2, this.length + n + 1));
-      t.set(this.tape.subarray(0, this.length));
-      this.tape = t;
-    }
+    if (this.length + n + 1 > this.tape.length) this.grow(n + 1);
     const at = this.length;
-    const tape = this.tape;
-    const stack = this.stack;
-    tape[at] = ((isMap ? n >> 2 : n >> 1) << 1) | (isMap ? 1 : 0);
-    // a loop, not set(subarray()): most collections hold a few entries, and a subarray is an object
-    for (let i = 0; i < n; i++) tape[at + 1 + i] = stack[base + i] as number;
+    this.tape[at] = (n >> 1) << 1;
+    this.tape.set(this.stack.subarray(base, this.top), at + 1);
     this.length = at + 1 + n;
     this.top = base;
     return at;
@@ -152,13 +165,12 @@ export function offsetOf(index: OffsetIndex, text: string, pointer: string, whic
       best = tape[e] as number;
       node = tape[e + 1] as number;
     } else {
-      let e = node + 1;
-      const end = e + 4 * count;
-      for (; e < end; e += 4) {
+      let e = tape[node + 1] as number;
+      for (; e >= 0; e = tape[e + 4] as number) {
         const k = tape[e] as number;
         if (k >= 0 ? keys[k] === seg : keyAt(text, tape[e + 1] as number, seg)) break;
       }
-      if (e >= end) break;
+      if (e < 0) break;
       best = tape[e + 1] as number;
       if (!more && which === 'key') break;
       best = tape[e + 2] as number;

@@ -302,12 +302,13 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; i
     const close = isMap ? 0x7d : 0x5d;
     p++;
     skipSpaces();
-    const base = index.top;
     if (isMap) {
       const obj: Record<string, unknown> = {};
+      let count = 0;
+      let last = -1;
       if (p < len && text.charCodeAt(p) === close) {
         p++;
-        nodeRecord = index.close(base, true);
+        nodeRecord = index.closeMap(0, -1);
         return obj;
       }
       for (;;) {
@@ -319,7 +320,8 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; i
         const c = p < len ? text.charCodeAt(p) : NL;
         if (c === 0x2c || c === close || c === NL || c === HASH) throw DECLINE; // no value: null
         obj[key] = scanInline(true);
-        index.mapEntry(undefined, keyStart, valueStart, nodeRecord);
+        last = index.mapEntry(undefined, keyStart, valueStart, nodeRecord, last);
+        count++;
         skipSpaces();
         const d = p < len ? text.charCodeAt(p) : NL;
         p++;
@@ -328,13 +330,14 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; i
         skipSpaces();
         if (p >= len || text.charCodeAt(p) === close) throw DECLINE; // a trailing comma
       }
-      nodeRecord = index.close(base, true);
+      nodeRecord = index.closeMap(count, last);
       return obj;
     }
     const arr: unknown[] = [];
+    const base = index.top;
     if (p < len && text.charCodeAt(p) === close) {
       p++;
-      nodeRecord = index.close(base, false);
+      nodeRecord = index.closeSeq(base);
       return arr;
     }
     for (;;) {
@@ -351,7 +354,7 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; i
       skipSpaces();
       if (p >= len || text.charCodeAt(p) === close) throw DECLINE;
     }
-    nodeRecord = index.close(base, false);
+    nodeRecord = index.closeSeq(base);
     return arr;
   };
 
@@ -379,7 +382,8 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; i
   /** A block mapping whose first key is at `p`, in column `indent`. */
   const blockMapping = (indent: number): Record<string, unknown> => {
     const obj: Record<string, unknown> = {};
-    const base = index.top;
+    let count = 0;
+    let last = -1;
     for (;;) {
       const keyStart = p;
       const key = scanKey(false);
@@ -398,12 +402,13 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; i
         endOfLine();
         if (nextLine !== -1 && nextIndent > indent) throw DECLINE; // a continuation line
       }
-      index.mapEntry(undefined, keyStart, valueStart, nodeRecord);
+      last = index.mapEntry(undefined, keyStart, valueStart, nodeRecord, last);
+      count++;
       if (nextLine === -1 || nextIndent < indent) break;
       if (nextIndent > indent) throw DECLINE;
       p = nextLine + indent;
     }
-    nodeRecord = index.close(base, true);
+    nodeRecord = index.closeMap(count, last);
     return obj;
   };
 
@@ -441,7 +446,7 @@ export function parsePlainYaml(text: string): { data: Record<string, unknown>; i
       const first = nextLine + indent;
       if (text.charCodeAt(first) !== DASH || !separated(first + 1)) break; // the parent's next key
     }
-    nodeRecord = index.close(base, false);
+    nodeRecord = index.closeSeq(base);
     return arr;
   };
 

@@ -515,7 +515,7 @@ export function parseJsYaml(text: string): FastParse | undefined {
     if (kind === 'mapping') {
       if (typeof result !== 'object' || result === null || Array.isArray(result) || n % 2 !== 0) throw LEAVE_FAST_PATH;
       const obj = result as Record<string, unknown>;
-      const entries = index.top;
+      let last = -1;
       for (let i = 0; i < n; i += 2) {
         const key = values[base + i];
         const kStart = starts[base + i] as number;
@@ -525,11 +525,11 @@ export function parseJsYaml(text: string): FastParse | undefined {
         if (kEnd - kStart > MAX_FAST_KEY_SPAN) throw LEAVE_FAST_PATH;
         for (let x = kStart; x < kEnd; x++) if (text.charCodeAt(x) === 0x0a) throw LEAVE_FAST_PATH;
         if (!Object.is(obj[key], values[base + i + 1])) throw LEAVE_FAST_PATH;
-        index.mapEntry(key, kStart, starts[base + i + 1] as number, records[base + i + 1] as number);
+        last = index.mapEntry(key, kStart, starts[base + i + 1] as number, records[base + i + 1] as number, last);
       }
       // No key of `obj` escapes these checks: js-yaml composes every key as a node, and a key without
       // a value node (`? a`, `{a, b}`) holds null, which no (non-null) child equals, so its pair fails.
-      records[base] = index.close(entries, true);
+      records[base] = index.closeMap(n >> 1, last);
     } else if (kind === 'sequence') {
       if (!Array.isArray(result) || result.length !== n) throw LEAVE_FAST_PATH;
       const entries = index.top;
@@ -537,7 +537,7 @@ export function parseJsYaml(text: string): FastParse | undefined {
         if (!Object.is(result[i], values[base + i])) throw LEAVE_FAST_PATH;
         index.seqItem(starts[base + i] as number, records[base + i] as number);
       }
-      records[base] = index.close(entries, false);
+      records[base] = index.closeSeq(entries);
     } else if (kind !== 'scalar' || (typeof result !== 'string' && typeof result !== 'number' && typeof result !== 'boolean')) {
       // empty nodes and nulls: yaml places them on zero-width ranges the fast path does not model
       throw LEAVE_FAST_PATH;
