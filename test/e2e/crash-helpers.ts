@@ -14,6 +14,11 @@ export interface CliRun extends CliResult {
   signal: NodeJS.Signals | null;
 }
 
+/** A run's exit (and signal) and output, for a failing assertion's message. */
+export function describeRun(r: CliRun): string {
+  return `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
+
 /**
  * Runs the CLI without blocking the test's event loop (so several temp fleets can be driven at once)
  * and kills it when it runs past `timeoutMs`, so a hung apply fails the test instead of stalling it.

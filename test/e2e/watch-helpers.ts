@@ -55,15 +55,22 @@ export interface StartWatchOptions {
   noticeInterval?: string;
   /** Default 5m: market moves should not trigger reconciles the test did not ask for. */
   priceInterval?: string;
+  /** Pass none of the interval flags: watch runs with the CLI's own defaults, as a user's does (benchmarks). */
+  cliIntervals?: boolean;
   env?: Record<string, string>;
   extraArgs?: string[];
 }
 
-/** A running `spotfleet watch` child process and its log. */
-export class WatchProcess {
+/**
+ * A running `spotfleet watch` child process and its log. `L` types the fields a caller reads of
+ * the lines (a benchmark's timings); they are parsed as they come.
+ */
+export class WatchProcess<L extends LogLine = LogLine> {
   readonly child: ChildProcess;
   /** Parsed JSON log lines, in order. */
-  readonly lines: LogLine[] = [];
+  readonly lines: L[] = [];
+  /** When the process was started (ms epoch). */
+  readonly startedAt = Date.now();
   stdout = '';
   stderr = '';
   readonly exited: Promise<CliRun>;
@@ -74,20 +81,8 @@ export class WatchProcess {
     readonly dir: string,
     o: StartWatchOptions = {},
   ) {
-    const args = [
-      CLI,
-      'watch',
-      dir,
-      '--listen',
-      '127.0.0.1:0',
-      '--notice-interval',
-      o.noticeInterval ?? '1s',
-      '--interval',
-      o.interval ?? '30s',
-      '--price-interval',
-      o.priceInterval ?? '5m',
-      ...(o.extraArgs ?? []),
-    ];
+    const intervals = o.cliIntervals ? [] : ['--notice-interval', o.noticeInterval ?? '1s', '--interval', o.interval ?? '30s', '--price-interval', o.priceInterval ?? '5m'];
+    const args = [CLI, 'watch', dir, '--listen', '127.0.0.1:0', ...intervals, ...(o.extraArgs ?? [])];
     this.child = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, NO_COLOR: '1', ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout?.on('data', (d: Buffer) => this.onData(d.toString()));
     this.child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
@@ -117,7 +112,7 @@ export class WatchProcess {
     for (const p of parts) {
       if (!p.startsWith('{')) continue;
       try {
-        this.lines.push(JSON.parse(p) as LogLine);
+        this.lines.push(JSON.parse(p) as L);
       } catch {
         // Not a log line.
       }
@@ -130,7 +125,7 @@ export class WatchProcess {
   }
 
   /** Lines matching `pred`, from index `from` on. */
-  find(pred: (l: LogLine) => boolean, from = 0): LogLine[] {
+  find(pred: (l: L) => boolean, from = 0): L[] {
     return this.lines.slice(from).filter(pred);
   }
 
@@ -138,10 +133,10 @@ export class WatchProcess {
    * Waits until `count` lines from index `from` on match `pred` and returns them; rejects with the
    * log tail when the process exits first or `timeoutMs` passes.
    */
-  async waitFor(pred: (l: LogLine) => boolean, o: { from?: number; count?: number; timeoutMs?: number; what?: string } = {}): Promise<LogLine[]> {
+  async waitFor(pred: (l: L) => boolean, o: { from?: number; count?: number; timeoutMs?: number; what?: string } = {}): Promise<L[]> {
     const count = o.count ?? 1;
     const timeoutMs = o.timeoutMs ?? 30_000;
-    return new Promise<LogLine[]>((resolve, reject) => {
+    return new Promise<L[]>((resolve, reject) => {
       const check = (): boolean => {
         const hits = this.find(pred, o.from ?? 0);
         if (hits.length >= count) {
@@ -204,13 +199,29 @@ export class WatchProcess {
       }
     }
   }
+
+  /**
+   * Stops the process by its PID: SIGTERM, then SIGKILL if it has not exited within `graceMs`.
+   * Returns what went wrong (it had to be killed), or undefined when it stopped on SIGTERM.
+   */
+  async stop(graceMs = 20_000): Promise<string | undefined> {
+    if (!this.alive) return undefined;
+    this.signal('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const stopped = await Promise.race([this.exited, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), graceMs)))]);
+    clearTimeout(timer);
+    if (stopped) return undefined;
+    this.signal('SIGKILL');
+    await this.exited;
+    return `watch did not stop within ${graceMs / 1000} s of SIGTERM`;
+  }
 }
 
-const running = new Set<WatchProcess>();
+const running = new Set<WatchProcess<LogLine>>();
 
 /** Starts `spotfleet watch DIR --listen 127.0.0.1:0 --notice-interval 1s --interval 30s`. */
-export function startWatch(dir: string, o: StartWatchOptions = {}): WatchProcess {
-  return new WatchProcess(dir, o);
+export function startWatch<L extends LogLine = LogLine>(dir: string, o: StartWatchOptions = {}): WatchProcess<L> {
+  return new WatchProcess<L>(dir, o);
 }
 
 /** Kills every watch the tests started and that still runs (SIGKILL by PID), and waits for them. */
