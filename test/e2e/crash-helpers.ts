@@ -65,13 +65,15 @@ export interface Instance {
   workload: string;
 }
 
-/** Running instances of the fleet in `dir`, as the runtimes report them (not the state file). */
-export async function runningInstances(dir: string): Promise<Instance[]> {
-  const opened = await openProviders(dir);
-  const { providers } = opened;
+/**
+ * Running instances of the fleet in `dir`, as the runtimes report them (not the state file); the
+ * providers are made from `dir`'s spec, or from `spec` (a copy of the last good one).
+ */
+export async function runningInstances(dir: string, spec: string = dir): Promise<Instance[]> {
+  const opened = await openProviders(dir, spec);
   try {
     const out: Instance[] = [];
-    for (const [name, p] of providers) {
+    for (const [name, p] of opened.providers) {
       for (const i of (await p.runtime?.list()) ?? []) if (i.state === 'running') out.push({ id: i.id, node: i.node, provider: name, workload: i.workload });
     }
     return out.sort((a, b) => a.workload.localeCompare(b.workload) || a.id.localeCompare(b.id));

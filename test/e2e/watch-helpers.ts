@@ -7,10 +7,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import parsePrometheusTextFormat, { type PromFamily } from 'parse-prometheus-text-format';
-import { loadFleet } from '../../src/spec/load.js';
-import { createProvider, silentLogger } from '../../src/providers/registry.js';
 import { CLI, fleetYaml, type TestWorkload } from './helpers.js';
-import { runCli, runningInstances, type CliRun, type Instance } from './crash-helpers.js';
+import { runCli, runningInstances, type CliRun } from './crash-helpers.js';
 
 /** One JSON log line of watch (pino): level, time, msg, and the event's fields. */
 export interface LogLine {
@@ -319,24 +317,6 @@ export function histogramQuantile(h: { count: number; buckets: { le: number; cou
   const rank = q * h.count;
   for (const b of h.buckets) if (b.count >= rank) return b.le;
   return NaN;
-}
-
-/**
- * Running instances of the fleet whose state is in `dir`, with the providers built from the spec at
- * `specPath` (a copy of the last good spec, while the one in `dir` is deliberately invalid).
- */
-export async function runningInstancesWith(dir: string, specPath: string): Promise<Instance[]> {
-  const { fleet } = await loadFleet(specPath);
-  const out: Instance[] = [];
-  for (const spec of fleet.providers) {
-    const p = await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: join(dir, '.spotfleet'), log: silentLogger, pools: fleet.pools });
-    try {
-      for (const i of (await p.runtime?.list()) ?? []) if (i.state === 'running') out.push({ id: i.id, node: i.node, provider: spec.name, workload: i.workload });
-    } finally {
-      await p.close?.();
-    }
-  }
-  return out.sort((a, b) => a.workload.localeCompare(b.workload) || a.id.localeCompare(b.id));
 }
 
 /** Checkpoint and exit steps in a trainer's log (the quickstart trainer's lines). */
