@@ -4,10 +4,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { openFleet, type FleetProviders } from '../../src/engine/session.js';
+import { repoRoot } from '../lab/fixtures.js';
 
-export const ROOT = resolve(import.meta.dirname, '../..');
+/** The repository root, also when this runs from dist/ (the benchmarks use these helpers). */
+export const ROOT = repoRoot();
 export const CLI = join(ROOT, 'dist/src/cli/main.js');
 export const TRAINER = join(ROOT, 'examples/quickstart/trainer.mjs');
 export const TRACE = join(ROOT, 'examples/quickstart/traces');

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Lab, LabCloud } from '../lab/lab.js';
 import { labTransfer, type CloudFake } from '../lab/fixtures.js';
 import { describeRun, runCli } from './crash-helpers.js';
-import type { WatchProcess } from './watch-helpers.js';
+import type { WatchProcess } from './watch-process.js';
 
 /** One lab node in the fleet: spot nodes carry a cloud (their notices), on-demand ones do not. */
 export interface LabFleetNode {
