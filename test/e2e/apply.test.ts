@@ -1,21 +1,12 @@
 // plan/apply/destroy through the built CLI, as a user runs them, with real trainer processes.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cli, cliAsync, openProviders, runningByWorkload, sleep, tempFleet, writeFleet, activeLeases } from './helpers.js';
+import { cli, cliAsync, logsOf, openProviders, runningByWorkload, sleep, tempFleet, writeFleet, activeLeases } from './helpers.js';
 
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) cli(['destroy', '--auto-approve', d], { cwd: d });
 });
-
-async function logsOf(dir: string, provider: string, node: string, id: string): Promise<string> {
-  const opened = await openProviders(dir);
-  try {
-    return (await opened.providers.get(provider)?.runtime?.logs?.(node, id)) ?? '';
-  } finally {
-    await opened.close();
-  }
-}
 
 describe('plan / apply / destroy on the quickstart providers', () => {
   it('applies, converges, moves with a resumed checkpoint, removes, destroys', async () => {

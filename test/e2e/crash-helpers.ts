@@ -5,7 +5,7 @@
 // the state file records, and which checkpoints exist on the nodes' folders.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cliAsync, openProviders, type CliResult } from './helpers.js';
+import { cliAsync, logsOf, openProviders, type CliResult } from './helpers.js';
 
 export const CRASH_ENV = 'SPOTFLEET_TEST_CRASH_AT';
 
@@ -83,13 +83,8 @@ export async function runningInstances(dir: string, spec: string = dir): Promise
 }
 
 /** The output of one instance, as its runtime keeps it. */
-export async function instanceLog(dir: string, inst: Instance): Promise<string> {
-  const opened = await openProviders(dir);
-  try {
-    return (await opened.providers.get(inst.provider)?.runtime?.logs?.(inst.node, inst.id)) ?? '';
-  } finally {
-    await opened.close();
-  }
+export function instanceLog(dir: string, inst: Instance): Promise<string> {
+  return logsOf(dir, inst.provider, inst.node, inst.id);
 }
 
 /** Waits until an instance's log matches `re` (the process may still be starting); returns the match. */

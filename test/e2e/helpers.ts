@@ -101,6 +101,16 @@ export function openProviders(dir: string, spec: string = dir): Promise<FleetPro
   return openFleet(spec, { stateDir: join(dir, '.spotfleet'), withoutStore: true });
 }
 
+/** An instance's output, as its provider's runtime keeps it ('' when it keeps none). */
+export async function logsOf(dir: string, provider: string, node: string, id: string): Promise<string> {
+  const opened = await openProviders(dir);
+  try {
+    return (await opened.providers.get(provider)?.runtime?.logs?.(node, id)) ?? '';
+  } finally {
+    await opened.close();
+  }
+}
+
 /** Running instances per workload, across every provider. */
 export async function runningByWorkload(dir: string): Promise<Map<string, { id: string; node: string; provider: string }[]>> {
   const opened = await openProviders(dir);
