@@ -32,7 +32,7 @@
 import { egressUsd, regionOfZone, regionRef, type RegionRef } from '../core/egress.js';
 import { poolZoneLabel } from '../core/address.js';
 import type { DecideContext, PlacementOption, Reason, WorkloadDecisionInput } from './types.js';
-import { availabilityFraction, estimateUptime, expectedDownHours, meanUpHours, survival, zoneStatsKey, type UptimeEstimate, type ZoneStats } from './uptime.js';
+import { availabilityFraction, estimateUptime, expectedDownHours, marketStatsKey, meanUpHours, survival, zoneStatsKey, type UptimeEstimate, type ZoneStats } from './uptime.js';
 
 export interface DeadlineAdvice {
   /**
@@ -385,6 +385,32 @@ function notYet(be: Record<string, number>, target: string): string {
   return `moving to ${target} would save $${gain.toFixed(2)} over its expected stay, not more than the changeover, egress, risk and slack ($${cost.toFixed(2)})`;
 }
 
+/**
+ * Fraction of the time no spot zone of the options had capacity. Measured where zoneStats has the
+ * pools' market-wide records (`pool/*`, see marketStatsKey): zones of one market fail together (a
+ * region outage, a capacity crunch), and multiplying their down fractions as if independent makes
+ * a market that is down a fifth of the time look down never. Pools are taken as independent of
+ * each other; without market records, zones are (the estimate before the records existed).
+ */
+export function marketDownFraction(options: readonly PlacementOption[], stats: Readonly<Record<string, ZoneStats>>, now: number): number {
+  let independent = 1;
+  const pools = new Set<string>();
+  for (const o of options) {
+    if (o.capacity !== 'spot') continue;
+    independent *= 1 - availabilityFraction(stats[zoneStatsKey(o)], now);
+    pools.add(o.pool);
+  }
+  // A young market record leans on the independent estimate (its prior), not on a blind 50%.
+  const prior = pools.size > 0 ? 1 - Math.pow(independent, 1 / pools.size) : 0.5;
+  let measured = 1;
+  for (const p of pools) {
+    const m = stats[marketStatsKey(p)];
+    if (m === undefined) return independent;
+    measured *= 1 - availabilityFraction(m, now, prior);
+  }
+  return pools.size > 0 ? measured : independent;
+}
+
 /** adviseDeadline's zone choices when the input carries zone statistics (see the header). */
 function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, c: Ctx): DeadlineAdvice {
   const now = ctx.now;
@@ -398,23 +424,26 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
   const n0 = c.numbers;
   // The value of an hour of slack: what on-demand costs over spot, times the share of the slack
   // the rest of the job is expected to need anyway — for hours with no spot anywhere (the market's
-  // down fraction, zones taken as independent) and a changeover per expected preemption — or the
-  // reserve, whichever is more. Plenty of slack in a good market: nearly free; little slack, or a
-  // market that is often down: worth nearly the on-demand premium.
+  // down fraction, measured where the pool's market-wide record has it) and a changeover per
+  // expected preemption — or the net plus one changeover, whichever is more. Plenty of slack in a
+  // good market: nearly free; little slack, or a market that is often down: worth nearly the
+  // on-demand premium.
   const odP = c.od?.pricePerGpuHour;
-  let allDown = 1;
+  const allDown = marketDownFraction(input.options, stats, now);
   let upSum = 0;
   let spotZones = 0;
   for (const o of input.options) {
     if (o.capacity !== 'spot') continue;
-    const st = stats[zoneStatsKey(o)];
-    allDown *= 1 - availabilityFraction(st, now);
-    upSum += meanUpHours(st);
+    upSum += meanUpHours(stats[zoneStatsKey(o)]);
     spotZones++;
   }
   const meanUp = spotZones > 0 ? upSum / spotZones : 1;
   const needed = W * Math.min(allDown / Math.max(1e-6, 1 - allDown), 10) + (meanUp > 0 ? (W / meanUp) * C : 0);
-  const pressure = Math.min(1, Math.max(c.reserve / H, needed) / Math.max(c.slack / H, 1e-6));
+  // Below what the market needs, the slack is valued by the share of it needed; the floor is the
+  // net plus one changeover (what must stay to leave on-demand once more), not the bridging reserve:
+  // slack the market is not expected to need is worth little, and waiting for cheaper spot may spend it.
+  const pressure = Math.min(1, Math.max((c.netAt + c.changeover) / H, needed) / Math.max(c.slack / H, 1e-6));
+  n0.marketDownFraction = allDown;
   n0.slackNeededHours = needed;
   n0.slackPressure = pressure;
   const slackValue = (price: number): number => (odP !== undefined ? Math.max(0, odP - price) * pressure : 0);

@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { decideWorkload } from '../../src/policy/decide.js';
 import { renderExplanation } from '../../src/policy/explain.js';
 import { priceMove } from '../../src/policy/cost.js';
-import { estimateUptime, expectedDownHours, survival, zoneStatsFromObservations, zoneStatsKey, ZoneStatsTracker, type AvailabilityObservation, type ZoneStats } from '../../src/policy/uptime.js';
+import { advanceZoneStats, availabilityFraction, estimateUptime, expectedDownHours, marketStatsKey, survival, withMarketObservations, zoneStatsFromObservations, zoneStatsKey, ZoneStatsTracker, type AvailabilityObservation, type ZoneStats } from '../../src/policy/uptime.js';
+import { marketDownFraction } from '../../src/policy/deadline.js';
 import type { PlacementOption, WorkloadDecisionInput } from '../../src/policy/types.js';
 import { H, M, NOW, ctx, workload } from './builders.js';
 
@@ -187,5 +188,92 @@ describe('advanceZoneStats (the live record plan and watch keep)', () => {
     const before = advanceZoneStats(undefined, [series[0] as (typeof series)[number]]);
     advanceZoneStats(before, [series[1] as (typeof series)[number]]);
     expect(before['spot/a']?.upPeriodsMs).toEqual([]);
+  });
+});
+
+describe('the market as a whole (pool/*): measured, not multiplied out', () => {
+  // Two zones, each down 6 h a day: at the same hours (one region, one crunch) or at different ones.
+  const day = (together: boolean): AvailabilityObservation[] => {
+    const out: AvailabilityObservation[] = [];
+    for (let h = -96; h <= 0; h++) {
+      const hod = ((h % 24) + 24) % 24;
+      out.push({ at: NOW + h * H, pool: 'spot', zone: 'a', available: hod >= 6 });
+      out.push({ at: NOW + h * H, pool: 'spot', zone: 'b', available: together ? hod >= 6 : hod < 12 || hod >= 18 });
+    }
+    return out;
+  };
+
+  it('withMarketObservations adds one observation per pool and instant: available when any zone is', () => {
+    const m = withMarketObservations([
+      { at: 0, pool: 'spot', zone: 'a', available: false },
+      { at: 0, pool: 'spot', zone: 'b', available: true },
+      { at: 0, pool: 'other', zone: 'a', available: false },
+      { at: 5, pool: 'spot', zone: 'a', available: false },
+      { at: 5, pool: 'spot', zone: 'b', available: false },
+    ]).filter((o) => o.zone === '*');
+    expect(m).toEqual([
+      { at: 0, pool: 'spot', zone: '*', available: true },
+      { at: 0, pool: 'other', zone: '*', available: false },
+      { at: 5, pool: 'spot', zone: '*', available: false },
+    ]);
+  });
+
+  it('the record sees zones that fail together; the zones alone cannot tell', () => {
+    const together = zoneStatsFromObservations(day(true));
+    const apart = zoneStatsFromObservations(day(false));
+    // Each zone on its own looks the same either way: up three quarters of the time.
+    for (const s of [together, apart]) for (const z of ['spot/a', 'spot/b']) expect(availabilityFraction(s[z], NOW)).toBeCloseTo(0.75, 1);
+    const options = [opt('a', 0.9), opt('b', 0.9), OD];
+    // Down together: the market is down a quarter of the time; apart: never.
+    expect(marketDownFraction(options, together, NOW)).toBeGreaterThan(0.15);
+    expect(marketDownFraction(options, apart, NOW)).toBeLessThan(0.02);
+    // Without the record (an older state file), zones are taken as independent: 1/4 × 1/4.
+    const { [marketStatsKey('spot')]: _, ...noRecord } = together;
+    expect(marketDownFraction(options, noRecord, NOW)).toBeCloseTo((1 - availabilityFraction(noRecord['spot/a'], NOW)) * (1 - availabilityFraction(noRecord['spot/b'], NOW)), 9);
+    // A record with no history yet leans on that estimate, not on a blind 50%.
+    const young = { ...noRecord, [marketStatsKey('spot')]: { upPeriodsMs: [], observedMs: 0 } };
+    expect(marketDownFraction(options, young, NOW)).toBeLessThan(0.1);
+  });
+
+  it('plan/watch keep the record refresh by refresh (advanceZoneStats), as the whole series would', () => {
+    let live: Record<string, ZoneStats> | undefined;
+    const series = day(true);
+    for (let i = 0; i < series.length; i += 2) live = advanceZoneStats(live, series.slice(i, i + 2));
+    const whole = zoneStatsFromObservations(series);
+    expect(live?.['spot/*']?.upPeriodsMs).toEqual(whole['spot/*']?.upPeriodsMs);
+    expect(live?.['spot/*']?.downPeriodsMs).toEqual(whole['spot/*']?.downPeriodsMs);
+  });
+
+  // Not running, 30 h of work and 20 h of slack; zone a ($0.95) is up, cheaper b ($0.80) is down and
+  // expected back in about 1.4 h. Only the market record differs between the two decisions.
+  const zoneA: ZoneStats = { upPeriodsMs: [18 * H, 18 * H, 18 * H], downPeriodsMs: [6 * H, 6 * H, 6 * H], upTotalMs: 54 * H, downTotalMs: 18 * H, upSinceMs: NOW - 4 * H, observedMs: 76 * H };
+  const zoneB: ZoneStats = { upPeriodsMs: [18 * H, 18 * H, 18 * H], downPeriodsMs: [2 * H, 2 * H, 2 * H], upTotalMs: 54 * H, downTotalMs: 6 * H, downSinceMs: NOW - 0.25 * H, observedMs: 76 * H };
+  const waiting = (market?: ZoneStats): WorkloadDecisionInput => {
+    const zoneStats: Record<string, ZoneStats> = { 'spot/us-east-1a': zoneA, 'spot/us-east-1b': zoneB };
+    if (market) zoneStats['spot/*'] = market;
+    const i = onA(0, [opt('us-east-1a', 0.95), opt('us-east-1b', 0.8, { available: false }), OD], zoneStats);
+    delete i.current;
+    return i;
+  };
+
+  it('a market that is rarely down as a whole: slack is cheap, so it waits for the cheaper zone', () => {
+    const d = decideWorkload(waiting(), ctx());
+    expect(d.action).toBe('wait');
+    const n = deadlineNumbers(d);
+    // The slack is valued by the share the market needs of it, floored at the net plus one
+    // changeover (not at the bridging reserve: 20 h of slack in a good market is worth little).
+    expect(n.slackPressure).toBeCloseTo(Math.max((n.netAt as number) + (n.changeover as number), n.slackNeededHours as number) / (n.slack as number), 9);
+    expect(n.slackPressure).toBeLessThan((n.reserve as number) / (n.slack as number));
+    expect(n.takeExtraUsd).toBeGreaterThan(n.takeSavesSlackUsd as number);
+  });
+
+  it('the same zones in a market measured down a quarter of the time: slack is dear, so it takes the zone that is up', () => {
+    const market: ZoneStats = { upPeriodsMs: [18 * H, 18 * H, 18 * H], downPeriodsMs: [6 * H, 6 * H, 6 * H], upTotalMs: 54 * H, downTotalMs: 18 * H, upSinceMs: NOW - 4 * H, observedMs: 76 * H };
+    const d = decideWorkload(waiting(market), ctx());
+    expect(d.action).toBe('place');
+    expect(d.target?.zone).toBe('us-east-1a');
+    const n = deadlineNumbers(d);
+    expect(n.marketDownFraction).toBeGreaterThan(0.2);
+    expect(n.takeSavesSlackUsd).toBeGreaterThan(n.takeExtraUsd as number);
   });
 });
