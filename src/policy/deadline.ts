@@ -462,7 +462,7 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
     if (!best || perProgress < best.perProgress || (perProgress === best.perProgress && zoneStatsKey(o) < zoneStatsKey(best.o))) best = { o, est, egress, perProgress };
   }
   // The cheapest zone that is down now, as it would be once back (for "take spot now, or wait for it").
-  let cheaper: { o: PlacementOption; perProgress: number; downHours: number } | undefined;
+  let cheaper: { o: PlacementOption; perProgress: number; downHours: number; egress: number; progressHours: number } | undefined;
   if (!c.running || cur?.capacity !== 'spot') {
     for (const o of input.options) {
       if (o.available || o.capacity !== 'spot') continue;
@@ -471,8 +471,9 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
       if (fresh) delete fresh.upSinceMs;
       const est = estimateUptime(fresh, now, C, W);
       if (!(est.progressHours > 0)) continue;
-      const perProgress = (o.pricePerGpuHour * G * est.paidHours + egressTo(input, o, from)) / (G * est.progressHours);
-      if (!cheaper || perProgress < cheaper.perProgress) cheaper = { o, perProgress, downHours: expectedDownHours(st, now) };
+      const egress = egressTo(input, o, from);
+      const perProgress = (o.pricePerGpuHour * G * est.paidHours + egress) / (G * est.progressHours);
+      if (!cheaper || perProgress < cheaper.perProgress) cheaper = { o, perProgress, downHours: expectedDownHours(st, now), egress, progressHours: est.progressHours };
     }
   }
   const n = c.numbers;
@@ -531,7 +532,12 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
     // the reserve.
     if (cheaper && cheaper.perProgress < b.perProgress) {
       const window = Math.min(cheaper.downHours, b.est.progressHours);
-      const extraUsd = (b.perProgress - cheaper.perProgress) * G * window + C * cheaper.o.pricePerGpuHour * G;
+      // Egress is paid per move, not per hour: taking this one pays its egress now and the egress
+      // from its region to the cheaper one's when going back, where waiting pays only the latter.
+      const priceGap = b.perProgress - b.egress / (G * b.est.progressHours) - (cheaper.perProgress - cheaper.egress / (G * cheaper.progressHours));
+      const egressUsd = b.egress + egressTo(input, cheaper.o, optionRegion(b.o)) - cheaper.egress;
+      const extraUsd = priceGap * G * window + C * cheaper.o.pricePerGpuHour * G + egressUsd;
+      n.takeEgressUsd = egressUsd;
       const savedUsd = slackValue(cheaper.o.pricePerGpuHour) * G * Math.max(0, window - C);
       n.waitForHours = cheaper.downHours;
       n.takeExtraUsd = extraUsd;

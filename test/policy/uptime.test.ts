@@ -277,3 +277,29 @@ describe('the market as a whole (pool/*): measured, not multiplied out', () => {
     expect(n.takeSavesSlackUsd).toBeGreaterThan(n.takeExtraUsd as number);
   });
 });
+
+describe('take a zone in another region now, or wait for the checkpoint region’s zone', () => {
+  // Evicted from us-west-2b with 30 h of work and 6 h of slack; us-east-1a ($0.90) is up,
+  // us-west-2a ($0.90, the checkpoint's region) went down 30 min ago and is usually back within 2 h.
+  const upZone: ZoneStats = { upPeriodsMs: [6 * H, 6 * H, 6 * H], downPeriodsMs: [2 * H, 2 * H, 2 * H], upTotalMs: 18 * H, downTotalMs: 6 * H, upSinceMs: NOW - 2 * H, observedMs: 24 * H };
+  const downZone: ZoneStats = { upPeriodsMs: [6 * H, 6 * H, 6 * H], downPeriodsMs: [2 * H, 2 * H, 2 * H], upTotalMs: 18 * H, downTotalMs: 6 * H, downSinceMs: NOW - 0.5 * H, observedMs: 24 * H };
+  const evicted = (sizeGB: number): WorkloadDecisionInput => ({
+    ...onA(0.9, [opt('us-east-1a', 0.9), opt('us-west-2a', 0.9, { available: false }), opt('us-west-2b', 0.9, { available: false }), OD], { 'spot/us-east-1a': upZone, 'spot/us-west-2a': downZone }),
+    workload: { ...SPEC, deadline: new Date(NOW + 36 * H).toISOString(), checkpoint: { ...(SPEC.checkpoint as NonNullable<typeof SPEC.checkpoint>), sizeGB } },
+    current: { pool: 'spot', provider: 'p', capacity: 'spot', zone: 'us-west-2b', node: 'n1', pricePerGpuHour: 0.9, since: NOW - 3 * H, evicted: true },
+  });
+
+  it('a 100 GB checkpoint: egress there and back ($4) is counted in full, not spread over the stay: wait', () => {
+    const d = decideWorkload(evicted(100), ctx());
+    expect(d.action).toBe('wait');
+    const n = deadlineNumbers(d);
+    expect(n.takeEgressUsd).toBeCloseTo(4, 9); // 100 GB × $0.02 east, and 100 GB × $0.02 back west
+    expect(n.takeExtraUsd).toBeGreaterThan(n.takeSavesSlackUsd as number);
+  });
+
+  it('a 1 GB checkpoint: the slack the wait would spend is worth more: take us-east-1a now', () => {
+    const d = decideWorkload(evicted(1), ctx());
+    expect(d.action).toBe('move');
+    expect(d.target?.zone).toBe('us-east-1a');
+  });
+});
