@@ -304,9 +304,10 @@ interface Ctx {
  * The break-even of moving from a placement paying `fromPrice` (per GPU-hour) to `t`: the price
  * difference over the expected stay there, against the changeover (expected paid time without
  * progress: ≤ C when the target may end during it), the egress, and the risk (the target's extra
- * chance to end before the job, each end costing one more changeover at its price).
+ * chance to end before the job, each end costing one more changeover, paid where the job goes next:
+ * `afterEndPrice` per GPU-hour, the target's own price when not given).
  */
-export function breakEven(fromPrice: number, fromStayHours: number, fromEndProb: number, t: Assessed, gpus: number, checkpointHours: number, changeoverHours: number, slackValuePerHour: number): Record<string, number> {
+export function breakEven(fromPrice: number, fromStayHours: number, fromEndProb: number, t: Assessed, gpus: number, checkpointHours: number, changeoverHours: number, slackValuePerHour: number, afterEndPrice?: number): Record<string, number> {
   const p = t.o.pricePerGpuHour;
   // The move gains the price difference only while both would have lasted: once the current
   // placement ends, the workload moves anyway and could go to the target then. E[min] of two
@@ -318,7 +319,7 @@ export function breakEven(fromPrice: number, fromStayHours: number, fromEndProb:
   const changeoverUsd = (checkpointHours * fromPrice + Math.max(0, t.est.paidHours - t.est.progressHours - checkpointHours) * p) * gpus;
   // Risk: each placement that ends before the job costs one more changeover; moving trades the
   // current one's chance for the target's (negative when the target is the safer of the two).
-  const riskUsd = (t.est.endProb - fromEndProb) * changeoverHours * p * gpus;
+  const riskUsd = (t.est.endProb - fromEndProb) * changeoverHours * (afterEndPrice ?? p) * gpus;
   // Every hour without progress also spends an hour of slack, worth what it will cost to make up.
   const slackUsd = slackValuePerHour * gpus * Math.max(0, t.est.paidHours - t.est.progressHours + (t.est.endProb - fromEndProb) * changeoverHours);
   const breakEvenUsd = changeoverUsd + t.egress + riskUsd + slackUsd;
@@ -353,8 +354,8 @@ const PROVE_DELAYS = [1, 2, 4, 8];
  * d hours is P(target survives d) × (its break-even margin then − the gain forgone meanwhile);
  * the move is made now only when that is largest at d = 0 and positive.
  */
-function moveNow(fromPrice: number, fromStay: number, fromEndProb: number, t: Assessed, stats: ZoneStats | undefined, now: number, C: number, W: number, G: number, ckH: number, slackValue: number): { move: boolean; be: Record<string, number> } {
-  const be = breakEven(fromPrice, fromStay, fromEndProb, t, G, ckH, C, slackValue);
+function moveNow(fromPrice: number, fromStay: number, fromEndProb: number, t: Assessed, stats: ZoneStats | undefined, now: number, C: number, W: number, G: number, ckH: number, slackValue: number, afterEndPrice?: number): { move: boolean; be: Record<string, number> } {
+  const be = breakEven(fromPrice, fromStay, fromEndProb, t, G, ckH, C, slackValue, afterEndPrice);
   const v0 = (be.gainUsd as number) - (be.breakEvenUsd as number);
   if (!(v0 > 0)) return { move: false, be };
   let bestD = 0;
@@ -365,7 +366,7 @@ function moveNow(fromPrice: number, fromStay: number, fromEndProb: number, t: As
     const p = survival(stats, now, d);
     if (p <= 0) continue;
     const est = estimateUptime(stats, now + d * H, C, W - d);
-    const b = breakEven(fromPrice, Number.isFinite(fromStay) ? Math.max(0, fromStay - d) : fromStay, fromEndProb, { ...t, est }, G, ckH, C, slackValue);
+    const b = breakEven(fromPrice, Number.isFinite(fromStay) ? Math.max(0, fromStay - d) : fromStay, fromEndProb, { ...t, est }, G, ckH, C, slackValue, afterEndPrice);
     const v = p * ((b.gainUsd as number) - (b.breakEvenUsd as number) - (fromPrice - t.o.pricePerGpuHour) * G * d);
     if (v > bestV) {
       bestV = v;
@@ -506,8 +507,15 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
   // On on-demand: back to spot only when it pays over the expected stay, and the slack allows the round trip.
   if (c.onDemandNow) {
     if (best && c.slack >= c.netAt + c.changeover && odPrice !== undefined) {
-      const { move, be } = moveNow(odPrice, Infinity, 0, best, stats[zoneStatsKey(best.o)], now, C, W, G, ckH, slackValue(best.o.pricePerGpuHour));
-      Object.assign(n, be);
+      // When the target ends before the job, the changeover that follows is paid where the job goes
+      // next: on-demand again unless another zone has spot then. The chance that none has, given
+      // that the target is down, is the market's down fraction over the target's (zones of one
+      // market fail together); at the target's price the round trip back looked nearly free, and
+      // the job bounced between on-demand and a flickering zone until the safety net pinned it.
+      const noOther = Math.min(1, allDown / Math.max(1e-6, 1 - availabilityFraction(stats[zoneStatsKey(best.o)], now)));
+      const afterEnd = noOther * odPrice + (1 - noOther) * best.o.pricePerGpuHour;
+      const { move, be } = moveNow(odPrice, Infinity, 0, best, stats[zoneStatsKey(best.o)], now, C, W, G, ckH, slackValue(best.o.pricePerGpuHour), afterEnd);
+      Object.assign(n, be, { noOtherSpotAfterEndProb: noOther, afterEndPerGpuHour: afterEnd });
       if (move) {
         const b = best.o;
         return { mode: 'spot-or-wait', reason: lazyReason('deadline-slack', n, () => `leave on-demand for spot at ${where(b)}: saves $${(be.gainUsd as number).toFixed(2)} over the expected stay of ${fmtH((be.expectedStayHours as number) * H)} h, more than the changeover, egress and risk ($${(be.breakEvenUsd as number).toFixed(2)})`), recommended: { action: 'move', target: b } };

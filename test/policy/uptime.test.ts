@@ -303,3 +303,43 @@ describe('take a zone in another region now, or wait for the checkpoint regionâ€
     expect(d.target?.zone).toBe('us-east-1a');
   });
 });
+
+describe('leave on-demand for a flickering zone: the changeover after it ends is paid back on on-demand', () => {
+  // On on-demand with 30 h of work and 3.5 h of slack (bridging: under the reserve). us-west-2c
+  // ($0.918) has just come back; its up-periods are mostly short, and it (the only zone with spot:
+  // us-east-1a is down and rarely up) is down about half the time. When it ends, no other zone has
+  // spot, so the job goes back to on-demand and pays that changeover at $3.06, not at $0.918.
+  const up = [3 * H, 0.4 * H, 0.3 * H, 0.5 * H, 0.4 * H, 0.3 * H, 2 * H, 0.4 * H];
+  const down = [0.5 * H, 0.6 * H, 0.4 * H, 0.5 * H, 0.7 * H, 0.5 * H, 0.6 * H];
+  const upTotal = up.reduce((a, b) => a + b, 0);
+  const downTotal = down.reduce((a, b) => a + b, 0) + 3 * H;
+  const flicker: ZoneStats = { upPeriodsMs: up, downPeriodsMs: down, upTotalMs: upTotal, downTotalMs: downTotal, upSinceMs: NOW, observedMs: 24 * H };
+  const rare: ZoneStats = { upPeriodsMs: [0.2 * H], downPeriodsMs: [20 * H], upTotalMs: 0.2 * H, downTotalMs: 20 * H, downSinceMs: NOW - 3 * H, observedMs: 24 * H };
+  const input = (): WorkloadDecisionInput => ({
+    ...onA(3.06, [opt('us-west-2c', 0.918), opt('us-east-1a', 1.6, { available: false }), OD], { 'spot/us-west-2c': flicker, 'spot/us-east-1a': rare, [marketStatsKey('spot')]: flicker }),
+    workload: { ...SPEC, deadline: new Date(NOW + 33.5 * H).toISOString() },
+    current: { pool: 'od', provider: 'p', capacity: 'on-demand', node: 'n1', pricePerGpuHour: 3.06, since: NOW - H },
+  });
+
+  it('stays on on-demand: the round trip costs more than the expected stay saves', () => {
+    const d = decideWorkload(input(), ctx());
+    const n = deadlineNumbers(d);
+    expect(d.action).toBe('stay'); // the code before this change moved
+    expect(n.noOtherSpotAfterEndProb).toBeGreaterThan(0.95); // the market is down (nearly) whenever this zone is
+    expect(n.afterEndPerGpuHour).toBeGreaterThan(3);
+    expect(n.riskUsd).toBeCloseTo((n.targetEndProb as number) * 0.2 * (n.afterEndPerGpuHour as number), 9);
+    expect(n.gainUsd).toBeGreaterThan(0);
+    expect(n.gainUsd).toBeLessThan(n.breakEvenUsd as number);
+    expect(d.reasons.some((r) => r.text.includes('stay on on-demand'))).toBe(true);
+  });
+
+  it('with another zone usually up when this one ends, the changeover after it is mostly paid on spot', () => {
+    const other: ZoneStats = { upPeriodsMs: [10 * H, 12 * H], downPeriodsMs: [0.2 * H], upTotalMs: 22 * H, downTotalMs: 0.2 * H, downSinceMs: NOW - 0.1 * H, observedMs: 24 * H };
+    const market: ZoneStats = { upPeriodsMs: [22 * H], downPeriodsMs: [0.1 * H], upTotalMs: 22 * H, downTotalMs: 0.1 * H, upSinceMs: NOW - 2 * H, observedMs: 24 * H };
+    const i = input();
+    i.zoneStats = { 'spot/us-west-2c': flicker, 'spot/us-east-1a': other, [marketStatsKey('spot')]: market };
+    const n = deadlineNumbers(decideWorkload(i, ctx()));
+    expect(n.noOtherSpotAfterEndProb).toBeLessThan(0.2);
+    expect(n.afterEndPerGpuHour).toBeLessThan(0.918 + 0.2 * (3.06 - 0.918));
+  });
+});
