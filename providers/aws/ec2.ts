@@ -25,7 +25,7 @@ import { ProviderError } from '../../src/core/errors.js';
 import type { PriceQuery, ProviderContext, ProviderPool, PoolProblem } from '../../src/providers/sdk.js';
 import type { CapacityErrorInfo, CloudDriver, CloudInstance, CloudOffering, LaunchRequest } from '../../src/providers/kit/capacity/index.js';
 import { PriceBook, idempotencyDigest, offeringPrice, priceKey, typesForGpu, type PriceKey } from '../../src/providers/kit/capacity/index.js';
-import { checkMachinePool, hasMachineTypes, machineTypesSchema } from '../../src/providers/kit/capacity/machine-types.js';
+import { checkMachinePool, hasMachineTypes, launchImage, machineOffering, machineTypesSchema } from '../../src/providers/kit/capacity/machine-types.js';
 import { AWS_PRICE_TABLE } from './price-table.js';
 import { credentialsFromEnv } from './credentials.js';
 
@@ -338,7 +338,7 @@ export function createEc2Driver(config: Ec2CapacityConfig, ctx: ProviderContext)
           const [type, zone] = key.split('|') as [string, string];
           const conf = types[type];
           if (!conf || !usable(zone)) continue;
-          out.push({ type, zone, capacity: 'spot', gpuModel: conf.gpuModel, gpus: conf.gpus, pricePerHour: p.price, at: p.at, source: 'EC2 spot price history' });
+          out.push(machineOffering(type, conf, 'spot', { pricePerHour: p.price, at: p.at, source: 'EC2 spot price history' }, zone));
         }
       }
       if (query.capacity === 'spot') return out;
@@ -352,21 +352,14 @@ export function createEc2Driver(config: Ec2CapacityConfig, ctx: ProviderContext)
           ctx.log.warn('no on-demand price for an instance type; set onDemandPrice in the config', { provider: ctx.name, instanceType: type, region, source: list?.source });
           continue;
         }
-        for (const zone of onDemandZones(type, spot)) {
-          if (!usable(zone)) continue;
-          const o: CloudOffering = { type, capacity: 'on-demand', gpuModel: conf.gpuModel, gpus: conf.gpus, ...price };
-          if (zone !== undefined) o.zone = zone;
-          out.push(o);
-        }
+        for (const zone of onDemandZones(type, spot)) if (usable(zone)) out.push(machineOffering(type, conf, 'on-demand', price, zone));
       }
       return out;
     },
 
     async launch(l: LaunchRequest): Promise<CloudInstance> {
-      const address = `lease.${l.req.pool}`;
-      const o = l.option;
-      const image = l.pool.node.image ?? config.imageId;
-      if (image === undefined) throw new ProviderError(ctx.name, `pool ${l.req.pool} names no AMI (node.image) and the provider has no imageId`, { address });
+      const { address, option: o } = l;
+      const image = launchImage(ctx.name, l, config.imageId, { what: 'AMI', key: 'imageId' });
       const input: RunInstancesCommandInput = {
         ImageId: image,
         InstanceType: o.type as never,

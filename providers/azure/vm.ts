@@ -13,7 +13,7 @@ import { createPipelineRequest } from '@azure/core-rest-pipeline';
 import { ProviderError, errorMessage } from '../../src/core/errors.js';
 import type { PriceQuery, ProviderContext } from '../../src/providers/sdk.js';
 import { join } from 'node:path';
-import { PriceBook, idempotencyDigest, typesForGpu, offeringPrice, priceKey, type PriceKey, type CapacityErrorInfo, type CloudDriver, type CloudInstance, type CloudOffering, type LaunchRequest } from '../../src/providers/kit/capacity/index.js';
+import { PriceBook, idempotencyDigest, launchImage, machineOffering, typesForGpu, offeringPrice, priceKey, type PriceKey, type CapacityErrorInfo, type CloudDriver, type CloudInstance, type CloudOffering, type LaunchRequest } from '../../src/providers/kit/capacity/index.js';
 import { TAG, type AzureCapacityConfig } from './vm-config.js';
 import { AZURE_PRICE_TABLE } from './price-table.js';
 
@@ -235,21 +235,15 @@ export function createAzureVmDriver(config: AzureCapacityConfig, ctx: ProviderCo
         for (const c of caps) {
           const price = offeringPrice(configured(size, c), list, priceKey(c, size), at);
           if (price === undefined) continue;
-          for (const zone of zones) {
-            const o: CloudOffering = { type: size, capacity: c, gpuModel: t.gpuModel, gpus: t.gpus, ...price };
-            if (zone !== undefined) o.zone = zone;
-            out.push(o);
-          }
+          for (const zone of zones) out.push(machineOffering(size, t, c, price, zone));
         }
       }
       return out;
     },
 
     async launch(l: LaunchRequest): Promise<CloudInstance> {
-      const address = `lease.${l.req.pool}`;
-      const o = l.option;
-      const urn = l.pool.node.image ?? config.image;
-      if (urn === undefined) throw new ProviderError(ctx.name, `pool ${l.req.pool} names no image (node.image) and the provider has no image`, { address });
+      const { address, option: o } = l;
+      const urn = launchImage(ctx.name, l, config.image, { what: 'image', key: 'image' });
       const [publisher, offer, sku, version] = urn.split(':') as [string, string, string, string];
       const name = `sf-${ctx.fleet.replace(/[^A-Za-z0-9-]/g, '-').slice(0, 40)}-${l.token.slice(0, 12)}`.replace(/--+/g, '-');
       const admin = config.adminUsername ?? 'azureuser';

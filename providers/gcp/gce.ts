@@ -11,7 +11,7 @@ import { GoogleAuth, OAuth2Client } from 'google-auth-library';
 import { ProviderError, errorMessage } from '../../src/core/errors.js';
 import type { PriceQuery, ProviderContext } from '../../src/providers/sdk.js';
 import { join } from 'node:path';
-import { PriceBook, idempotencyDigest, offeringPrice, typesForGpu, type CapacityErrorInfo, type CloudDriver, type CloudInstance, type CloudOffering, type LaunchRequest, type PriceKey } from '../../src/providers/kit/capacity/index.js';
+import { PriceBook, idempotencyDigest, launchImage, machineOffering, offeringPrice, typesForGpu, type CapacityErrorInfo, type CloudDriver, type CloudInstance, type CloudOffering, type LaunchRequest, type PriceKey } from '../../src/providers/kit/capacity/index.js';
 import { CAPACITY_CODES, LABEL_FLEET, LABEL_KEY, LABEL_POOL, META, catalogFamily, catalogGpuName, gcePriceKey, labelValue, regionOf, uuidFrom, type GceCapacityConfig } from './gce-config.js';
 import { GCP_PRICE_TABLE } from './price-table.js';
 
@@ -232,7 +232,7 @@ export function createGceDriver(config: GceCapacityConfig, ctx: ProviderContext)
         for (const zone of zones) {
           for (const c of caps) {
             const price = offeringPrice(own(t, c), list, gcePriceKey(c, type, t, regionOf(zone)), at);
-            if (price !== undefined) out.push({ type, zone, capacity: c, gpuModel: t.gpuModel, gpus: t.gpus, ...price });
+            if (price !== undefined) out.push(machineOffering(type, t, c, price, zone));
           }
         }
       }
@@ -240,12 +240,10 @@ export function createGceDriver(config: GceCapacityConfig, ctx: ProviderContext)
     },
 
     async launch(l: LaunchRequest): Promise<CloudInstance> {
-      const address = `lease.${l.req.pool}`;
-      const o = l.option;
+      const { address, option: o } = l;
       const zone = o.zone ?? zones[0] ?? '';
       const t = types[o.type];
-      const image = l.pool.node.image ?? config.image;
-      if (image === undefined) throw new ProviderError(ctx.name, `pool ${l.req.pool} names no boot image (node.image) and the provider has no image`, { address });
+      const image = launchImage(ctx.name, l, config.image, { what: 'boot image', key: 'image' });
       const name = `sf-${labelValue(ctx.fleet).replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 30) || 'fleet'}-${l.token.slice(0, 12)}`.replace(/--+/g, '-');
       const spot = o.capacity === 'spot';
       const resource: Instance = {

@@ -11,7 +11,7 @@ import type { ExecResult, Provider, ProviderContext, ProviderFactory } from '../
 import { assertSafeName } from '../../src/providers/kit/fs-util.js';
 import { LocalfsStorage, localfsMeta } from '../../src/providers/kit/localfs-storage.js';
 import { NodeNotices } from '../../src/providers/kit/node-notices.js';
-import { processRuntimeFor } from '../../src/providers/kit/process-runtime.js';
+import { processRuntimeFor, settlingRuntime } from '../../src/providers/kit/process-runtime.js';
 
 /** One declared node. */
 export interface LocalNodeConfig {
@@ -139,27 +139,7 @@ function createLocal(config: LocalConfig, ctx: ProviderContext): Provider {
         });
       },
     },
-    runtime: {
-      list: async () => {
-        await settleAll();
-        return runtime.list();
-      },
-      start: (req) => runtime.start(req),
-      signal: async (node, id, sig) => {
-        await notices.settle(node);
-        return runtime.signal(node, id, sig);
-      },
-      stop: async (node, id, graceMs) => {
-        await notices.settle(node);
-        return runtime.stop(node, id, graceMs);
-      },
-      logs: (node, id, opts) => runtime.logs(node, id, opts),
-      remove: (node, id) => runtime.remove(node, id),
-      inspect: async (node, id) => {
-        await notices.settle(node);
-        return runtime.inspect(node, id);
-      },
-    },
+    runtime: settlingRuntime(runtime, { all: settleAll, node: (node) => notices.settle(node) }),
     notices: {
       poll: async (node) => {
         known(node.id);

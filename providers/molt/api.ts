@@ -1,5 +1,6 @@
-// The molt API's own JSON shapes (docs/molt-api.md), as the provider reads them. Kept apart from
-// spotfleet's domain types (src/core/types.ts): the provider translates one into the other.
+// The molt API's own JSON shapes (docs/molt-api.md), as the provider reads them, and what a lease
+// says of its own end. Kept apart from spotfleet's domain types (src/core/types.ts): the provider
+// translates one into the other.
 
 /** One entry of `GET /v1/spot-prices`. */
 export interface ApiPrice {
@@ -34,10 +35,14 @@ export interface ApiLease {
   pricePerHour: number;
   status: 'pending' | 'active' | 'preempting' | 'expired' | 'released';
   createdAt: string;
+  /** When the GPUs are (or were) ready. */
   startsAt: string;
   expiresAt: string;
+  /** Set while preempting: when the GPUs go away. */
   preemptAt?: string;
+  /** Set once the lease ended. */
   endedAt?: string;
+  /** Why it ended: `expired`, `preempted`, `released`, or `failed` (the seller could not provision its machine). */
   endReason?: string;
   /** Why the seller could not provision the machine (`endReason: failed`). */
   endMessage?: string;
@@ -45,4 +50,9 @@ export interface ApiLease {
   labels?: Record<string, string>;
   /** Where the buyer reaches the machine over SSH once it is up (bids that carried a `bootstrap`). */
   host?: { address: string; port?: number };
+}
+
+/** When a lease's GPUs go away: its preemption deadline while it is preempting, else its expiry. */
+export function leaseEndsAt(l: ApiLease): string {
+  return l.status === 'preempting' && l.preemptAt !== undefined ? l.preemptAt : l.expiresAt;
 }

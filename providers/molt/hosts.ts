@@ -11,10 +11,11 @@
 // without a release (preempted, expired, or its machine could not be provisioned) is listed
 // `terminated`, with why, for an hour, so an acquire waiting on it fails with the reason.
 import { ProviderError } from '../../src/core/errors.js';
+import type { Lease } from '../../src/core/types.js';
 import type { PriceQuery, ProviderContext } from '../../src/providers/sdk.js';
-import { computeBid } from '../../src/core/bid.js';
 import { idempotencyDigest, type CapacityErrorInfo, type CloudDriver, type CloudInstance, type CloudOffering, type LaunchRequest } from '../../src/providers/kit/capacity/index.js';
-import type { ApiLease, ApiOffer, ApiPrice } from './api.js';
+import { leaseEndsAt, type ApiLease } from './api.js';
+import { bidOnOffers, listOffers, spotPrices } from './bidding.js';
 import { MoltApiError, type MoltClient } from './client.js';
 
 export const LABEL_FLEET = 'spotfleet.dev/fleet';
@@ -25,6 +26,11 @@ const OURS = new Set([LABEL_FLEET, LABEL_POOL, LABEL_HOST_KEY, LABEL_KEY]);
 
 /** How long a lease that ended without a release stays listed (as `terminated`, with why). */
 export const ENDED_LISTED_MS = 3_600_000;
+
+/** What a lease and the machine it bought both say of it: its pool (spotfleet's label), spot capacity, GPUs, zone and price. */
+export function leaseTerms(l: ApiLease): Pick<Lease, 'pool' | 'capacity' | 'gpuModel' | 'gpus' | 'zone' | 'pricePerHour'> {
+  return { pool: l.labels?.[LABEL_POOL] ?? '', capacity: 'spot', gpuModel: l.gpuModel, gpus: l.gpus, zone: l.zone, pricePerHour: l.pricePerHour };
+}
 
 /** No offer in the zone took the bid: a capacity miss for that zone. */
 class NoOfferError extends Error {
@@ -44,10 +50,6 @@ export interface MoltDriverOptions {
 export function createMoltDriver(o: MoltDriverOptions): CloudDriver {
   const { ctx, client } = o;
 
-  async function spotPrices(gpuModel?: string): Promise<ApiPrice[]> {
-    return (await client.request<{ prices: ApiPrice[] }>('GET', '/v1/spot-prices', { query: { gpuModel } })).prices;
-  }
-
   function toInstance(l: ApiLease): CloudInstance {
     const labels: Record<string, string> = {};
     for (const [k, v] of Object.entries(l.labels ?? {})) if (!OURS.has(k)) labels[k] = v;
@@ -55,16 +57,11 @@ export function createMoltDriver(o: MoltDriverOptions): CloudDriver {
     const up = (l.status === 'active' || l.status === 'preempting') && l.host !== undefined;
     const inst: CloudInstance = {
       id: l.id,
-      pool: l.labels?.[LABEL_POOL] ?? '',
-      capacity: 'spot',
-      gpuModel: l.gpuModel,
-      gpus: l.gpus,
-      zone: l.zone,
-      pricePerHour: l.pricePerHour,
+      ...leaseTerms(l),
       launchedAt: Date.parse(l.createdAt) || 0,
       state: up ? 'running' : l.status === 'pending' || l.status === 'active' ? 'pending' : l.status === 'preempting' ? 'stopping' : 'terminated',
       labels,
-      meta: { market: 'molt', offer: l.offerId, expiresAt: l.status === 'preempting' && l.preemptAt !== undefined ? l.preemptAt : l.expiresAt },
+      meta: { market: 'molt', offer: l.offerId, expiresAt: leaseEndsAt(l) },
     };
     if (l.host !== undefined) {
       inst.publicAddress = l.host.address;
@@ -93,10 +90,10 @@ export function createMoltDriver(o: MoltDriverOptions): CloudDriver {
     /** Per GPU model and zone: the spot price, for as many GPUs as the zone's open offers sell. */
     async offerings(query: PriceQuery): Promise<CloudOffering[]> {
       if (query.capacity === 'on-demand') return [];
-      const [prices, offers] = await Promise.all([spotPrices(query.gpuModel), client.request<{ offers: ApiOffer[] }>('GET', '/v1/offers', { query: { gpuModel: query.gpuModel } })]);
+      const [prices, offers] = await Promise.all([spotPrices(client, query.gpuModel), listOffers(client, { gpuModel: query.gpuModel })]);
       const out: CloudOffering[] = [];
       for (const p of prices) {
-        const most = Math.max(0, ...offers.offers.filter((x) => x.gpuModel === p.gpuModel && x.zone === p.zone).map((x) => x.maxGpus));
+        const most = Math.max(0, ...offers.filter((x) => x.gpuModel === p.gpuModel && x.zone === p.zone).map((x) => x.maxGpus));
         const gpus = Math.max(1, most);
         out.push({ type: p.gpuModel, zone: p.zone, capacity: 'spot', gpuModel: p.gpuModel, gpus, pricePerHour: p.pricePerGpuHour * gpus, at: p.at, source: 'molt spot prices', divisible: true });
       }
@@ -106,55 +103,14 @@ export function createMoltDriver(o: MoltDriverOptions): CloudDriver {
     async launch(l: LaunchRequest): Promise<CloudInstance> {
       const req = l.req;
       const zone = l.option.zone;
-      const prices = await spotPrices(req.gpuModel);
-      const q: { gpuModel: string; minGpus: number; maxPricePerHour?: number } = { gpuModel: req.gpuModel, minGpus: req.gpus };
-      if (req.maxPricePerGpuHour !== undefined) q.maxPricePerHour = req.maxPricePerGpuHour;
-      let offers = (await client.request<{ offers: ApiOffer[] }>('GET', '/v1/offers', { query: q })).offers.filter((x) => x.minGpus <= req.gpus && x.maxGpus >= req.gpus && (zone === undefined || x.zone === zone));
-      if (req.offerId !== undefined) offers = offers.filter((x) => x.id === req.offerId);
-      offers.sort((a, b) => a.pricePerGpuHour - b.pricePerGpuHour || a.id.localeCompare(b.id));
-      const refusals: string[] = [];
-      for (const offer of offers) {
-        let price: number;
-        if (req.bidPerGpuHour !== undefined) price = req.bidPerGpuHour;
-        else {
-          const spot = prices.find((p) => p.gpuModel === offer.gpuModel && p.zone === offer.zone);
-          const input: Parameters<typeof computeBid>[0] = { spotPricePerGpuHour: spot?.pricePerGpuHour ?? offer.pricePerGpuHour };
-          if (req.maxPricePerGpuHour !== undefined) input.maxPricePerGpuHour = req.maxPricePerGpuHour;
-          if (spot?.onDemandPricePerGpuHour !== undefined) input.onDemandPricePerGpuHour = spot.onDemandPricePerGpuHour;
-          const d = computeBid(input, { margin: o.margin });
-          if (!d.bid) {
-            refusals.push(`${offer.id}: ${d.reason.text}`);
-            continue;
-          }
-          price = d.pricePerGpuHour;
-        }
-        if (price < offer.pricePerGpuHour) {
-          refusals.push(`${offer.id} asks $${offer.pricePerGpuHour}/GPU-h, above the bid $${price}/GPU-h`);
-          continue;
-        }
-        try {
-          const r = await client.request<{ lease: ApiLease }>('POST', '/v1/bids', {
-            body: {
-              offerId: offer.id,
-              pricePerGpuHour: price,
-              gpus: req.gpus,
-              durationHours: req.durationHours ?? o.defaultHours,
-              clientToken: l.token,
-              labels: { ...req.labels, [LABEL_FLEET]: ctx.fleet, [LABEL_POOL]: req.pool, [LABEL_HOST_KEY]: l.hostKeyPublic, [LABEL_KEY]: idempotencyDigest(req.idempotencyKey) },
-              bootstrap: l.bootScript,
-            },
-          });
-          return toInstance(r.lease);
-        } catch (e) {
-          // Offers move: taken or re-priced between the listing and the bid; try the next one.
-          if (e instanceof MoltApiError && e.status === 409 && (e.apiCode === 'outbid' || e.apiCode === 'offer_gone')) {
-            refusals.push(`${offer.id}: ${e.apiCode}`);
-            continue;
-          }
-          throw e;
-        }
-      }
-      throw new NoOfferError(`no offer in ${zone ?? 'any zone'} took a bid for ${req.gpus}× ${req.gpuModel}${refusals.length ? ` (${refusals.join('; ')})` : ''}`);
+      const bid = await bidOnOffers(client, req, {
+        zone,
+        margin: o.margin,
+        defaultHours: o.defaultHours,
+        carry: { clientToken: l.token, labels: { ...req.labels, [LABEL_FLEET]: ctx.fleet, [LABEL_POOL]: req.pool, [LABEL_HOST_KEY]: l.hostKeyPublic, [LABEL_KEY]: idempotencyDigest(req.idempotencyKey) }, bootstrap: l.bootScript },
+      });
+      if ('lease' in bid) return toInstance(bid.lease);
+      throw new NoOfferError(`no offer in ${zone ?? 'any zone'} took a bid for ${req.gpus}× ${req.gpuModel}${bid.refusals.length ? ` (${bid.refusals.join('; ')})` : ''}`);
     },
 
     async terminate(id: string): Promise<void> {

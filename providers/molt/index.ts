@@ -9,12 +9,14 @@
 import { ProviderError } from '../../src/core/errors.js';
 import type { Lease, NodeInfo, Notice, Offer, PriceQuote } from '../../src/core/types.js';
 import type { AcquireRequest, CapacityCapability, NodesCapability, NoticesCapability, PriceQuery, Provider, RuntimeCapability, ProviderContext, ProviderFactory } from '../../src/providers/sdk.js';
-import { computeBid, DEFAULT_BID_MARGIN } from '../../src/core/bid.js';
-import type { ApiLease, ApiOffer, ApiPrice } from './api.js';
+import { DEFAULT_BID_MARGIN } from '../../src/core/bid.js';
+import { leaseEndsAt, type ApiLease } from './api.js';
+import { bidOnOffers, listOffers, spotPrices } from './bidding.js';
 import { MoltApiError, MoltClient } from './client.js';
 import { LocalHosts } from './local-hosts.js';
 import { LeasedNodes } from '../../src/providers/kit/capacity/index.js';
-import { createMoltDriver } from './hosts.js';
+// The labels spotfleet puts on every bid, so `leases()` finds its own and knows the pool.
+import { createMoltDriver, leaseTerms, LABEL_FLEET, LABEL_POOL } from './hosts.js';
 
 export interface MoltConfig {
   /** Base URL of the marketplace API, e.g. http://127.0.0.1:8089. */
@@ -38,10 +40,6 @@ export interface MoltConfig {
    */
   runLocally?: boolean;
 }
-
-/** Labels spotfleet puts on every bid, so `leases()` finds its own and knows the pool. */
-export const LABEL_FLEET = 'spotfleet.dev/fleet';
-export const LABEL_POOL = 'spotfleet.dev/pool';
 
 export const configSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -92,29 +90,14 @@ export function createMoltProvider(config: MoltConfig, ctx: ProviderContext): Pr
     const lease: Lease = {
       id: l.id,
       provider: ctx.name,
-      pool: l.labels?.[LABEL_POOL] ?? '',
-      capacity: 'spot',
-      gpuModel: l.gpuModel,
-      gpus: l.gpus,
-      zone: l.zone,
-      pricePerHour: l.pricePerHour,
+      ...leaseTerms(l),
       acquiredAt: l.createdAt,
-      expiresAt: l.status === 'preempting' && l.preemptAt !== undefined ? l.preemptAt : l.expiresAt,
+      expiresAt: leaseEndsAt(l),
       state: toLeaseState(l.status),
       labels: { ...(l.labels ?? {}) },
     };
     if (l.status === 'active' || l.status === 'preempting') lease.node = l.id;
     return lease;
-  }
-
-  async function spotPrices(gpuModel?: string): Promise<ApiPrice[]> {
-    const r = await client.request<{ prices: ApiPrice[] }>('GET', '/v1/spot-prices', { query: { gpuModel } });
-    return r.prices;
-  }
-
-  async function listOffers(q: { gpuModel?: string; minGpus?: number; maxPricePerHour?: number }): Promise<ApiOffer[]> {
-    const r = await client.request<{ offers: ApiOffer[] }>('GET', '/v1/offers', { query: q });
-    return r.offers;
   }
 
   async function listOwnLeases(status = 'pending,active,preempting'): Promise<ApiLease[]> {
@@ -157,7 +140,7 @@ export function createMoltProvider(config: MoltConfig, ctx: ProviderContext): Pr
     async prices(query: PriceQuery): Promise<PriceQuote[]> {
       // molt sells spot capacity only; it has no on-demand market to quote.
       if (query.capacity === 'on-demand') return [];
-      const prices = await spotPrices(query.gpuModel);
+      const prices = await spotPrices(client, query.gpuModel);
       return prices
         .filter((p) => query.zones === undefined || query.zones.includes(p.zone))
         .map((p) => {
@@ -174,7 +157,7 @@ export function createMoltProvider(config: MoltConfig, ctx: ProviderContext): Pr
       if (query.gpuModel !== undefined) q.gpuModel = query.gpuModel;
       if (query.minGpus !== undefined) q.minGpus = query.minGpus;
       if (query.maxPricePerGpuHour !== undefined) q.maxPricePerHour = query.maxPricePerGpuHour;
-      const offers = await listOffers(q);
+      const offers = await listOffers(client, q);
       return offers
         .filter((o) => query.zones === undefined || query.zones.includes(o.zone))
         .map((o) => ({ id: o.id, provider: ctx.name, gpuModel: o.gpuModel, minGpus: o.minGpus, maxGpus: o.maxGpus, capacity: 'spot' as const, zone: o.zone, pricePerGpuHour: o.pricePerGpuHour }))
@@ -191,54 +174,16 @@ export function createMoltProvider(config: MoltConfig, ctx: ProviderContext): Pr
         return toLease(existing);
       }
 
-      const hours = req.durationHours ?? defaultHours;
-      const prices = await spotPrices(req.gpuModel);
-      const offerQuery: { gpuModel: string; minGpus: number; maxPricePerHour?: number } = { gpuModel: req.gpuModel, minGpus: req.gpus };
-      if (req.maxPricePerGpuHour !== undefined) offerQuery.maxPricePerHour = req.maxPricePerGpuHour;
-      let offers = (await listOffers(offerQuery)).filter((o) => o.minGpus <= req.gpus && o.maxGpus >= req.gpus && (req.zone === undefined || o.zone === req.zone));
-      if (req.offerId !== undefined) offers = offers.filter((o) => o.id === req.offerId);
-      offers.sort((a, b) => a.pricePerGpuHour - b.pricePerGpuHour || a.id.localeCompare(b.id));
-      if (offers.length === 0) {
+      const bid = await bidOnOffers(client, req, { zone: req.zone, margin, defaultHours, carry: { clientToken: req.idempotencyKey, labels: { ...req.labels, [LABEL_FLEET]: ctx.fleet, [LABEL_POOL]: req.pool } } });
+      if ('lease' in bid) {
+        ctx.log.info('molt: bid accepted', { provider: ctx.name, pool: req.pool, offer: bid.offer.id, lease: bid.lease.id, pricePerGpuHour: bid.pricePerGpuHour });
+        await local?.track(bid.lease, req.pool);
+        return toLease(bid.lease);
+      }
+      if (bid.fitting === 0) {
         throw new ProviderError(ctx.name, `no molt offer for ${req.gpus}× ${req.gpuModel}${req.zone ? ` in ${req.zone}` : ''}${req.maxPricePerGpuHour !== undefined ? ` at or below $${req.maxPricePerGpuHour}/GPU-h` : ''}${req.offerId ? ` with id ${req.offerId}` : ''}`, { address, retryable: true });
       }
-      const refusals: string[] = [];
-      for (const offer of offers) {
-        let price: number;
-        if (req.bidPerGpuHour !== undefined) {
-          price = req.bidPerGpuHour;
-        } else {
-          const spot = prices.find((p) => p.gpuModel === offer.gpuModel && p.zone === offer.zone);
-          const input: Parameters<typeof computeBid>[0] = { spotPricePerGpuHour: spot?.pricePerGpuHour ?? offer.pricePerGpuHour };
-          if (req.maxPricePerGpuHour !== undefined) input.maxPricePerGpuHour = req.maxPricePerGpuHour;
-          if (spot?.onDemandPricePerGpuHour !== undefined) input.onDemandPricePerGpuHour = spot.onDemandPricePerGpuHour;
-          const decision = computeBid(input, { margin });
-          if (!decision.bid) {
-            refusals.push(`${offer.id}: ${decision.reason.text}`);
-            continue;
-          }
-          price = decision.pricePerGpuHour;
-        }
-        if (price < offer.pricePerGpuHour) {
-          refusals.push(`${offer.id}: asks $${offer.pricePerGpuHour}/GPU-h, above the bid $${price}/GPU-h`);
-          continue;
-        }
-        try {
-          const r = await client.request<{ lease: ApiLease }>('POST', '/v1/bids', {
-            body: { offerId: offer.id, pricePerGpuHour: price, gpus: req.gpus, durationHours: hours, clientToken: req.idempotencyKey, labels: { ...req.labels, [LABEL_FLEET]: ctx.fleet, [LABEL_POOL]: req.pool } },
-          });
-          ctx.log.info('molt: bid accepted', { provider: ctx.name, pool: req.pool, offer: offer.id, lease: r.lease.id, pricePerGpuHour: price });
-          await local?.track(r.lease, req.pool);
-          return toLease(r.lease);
-        } catch (e) {
-          // Offers move: taken or re-priced between the listing and the bid; try the next one.
-          if (e instanceof MoltApiError && e.status === 409 && (e.apiCode === 'outbid' || e.apiCode === 'offer_gone')) {
-            refusals.push(`${offer.id}: ${e.apiCode}`);
-            continue;
-          }
-          throw e;
-        }
-      }
-      throw new ProviderError(ctx.name, `no molt offer took a bid for ${req.gpus}× ${req.gpuModel}: ${refusals.join('; ')}`, { address, retryable: true });
+      throw new ProviderError(ctx.name, `no molt offer took a bid for ${req.gpus}× ${req.gpuModel}: ${bid.refusals.join('; ')}`, { address, retryable: true });
     },
 
     async release(leaseId: string): Promise<void> {
@@ -278,7 +223,7 @@ export function createMoltProvider(config: MoltConfig, ctx: ProviderContext): Pr
             pricePerHour: l.pricePerHour,
             state: l.status === 'active' ? 'ready' : l.status === 'pending' ? 'provisioning' : 'draining',
             leaseId: l.id,
-            meta: { market: 'molt', offer: l.offerId, expiresAt: l.status === 'preempting' && l.preemptAt !== undefined ? l.preemptAt : l.expiresAt },
+            meta: { market: 'molt', offer: l.offerId, expiresAt: leaseEndsAt(l) },
           };
           const pool = l.labels?.[LABEL_POOL];
           if (pool !== undefined) n.pool = pool;

@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
-import type { ApiOffer } from './api.js';
+import type { ApiLease, ApiOffer } from './api.js';
 
 const HOUR = 3_600_000;
 
@@ -29,31 +29,12 @@ export interface MoltMarketModel {
 /** An offer as the API returns it: the one wire type the client reads too (docs/molt-api.md). */
 export type MoltOffer = ApiOffer;
 
-export type MoltLeaseStatus = 'pending' | 'active' | 'preempting' | 'expired' | 'released';
+export type MoltLeaseStatus = ApiLease['status'];
 
-export interface MoltLease {
-  id: string;
-  offerId: string;
-  gpuModel: string;
-  gpus: number;
-  zone: string;
-  pricePerGpuHour: number;
-  pricePerHour: number;
-  status: MoltLeaseStatus;
-  createdAt: string;
-  /** When the GPUs are (or were) ready. */
-  startsAt: string;
-  expiresAt: string;
-  /** Set while preempting: when the GPUs go away. */
-  preemptAt?: string;
-  /** Set once the lease ended: `expired`, `preempted`, `released`, or `failed` (the seller could not provision its machine). */
-  endedAt?: string;
+/** A lease as the server holds and returns it: the API's lease (api.ts), with what this server always sets. */
+export interface MoltLease extends ApiLease {
   endReason?: 'expired' | 'preempted' | 'released' | 'failed';
-  /** Why the seller could not provision the machine (with `endReason: failed`). */
-  endMessage?: string;
-  clientToken: string;
   labels: Record<string, string>;
-  /** Where the buyer reaches the machine over SSH, once it is up (bids that carried a bootstrap). */
   host?: { address: string; port: number };
 }
 

@@ -14,7 +14,7 @@ import type { AcquireRequest, PriceQuery, Provider, ProviderContext, ProviderFac
 import { readJson, shortHash, writeJsonAtomic } from '../../src/providers/kit/fs-util.js';
 import { LocalfsStorage, localfsMeta } from '../../src/providers/kit/localfs-storage.js';
 import { NodeNotices } from '../../src/providers/kit/node-notices.js';
-import { processRuntimeFor } from '../../src/providers/kit/process-runtime.js';
+import { processRuntimeFor, settlingRuntime } from '../../src/providers/kit/process-runtime.js';
 import { Market, simNow, wallAt, type SimClock } from './market.js';
 
 export interface SimConfig {
@@ -318,30 +318,13 @@ function createSim(config: SimConfig, ctx: ProviderContext): Provider {
           });
       },
     },
-    runtime: {
-      list: async () => {
-        await settleAll();
-        return runtime.list();
-      },
-      start: (req) => runtime.start(req),
-      signal: async (node, id, sig) => {
+    runtime: settlingRuntime(runtime, {
+      all: settleAll,
+      node: async (node) => {
         const l = readLease(node);
         if (l) await settle(l);
-        return runtime.signal(node, id, sig);
       },
-      stop: async (node, id, graceMs) => {
-        const l = readLease(node);
-        if (l) await settle(l);
-        return runtime.stop(node, id, graceMs);
-      },
-      logs: (node, id, opts) => runtime.logs(node, id, opts),
-      remove: (node, id) => runtime.remove(node, id),
-      inspect: async (node, id) => {
-        const l = readLease(node);
-        if (l) await settle(l);
-        return runtime.inspect(node, id);
-      },
-    },
+    }),
     notices: {
       poll: async (node) => {
         const l = readLease(node.id);

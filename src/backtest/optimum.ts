@@ -29,7 +29,7 @@ export const MAX_OPTIMUM_CELLS = 400_000_000;
  * Per location: the cost of one tick (∞ where it is unavailable), and the cost of a full changeover
  * of C ticks starting at tick k (∞ when any of those ticks is unavailable or it runs past D).
  */
-function locationCosts(grid: Grid, job: Job, L: number, D: number, C: number): { cost: Float64Array[]; change: Float64Array[] } {
+export function locationCosts(grid: Grid, job: Job, L: number, D: number, C: number): { cost: Float64Array[]; change: Float64Array[] } {
   const cost: Float64Array[] = [];
   const change: Float64Array[] = [];
   for (let l = 0; l < L; l++) {

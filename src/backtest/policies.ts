@@ -6,7 +6,7 @@ import { decideWorkload } from '../policy/decide.js';
 import type { PolicySet } from '../policy/policy-set.js';
 import type { CurrentPlacement, DecideContext, PlacementOption, WorkloadDecision, WorkloadDecisionInput, WorkloadHistory } from '../policy/types.js';
 import type { MigrationOverhead, Thresholds, WorkloadSpec } from '../spec/types.js';
-import { ZoneStatsTracker, zoneStatsKey, type ZoneStats } from '../policy/uptime.js';
+import { ZoneStatsTracker, marketStatsKey, zoneStatsKey, type ZoneStats } from '../policy/uptime.js';
 import { IDLE, ON_DEMAND, SPOT0, isAvailable, type Grid } from './model.js';
 import type { BacktestPolicy, SimState } from './simulate.js';
 
@@ -195,6 +195,17 @@ class ZoneHistory {
   }
 }
 
+/** Tick `k` of `avail` into the tracker: each zone, then the market (entry `avail.length`: some zone up). */
+function observeAll(tracker: ZoneStatsTracker, atMs: number, avail: Uint8Array[], k: number): void {
+  let any = false;
+  for (let z = 0; z < avail.length; z++) {
+    const a = (avail[z] as Uint8Array)[k] === 1;
+    any ||= a;
+    tracker.observe(atMs, z, a);
+  }
+  tracker.observe(atMs, avail.length, any);
+}
+
 /**
  * spotfleet's policy: per tick, PlacementOptions from the trace (one per allowed zone, plus
  * on-demand, with each zone's uptime and preemption rate as seen so far) go into the same
@@ -238,9 +249,11 @@ export function spotfleetPolicy(opts: SpotfleetPolicyOptions): BacktestPolicy {
       options.push({ pool: odPool, provider, capacity: 'on-demand', gpuModel, pricePerGpuHour: grid.onDemandPerGpuHour, available: true });
       zh = new ZoneHistory(grid.zones.length, est);
       zh.reset(grid);
-      tracker = new ZoneStatsTracker(grid.zones.length);
+      // One tracker entry per zone, and the last for the market as a whole (some zone available).
+      const nz = grid.zones.length;
+      tracker = new ZoneStatsTracker(nz + 1);
       const lb = grid.lookback;
-      if (lb) for (let j = 0; j < lb.ticks; j++) for (let z = 0; z < grid.zones.length; z++) tracker.observe(grid.startMs - (lb.ticks - j) * grid.dtMs, z, (lb.avail[z] as Uint8Array)[j] === 1);
+      if (lb) for (let j = 0; j < lb.ticks; j++) observeAll(tracker, grid.startMs - (lb.ticks - j) * grid.dtMs, lb.avail, j);
       lastK = -1;
       input.workload = workload;
       input.options = options;
@@ -250,6 +263,7 @@ export function spotfleetPolicy(opts: SpotfleetPolicyOptions): BacktestPolicy {
       if (withStats) {
         const stats: Record<string, ZoneStats> = {};
         grid.zones.forEach((zone, z) => (stats[zoneStatsKey({ pool: spotPool, zone })] = tracker.stats[z] as ZoneStats));
+        stats[marketStatsKey(spotPool)] = tracker.stats[nz] as ZoneStats;
         input.zoneStats = stats;
       } else delete input.zoneStats;
     },
@@ -259,7 +273,7 @@ export function spotfleetPolicy(opts: SpotfleetPolicyOptions): BacktestPolicy {
       while (lastK < s.k) {
         lastK++;
         zh.step(grid.startMs + lastK * grid.dtMs, grid.avail, lastK);
-        for (let z = 0; z < grid.zones.length; z++) tracker.observe(grid.startMs + lastK * grid.dtMs, z, (grid.avail[z] as Uint8Array)[lastK] === 1);
+        observeAll(tracker, grid.startMs + lastK * grid.dtMs, grid.avail, lastK);
       }
       const home = grid.regions?.[s.checkpointRegion];
       if (home) input.checkpointRegion = home.region;

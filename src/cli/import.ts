@@ -1,6 +1,5 @@
 // `spotfleet import ADDR ID`: adopt something already running into the state — a workload
 // instance (`workload.NAME INSTANCE_ID`) or a lease (`lease.POOL LEASE_ID`).
-import type { WorkloadRecord } from '../state/types.js';
 import type { Command } from 'commander';
 import { SpotfleetError } from '../core/errors.js';
 import { parseAddress, leaseAddress } from '../core/address.js';
@@ -35,7 +34,7 @@ export function register(program: Command, app: CliApp): void {
         if (!session.fleet.workloads.some((w) => w.name === name)) throw new SpotfleetError('NOT_FOUND', `workload "${name}" is not in the spec; add it before importing`);
         const inst = observed.workloads.find((w) => w.id === id && w.state === 'running');
         if (!inst) throw new SpotfleetError('NOT_FOUND', `no running instance with ID "${id}" on any provider of this fleet`);
-        if (state.resources[address]?.type === 'workload' && (state.resources[address] as WorkloadRecord).instanceId !== undefined) throw new SpotfleetError('ALREADY_MANAGED', `${address} is already in the state; remove it first with \`spotfleet state rm ${address}\``);
+        if (state.resources[address]?.type === 'workload' && state.resources[address].instanceId !== undefined) throw new SpotfleetError('ALREADY_MANAGED', `${address} is already in the state; remove it first with \`spotfleet state rm ${address}\``);
         plan = { ...base, actions: [{ id: 'adopt:1', kind: 'adopt', address, deps: [], summary: `import ${id}`, record: 'workload', provider: inst.provider, node: inst.node, instanceId: inst.id }] };
       } else {
         const lease = observed.leases.find((l) => l.id === id);

@@ -32,7 +32,7 @@
 import { egressUsd, regionOfZone, regionRef, type RegionRef } from '../core/egress.js';
 import { poolZoneLabel } from '../core/address.js';
 import type { DecideContext, PlacementOption, Reason, WorkloadDecisionInput } from './types.js';
-import { availabilityFraction, estimateUptime, expectedDownHours, meanUpHours, survival, zoneStatsKey, type UptimeEstimate, type ZoneStats } from './uptime.js';
+import { availabilityFraction, estimateUptime, expectedDownHours, marketStatsKey, meanUpHours, survival, zoneStatsKey, type UptimeEstimate, type ZoneStats } from './uptime.js';
 
 export interface DeadlineAdvice {
   /**
@@ -304,9 +304,10 @@ interface Ctx {
  * The break-even of moving from a placement paying `fromPrice` (per GPU-hour) to `t`: the price
  * difference over the expected stay there, against the changeover (expected paid time without
  * progress: ≤ C when the target may end during it), the egress, and the risk (the target's extra
- * chance to end before the job, each end costing one more changeover at its price).
+ * chance to end before the job, each end costing one more changeover, paid where the job goes next:
+ * `afterEndPrice` per GPU-hour, the target's own price when not given).
  */
-export function breakEven(fromPrice: number, fromStayHours: number, fromEndProb: number, t: Assessed, gpus: number, checkpointHours: number, changeoverHours: number, slackValuePerHour: number): Record<string, number> {
+export function breakEven(fromPrice: number, fromStayHours: number, fromEndProb: number, t: Assessed, gpus: number, checkpointHours: number, changeoverHours: number, slackValuePerHour: number, afterEndPrice?: number): Record<string, number> {
   const p = t.o.pricePerGpuHour;
   // The move gains the price difference only while both would have lasted: once the current
   // placement ends, the workload moves anyway and could go to the target then. E[min] of two
@@ -318,7 +319,7 @@ export function breakEven(fromPrice: number, fromStayHours: number, fromEndProb:
   const changeoverUsd = (checkpointHours * fromPrice + Math.max(0, t.est.paidHours - t.est.progressHours - checkpointHours) * p) * gpus;
   // Risk: each placement that ends before the job costs one more changeover; moving trades the
   // current one's chance for the target's (negative when the target is the safer of the two).
-  const riskUsd = (t.est.endProb - fromEndProb) * changeoverHours * p * gpus;
+  const riskUsd = (t.est.endProb - fromEndProb) * changeoverHours * (afterEndPrice ?? p) * gpus;
   // Every hour without progress also spends an hour of slack, worth what it will cost to make up.
   const slackUsd = slackValuePerHour * gpus * Math.max(0, t.est.paidHours - t.est.progressHours + (t.est.endProb - fromEndProb) * changeoverHours);
   const breakEvenUsd = changeoverUsd + t.egress + riskUsd + slackUsd;
@@ -353,8 +354,8 @@ const PROVE_DELAYS = [1, 2, 4, 8];
  * d hours is P(target survives d) × (its break-even margin then − the gain forgone meanwhile);
  * the move is made now only when that is largest at d = 0 and positive.
  */
-function moveNow(fromPrice: number, fromStay: number, fromEndProb: number, t: Assessed, stats: ZoneStats | undefined, now: number, C: number, W: number, G: number, ckH: number, slackValue: number): { move: boolean; be: Record<string, number> } {
-  const be = breakEven(fromPrice, fromStay, fromEndProb, t, G, ckH, C, slackValue);
+function moveNow(fromPrice: number, fromStay: number, fromEndProb: number, t: Assessed, stats: ZoneStats | undefined, now: number, C: number, W: number, G: number, ckH: number, slackValue: number, afterEndPrice?: number): { move: boolean; be: Record<string, number> } {
+  const be = breakEven(fromPrice, fromStay, fromEndProb, t, G, ckH, C, slackValue, afterEndPrice);
   const v0 = (be.gainUsd as number) - (be.breakEvenUsd as number);
   if (!(v0 > 0)) return { move: false, be };
   let bestD = 0;
@@ -365,7 +366,7 @@ function moveNow(fromPrice: number, fromStay: number, fromEndProb: number, t: As
     const p = survival(stats, now, d);
     if (p <= 0) continue;
     const est = estimateUptime(stats, now + d * H, C, W - d);
-    const b = breakEven(fromPrice, Number.isFinite(fromStay) ? Math.max(0, fromStay - d) : fromStay, fromEndProb, { ...t, est }, G, ckH, C, slackValue);
+    const b = breakEven(fromPrice, Number.isFinite(fromStay) ? Math.max(0, fromStay - d) : fromStay, fromEndProb, { ...t, est }, G, ckH, C, slackValue, afterEndPrice);
     const v = p * ((b.gainUsd as number) - (b.breakEvenUsd as number) - (fromPrice - t.o.pricePerGpuHour) * G * d);
     if (v > bestV) {
       bestV = v;
@@ -385,6 +386,32 @@ function notYet(be: Record<string, number>, target: string): string {
   return `moving to ${target} would save $${gain.toFixed(2)} over its expected stay, not more than the changeover, egress, risk and slack ($${cost.toFixed(2)})`;
 }
 
+/**
+ * Fraction of the time no spot zone of the options had capacity. Measured where zoneStats has the
+ * pools' market-wide records (`pool/*`, see marketStatsKey): zones of one market fail together (a
+ * region outage, a capacity crunch), and multiplying their down fractions as if independent makes
+ * a market that is down a fifth of the time look down never. Pools are taken as independent of
+ * each other; without market records, zones are (the estimate before the records existed).
+ */
+export function marketDownFraction(options: readonly PlacementOption[], stats: Readonly<Record<string, ZoneStats>>, now: number): number {
+  let independent = 1;
+  const pools = new Set<string>();
+  for (const o of options) {
+    if (o.capacity !== 'spot') continue;
+    independent *= 1 - availabilityFraction(stats[zoneStatsKey(o)], now);
+    pools.add(o.pool);
+  }
+  // A young market record leans on the independent estimate (its prior), not on a blind 50%.
+  const prior = pools.size > 0 ? 1 - Math.pow(independent, 1 / pools.size) : 0.5;
+  let measured = 1;
+  for (const p of pools) {
+    const m = stats[marketStatsKey(p)];
+    if (m === undefined) return independent;
+    measured *= 1 - availabilityFraction(m, now, prior);
+  }
+  return pools.size > 0 ? measured : independent;
+}
+
 /** adviseDeadline's zone choices when the input carries zone statistics (see the header). */
 function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, c: Ctx): DeadlineAdvice {
   const now = ctx.now;
@@ -398,23 +425,26 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
   const n0 = c.numbers;
   // The value of an hour of slack: what on-demand costs over spot, times the share of the slack
   // the rest of the job is expected to need anyway — for hours with no spot anywhere (the market's
-  // down fraction, zones taken as independent) and a changeover per expected preemption — or the
-  // reserve, whichever is more. Plenty of slack in a good market: nearly free; little slack, or a
-  // market that is often down: worth nearly the on-demand premium.
+  // down fraction, measured where the pool's market-wide record has it) and a changeover per
+  // expected preemption — or the net plus one changeover, whichever is more. Plenty of slack in a
+  // good market: nearly free; little slack, or a market that is often down: worth nearly the
+  // on-demand premium.
   const odP = c.od?.pricePerGpuHour;
-  let allDown = 1;
+  const allDown = marketDownFraction(input.options, stats, now);
   let upSum = 0;
   let spotZones = 0;
   for (const o of input.options) {
     if (o.capacity !== 'spot') continue;
-    const st = stats[zoneStatsKey(o)];
-    allDown *= 1 - availabilityFraction(st, now);
-    upSum += meanUpHours(st);
+    upSum += meanUpHours(stats[zoneStatsKey(o)]);
     spotZones++;
   }
   const meanUp = spotZones > 0 ? upSum / spotZones : 1;
   const needed = W * Math.min(allDown / Math.max(1e-6, 1 - allDown), 10) + (meanUp > 0 ? (W / meanUp) * C : 0);
-  const pressure = Math.min(1, Math.max(c.reserve / H, needed) / Math.max(c.slack / H, 1e-6));
+  // Below what the market needs, the slack is valued by the share of it needed; the floor is the
+  // net plus one changeover (what must stay to leave on-demand once more), not the bridging reserve:
+  // slack the market is not expected to need is worth little, and waiting for cheaper spot may spend it.
+  const pressure = Math.min(1, Math.max((c.netAt + c.changeover) / H, needed) / Math.max(c.slack / H, 1e-6));
+  n0.marketDownFraction = allDown;
   n0.slackNeededHours = needed;
   n0.slackPressure = pressure;
   const slackValue = (price: number): number => (odP !== undefined ? Math.max(0, odP - price) * pressure : 0);
@@ -433,7 +463,7 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
     if (!best || perProgress < best.perProgress || (perProgress === best.perProgress && zoneStatsKey(o) < zoneStatsKey(best.o))) best = { o, est, egress, perProgress };
   }
   // The cheapest zone that is down now, as it would be once back (for "take spot now, or wait for it").
-  let cheaper: { o: PlacementOption; perProgress: number; downHours: number } | undefined;
+  let cheaper: { o: PlacementOption; perProgress: number; downHours: number; egress: number; progressHours: number } | undefined;
   if (!c.running || cur?.capacity !== 'spot') {
     for (const o of input.options) {
       if (o.available || o.capacity !== 'spot') continue;
@@ -442,8 +472,9 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
       if (fresh) delete fresh.upSinceMs;
       const est = estimateUptime(fresh, now, C, W);
       if (!(est.progressHours > 0)) continue;
-      const perProgress = (o.pricePerGpuHour * G * est.paidHours + egressTo(input, o, from)) / (G * est.progressHours);
-      if (!cheaper || perProgress < cheaper.perProgress) cheaper = { o, perProgress, downHours: expectedDownHours(st, now) };
+      const egress = egressTo(input, o, from);
+      const perProgress = (o.pricePerGpuHour * G * est.paidHours + egress) / (G * est.progressHours);
+      if (!cheaper || perProgress < cheaper.perProgress) cheaper = { o, perProgress, downHours: expectedDownHours(st, now), egress, progressHours: est.progressHours };
     }
   }
   const n = c.numbers;
@@ -476,8 +507,15 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
   // On on-demand: back to spot only when it pays over the expected stay, and the slack allows the round trip.
   if (c.onDemandNow) {
     if (best && c.slack >= c.netAt + c.changeover && odPrice !== undefined) {
-      const { move, be } = moveNow(odPrice, Infinity, 0, best, stats[zoneStatsKey(best.o)], now, C, W, G, ckH, slackValue(best.o.pricePerGpuHour));
-      Object.assign(n, be);
+      // When the target ends before the job, the changeover that follows is paid where the job goes
+      // next: on-demand again unless another zone has spot then. The chance that none has, given
+      // that the target is down, is the market's down fraction over the target's (zones of one
+      // market fail together); at the target's price the round trip back looked nearly free, and
+      // the job bounced between on-demand and a flickering zone until the safety net pinned it.
+      const noOther = Math.min(1, allDown / Math.max(1e-6, 1 - availabilityFraction(stats[zoneStatsKey(best.o)], now)));
+      const afterEnd = noOther * odPrice + (1 - noOther) * best.o.pricePerGpuHour;
+      const { move, be } = moveNow(odPrice, Infinity, 0, best, stats[zoneStatsKey(best.o)], now, C, W, G, ckH, slackValue(best.o.pricePerGpuHour), afterEnd);
+      Object.assign(n, be, { noOtherSpotAfterEndProb: noOther, afterEndPerGpuHour: afterEnd });
       if (move) {
         const b = best.o;
         return { mode: 'spot-or-wait', reason: lazyReason('deadline-slack', n, () => `leave on-demand for spot at ${where(b)}: saves $${(be.gainUsd as number).toFixed(2)} over the expected stay of ${fmtH((be.expectedStayHours as number) * H)} h, more than the changeover, egress and risk ($${(be.breakEvenUsd as number).toFixed(2)})`), recommended: { action: 'move', target: b } };
@@ -502,7 +540,12 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
     // the reserve.
     if (cheaper && cheaper.perProgress < b.perProgress) {
       const window = Math.min(cheaper.downHours, b.est.progressHours);
-      const extraUsd = (b.perProgress - cheaper.perProgress) * G * window + C * cheaper.o.pricePerGpuHour * G;
+      // Egress is paid per move, not per hour: taking this one pays its egress now and the egress
+      // from its region to the cheaper one's when going back, where waiting pays only the latter.
+      const priceGap = b.perProgress - b.egress / (G * b.est.progressHours) - (cheaper.perProgress - cheaper.egress / (G * cheaper.progressHours));
+      const egressUsd = b.egress + egressTo(input, cheaper.o, optionRegion(b.o)) - cheaper.egress;
+      const extraUsd = priceGap * G * window + C * cheaper.o.pricePerGpuHour * G + egressUsd;
+      n.takeEgressUsd = egressUsd;
       const savedUsd = slackValue(cheaper.o.pricePerGpuHour) * G * Math.max(0, window - C);
       n.waitForHours = cheaper.downHours;
       n.takeExtraUsd = extraUsd;

@@ -61,14 +61,45 @@ export function zoneStatsKey(o: { pool?: string | undefined; zone?: string | und
 }
 
 /**
+ * The zone name of a pool's market-wide record: `pool/*` in zoneStats is "some zone of the pool has
+ * spot", observed at the same instants as the zones. Zones of one market fail together (a region
+ * outage, a capacity crunch), so how often the market as a whole is down is measured, not
+ * multiplied out from the zones as if they were independent.
+ */
+export const ANY_ZONE = '*';
+
+/** The key of a pool's market-wide record in zoneStats. */
+export function marketStatsKey(pool: string | undefined): string {
+  return poolZoneKey(pool, ANY_ZONE);
+}
+
+/**
+ * The observations with, per pool, the market-wide one (`pool/*`: some zone of the pool available)
+ * for each instant its zones were observed at. zoneStatsFromObservations and advanceZoneStats (plan,
+ * watch) take them in this way; the backtest's tracker keeps the same record tick by tick.
+ */
+export function withMarketObservations(observations: readonly AvailabilityObservation[]): AvailabilityObservation[] {
+  const any = new Map<string, AvailabilityObservation>();
+  for (const o of observations) {
+    if (o.zone === ANY_ZONE) continue;
+    const k = `${o.pool}\u0000${o.at}`;
+    const m = any.get(k);
+    if (!m) any.set(k, { at: o.at, pool: o.pool, zone: ANY_ZONE, available: o.available });
+    else if (o.available) m.available = true;
+  }
+  return [...observations.filter((o) => o.zone !== ANY_ZONE), ...any.values()];
+}
+
+/**
  * ZoneStats per pool/zone from a series of observations (any order; each holds until the next
- * one of the same pool/zone). An up-period is closed by an observation of it being down; the one
- * still open at the end is `upSinceMs`. Pure: plan/watch pass the result as `zoneStats`.
+ * one of the same pool/zone), and per pool the market-wide record `pool/*` (withMarketObservations).
+ * An up-period is closed by an observation of it being down; the one still open at the end is
+ * `upSinceMs`. Pure: plan/watch pass the result as `zoneStats`.
  * @example decideWorkload({ ...input, zoneStats: zoneStatsFromObservations(observed) }, ctx)
  */
 export function zoneStatsFromObservations(observations: readonly AvailabilityObservation[]): Record<string, ZoneStats> {
   const byKey = new Map<string, AvailabilityObservation[]>();
-  for (const o of observations) {
+  for (const o of withMarketObservations(observations)) {
     const k = zoneStatsKey(o);
     let l = byKey.get(k);
     if (!l) byKey.set(k, (l = []));
@@ -111,11 +142,11 @@ function observe(s: ZoneStats, at: number, available: boolean): void {
 
 /**
  * Fraction of time a zone has been up, from its recorded up- and down-periods (and the current
- * one), with one prior hour of each; 0.5 with no history.
+ * one), with two prior hours split by `prior` (default one hour of each); `prior` with no history.
  */
-export function availabilityFraction(stats: ZoneStats | undefined, now: number): number {
-  let up = HOUR_MS;
-  let down = HOUR_MS;
+export function availabilityFraction(stats: ZoneStats | undefined, now: number, prior = 0.5): number {
+  let up = 2 * HOUR_MS * prior;
+  let down = 2 * HOUR_MS * (1 - prior);
   if (stats) {
     if (stats.upTotalMs !== undefined) up += stats.upTotalMs;
     else for (const x of stats.upPeriodsMs) up += x;
@@ -282,7 +313,7 @@ export function survival(stats: ZoneStats | undefined, now: number, dHours: numb
  */
 export function advanceZoneStats(prev: Readonly<Record<string, ZoneStats>> | undefined, observations: readonly AvailabilityObservation[]): Record<string, ZoneStats> {
   const out: Record<string, ZoneStats> = structuredClone({ ...(prev ?? {}) });
-  for (const o of [...observations].sort((a, b) => a.at - b.at)) {
+  for (const o of withMarketObservations(observations).sort((a, b) => a.at - b.at)) {
     const k = zoneStatsKey(o);
     const s = (out[k] ??= { upPeriodsMs: [], observedMs: 0, firstSeenMs: o.at });
     s.firstSeenMs ??= o.at;

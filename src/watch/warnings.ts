@@ -16,6 +16,7 @@
 import { leaseAddressForKey, nodeKey, providerKey, workloadAddress } from '../core/address.js';
 import { errorMessage } from '../core/errors.js';
 import type { NodeInfo, Notice, Observed } from '../core/types.js';
+import type { TransferProgress } from '../providers/sdk.js';
 import { formatDuration } from '../core/units.js';
 import { planFleet } from '../engine/plan.js';
 import { StepContext, acquireStep, type StateRecorder } from '../engine/steps.js';
@@ -40,7 +41,7 @@ import type { StateFile, WorkloadRecord } from '../state/types.js';
 import type { Logger } from '../telemetry/logger.js';
 import { withRunning, workloadsOnNode } from './emergency.js';
 import type { SeenNotice } from './notice-monitor.js';
-import type { ReconcileOutput } from './reconciler.js';
+import { transferProgressLogger, type ReconcileOutput } from './reconciler.js';
 import type { WatchSession } from './watch-session.js';
 
 export interface WarningControllerOptions {
@@ -350,7 +351,10 @@ export class WarningController {
           log('prepared: no verified checkpoint to pre-copy yet');
           return;
         }
-        const res = await storage.transfer({ workload: name, from, to: targetNode, checkpoint: ck, lowPriority: d.response !== 'move', signal: abort.signal });
+        // Its progress is logged as a move's is (`transferring 412 MB of 1.20 GB ...`), marked a pre-copy.
+        const logProgress = transferProgressLogger(this.o.log, session.fleet.name, { migration: 'pre-copy', node: targetNode.id });
+        const onProgress = (p: TransferProgress): void => logProgress({ type: 'progress', action: { id: `pre-copy:${address}`, address, kind: 'transfer' }, ...p });
+        const res = await storage.transfer({ workload: name, from, to: targetNode, checkpoint: ck, lowPriority: d.response !== 'move', signal: abort.signal, onProgress });
         await save({ state: 'ready', checkpoint: res.checkpoint, precopyBytes: res.bytes, sentBytes: res.sentBytes ?? res.bytes, precopyMs: this.now() - t0 });
         log('pre-copy ok', { node: targetNode.id, checkpoint: res.checkpoint.path, bytes: res.bytes, sentBytes: res.sentBytes ?? res.bytes, durationMs: this.now() - t0, lowPriority: d.response !== 'move' });
       } catch (e) {

@@ -12,97 +12,24 @@
 // gives, GCP's and Azure's) in the lab, whose VMs boot in seconds; a real cloud adds its boot time.
 // Usage: node dist/test/bench/capacity.bench.js [--rounds 2]. Needs the lab (root, sshd, dockerd).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { startFakeEc2 } from '../fakes/ec2.js';
 import { startFakePricing } from '../fakes/aws-pricing.js';
 import { labUnavailableReason, startLab } from '../lab/lab.js';
 import { LabVms } from '../lab/cloud-vms.js';
 import { cloudFleetYaml, CLOUD_FLEET } from '../e2e/cloud-fleet.js';
-import { report } from './util.js';
+import { runCli } from '../e2e/crash-helpers.js';
+import { startWatch, type MoveLogLine } from '../e2e/watch-process.js';
+import { benchArg, report } from './util.js';
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : def;
-  return Number.isFinite(v) && v > 0 ? v : def;
-}
-const ROUNDS = Math.round(arg('rounds', 2));
+const ROUNDS = Math.round(benchArg('rounds', 2));
 const CREDS = { accessKeyId: 'AKIDBENCH', secretAccessKey: 'bench-secret' };
 const ENV = { AWS_ACCESS_KEY_ID: CREDS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDS.secretAccessKey };
 const mean = (xs: number[]): number => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
 
-/** The repository root (this file runs from dist/test/bench). */
-function repoRoot(): string {
-  let d = import.meta.dirname;
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(d, 'package.json')) && existsSync(join(d, 'dist', 'src', 'cli', 'main.js'))) return d;
-    d = resolve(d, '..');
-  }
-  throw new Error('cannot find the repository root with dist/src/cli/main.js (run `npm run build`)');
-}
-const CLI = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
-
-function cli(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const c = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...ENV, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    c.on('close', (code) => res({ code: code ?? 1, stdout, stderr }));
-  });
-}
-
-interface LogLine {
-  msg: string;
-  address?: string;
-  to?: string;
-  downtimeMs?: number;
-  timings?: Record<string, number>;
-}
-
-/** `spotfleet watch` with its JSON log lines. */
-class Watch {
-  readonly lines: LogLine[] = [];
-  private partial = '';
-  private stderr = '';
-  private readonly child;
-  readonly exited: Promise<number | null>;
-  constructor(dir: string) {
-    this.child = spawn(process.execPath, [CLI, 'watch', dir, '--listen', '127.0.0.1:0', '--notice-interval', '1s', '--interval', '30s'], { cwd: dir, env: { ...process.env, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.child.stdout.on('data', (d: Buffer) => {
-      const parts = (this.partial + d.toString()).split('\n');
-      this.partial = parts.pop() ?? '';
-      for (const p of parts) {
-        try {
-          this.lines.push(JSON.parse(p) as LogLine);
-        } catch {
-          // not a log line
-        }
-      }
-    });
-    this.exited = new Promise((r) => this.child.on('close', (code) => r(code)));
-  }
-  async waitFor(pred: (l: LogLine) => boolean, from: number, timeoutMs: number, what: string): Promise<LogLine> {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = this.lines.slice(from).find(pred);
-      if (hit) return hit;
-      if (this.child.exitCode !== null) throw new Error(`watch exited while waiting for ${what}\n${this.stderr}`);
-      if (Date.now() > until) throw new Error(`no ${what} within ${timeoutMs} ms:\n${this.lines.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`);
-      await sleep(50);
-    }
-  }
-  async stop(): Promise<void> {
-    this.child.kill('SIGTERM');
-    const t = setTimeout(() => this.child.kill('SIGKILL'), 60_000);
-    await this.exited;
-    clearTimeout(t);
-  }
-}
+const cli = (args: string[], cwd: string) => runCli(args, { cwd, env: ENV, timeoutMs: 600_000 });
 
 interface Round {
   acquireToReadyS: number;
@@ -160,18 +87,18 @@ async function main(): Promise<void> {
         if (!spot) throw new Error('apply bought no instance');
         const running = await lineAt(lab, vms.vm(spot.instanceId).name, /start at step 0/);
 
-        const watch = new Watch(dir);
+        const watch = startWatch<MoveLogLine>(dir, { env: ENV, cliIntervals: true, extraArgs: ['--notice-interval', '1s', '--interval', '30s'] });
         try {
-          await watch.waitFor((x) => x.msg === 'reconciled', 0, 90_000, 'the first reconcile');
+          await watch.waitFor((x) => x.msg === 'reconciled', { timeoutMs: 90_000, what: 'the first reconcile' });
           await sleep(1000);
           const from = watch.lines.length;
           const posted = Date.now();
           await vms.metadata(spot.instanceId).control('triggerSpotInterruption');
-          const m = await watch.waitFor((x) => x.msg === 'migration complete' && x.address === 'workload.train', from, 150_000, 'the move');
+          const [m] = (await watch.waitFor((x) => x.msg === 'migration complete' && x.address === 'workload.train', { from, timeoutMs: 150_000, what: 'the move' })) as [MoveLogLine];
           const resumed = await lineAt(lab, vms.vm(String(m.to)).name, /resumed from step \d+/);
           rounds.push({ acquireToReadyS: acquireS, applyToRunningS: (running - t0) / 1000, evictionToResumedS: (resumed - posted) / 1000, downtimeS: Number(m.downtimeMs) / 1000, timings: (m.timings ?? {}) });
         } finally {
-          await watch.stop();
+          await watch.stop(60_000);
         }
         const destroy = await cli(['destroy', '--auto-approve', dir], dir);
         if (destroy.code !== 0) throw new Error(`destroy failed:\n${destroy.stdout}\n${destroy.stderr}`);

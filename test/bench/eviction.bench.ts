@@ -15,97 +15,21 @@
 // Target: eviction-to-resumed no more than the checkpoint time plus 5 s.
 // Usage: node dist/test/bench/eviction.bench.js [--rounds 3]
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { loadFleet } from '../../src/spec/load.js';
-import { createProvider, silentLogger } from '../../src/providers/registry.js';
+import { join } from 'node:path';
 import type { Provider } from '../../src/providers/sdk.js';
-import { report } from './util.js';
+import { ROOT, openProviders } from '../e2e/helpers.js';
+import { runCli } from '../e2e/crash-helpers.js';
+import { startWatch, type MoveLogLine, type WatchProcess } from '../e2e/watch-process.js';
+import { benchArg, report } from './util.js';
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : def;
-  return Number.isFinite(v) && v > 0 ? v : def;
-}
-const ROUNDS = Math.round(arg('rounds', 3));
+const ROUNDS = Math.round(benchArg('rounds', 3));
 const TRAINERS = ['train-a', 'train-b'];
 
-/** The repository root (this file runs from dist/test/bench). */
-function repoRoot(): string {
-  let d = import.meta.dirname;
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(d, 'package.json')) && existsSync(join(d, 'dist', 'src', 'cli', 'main.js'))) return d;
-    d = resolve(d, '..');
-  }
-  throw new Error('cannot find the repository root with dist/src/cli/main.js (run `npm run build`)');
-}
-const ROOT = repoRoot();
-const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-
-interface LogLine {
-  time: string;
-  msg: string;
-  action?: string;
-  address?: string;
-  node?: string;
-  instance?: string;
-  from?: string;
-  to?: string;
-  downtimeMs?: number;
-  timings?: Record<string, number>;
-}
-
-
-function cli(args: string[], cwd: string): Promise<{ code: number; out: string }> {
-  return new Promise((res) => {
-    const c = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    c.on('close', (code) => res({ code: code ?? 1, out }));
-  });
-}
-
-class Watch {
-  readonly lines: LogLine[] = [];
-  private partial = '';
-  private stderr = '';
-  private readonly child;
-  readonly exited: Promise<number | null>;
-  constructor(dir: string) {
-    this.child = spawn(process.execPath, [CLI, 'watch', dir, '--listen', '127.0.0.1:0'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.child.stdout.on('data', (d: Buffer) => {
-      const parts = (this.partial + d.toString()).split('\n');
-      this.partial = parts.pop() ?? '';
-      for (const p of parts) {
-        try {
-          this.lines.push(JSON.parse(p) as LogLine);
-        } catch {
-          // not a log line
-        }
-      }
-    });
-    this.exited = new Promise((r) => this.child.on('close', (code) => r(code)));
-  }
-  async waitFor(pred: (l: LogLine) => boolean, count: number, from: number, timeoutMs: number, what: string): Promise<LogLine[]> {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      const hits = this.lines.slice(from).filter(pred);
-      if (hits.length >= count) return hits;
-      if (this.child.exitCode !== null) throw new Error(`watch exited while waiting for ${what}\n${this.stderr}`);
-      if (Date.now() > until) throw new Error(`no ${what} within ${timeoutMs} ms:\n${this.lines.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`);
-      await sleep(50);
-    }
-  }
-  async stop(): Promise<void> {
-    this.child.kill('SIGTERM');
-    const t = setTimeout(() => this.child.kill('SIGKILL'), 60_000);
-    await this.exited;
-    clearTimeout(t);
-  }
+async function cli(args: string[], cwd: string): Promise<{ code: number; out: string }> {
+  const r = await runCli(args, { cwd, timeoutMs: 600_000 });
+  return { code: r.code, out: `${r.stdout}${r.stderr}` };
 }
 
 interface Sample {
@@ -121,13 +45,6 @@ interface Sample {
 
 const STEPS = ['checkpoint', 'acquire', 'stop', 'transfer', 'start'];
 
-async function openFleet(dir: string): Promise<Map<string, Provider>> {
-  const { fleet } = await loadFleet(dir);
-  const out = new Map<string, Provider>();
-  for (const spec of fleet.providers) out.set(spec.name, await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: join(dir, '.spotfleet'), log: silentLogger }));
-  return out;
-}
-
 /** The time of the trainer's `resumed from step N` line on the target instance. */
 async function resumedAt(providers: Map<string, Provider>, node: string, id: string): Promise<number> {
   const p = providers.get(node.startsWith('sim-') ? 'market' : 'lab');
@@ -142,7 +59,7 @@ async function resumedAt(providers: Map<string, Provider>, node: string, id: str
 }
 
 /** Where each trainer runs now, from watch's `start ok` lines. */
-function placements(w: Watch): Map<string, { node: string; instance: string }> {
+function placements(w: WatchProcess<MoveLogLine>): Map<string, { node: string; instance: string }> {
   const out = new Map<string, { node: string; instance: string }>();
   for (const l of w.lines) if (l.msg === 'start ok' && l.address?.startsWith('workload.') && l.node && l.instance) out.set(l.address.slice('workload.'.length), { node: l.node, instance: l.instance });
   return out;
@@ -150,10 +67,11 @@ function placements(w: Watch): Map<string, { node: string; instance: string }> {
 
 async function runPhase(phase: string, dir: string, rounds: number): Promise<Sample[]> {
   const samples: Sample[] = [];
-  const w = new Watch(dir);
-  const providers = await openFleet(dir);
+  const w = startWatch<MoveLogLine>(dir, { cliIntervals: true });
+  const opened = await openProviders(dir);
+  const providers = opened.providers;
   try {
-    await w.waitFor((l) => l.msg === 'start ok', TRAINERS.length, 0, 120_000, 'both trainers started');
+    await w.waitFor((l) => l.msg === 'start ok', { count: TRAINERS.length, timeoutMs: 120_000, what: 'both trainers started' });
     await sleep(3000); // some training first
     for (let r = 1; r <= rounds; r++) {
       const where = placements(w);
@@ -167,7 +85,7 @@ async function runPhase(phase: string, dir: string, rounds: number): Promise<Sam
           return { node: n.node, receivedAt: n.received_at };
         }),
       );
-      const moved = await w.waitFor((l) => l.msg === 'migration complete', TRAINERS.length, from, 60_000, `round ${r}: both migrations`);
+      const moved = await w.waitFor((l) => l.msg === 'migration complete', { count: TRAINERS.length, from, timeoutMs: 60_000, what: `round ${r}: both migrations` });
       const now = placements(w);
       for (const t of TRAINERS) {
         const m = moved.find((l) => l.address === `workload.${t}`);
@@ -198,8 +116,8 @@ async function runPhase(phase: string, dir: string, rounds: number): Promise<Sam
       await sleep(1500);
     }
   } finally {
-    await w.stop();
-    await Promise.all([...providers.values()].map(async (p) => p.close?.()));
+    await w.stop(60_000);
+    await opened.close();
   }
   return samples;
 }

@@ -14,18 +14,13 @@ import { join, resolve } from 'node:path';
 import type { NodeInfo } from '../../src/core/types.js';
 import { createProvider, silentLogger } from '../../src/providers/registry.js';
 import { NoticeMonitor, type SeenNotice } from '../../src/watch/notice-monitor.js';
-import { peakRssMb, report } from './util.js';
+import { benchArg, peakRssMb, report } from './util.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : def;
-  return Number.isFinite(v) && v > 0 ? v : def;
-}
-const NODES = Math.round(arg('nodes', 10_000));
-const NOTICES = Math.min(NODES, Math.round(arg('notices', 60)));
-const SECONDS = arg('seconds', 40);
+const NODES = Math.round(benchArg('nodes', 10_000));
+const NOTICES = Math.min(NODES, Math.round(benchArg('notices', 60)));
+const SECONDS = benchArg('seconds', 40);
 const pct = (xs: number[], p: number): number => xs[Math.min(xs.length - 1, Math.max(0, Math.ceil((p / 100) * xs.length) - 1))] ?? NaN;
 
 // The fake SQS in a child process: prints its endpoint and queue URL, then for each line

@@ -10,34 +10,21 @@
 //     the standby leads, and the gap between the two (the old one must stop first: > 0).
 // Usage: node dist/test/bench/ha.bench.js [--runs 20] [--partition-runs 5] [--writes 200]
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { openPgStateStore } from '../../src/state/postgres.js';
 import { LocalStateStore, type StateStore } from '../../src/state/store.js';
 import type { WorkloadRecord } from '../../src/state/types.js';
 import { PgServer, postgresUnavailableReason } from '../lab/postgres.js';
 import { PartitionProxy } from '../lab/tcp-proxy.js';
-import { report } from './util.js';
+import { CLI } from '../e2e/helpers.js';
+import { benchArg, report } from './util.js';
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : def;
-  return Number.isFinite(v) && v > 0 ? v : def;
-}
-const RUNS = Math.round(arg('runs', 20));
-const PARTITION_RUNS = Math.round(arg('partition-runs', 5));
-const WRITES = Math.round(arg('writes', 200));
+const RUNS = Math.round(benchArg('runs', 20));
+const PARTITION_RUNS = Math.round(benchArg('partition-runs', 5));
+const WRITES = Math.round(benchArg('writes', 200));
 
-function repoRoot(): string {
-  let d = import.meta.dirname;
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(d, 'package.json')) && existsSync(join(d, 'dist', 'src', 'cli', 'main.js'))) return d;
-    d = resolve(d, '..');
-  }
-  throw new Error('cannot find the repository root with dist/src/cli/main.js (run `npm run build`)');
-}
-const CLI = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -17,33 +17,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { loadFleet } from '../../src/spec/load.js';
 import { createProvider, silentLogger } from '../../src/providers/registry.js';
 import type { Provider } from '../../src/providers/sdk.js';
-import { peakRssMb, report } from './util.js';
+import { CLI } from '../e2e/helpers.js';
+import { benchArg, peakRssMb, report } from './util.js';
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : def;
-  return Number.isFinite(v) && v > 0 ? v : def;
-}
 
-const NODES = Math.round(arg('nodes', 200));
-const NOTICES = Math.min(NODES, Math.round(arg('notices', 60)));
-const SECONDS = arg('seconds', 40);
+const NODES = Math.round(benchArg('nodes', 200));
+const NOTICES = Math.min(NODES, Math.round(benchArg('notices', 60)));
+const SECONDS = benchArg('seconds', 40);
 const INTERVAL = '1s';
 
-/** The repository root (this file runs from dist/test/bench). */
-function repoRoot(): string {
-  let d = import.meta.dirname;
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(d, 'package.json')) && existsSync(join(d, 'dist', 'src', 'cli', 'main.js'))) return d;
-    d = resolve(d, '..');
-  }
-  throw new Error('cannot find the repository root with dist/src/cli/main.js (run `npm run build`)');
-}
-const CLI = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 
 /**
  * The tiny workload: a shell that idles in `wait` (no polling, no forks) and, on the checkpoint

@@ -27,41 +27,18 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labUnavailableReason, startLab, type Lab } from '../lab/lab.js';
-import { labTransfer, metadataFakeEntry, repoRoot, startCloudFake, type CloudFake } from '../lab/fixtures.js';
-import { report } from './util.js';
+import { labTransfer, metadataFakeEntry, startCloudFake, type CloudFake } from '../lab/fixtures.js';
+import { runCli } from '../e2e/crash-helpers.js';
+import { startWatch, type MoveLogLine } from '../e2e/watch-process.js';
+import { benchArg, report } from './util.js';
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : def;
-  return Number.isFinite(v) && v >= 0 ? v : def;
-}
-const ROUNDS = Math.max(1, Math.round(arg('rounds', 5)));
-const BASHRC_MS = arg('bashrc-ms', 500);
-const CLI = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+const ROUNDS = Math.max(1, Math.round(benchArg('rounds', 5, { zero: true })));
+const BASHRC_MS = benchArg('bashrc-ms', 500, { zero: true });
 const NODES = ['a', 'b'] as const;
 
-interface LogLine {
-  time: string;
-  msg: string;
-  level?: string;
-  action?: string;
-  address?: string;
-  node?: string;
-  instance?: string;
-  from?: string;
-  to?: string;
-  downtimeMs?: number;
-  timings?: Record<string, number>;
-}
-
-function cli(args: string[], cwd: string): Promise<{ code: number; out: string }> {
-  return new Promise((res) => {
-    const c = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
-    let out = '';
-    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    c.on('close', (code) => res({ code: code ?? 1, out }));
-  });
+async function cli(args: string[], cwd: string): Promise<{ code: number; out: string }> {
+  const r = await runCli(args, { cwd, timeoutMs: 600_000 });
+  return { code: r.code, out: `${r.stdout}${r.stderr}` };
 }
 
 function fleetYaml(lab: Lab): string {
@@ -98,47 +75,6 @@ workloads:
     pools: [spot]
     fallback: { to: spot, revertToSpot: false, minDwell: 30m }
 `;
-}
-
-class Watch {
-  readonly lines: LogLine[] = [];
-  readonly startedAt = Date.now();
-  private partial = '';
-  private stderr = '';
-  private readonly child: ChildProcess;
-  readonly exited: Promise<void>;
-  constructor(dir: string) {
-    this.child = spawn(process.execPath, [CLI, 'watch', dir, '--listen', '127.0.0.1:0', '--notice-interval', '1s', '--interval', '30s', '--price-interval', '5m'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
-    this.child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.child.stdout?.on('data', (d: Buffer) => {
-      const parts = (this.partial + d.toString()).split('\n');
-      this.partial = parts.pop() ?? '';
-      for (const p of parts) {
-        try {
-          this.lines.push(JSON.parse(p) as LogLine);
-        } catch {
-          // not a log line
-        }
-      }
-    });
-    this.exited = new Promise((r) => this.child.on('close', () => r()));
-  }
-  async waitFor(pred: (l: LogLine) => boolean, timeoutMs: number, what: string): Promise<LogLine> {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = this.lines.find(pred);
-      if (hit) return hit;
-      if (this.child.exitCode !== null) throw new Error(`watch exited while waiting for ${what}\n${this.stderr.slice(-2000)}`);
-      if (Date.now() > until) throw new Error(`no ${what} within ${timeoutMs} ms:\n${this.lines.slice(-20).map((l) => JSON.stringify(l)).join('\n')}`);
-      await sleep(20);
-    }
-  }
-  async stop(): Promise<void> {
-    this.child.kill('SIGTERM');
-    const t = setTimeout(() => this.child.kill('SIGKILL'), 60_000);
-    await this.exited;
-    clearTimeout(t);
-  }
 }
 
 interface Round {
@@ -188,10 +124,11 @@ async function status(listen: string): Promise<{ monitor?: { allReachedAt?: numb
 async function round(lab: Lab, dir: string, fakes: Map<string, CloudFake>, phase: Round['phase']): Promise<Round> {
   const from = await trainerNode(lab);
   const shells0 = NODES.reduce((s, n) => s + lab.loginShells(n), 0);
-  const w = new Watch(dir);
+  const w = startWatch<MoveLogLine>(dir);
+  const waitFor = async (pred: (l: MoveLogLine) => boolean, timeoutMs: number, what: string): Promise<MoveLogLine> => (await w.waitFor(pred, { timeoutMs, what }))[0]!;
   try {
     let allPolledAt: number | undefined;
-    const reconciled = await w.waitFor((l) => l.msg === 'reconciled', 120_000, 'the first reconcile');
+    const reconciled = await waitFor((l) => l.msg === 'reconciled', 120_000, 'the first reconcile');
     // A build without the monitor's allReachedAt (an older spotfleet, for comparison) reports none.
     const until = Date.now() + 10_000;
     while (allPolledAt === undefined && Date.now() < until) {
@@ -207,9 +144,9 @@ async function round(lab: Lab, dir: string, fakes: Map<string, CloudFake>, phase
     const t0 = Date.now();
     const shellsAtNotice = NODES.reduce((s, n) => s + lab.loginShells(n), 0);
     await fakes.get(from)?.control('triggerSpotInterruption', {});
-    const migrated = await w.waitFor((l) => l.msg === 'migration complete' && l.address === 'workload.train', 90_000, 'the migration');
+    const migrated = await waitFor((l) => l.msg === 'migration complete' && l.address === 'workload.train', 90_000, 'the migration');
     const shellsInMove = NODES.reduce((s, n) => s + lab.loginShells(n), 0) - shellsAtNotice;
-    const signal = await w.waitFor((l) => l.msg === 'checkpoint signal sent' && l.address === 'workload.train', 1000, 'the checkpoint signal');
+    const signal = await waitFor((l) => l.msg === 'checkpoint signal sent' && l.address === 'workload.train', 1000, 'the checkpoint signal');
     const started = [...w.lines].reverse().find((l) => l.msg === 'start ok' && l.address === 'workload.train');
     if (!started?.node || !started.instance) throw new Error('no start ok line with the new instance');
     const resumed = await resumedAt(lab, started.node, started.instance);
@@ -230,7 +167,7 @@ async function round(lab: Lab, dir: string, fakes: Map<string, CloudFake>, phase
       load: loadavg()[0] ?? NaN,
     };
   } finally {
-    await w.stop();
+    await w.stop(60_000);
     await fakes.get(from)?.control('clearSpotInterruption');
   }
 }

@@ -9,22 +9,12 @@
 // Usage: node dist/test/bench/watch-start.bench.js [--runs 3] [--workloads 6]
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { report } from './util.js';
+import { join } from 'node:path';
+import { CLI, ROOT } from '../e2e/helpers.js';
+import { benchArg, report } from './util.js';
 
-/** The repository root (this file runs from dist/test/bench). */
-function repoRoot(): string {
-  let d = import.meta.dirname;
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(d, 'package.json')) && existsSync(join(d, 'dist', 'src', 'cli', 'main.js'))) return d;
-    d = resolve(d, '..');
-  }
-  throw new Error('cannot find the repository root with dist/src/cli/main.js (run `npm run build`)');
-}
-const ROOT = repoRoot();
-const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
 function fleetYaml(n: number): string {
   const wl = Array.from({ length: n }, (_, i) => `  - name: train-${i}
@@ -64,13 +54,8 @@ function cli(args: string[], cwd: string): { code: number; out: string } {
   return { code: r.status ?? 1, out: `${r.stdout}${r.stderr}` };
 }
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : def;
-  return Number.isFinite(v) && v > 0 ? v : def;
-}
-const RUNS = Math.round(arg('runs', 3));
-const WORKLOADS = Math.round(arg('workloads', 6));
+const RUNS = Math.round(benchArg('runs', 3));
+const WORKLOADS = Math.round(benchArg('workloads', 6));
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 interface Status {

@@ -8,15 +8,14 @@ import { afterAll } from 'vitest';
 import { describeLab } from '../lab/gate.js';
 import { startLab, type Lab } from '../lab/lab.js';
 import { LabVms } from '../lab/cloud-vms.js';
-import { waitUntil, writeLabCheckpoint } from '../lab/fixtures.js';
 import { selfSignedCert, trustInProcess, type TestCert } from '../lab/tls.js';
 import { describeProviderConformance } from '../../src/providers/conformance.js';
 import { startFakeArm, type FakeArm } from '../fakes/arm.js';
 import { startFakeAzurePrices, type FakeAzurePrices } from '../fakes/azure-prices.js';
 import { createAzureProvider } from '../../providers/azure/index.js';
-import type { NodeAccess, NodeInfo } from '../../src/core/types.js';
 import type { Provider } from '../../src/providers/sdk.js';
 import { makeCtx } from '../markets/helpers.js';
+import { LAB_VM_FLEET, labVmFixture, labVmPools } from './lab-vm-conformance.js';
 
 describeLab('azure provider (fake Resource Manager, created VMs as lab nodes)', () => {
   let lab: Lab | undefined;
@@ -47,7 +46,6 @@ describeLab('azure provider (fake Resource Manager, created VMs as lab nodes)', 
       onDelete: (vm) => v.terminate(vm.name),
     }));
     const pr = (prices = await startFakeAzurePrices({ prices: { eastus: { Standard_NC24s_v3: { payg: 12.24, spot: 2.448 } } } }));
-    const node: NodeAccess = { via: 'ssh', user: 'root', identityFile: l.clientKeyPath, port: 22, runtime: 'docker', address: 'auto', readyTimeoutMs: 60_000, checkpointRoot: '/srv/spotfleet/checkpoints' };
     const provider: Provider = await createAzureProvider(
       {
         subscriptionId: a.subscriptionId,
@@ -62,33 +60,8 @@ describeLab('azure provider (fake Resource Manager, created VMs as lab nodes)', 
         pricesEndpoint: pr.url,
         vmSizes: { Standard_NC24s_v3: { gpuModel: 'V100', gpus: 4 } },
       },
-      makeCtx({ name: 'cloud', fleet: 'conf', env: { AZURE_TENANT_ID: a.tenantId, AZURE_CLIENT_ID: 'spotfleet-conf-app', AZURE_CLIENT_SECRET: 'conf-client-secret' }, pools: [{ name: 'spot-v100', capacity: 'spot', gpuModel: 'V100', node }, { name: 'od-v100', capacity: 'on-demand', gpuModel: 'V100', node }] }),
+      makeCtx({ name: 'cloud', fleet: LAB_VM_FLEET, env: { AZURE_TENANT_ID: a.tenantId, AZURE_CLIENT_ID: 'spotfleet-conf-app', AZURE_CLIENT_SECRET: 'conf-client-secret' }, pools: labVmPools(l) }),
     );
-    // Two created VMs with 4 GPUs each: one to run on, one to transfer to.
-    const created = async (key: string, capacity: 'spot' | 'on-demand'): Promise<NodeInfo> => {
-      const lease = await provider.capacity!.acquire({ pool: capacity === 'spot' ? 'spot-v100' : 'od-v100', capacity, gpuModel: 'V100', gpus: 4, idempotencyKey: key, labels: {} });
-      await waitUntil(`lease ${lease.id} ready`, async () => (await provider.capacity!.leases()).find((x) => x.id === lease.id && x.node), 60_000);
-      return (await provider.nodes!.list()).find((n) => n.id === lease.id)!;
-    };
-    let main: Promise<NodeInfo> | undefined;
-    let other: Promise<NodeInfo> | undefined;
-    return {
-      provider,
-      fleet: 'conf',
-      node: () => (main ??= created('conf-main', 'spot')),
-      otherNode: () => (other ??= created('conf-other', 'on-demand')),
-      trainer: { image: l.image, env: {}, readyLog: 'start at step 0', checkpointPath: '/checkpoints' },
-      stubborn: { image: l.image, env: {}, command: ['sh', '-c', 'trap "" TERM; echo ready; while true; do sleep 1; done'], readyLog: 'ready' },
-      lateHandler: { image: l.image, env: {}, command: ['sh', '-c', "sleep 1; trap 'echo got-usr1' USR1; echo ready; while true; do sleep 0.1; done"] },
-      exits: (code) => ({ image: l.image, command: ['sh', '-c', `exit ${code}`], env: {} }),
-      writeCheckpoint: async (n, workload) => {
-        writeLabCheckpoint(l, v.vm(n.id).name, workload);
-      },
-      acquire: { pool: 'spot-v100', capacity: 'spot', gpuModel: 'V100', gpus: 1 },
-      stopGraceMs: 10_000,
-      teardown: async () => {
-        for (const n of [await main, await other]) if (n) await provider.capacity!.release(n.id);
-      },
-    };
+    return labVmFixture(l, v, provider);
   });
 });

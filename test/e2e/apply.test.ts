@@ -1,21 +1,12 @@
 // plan/apply/destroy through the built CLI, as a user runs them, with real trainer processes.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cli, cliAsync, openProviders, runningByWorkload, sleep, tempFleet, writeFleet, activeLeases } from './helpers.js';
+import { cli, cliAsync, logsOf, openProviders, runningByWorkload, sleep, tempFleet, writeFleet, activeLeases } from './helpers.js';
 
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) cli(['destroy', '--auto-approve', d], { cwd: d });
 });
-
-async function logsOf(dir: string, provider: string, node: string, id: string): Promise<string> {
-  const { providers, close } = await openProviders(dir);
-  try {
-    return (await providers.get(provider)?.runtime?.logs?.(node, id)) ?? '';
-  } finally {
-    await close();
-  }
-}
 
 describe('plan / apply / destroy on the quickstart providers', () => {
   it('applies, converges, moves with a resumed checkpoint, removes, destroys', async () => {
@@ -94,7 +85,6 @@ describe('plan / apply / destroy on the quickstart providers', () => {
     expect(st).toMatchObject({ version: 2, fleet: 'e2e' });
     expect(st.serial).toBeGreaterThan(0);
     expect(typeof st.lineage).toBe('string');
-    const { statSync } = require('node:fs') as typeof import('node:fs');
     expect(statSync(path).mode & 0o777).toBe(0o600);
     const list = cli(['state', 'list', dir], { cwd: dir });
     expect(list.stdout.trim()).toBe('workload.a');
@@ -153,9 +143,10 @@ describe('plan / apply / destroy on the quickstart providers', () => {
     await first.done;
     // This workload never checkpoints: stop it directly rather than letting destroy wait for it.
     dirs.splice(dirs.indexOf(dir), 1);
-    const { providers, close } = await openProviders(dir);
-    for (const i of (await providers.get('lab')?.runtime?.list()) ?? []) if (i.state === 'running') await providers.get('lab')?.runtime?.stop(i.node, i.id, 100);
-    await close();
+    const opened = await openProviders(dir);
+    const lab = opened.providers.get('lab')?.runtime;
+    for (const i of (await lab?.list()) ?? []) if (i.state === 'running') await lab?.stop(i.node, i.id, 100);
+    await opened.close();
   });
 
   it('renders JSON and markdown, and warns about --target', () => {

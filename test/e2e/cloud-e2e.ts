@@ -14,7 +14,7 @@ import { describeLab } from '../lab/gate.js';
 import { startLab, type Lab } from '../lab/lab.js';
 import type { LabVms } from '../lab/cloud-vms.js';
 import { waitUntil } from '../lab/fixtures.js';
-import { runCli, type CliRun } from './crash-helpers.js';
+import { describeRun as show, runCli, type CliRun } from './crash-helpers.js';
 import { startWatch, type LogLine, type WatchProcess } from './watch-helpers.js';
 import { containerLogs, dockerPs, trainerLog } from './lab-cli-helpers.js';
 import { CLOUD_FLEET, cloudFleetYaml } from './cloud-fleet.js';
@@ -54,8 +54,6 @@ export interface CloudHarness {
   close(): Promise<void>;
 }
 
-const show = (r: CliRun): string => `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-
 /**
  * Registers the e2e tests for one cloud. `setup` starts the cloud's fake (with the lab booting its
  * machines) and returns the harness.
@@ -81,15 +79,8 @@ export function describeCloudE2e(name: string, setup: (lab: Lab) => Promise<Clou
       const problems: string[] = [];
       try {
         if (process.env.SPOTFLEET_CLOUD_E2E_WATCH_LOG && watch) writeFileSync(process.env.SPOTFLEET_CLOUD_E2E_WATCH_LOG, watch.stdout);
-        if (watch?.alive) {
-          watch.signal('SIGTERM');
-          const stopped = await Promise.race([watch.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 20_000))]);
-          if (!stopped) {
-            watch.signal('SIGKILL');
-            await watch.exited;
-            problems.push('watch did not stop within 20 s of SIGTERM');
-          }
-        }
+        const stuck = await watch?.stop();
+        if (stuck) problems.push(stuck);
         // Whatever a failed test left: destroy again, then nothing of the fleet may be paid for.
         if (dir && h && (await h.books()).some((b) => b.live)) {
           const r = await runCli(['destroy', '--auto-approve', dir], { cwd: dir, env: h.env, timeoutMs: 120_000 });

@@ -5,13 +5,18 @@
 // the state file records, and which checkpoints exist on the nodes' folders.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cliAsync, openProviders, type CliResult } from './helpers.js';
+import { cliAsync, logsOf, openProviders, type CliResult } from './helpers.js';
 
 export const CRASH_ENV = 'SPOTFLEET_TEST_CRASH_AT';
 
 export interface CliRun extends CliResult {
   /** The signal that ended the process, when one did (SIGKILL from the crash hook). */
   signal: NodeJS.Signals | null;
+}
+
+/** A run's exit (and signal) and output, for a failing assertion's message. */
+export function describeRun(r: CliRun): string {
+  return `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 }
 
 /**
@@ -60,13 +65,15 @@ export interface Instance {
   workload: string;
 }
 
-/** Running instances of the fleet in `dir`, as the runtimes report them (not the state file). */
-export async function runningInstances(dir: string): Promise<Instance[]> {
-  const opened = await openProviders(dir);
-  const { providers } = opened;
+/**
+ * Running instances of the fleet in `dir`, as the runtimes report them (not the state file); the
+ * providers are made from `dir`'s spec, or from `spec` (a copy of the last good one).
+ */
+export async function runningInstances(dir: string, spec: string = dir): Promise<Instance[]> {
+  const opened = await openProviders(dir, spec);
   try {
     const out: Instance[] = [];
-    for (const [name, p] of providers) {
+    for (const [name, p] of opened.providers) {
       for (const i of (await p.runtime?.list()) ?? []) if (i.state === 'running') out.push({ id: i.id, node: i.node, provider: name, workload: i.workload });
     }
     return out.sort((a, b) => a.workload.localeCompare(b.workload) || a.id.localeCompare(b.id));
@@ -76,13 +83,8 @@ export async function runningInstances(dir: string): Promise<Instance[]> {
 }
 
 /** The output of one instance, as its runtime keeps it. */
-export async function instanceLog(dir: string, inst: Instance): Promise<string> {
-  const opened = await openProviders(dir);
-  try {
-    return (await opened.providers.get(inst.provider)?.runtime?.logs?.(inst.node, inst.id)) ?? '';
-  } finally {
-    await opened.close();
-  }
+export function instanceLog(dir: string, inst: Instance): Promise<string> {
+  return logsOf(dir, inst.provider, inst.node, inst.id);
 }
 
 /** Waits until an instance's log matches `re` (the process may still be starting); returns the match. */

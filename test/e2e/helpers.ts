@@ -1,15 +1,15 @@
 // e2e helpers: run the built CLI as a user would (a child process, in a temp folder), write test
 // fleets that use the quickstart's trainer and trace, and look at what really runs through the
-// providers themselves.
+// providers themselves (opened as the CLI opens them, with openFleet).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { loadFleet } from '../../src/spec/load.js';
-import { createProvider, silentLogger } from '../../src/providers/registry.js';
-import type { Provider } from '../../src/providers/sdk.js';
+import { join } from 'node:path';
+import { openFleet, type FleetProviders } from '../../src/engine/session.js';
+import { repoRoot } from '../lab/fixtures.js';
 
-export const ROOT = resolve(import.meta.dirname, '../..');
+/** The repository root, also when this runs from dist/ (the benchmarks use these helpers). */
+export const ROOT = repoRoot();
 export const CLI = join(ROOT, 'dist/src/cli/main.js');
 export const TRAINER = join(ROOT, 'examples/quickstart/trainer.mjs');
 export const TRACE = join(ROOT, 'examples/quickstart/traces');
@@ -92,40 +92,49 @@ export function writeFleet(dir: string, workloads: TestWorkload[], o: { speed?: 
   writeFileSync(join(dir, 'fleet.yaml'), fleetYaml(workloads, o));
 }
 
-/** The fleet's providers, in this process, to see what really runs (processes, leases). */
-export async function openProviders(dir: string): Promise<{ providers: Map<string, Provider>; close(): Promise<void> }> {
-  const { fleet } = await loadFleet(dir);
-  const providers = new Map<string, Provider>();
-  for (const spec of fleet.providers) {
-    providers.set(spec.name, await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: join(dir, '.spotfleet'), log: silentLogger, pools: fleet.pools }));
+/**
+ * The providers of the fleet whose state is in `dir`, opened in this process the way the CLI opens
+ * them (openFleet, without the state store), to see what really runs (processes, leases). The spec
+ * is `dir`'s unless `spec` names another (a copy of the last good one). Close it when done.
+ */
+export function openProviders(dir: string, spec: string = dir): Promise<FleetProviders> {
+  return openFleet(spec, { stateDir: join(dir, '.spotfleet'), withoutStore: true });
+}
+
+/** An instance's output, as its provider's runtime keeps it ('' when it keeps none). */
+export async function logsOf(dir: string, provider: string, node: string, id: string): Promise<string> {
+  const opened = await openProviders(dir);
+  try {
+    return (await opened.providers.get(provider)?.runtime?.logs?.(node, id)) ?? '';
+  } finally {
+    await opened.close();
   }
-  return { providers, close: async () => void (await Promise.all([...providers.values()].map((p) => p.close?.()))) };
 }
 
 /** Running instances per workload, across every provider. */
 export async function runningByWorkload(dir: string): Promise<Map<string, { id: string; node: string; provider: string }[]>> {
-  const { providers, close } = await openProviders(dir);
+  const opened = await openProviders(dir);
   const out = new Map<string, { id: string; node: string; provider: string }[]>();
   try {
-    for (const [name, p] of providers) {
+    for (const [name, p] of opened.providers) {
       for (const i of (await p.runtime?.list()) ?? []) {
         if (i.state !== 'running') continue;
         out.set(i.workload, [...(out.get(i.workload) ?? []), { id: i.id, node: i.node, provider: name }]);
       }
     }
   } finally {
-    await close();
+    await opened.close();
   }
   return out;
 }
 
 export async function activeLeases(dir: string): Promise<{ id: string; node?: string }[]> {
-  const { providers, close } = await openProviders(dir);
+  const opened = await openProviders(dir);
   try {
-    const leases = (await providers.get('market')?.capacity?.leases()) ?? [];
+    const leases = (await opened.providers.get('market')?.capacity?.leases()) ?? [];
     return leases.filter((l) => l.state === 'active' || l.state === 'pending' || l.state === 'preempting').map((l) => ({ id: l.id, ...(l.node ? { node: l.node } : {}) }));
   } finally {
-    await close();
+    await opened.close();
   }
 }
 

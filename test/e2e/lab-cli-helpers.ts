@@ -1,13 +1,18 @@
-// Helpers for the lab e2e suite (lab-cli.test.ts): a fleet file for lab nodes with the `docker`
+// Helpers for the lab e2e suites (lab-cli, lab-warnings, lab-transfer-progress): a fleet file for lab nodes with the `docker`
 // provider (each engine reached over the node's verified SSH connection, host keys from the lab's
 // known_hosts, the metadata URL left at the cloud default so notices are read by curl ON the node),
-// and what a user would look at on a node: `docker ps` with spotfleet's labels, and container logs.
+// and what a user would look at on a node: `docker ps` with spotfleet's labels, and container logs;
+// a workload's checkpoint folder seeded with weights; and the teardown every lab suite runs in its
+// afterAll (watch stopped by PID, the fleet destroyed, the fakes and the lab stopped).
 // Nothing here imports vitest.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lab, LabCloud } from '../lab/lab.js';
-import { labTransfer } from '../lab/fixtures.js';
+import { labTransfer, type CloudFake } from '../lab/fixtures.js';
+import { describeRun, runCli } from './crash-helpers.js';
+import type { WatchProcess } from './watch-process.js';
 
 /** One lab node in the fleet: spot nodes carry a cloud (their notices), on-demand ones do not. */
 export interface LabFleetNode {
@@ -105,6 +110,51 @@ defaults:
 workloads:
 ${wl}
 `;
+}
+
+/** Writes the fleet YAML into the lab's folder (`fleet/fleet.yaml`, gone with the lab) and returns that folder. */
+export function writeLabFleet(lab: Lab, yaml: string): string {
+  const dir = join(lab.dir, 'fleet');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'fleet.yaml'), yaml);
+  return dir;
+}
+
+/**
+ * A workload's checkpoint folder on a node, as a trainer with frozen weights leaves it: `bytes` of
+ * random weights and a first verified checkpoint (step 0, its COMPLETE marker).
+ */
+export function seedWeights(lab: Lab, node: string, workload: string, bytes: number): void {
+  const ck = join(lab.node(node).srvDir, 'checkpoints', workload);
+  mkdirSync(ck, { recursive: true });
+  writeFileSync(join(ck, 'weights.bin'), randomBytes(bytes));
+  writeFileSync(join(ck, 'step'), '0\n');
+  writeFileSync(join(ck, 'COMPLETE'), '');
+}
+
+/**
+ * What a lab suite's afterAll does, even after a failure: stops watch by its PID (SIGTERM, then
+ * SIGKILL after 20 s; its log saved to $SPOTFLEET_LAB_E2E_WATCH_LOG when set), destroys the fleet in
+ * `dir`, runs `afterDestroy` (more checks) when that worked, then stops the fakes and closes the
+ * lab. Returns the problems it found; the folder is the caller's to remove once there are none.
+ */
+export async function tearDownLabFleet(o: { lab: Lab | undefined; dir: string; watch?: WatchProcess | undefined; fakes?: Iterable<CloudFake>; afterDestroy?: (lab: Lab) => Promise<string[]> }): Promise<string[]> {
+  const problems: string[] = [];
+  try {
+    const log = process.env.SPOTFLEET_LAB_E2E_WATCH_LOG;
+    if (log && o.watch) writeFileSync(log, o.watch.stdout);
+    const stuck = await o.watch?.stop();
+    if (stuck) problems.push(stuck);
+    if (o.dir && o.lab) {
+      const r = await runCli(['destroy', '--auto-approve', o.dir], { cwd: o.dir, timeoutMs: 90_000 });
+      if (r.code !== 0) problems.push(`destroy: ${describeRun(r)}`);
+      else if (o.afterDestroy) problems.push(...(await o.afterDestroy(o.lab)));
+    }
+  } finally {
+    await Promise.allSettled([...(o.fakes ?? [])].map((f) => f.stop()));
+    await o.lab?.close();
+  }
+  return problems;
 }
 
 /** Writes the fleet into a new temp folder and returns the folder. */

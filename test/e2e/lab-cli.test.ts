@@ -9,15 +9,15 @@
 //      container on od whose log shows it resumed from the saved step; once for each cloud.
 //   3. the Azure Preempt is acknowledged to the platform with StartRequests (acknowledgeNotices).
 // watch is stopped by PID, the fleet destroyed and the lab closed in afterAll, even on failure.
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeLab } from '../lab/gate.js';
 import { startLab, type Lab } from '../lab/lab.js';
 import { startCloudFake, waitUntil, type CloudFake } from '../lab/fixtures.js';
-import { runCli, type CliRun } from './crash-helpers.js';
+import { describeRun as show, runCli } from './crash-helpers.js';
 import { startWatch, type LogLine, type WatchProcess } from './watch-helpers.js';
-import { containerLogs, dockerPs, FLEET_NAME, poolOf, tempLabFleet, trainerLog, type LabFleetNode, type LabFleetWorkload } from './lab-cli-helpers.js';
+import { containerLogs, dockerPs, FLEET_NAME, poolOf, tearDownLabFleet, tempLabFleet, trainerLog, type LabFleetNode, type LabFleetWorkload } from './lab-cli-helpers.js';
 
 const NODES: LabFleetNode[] = [
   { name: 'a', capacity: 'spot', cloud: 'aws', pricePerHour: 1, gpus: 1 },
@@ -31,8 +31,6 @@ const WORKLOADS: LabFleetWorkload[] = [
   { name: 'train-azure', spotPool: poolOf('c') },
 ];
 const HOME: Record<string, string> = { 'train-aws': 'a', 'train-gcp': 'b', 'train-azure': 'c' };
-
-const show = (r: CliRun): string => `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 describeLab('spotfleet CLI in the lab: apply, then watch moves workloads on AWS/GCP/Azure notices', () => {
   let lab: Lab | undefined;
@@ -56,30 +54,20 @@ describeLab('spotfleet CLI in the lab: apply, then watch moves workloads on AWS/
   });
 
   afterAll(async () => {
-    const problems: string[] = [];
-    try {
-      if (process.env.SPOTFLEET_LAB_E2E_WATCH_LOG && watch) writeFileSync(process.env.SPOTFLEET_LAB_E2E_WATCH_LOG, watch.stdout);
-      if (watch?.alive) {
-        watch.signal('SIGTERM');
-        const stopped = await Promise.race([watch.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 20_000))]);
-        if (!stopped) {
-          watch.signal('SIGKILL');
-          await watch.exited;
-          problems.push('watch did not stop within 20 s of SIGTERM');
+    const problems = await tearDownLabFleet({
+      lab,
+      dir,
+      watch,
+      fakes: fakes.values(),
+      afterDestroy: async (l) => {
+        const left: string[] = [];
+        for (const n of NODES) {
+          const ps = await dockerPs(l, n.name).catch((e: unknown) => [{ name: String(e) }]);
+          if (ps.length > 0) left.push(`containers still running on ${n.name} after destroy: ${JSON.stringify(ps)}`);
         }
-      }
-      if (dir && lab) {
-        const r = await runCli(['destroy', '--auto-approve', dir], { cwd: dir, timeoutMs: 90_000 });
-        if (r.code !== 0) problems.push(`destroy: ${show(r)}`);
-        else for (const n of NODES) {
-          const left = await dockerPs(lab, n.name).catch((e: unknown) => [{ name: String(e) }]);
-          if (left.length > 0) problems.push(`containers still running on ${n.name} after destroy: ${JSON.stringify(left)}`);
-        }
-      }
-    } finally {
-      await Promise.allSettled([...fakes.values()].map((f) => f.stop()));
-      await lab?.close();
-    }
+        return left;
+      },
+    });
     expect(problems, problems.join('\n')).toEqual([]);
     // Reached only when cleanup found nothing wrong; otherwise the folder stays for a look at its state.
     if (dir) rmSync(dir, { recursive: true, force: true });

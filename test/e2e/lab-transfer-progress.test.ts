@@ -4,22 +4,19 @@
 // a → od by rsync over SSH; with progress lines every second, its output shows
 // `workload.train: Transferring... N MB of 25.2 MB (P%), R MB/s [Ns elapsed]` before the transfer
 // completes. The fleet is destroyed and the lab closed in afterAll, even on failure.
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeLab } from '../lab/gate.js';
 import { startLab, type Lab } from '../lab/lab.js';
 import { waitUntil } from '../lab/fixtures.js';
-import { runCli, type CliRun } from './crash-helpers.js';
-import { containerLogs, dockerPs, labFleetYaml, poolOf, type LabFleetNode } from './lab-cli-helpers.js';
+import { describeRun as show, runCli } from './crash-helpers.js';
+import { containerLogs, dockerPs, labFleetYaml, poolOf, seedWeights, tearDownLabFleet, writeLabFleet, type LabFleetNode } from './lab-cli-helpers.js';
 
 const NODES: LabFleetNode[] = [
   { name: 'a', capacity: 'spot', pricePerHour: 1, gpus: 1 },
   { name: 'od', capacity: 'on-demand', pricePerHour: 9, gpus: 1 },
 ];
 const WEIGHTS = 24 << 20;
-const show = (r: CliRun): string => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 describeLab('transfer progress in the SSH lab: drill prints bytes moved while rsync runs', () => {
   let lab: Lab | undefined;
@@ -29,27 +26,13 @@ describeLab('transfer progress in the SSH lab: drill prints bytes moved while rs
     lab = await startLab({ nodes: [{ name: 'a', gpus: 1, gpuModel: 'H100 80GB HBM3' }, { name: 'od', gpus: 1, gpuModel: 'H100 80GB HBM3' }] });
     const yaml = labFleetYaml(lab, NODES, [{ name: 'train', spotPool: poolOf('a') }]).replace(/(transfer: \{[^}]*?) \}/, '$1, bwlimitKBps: 4096 }');
     expect(yaml).toContain('bwlimitKBps: 4096');
-    dir = join(lab.dir, 'fleet');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'fleet.yaml'), yaml);
+    dir = writeLabFleet(lab, yaml);
     // Frozen weights and a first verified checkpoint already in the workload's folder on a.
-    const ck = join(lab.node('a').srvDir, 'checkpoints', 'train');
-    mkdirSync(ck, { recursive: true });
-    writeFileSync(join(ck, 'weights.bin'), randomBytes(WEIGHTS));
-    writeFileSync(join(ck, 'step'), '0\n');
-    writeFileSync(join(ck, 'COMPLETE'), '');
+    seedWeights(lab, 'a', 'train', WEIGHTS);
   }, 180_000);
 
   afterAll(async () => {
-    const problems: string[] = [];
-    try {
-      if (dir && lab) {
-        const r = await runCli(['destroy', '--auto-approve', dir], { cwd: dir, timeoutMs: 90_000 });
-        if (r.code !== 0) problems.push(`destroy: ${show(r)}`);
-      }
-    } finally {
-      await lab?.close();
-    }
+    const problems = await tearDownLabFleet({ lab, dir });
     expect(problems, problems.join('\n')).toEqual([]);
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 150_000);

@@ -9,16 +9,14 @@
 //   3. A spot interruption on b with no warning before it: the move to od copies everything, and
 //      takes longer than the prepared move; watch logs the running transfer's bytes.
 // watch is stopped by PID, the fleet destroyed and the lab closed in afterAll, even on failure.
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeLab } from '../lab/gate.js';
 import { startLab, type Lab } from '../lab/lab.js';
 import { nodePids, startCloudFake, waitUntil, type CloudFake } from '../lab/fixtures.js';
-import { runCli, type CliRun } from './crash-helpers.js';
+import { describeRun as show, runCli } from './crash-helpers.js';
 import { startWatch, type LogLine, type WatchProcess } from './watch-helpers.js';
-import { containerLogs, dockerPs, labFleetYaml, poolOf, trainerLog, type LabFleetNode } from './lab-cli-helpers.js';
+import { containerLogs, dockerPs, labFleetYaml, poolOf, seedWeights, tearDownLabFleet, trainerLog, writeLabFleet, type LabFleetNode } from './lab-cli-helpers.js';
 
 const NODES: LabFleetNode[] = [
   { name: 'a', capacity: 'spot', cloud: 'aws', pricePerHour: 1, gpus: 1 },
@@ -26,7 +24,6 @@ const NODES: LabFleetNode[] = [
   { name: 'od', capacity: 'on-demand', pricePerHour: 9, gpus: 2 },
 ];
 const WEIGHTS = 24 << 20;
-const show = (r: CliRun): string => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 describeLab('early warnings in the SSH lab: prepare on a rebalance recommendation, then only the delta moves', () => {
   let lab: Lab | undefined;
@@ -45,39 +42,14 @@ describeLab('early warnings in the SSH lab: prepare on a rebalance recommendatio
       .replace(/(transfer: \{[^}]*?) \}/, '$1, bwlimitKBps: 8192, precopyBwlimitKBps: 4096 }');
     expect(yaml).toContain('onWarning: prepare');
     expect(yaml).toContain('precopyBwlimitKBps: 4096');
-    dir = join(l.dir, 'fleet');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'fleet.yaml'), yaml);
+    dir = writeLabFleet(l, yaml);
     // The model's frozen weights and a first verified checkpoint (step 0, its COMPLETE marker),
     // already in the workload's checkpoint folder on a.
-    const ck = join(l.node('a').srvDir, 'checkpoints', 'train');
-    mkdirSync(ck, { recursive: true });
-    writeFileSync(join(ck, 'weights.bin'), randomBytes(WEIGHTS));
-    writeFileSync(join(ck, 'step'), '0\n');
-    writeFileSync(join(ck, 'COMPLETE'), '');
+    seedWeights(l, 'a', 'train', WEIGHTS);
   }, 180_000);
 
   afterAll(async () => {
-    const problems: string[] = [];
-    try {
-      if (process.env.SPOTFLEET_LAB_E2E_WATCH_LOG && watch) writeFileSync(process.env.SPOTFLEET_LAB_E2E_WATCH_LOG, watch.stdout);
-      if (watch?.alive) {
-        watch.signal('SIGTERM');
-        const stopped = await Promise.race([watch.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 20_000))]);
-        if (!stopped) {
-          watch.signal('SIGKILL');
-          await watch.exited;
-          problems.push('watch did not stop within 20 s of SIGTERM');
-        }
-      }
-      if (dir && lab) {
-        const r = await runCli(['destroy', '--auto-approve', dir], { cwd: dir, timeoutMs: 90_000 });
-        if (r.code !== 0) problems.push(`destroy: ${show(r)}`);
-      }
-    } finally {
-      await Promise.allSettled([...fakes.values()].map((f) => f.stop()));
-      await lab?.close();
-    }
+    const problems = await tearDownLabFleet({ lab, dir, watch, fakes: fakes.values() });
     expect(problems, problems.join('\n')).toEqual([]);
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 150_000);

@@ -20,14 +20,13 @@ import { describeLab } from '../lab/gate.js';
 import { startLab, type Lab } from '../lab/lab.js';
 import { LabVms } from '../lab/cloud-vms.js';
 import { waitUntil } from '../lab/fixtures.js';
-import { runCli, type CliRun } from './crash-helpers.js';
+import { describeRun as show, runCli } from './crash-helpers.js';
 import { startWatch, type LogLine, type WatchProcess } from './watch-helpers.js';
 import { containerLogs, dockerPs, trainerLog } from './lab-cli-helpers.js';
 
 const TOKEN = 'molt-hosts-e2e-token';
 const FLEET = 'molt-hosts';
 const ENV = { MOLT_TOKEN: TOKEN };
-const show = (r: CliRun): string => `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 function fleetYaml(lab: Lab, url: string, o: { node?: boolean; runLocally?: boolean; readyTimeout?: string } = {}): string {
   const node = o.node === false ? '' : `\n    node: { via: ssh, user: root, identityFile: ${JSON.stringify(lab.clientKeyPath)}, runtime: docker, readyTimeout: ${o.readyTimeout ?? '90s'}, checkpointRoot: /srv/spotfleet/checkpoints }`;
@@ -95,15 +94,8 @@ describeLab('spotfleet CLI on molt: leases with a host address are SSH + Docker 
   afterAll(async () => {
     const problems: string[] = [];
     try {
-      if (watch?.alive) {
-        watch.signal('SIGTERM');
-        const stopped = await Promise.race([watch.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 20_000))]);
-        if (!stopped) {
-          watch.signal('SIGKILL');
-          await watch.exited;
-          problems.push('watch did not stop within 20 s of SIGTERM');
-        }
-      }
+      const stuck = await watch?.stop();
+      if (stuck) problems.push(stuck);
       if (dir && molt && live().length > 0) {
         const r = await runCli(['destroy', '--auto-approve', dir], { cwd: dir, env: ENV, timeoutMs: 120_000 });
         if (r.code !== 0) problems.push(`destroy in cleanup: ${show(r)}`);

@@ -1,26 +1,14 @@
-// e2e helpers for `spotfleet watch`: start the built CLI's watch on a temp fleet and follow its JSON
-// log lines (wait for one, read fields), read the controller's watch.json, fetch and parse
-// /metrics, and stop every watch a test started by its PID, even when the test failed.
-// Nothing here imports vitest, so benchmarks can reuse it.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// e2e helpers for `spotfleet watch`: temp fleets for it, the watch process itself (watch-process.ts,
+// re-exported here), destroying what the tests left, posting evictions, and fetching and parsing
+// /metrics. Nothing here imports vitest.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import parsePrometheusTextFormat, { type PromFamily } from 'parse-prometheus-text-format';
-import { loadFleet } from '../../src/spec/load.js';
-import { createProvider, silentLogger } from '../../src/providers/registry.js';
-import { CLI, fleetYaml, type TestWorkload } from './helpers.js';
-import { runCli, runningInstances, type CliRun, type Instance } from './crash-helpers.js';
+import { fleetYaml, type TestWorkload } from './helpers.js';
+import { runCli, runningInstances } from './crash-helpers.js';
 
-/** One JSON log line of watch (pino): level, time, msg, and the event's fields. */
-export interface LogLine {
-  level: string;
-  time: string;
-  msg: string;
-  action?: string;
-  address?: string;
-  [field: string]: unknown;
-}
+export * from './watch-process.js';
 
 export interface WatchFleetOptions {
   speed?: number;
@@ -40,184 +28,6 @@ export function tempWatchFleet(workloads: TestWorkload[], o: WatchFleetOptions =
   const dir = mkdtempSync(join(tmpdir(), 'sf-watch-'));
   writeFileSync(join(dir, 'fleet.yaml'), watchFleetYaml(workloads, o));
   return dir;
-}
-
-export interface WatchInfo {
-  pid: number;
-  listen: string;
-  startedAt: string;
-}
-
-export interface StartWatchOptions {
-  /** Default 30s (so reconciles come from triggers, not the timer). */
-  interval?: string;
-  /** Default 1s. */
-  noticeInterval?: string;
-  /** Default 5m: market moves should not trigger reconciles the test did not ask for. */
-  priceInterval?: string;
-  env?: Record<string, string>;
-  extraArgs?: string[];
-}
-
-/** A running `spotfleet watch` child process and its log. */
-export class WatchProcess {
-  readonly child: ChildProcess;
-  /** Parsed JSON log lines, in order. */
-  readonly lines: LogLine[] = [];
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<CliRun>;
-  private partial = '';
-  private readonly waiters = new Set<() => void>();
-
-  constructor(
-    readonly dir: string,
-    o: StartWatchOptions = {},
-  ) {
-    const args = [
-      CLI,
-      'watch',
-      dir,
-      '--listen',
-      '127.0.0.1:0',
-      '--notice-interval',
-      o.noticeInterval ?? '1s',
-      '--interval',
-      o.interval ?? '30s',
-      '--price-interval',
-      o.priceInterval ?? '5m',
-      ...(o.extraArgs ?? []),
-    ];
-    this.child = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, NO_COLOR: '1', ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stdout?.on('data', (d: Buffer) => this.onData(d.toString()));
-    this.child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = new Promise<CliRun>((res) =>
-      this.child.on('close', (code, sig) => {
-        this.wake();
-        res({ code: code ?? (sig ? 128 : 1), stdout: this.stdout, stderr: this.stderr, signal: sig });
-      }),
-    );
-    running.add(this);
-    void this.exited.then(() => running.delete(this));
-  }
-
-  get pid(): number {
-    return this.child.pid ?? -1;
-  }
-
-  get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  private onData(s: string): void {
-    this.stdout += s;
-    const text = this.partial + s;
-    const parts = text.split('\n');
-    this.partial = parts.pop() ?? '';
-    for (const p of parts) {
-      if (!p.startsWith('{')) continue;
-      try {
-        this.lines.push(JSON.parse(p) as LogLine);
-      } catch {
-        // Not a log line.
-      }
-    }
-    this.wake();
-  }
-
-  private wake(): void {
-    for (const w of [...this.waiters]) w();
-  }
-
-  /** Lines matching `pred`, from index `from` on. */
-  find(pred: (l: LogLine) => boolean, from = 0): LogLine[] {
-    return this.lines.slice(from).filter(pred);
-  }
-
-  /**
-   * Waits until `count` lines from index `from` on match `pred` and returns them; rejects with the
-   * log tail when the process exits first or `timeoutMs` passes.
-   */
-  async waitFor(pred: (l: LogLine) => boolean, o: { from?: number; count?: number; timeoutMs?: number; what?: string } = {}): Promise<LogLine[]> {
-    const count = o.count ?? 1;
-    const timeoutMs = o.timeoutMs ?? 30_000;
-    return new Promise<LogLine[]>((resolve, reject) => {
-      const check = (): boolean => {
-        const hits = this.find(pred, o.from ?? 0);
-        if (hits.length >= count) {
-          done();
-          resolve(hits.slice(0, count));
-          return true;
-        }
-        if (!this.alive) {
-          done();
-          reject(new Error(`watch exited before ${o.what ?? 'the expected log line'} (${hits.length}/${count})\n${this.tail()}`));
-          return true;
-        }
-        return false;
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`no ${o.what ?? 'expected log line'} within ${timeoutMs} ms (${this.find(pred, o.from ?? 0).length}/${count})\n${this.tail()}`));
-      }, timeoutMs);
-      const done = (): void => {
-        clearTimeout(timer);
-        this.waiters.delete(waiter);
-      };
-      const waiter = (): void => void check();
-      this.waiters.add(waiter);
-      check();
-    });
-  }
-
-  /** The last log lines and stderr, for failure messages. */
-  tail(n = 40): string {
-    return `--- watch stdout (last ${n} lines)\n${this.stdout.split('\n').slice(-n).join('\n')}\n--- watch stderr\n${this.stderr}`;
-  }
-
-  /** Waits for watch.json naming this process (the listen address is there). */
-  async info(timeoutMs = 30_000): Promise<WatchInfo> {
-    const path = join(this.dir, '.spotfleet', 'watch.json');
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      if (existsSync(path)) {
-        try {
-          const i = JSON.parse(readFileSync(path, 'utf8')) as WatchInfo;
-          if (i.pid === this.pid && i.listen) return i;
-        } catch {
-          // Being written.
-        }
-      }
-      if (!this.alive) throw new Error(`watch exited before writing watch.json\n${this.tail()}`);
-      if (Date.now() > until) throw new Error(`no watch.json for pid ${this.pid} within ${timeoutMs} ms\n${this.tail()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  /** Sends a signal to the process by its PID. */
-  signal(sig: NodeJS.Signals): void {
-    if (this.alive && this.pid > 0) {
-      try {
-        process.kill(this.pid, sig);
-      } catch {
-        // Already gone.
-      }
-    }
-  }
-}
-
-const running = new Set<WatchProcess>();
-
-/** Starts `spotfleet watch DIR --listen 127.0.0.1:0 --notice-interval 1s --interval 30s`. */
-export function startWatch(dir: string, o: StartWatchOptions = {}): WatchProcess {
-  return new WatchProcess(dir, o);
-}
-
-/** Kills every watch the tests started and that still runs (SIGKILL by PID), and waits for them. */
-export async function killAllWatches(): Promise<void> {
-  const all = [...running];
-  for (const w of all) w.signal('SIGKILL');
-  await Promise.all(all.map((w) => w.exited));
 }
 
 /**
@@ -308,24 +118,6 @@ export function histogramQuantile(h: { count: number; buckets: { le: number; cou
   const rank = q * h.count;
   for (const b of h.buckets) if (b.count >= rank) return b.le;
   return NaN;
-}
-
-/**
- * Running instances of the fleet whose state is in `dir`, with the providers built from the spec at
- * `specPath` (a copy of the last good spec, while the one in `dir` is deliberately invalid).
- */
-export async function runningInstancesWith(dir: string, specPath: string): Promise<Instance[]> {
-  const { fleet } = await loadFleet(specPath);
-  const out: Instance[] = [];
-  for (const spec of fleet.providers) {
-    const p = await createProvider(spec, { fleet: fleet.name, specDir: fleet.dir, stateDir: join(dir, '.spotfleet'), log: silentLogger, pools: fleet.pools });
-    try {
-      for (const i of (await p.runtime?.list()) ?? []) if (i.state === 'running') out.push({ id: i.id, node: i.node, provider: spec.name, workload: i.workload });
-    } finally {
-      await p.close?.();
-    }
-  }
-  return out.sort((a, b) => a.workload.localeCompare(b.workload) || a.id.localeCompare(b.id));
 }
 
 /** Checkpoint and exit steps in a trainer's log (the quickstart trainer's lines). */

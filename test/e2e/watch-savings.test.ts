@@ -24,7 +24,7 @@ describe('savings after a watched fleet survived evictions', () => {
     dirs.push(dir);
     const watch = startWatch(dir);
     const placed = await watch.waitFor((l) => l.msg === 'start ok', { count: 2, timeoutMs: 60_000, what: 'both trainers started' });
-    const nodes = [...new Set(placed.map((l) => String(l.node ?? '')))].filter(Boolean);
+    const nodes = [...new Set(placed.map((l) => (typeof l.node === 'string' ? l.node : '')))].filter(Boolean);
     expect(nodes.length).toBeGreaterThanOrEqual(1);
     await sleep(1500);
     const from = watch.lines.length;

@@ -129,6 +129,11 @@ describe('early warnings in spotfleet watch (e2e)', () => {
     const [copied] = await w.waitFor(msg('pre-copy ok'), { from, timeoutMs: 30_000, what: 'the pre-copy' });
     expect(copied?.lowPriority).toBe(true);
     expect(Number(copied?.sentBytes)).toBeGreaterThan(WEIGHTS);
+    // The pre-copy's progress is logged as a move's is, marked a pre-copy.
+    const progress = w.find((l) => l.action === 'transfer' && l.migration === 'pre-copy', from);
+    expect(progress.length, JSON.stringify(w.lines.slice(from).map((l) => l.msg))).toBeGreaterThan(0);
+    expect(String(progress[0]?.msg)).toMatch(/^transferring [\d.]+ MB of [\d.]+ MB \(\d+%\)/);
+    expect(Number(progress[0]?.totalBytes)).toBeGreaterThan(WEIGHTS);
     // A lease acquired in another zone; the workload untouched: same instance, no checkpoint signal.
     const leases = await activeLeases(dir);
     expect(leases.length, JSON.stringify(leases)).toBe(2);

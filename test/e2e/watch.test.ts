@@ -27,7 +27,6 @@ import {
   httpGet,
   killAllWatches,
   metricSum,
-  runningInstancesWith,
   simEvict,
   startWatch,
   tempWatchFleet,
@@ -333,7 +332,7 @@ describe('spotfleet watch (e2e)', () => {
       await sleep(1500);
       expect(w.alive, w.tail()).toBe(true);
       expect(w.find((l) => ['stop', 'checkpoint', 'release'].includes(l.action ?? ''), from), 'nothing stopped').toEqual([]);
-      const still = await runningInstancesWith(dir, goodCopy);
+      const still = await runningInstances(dir, goodCopy);
       expect(still.map((i) => i.id), 'the same instance runs on').toEqual([before.get('train-a')?.id]);
     } catch (e) {
       writeFileSync(file, good); // so that afterAll can destroy the fleet

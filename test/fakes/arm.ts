@@ -9,10 +9,8 @@
 // network profile. A VM name is ARM's idempotency key: the same PUT again is the same VM. Capacity
 // faults answer as Azure does: SkuNotAvailable and quota (OperationNotAllowed) at once with 409,
 // ZonalAllocationFailed/AllocationFailed in the operation. A `boot` hook makes each VM a lab node.
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { createHash, randomUUID } from 'node:crypto';
+import { startJsonApi } from './json-api.js';
 
 export interface FakeArmOptions {
   /** TLS key and certificate (PEM) the server presents. */
@@ -325,66 +323,40 @@ export async function startFakeArm(opts: FakeArmOptions): Promise<FakeArm> {
     return { status: 200, json: { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: t } };
   }
 
-  function send(res: ServerResponse, status: number, json: unknown, headers: Record<string, string> = {}): void {
-    const text = json === undefined ? '' : JSON.stringify(json);
-    res.writeHead(status, { ...(text ? { 'content-type': 'application/json; charset=utf-8' } : {}), 'content-length': String(Buffer.byteLength(text)), 'x-ms-request-id': randomUUID(), ...headers });
-    res.end(text);
-  }
-
-  const server = createServer({ key: opts.tls.key, cert: opts.tls.cert }, (req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const url = new URL(req.url ?? '/', 'https://x');
-      const record: FakeArmRequest = { method: req.method ?? '', path: url.pathname, status: 0 };
-      requests.push(record);
-      const raw = Buffer.concat(chunks).toString('utf8');
+  const api = await startJsonApi<FakeArmRequest>({
+    ...(opts.host !== undefined ? { host: opts.host } : {}),
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
+    tls: opts.tls,
+    requests,
+    open: (method, url, raw) => {
       const tok = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(url.pathname);
-      if (tok && req.method === 'POST') {
-        const r = token(raw, tok[1] as string);
-        record.status = r.status;
-        return send(res, r.status, r.json);
-      }
-      try {
-        const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-        if (bearer === undefined) throw new ArmError(401, 'AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing.");
-        if (!tokens.has(bearer)) throw new ArmError(401, 'InvalidAuthenticationToken', 'The access token is invalid.');
-        let body: unknown;
-        if (raw !== '') {
-          try {
-            body = JSON.parse(raw);
-          } catch {
-            throw new ArmError(400, 'InvalidRequestContent', 'The request content was invalid and could not be deserialized.');
-          }
-          record.body = body;
-        }
-        const r = route(req.method ?? 'GET', url.pathname, url.searchParams, body);
-        record.status = r.status;
-        send(res, r.status, r.json, r.headers);
-      } catch (e) {
-        const err = e instanceof ArmError ? e : new ArmError(500, 'InternalServerError', e instanceof Error ? e.message : String(e));
-        record.status = err.status;
-        send(res, err.status, { error: { code: err.code, message: err.message } }, err.status === 401 ? { 'www-authenticate': `Bearer authorization_uri="${base}/${tenantId}", error="invalid_token"` } : {});
-      }
-    });
+      return tok && method === 'POST' ? token(raw, tok[1] as string) : undefined;
+    },
+    authenticate: (authorization) => {
+      const bearer = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
+      if (bearer === undefined) throw new ArmError(401, 'AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing.");
+      if (!tokens.has(bearer)) throw new ArmError(401, 'InvalidAuthenticationToken', 'The access token is invalid.');
+    },
+    badJson: () => new ArmError(400, 'InvalidRequestContent', 'The request content was invalid and could not be deserialized.'),
+    route: (method, url, body) => route(method, url.pathname, url.searchParams, body),
+    fail: (e) => {
+      const err = e instanceof ArmError ? e : new ArmError(500, 'InternalServerError', e instanceof Error ? e.message : String(e));
+      return { status: err.status, json: { error: { code: err.code, message: err.message } }, headers: err.status === 401 ? { 'www-authenticate': `Bearer authorization_uri="${base}/${tenantId}", error="invalid_token"` } : {} };
+    },
+    write: (res, a) => {
+      const text = a.json === undefined ? '' : JSON.stringify(a.json);
+      res.writeHead(a.status, { ...(text ? { 'content-type': 'application/json; charset=utf-8' } : {}), 'content-length': String(Buffer.byteLength(text)), 'x-ms-request-id': randomUUID(), ...a.headers });
+      res.end(text);
+    },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
-  base = `https://${addr.address}:${addr.port}`;
+  base = api.url;
   return {
     url: base,
     authorityHost: base,
     subscriptionId,
     resourceGroup,
     tenantId,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => api.close(),
     control: {
       requests,
       vms: () => [...vms.values()].map((v) => ({ ...v })),

@@ -8,10 +8,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   applyFault,
   faultApplies,
-  listen,
   rfc3339NoFraction,
   send,
-  startControl,
+  serveFake,
   type FakeHandle,
   type FakeServerOptions,
   type FaultSpec,
@@ -237,15 +236,5 @@ export async function startAwsImdsServer(opts: AwsImdsOptions = {}): Promise<Fak
     }
   }
 
-  const main = await listen(handle, { host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
-  const ctl = await startControl(control, opts);
-  return {
-    url: main.address,
-    control,
-    controlTarget: ctl.target,
-    async close() {
-      closing.abort();
-      await Promise.all([main.close(), ctl.close()]);
-    },
-  };
+  return serveFake(handle, control, opts, () => closing.abort());
 }

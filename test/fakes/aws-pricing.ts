@@ -4,9 +4,9 @@
 // ANY_OF filters on product attributes, pagination, and the price list as JSON strings in AWS's
 // offer-file shape (`product.attributes`, `terms.OnDemand.<sku>.<term>.priceDimensions`). Every
 // request must be SigV4-signed (an Authorization header; with `credentials`, for that key id).
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
+import { listen } from './http-util.js';
 
 export interface FakePricingOptions {
   host?: string;
@@ -115,7 +115,7 @@ export async function startFakePricing(opts: FakePricingOptions = {}): Promise<F
     return { status: 200, json: out };
   }
 
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -140,19 +140,11 @@ export async function startFakePricing(opts: FakePricingOptions = {}): Promise<F
       const r = getProducts(body as Record<string, unknown>);
       reply(r.status, r.json);
     });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
+  };
+  const srv = await listen(handler, { host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
   return {
-    url: `http://${addr.address}:${addr.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    url: srv.address,
+    close: () => srv.close(),
     control: {
       requests,
       fail: (status, code = 'ServiceUnavailableException') => {

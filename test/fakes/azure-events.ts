@@ -4,7 +4,7 @@
 // acknowledgements (recorded for tests), the compute identity items, a slow first call, and faults.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { applyFault, faultApplies, listen, readBody, send, startControl, type FakeHandle, type FakeServerOptions, type FaultSpec } from './http-util.js';
+import { applyFault, faultApplies, readBody, send, serveFake, type FakeHandle, type FakeServerOptions, type FaultSpec } from './http-util.js';
 
 export type AzureEventType = 'Freeze' | 'Reboot' | 'Redeploy' | 'Preempt' | 'Terminate';
 
@@ -221,15 +221,5 @@ export async function startAzureEventsServer(opts: AzureEventsOptions = {}): Pro
     return reply(404, { error: 'Not found' });
   }
 
-  const main = await listen(handle, { host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
-  const ctl = await startControl(control, opts);
-  return {
-    url: main.address,
-    control,
-    controlTarget: ctl.target,
-    async close() {
-      closing.abort();
-      await Promise.all([main.close(), ctl.close()]);
-    },
-  };
+  return serveFake(handle, control, opts, () => closing.abort());
 }

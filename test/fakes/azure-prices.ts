@@ -3,9 +3,9 @@
 // values case-insensitive), pages of `Items` with `NextPageLink`, and the item shape it publishes,
 // including what a naive reader trips on: a Windows meter and a Low Priority meter beside the Linux
 // pay-as-you-go and Spot ones, and DevTestConsumption items.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
+import { listen } from './http-util.js';
 
 export interface FakeAzurePricesOptions {
   host?: string;
@@ -111,7 +111,7 @@ export async function startFakeAzurePrices(opts: FakeAzurePricesOptions = {}): P
     return (i) => terms.every(([f, v]) => String(i[f] ?? '').toLowerCase() === v);
   }
 
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://x');
     const filter = url.searchParams.get('$filter') ?? '';
     const send = (status: number, json: unknown): void => {
@@ -133,20 +133,12 @@ export async function startFakeAzurePrices(opts: FakeAzurePricesOptions = {}): P
     const page = all.slice(skip, skip + pageSize);
     const next = skip + pageSize < all.length ? `${base}/api/retail/prices?${new URLSearchParams({ ...(url.searchParams.get('api-version') ? { 'api-version': url.searchParams.get('api-version') as string } : {}), $filter: filter, $skip: String(skip + pageSize) }).toString()}` : null;
     send(200, { BillingCurrency: 'USD', CustomerEntityId: 'Default', CustomerEntityType: 'Retail', Items: page, NextPageLink: next, Count: page.length });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
-  base = `http://${addr.address}:${addr.port}`;
+  };
+  const srv = await listen(handler, { host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
+  base = srv.address;
   return {
     url: base,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => srv.close(),
     control: { requests, fail: (s) => void (outage = s) },
   };
 }

@@ -11,9 +11,9 @@
 // it (a lab node): the instance stays `pending` until the hook answers with its addresses.
 // `control.noCapacity` makes launches of an offering fail as EC2 does when it has no capacity or
 // the account hit a quota.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { listen } from './http-util.js';
 
 const NS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
 const API_VERSION = '2016-11-15';
@@ -494,7 +494,7 @@ export async function startFakeEc2(opts: FakeEc2Options = {}): Promise<FakeEc2> 
     res.end(xml);
   }
 
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -533,7 +533,7 @@ export async function startFakeEc2(opts: FakeEc2Options = {}): Promise<FakeEc2> 
         else finish(500, errorXml('InternalError', e instanceof Error ? e.message : String(e)));
       }
     });
-  });
+  };
 
   const control: FakeEc2Control = {
     advance(ms) {
@@ -571,19 +571,11 @@ export async function startFakeEc2(opts: FakeEc2Options = {}): Promise<FakeEc2> 
     instances: () => [...instances.values()].map((i) => ({ ...settle(i, now()) })),
   };
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
+  const srv = await listen(handler, { host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
   return {
-    url: `http://${addr.address}:${addr.port}`,
+    url: srv.address,
     region,
     control,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => srv.close(),
   };
 }

@@ -4,7 +4,7 @@
 // with `last_etag` and `timeout_sec`, identity items, and a 503 (or any) fault mode.
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { applyFault, faultApplies, listen, send, startControl, type FakeHandle, type FakeServerOptions, type FaultSpec } from './http-util.js';
+import { applyFault, faultApplies, send, serveFake, type FakeHandle, type FakeServerOptions, type FaultSpec } from './http-util.js';
 
 export type GceMaintenanceEvent = 'NONE' | 'MIGRATE_ON_HOST_MAINTENANCE' | 'TERMINATE_ON_HOST_MAINTENANCE';
 
@@ -143,15 +143,5 @@ export async function startGceMetadataServer(opts: GceMetadataOptions = {}): Pro
     reply(200, entry.value, { ETag: etagOf(key, entry) });
   }
 
-  const main = await listen(handle, { host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
-  const ctl = await startControl(control, opts);
-  return {
-    url: main.address,
-    control,
-    controlTarget: ctl.target,
-    async close() {
-      closing.abort();
-      await Promise.all([main.close(), ctl.close()]);
-    },
-  };
+  return serveFake(handle, control, opts, () => closing.abort());
 }

@@ -8,7 +8,7 @@
 // error shape. A control API posts preemptions and counts requests.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { listen, startControl, type FakeHandle, type FakeServerOptions } from './http-util.js';
+import { serveFake, type FakeHandle, type FakeServerOptions } from './http-util.js';
 
 export interface FakeGceOperationsOptions extends FakeServerOptions {
   /** The bearer token requests must carry. Default `fake-gce-token`. */
@@ -181,15 +181,5 @@ export async function startFakeGceOperations(opts: FakeGceOperationsOptions = {}
     return reply(200, { kind: 'compute#operationAggregatedList', id, items, selfLink: `${API}/${id}`, ...next });
   };
 
-  const srv = await listen(handler, { host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
-  const ctl = await startControl(control, opts);
-  return {
-    url: srv.address,
-    control,
-    controlTarget: ctl.target,
-    async close() {
-      await srv.close();
-      await ctl.close();
-    },
-  };
+  return serveFake(handler, control, opts);
 }

@@ -9,9 +9,8 @@
 // interface, a known machine type, SPOT with an instanceTerminationAction. With a `boot` hook each
 // created instance is handed (with its startup-script) to the test harness, which makes it a lab
 // node; it stays STAGING until the hook answers with its address.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
+import { startJsonApi } from './json-api.js';
 
 export interface FakeGceOptions {
   host?: string;
@@ -328,65 +327,40 @@ export async function startFakeGce(opts: FakeGceOptions = {}): Promise<FakeGce> 
     throw new GceError(405, 'httpMethodNotAllowed', `${method} is not allowed on ${path}`);
   }
 
-  function sendJson(res: ServerResponse, status: number, json: unknown): void {
-    const text = JSON.stringify(json);
-    res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(text) });
-    res.end(text);
-  }
-
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      const record: FakeGceRequest = { method: req.method ?? '', path: url.pathname, status: 0 };
+  const api = await startJsonApi<FakeGceRequest>({
+    ...(opts.host !== undefined ? { host: opts.host } : {}),
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
+    requests,
+    record: (r, url) => {
       const rid = url.searchParams.get('requestId');
-      if (rid !== null) record.requestId = rid;
-      requests.push(record);
-      try {
-        const auth = req.headers.authorization ?? '';
-        const token = /^Bearer (.+)$/.exec(auth)?.[1];
-        if (token === undefined || !tokens.has(token)) {
-          throw new GceError(401, 'authError', 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.');
-        }
-        let body: unknown;
-        const raw = Buffer.concat(chunks).toString('utf8');
-        if (raw !== '') {
-          try {
-            body = JSON.parse(raw);
-          } catch {
-            throw new GceError(400, 'parseError', 'Invalid JSON payload received.');
-          }
-          record.body = body;
-        }
-        const r = route(req.method ?? 'GET', url.pathname, url.searchParams, body);
-        record.status = r.status;
-        sendJson(res, r.status, r.json);
-      } catch (e) {
-        const err = e instanceof GceError ? e : new GceError(500, 'backendError', e instanceof Error ? e.message : String(e));
-        record.status = err.status;
-        const status = err.status === 401 ? 'UNAUTHENTICATED' : err.status === 403 ? 'PERMISSION_DENIED' : err.status === 404 ? 'NOT_FOUND' : err.status === 409 ? 'ALREADY_EXISTS' : err.status >= 500 ? 'INTERNAL' : 'INVALID_ARGUMENT';
-        sendJson(res, err.status, { error: { code: err.status, message: err.message, errors: [{ message: err.message, domain: 'global', reason: err.reason }], status } });
+      return rid !== null ? { ...r, requestId: rid } : r;
+    },
+    authenticate: (authorization) => {
+      const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
+      if (token === undefined || !tokens.has(token)) {
+        throw new GceError(401, 'authError', 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.');
       }
-    });
+    },
+    badJson: () => new GceError(400, 'parseError', 'Invalid JSON payload received.'),
+    route: (method, url, body) => route(method, url.pathname, url.searchParams, body),
+    fail: (e) => {
+      const err = e instanceof GceError ? e : new GceError(500, 'backendError', e instanceof Error ? e.message : String(e));
+      const status = err.status === 401 ? 'UNAUTHENTICATED' : err.status === 403 ? 'PERMISSION_DENIED' : err.status === 404 ? 'NOT_FOUND' : err.status === 409 ? 'ALREADY_EXISTS' : err.status >= 500 ? 'INTERNAL' : 'INVALID_ARGUMENT';
+      return { status: err.status, json: { error: { code: err.status, message: err.message, errors: [{ message: err.message, domain: 'global', reason: err.reason }], status } } };
+    },
+    write: (res, a) => {
+      const text = JSON.stringify(a.json);
+      res.writeHead(a.status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    },
   });
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
-  base = `http://${addr.address}:${addr.port}`;
+  base = api.url;
   return {
     url: base,
-    host: addr.address,
-    port: addr.port,
+    host: new URL(base).hostname,
+    port: api.port,
     project,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => api.close(),
     control: {
       requests,
       instances: () => [...instances.values()].map((i) => ({ ...i })),

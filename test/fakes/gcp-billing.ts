@@ -4,9 +4,9 @@
 // resourceGroup and usageType OnDemand / Preemptible, serviceRegions, pricingInfo with tiered rates
 // in units + nanos). GPUs, cores and RAM are separate SKUs, as on GCE, and the list holds SKUs a
 // naive reader trips on (commitments, other regions, the 80GB A100 beside the 40GB one).
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
+import { listen } from './http-util.js';
 
 export const COMPUTE_SERVICE_ID = '6F81-5844-456A';
 
@@ -85,7 +85,7 @@ export async function startFakeBilling(opts: FakeBillingOptions = {}): Promise<F
     add(`${d.name} running in Belgium`, d.resourceGroup, 'OnDemand', ['europe-west1'], d.onDemand * 1.1, d.unit);
   }
 
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://x');
     const send = (status: number, json: unknown): void => {
       requests.push({ path: url.pathname, status });
@@ -103,19 +103,11 @@ export async function startFakeBilling(opts: FakeBillingOptions = {}): Promise<F
     const from = Number(url.searchParams.get('pageToken') || '0');
     const page = skus.slice(from, from + size);
     send(200, { skus: page, nextPageToken: from + size < skus.length ? String(from + size) : '' });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
+  };
+  const srv = await listen(handler, { host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
   return {
-    url: `http://${addr.address}:${addr.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    url: srv.address,
+    close: () => srv.close(),
     control: { requests, fail: (s) => void (outage = s) },
   };
 }

@@ -1,8 +1,11 @@
-// Shared plumbing for the in-repo metadata fakes (AWS IMDS, GCE metadata, Azure Scheduled Events):
-// listening on a host/port, reading bodies, injecting faults, and the control channel a test uses
-// to drive a fake — in process, or over HTTP on a unix socket / second loopback port so a fake that
-// runs as its own process inside a network namespace can be driven from outside.
+// Shared plumbing for the in-repo fakes: listening on a host/port (HTTP, or HTTPS with a test
+// certificate) or a unix socket and closing without waiting on hanging connections, for every fake;
+// and, for the metadata and queue fakes (AWS IMDS, GCE metadata, Azure Scheduled Events, SQS, GCE
+// operations), reading bodies, injecting faults, and the control channel a test uses to drive a
+// fake — in process, or over HTTP on a unix socket / second loopback port so a fake that runs as its
+// own process inside a network namespace can be driven from outside.
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { rmSync } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
 
@@ -109,18 +112,26 @@ export async function applyFault(fault: FaultSpec, req: IncomingMessage, res: Se
   return false;
 }
 
-/** Listens and tracks sockets so close() never waits on a hanging long-poll. */
+/** Where a fake listens: a host and port (over HTTPS with `tls`), or a unix socket. */
+export type ListenAt = { host: string; port: number; tls?: { key: string; cert: string } } | { socketPath: string };
+
+/**
+ * Listens and tracks sockets so close() never waits on a hanging long-poll. `address` is the base
+ * URL (`http://127.0.0.1:41234`, `https://…` with tls) or the socket path.
+ */
 export async function listen(
   handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
-  where: { host: string; port: number } | { socketPath: string },
-): Promise<{ server: Server; address: string; close(): Promise<void> }> {
+  where: ListenAt,
+): Promise<{ server: Server; address: string; port: number; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
-  const server = createServer((req, res) => {
+  const answer = (req: IncomingMessage, res: ServerResponse): void => {
     Promise.resolve(handler(req, res)).catch((e: unknown) => {
       if (!res.headersSent) send(req, res, 500, `fake error: ${e instanceof Error ? e.message : String(e)}\n`);
       else res.destroy();
     });
-  });
+  };
+  const tls = 'tls' in where ? where.tls : undefined;
+  const server: Server = tls ? createHttpsServer({ key: tls.key, cert: tls.cert }, answer) : createServer(answer);
   server.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -132,15 +143,18 @@ export async function listen(
     else server.listen(where.port, where.host, () => resolve());
   });
   let address: string;
+  let port = 0;
   if ('socketPath' in where) address = where.socketPath;
   else {
     const a = server.address() as AddressInfo;
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    address = `http://${host}:${a.port}`;
+    port = a.port;
+    address = `${tls ? 'https' : 'http'}://${host}:${a.port}`;
   }
   return {
     server,
     address,
+    port,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
@@ -197,6 +211,24 @@ export async function startControl(control: object, opts: FakeServerOptions): Pr
     return { target: { url: l.address }, close: () => l.close() };
   }
   return { target: undefined, close: async () => {} };
+}
+
+/**
+ * Serves a fake where `opts` says, and its control API; close() runs `beforeClose` (ending long
+ * polls and delays) and then closes both listeners.
+ */
+export async function serveFake<C extends object>(handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>, control: C, opts: FakeServerOptions, beforeClose?: () => void): Promise<FakeHandle<C>> {
+  const main = await listen(handler, { host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
+  const ctl = await startControl(control, opts);
+  return {
+    url: main.address,
+    control,
+    controlTarget: ctl.target,
+    async close() {
+      beforeClose?.();
+      await Promise.all([main.close(), ctl.close()]);
+    },
+  };
 }
 
 /**

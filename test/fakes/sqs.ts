@@ -8,7 +8,7 @@
 // recomputed. Plus builders for the EventBridge events EC2 sends, and a control API for tests.
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { listen, readBody, startControl, type FakeHandle, type FakeServerOptions } from './http-util.js';
+import { readBody, serveFake, type FakeHandle, type FakeServerOptions } from './http-util.js';
 
 export interface FakeSqsOptions extends FakeServerOptions {
   /** Account id in queue URLs. Default 123456789012. */
@@ -251,20 +251,12 @@ export async function startFakeSqs(opts: FakeSqsOptions = {}): Promise<FakeHandl
     }
   };
 
-  const srv = await listen(handler, { host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
-  base = srv.address;
-  const ctl = await startControl(control, opts);
-  return {
-    url: srv.address,
-    control,
-    controlTarget: ctl.target,
-    async close() {
-      closing.abort();
-      for (const q of queues.values()) wake(q);
-      await srv.close();
-      await ctl.close();
-    },
-  };
+  const fake = await serveFake(handler, control, opts, () => {
+    closing.abort();
+    for (const q of queues.values()) wake(q);
+  });
+  base = fake.url;
+  return fake;
 }
 
 // ---- EventBridge events, as EC2 and AWS Health put them on the queue ---------------------------

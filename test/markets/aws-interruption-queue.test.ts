@@ -12,20 +12,10 @@ import type { FakeHandle } from '../fakes/http-util.js';
 import { NoticeMonitor, type SeenNotice } from '../../src/watch/notice-monitor.js';
 import { createAwsProvider } from '../../providers/aws/index.js';
 import { noticesOfEvent } from '../../providers/aws/interruption-queue.js';
-import { makeCtx } from './helpers.js';
+import { makeCtx, sleep, until } from './helpers.js';
 
 const CREDS = { accessKeyId: 'AKIDSPOTFLEETTEST', secretAccessKey: 'fake-secret-key' };
 const ENV = { AWS_ACCESS_KEY_ID: CREDS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDS.secretAccessKey };
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-async function until<T>(what: string, fn: () => T | undefined, limitMs = 10_000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() - t0 > limitMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 let sqs: FakeHandle<FakeSqsControl>;
 beforeAll(async () => {

@@ -9,18 +9,8 @@ import type { FakeHandle } from '../fakes/http-util.js';
 import { provider as gcp } from '../../providers/gcp/index.js';
 import { noticeOfOperation } from '../../providers/gcp/preemption-operations.js';
 import { NoticeMonitor, type NoticeMonitorError, type SeenNotice } from '../../src/watch/notice-monitor.js';
-import { makeCtx } from './helpers.js';
+import { makeCtx, sleep, until } from './helpers.js';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-async function until<T>(what: string, fn: () => T | undefined, limitMs = 10_000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() - t0 > limitMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 let api: FakeHandle<FakeGceOperationsControl>;
 beforeAll(async () => {

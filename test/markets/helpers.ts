@@ -1,8 +1,10 @@
 // Shared helpers of the markets tests: a provider context with an injectable env and a recording
-// logger (to check that secrets never reach a log line), and a small molt HTTP helper.
+// logger (to check that secrets never reach a log line), a small molt HTTP helper, and waiting for
+// what a fake or a notice monitor in this process will have done.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProviderContext, ProviderPool } from '../../src/providers/sdk.js';
 import type { MoltLease, MoltOffer } from '../../providers/molt/reference-server.js';
 
@@ -50,4 +52,17 @@ export async function moltFetch(url: string, token: string | undefined, method: 
   const res = await fetch(`${url}${path}`, init);
   const text = await res.text();
   return { status: res.status, body: (text === '' ? {} : JSON.parse(text)) as MoltAnswer };
+}
+
+export { sleep };
+
+/** Polls `fn` every 20 ms until it returns something other than undefined or false; throws naming `what` after `limitMs`. */
+export async function until<T>(what: string, fn: () => T | undefined, limitMs = 10_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() - t0 > limitMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
 }

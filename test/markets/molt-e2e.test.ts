@@ -19,7 +19,7 @@ import { startMoltServer, type MoltServer } from '../../providers/molt/reference
 import { describeProviderConformance } from '../../src/providers/conformance.js';
 import { createMoltProvider } from '../../providers/molt/index.js';
 import { provider as localProvider } from '../../providers/local/index.js';
-import { CLI, cliAsync, openProviders, ROOT, runningByWorkload, sleep, type CliResult } from '../e2e/helpers.js';
+import { CLI, cliAsync, logsOf, ROOT, runningByWorkload, sleep, type CliResult } from '../e2e/helpers.js';
 import { exits, makeCtx, removeTempDirs, stubborn, tempDir, trainer, writeLocalfsCheckpoint } from '../quickstart/harness.js';
 
 const TOKEN = 'molt-e2e-secret-7c1d';
@@ -99,15 +99,6 @@ function processesIn(dir: string): number[] {
     }
   }
   return out.sort((a, b) => a - b);
-}
-
-async function logsOf(dir: string, provider: string, node: string, id: string): Promise<string> {
-  const opened = await openProviders(dir);
-  try {
-    return (await opened.providers.get(provider)?.runtime?.logs?.(node, id)) ?? '';
-  } finally {
-    await opened.close();
-  }
 }
 
 async function waitFor(what: string, fn: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {

@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { decideWorkload } from '../../src/policy/decide.js';
 import { renderExplanation } from '../../src/policy/explain.js';
 import { priceMove } from '../../src/policy/cost.js';
-import { estimateUptime, expectedDownHours, survival, zoneStatsFromObservations, zoneStatsKey, ZoneStatsTracker, type AvailabilityObservation, type ZoneStats } from '../../src/policy/uptime.js';
+import { advanceZoneStats, availabilityFraction, estimateUptime, expectedDownHours, marketStatsKey, survival, withMarketObservations, zoneStatsFromObservations, zoneStatsKey, ZoneStatsTracker, type AvailabilityObservation, type ZoneStats } from '../../src/policy/uptime.js';
+import { marketDownFraction } from '../../src/policy/deadline.js';
 import type { PlacementOption, WorkloadDecisionInput } from '../../src/policy/types.js';
 import { H, M, NOW, ctx, workload } from './builders.js';
 
@@ -187,5 +188,158 @@ describe('advanceZoneStats (the live record plan and watch keep)', () => {
     const before = advanceZoneStats(undefined, [series[0] as (typeof series)[number]]);
     advanceZoneStats(before, [series[1] as (typeof series)[number]]);
     expect(before['spot/a']?.upPeriodsMs).toEqual([]);
+  });
+});
+
+describe('the market as a whole (pool/*): measured, not multiplied out', () => {
+  // Two zones, each down 6 h a day: at the same hours (one region, one crunch) or at different ones.
+  const day = (together: boolean): AvailabilityObservation[] => {
+    const out: AvailabilityObservation[] = [];
+    for (let h = -96; h <= 0; h++) {
+      const hod = ((h % 24) + 24) % 24;
+      out.push({ at: NOW + h * H, pool: 'spot', zone: 'a', available: hod >= 6 });
+      out.push({ at: NOW + h * H, pool: 'spot', zone: 'b', available: together ? hod >= 6 : hod < 12 || hod >= 18 });
+    }
+    return out;
+  };
+
+  it('withMarketObservations adds one observation per pool and instant: available when any zone is', () => {
+    const m = withMarketObservations([
+      { at: 0, pool: 'spot', zone: 'a', available: false },
+      { at: 0, pool: 'spot', zone: 'b', available: true },
+      { at: 0, pool: 'other', zone: 'a', available: false },
+      { at: 5, pool: 'spot', zone: 'a', available: false },
+      { at: 5, pool: 'spot', zone: 'b', available: false },
+    ]).filter((o) => o.zone === '*');
+    expect(m).toEqual([
+      { at: 0, pool: 'spot', zone: '*', available: true },
+      { at: 0, pool: 'other', zone: '*', available: false },
+      { at: 5, pool: 'spot', zone: '*', available: false },
+    ]);
+  });
+
+  it('the record sees zones that fail together; the zones alone cannot tell', () => {
+    const together = zoneStatsFromObservations(day(true));
+    const apart = zoneStatsFromObservations(day(false));
+    // Each zone on its own looks the same either way: up three quarters of the time.
+    for (const s of [together, apart]) for (const z of ['spot/a', 'spot/b']) expect(availabilityFraction(s[z], NOW)).toBeCloseTo(0.75, 1);
+    const options = [opt('a', 0.9), opt('b', 0.9), OD];
+    // Down together: the market is down a quarter of the time; apart: never.
+    expect(marketDownFraction(options, together, NOW)).toBeGreaterThan(0.15);
+    expect(marketDownFraction(options, apart, NOW)).toBeLessThan(0.02);
+    // Without the record (an older state file), zones are taken as independent: 1/4 × 1/4.
+    const { [marketStatsKey('spot')]: _, ...noRecord } = together;
+    expect(marketDownFraction(options, noRecord, NOW)).toBeCloseTo((1 - availabilityFraction(noRecord['spot/a'], NOW)) * (1 - availabilityFraction(noRecord['spot/b'], NOW)), 9);
+    // A record with no history yet leans on that estimate, not on a blind 50%.
+    const young = { ...noRecord, [marketStatsKey('spot')]: { upPeriodsMs: [], observedMs: 0 } };
+    expect(marketDownFraction(options, young, NOW)).toBeLessThan(0.1);
+  });
+
+  it('plan/watch keep the record refresh by refresh (advanceZoneStats), as the whole series would', () => {
+    let live: Record<string, ZoneStats> | undefined;
+    const series = day(true);
+    for (let i = 0; i < series.length; i += 2) live = advanceZoneStats(live, series.slice(i, i + 2));
+    const whole = zoneStatsFromObservations(series);
+    expect(live?.['spot/*']?.upPeriodsMs).toEqual(whole['spot/*']?.upPeriodsMs);
+    expect(live?.['spot/*']?.downPeriodsMs).toEqual(whole['spot/*']?.downPeriodsMs);
+  });
+
+  // Not running, 30 h of work and 20 h of slack; zone a ($0.95) is up, cheaper b ($0.80) is down and
+  // expected back in about 1.4 h. Only the market record differs between the two decisions.
+  const zoneA: ZoneStats = { upPeriodsMs: [18 * H, 18 * H, 18 * H], downPeriodsMs: [6 * H, 6 * H, 6 * H], upTotalMs: 54 * H, downTotalMs: 18 * H, upSinceMs: NOW - 4 * H, observedMs: 76 * H };
+  const zoneB: ZoneStats = { upPeriodsMs: [18 * H, 18 * H, 18 * H], downPeriodsMs: [2 * H, 2 * H, 2 * H], upTotalMs: 54 * H, downTotalMs: 6 * H, downSinceMs: NOW - 0.25 * H, observedMs: 76 * H };
+  const waiting = (market?: ZoneStats): WorkloadDecisionInput => {
+    const zoneStats: Record<string, ZoneStats> = { 'spot/us-east-1a': zoneA, 'spot/us-east-1b': zoneB };
+    if (market) zoneStats['spot/*'] = market;
+    const i = onA(0, [opt('us-east-1a', 0.95), opt('us-east-1b', 0.8, { available: false }), OD], zoneStats);
+    delete i.current;
+    return i;
+  };
+
+  it('a market that is rarely down as a whole: slack is cheap, so it waits for the cheaper zone', () => {
+    const d = decideWorkload(waiting(), ctx());
+    expect(d.action).toBe('wait');
+    const n = deadlineNumbers(d);
+    // The slack is valued by the share the market needs of it, floored at the net plus one
+    // changeover (not at the bridging reserve: 20 h of slack in a good market is worth little).
+    expect(n.slackPressure).toBeCloseTo(Math.max((n.netAt as number) + (n.changeover as number), n.slackNeededHours as number) / (n.slack as number), 9);
+    expect(n.slackPressure).toBeLessThan((n.reserve as number) / (n.slack as number));
+    expect(n.takeExtraUsd).toBeGreaterThan(n.takeSavesSlackUsd as number);
+  });
+
+  it('the same zones in a market measured down a quarter of the time: slack is dear, so it takes the zone that is up', () => {
+    const market: ZoneStats = { upPeriodsMs: [18 * H, 18 * H, 18 * H], downPeriodsMs: [6 * H, 6 * H, 6 * H], upTotalMs: 54 * H, downTotalMs: 18 * H, upSinceMs: NOW - 4 * H, observedMs: 76 * H };
+    const d = decideWorkload(waiting(market), ctx());
+    expect(d.action).toBe('place');
+    expect(d.target?.zone).toBe('us-east-1a');
+    const n = deadlineNumbers(d);
+    expect(n.marketDownFraction).toBeGreaterThan(0.2);
+    expect(n.takeSavesSlackUsd).toBeGreaterThan(n.takeExtraUsd as number);
+  });
+});
+
+describe('take a zone in another region now, or wait for the checkpoint region’s zone', () => {
+  // Evicted from us-west-2b with 30 h of work and 6 h of slack; us-east-1a ($0.90) is up,
+  // us-west-2a ($0.90, the checkpoint's region) went down 30 min ago and is usually back within 2 h.
+  const upZone: ZoneStats = { upPeriodsMs: [6 * H, 6 * H, 6 * H], downPeriodsMs: [2 * H, 2 * H, 2 * H], upTotalMs: 18 * H, downTotalMs: 6 * H, upSinceMs: NOW - 2 * H, observedMs: 24 * H };
+  const downZone: ZoneStats = { upPeriodsMs: [6 * H, 6 * H, 6 * H], downPeriodsMs: [2 * H, 2 * H, 2 * H], upTotalMs: 18 * H, downTotalMs: 6 * H, downSinceMs: NOW - 0.5 * H, observedMs: 24 * H };
+  const evicted = (sizeGB: number): WorkloadDecisionInput => ({
+    ...onA(0.9, [opt('us-east-1a', 0.9), opt('us-west-2a', 0.9, { available: false }), opt('us-west-2b', 0.9, { available: false }), OD], { 'spot/us-east-1a': upZone, 'spot/us-west-2a': downZone }),
+    workload: { ...SPEC, deadline: new Date(NOW + 36 * H).toISOString(), checkpoint: { ...(SPEC.checkpoint as NonNullable<typeof SPEC.checkpoint>), sizeGB } },
+    current: { pool: 'spot', provider: 'p', capacity: 'spot', zone: 'us-west-2b', node: 'n1', pricePerGpuHour: 0.9, since: NOW - 3 * H, evicted: true },
+  });
+
+  it('a 100 GB checkpoint: egress there and back ($4) is counted in full, not spread over the stay: wait', () => {
+    const d = decideWorkload(evicted(100), ctx());
+    expect(d.action).toBe('wait');
+    const n = deadlineNumbers(d);
+    expect(n.takeEgressUsd).toBeCloseTo(4, 9); // 100 GB × $0.02 east, and 100 GB × $0.02 back west
+    expect(n.takeExtraUsd).toBeGreaterThan(n.takeSavesSlackUsd as number);
+  });
+
+  it('a 1 GB checkpoint: the slack the wait would spend is worth more: take us-east-1a now', () => {
+    const d = decideWorkload(evicted(1), ctx());
+    expect(d.action).toBe('move');
+    expect(d.target?.zone).toBe('us-east-1a');
+  });
+});
+
+describe('leave on-demand for a flickering zone: the changeover after it ends is paid back on on-demand', () => {
+  // On on-demand with 30 h of work and 3.5 h of slack (bridging: under the reserve). us-west-2c
+  // ($0.918) has just come back; its up-periods are mostly short, and it (the only zone with spot:
+  // us-east-1a is down and rarely up) is down about half the time. When it ends, no other zone has
+  // spot, so the job goes back to on-demand and pays that changeover at $3.06, not at $0.918.
+  const up = [3 * H, 0.4 * H, 0.3 * H, 0.5 * H, 0.4 * H, 0.3 * H, 2 * H, 0.4 * H];
+  const down = [0.5 * H, 0.6 * H, 0.4 * H, 0.5 * H, 0.7 * H, 0.5 * H, 0.6 * H];
+  const upTotal = up.reduce((a, b) => a + b, 0);
+  const downTotal = down.reduce((a, b) => a + b, 0) + 3 * H;
+  const flicker: ZoneStats = { upPeriodsMs: up, downPeriodsMs: down, upTotalMs: upTotal, downTotalMs: downTotal, upSinceMs: NOW, observedMs: 24 * H };
+  const rare: ZoneStats = { upPeriodsMs: [0.2 * H], downPeriodsMs: [20 * H], upTotalMs: 0.2 * H, downTotalMs: 20 * H, downSinceMs: NOW - 3 * H, observedMs: 24 * H };
+  const input = (): WorkloadDecisionInput => ({
+    ...onA(3.06, [opt('us-west-2c', 0.918), opt('us-east-1a', 1.6, { available: false }), OD], { 'spot/us-west-2c': flicker, 'spot/us-east-1a': rare, [marketStatsKey('spot')]: flicker }),
+    workload: { ...SPEC, deadline: new Date(NOW + 33.5 * H).toISOString() },
+    current: { pool: 'od', provider: 'p', capacity: 'on-demand', node: 'n1', pricePerGpuHour: 3.06, since: NOW - H },
+  });
+
+  it('stays on on-demand: the round trip costs more than the expected stay saves', () => {
+    const d = decideWorkload(input(), ctx());
+    const n = deadlineNumbers(d);
+    expect(d.action).toBe('stay'); // the code before this change moved
+    expect(n.noOtherSpotAfterEndProb).toBeGreaterThan(0.95); // the market is down (nearly) whenever this zone is
+    expect(n.afterEndPerGpuHour).toBeGreaterThan(3);
+    expect(n.riskUsd).toBeCloseTo((n.targetEndProb as number) * 0.2 * (n.afterEndPerGpuHour as number), 9);
+    expect(n.gainUsd).toBeGreaterThan(0);
+    expect(n.gainUsd).toBeLessThan(n.breakEvenUsd as number);
+    expect(d.reasons.some((r) => r.text.includes('stay on on-demand'))).toBe(true);
+  });
+
+  it('with another zone usually up when this one ends, the changeover after it is mostly paid on spot', () => {
+    const other: ZoneStats = { upPeriodsMs: [10 * H, 12 * H], downPeriodsMs: [0.2 * H], upTotalMs: 22 * H, downTotalMs: 0.2 * H, downSinceMs: NOW - 0.1 * H, observedMs: 24 * H };
+    const market: ZoneStats = { upPeriodsMs: [22 * H], downPeriodsMs: [0.1 * H], upTotalMs: 22 * H, downTotalMs: 0.1 * H, upSinceMs: NOW - 2 * H, observedMs: 24 * H };
+    const i = input();
+    i.zoneStats = { 'spot/us-west-2c': flicker, 'spot/us-east-1a': other, [marketStatsKey('spot')]: market };
+    const n = deadlineNumbers(decideWorkload(i, ctx()));
+    expect(n.noOtherSpotAfterEndProb).toBeLessThan(0.2);
+    expect(n.afterEndPerGpuHour).toBeLessThan(0.918 + 0.2 * (3.06 - 0.918));
   });
 });

@@ -1,5 +1,5 @@
 // Workloads as real, detached child processes on this machine: the runtime capability shared by
-// the `local` and `sim` providers. Each instance is a folder in its node's folder
+// the `local` and `sim` providers (settlingRuntime: as they expose it, nodes settled first). Each instance is a folder in its node's folder
 // (`<nodesRoot>/<node>/workloads/<id>/`) holding a JSON record, the supervisor's pids, the output
 // log and, once it ended, the exit code; so a later CLI run finds and controls it again.
 // A workload gets only the environment workload-env.ts allows, and a signal only once it (and its
@@ -26,6 +26,35 @@ function ageMs(path: string): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * The runtime as a provider whose nodes die at a notice's deadline (local, sim) exposes it: each
+ * call first settles the nodes it reads or acts on (`all` before a listing, `node` before a signal,
+ * stop or inspect), so nothing is read from or sent to a node that is already past its deadline.
+ */
+export function settlingRuntime(runtime: ProcessRuntime, settle: { all: () => Promise<void>; node: (node: string) => Promise<unknown> }): RuntimeCapability {
+  return {
+    list: async () => {
+      await settle.all();
+      return runtime.list();
+    },
+    start: (req) => runtime.start(req),
+    signal: async (node, id, sig) => {
+      await settle.node(node);
+      return runtime.signal(node, id, sig);
+    },
+    stop: async (node, id, graceMs) => {
+      await settle.node(node);
+      return runtime.stop(node, id, graceMs);
+    },
+    logs: (node, id, opts) => runtime.logs(node, id, opts),
+    remove: (node, id) => runtime.remove(node, id),
+    inspect: async (node, id) => {
+      await settle.node(node);
+      return runtime.inspect(node, id);
+    },
+  };
 }
 
 /** What start() and list() need to know from the provider that owns the nodes. */

@@ -80,6 +80,8 @@ export interface CloudOffering {
 
 export interface LaunchRequest {
   req: AcquireRequest;
+  /** The lease's address (`lease.<pool>`): what an error of the launch names. */
+  address: string;
   pool: ProviderPool & { node: NodeAccess };
   option: CloudOffering;
   /** Spot price cap, USD per hour for the whole machine (spot launches). */
@@ -635,7 +637,7 @@ export class LeasedNodes {
     for (const { o, max } of options) {
       const where = `${o.type}${o.zone ? ` in ${o.zone}` : ''}`;
       const token = createHash('sha256').update(`${req.idempotencyKey}|${nonce}|${o.capacity}|${o.type}|${o.zone ?? ''}`).digest('hex').slice(0, 32);
-      const l: LaunchRequest = { req, pool, option: o, bootScript: script, hostKeyPublic: publicKeyBody(hostKey.public), loginKey: login, token };
+      const l: LaunchRequest = { req, address, pool, option: o, bootScript: script, hostKeyPublic: publicKeyBody(hostKey.public), loginKey: login, token };
       if (max !== undefined) l.maxPricePerHour = max;
       try {
         const inst = await this.driver.launch(l);

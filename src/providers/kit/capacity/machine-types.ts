@@ -1,8 +1,13 @@
 // The machine types a cloud provider may buy, as its config lists them (aws `instanceTypes`, azure
-// `vmSizes`, gcp `machineTypes`): the JSON schema of that map, which of them serve a GPU model, and
-// the offline checks every cloud makes of a pool that buys them (validate). One definition, so the
-// clouds check and answer alike; each adds its own keys and checks around it.
+// `vmSizes`, gcp `machineTypes`): the JSON schema of that map, which of them serve a GPU model, the
+// offering of one at a price, the image a launch of one boots, and the offline checks every cloud
+// makes of a pool that buys them (validate). One definition, so the clouds check and answer alike;
+// each adds its own keys and checks around it.
+import { ProviderError } from '../../../core/errors.js';
+import type { CapacityType } from '../../../core/types.js';
 import type { PoolProblem, ProviderPool } from '../../sdk.js';
+import type { CloudOffering, LaunchRequest } from './leased-nodes.js';
+import type { OfferingPrice } from './price-book.js';
 
 /** What every cloud's machine-type entry holds; prices in USD per hour for the whole machine. */
 export interface MachineTypeConfig {
@@ -42,6 +47,24 @@ export function typesForGpu<T extends MachineTypeConfig>(types: Record<string, T
   return Object.entries(types)
     .filter(([, t]) => servesGpu(t, gpuModel))
     .sort(([a], [b]) => a.localeCompare(b));
+}
+
+/** What a machine type sells on a capacity type at a price: in `zone`, or region-wide when it is undefined. */
+export function machineOffering(type: string, t: MachineTypeConfig, capacity: CapacityType, price: OfferingPrice, zone: string | undefined): CloudOffering {
+  const o: CloudOffering = { type, capacity, gpuModel: t.gpuModel, gpus: t.gpus, ...price };
+  if (zone !== undefined) o.zone = zone;
+  return o;
+}
+
+/**
+ * The image a launch boots: the pool's `node.image`, else the provider's (`configured`). Neither is
+ * a ProviderError at the lease, in the cloud's words: `what` the image is called (`AMI`) and the
+ * config `key` that names it (`imageId`).
+ */
+export function launchImage(provider: string, l: LaunchRequest, configured: string | undefined, words: { what: string; key: string }): string {
+  const image = l.pool.node.image ?? configured;
+  if (image === undefined) throw new ProviderError(provider, `pool ${l.req.pool} names no ${words.what} (node.image) and the provider has no ${words.key}`, { address: l.address });
+  return image;
 }
 
 export interface MachinePoolCheck<T extends MachineTypeConfig> {

@@ -121,11 +121,18 @@ export class PriceBook {
   }
 }
 
+/** What an offering costs: USD per hour for the whole machine, as of `at` (ISO-8601), and where it came from. */
+export interface OfferingPrice {
+  pricePerHour: number;
+  at: string;
+  source: string;
+}
+
 /**
  * The price of one offering: the config's own (taken as of `now`), else the price list's, with the
  * list's time and source; undefined when neither has one.
  */
-export function offeringPrice(own: number | undefined, list: PriceList | undefined, key: PriceKey, now: string): { pricePerHour: number; at: string; source: string } | undefined {
+export function offeringPrice(own: number | undefined, list: PriceList | undefined, key: PriceKey, now: string): OfferingPrice | undefined {
   if (own !== undefined) return { pricePerHour: own, at: now, source: 'config' };
   const listed = list?.prices[key];
   return list === undefined || listed === undefined ? undefined : { pricePerHour: listed, at: list.at, source: list.source };

@@ -1,26 +1,21 @@
 // Checkpoint verification on a node over exec: GNU find lists the workload's checkpoint folder
 // (NUL-separated, so any file name is safe) and the newest file, total size and marker decide.
 import type { CheckpointInfo } from '../../../core/types.js';
-import type { ExecResult } from '../../sdk.js';
+import type { ExecResult, VerifyRequest } from '../../sdk.js';
 import type { SshExecOptions } from './pool.js';
 
 export type NodeExec = (argv: readonly string[], opts?: SshExecOptions) => Promise<ExecResult>;
 
-export interface VerifyOnNodeOptions {
+/**
+ * A verify request (the SDK's VerifyRequest: since, marker, minSizeBytes, exclude, command and its
+ * time limit) for one node's folder. On a node the checkpoint is the whole folder: an excluded
+ * folder is no answer, and `command` runs with the folder as its last argument.
+ */
+export interface VerifyOnNodeOptions extends Pick<VerifyRequest, 'since' | 'marker' | 'minSizeBytes' | 'exclude' | 'command' | 'commandTimeoutMs'> {
   node: string;
   workload: string;
   /** The workload's checkpoint folder on the node. */
   dir: string;
-  /** ISO-8601: the newest file must be newer than this. */
-  since?: string;
-  /** A file of this name must exist (and be newer than `since`). */
-  marker?: string;
-  minSizeBytes?: number;
-  /** Checkpoint paths not to return; on a node the checkpoint is the whole folder. */
-  exclude?: string[];
-  /** The workload's verify argv, run on the node (quoted by exec) with the folder as last argument and CHECKPOINT_PATH. */
-  command?: string[];
-  commandTimeoutMs?: number;
   /** Verdicts of earlier runs of `command`, by folder, newest time and size (verify is polled). */
   verdicts?: Map<string, boolean>;
   /** The folder's files when the caller has just listed them (a copy that printed them): no second listing. */

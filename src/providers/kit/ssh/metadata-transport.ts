@@ -16,6 +16,7 @@ import { connect as tlsConnect } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { checkMetadataRequest, collectResponse, curlArgv, parseCurlOutput, MetadataTransportError, type MetadataRequest, type MetadataResponse, type MetadataTransport } from '../metadata/index.js';
+import { socketLike } from './engine-agent.js';
 import { channelOpenReason, type SshPool } from './pool.js';
 
 /** Transport for one node: every request is one `curl` exec on that node. */
@@ -86,17 +87,6 @@ export function createSshMetadataTransport(pool: SshPool, node: string, o: SshMe
     },
     stats: () => ({ ...counts }),
   };
-}
-
-/** http expects these socket methods; an SSH channel has no TCP options to set. */
-function socketLike(s: Duplex): Duplex {
-  const sock = s as Duplex & { setTimeout?: unknown; setNoDelay?: unknown; setKeepAlive?: unknown; ref?: unknown; unref?: unknown };
-  sock.setTimeout ??= () => sock;
-  sock.setNoDelay ??= () => sock;
-  sock.setKeepAlive ??= () => sock;
-  sock.ref ??= () => sock;
-  sock.unref ??= () => sock;
-  return sock;
 }
 
 /** One HTTP/1.1 exchange over an open stream; the stream is closed when it ends. */

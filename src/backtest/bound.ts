@@ -1,0 +1,279 @@
+// A lower bound on the cost / optimum that ANY deterministic online policy can guarantee, by the
+// branching argument: take traces that are identical up to tick h and differ after it. An online
+// policy sees only the past, so it makes the same decisions on all of them up to h and is in one
+// and the same state at h (place, progress, changeover under way). Whatever that state, on each
+// branch b it pays at least what it paid to reach it plus the cheapest way to finish from it on b
+// (as if it knew b's future from then on), and b's optimum is exact. So
+//
+//     min over states s reachable by h  of  max over branches b of  (cost to s + cheapest finish from s on b) / optimum(b)
+//
+// is a lower bound on max over the branches of (its cost / the optimum) for every deterministic
+// online policy. It bounds those traces, not others: a bound above 1.10 proves that no online policy
+// keeps cost ≤ 1.10 × optimum on every one of the branch traces; it says nothing about other traces,
+// nor about a p90 over a set of windows.
+//
+// The model is the simulator's and the offline optimum's (optimum.ts): per tick idle (free), on
+// on-demand, or on spot in one zone; every start or move costs `changeoverTicks` paid ticks at the
+// target without progress; preemptions lose nothing (the emergency checkpoint; an online policy can
+// only do worse). Moves across regions paying egress are not modelled here: jobs with egress are refused.
+import { SpotfleetError } from '../core/errors.js';
+import { IDLE, ON_DEMAND, SPOT0, type Grid, type Job } from './model.js';
+import { locationCosts } from './optimum.js';
+
+/** Cost-to-finish tables of one branch: V(k, p, l) for decision points (changeover done) at tick k. */
+interface Backward {
+  /** Layers kept, each (W + 1) × L, index p × L + l; ∞ = cannot finish by the deadline. */
+  layers: Map<number, Float64Array>;
+  cost: Float64Array[];
+}
+
+function dims(grid: Grid, job: Job): { W: number; D: number; C: number; L: number } {
+  if (job.egressUsd && job.egressUsd.some((x) => x > 0)) throw new SpotfleetError('BACKTEST_UNSUPPORTED', 'the branching lower bound does not model checkpoint egress');
+  return { W: job.workTicks, D: Math.min(job.deadlineTicks, grid.ticks), C: job.changeoverTicks, L: SPOT0 + grid.zones.length };
+}
+
+/** The optimum's recursion from the deadline down to tick `down`, keeping the layers `keep` asks for. */
+function backward(grid: Grid, job: Job, down: number, keep: (k: number) => boolean): Backward {
+  const { W, D, C, L } = dims(grid, job);
+  const { cost, change } = locationCosts(grid, job, L, D, C);
+  const S = (W + 1) * L;
+  const all: (Float64Array | undefined)[] = new Array<Float64Array | undefined>(D + 1);
+  const done = new Float64Array(S).fill(Infinity);
+  done.fill(0, W * L, S);
+  all[D] = done;
+  const stay = new Float64Array(L);
+  for (let k = D - 1; k >= down; k--) {
+    const v = new Float64Array(S).fill(Infinity);
+    v.fill(0, W * L, S);
+    const next = all[k + 1] as Float64Array;
+    const far = C > 0 && k + C <= D ? all[k + C] : undefined;
+    // Progress below W − (D − k) cannot finish (∞); above k − C cannot have been made.
+    for (let p = Math.max(0, W - (D - k)); p < Math.min(W, Math.max(0, k - C) + 1); p++) {
+      const idle = next[p * L + IDLE] as number;
+      let b1 = Infinity;
+      let a1 = -1;
+      let b2 = Infinity;
+      for (let l = ON_DEMAND; l < L; l++) {
+        const ct = (cost[l] as Float64Array)[k] as number;
+        stay[l] = ct === Infinity ? Infinity : ct + (p + 1 === W ? 0 : (next[(p + 1) * L + l] as number));
+        let m: number;
+        if (C === 0) m = stay[l] as number;
+        else {
+          const ch = (change[l] as Float64Array)[k] as number;
+          m = far === undefined || ch === Infinity ? Infinity : ch + (far[p * L + l] as number);
+        }
+        if (m < b1) {
+          b2 = b1;
+          b1 = m;
+          a1 = l;
+        } else if (m < b2) b2 = m;
+      }
+      for (let l = 0; l < L; l++) {
+        let best = idle;
+        if (l !== IDLE && (stay[l] as number) < best) best = stay[l] as number;
+        const mv = a1 !== l ? b1 : b2;
+        if (mv < best) best = mv;
+        v[p * L + l] = best;
+      }
+    }
+    all[k] = v;
+    // Free what neither the rest of the pass (k + C ahead at most) nor the caller needs.
+    const drop = k + Math.max(C, 1);
+    if (drop < D && !keep(drop)) all[drop] = undefined;
+  }
+  const layers = new Map<number, Float64Array>();
+  for (let k = down; k <= D; k++) if (all[k] && keep(k)) layers.set(k, all[k] as Float64Array);
+  return { layers, cost };
+}
+
+/** Cheapest cost to reach each decision point (k, p, l), for the ticks `keep` asks for, and the cheapest cost to be done by each tick `at`. */
+function forward(grid: Grid, job: Job, hMax: number, keep: (k: number) => boolean): { layers: Map<number, Float64Array>; doneBy: Map<number, number>; cost: Float64Array[] } {
+  const { W, D, C, L } = dims(grid, job);
+  const { cost, change } = locationCosts(grid, job, L, D, C);
+  const S = (W + 1) * L;
+  // Layers k … k + C are alive while tick k is expanded.
+  const live = new Map<number, Float64Array>();
+  const layer = (k: number): Float64Array => {
+    let x = live.get(k);
+    if (!x) live.set(k, (x = new Float64Array(S).fill(Infinity)));
+    return x;
+  };
+  layer(0)[IDLE] = 0;
+  const kept = new Map<number, Float64Array>();
+  const doneByAt = new Map<number, number>();
+  let doneBy = Infinity;
+  for (let k = 0; k <= hMax; k++) {
+    const f = layer(k);
+    doneByAt.set(k, doneBy);
+    if (keep(k)) kept.set(k, f);
+    live.delete(k);
+    if (k === hMax) break;
+    const next = layer(k + 1);
+    for (let p = 0; p < Math.min(W, k + 1); p++) {
+      for (let l = 0; l < L; l++) {
+        const x = f[p * L + l] as number;
+        if (x === Infinity) continue;
+        if (x < (next[p * L + IDLE] as number)) next[p * L + IDLE] = x;
+        // Work a tick where it is (or, with no changeover, anywhere).
+        for (let m = C === 0 ? ON_DEMAND : l; m < (C === 0 ? L : l + 1); m++) {
+          if (m === IDLE) continue;
+          const ct = (cost[m] as Float64Array)[k] as number;
+          if (ct === Infinity) continue;
+          if (p + 1 === W) doneBy = Math.min(doneBy, x + ct);
+          else if (x + ct < (next[(p + 1) * L + m] as number)) next[(p + 1) * L + m] = x + ct;
+        }
+        if (C > 0 && k + C <= D) {
+          const to = layer(k + C);
+          for (let m = ON_DEMAND; m < L; m++) {
+            if (m === l) continue;
+            const ch = (change[m] as Float64Array)[k] as number;
+            if (ch !== Infinity && x + ch < (to[p * L + m] as number)) to[p * L + m] = x + ch;
+          }
+        }
+      }
+    }
+  }
+  return { layers: kept, doneBy: doneByAt, cost };
+}
+
+type Forward = ReturnType<typeof forward>;
+
+/**
+ * The bound at h from the prefix (forward, shared by all branches) and each branch's cost-to-finish
+ * layers h … h + C. Every schedule is in exactly one of the cut states at h, so each branch's optimum
+ * is the least total over them; the bound is the least, over the states, of the worst ratio.
+ */
+function combine(fw: Forward, backs: Backward[], job: Job, L: number, h: number, D: number): BranchBound {
+  const W = job.workTicks;
+  const C = job.changeoverTicks;
+  // Each cut state's total on each branch, in one list per branch (same order), then the optima.
+  const totals: number[][] = backs.map(() => []);
+  const doneBy = fw.doneBy.get(h) ?? Infinity;
+  if (doneBy < Infinity) for (const t of totals) t.push(doneBy);
+  const fh = fw.layers.get(h) as Float64Array;
+  for (let p = 0; p < W; p++) {
+    for (let l = 0; l < L; l++) {
+      const pre = fh[p * L + l] as number;
+      if (pre === Infinity) continue;
+      backs.forEach((bk, b) => (totals[b] as number[]).push(pre + ((bk.layers.get(h) as Float64Array)[p * L + l] as number)));
+    }
+  }
+  // Into a changeover to m started at k0 (its ticks before h paid, and up): on each branch, finish
+  // it (its ticks from h on must be up there) and go on from m, or abandon it — which is never
+  // cheaper than being idle at h (the simulator lets a policy abandon a changeover, or be preempted in it).
+  for (let k0 = Math.max(0, h - C + 1); k0 < h; k0++) {
+    if (k0 + C > D) continue;
+    const f0 = fw.layers.get(k0) as Float64Array;
+    for (let m = ON_DEMAND; m < L; m++) {
+      let paid = 0;
+      for (let k = k0; k < h; k++) paid += (fw.cost[m] as Float64Array)[k] as number;
+      if (paid === Infinity) continue;
+      for (let p = 0; p < W; p++) {
+        let pre = Infinity;
+        for (let l = 0; l < L; l++) if (l !== m) pre = Math.min(pre, f0[p * L + l] as number);
+        if (pre === Infinity) continue;
+        pre += paid;
+        backs.forEach((bk, b) => {
+          let finish = (bk.layers.get(k0 + C) as Float64Array)[p * L + m] as number;
+          for (let k = h; k < k0 + C; k++) finish += (bk.cost[m] as Float64Array)[k] as number;
+          const abandon = (bk.layers.get(h) as Float64Array)[p * L + IDLE] as number;
+          (totals[b] as number[]).push(pre + Math.min(finish, abandon));
+        });
+      }
+    }
+  }
+  const optima = totals.map((t) => t.reduce((a, x) => Math.min(a, x), Infinity));
+  if (optima.some((o) => !Number.isFinite(o) || o <= 0)) return { bound: 1, h, optima };
+  let bound = Infinity;
+  const n = (totals[0] as number[]).length;
+  for (let i = 0; i < n; i++) {
+    let worst = 0;
+    for (let b = 0; b < totals.length && worst < bound; b++) worst = Math.max(worst, ((totals[b] as number[])[i] as number) / (optima[b] as number));
+    bound = Math.min(bound, worst);
+  }
+  return { bound: Number.isFinite(bound) ? bound : 1, h, optima };
+}
+
+/** The same window with everything from tick h on taken from `future` (same zones, same clock). */
+export function spliceGrid(grid: Grid, h: number, future: { avail: Uint8Array[]; spotPerGpuHour: Float64Array[] }): Grid {
+  const avail = grid.avail.map((a, z) => {
+    const out = a.slice();
+    const f = future.avail[z] as Uint8Array;
+    for (let k = h; k < out.length; k++) out[k] = k < f.length ? (f[k] as number) : 0;
+    return out;
+  });
+  const spot = grid.spotPerGpuHour.map((a, z) => {
+    const out = a.slice();
+    const f = future.spotPerGpuHour[z] as Float64Array;
+    for (let k = h; k < out.length; k++) out[k] = k < f.length ? (f[k] as number) : (a[Math.min(k, a.length - 1)] as number);
+    return out;
+  });
+  return { ...grid, avail, spotPerGpuHour: spot };
+}
+
+/** Futures for a branch at h: every zone down from h on; every zone keeping its state at h−1 (prices too). */
+export function simpleFutures(grid: Grid, h: number): { label: string; avail: Uint8Array[]; spotPerGpuHour: Float64Array[] }[] {
+  const n = grid.ticks;
+  const down = grid.zones.map(() => new Uint8Array(n));
+  const frozen = grid.avail.map((a) => new Uint8Array(n).fill((a[Math.max(0, h - 1)] as number) === 1 ? 1 : 0));
+  const flatPrice = grid.spotPerGpuHour.map((a) => new Float64Array(n).fill(a[Math.max(0, h - 1)] as number));
+  return [
+    { label: 'all spot down after h', avail: down, spotPerGpuHour: flatPrice },
+    { label: 'every zone as at h from then on', avail: frozen, spotPerGpuHour: flatPrice },
+  ];
+}
+
+export interface BranchBound {
+  /** Lower bound on max over the branches of cost / optimum, for every deterministic online policy. */
+  bound: number;
+  /** Branch tick. */
+  h: number;
+  /** The branches' optima (the first is the window itself when the caller passes it first). */
+  optima: number[];
+  /** groupBounds: the bound from the window and the other windows' futures only. */
+  splicedOnly?: number;
+}
+
+/**
+ * The branching bound for traces `branches` (grids identical in ticks < h; the caller builds them
+ * with spliceGrid), as in the header.
+ */
+export function branchBound(branches: Grid[], job: Job, h: number): BranchBound {
+  const first = branches[0];
+  if (!first) throw new Error('internal: no branches');
+  const { D, C, L } = dims(first, job);
+  if (h <= 0 || h >= D) return { bound: 1, h, optima: [] };
+  const near = (k: number): boolean => k >= h - C && k <= h + C;
+  const fw = forward(first, job, h, near);
+  return combine(fw, branches.map((g) => backward(g, job, h, near)), job, L, h, D);
+}
+
+/**
+ * The bound of each window of `group` (same zones and clock) at each tick of `hs`, with branches:
+ * the window itself; the window with its future from h on taken from each other window of the
+ * group; every zone down from h on; every zone as at h from then on. The cost-to-finish from h on a
+ * spliced trace is the other window's own, so one forward and one backward pass per window serve
+ * every h and every pairing; only the two simple futures need a pass (from h on) per h.
+ * Returns, per window, per h, the bound (optima lists the branches' optima, the window's first).
+ */
+export function groupBounds(group: Grid[], job: Job, hs: number[]): BranchBound[][] {
+  const first = group[0];
+  if (!first) return [];
+  const { D, C, L } = dims(first, job);
+  const ok = hs.filter((h) => h > 0 && h < D);
+  if (ok.length === 0) return group.map(() => []);
+  const near = (k: number): boolean => ok.some((h) => k >= h - C && k <= h + C);
+  const backs = group.map((g) => backward(g, job, Math.min(...ok), near));
+  return group.map((g, i) => {
+    const fw = forward(g, job, Math.max(...ok), near);
+    const others = backs.filter((_, j) => j !== i);
+    return ok.map((h) => {
+      const nearH = (k: number): boolean => k >= h && k <= h + C;
+      const simple = simpleFutures(g, h).map((f) => backward(spliceGrid(g, h, f), job, h, nearH));
+      const all = combine(fw, [backs[i] as Backward, ...others, ...simple], job, L, h, D);
+      // The same from the table's own futures only (no made-up "all down" / "as at h").
+      const spliced = others.length > 0 ? combine(fw, [backs[i] as Backward, ...others], job, L, h, D).bound : 1;
+      return { ...all, splicedOnly: spliced };
+    });
+  });
+}

@@ -1,0 +1,54 @@
+// What the conformance suites of the clouds whose bought machines boot as lab VMs share
+// (conformance-aws, -gcp, -azure): the two pools that buy them (spot and on-demand V100, nodes
+// reached over SSH as root with the lab's key, docker runtime), and the fixture the shared suite
+// runs on: two bought 4-GPU nodes (a spot one to run on, an on-demand one to transfer to), the lab
+// image as trainer, and checkpoints written into the node folder of the VM behind a node. Each
+// cloud's file starts its own fakes and provider around it. Nothing here imports vitest.
+import type { Lab } from '../lab/lab.js';
+import type { LabVms } from '../lab/cloud-vms.js';
+import { waitUntil, writeLabCheckpoint } from '../lab/fixtures.js';
+import type { ConformanceFixture } from '../../src/providers/conformance.js';
+import type { NodeAccess, NodeInfo } from '../../src/core/types.js';
+import type { Provider, ProviderPool } from '../../src/providers/sdk.js';
+
+/** The fleet name every cloud conformance provider is made for. */
+export const LAB_VM_FLEET = 'conf';
+
+/** The pools the provider buys for: `spot-v100` and `od-v100`, whose nodes are the lab's VMs. */
+export function labVmPools(lab: Lab): ProviderPool[] {
+  const node: NodeAccess = { via: 'ssh', user: 'root', identityFile: lab.clientKeyPath, port: 22, runtime: 'docker', address: 'auto', readyTimeoutMs: 60_000, checkpointRoot: '/srv/spotfleet/checkpoints' };
+  return [
+    { name: 'spot-v100', capacity: 'spot', gpuModel: 'V100', node },
+    { name: 'od-v100', capacity: 'on-demand', gpuModel: 'V100', node },
+  ];
+}
+
+/** The conformance fixture of a provider (made with `labVmPools`) whose machines `vms` boots. */
+export function labVmFixture(lab: Lab, vms: LabVms, provider: Provider): ConformanceFixture {
+  // Two bought machines with 4 GPUs each: one to run on, one to transfer to.
+  const bought = async (key: string, capacity: 'spot' | 'on-demand'): Promise<NodeInfo> => {
+    const lease = await provider.capacity!.acquire({ pool: capacity === 'spot' ? 'spot-v100' : 'od-v100', capacity, gpuModel: 'V100', gpus: 4, idempotencyKey: key, labels: {} });
+    await waitUntil(`lease ${lease.id} ready`, async () => (await provider.capacity!.leases()).find((x) => x.id === lease.id && x.node), 60_000);
+    return (await provider.nodes!.list()).find((n) => n.id === lease.id)!;
+  };
+  let main: Promise<NodeInfo> | undefined;
+  let other: Promise<NodeInfo> | undefined;
+  return {
+    provider,
+    fleet: LAB_VM_FLEET,
+    node: () => (main ??= bought('conf-main', 'spot')),
+    otherNode: () => (other ??= bought('conf-other', 'on-demand')),
+    trainer: { image: lab.image, env: {}, readyLog: 'start at step 0', checkpointPath: '/checkpoints' },
+    stubborn: { image: lab.image, env: {}, command: ['sh', '-c', 'trap "" TERM; echo ready; while true; do sleep 1; done'], readyLog: 'ready' },
+    lateHandler: { image: lab.image, env: {}, command: ['sh', '-c', "sleep 1; trap 'echo got-usr1' USR1; echo ready; while true; do sleep 0.1; done"] },
+    exits: (code) => ({ image: lab.image, command: ['sh', '-c', `exit ${code}`], env: {} }),
+    writeCheckpoint: async (n, workload) => {
+      writeLabCheckpoint(lab, vms.vm(n.id).name, workload);
+    },
+    acquire: { pool: 'spot-v100', capacity: 'spot', gpuModel: 'V100', gpus: 1 },
+    stopGraceMs: 10_000,
+    teardown: async () => {
+      for (const n of [await main, await other]) if (n) await provider.capacity!.release(n.id);
+    },
+  };
+}
