@@ -1,8 +1,8 @@
 // A scanner for the plain YAML that fleet files are written in: block mappings and sequences
 // indented with spaces, one-line flow collections, plain and quoted one-line scalars, comments.
-// It builds the data and the offset index (offset-index.ts) in one pass over the text,
-// about five times faster than js-yaml with a listener on a 10,000-workload fleet and with a
-// fraction of its garbage. It reproduces the `yaml` package's result exactly or declines: anything
+// It builds the data, the offset index (offset-index.ts) and the line starts in one pass over the
+// text: on a 10,000-workload fleet, in a fresh process, 136-141 ms where js-yaml with the offset
+// listener took 336-343 ms, keeping 4.6 MB where it kept 11.5 MB. It reproduces the `yaml` package's result exactly or declines: anything
 // outside the subset (anchors, tags, block scalars, multi-line scalars or flows, nulls, escapes in
 // double quotes, duplicate keys, tabs, CR, unusual characters...) returns undefined and the caller
 // tries the next parser, so every problem's wording and position stays the full parser's.

@@ -121,6 +121,7 @@ describe('fast YAML path', () => {
       'a:\n  - name: n\n    image: i\n  - name: m\nb: 1\n',
       'a:\n  -\n    b: 1\n  - # c\n    c: 2\n',
       'a:\n  - a:\n    - x\n    b: 1\n',
+      'x:\n-   a: 1\n    b: 2\n-  "c": 3\n   d: [4]\n',
       'a: # c\n  b: 1\n',
       '"quoted key": \'it\'\'s\'\nb: "x: #y"\n\'c d\': \'\'\n',
       'a: { b: [1, 2.5, "x", \'y\'], c: {}, d: [], "e": { f: g h } }\n',
