@@ -39,12 +39,29 @@ export function writeLabCheckpoint(lab: Lab, node: string, workload: string, con
   return dir;
 }
 
-export async function waitUntil<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+/**
+ * Polls fn until it gives a value. On timeout the error says what the last try threw, and what
+ * `seen` says (the state the test was watching), so a failure on a loaded CI box can be read.
+ */
+export async function waitUntil<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000, seen?: () => string): Promise<T> {
   const until = Date.now() + timeoutMs;
+  let threw: string | undefined;
   for (;;) {
-    const v = await fn().catch(() => undefined);
+    const v = await fn().then(
+      (x) => {
+        threw = undefined;
+        return x;
+      },
+      (e: unknown) => {
+        threw = e instanceof Error ? e.message : String(e);
+        return undefined;
+      },
+    );
     if (v !== undefined && v !== false) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > until) {
+      const also = [threw !== undefined ? `the last try threw: ${threw}` : '', seen ? `last seen: ${seen()}` : ''].filter(Boolean).join('; ');
+      throw new Error(`timed out waiting for ${what} after ${Math.round(timeoutMs / 1000)}s${also ? ` (${also})` : ''}`);
+    }
     await new Promise((r) => setTimeout(r, 150));
   }
 }
