@@ -21,7 +21,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { GetProductsCommand, PricingClient, type PricingClientConfig } from '@aws-sdk/client-pricing';
 import { join } from 'node:path';
-import { ProviderError } from '../../src/core/errors.js';
+import { ProviderError, errorMessage } from '../../src/core/errors.js';
 import type { PriceQuery, ProviderContext, ProviderPool, PoolProblem } from '../../src/providers/sdk.js';
 import type { CapacityErrorInfo, CloudDriver, CloudInstance, CloudOffering, LaunchRequest } from '../../src/providers/kit/capacity/index.js';
 import { PriceBook, idempotencyDigest, offeringPrice, priceKey, typesForGpu, type PriceKey } from '../../src/providers/kit/capacity/index.js';
@@ -326,6 +326,23 @@ export function createEc2Driver(config: Ec2CapacityConfig, ctx: ProviderContext)
 
     async list() {
       return (await ownInstances()).map(toInstance);
+    },
+
+    async describe(ids) {
+      // By id, EC2 shows ended instances for about an hour, with their StateReason; ids it does not
+      // know yet (its listing is eventually consistent) fail the whole call, so each is asked alone.
+      const out = await Promise.all(
+        ids.map(async (id) => {
+          try {
+            const r = await call('DescribeInstances', () => client.send(new DescribeInstancesCommand({ InstanceIds: [id] })));
+            return (r.Reservations ?? []).flatMap((res) => res.Instances ?? []).filter((i) => i.Tags?.some((t) => t.Key === TAG_FLEET && t.Value === ctx.fleet));
+          } catch (e) {
+            if (/InvalidInstanceID\.NotFound/.test(errorMessage(e))) return [];
+            throw e;
+          }
+        }),
+      );
+      return out.flat().map(toInstance);
     },
 
     async offerings(query: PriceQuery): Promise<CloudOffering[]> {

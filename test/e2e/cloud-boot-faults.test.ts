@@ -75,4 +75,22 @@ describeLab('boot faults of bought VMs through the CLI (fake EC2 + lab)', () => 
     expect(p.code, show(p)).toBe(0);
     expect(p.stdout).toMatch(/\+ lease\.spot\./);
   }, 180_000);
+
+  it('a launch EC2 ends at once (an internal error on launch): apply fails with EC2\'s own reason, at once, not after the ready timeout', async () => {
+    const before = new Set(ours().map((i) => i.instanceId));
+    vms!.failNext('bad-script');
+    const t0 = Date.now();
+    const r = await runCli(['apply', '--auto-approve', dir], { cwd: dir, env: ENV, timeoutMs: 150_000 });
+    const took = Date.now() - t0;
+    expect(r.code, show(r)).toBe(1);
+    const bought = ours().filter((i) => !before.has(i.instanceId));
+    expect(bought.map((i) => i.state), JSON.stringify(bought)).toEqual(['terminated']);
+    const id = bought[0]!.instanceId;
+    // EC2 lists only live instances; asked by id, it tells why it ended the launch.
+    expect(r.stdout + r.stderr).toMatch(new RegExp(`provider "cloud" \\(lease\\.spot\\.[\\w-]+\\): lease ${id} ended before it was ready: EC2 instance ${id}: Server\\.InternalError: Internal error on launch \\(the machine got no bootstrap script\\); it was released`));
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    // Not the 120 s a lease gets to become a node (nor the pool's 15 s ready timeout): the launch is over.
+    expect(took, show(r)).toBeLessThan(60_000);
+    expect(live()).toEqual([]);
+  }, 180_000);
 });

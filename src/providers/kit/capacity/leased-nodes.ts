@@ -127,6 +127,13 @@ export interface CloudDriver {
   launch(l: LaunchRequest): Promise<CloudInstance>;
   /** Idempotent: a machine that is already gone is terminated. */
   terminate(id: string): Promise<void>;
+  /**
+   * Machines by id, whatever their state (a cloud that still shows ended ones, with the reason it
+   * ended them): asked only for a machine this process launched a moment ago that `list` no longer
+   * shows, so its lease ends with the cloud's reason rather than vanishing. Ids the cloud does not
+   * know (yet) are left out.
+   */
+  describe?(ids: string[]): Promise<CloudInstance[]>;
   /** A capacity or quota error (try the next option), or undefined for any other failure. */
   capacityError(e: unknown): CapacityErrorInfo | undefined;
   close?(): Promise<void>;
@@ -184,6 +191,8 @@ export class LeasedNodes {
   private inflight: Promise<CloudInstance[]> | undefined;
   private queued: Promise<CloudInstance[]> | undefined;
   private last: CloudInstance[] = [];
+  /** Machines this process launched, with when: one that leaves the listing is asked for by id. */
+  private readonly launched = new Map<string, number>();
 
   constructor(private readonly o: LeasedNodesOptions) {
     this.ctx = o.ctx;
@@ -305,6 +314,27 @@ export class LeasedNodes {
       if (r?.failed && r.instance && !live.has(r.id)) out.push({ ...r.instance, state: 'terminated' });
     }
     return out;
+  }
+
+  /**
+   * Machines launched here in the last hour that the listing no longer shows and no verdict of
+   * ours explains: the cloud ended them (a launch that failed, a spot machine taken at once), so
+   * they are asked for by id and reported terminated with the cloud's reason.
+   */
+  private async endedAtLaunch(live: Set<string>, failed: CloudInstance[]): Promise<CloudInstance[]> {
+    const now = this.ctx.now();
+    for (const [id, at] of this.launched) if (now - at > 3_600_000) this.launched.delete(id);
+    const explained = new Set(failed.map((i) => i.id));
+    const ids = [...this.launched.keys()].filter((id) => !live.has(id) && !explained.has(id));
+    if (ids.length === 0 || !this.driver.describe) return [];
+    let found: CloudInstance[];
+    try {
+      found = await this.driver.describe(ids);
+    } catch (e) {
+      this.ctx.log.debug('could not ask for machines that left the listing', { provider: this.ctx.name, nodes: ids, error: errorMessage(e) });
+      return [];
+    }
+    return found.filter((i) => i.state === 'terminated' || i.state === 'stopping').map((i) => ({ ...i, state: 'terminated' as const }));
   }
 
   /** Records of machines the cloud no longer lists are dropped (their verdicts served their turn). */
@@ -569,9 +599,11 @@ export class LeasedNodes {
       release: (id) => this.release(id),
       leases: async () => {
         const list = await this.sync();
+        const live = new Set(list.map((i) => i.id));
         // A machine that never became ready stays a terminated lease with its error after the cloud
         // stops listing it (for an hour), so whoever waits on it learns why instead of timing out.
-        return [...list, ...this.failedGone(new Set(list.map((i) => i.id)))].map((i) => this.toLease(i)).sort((a, b) => a.id.localeCompare(b.id));
+        const failed = this.failedGone(live);
+        return [...list, ...failed, ...(await this.endedAtLaunch(live, failed))].map((i) => this.toLease(i)).sort((a, b) => a.id.localeCompare(b.id));
       },
     };
   }
@@ -648,6 +680,7 @@ export class LeasedNodes {
           return this.acquire(req, true);
         }
         this.ctx.log.info('machine launched', { provider: this.ctx.name, pool: req.pool, node: inst.id, type: o.type, zone: inst.zone ?? o.zone, capacity: o.capacity, pricePerHour: inst.pricePerHour });
+        this.launched.set(inst.id, this.ctx.now());
         return this.toLease(inst);
       } catch (e) {
         const miss = this.driver.capacityError(e);
