@@ -191,7 +191,10 @@ export class LeasedNodes {
   private inflight: Promise<CloudInstance[]> | undefined;
   private queued: Promise<CloudInstance[]> | undefined;
   private last: CloudInstance[] = [];
-  /** Machines this process launched, with when: one that leaves the listing is asked for by id. */
+  /**
+   * Machines this process launched and that are not ready nodes yet, with when: one that leaves the
+   * listing is asked for by id (forgotten once ready, released, or an hour old).
+   */
   private readonly launched = new Map<string, number>();
 
   constructor(private readonly o: LeasedNodesOptions) {
@@ -414,6 +417,8 @@ export class LeasedNodes {
       if (why === undefined) {
         this.ready.add(inst.id);
         this.lastProbe.delete(inst.id);
+        // Past its launch: from now on a machine that leaves the listing has simply ended.
+        this.launched.delete(inst.id);
         this.writeRecord({ id: inst.id, readyAt: this.ctx.now() });
         if (inst.idempotencyKey !== undefined) this.boot.forget(inst.idempotencyKey);
         this.ctx.log.info('bought node is ready', { provider: this.ctx.name, node: inst.id, pool: inst.pool, zone: inst.zone, capacity: inst.capacity, readyMs: this.ctx.now() - inst.launchedAt });
@@ -698,6 +703,7 @@ export class LeasedNodes {
     // The key that bought it: its launch material goes with it, so the key can buy anew later.
     const known = this.last.find((i) => i.id === leaseId) ?? (await this.sync().catch(() => [] as CloudInstance[])).find((i) => i.id === leaseId);
     await this.driver.terminate(leaseId);
+    this.launched.delete(leaseId);
     if (known?.idempotencyKey !== undefined) this.boot.forget(known.idempotencyKey);
     this.ready.delete(leaseId);
     this.set.remove(leaseId);
