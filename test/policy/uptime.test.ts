@@ -343,3 +343,43 @@ describe('leave on-demand for a flickering zone: the changeover after it ends is
     expect(n.afterEndPerGpuHour).toBeLessThan(0.918 + 0.2 * (3.06 - 0.918));
   });
 });
+
+describe('a market outage when the slack is what the preemptions will need: bridged on on-demand once it has lasted', () => {
+  // 40 h of work left and 10 h of slack, not running. Zones a and b last half an hour at a time
+  // (one changeover of 0.2 h per preemption: 40 h of work needs ~15 h of slack for them), both down.
+  const short: ZoneStats = { upPeriodsMs: Array<number>(20).fill(30 * M), downPeriodsMs: Array<number>(20).fill(3 * H), observedMs: 96 * H };
+  const input = (marketDownFor: number | undefined, zone: ZoneStats = short): WorkloadDecisionInput => {
+    const z = { ...zone, downSinceMs: NOW - 3 * H };
+    const zoneStats: Record<string, ZoneStats> = { 'spot/us-east-1a': z, 'spot/us-east-1b': z };
+    if (marketDownFor !== undefined) zoneStats['spot/*'] = { ...zone, downSinceMs: NOW - marketDownFor * H };
+    const i = onA(0, [opt('us-east-1a', 0.5, { available: false }), opt('us-east-1b', 0.5, { available: false }), OD], zoneStats, { progress: { doneMs: 0 } });
+    delete i.current;
+    return i;
+  };
+
+  it('down 2 h (past 8 changeovers): on-demand, and explain says why with the figures', () => {
+    const i = input(2);
+    const d = decideWorkload(i, ctx());
+    expect(d.action).toBe('place');
+    expect(d.target?.capacity).toBe('on-demand');
+    const n = deadlineNumbers(d);
+    expect(n.slack).toBeCloseTo(10, 9);
+    expect(n.marketDownForHours).toBeCloseTo(2, 9);
+    expect(n.bridgeAfterHours).toBeCloseTo(1.6, 9);
+    expect(n.slackChurnNeedHours).toBeGreaterThan(10);
+    const text = renderExplanation(i, d, NOW);
+    expect(text).toContain('the market has been down 2.00 h');
+    expect(text).toMatch(/marketDownForHours +2h/);
+    expect(text).toMatch(/bridgeAfterHours +1.6h/);
+  });
+
+  it('down 1 h: still waited out (a bridge costs two changeovers); no market record: waited out too', () => {
+    expect(decideWorkload(input(1), ctx()).action).toBe('wait');
+    expect(decideWorkload(input(undefined), ctx()).action).toBe('wait');
+  });
+
+  it('zones that last 10 h at a time need little slack for preemptions: waited out, however long the outage', () => {
+    const long: ZoneStats = { ...short, upPeriodsMs: Array<number>(20).fill(10 * H) };
+    expect(decideWorkload(input(5, long), ctx()).action).toBe('wait');
+  });
+});
