@@ -710,6 +710,8 @@ export async function adoptStep(ctx: StepContext, a: AdoptAction): Promise<void>
     if (r.instanceId && r.instanceId !== inst.id) closeRun(s, r, Date.parse(inst.startedAt) || now, od);
     r.phase = 'running';
     delete r.pendingReason;
+    // A finished record whose rerun started before a crash: it runs again, so it is not finished.
+    delete r.finishedAt;
     delete r.move;
     r.provider = inst.provider;
     r.node = inst.node;

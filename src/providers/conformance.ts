@@ -23,6 +23,7 @@ export type ConformanceCheck =
   | 'storage.transfer'
   | 'capacity.prices'
   | 'capacity.acquire'
+  | 'capacity.never-ready'
   | 'notices'
   | 'simulation'
   | 'alerts';
@@ -61,6 +62,19 @@ export interface ConformanceFixture {
   writeCheckpoint?: (node: NodeInfo, workload: string) => Promise<void>;
   /** Capacity to acquire in the capacity checks (needed when the provider has capacity). */
   acquire?: Omit<AcquireRequest, 'idempotencyKey' | 'labels'>;
+  /**
+   * For a provider whose leases are machines that must become nodes (a bought VM reached over SSH):
+   * `arrange` makes the next machine it acquires never become a ready node (no SSH, or SSH with
+   * another host key), `acquire` says what to buy in a pool whose ready timeout is `readyTimeoutMs`,
+   * and `stillPaid` asks the cloud's own books whether a machine still runs. Without it the check
+   * is skipped as not applicable (leases that are not machines to reach, such as a market's).
+   */
+  neverReady?: {
+    arrange: () => void | Promise<void>;
+    acquire: Omit<AcquireRequest, 'idempotencyKey' | 'labels'>;
+    readyTimeoutMs: number;
+    stillPaid?: (leaseId: string) => Promise<boolean>;
+  };
   /** Stop grace for the trainer, ms (default 10 s). */
   stopGraceMs?: number;
   /**
@@ -391,6 +405,24 @@ export function describeProviderConformance(name: string, setup: () => Promise<C
       const left = (await p.capacity.leases()).find((l) => l.id === a.id);
       expect(left === undefined || left.state === 'released' || left.state === 'terminated', JSON.stringify(left)).toBe(true);
     });
+
+    it('capacity: a machine that never becomes a ready node is terminated after the ready timeout, its error naming it', async (ctx) => {
+      gate(ctx, 'capacity.never-ready', 'capacity');
+      const nr = fx.neverReady;
+      if (!nr) ctx.skip('not applicable: the fixture gives no neverReady (its leases are not machines that must become nodes)');
+      if (!p.capacity || !nr) return;
+      await nr.arrange();
+      const a = await p.capacity.acquire({ ...nr.acquire, idempotencyKey: `${run}-never-ready`, labels: { 'conformance-run': run } });
+      expect(a.node, 'a machine is a node only once it answers').toBeUndefined();
+      // The verdict is due at the ready timeout; a loaded machine may be slow to probe and list.
+      const dead = await waitFor(`lease ${a.id} terminated`, async () => (await p.capacity!.leases()).find((l) => l.id === a.id && l.state === 'terminated'), nr.readyTimeoutMs + 120_000);
+      expect(dead.node).toBeUndefined();
+      expect(dead.error, 'the error names the machine').toContain(a.id);
+      expect(dead.error).toMatch(/ready/);
+      if (p.nodes) expect((await p.nodes.list()).some((n) => n.id === a.id && n.state === 'ready'), 'never listed as a ready node').toBe(false);
+      if (nr.stillPaid) expect(await nr.stillPaid(a.id), 'terminated in the cloud\'s own books').toBe(false);
+      await p.capacity.release(a.id);
+    }, 300_000);
 
     it('notices: poll returns nothing for a node without a notice', async (ctx) => {
       gate(ctx, 'notices', 'notices');

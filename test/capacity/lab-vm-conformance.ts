@@ -14,12 +14,16 @@ import type { Provider, ProviderPool } from '../../src/providers/sdk.js';
 /** The fleet name every cloud conformance provider is made for. */
 export const LAB_VM_FLEET = 'conf';
 
+const QUICK_READY_MS = 10_000;
+
 /** The pools the provider buys for: `spot-v100` and `od-v100`, whose nodes are the lab's VMs. */
 export function labVmPools(lab: Lab): ProviderPool[] {
   const node: NodeAccess = { via: 'ssh', user: 'root', identityFile: lab.clientKeyPath, port: 22, runtime: 'docker', address: 'auto', readyTimeoutMs: 60_000, checkpointRoot: '/srv/spotfleet/checkpoints' };
   return [
     { name: 'spot-v100', capacity: 'spot', gpuModel: 'V100', node },
     { name: 'od-v100', capacity: 'on-demand', gpuModel: 'V100', node },
+    // For the never-ready check: a machine there is given up on after 10 s.
+    { name: 'spot-v100-quick', capacity: 'spot', gpuModel: 'V100', node: { ...node, readyTimeoutMs: QUICK_READY_MS } },
   ];
 }
 
@@ -46,6 +50,17 @@ export function labVmFixture(lab: Lab, vms: LabVms, provider: Provider): Conform
       writeLabCheckpoint(lab, vms.vm(n.id).name, workload);
     },
     acquire: { pool: 'spot-v100', capacity: 'spot', gpuModel: 'V100', gpus: 1 },
+    // The next VM boots without its sshd; the cloud's delete ends the lab machine behind it.
+    neverReady: {
+      arrange: () => vms.failNext('never-boots'),
+      acquire: { pool: 'spot-v100-quick', capacity: 'spot', gpuModel: 'V100', gpus: 1 },
+      readyTimeoutMs: QUICK_READY_MS,
+      stillPaid: async (id) => {
+        const until = Date.now() + 30_000;
+        while (vms.running().some((v) => v.id === id) && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+        return vms.running().some((v) => v.id === id);
+      },
+    },
     stopGraceMs: 10_000,
     teardown: async () => {
       for (const n of [await main, await other]) if (n) await provider.capacity!.release(n.id);

@@ -57,6 +57,18 @@ describe('RsyncProgressReader on captured output', () => {
     }
   });
 
+  it('a node whose locale writes a comma as decimal mark (de_DE): dot-grouped bytes and comma rates, read the same', () => {
+    const out = fixture('local-fresh-de-DE.out');
+    expect(out.toString('latin1')).toMatch(/\d\.\d{3}\.\d{3} +\d+% +\d+,\d+MB\/s/);
+    const got = readAll(out, 7);
+    expect(got.length).toBeGreaterThan(2);
+    for (let i = 1; i < got.length; i++) expect(got[i]!.bytes).toBeGreaterThanOrEqual(got[i - 1]!.bytes);
+    expect(got.at(-1)).toMatchObject({ bytes: 12 * MiB + 3, percent: 100 });
+    // --bwlimit=4000 (KiB/s): the rates read as MiB/s with a decimal comma, not as thousands.
+    for (const p of got.slice(1)) expect(p.bytesPerSec).toBeLessThan(8 * MiB);
+    expect(got.slice(1).some((p) => p.bytesPerSec > 2 * MiB)).toBe(true);
+  });
+
   it('a delta copy counts matched data: the last figure is the whole folder', () => {
     expect(readAll(fixture('ssh-delta.out'), 1 << 16).at(-1)).toMatchObject({ bytes: 20_971_522, percent: 100 });
   });

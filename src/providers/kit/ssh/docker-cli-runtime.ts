@@ -256,12 +256,16 @@ export class DockerCliRuntime implements RuntimeCapability {
     const { labels, env, checkpointPath: ckPath } = spec;
     const dir = this.o.nodes.workloadDir(node, req.workload);
     const route = await this.route(node);
-    // The fleet's containers there (the idempotency key, the GPUs they hold), the GPU inventory and
-    // the checkpoint folder are independent: one round trip for all three.
-    const [mine, inv, mk] = await Promise.all([
+    // The fleet's containers there (the idempotency key, the GPUs they hold) come over the Engine
+    // API beside the two commands. Those run one after the other: in the node's one kept shell
+    // each costs a round trip, while running them at once would open a second shell, which is a
+    // login (the user's .bashrc, half a second or more on hosts that run conda or pyenv init).
+    const [mine, [inv, mk]] = await Promise.all([
       this.summaries(node, route),
-      req.gpus > 0 ? this.o.nodes.inventory(node) : Promise.resolve(undefined),
-      this.o.nodes.exec(node, ['mkdir', '-p', '--', dir]),
+      (async () => {
+        const gpus = req.gpus > 0 ? await this.o.nodes.inventory(node) : undefined;
+        return [gpus, await this.o.nodes.exec(node, ['mkdir', '-p', '--', dir])] as const;
+      })(),
     ]);
     const same = mine.find((c) => c.labels[LABEL.idempotencyKey] === req.idempotencyKey);
     if (same) {
