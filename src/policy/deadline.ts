@@ -576,7 +576,11 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
       n.waitForHours = cheaper.downHours;
       n.takeExtraUsd = extraUsd;
       n.takeSavesSlackUsd = savedUsd;
-      if (extraUsd > savedUsd && c.slack - cheaper.downHours * H > Math.max(c.reserve, needed * H)) {
+      // The wait must leave the slack the rest of the job is expected to need — unless taking this
+      // one means a move across regions: that egress is certain and paid in full, and the slack the
+      // market may need is already priced in savedUsd, so the comparison decides, above the reserve.
+      const keepH = egressUsd > 0 ? c.reserve : Math.max(c.reserve, needed * H);
+      if (extraUsd > savedUsd && c.slack - cheaper.downHours * H > keepH) {
         const y = cheaper;
         return { mode: 'spot-or-wait', reason: lazyReason('deadline-slack', n, () => `wait for spot at ${where(y.o)} (expected back in ${fmtH(y.downHours * H)} h): taking ${where(b.o)} meanwhile would cost $${extraUsd.toFixed(2)} more than the $${savedUsd.toFixed(2)} of slack it saves`), recommended: { action: 'wait' } };
       }

@@ -6,9 +6,10 @@
 // 40 h job, 60 h deadline, 0.2 h changeover throughout. Each figure is printed beside its target,
 // with "MISS" where it misses: the numbers are what they are.
 // Then two checks of those numbers: the same tables on windows the policy was never looked at on
-// (held out: synthetic seeds 11–40, AWS zone sets drawn with another seed), and, per market, the
-// best any member of a simple family of online threshold rules reaches when its parameters are
-// picked after the fact on the very windows scored (what such a rule could do at the very best).
+// (held out: synthetic seeds 11–40, the egress row on seeds 11–40, AWS zone sets drawn with another
+// seed), and, per market, the best any member of a simple family of online threshold rules reaches
+// when its parameters are picked after the fact on the very windows scored (what such a rule could
+// do at the very best).
 import { existsSync } from 'node:fs';
 import { groupBounds } from '../../src/backtest/bound.js';
 import { join } from 'node:path';
@@ -175,6 +176,12 @@ if (!only || only === 'heldout') {
     }
     table(`held out: synthetic ${regime}, seeds 11–40`, all);
   }
+  const eg: Runs = new Map();
+  for (let seed = 11; seed <= 40; seed++) {
+    const trace = generateSyntheticTrace('region-outage', seed);
+    runSet(trace, [(trace.times[0] as number) + 24 * H], eg, 100);
+  }
+  table('held out: egress, region-outage seeds 11–40 with a 100 GB checkpoint', eg);
 }
 
 if (!only || only === 'family') {

@@ -302,6 +302,30 @@ describe('take a zone in another region now, or wait for the checkpoint regionâ€
     expect(d.action).toBe('move');
     expect(d.target?.zone).toBe('us-east-1a');
   });
+
+  // The same, in a market measured down a quarter of the time: the rest of the job is expected to
+  // need more slack than the wait would leave. The egress of a move across regions is certain, the
+  // slack need is priced in what the wait costs: the comparison decides (above the reserve).
+  const busy = (sizeGB: number): WorkloadDecisionInput => {
+    const i = evicted(sizeGB);
+    i.zoneStats = { ...i.zoneStats, 'spot/*': { upPeriodsMs: [18 * H, 18 * H, 18 * H], downPeriodsMs: [6 * H, 6 * H, 6 * H], upTotalMs: 54 * H, downTotalMs: 18 * H, upSinceMs: NOW - 4 * H, observedMs: 76 * H } };
+    return i;
+  };
+
+  it('a market that will need the slack: with a 100 GB checkpoint the $4 of egress still outweighs the slack the wait spends: wait', () => {
+    const d = decideWorkload(busy(100), ctx());
+    expect(d.action).toBe('wait');
+    const n = deadlineNumbers(d);
+    expect(n.slackNeededHours).toBeGreaterThan((n.slack as number) - (n.waitForHours as number));
+    expect((n.slack as number) - (n.waitForHours as number)).toBeGreaterThan(n.reserve as number);
+    expect(n.takeExtraUsd).toBeGreaterThan(n.takeSavesSlackUsd as number);
+  });
+
+  it('a market that will need the slack: with a 1 GB checkpoint the slack is worth more: take us-east-1a now', () => {
+    const d = decideWorkload(busy(1), ctx());
+    expect(d.action).toBe('move');
+    expect(d.target?.zone).toBe('us-east-1a');
+  });
 });
 
 describe('leave on-demand for a flickering zone: the changeover after it ends is paid back on on-demand', () => {
