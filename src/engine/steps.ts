@@ -265,13 +265,29 @@ export async function acquireStep(ctx: StepContext, a: AcquireAction): Promise<S
     async () => {
       let l = await cap.acquire({ ...a.request, labels: { 'spotfleet.fleet': ctx.o.fleet.name, 'spotfleet.workload': a.forWorkload } });
       const deadline = ctx.o.now() + (ctx.o.leaseReadyMs ?? 120_000);
-      while (!l.node && ctx.o.now() < deadline && l.state !== 'terminated' && l.state !== 'released') {
+      // A lease the provider listed and then stops listing has ended (a cloud that ends a machine at
+      // launch may list it no more). One it never listed yet may only be slow to show (EC2's
+      // listing is eventually consistent), so that waits for the deadline.
+      let seen = false;
+      let missing = 0;
+      while (!l.node && ctx.o.now() < deadline && l.state !== 'terminated' && l.state !== 'released' && missing < 3) {
         await sleep(500);
-        l = (await cap.leases()).find((x) => x.id === l.id) ?? l;
+        const now = (await cap.leases()).find((x) => x.id === l.id);
+        if (now) {
+          l = now;
+          seen = true;
+          missing = 0;
+        } else if (seen) missing++;
       }
       if (!l.node) {
         // Never pay for capacity that cannot run anything: give it back before failing.
-        const why = l.state === 'terminated' || l.state === 'released' ? `ended before it was ready${(l as { error?: string }).error ? `: ${(l as { error?: string }).error}` : ''}` : `did not become a node within ${Math.round((ctx.o.leaseReadyMs ?? 120_000) / 1000)}s`;
+        const ended = l.state === 'terminated' || l.state === 'released';
+        const why =
+          missing >= 3
+            ? `ended before it was ready: ${a.provider} no longer lists it`
+            : ended
+              ? `ended before it was ready${(l as { error?: string }).error ? `: ${(l as { error?: string }).error}` : ''}`
+              : `did not become a node within ${Math.round((ctx.o.leaseReadyMs ?? 120_000) / 1000)}s`;
         await cap.release(l.id).catch(() => undefined);
         throw new ProviderError(a.provider, `lease ${l.id} ${why}; it was released`, { address: a.address });
       }

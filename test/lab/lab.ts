@@ -12,13 +12,13 @@
 //   W/n/<name>/d/             dockerd: sock, root, exec, pid
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, readdirSync, readlinkSync, chmodSync, copyFileSync, symlinkSync, accessSync, constants } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, readdirSync, readlinkSync, chmodSync, copyFileSync, symlinkSync, accessSync, constants, openSync, closeSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { createHash } from 'node:crypto';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isAlive, procStat, trySignal } from '../../src/providers/kit/fs-util.js';
+import { isAlive, procStat, trySignal, type PidRef } from '../../src/providers/kit/fs-util.js';
 
 export type LabCloud = 'aws' | 'gcp' | 'azure';
 
@@ -228,6 +228,49 @@ async function killPids(pids: number[], graceMs = 10_000): Promise<void> {
   while (live.some(isAlive) && Date.now() < until2) await sleep(20);
 }
 
+/**
+ * Kills `pids` (ours), then every process left in the mount namespaces of `owners` (a node's
+ * dockerd, whose containerd and shims share its namespace). The namespaces are pinned by an open
+ * descriptor before anything is killed: a namespace's id (`mnt:[4026532…]`) is freed when its last
+ * process ends and the kernel hands out the lowest free id next, so without the pin the sweep
+ * would match the fresh namespace of whatever started meanwhile (every `ip netns exec`, here or in
+ * a lab running beside this one, makes one) and kill it. An owner no longer alive, or whose PID now
+ * belongs to another process, pins nothing.
+ */
+async function killWithMountNamespaces(pids: number[], owners: PidRef[], graceMs?: number): Promise<void> {
+  const pinned: number[] = [];
+  const ids = new Set<string>();
+  for (const o of owners) {
+    if (!isAlive(o)) continue;
+    try {
+      const fd = openSync(`/proc/${o.pid}/ns/mnt`, 'r');
+      pinned.push(fd);
+      // Read after the pin, and only while the owner is still the same process.
+      const id = readlinkSync(`/proc/${o.pid}/ns/mnt`);
+      if (isAlive(o)) ids.add(id);
+    } catch {
+      /* gone */
+    }
+  }
+  try {
+    await killPids(pids, graceMs);
+    const stragglers: number[] = [];
+    if (ids.size > 0) {
+      for (const d of readdirSync('/proc')) {
+        if (!/^\d+$/.test(d)) continue;
+        try {
+          if (ids.has(readlinkSync(`/proc/${d}/ns/mnt`))) stragglers.push(Number(d));
+        } catch {
+          /* gone */
+        }
+      }
+    }
+    await killPids(stragglers, 3000);
+  } finally {
+    for (const fd of pinned) closeSync(fd);
+  }
+}
+
 function tcpBanner(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect({ host, port });
@@ -304,7 +347,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const children = new Map<number, ChildProcess>();
   const namespaces: string[] = [];
   const sshdPid = new Map<string, number>();
-  const dockerdPid = new Map<string, number>();
+  const dockerdPid = new Map<string, PidRef>();
   const nodes: LabNode[] = [];
   const specs = new Map<string, LabNodeSpec>();
   let closed = false;
@@ -380,29 +423,12 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         if (list.length > 0) await run('docker', ['-H', `unix://${n.dockerSocket}`, 'rm', '-f', ...list], { timeoutMs: 20_000 }).catch(() => undefined);
       }),
     );
-    const mntNs = new Set<string>();
-    for (const p of dockerdPid.values()) {
-      try {
-        mntNs.add(readlinkSync(`/proc/${p}/ns/mnt`));
-      } catch {
-        /* gone */
-      }
-    }
-    await killPids([...pids]);
+    await killWithMountNamespaces([...pids], [...dockerdPid.values()]);
+    // Whatever is still inside our network namespaces (named, so pinned until `ip netns del`).
     const stragglers: number[] = [];
     for (const ns of namespaces) {
       const r = await run('ip', ['netns', 'pids', ns]).catch(() => undefined);
       for (const l of r?.stdout.split('\n') ?? []) if (/^\d+$/.test(l.trim())) stragglers.push(Number(l));
-    }
-    if (mntNs.size > 0) {
-      for (const d of readdirSync('/proc')) {
-        if (!/^\d+$/.test(d)) continue;
-        try {
-          if (mntNs.has(readlinkSync(`/proc/${d}/ns/mnt`))) stragglers.push(Number(d));
-        } catch {
-          /* gone */
-        }
-      }
     }
     await killPids([...new Set(stragglers)], 3000);
     for (const ns of [...namespaces].reverse()) await run('ip', ['netns', 'del', ns]).catch(() => undefined);
@@ -635,8 +661,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       async stopDocker(name) {
         const p = dockerdPid.get(name);
         if (p !== undefined) {
-          await killPids([p], 15_000);
-          pids.delete(p);
+          await killPids([p.pid], 15_000);
+          pids.delete(p.pid);
           dockerdPid.delete(name);
         }
       },
@@ -657,7 +683,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
             undefined,
             name,
           );
-          dockerdPid.set(name, child.pid as number);
+          dockerdPid.set(name, { pid: child.pid as number, start: procStat(child.pid as number)?.start ?? '' });
           const log = (): string => Buffer.concat((child as ChildProcess & { logChunks: Buffer[] }).logChunks).toString().slice(-2000);
           try {
             await waitFor(`dockerd on node ${name}`, async () => {
@@ -701,14 +727,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
           if (list.length > 0) await run('docker', ['-H', `unix://${n.dockerSocket}`, 'rm', '-f', ...list], { timeoutMs: 20_000 }).catch(() => undefined);
         }
         const mine = [...(nodePids.get(name) ?? [])];
-        let mntNs: string | undefined;
         const dp = dockerdPid.get(name);
-        try {
-          if (dp !== undefined) mntNs = readlinkSync(`/proc/${dp}/ns/mnt`);
-        } catch {
-          /* gone */
-        }
-        await killPids(mine, 10_000);
+        await killWithMountNamespaces(mine, dp ? [dp] : [], 10_000);
         for (const p of mine) pids.delete(p);
         nodePids.delete(name);
         sshdPid.delete(name);
@@ -716,16 +736,6 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         const stragglers: number[] = [];
         const r = await run('ip', ['netns', 'pids', n.netns]).catch(() => undefined);
         for (const l of r?.stdout.split('\n') ?? []) if (/^\d+$/.test(l.trim())) stragglers.push(Number(l));
-        if (mntNs !== undefined) {
-          for (const d of readdirSync('/proc')) {
-            if (!/^\d+$/.test(d)) continue;
-            try {
-              if (readlinkSync(`/proc/${d}/ns/mnt`) === mntNs) stragglers.push(Number(d));
-            } catch {
-              /* gone */
-            }
-          }
-        }
         await killPids([...new Set(stragglers)], 3000);
         await run('ip', ['netns', 'del', n.netns]).catch(() => undefined);
         namespaces.splice(namespaces.indexOf(n.netns), 1);
