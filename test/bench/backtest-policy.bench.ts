@@ -302,7 +302,7 @@ if (!only || only === 'bound') {
       best.bound > 1.1
         ? `every online policy is ≥ ${best.bound.toFixed(3)} × on one of these branches: max ≤ 1.10 cannot be guaranteed on such markets${bestSpliced.bound > 1.1 ? ' (so too from the windows\' own futures alone)' : ' (with a made-up future: all down, or all as at h)'}`
         : best.bound > 1.05
-          ? 'every online policy is > 1.05 × on one of these branches; max ≤ 1.10 not ruled out, p90 not bounded'
+          ? 'every online policy is > 1.05 × on one of these branches; max ≤ 1.10 not ruled out (p90: the line below)'
           : 'rules out nothing (≤ 1.05)';
     console.log(`  ${r.label.padEnd(44)} ${String(tried).padStart(6)}  ${best.bound.toFixed(3).padStart(6)}  ${best.where.padEnd(26)} ${String(best.branches).padStart(8)}  ${says}`);
     console.log(`  ${'  from the other windows\' futures only'.padEnd(44)} ${''.padStart(6)}  ${bestSpliced.bound.toFixed(3).padStart(6)}  ${bestSpliced.where.padEnd(26)}`);
