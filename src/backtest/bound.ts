@@ -15,7 +15,11 @@
 // The model is the simulator's and the offline optimum's (optimum.ts): per tick idle (free), on
 // on-demand, or on spot in one zone; every start or move costs `changeoverTicks` paid ticks at the
 // target without progress; preemptions lose nothing (the emergency checkpoint; an online policy can
-// only do worse). Moves across regions paying egress are not modelled here: jobs with egress are refused.
+// only do worse). With checkpoint egress (moves across regions pay size × price), the checkpoint's
+// region is part of the state, as in the egress optimum (optimum.ts): idle in region r, on-demand in
+// region r (it runs where the checkpoint is), spot in zone z (region of z); a start in a spot zone
+// pays the changeover plus the egress from the state's region, and the start state is "no checkpoint
+// yet" (leaving it is free).
 import { SpotfleetError } from '../core/errors.js';
 import { IDLE, ON_DEMAND, SPOT0, type Grid, type Job } from './model.js';
 import { locationCosts } from './optimum.js';
@@ -27,14 +31,164 @@ interface Backward {
   cost: Float64Array[];
 }
 
-function dims(grid: Grid, job: Job): { W: number; D: number; C: number; L: number } {
-  if (job.egressUsd && job.egressUsd.some((x) => x > 0)) throw new SpotfleetError('BACKTEST_UNSUPPORTED', 'the branching lower bound does not model checkpoint egress');
-  return { W: job.workTicks, D: Math.min(job.deadlineTicks, grid.ticks), C: job.changeoverTicks, L: SPOT0 + grid.zones.length };
+/**
+ * The states when moves across regions pay egress (as offlineOptimumWithEgress): idle_r = r,
+ * on-demand_r = R + r, spot z = 2R + z, for regions 0..R−1 where R − 1 is "no checkpoint yet".
+ */
+interface EgressSpace {
+  S: number;
+  R: number;
+  /** Location code (model.ts) of a state. */
+  loc: Uint8Array;
+  /** Region of a state (the checkpoint's). */
+  region: Uint8Array;
+  /** USD of egress to start in state t from state st: [st × S + t] (0 for idle and on-demand targets). */
+  egress: Float64Array;
+  /** The start state: idle with the checkpoint in job.homeRegion, or nowhere yet. */
+  home: number;
+}
+
+function egressSpace(grid: Grid, job: Job): EgressSpace | undefined {
+  const eg = job.egressUsd;
+  if (!eg || !eg.some((x) => x > 0)) return undefined;
+  if (!grid.regions || !grid.zoneRegion) throw new SpotfleetError('BACKTEST_UNSUPPORTED', 'the branching lower bound with egress needs the zones\' regions');
+  const R = grid.regions.length + 1;
+  // The model moves the checkpoint only by starting in a zone; a policy can also start a changeover
+  // and abandon it (the egress paid, the checkpoint moved). That detour is never cheaper than going
+  // straight when egress obeys the triangle inequality (through real regions: nothing moves back to
+  // "no checkpoint yet"), which the bound therefore requires.
+  for (let i = 0; i < R; i++) for (let j = 0; j < R; j++) for (let k = 0; k < R - 1; k++) {
+    if ((eg[i * R + j] as number) > (eg[i * R + k] as number) + (eg[k * R + j] as number) + 1e-12) throw new SpotfleetError('BACKTEST_UNSUPPORTED', 'the branching lower bound needs egress prices that obey the triangle inequality');
+  }
+  const Z = grid.zones.length;
+  const S = 2 * R + Z;
+  const loc = new Uint8Array(S);
+  const region = new Uint8Array(S);
+  for (let st = 0; st < S; st++) {
+    loc[st] = st < R ? IDLE : st < 2 * R ? ON_DEMAND : SPOT0 + (st - 2 * R);
+    region[st] = st < R ? st : st < 2 * R ? st - R : (grid.zoneRegion[st - 2 * R] as number);
+  }
+  const egress = new Float64Array(S * S);
+  for (let st = 0; st < S; st++) for (let t = 2 * R; t < S; t++) egress[st * S + t] = eg[(region[st] as number) * R + (region[t] as number)] as number;
+  return { S, R, loc, region, egress, home: job.homeRegion ?? R - 1 };
+}
+
+/** Whether a changeover from state st into state t is a move the model has (t ≠ st; on-demand only in st's region). */
+function canStart(sp: EgressSpace, st: number, t: number): boolean {
+  if (t === st || t < sp.R) return false;
+  return t >= 2 * sp.R || t - sp.R === sp.region[st];
+}
+
+function dims(grid: Grid, job: Job): { W: number; D: number; C: number; L: number; space: EgressSpace | undefined } {
+  return { W: job.workTicks, D: Math.min(job.deadlineTicks, grid.ticks), C: job.changeoverTicks, L: SPOT0 + grid.zones.length, space: egressSpace(grid, job) };
+}
+
+/** backward() with egress: the same recursion over the states of `sp` (O(states²) per cell). */
+function backwardEgress(grid: Grid, job: Job, sp: EgressSpace, down: number, keep: (k: number) => boolean): Backward {
+  const { W, D, C, L } = dims(grid, job);
+  const { cost, change } = locationCosts(grid, job, L, D, C);
+  const S = sp.S;
+  const N = (W + 1) * S;
+  const all: (Float64Array | undefined)[] = new Array<Float64Array | undefined>(D + 1);
+  const done = new Float64Array(N).fill(Infinity);
+  done.fill(0, W * S, N);
+  all[D] = done;
+  for (let k = D - 1; k >= down; k--) {
+    const v = new Float64Array(N).fill(Infinity);
+    v.fill(0, W * S, N);
+    const next = all[k + 1] as Float64Array;
+    const far = C > 0 && k + C <= D ? all[k + C] : undefined;
+    for (let p = Math.max(0, W - (D - k)); p < Math.min(W, Math.max(0, k - C) + 1); p++) {
+      const nextP = p + 1 === W ? -1 : (p + 1) * S;
+      for (let st = 0; st < S; st++) {
+        let best = next[p * S + (sp.region[st] as number)] as number;
+        const l = sp.loc[st] as number;
+        if (l !== IDLE) {
+          const ct = (cost[l] as Float64Array)[k] as number;
+          if (ct !== Infinity) best = Math.min(best, ct + (nextP < 0 ? 0 : (next[nextP + st] as number)));
+        }
+        for (let t = sp.R; t < S; t++) {
+          if (!canStart(sp, st, t)) continue;
+          const tl = sp.loc[t] as number;
+          const e = sp.egress[st * S + t] as number;
+          let m: number;
+          if (C === 0) {
+            const ct = (cost[tl] as Float64Array)[k] as number;
+            m = ct === Infinity ? Infinity : e + ct + (nextP < 0 ? 0 : (next[nextP + t] as number));
+          } else {
+            const ch = (change[tl] as Float64Array)[k] as number;
+            m = far === undefined || ch === Infinity ? Infinity : e + ch + (far[p * S + t] as number);
+          }
+          if (m < best) best = m;
+        }
+        v[p * S + st] = best;
+      }
+    }
+    all[k] = v;
+    const drop = k + Math.max(C, 1);
+    if (drop < D && !keep(drop)) all[drop] = undefined;
+  }
+  const layers = new Map<number, Float64Array>();
+  for (let k = down; k <= D; k++) if (all[k] && keep(k)) layers.set(k, all[k] as Float64Array);
+  return { layers, cost };
+}
+
+/** forward() with egress, over the states of `sp`. */
+function forwardEgress(grid: Grid, job: Job, sp: EgressSpace, hMax: number, keep: (k: number) => boolean): { layers: Map<number, Float64Array>; doneBy: Map<number, number>; cost: Float64Array[] } {
+  const { W, D, C, L } = dims(grid, job);
+  const { cost, change } = locationCosts(grid, job, L, D, C);
+  const S = sp.S;
+  const N = (W + 1) * S;
+  const live = new Map<number, Float64Array>();
+  const layer = (k: number): Float64Array => {
+    let x = live.get(k);
+    if (!x) live.set(k, (x = new Float64Array(N).fill(Infinity)));
+    return x;
+  };
+  layer(0)[sp.home] = 0;
+  const kept = new Map<number, Float64Array>();
+  const doneByAt = new Map<number, number>();
+  let doneBy = Infinity;
+  for (let k = 0; k <= hMax; k++) {
+    const f = layer(k);
+    doneByAt.set(k, doneBy);
+    if (keep(k)) kept.set(k, f);
+    live.delete(k);
+    if (k === hMax) break;
+    const next = layer(k + 1);
+    for (let p = 0; p < Math.min(W, k + 1); p++) {
+      for (let st = 0; st < S; st++) {
+        const x = f[p * S + st] as number;
+        if (x === Infinity) continue;
+        const idle = p * S + (sp.region[st] as number);
+        if (x < (next[idle] as number)) next[idle] = x;
+        const work = (t: number, extra: number): void => {
+          const ct = (cost[sp.loc[t] as number] as Float64Array)[k] as number;
+          if (ct === Infinity) return;
+          if (p + 1 === W) doneBy = Math.min(doneBy, x + extra + ct);
+          else if (x + extra + ct < (next[(p + 1) * S + t] as number)) next[(p + 1) * S + t] = x + extra + ct;
+        };
+        if (sp.loc[st] !== IDLE) work(st, 0);
+        for (let t = sp.R; t < S; t++) {
+          if (!canStart(sp, st, t)) continue;
+          const e = sp.egress[st * S + t] as number;
+          if (C === 0) work(t, e);
+          else if (k + C <= D) {
+            const ch = (change[sp.loc[t] as number] as Float64Array)[k] as number;
+            const to = layer(k + C);
+            if (ch !== Infinity && x + e + ch < (to[p * S + t] as number)) to[p * S + t] = x + e + ch;
+          }
+        }
+      }
+    }
+  }
+  return { layers: kept, doneBy: doneByAt, cost };
 }
 
 /** The optimum's recursion from the deadline down to tick `down`, keeping the layers `keep` asks for. */
 function backward(grid: Grid, job: Job, down: number, keep: (k: number) => boolean): Backward {
-  const { W, D, C, L } = dims(grid, job);
+  const { W, D, C, L, space } = dims(grid, job);
+  if (space) return backwardEgress(grid, job, space, down, keep);
   const { cost, change } = locationCosts(grid, job, L, D, C);
   const S = (W + 1) * L;
   const all: (Float64Array | undefined)[] = new Array<Float64Array | undefined>(D + 1);
@@ -88,7 +242,8 @@ function backward(grid: Grid, job: Job, down: number, keep: (k: number) => boole
 
 /** Cheapest cost to reach each decision point (k, p, l), for the ticks `keep` asks for, and the cheapest cost to be done by each tick `at`. */
 function forward(grid: Grid, job: Job, hMax: number, keep: (k: number) => boolean): { layers: Map<number, Float64Array>; doneBy: Map<number, number>; cost: Float64Array[] } {
-  const { W, D, C, L } = dims(grid, job);
+  const { W, D, C, L, space } = dims(grid, job);
+  if (space) return forwardEgress(grid, job, space, hMax, keep);
   const { cost, change } = locationCosts(grid, job, L, D, C);
   const S = (W + 1) * L;
   // Layers k … k + C are alive while tick k is expanded.
@@ -143,7 +298,7 @@ type Forward = ReturnType<typeof forward>;
  * layers h … h + C. Every schedule is in exactly one of the cut states at h, so each branch's optimum
  * is the least total over them; the bound is the least, over the states, of the worst ratio.
  */
-function combine(fw: Forward, backs: Backward[], job: Job, L: number, h: number, D: number): BranchBound {
+function combine(fw: Forward, backs: Backward[], job: Job, L: number, h: number, D: number, sp?: EgressSpace): BranchBound {
   const W = job.workTicks;
   const C = job.changeoverTicks;
   // Each cut state's total on each branch, in one list per branch (same order), then the optima.
@@ -161,7 +316,8 @@ function combine(fw: Forward, backs: Backward[], job: Job, L: number, h: number,
   // Into a changeover to m started at k0 (its ticks before h paid, and up): on each branch, finish
   // it (its ticks from h on must be up there) and go on from m, or abandon it — which is never
   // cheaper than being idle at h (the simulator lets a policy abandon a changeover, or be preempted in it).
-  for (let k0 = Math.max(0, h - C + 1); k0 < h; k0++) {
+  if (sp) inChangeoverEgress(fw, backs, totals, sp, W, C, h, D);
+  else for (let k0 = Math.max(0, h - C + 1); k0 < h; k0++) {
     if (k0 + C > D) continue;
     const f0 = fw.layers.get(k0) as Float64Array;
     for (let m = ON_DEMAND; m < L; m++) {
@@ -192,6 +348,37 @@ function combine(fw: Forward, backs: Backward[], job: Job, L: number, h: number,
     bound = Math.min(bound, worst);
   }
   return { bound: Number.isFinite(bound) ? bound : 1, h, optima };
+}
+
+/**
+ * combine()'s changeovers under way at h, with egress: into state t, started at k0 from any state
+ * that can start it (its egress paid at the start, the checkpoint then in t's region); on each
+ * branch finished and gone on from t, or abandoned for idle in t's region.
+ */
+function inChangeoverEgress(fw: Forward, backs: Backward[], totals: number[][], sp: EgressSpace, W: number, C: number, h: number, D: number): void {
+  const S = sp.S;
+  for (let k0 = Math.max(0, h - C + 1); k0 < h; k0++) {
+    if (k0 + C > D) continue;
+    const f0 = fw.layers.get(k0) as Float64Array;
+    for (let t = sp.R; t < S; t++) {
+      const m = sp.loc[t] as number;
+      let paid = 0;
+      for (let k = k0; k < h; k++) paid += (fw.cost[m] as Float64Array)[k] as number;
+      if (paid === Infinity) continue;
+      for (let p = 0; p < W; p++) {
+        let pre = Infinity;
+        for (let st = 0; st < S; st++) if (canStart(sp, st, t)) pre = Math.min(pre, (f0[p * S + st] as number) + (sp.egress[st * S + t] as number));
+        if (pre === Infinity) continue;
+        pre += paid;
+        backs.forEach((bk, b) => {
+          let finish = (bk.layers.get(k0 + C) as Float64Array)[p * S + t] as number;
+          for (let k = h; k < k0 + C; k++) finish += (bk.cost[m] as Float64Array)[k] as number;
+          const abandon = (bk.layers.get(h) as Float64Array)[p * S + (sp.region[t] as number)] as number;
+          (totals[b] as number[]).push(pre + Math.min(finish, abandon));
+        });
+      }
+    }
+  }
 }
 
 /** The same window with everything from tick h on taken from `future` (same zones, same clock). */
@@ -241,11 +428,11 @@ export interface BranchBound {
 export function branchBound(branches: Grid[], job: Job, h: number): BranchBound {
   const first = branches[0];
   if (!first) throw new Error('internal: no branches');
-  const { D, C, L } = dims(first, job);
+  const { D, C, L, space } = dims(first, job);
   if (h <= 0 || h >= D) return { bound: 1, h, optima: [] };
   const near = (k: number): boolean => k >= h - C && k <= h + C;
   const fw = forward(first, job, h, near);
-  return combine(fw, branches.map((g) => backward(g, job, h, near)), job, L, h, D);
+  return combine(fw, branches.map((g) => backward(g, job, h, near)), job, space ? space.S : L, h, D, space);
 }
 
 /**
@@ -259,7 +446,8 @@ export function branchBound(branches: Grid[], job: Job, h: number): BranchBound 
 export function groupBounds(group: Grid[], job: Job, hs: number[]): BranchBound[][] {
   const first = group[0];
   if (!first) return [];
-  const { D, C, L } = dims(first, job);
+  const { D, C, L: L0, space } = dims(first, job);
+  const L = space ? space.S : L0;
   const ok = hs.filter((h) => h > 0 && h < D);
   if (ok.length === 0) return group.map(() => []);
   const near = (k: number): boolean => ok.some((h) => k >= h - C && k <= h + C);
@@ -270,9 +458,9 @@ export function groupBounds(group: Grid[], job: Job, hs: number[]): BranchBound[
     return ok.map((h) => {
       const nearH = (k: number): boolean => k >= h && k <= h + C;
       const simple = simpleFutures(g, h).map((f) => backward(spliceGrid(g, h, f), job, h, nearH));
-      const all = combine(fw, [backs[i] as Backward, ...others, ...simple], job, L, h, D);
+      const all = combine(fw, [backs[i] as Backward, ...others, ...simple], job, L, h, D, space);
       // The same from the table's own futures only (no made-up "all down" / "as at h").
-      const spliced = others.length > 0 ? combine(fw, [backs[i] as Backward, ...others], job, L, h, D).bound : 1;
+      const spliced = others.length > 0 ? combine(fw, [backs[i] as Backward, ...others], job, L, h, D, space).bound : 1;
       return { ...all, splicedOnly: spliced };
     });
   });

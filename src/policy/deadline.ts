@@ -25,7 +25,9 @@
 //   progress, expected), the egress of a move across regions and the risk (the extra chance that the
 //   target ends before the job, forcing one more changeover) — the break-even `explain` shows;
 // - taking spot after an eviction, or to start, happens only when its cost per progress beats
-//   on-demand; otherwise wait while the slack is above the reserve, on-demand below it.
+//   on-demand; otherwise wait while the slack is above the reserve, on-demand below it — and also
+//   when the slack is below what the expected preemptions will need and the whole market has been
+//   down a while (BRIDGE_AFTER_CHANGEOVERS): waiting would spend slack the preemptions need.
 // How SkyNomad (NSDI'27: lifetime prediction and migration cost in one monetary model), Can't Be
 // Late (NSDI'24: Uniform Progress and its safety net) and ROSS (INFOCOM'26: a deadline-to-work
 // ratio that triggers on-demand) reason about moving vs staying is summarised in docs/traces.md.
@@ -412,6 +414,30 @@ export function marketDownFraction(options: readonly PlacementOption[], stats: R
   return pools.size > 0 ? measured : independent;
 }
 
+/**
+ * How long a market outage has to last before it is bridged on on-demand to keep the slack the
+ * preemptions will need, in changeovers. Measured on the benchmark and its held-out windows among
+ * 2, 4 and 8: 2 and 4 bridged outages that ended soon after (rare-cheap p50 worse, held out too).
+ */
+export const BRIDGE_AFTER_CHANGEOVERS = 8;
+
+/**
+ * Hours since no spot zone of the options' pools has had capacity (the pools' market-wide records,
+ * see marketStatsKey); 0 while some pool has spot, or without market records.
+ */
+export function marketDownForHours(options: readonly PlacementOption[], stats: Readonly<Record<string, ZoneStats>>, now: number): number {
+  const pools = new Set<string>();
+  for (const o of options) if (o.capacity === 'spot') pools.add(o.pool);
+  if (pools.size === 0) return 0;
+  let since = -Infinity;
+  for (const p of pools) {
+    const d = stats[marketStatsKey(p)]?.downSinceMs;
+    if (d === undefined) return 0;
+    since = Math.max(since, d);
+  }
+  return Math.max(0, (now - since) / H);
+}
+
 /** adviseDeadline's zone choices when the input carries zone statistics (see the header). */
 function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, c: Ctx): DeadlineAdvice {
   const now = ctx.now;
@@ -550,7 +576,11 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
       n.waitForHours = cheaper.downHours;
       n.takeExtraUsd = extraUsd;
       n.takeSavesSlackUsd = savedUsd;
-      if (extraUsd > savedUsd && c.slack - cheaper.downHours * H > Math.max(c.reserve, needed * H)) {
+      // The wait must leave the slack the rest of the job is expected to need — unless taking this
+      // one means a move across regions: that egress is certain and paid in full, and the slack the
+      // market may need is already priced in savedUsd, so the comparison decides, above the reserve.
+      const keepH = egressUsd > 0 ? c.reserve : Math.max(c.reserve, needed * H);
+      if (extraUsd > savedUsd && c.slack - cheaper.downHours * H > keepH) {
         const y = cheaper;
         return { mode: 'spot-or-wait', reason: lazyReason('deadline-slack', n, () => `wait for spot at ${where(y.o)} (expected back in ${fmtH(y.downHours * H)} h): taking ${where(b.o)} meanwhile would cost $${extraUsd.toFixed(2)} more than the $${savedUsd.toFixed(2)} of slack it saves`), recommended: { action: 'wait' } };
       }
@@ -561,6 +591,18 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
   }
   if (c.inReserve && c.od) {
     return { mode: 'spot-or-on-demand', reason: lazyReason('deadline-reserve', n, () => `on-demand until spot returns: no spot that beats it per hour of progress, ${fmtH(c.slack)} h of slack is under the reserve ${fmtH(c.reserve)} h`), recommended: { action: c.action, target: c.od } };
+  }
+  // Slack the preemptions will need cannot also be spent waiting: each expected preemption over the
+  // work left costs a changeover (work left / mean up-time × changeover). When the slack is below
+  // that plus one changeover, and the whole market has been down long enough that the outage is
+  // likely to last (up- and down-times are heavy-tailed), bridge it on on-demand, where the slack
+  // stays put, rather than drain it and meet the safety net with most of the work still to do (then
+  // all of it runs on on-demand). Short outages are still waited out: a bridge costs two changeovers.
+  const churnNeed = meanUp > 0 ? (W / meanUp) * C : 0;
+  const marketDown = marketDownForHours(input.options, stats, now);
+  if (c.od && c.slack < (churnNeed + C) * H && marketDown >= BRIDGE_AFTER_CHANGEOVERS * C) {
+    Object.assign(n, { slackChurnNeedHours: churnNeed, marketDownForHours: marketDown, bridgeAfterHours: BRIDGE_AFTER_CHANGEOVERS * C });
+    return { mode: 'spot-or-on-demand', reason: lazyReason('deadline-reserve', n, () => `on-demand until spot returns: the market has been down ${fmtH(marketDown * H)} h, and ${fmtH(c.slack)} h of slack is less than the ${fmtH((churnNeed + C) * H)} h the expected preemptions will need`), recommended: { action: c.action, target: c.od } };
   }
   return {
     mode: 'spot-or-wait',

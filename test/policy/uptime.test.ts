@@ -302,6 +302,30 @@ describe('take a zone in another region now, or wait for the checkpoint regionâ€
     expect(d.action).toBe('move');
     expect(d.target?.zone).toBe('us-east-1a');
   });
+
+  // The same, in a market measured down a quarter of the time: the rest of the job is expected to
+  // need more slack than the wait would leave. The egress of a move across regions is certain, the
+  // slack need is priced in what the wait costs: the comparison decides (above the reserve).
+  const busy = (sizeGB: number): WorkloadDecisionInput => {
+    const i = evicted(sizeGB);
+    i.zoneStats = { ...i.zoneStats, 'spot/*': { upPeriodsMs: [18 * H, 18 * H, 18 * H], downPeriodsMs: [6 * H, 6 * H, 6 * H], upTotalMs: 54 * H, downTotalMs: 18 * H, upSinceMs: NOW - 4 * H, observedMs: 76 * H } };
+    return i;
+  };
+
+  it('a market that will need the slack: with a 100 GB checkpoint the $4 of egress still outweighs the slack the wait spends: wait', () => {
+    const d = decideWorkload(busy(100), ctx());
+    expect(d.action).toBe('wait');
+    const n = deadlineNumbers(d);
+    expect(n.slackNeededHours).toBeGreaterThan((n.slack as number) - (n.waitForHours as number));
+    expect((n.slack as number) - (n.waitForHours as number)).toBeGreaterThan(n.reserve as number);
+    expect(n.takeExtraUsd).toBeGreaterThan(n.takeSavesSlackUsd as number);
+  });
+
+  it('a market that will need the slack: with a 1 GB checkpoint the slack is worth more: take us-east-1a now', () => {
+    const d = decideWorkload(busy(1), ctx());
+    expect(d.action).toBe('move');
+    expect(d.target?.zone).toBe('us-east-1a');
+  });
 });
 
 describe('leave on-demand for a flickering zone: the changeover after it ends is paid back on on-demand', () => {
@@ -341,5 +365,45 @@ describe('leave on-demand for a flickering zone: the changeover after it ends is
     const n = deadlineNumbers(decideWorkload(i, ctx()));
     expect(n.noOtherSpotAfterEndProb).toBeLessThan(0.2);
     expect(n.afterEndPerGpuHour).toBeLessThan(0.918 + 0.2 * (3.06 - 0.918));
+  });
+});
+
+describe('a market outage when the slack is what the preemptions will need: bridged on on-demand once it has lasted', () => {
+  // 40 h of work left and 10 h of slack, not running. Zones a and b last half an hour at a time
+  // (one changeover of 0.2 h per preemption: 40 h of work needs ~15 h of slack for them), both down.
+  const short: ZoneStats = { upPeriodsMs: Array<number>(20).fill(30 * M), downPeriodsMs: Array<number>(20).fill(3 * H), observedMs: 96 * H };
+  const input = (marketDownFor: number | undefined, zone: ZoneStats = short): WorkloadDecisionInput => {
+    const z = { ...zone, downSinceMs: NOW - 3 * H };
+    const zoneStats: Record<string, ZoneStats> = { 'spot/us-east-1a': z, 'spot/us-east-1b': z };
+    if (marketDownFor !== undefined) zoneStats['spot/*'] = { ...zone, downSinceMs: NOW - marketDownFor * H };
+    const i = onA(0, [opt('us-east-1a', 0.5, { available: false }), opt('us-east-1b', 0.5, { available: false }), OD], zoneStats, { progress: { doneMs: 0 } });
+    delete i.current;
+    return i;
+  };
+
+  it('down 2 h (past 8 changeovers): on-demand, and explain says why with the figures', () => {
+    const i = input(2);
+    const d = decideWorkload(i, ctx());
+    expect(d.action).toBe('place');
+    expect(d.target?.capacity).toBe('on-demand');
+    const n = deadlineNumbers(d);
+    expect(n.slack).toBeCloseTo(10, 9);
+    expect(n.marketDownForHours).toBeCloseTo(2, 9);
+    expect(n.bridgeAfterHours).toBeCloseTo(1.6, 9);
+    expect(n.slackChurnNeedHours).toBeGreaterThan(10);
+    const text = renderExplanation(i, d, NOW);
+    expect(text).toContain('the market has been down 2.00 h');
+    expect(text).toMatch(/marketDownForHours +2h/);
+    expect(text).toMatch(/bridgeAfterHours +1.6h/);
+  });
+
+  it('down 1 h: still waited out (a bridge costs two changeovers); no market record: waited out too', () => {
+    expect(decideWorkload(input(1), ctx()).action).toBe('wait');
+    expect(decideWorkload(input(undefined), ctx()).action).toBe('wait');
+  });
+
+  it('zones that last 10 h at a time need little slack for preemptions: waited out, however long the outage', () => {
+    const long: ZoneStats = { ...short, upPeriodsMs: Array<number>(20).fill(10 * H) };
+    expect(decideWorkload(input(5, long), ctx()).action).toBe('wait');
   });
 });
