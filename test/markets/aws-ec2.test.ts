@@ -185,11 +185,15 @@ describe('aws provider: EC2 capacity against the fake EC2 endpoint', () => {
     expect(new Set(tokens).size).toBe(2);
   });
 
-  it('stops listing a spot instance that EC2 reclaimed', async () => {
+  it('a spot instance EC2 reclaimed at its launch is a terminated lease with EC2\'s reason; another process no longer lists it', async () => {
     const { cap } = make();
     const lease = await cap.acquire({ pool: 'spot-v100', capacity: 'spot', gpuModel: 'V100', gpus: 1, idempotencyKey: 'reclaim-1', labels: {} });
     ec2.control.interrupt(lease.id);
-    expect((await cap.leases()).map((l) => l.id)).not.toContain(lease.id);
+    // The process that launched it asks EC2 by id: it ended, and why.
+    const mine = (await cap.leases()).filter((l) => l.id === lease.id);
+    expect(mine.map((l) => [l.state, l.node, l.error])).toEqual([['terminated', undefined, `EC2 instance ${lease.id}: Server.SpotInstanceTermination: Spot instance termination`]]);
+    // Another process (a later CLI run) only lists live instances: it is gone.
+    expect((await make().cap.leases()).map((l) => l.id)).not.toContain(lease.id);
   });
 
   it('rides over a 500 with the SDK retry, and fails clearly on bad credentials', async () => {
