@@ -10,6 +10,7 @@
 // seed), and, per market, the best any member of a simple family of online threshold rules reaches
 // when its parameters are picked after the fact on the very windows scored (what such a rule could
 // do at the very best).
+// SPOTFLEET_BENCH_WORST=N lists, under each table, spotfleet's N worst windows by name.
 import { existsSync } from 'node:fs';
 import { groupBounds } from '../../src/backtest/bound.js';
 import { join } from 'node:path';
@@ -50,29 +51,31 @@ function policies(sizeGB?: number): BacktestPolicy[] {
 }
 
 /** Per policy, one entry per window: cost / optimum, migrations, deadline met; and the optimum's migrations. */
-type Runs = Map<string, { ratio: number[]; migrations: number[]; misses: number }>;
+type Runs = Map<string, { ratio: number[]; migrations: number[]; misses: number; labels: string[] }>;
 
-function collect(all: Runs, runs: RunStats[]): void {
+function collect(all: Runs, runs: RunStats[], label: string): void {
   const opt = runs.find((r) => r.policy === OPTIMUM);
   if (!opt) return;
   for (const r of runs) {
     let e = all.get(r.policy);
-    if (!e) all.set(r.policy, (e = { ratio: [], migrations: [], misses: 0 }));
+    if (!e) all.set(r.policy, (e = { ratio: [], migrations: [], misses: 0, labels: [] }));
     e.ratio.push(r.costUsd / opt.costUsd);
+    e.labels.push(label);
     e.migrations.push(r.migrations);
     if (!r.deadlineMet) e.misses++;
   }
 }
 
-function runSet(trace: SpotTrace, starts: number[], all: Runs, sizeGB?: number): void {
+/** `label` names the set (zone set or seed) in the worst-window listing (SPOTFLEET_BENCH_WORST). */
+function runSet(trace: SpotTrace, starts: number[], all: Runs, label: string, sizeGB?: number): void {
   const dt = medianStepMs(trace);
   const job = makeJob({ workMs: WORK, deadlineMs: DEADLINE, changeoverMs: 0.2 * H, dtMs: dt, gpus: 1, emergencyCheckpointOk: true, checkpointIntervalMs: H });
   const horizon = job.deadlineTicks + job.workTicks + 2 * job.changeoverTicks + 1;
   const ps = policies(sizeGB);
-  for (const s of starts) {
+  for (const [j, s] of starts.entries()) {
     const grid = buildGrid(trace, s, horizon, dt);
     const eg = egressMatrix(grid, sizeGB);
-    collect(all, runWindow(grid, eg ? { ...job, egressUsd: eg } : job, ps, true, false));
+    collect(all, runWindow(grid, eg ? { ...job, egressUsd: eg } : job, ps, true, false), starts.length > 1 ? `${label} window ${j + 1}` : label);
   }
 }
 
@@ -99,9 +102,16 @@ function table(label: string, all: Runs): void {
     const ok = name === OPTIMUM ? '' : [p90 <= 1.05 ? '' : 'p90', max <= 1.1 ? '' : 'max', e.misses === 0 ? '' : 'miss', migRatio <= 3 ? '' : 'migr'].filter(Boolean).join(',');
     console.log(`  ${name.padEnd(20)} ${String(e.ratio.length).padStart(7)} ${p50.toFixed(3).padStart(6)} ${p90.toFixed(3).padStart(6)} ${max.toFixed(3).padStart(6)}  ${String(e.misses).padStart(6)}  ${mig.toFixed(1).padStart(5)} ${(Number.isFinite(migRatio) ? migRatio.toFixed(2) : 'inf').padStart(5)}   ${name === OPTIMUM ? '' : ok === '' ? 'ok' : `MISS (${ok})`}`);
   }
+  const sf = all.get('spotfleet');
+  if (worst > 0 && sf) {
+    const order = sf.ratio.map((r, i) => i).sort((a, b) => (sf.ratio[b] as number) - (sf.ratio[a] as number)).slice(0, worst);
+    console.log(`  spotfleet's worst windows: ${order.map((i) => `${sf.labels[i]} ${(sf.ratio[i] as number).toFixed(3)}`).join(', ')}`);
+  }
 }
 
 const only = process.env.SPOTFLEET_BENCH_ONLY;
+/** SPOTFLEET_BENCH_WORST=N: under each table, spotfleet's N worst windows by name (zone set and window, or seed), to find the windows a policy change moves. */
+const worst = Number(process.env.SPOTFLEET_BENCH_WORST ?? 0);
 const t0 = performance.now();
 
 /** 20 random zone sets (2–5 zones) of the trace, five windows each, every set at its own offset so the 100 windows cover it. */
@@ -128,7 +138,7 @@ if (!full) console.log(`trace ${TRACE} missing: set SPOTFLEET_TRACE`);
 
 if (full && (!only || only === 'aws')) {
   const all: Runs = new Map();
-  for (const { trace, starts } of awsSets(full, 16)) runSet(trace, starts, all);
+  for (const [i, { trace, starts }] of awsSets(full, 16).entries()) runSet(trace, starts, all, `zone set ${i + 1}`);
   table('AWS V100 9-zone trace: 20 random zone sets (2–5 zones) × 5 windows', all);
 }
 
@@ -137,7 +147,7 @@ if (!only || only === 'synthetic') {
     const all: Runs = new Map();
     for (let seed = 1; seed <= 10; seed++) {
       const trace = generateSyntheticTrace(regime, seed);
-      runSet(trace, [(trace.times[0] as number) + 24 * H], all);
+      runSet(trace, [(trace.times[0] as number) + 24 * H], all, `seed ${seed}`);
     }
     table(`synthetic ${regime}: 10 seeds`, all);
   }
@@ -147,7 +157,7 @@ if (!only || only === 'egress') {
   const all: Runs = new Map();
   for (let seed = 1; seed <= 10; seed++) {
     const trace = generateSyntheticTrace('region-outage', seed);
-    runSet(trace, [(trace.times[0] as number) + 24 * H], all, 100);
+    runSet(trace, [(trace.times[0] as number) + 24 * H], all, `seed ${seed}`, 100);
   }
   table('egress: synthetic region-outage with a 100 GB checkpoint ($0.02/GB between us-east-1 and us-west-2): 10 seeds', all);
 }
@@ -165,21 +175,21 @@ if (!only || only === 'heldout') {
   console.log('\n--- held out: the same targets on windows the policy was never looked at on ---');
   if (full) {
     const all: Runs = new Map();
-    for (const { trace, starts } of awsSets(full, 17)) runSet(trace, starts, all);
+    for (const [i, { trace, starts }] of awsSets(full, 17).entries()) runSet(trace, starts, all, `zone set ${i + 1}`);
     table('held out: AWS V100 trace, 20 other random zone sets × 5 windows', all);
   }
   for (const regime of SYNTHETIC_REGIMES) {
     const all: Runs = new Map();
     for (let seed = 11; seed <= 40; seed++) {
       const trace = generateSyntheticTrace(regime, seed);
-      runSet(trace, [(trace.times[0] as number) + 24 * H], all);
+      runSet(trace, [(trace.times[0] as number) + 24 * H], all, `seed ${seed}`);
     }
     table(`held out: synthetic ${regime}, seeds 11–40`, all);
   }
   const eg: Runs = new Map();
   for (let seed = 11; seed <= 40; seed++) {
     const trace = generateSyntheticTrace('region-outage', seed);
-    runSet(trace, [(trace.times[0] as number) + 24 * H], eg, 100);
+    runSet(trace, [(trace.times[0] as number) + 24 * H], eg, `seed ${seed}`, 100);
   }
   table('held out: egress, region-outage seeds 11–40 with a 100 GB checkpoint', eg);
 }
