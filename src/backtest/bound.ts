@@ -83,21 +83,46 @@ function dims(grid: Grid, job: Job): { W: number; D: number; C: number; L: numbe
   return { W: job.workTicks, D: Math.min(job.deadlineTicks, grid.ticks), C: job.changeoverTicks, L: SPOT0 + grid.zones.length, space: egressSpace(grid, job) };
 }
 
+/**
+ * The frame of both backward recursions (with and without egress): layers of `n` states per tick
+ * from the deadline D (every state from `doneFrom` on, the work finished, costs 0; the rest ∞) down
+ * to `down`. `fill` computes tick k's layer `v` (already ∞ but the finished states) from tick k + 1
+ * (`next`) and tick k + C (`far`, when a changeover started at k ends by the deadline). Layers
+ * neither the recursion (C ticks ahead at most) nor `keep` needs are freed as it goes.
+ */
+function sweepBackward(
+  n: number,
+  doneFrom: number,
+  D: number,
+  C: number,
+  down: number,
+  keep: (k: number) => boolean,
+  fill: (k: number, v: Float64Array, next: Float64Array, far: Float64Array | undefined) => void,
+): Map<number, Float64Array> {
+  const all: (Float64Array | undefined)[] = new Array<Float64Array | undefined>(D + 1);
+  const done = new Float64Array(n).fill(Infinity);
+  done.fill(0, doneFrom, n);
+  all[D] = done;
+  for (let k = D - 1; k >= down; k--) {
+    const v = new Float64Array(n).fill(Infinity);
+    v.fill(0, doneFrom, n);
+    fill(k, v, all[k + 1] as Float64Array, C > 0 && k + C <= D ? all[k + C] : undefined);
+    all[k] = v;
+    const drop = k + Math.max(C, 1);
+    if (drop < D && !keep(drop)) all[drop] = undefined;
+  }
+  const layers = new Map<number, Float64Array>();
+  for (let k = down; k <= D; k++) if (all[k] && keep(k)) layers.set(k, all[k] as Float64Array);
+  return layers;
+}
+
 /** backward() with egress: the same recursion over the states of `sp` (O(states²) per cell). */
 function backwardEgress(grid: Grid, job: Job, sp: EgressSpace, down: number, keep: (k: number) => boolean): Backward {
   const { W, D, C, L } = dims(grid, job);
   const { cost, change } = locationCosts(grid, job, L, D, C);
   const S = sp.S;
   const N = (W + 1) * S;
-  const all: (Float64Array | undefined)[] = new Array<Float64Array | undefined>(D + 1);
-  const done = new Float64Array(N).fill(Infinity);
-  done.fill(0, W * S, N);
-  all[D] = done;
-  for (let k = D - 1; k >= down; k--) {
-    const v = new Float64Array(N).fill(Infinity);
-    v.fill(0, W * S, N);
-    const next = all[k + 1] as Float64Array;
-    const far = C > 0 && k + C <= D ? all[k + C] : undefined;
+  const layers = sweepBackward(N, W * S, D, C, down, keep, (k, v, next, far) => {
     for (let p = Math.max(0, W - (D - k)); p < Math.min(W, Math.max(0, k - C) + 1); p++) {
       const nextP = p + 1 === W ? -1 : (p + 1) * S;
       for (let st = 0; st < S; st++) {
@@ -124,13 +149,43 @@ function backwardEgress(grid: Grid, job: Job, sp: EgressSpace, down: number, kee
         v[p * S + st] = best;
       }
     }
-    all[k] = v;
-    const drop = k + Math.max(C, 1);
-    if (drop < D && !keep(drop)) all[drop] = undefined;
-  }
-  const layers = new Map<number, Float64Array>();
-  for (let k = down; k <= D; k++) if (all[k] && keep(k)) layers.set(k, all[k] as Float64Array);
+  });
   return { layers, cost };
+}
+
+/**
+ * The frame of both forward sweeps (with and without egress): layers of `n` states per tick, all
+ * unreached (∞) but `start` at tick 0 (cost 0). For each tick k < hMax, `expand` carries tick k's
+ * costs on: to `next` (tick k + 1), to a later tick through `layer` (a changeover ends at k + C),
+ * or into `done.by` (the work finished). Only ticks k … k + C are alive while k is expanded; the
+ * layers `keep` asks for are returned with the cheapest cost to be done by each tick.
+ */
+function sweepForward(
+  n: number,
+  start: number,
+  hMax: number,
+  keep: (k: number) => boolean,
+  expand: (k: number, f: Float64Array, next: Float64Array, layer: (k: number) => Float64Array, done: { by: number }) => void,
+): { layers: Map<number, Float64Array>; doneBy: Map<number, number> } {
+  const live = new Map<number, Float64Array>();
+  const layer = (k: number): Float64Array => {
+    let x = live.get(k);
+    if (!x) live.set(k, (x = new Float64Array(n).fill(Infinity)));
+    return x;
+  };
+  layer(0)[start] = 0;
+  const kept = new Map<number, Float64Array>();
+  const doneByAt = new Map<number, number>();
+  const done = { by: Infinity };
+  for (let k = 0; k <= hMax; k++) {
+    const f = layer(k);
+    doneByAt.set(k, done.by);
+    if (keep(k)) kept.set(k, f);
+    live.delete(k);
+    if (k === hMax) break;
+    expand(k, f, layer(k + 1), layer, done);
+  }
+  return { layers: kept, doneBy: doneByAt };
 }
 
 /** forward() with egress, over the states of `sp`. */
@@ -139,23 +194,7 @@ function forwardEgress(grid: Grid, job: Job, sp: EgressSpace, hMax: number, keep
   const { cost, change } = locationCosts(grid, job, L, D, C);
   const S = sp.S;
   const N = (W + 1) * S;
-  const live = new Map<number, Float64Array>();
-  const layer = (k: number): Float64Array => {
-    let x = live.get(k);
-    if (!x) live.set(k, (x = new Float64Array(N).fill(Infinity)));
-    return x;
-  };
-  layer(0)[sp.home] = 0;
-  const kept = new Map<number, Float64Array>();
-  const doneByAt = new Map<number, number>();
-  let doneBy = Infinity;
-  for (let k = 0; k <= hMax; k++) {
-    const f = layer(k);
-    doneByAt.set(k, doneBy);
-    if (keep(k)) kept.set(k, f);
-    live.delete(k);
-    if (k === hMax) break;
-    const next = layer(k + 1);
+  const swept = sweepForward(N, sp.home, hMax, keep, (k, f, next, layer, done) => {
     for (let p = 0; p < Math.min(W, k + 1); p++) {
       for (let st = 0; st < S; st++) {
         const x = f[p * S + st] as number;
@@ -165,7 +204,7 @@ function forwardEgress(grid: Grid, job: Job, sp: EgressSpace, hMax: number, keep
         const work = (t: number, extra: number): void => {
           const ct = (cost[sp.loc[t] as number] as Float64Array)[k] as number;
           if (ct === Infinity) return;
-          if (p + 1 === W) doneBy = Math.min(doneBy, x + extra + ct);
+          if (p + 1 === W) done.by = Math.min(done.by, x + extra + ct);
           else if (x + extra + ct < (next[(p + 1) * S + t] as number)) next[(p + 1) * S + t] = x + extra + ct;
         };
         if (sp.loc[st] !== IDLE) work(st, 0);
@@ -181,8 +220,8 @@ function forwardEgress(grid: Grid, job: Job, sp: EgressSpace, hMax: number, keep
         }
       }
     }
-  }
-  return { layers: kept, doneBy: doneByAt, cost };
+  });
+  return { ...swept, cost };
 }
 
 /** The optimum's recursion from the deadline down to tick `down`, keeping the layers `keep` asks for. */
@@ -191,16 +230,8 @@ function backward(grid: Grid, job: Job, down: number, keep: (k: number) => boole
   if (space) return backwardEgress(grid, job, space, down, keep);
   const { cost, change } = locationCosts(grid, job, L, D, C);
   const S = (W + 1) * L;
-  const all: (Float64Array | undefined)[] = new Array<Float64Array | undefined>(D + 1);
-  const done = new Float64Array(S).fill(Infinity);
-  done.fill(0, W * L, S);
-  all[D] = done;
   const stay = new Float64Array(L);
-  for (let k = D - 1; k >= down; k--) {
-    const v = new Float64Array(S).fill(Infinity);
-    v.fill(0, W * L, S);
-    const next = all[k + 1] as Float64Array;
-    const far = C > 0 && k + C <= D ? all[k + C] : undefined;
+  const layers = sweepBackward(S, W * L, D, C, down, keep, (k, v, next, far) => {
     // Progress below W − (D − k) cannot finish (∞); above k − C cannot have been made.
     for (let p = Math.max(0, W - (D - k)); p < Math.min(W, Math.max(0, k - C) + 1); p++) {
       const idle = next[p * L + IDLE] as number;
@@ -230,13 +261,7 @@ function backward(grid: Grid, job: Job, down: number, keep: (k: number) => boole
         v[p * L + l] = best;
       }
     }
-    all[k] = v;
-    // Free what neither the rest of the pass (k + C ahead at most) nor the caller needs.
-    const drop = k + Math.max(C, 1);
-    if (drop < D && !keep(drop)) all[drop] = undefined;
-  }
-  const layers = new Map<number, Float64Array>();
-  for (let k = down; k <= D; k++) if (all[k] && keep(k)) layers.set(k, all[k] as Float64Array);
+  });
   return { layers, cost };
 }
 
@@ -246,24 +271,7 @@ function forward(grid: Grid, job: Job, hMax: number, keep: (k: number) => boolea
   if (space) return forwardEgress(grid, job, space, hMax, keep);
   const { cost, change } = locationCosts(grid, job, L, D, C);
   const S = (W + 1) * L;
-  // Layers k … k + C are alive while tick k is expanded.
-  const live = new Map<number, Float64Array>();
-  const layer = (k: number): Float64Array => {
-    let x = live.get(k);
-    if (!x) live.set(k, (x = new Float64Array(S).fill(Infinity)));
-    return x;
-  };
-  layer(0)[IDLE] = 0;
-  const kept = new Map<number, Float64Array>();
-  const doneByAt = new Map<number, number>();
-  let doneBy = Infinity;
-  for (let k = 0; k <= hMax; k++) {
-    const f = layer(k);
-    doneByAt.set(k, doneBy);
-    if (keep(k)) kept.set(k, f);
-    live.delete(k);
-    if (k === hMax) break;
-    const next = layer(k + 1);
+  const swept = sweepForward(S, IDLE, hMax, keep, (k, f, next, layer, done) => {
     for (let p = 0; p < Math.min(W, k + 1); p++) {
       for (let l = 0; l < L; l++) {
         const x = f[p * L + l] as number;
@@ -274,7 +282,7 @@ function forward(grid: Grid, job: Job, hMax: number, keep: (k: number) => boolea
           if (m === IDLE) continue;
           const ct = (cost[m] as Float64Array)[k] as number;
           if (ct === Infinity) continue;
-          if (p + 1 === W) doneBy = Math.min(doneBy, x + ct);
+          if (p + 1 === W) done.by = Math.min(done.by, x + ct);
           else if (x + ct < (next[(p + 1) * L + m] as number)) next[(p + 1) * L + m] = x + ct;
         }
         if (C > 0 && k + C <= D) {
@@ -287,8 +295,8 @@ function forward(grid: Grid, job: Job, hMax: number, keep: (k: number) => boolea
         }
       }
     }
-  }
-  return { layers: kept, doneBy: doneByAt, cost };
+  });
+  return { ...swept, cost };
 }
 
 type Forward = ReturnType<typeof forward>;
