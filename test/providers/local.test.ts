@@ -2,7 +2,7 @@
 // resume at the right step, a second process finding and controlling an instance the first one
 // started, eviction notices that kill the node at the deadline, GPU admission, PID-reuse guard.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { provider as local, type LocalConfig } from '../../providers/local/index.js';
@@ -146,6 +146,22 @@ describe('local provider', () => {
     expect(new Set(same.map((x) => x.id)).size).toBe(1);
     expect(readdirSync(instances).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     for (const x of [taken, same[0]!]) await p.runtime!.stop(x.node, x.id, 5000);
+  });
+
+  it('an instance whose starter was killed between its record and the spawn is not running (no phantom to adopt)', async () => {
+    const root = tempDir();
+    const p = await lab(root);
+    const a = await p.runtime!.start(req('od-1', 'phantom', 'ph1'));
+    await p.runtime!.stop('od-1', a.id, 5000);
+    // What a spotfleet SIGKILLed right after writing the record, before spawning the supervisor,
+    // leaves: a fresh record without a supervisor, and nothing else.
+    const dir = join(root, '.spotfleet', 'providers', 'lab', 'nodes', 'od-1', 'workloads', a.id);
+    const rec = JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as Record<string, unknown>;
+    delete rec.supervisor;
+    rec.startedAt = new Date().toISOString();
+    writeFileSync(join(dir, 'record.json'), JSON.stringify(rec));
+    for (const f of ['pids.json', 'exit.json']) rmSync(join(dir, f), { force: true });
+    expect((await p.runtime!.list()).find((i) => i.id === a.id)?.state).toBe('exited');
   });
 
   it('a command that cannot start is reported exited with 127', async () => {

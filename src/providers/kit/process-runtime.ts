@@ -136,6 +136,25 @@ export function checkpointDirOf(nodeDir: string, workload: string): string {
   return join(nodeDir, 'checkpoints', workload);
 }
 
+/** True when a process whose argv holds `dir` as an argument of its own (a supervisor of that instance) runs. */
+function supervisorAlive(dir: string): boolean {
+  const needle = `\0${dir}\0`;
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return true; // cannot tell: as before, a fresh instance counts as starting
+  }
+  for (const pid of pids) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle) && isAlive({ pid: Number(pid) })) return true;
+    } catch {
+      /* gone */
+    }
+  }
+  return false;
+}
+
 /**
  * The runtime capability over detached processes. Start is idempotent by `idempotencyKey`; stop is
  * SIGTERM, then SIGKILL of the whole process group after the grace period, and waits until gone.
@@ -396,8 +415,11 @@ export class ProcessRuntime implements RuntimeCapability {
     if (alive) return { running: true };
     const exit = readJson<ExitFile>(join(dir, 'exit.json'));
     if (exit) return exit.code === undefined ? { running: false, endedAt: exit.endedAt } : { running: false, exitCode: exit.code, endedAt: exit.endedAt };
-    // No pids yet: the supervisor may be a few milliseconds from writing them.
-    if (!p.supervisor && this.now() - Date.parse(rec.startedAt) < 5000) return { running: true };
+    // No pids yet: the supervisor may be a few milliseconds from writing them — or was never
+    // spawned (the starting process killed between writing the record and the spawn). Only a live
+    // supervisor of this instance (its argv names the instance folder) makes it running: a phantom
+    // adopted as running would be waited on as if it were the workload.
+    if (!p.supervisor && this.now() - Date.parse(rec.startedAt) < 5000) return { running: process.platform !== 'linux' || supervisorAlive(dir) };
     return { running: false };
   }
 
