@@ -159,9 +159,14 @@ describe('local provider', () => {
     const rec = JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as Record<string, unknown>;
     delete rec.supervisor;
     rec.startedAt = new Date().toISOString();
+    // Its starter is gone (a PID no process has); while the starter lives, the record counts as starting.
+    rec.starter = { pid: 2 ** 22 + 12345 };
     writeFileSync(join(dir, 'record.json'), JSON.stringify(rec));
     for (const f of ['pids.json', 'exit.json']) rmSync(join(dir, f), { force: true });
     expect((await p.runtime!.list()).find((i) => i.id === a.id)?.state).toBe('exited');
+    // The same record while its starter (here: this process) lives is a start under way.
+    writeFileSync(join(dir, 'record.json'), JSON.stringify({ ...rec, starter: { pid: process.pid } }));
+    expect((await p.runtime!.list()).find((i) => i.id === a.id)?.state).toBe('running');
   });
 
   it('a command that cannot start is reported exited with 127', async () => {

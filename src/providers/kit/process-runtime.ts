@@ -97,6 +97,8 @@ export function processRuntimeFor(provider: string, ctx: ProviderContext, nodesR
 export interface ProcessRecord {
   version: 1;
   id: string;
+  /** The spotfleet process that is starting it: alive, a record without a supervisor is starting, not a phantom. */
+  starter?: PidRef;
   provider: string;
   fleet: string;
   workload: string;
@@ -345,6 +347,8 @@ export class ProcessRuntime implements RuntimeCapability {
       startedAt: new Date(this.now()).toISOString(),
       checkpointDir: ckpt,
     };
+    const me = procStart(process.pid);
+    rec.starter = me === undefined ? { pid: process.pid } : { pid: process.pid, start: me };
     writeJsonAtomic(join(dir, 'record.json'), rec);
     this.gen++;
     const log = openSync(join(dir, 'output.log'), 'a', 0o600);
@@ -416,10 +420,10 @@ export class ProcessRuntime implements RuntimeCapability {
     const exit = readJson<ExitFile>(join(dir, 'exit.json'));
     if (exit) return exit.code === undefined ? { running: false, endedAt: exit.endedAt } : { running: false, exitCode: exit.code, endedAt: exit.endedAt };
     // No pids yet: the supervisor may be a few milliseconds from writing them — or was never
-    // spawned (the starting process killed between writing the record and the spawn). Only a live
-    // supervisor of this instance (its argv names the instance folder) makes it running: a phantom
-    // adopted as running would be waited on as if it were the workload.
-    if (!p.supervisor && this.now() - Date.parse(rec.startedAt) < 5000) return { running: process.platform !== 'linux' || supervisorAlive(dir) };
+    // spawned (the starting process killed between writing the record and the spawn). It is
+    // starting while its starter lives or a supervisor of this instance (its argv names the
+    // instance folder) runs; neither means a phantom, which must not be adopted as the workload.
+    if (!p.supervisor && this.now() - Date.parse(rec.startedAt) < 5000) return { running: process.platform !== 'linux' || isAlive(rec.starter) || supervisorAlive(dir) };
     return { running: false };
   }
 
