@@ -123,12 +123,20 @@ function isIso(s: unknown): boolean {
   return typeof s === 'string' && Number.isFinite(Date.parse(s)) && /\d{4}-\d{2}-\d{2}T/.test(s);
 }
 
+export interface ConformanceOptions {
+  /**
+   * How long `setup` may take (default: vitest's hookTimeout). A fixture that buys its nodes
+   * there waits for machines to boot: minutes on a real cloud.
+   */
+  setupTimeoutMs?: number;
+}
+
 /**
  * Registers the conformance checks for one provider under a vitest `describe`.
  * @example
  * describeProviderConformance('local', async () => ({ provider, fleet: 'test', trainer: { command: ['node', trainer] } }));
  */
-export function describeProviderConformance(name: string, setup: () => Promise<ConformanceFixture>): void {
+export function describeProviderConformance(name: string, setup: () => Promise<ConformanceFixture>, options: ConformanceOptions = {}): void {
   describe(`provider conformance: ${name}`, () => {
     let fx: ConformanceFixture;
     let p: Provider;
@@ -138,7 +146,7 @@ export function describeProviderConformance(name: string, setup: () => Promise<C
     beforeAll(async () => {
       fx = await setup();
       p = fx.provider;
-    });
+    }, options.setupTimeoutMs);
     afterAll(async () => {
       if (!fx) return;
       for (const i of started) await p.runtime?.stop(i.node, i.id, 0).catch(() => undefined);

@@ -10,7 +10,7 @@ import { startFakeEc2, type FakeEc2 } from '../fakes/ec2.js';
 import { createAwsProvider } from '../../providers/aws/index.js';
 import type { Provider } from '../../src/providers/sdk.js';
 import { makeCtx } from '../markets/helpers.js';
-import { LAB_VM_FLEET, labVmFixture, labVmPools } from './lab-vm-conformance.js';
+import { LAB_VM_FLEET, LAB_VM_SETUP_MS, labVmFixture, labVmPools } from './lab-vm-conformance.js';
 
 const CREDS = { accessKeyId: 'AKIDCONFORMANCE', secretAccessKey: 'conformance-secret' };
 
@@ -33,5 +33,5 @@ describeLab('aws provider (fake EC2, bought instances as lab nodes)', () => {
       makeCtx({ name: 'cloud', fleet: LAB_VM_FLEET, env: { AWS_ACCESS_KEY_ID: CREDS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDS.secretAccessKey }, pools: labVmPools(l) }),
     );
     return labVmFixture(l, v, provider);
-  });
+  }, { setupTimeoutMs: LAB_VM_SETUP_MS });
 });

@@ -15,7 +15,7 @@ import { startFakeAzurePrices, type FakeAzurePrices } from '../fakes/azure-price
 import { createAzureProvider } from '../../providers/azure/index.js';
 import type { Provider } from '../../src/providers/sdk.js';
 import { makeCtx } from '../markets/helpers.js';
-import { LAB_VM_FLEET, labVmFixture, labVmPools } from './lab-vm-conformance.js';
+import { LAB_VM_FLEET, LAB_VM_SETUP_MS, labVmFixture, labVmPools } from './lab-vm-conformance.js';
 
 describeLab('azure provider (fake Resource Manager, created VMs as lab nodes)', () => {
   let lab: Lab | undefined;
@@ -63,5 +63,5 @@ describeLab('azure provider (fake Resource Manager, created VMs as lab nodes)', 
       makeCtx({ name: 'cloud', fleet: LAB_VM_FLEET, env: { AZURE_TENANT_ID: a.tenantId, AZURE_CLIENT_ID: 'spotfleet-conf-app', AZURE_CLIENT_SECRET: 'conf-client-secret' }, pools: labVmPools(l) }),
     );
     return labVmFixture(l, v, provider);
-  });
+  }, { setupTimeoutMs: LAB_VM_SETUP_MS });
 });

@@ -12,7 +12,7 @@ import { startFakeBilling, type FakeBilling } from '../fakes/gcp-billing.js';
 import { createGcpProvider } from '../../providers/gcp/index.js';
 import type { Provider } from '../../src/providers/sdk.js';
 import { makeCtx } from '../markets/helpers.js';
-import { LAB_VM_FLEET, labVmFixture, labVmPools } from './lab-vm-conformance.js';
+import { LAB_VM_FLEET, LAB_VM_SETUP_MS, labVmFixture, labVmPools } from './lab-vm-conformance.js';
 
 const TOKEN = 'gce-conformance-token';
 
@@ -52,5 +52,5 @@ describeLab('gcp provider (fake Compute Engine, created VMs as lab nodes)', () =
       makeCtx({ name: 'cloud', fleet: LAB_VM_FLEET, env: { GOOGLE_OAUTH_ACCESS_TOKEN: TOKEN }, pools: labVmPools(l) }),
     );
     return labVmFixture(l, v, provider);
-  });
+  }, { setupTimeoutMs: LAB_VM_SETUP_MS });
 });

@@ -49,7 +49,7 @@ export class LabVms {
   private readonly ending = new Map<string, Promise<void>>();
   private seq = 0;
   /** Every machine ever booted, by id (also after it ended, with what its containers printed). */
-  readonly history: { id: string; name: string; type: string; zone: string | undefined; fault?: BootFault; ended: boolean; containers?: ArchivedContainer[] }[] = [];
+  readonly history: { id: string; name: string; type: string; zone: string | undefined; fault?: BootFault; ended: boolean; containers?: ArchivedContainer[]; stage: string; error?: string; ms?: number }[] = [];
 
   constructor(
     private readonly lab: Lab,
@@ -71,11 +71,14 @@ export class LabVms {
   async boot(id: string, type: string, zone: string | undefined, script: string | undefined, extraMetadataArgs: string[] = []): Promise<{ privateIp: string }> {
     const fault = this.faults.shift();
     const name = `vm${++this.seq}`;
-    this.history.push({ id, name, type, zone, ...(fault ? { fault } : {}), ended: false });
+    const entry: (typeof this.history)[number] = { id, name, type, zone, ...(fault ? { fault } : {}), ended: false, stage: 'reading its bootstrap script' };
+    this.history.push(entry);
     let addressed: (ip: string) => void = () => undefined;
     const address = new Promise<string>((r) => (addressed = r));
     const t0 = Date.now();
-    let stage = 'reading its bootstrap script';
+    const at = (s: string): void => {
+      entry.stage = s;
+    };
     const p = (async () => {
       if (script === undefined || fault === 'bad-script') throw new Error('the machine got no bootstrap script');
       const keys = parseBootScript(script);
@@ -83,7 +86,7 @@ export class LabVms {
       const { gpus, gpuModel } = this.o.gpusOf(type);
       const cloud = this.o.cloud === 'none' ? undefined : this.o.cloud;
       const spec = { name, ...(cloud ? { cloud } : {}), gpus, gpuModel, authorizedKeys: keys.authorizedKeys, ...(fault === 'wrong-host-key' ? {} : { hostKey: keys.hostKey }), sshd: false };
-      stage = 'its namespace, dockerd and image';
+      at('its namespace, dockerd and image');
       // An impostor answers at once: whatever it shows before the ready timeout is its wrong key.
       let impostor: Promise<void> | undefined;
       const node = await this.lab.addNode(spec, {
@@ -94,27 +97,30 @@ export class LabVms {
       });
       await impostor;
       const args = [...(cloud === 'aws' ? ['--instance-id', id] : ['--name', id]), ...(zone !== undefined ? ['--zone', zone] : []), ...extraMetadataArgs];
-      stage = 'its metadata service';
+      at('its metadata service');
       const metadata = cloud ? await startCloudFake(this.lab, name, cloud, args) : undefined;
       this.vms.set(id, { id, name, node, metadata, user: keys.user });
-      stage = 'its sshd';
+      at('its sshd');
       if (fault !== 'never-boots' && fault !== 'wrong-host-key') await this.lab.startSshd(name);
-      stage = 'booted';
+      at('booted');
     })();
     // Whether this process could run at all meanwhile (the boot's waits run in it): its event loop's worst delay.
     const lag = monitorEventLoopDelay({ resolution: 50 });
     lag.enable();
     const lagMs = (): number => Math.round(lag.max / 1e6);
-    const slow = setTimeout(() => process.stderr.write(`lab: machine ${id} (${name}) still booting after ${Math.round((Date.now() - t0) / 1000)}s, at ${stage} (event loop delayed up to ${lagMs()} ms; load ${loadavg().map((x) => x.toFixed(1)).join(' ')})\n`), 20_000);
+    const slow = setTimeout(() => process.stderr.write(`lab: machine ${id} (${name}) still booting after ${Math.round((Date.now() - t0) / 1000)}s, at ${entry.stage} (event loop delayed up to ${lagMs()} ms; load ${loadavg().map((x) => x.toFixed(1)).join(' ')})\n`), 20_000);
     const done = p.then(
       () => {
+        entry.ms = Date.now() - t0;
         clearTimeout(slow);
         lag.disable();
       },
       (e: unknown) => {
+        entry.error = e instanceof Error ? e.message : String(e);
+        entry.ms = Date.now() - t0;
         clearTimeout(slow);
         lag.disable();
-        process.stderr.write(`lab: machine ${id} (${name}) failed to boot at ${stage} after ${Math.round((Date.now() - t0) / 1000)}s: ${e instanceof Error ? e.message : String(e)} (event loop delayed up to ${lagMs()} ms; load ${loadavg().map((x) => x.toFixed(1)).join(' ')})\n`);
+        process.stderr.write(`lab: machine ${id} (${name}) failed to boot at ${entry.stage} after ${Math.round((Date.now() - t0) / 1000)}s: ${e instanceof Error ? e.message : String(e)} (event loop delayed up to ${lagMs()} ms; load ${loadavg().map((x) => x.toFixed(1)).join(' ')})\n`);
         throw e;
       },
     );
@@ -176,6 +182,13 @@ export class LabVms {
     const m = this.vm(id).metadata;
     if (!m) throw new Error(`machine ${id} runs no metadata fake`);
     return m;
+  }
+
+  /** One line on a machine for a test's failure message: its boot stage, how long it took, how it failed. */
+  describe(id: string): string {
+    const h = this.history.find((x) => x.id === id);
+    if (!h) return `machine ${id} never booted`;
+    return `machine ${id} (${h.name}): ${h.stage}${h.ms !== undefined ? ` after ${h.ms} ms` : ''}${h.error ? `, failed: ${h.error}` : ''}${h.fault ? ` (fault ${h.fault})` : ''}${h.ended ? ', ended' : ''}`;
   }
 
   /** Machines whose nodes still run. */

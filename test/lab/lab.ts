@@ -12,7 +12,7 @@
 //   W/n/<name>/d/             dockerd: sock, root, exec, pid
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, readdirSync, readlinkSync, chmodSync, copyFileSync, symlinkSync, accessSync, constants, openSync, closeSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, readdirSync, readlinkSync, chmodSync, copyFileSync, symlinkSync, accessSync, constants, openSync, closeSync, unlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { createHash } from 'node:crypto';
@@ -305,14 +305,56 @@ function fingerprintOf(pubLine: string): string {
 }
 
 /** Picks a /24 in 10.231-10.250 that no interface in the root namespace uses yet. */
-async function pickSubnet(): Promise<string> {
+const SUBNET_CLAIMS = '/run/spotfleet-lab-subnets';
+
+/**
+ * Picks a free /24 for a lab and claims it: a file named after it, made exclusively, holds the
+ * claiming process's PID. Labs in other test processes start at the same moment, and a subnet
+ * that `ip addr` shows free can be picked by two of them before either adds its address (the host
+ * would then route one lab's traffic into the other's bridge). A claim whose process is gone (a
+ * test process killed before its lab closed) is taken over.
+ */
+async function pickSubnet(): Promise<{ net: string; release: () => void }> {
+  mkdirSync(SUBNET_CLAIMS, { recursive: true });
   const used = await must('ip', ['-o', '-4', 'addr', 'show']);
   for (let i = 0; i < 5000; i++) {
     const n = (process.pid + i) % 5000;
     const net = `10.${231 + Math.floor(n / 250)}.${n % 250}`;
-    if (!used.includes(` ${net}.`)) return net;
+    if (used.includes(` ${net}.`)) continue;
+    const claim = join(SUBNET_CLAIMS, net);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        writeFileSync(claim, String(process.pid), { flag: 'wx' });
+        return {
+          net,
+          release: () => {
+            try {
+              if (readFileSync(claim, 'utf8') === String(process.pid)) unlinkSync(claim);
+            } catch {
+              /* already gone */
+            }
+          },
+        };
+      } catch {
+        const owner = Number(readFileSyncOr(claim));
+        if (Number.isInteger(owner) && owner > 0 && trySignal(owner, 0)) break;
+        try {
+          unlinkSync(claim);
+        } catch {
+          /* someone else took it over */
+        }
+      }
+    }
   }
   throw new Error('lab: no free 10.231-10.250 /24 subnet');
+}
+
+function readFileSyncOr(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 function gpuLines(spec: LabNodeSpec): string[] {
@@ -351,6 +393,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const nodes: LabNode[] = [];
   const specs = new Map<string, LabNodeSpec>();
   let closed = false;
+  let releaseSubnet = (): void => undefined;
 
   /** PIDs started for each node, so removeNode stops exactly those. */
   const nodePids = new Map<string, Set<number>>();
@@ -433,6 +476,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     await killPids([...new Set(stragglers)], 3000);
     for (const ns of [...namespaces].reverse()) await run('ip', ['netns', 'del', ns]).catch(() => undefined);
     await run('ip', ['link', 'del', `sfh${tag}`]).catch(() => undefined);
+    releaseSubnet();
     rmSync(W, { recursive: true, force: true });
   };
 
@@ -447,7 +491,9 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       mkdirSync(join(W, 'home'), { recursive: true, mode: 0o700 });
       writeFileSync(join(W, 'home', '.bashrc'), slowBashrc);
     }
-    const net = await pickSubnet();
+    const subnet = await pickSubnet();
+    releaseSubnet = subnet.release;
+    const net = subnet.net;
 
     // The switch: a bridge in its own namespace; the controller plugs in at .1.
     const sw = `sfsw${tag}`;
