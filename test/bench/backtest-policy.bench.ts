@@ -11,7 +11,11 @@
 // when its parameters are picked after the fact on the very windows scored (what such a rule could
 // do at the very best).
 // SPOTFLEET_BENCH_WORST=N lists, under each table, spotfleet's N worst windows by name.
-import { existsSync } from 'node:fs';
+// SPOTFLEET_BENCH_SAVE=FILE keeps spotfleet's ratio per window of every table in FILE (JSON, merged
+// with what is there); SPOTFLEET_BENCH_BASE=FILE then compares a changed policy with it window by
+// window under each table (a quantile moves when one window near it does; the paired figures say
+// whether the change moved the row as a whole).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { groupBounds } from '../../src/backtest/bound.js';
 import { join } from 'node:path';
 import { loadSpotTrace, sliceTrace, type SpotTrace } from '../../src/core/trace.js';
@@ -103,10 +107,49 @@ function table(label: string, all: Runs): void {
     console.log(`  ${name.padEnd(20)} ${String(e.ratio.length).padStart(7)} ${p50.toFixed(3).padStart(6)} ${p90.toFixed(3).padStart(6)} ${max.toFixed(3).padStart(6)}  ${String(e.misses).padStart(6)}  ${mig.toFixed(1).padStart(5)} ${(Number.isFinite(migRatio) ? migRatio.toFixed(2) : 'inf').padStart(5)}   ${name === OPTIMUM ? '' : ok === '' ? 'ok' : `MISS (${ok})`}`);
   }
   const sf = all.get('spotfleet');
+  if (sf && saveTo) saved[label] = { labels: sf.labels, ratio: sf.ratio };
+  const before = base?.[label];
+  if (sf && before) console.log(`  ${pairedLine(before, sf)}`);
   if (worst > 0 && sf) {
     const order = sf.ratio.map((r, i) => i).sort((a, b) => (sf.ratio[b] as number) - (sf.ratio[a] as number)).slice(0, worst);
     console.log(`  spotfleet's worst windows: ${order.map((i) => `${sf.labels[i]} ${(sf.ratio[i] as number).toFixed(3)}`).join(', ')}`);
   }
+}
+
+/** Per table, spotfleet's ratio per window (SPOTFLEET_BENCH_SAVE / SPOTFLEET_BENCH_BASE). */
+type Saved = Record<string, { labels: string[]; ratio: number[] }>;
+const saveTo = process.env.SPOTFLEET_BENCH_SAVE;
+const saved: Saved = saveTo && existsSync(saveTo) ? (JSON.parse(readFileSync(saveTo, 'utf8')) as Saved) : {};
+const baseFrom = process.env.SPOTFLEET_BENCH_BASE;
+const base: Saved | undefined = baseFrom ? (JSON.parse(readFileSync(baseFrom, 'utf8')) as Saved) : undefined;
+
+/**
+ * spotfleet against the saved run, window by window: the mean change of log(ratio) (≈ the mean
+ * relative change of cost / optimum), how many windows got better and worse by more than 0.1%, and the
+ * largest move each way by name.
+ */
+function pairedLine(before: { labels: string[]; ratio: number[] }, now: { labels: string[]; ratio: number[] }): string {
+  const at = new Map(before.labels.map((l, i) => [l, before.ratio[i] as number]));
+  let sum = 0;
+  let n = 0;
+  let better = 0;
+  let worse = 0;
+  let up = { d: 0, label: '' };
+  let down = { d: 0, label: '' };
+  now.labels.forEach((l, i) => {
+    const b = at.get(l);
+    if (b === undefined) return;
+    const d = Math.log((now.ratio[i] as number) / b);
+    sum += d;
+    n++;
+    if (d > 1e-3) worse++;
+    if (d < -1e-3) better++;
+    if (d > up.d) up = { d, label: l };
+    if (d < down.d) down = { d, label: l };
+  });
+  if (n === 0) return 'against SPOTFLEET_BENCH_BASE: no window in common';
+  const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)}%`;
+  return `against SPOTFLEET_BENCH_BASE, window by window: mean ${pct(sum / n)}, ${better} better, ${worse} worse of ${n}${up.label ? `; most worse ${up.label} ${pct(up.d)}` : ''}${down.label ? `; most better ${down.label} ${pct(down.d)}` : ''}`;
 }
 
 const only = process.env.SPOTFLEET_BENCH_ONLY;
@@ -324,6 +367,7 @@ if (!only || only === 'bound') {
 }
 
 console.log(`\n(wall time ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+if (saveTo) writeFileSync(saveTo, JSON.stringify(saved));
 
 /**
  * One member of the threshold family: online (it reads only the ticks up to now), nothing learnt.
