@@ -53,7 +53,8 @@ export async function readControllerStatus(stateDir: string, store?: StateStore)
   }
 }
 
-const PHASE_ORDER = ['running', 'starting', 'checkpointing', 'migrating', 'recovering', 'pending', 'succeeded', 'failed', 'cancelled'];
+/** Phases in the header's order; `ended` is a running instance the providers say has ended, not recorded yet. */
+const PHASE_ORDER = ['running', 'starting', 'checkpointing', 'migrating', 'recovering', 'pending', 'ended', 'succeeded', 'failed', 'cancelled'];
 
 export function register(program: Command, app: CliApp): void {
   const cmd = program
@@ -72,29 +73,38 @@ export function register(program: Command, app: CliApp): void {
       const workloads = Object.values(state.resources).filter((r): r is WorkloadRecord => r.type === 'workload').sort((a, b) => a.name.localeCompare(b.name));
       const leases = Object.values(state.resources).filter((r): r is LeaseRecord => r.type === 'lease').sort((a, b) => a.address.localeCompare(b.address));
       const controller = await readControllerStatus(session.stateDir, session.store);
-      const live = (w: WorkloadRecord): string => {
-        if (!observed || w.instanceId === undefined) return w.phase;
+      /**
+       * An instance the state calls running that the providers say has ended: what the next apply
+       * or reconcile will record (the same judgement the planner makes). It no longer costs.
+       */
+      const ended = new Map<string, string>();
+      for (const w of workloads) {
+        if (!observed || w.instanceId === undefined) continue;
         const inst = observed.workloads.find((i) => i.id === w.instanceId && i.provider === w.provider);
-        if (!inst || inst.state !== 'running') {
-          // What the next apply or reconcile will record (the same judgement the planner makes).
-          const node = observed.nodes.find((n) => n.provider === w.provider && n.id === w.node);
-          const noticed = observed.notices.some((n) => n.provider === w.provider && n.node === w.node);
-          const verdict = judgeEnd({ instance: inst, node, noticed, stoppedByUs: stoppedBySpotfleet(w, w.instanceId, state.pending) });
-          const text = { succeeded: 'completed (exit 0)', failed: `exited (code ${inst?.exitCode ?? '?'})`, preempted: 'died', stopped: 'stopped' }[verdict];
-          return `${text}; not recorded yet`;
-        }
-        const notice = observed.notices.find((n) => n.node === w.node && n.provider === w.provider);
-        return notice ? `evicting (${notice.kind}, deadline ${notice.deadline})` : w.phase;
+        if (inst?.state === 'running') continue;
+        const node = observed.nodes.find((n) => n.provider === w.provider && n.id === w.node);
+        const noticed = observed.notices.some((n) => n.provider === w.provider && n.node === w.node);
+        const verdict = judgeEnd({ instance: inst, node, noticed, stoppedByUs: stoppedBySpotfleet(w, w.instanceId, state.pending) });
+        ended.set(w.name, { succeeded: 'completed (exit 0)', failed: `exited (code ${inst?.exitCode ?? '?'})`, preempted: 'died', stopped: 'stopped' }[verdict]);
+      }
+      const live = (w: WorkloadRecord): string => {
+        const end = ended.get(w.name);
+        if (end !== undefined) return `${end}; not recorded yet`;
+        const notice = observed?.notices.find((n) => n.node === w.node && n.provider === w.provider);
+        return notice && w.instanceId !== undefined ? `evicting (${notice.kind}, deadline ${notice.deadline})` : w.phase;
       };
+      // Charged while an instance runs (the ledger's open segment); a finished job costs nothing,
+      // nor does one the providers say has ended.
+      const charging = (w: WorkloadRecord): boolean => w.since !== undefined && w.instanceId !== undefined && !ended.has(w.name);
       const specNames = new Set(session.fleet.workloads.map((w) => w.name));
       const pending = session.fleet.workloads.filter((w) => !workloads.some((r) => r.name === w.name)).map((w) => w.name);
       let total = 0;
       const byCap: Record<string, number> = {};
       const byPhase: Record<string, number> = {};
       for (const w of workloads) {
-        byPhase[w.phase] = (byPhase[w.phase] ?? 0) + 1;
-        // Charged while an instance runs (the ledger's open segment); a finished job costs nothing.
-        if (w.since === undefined || w.instanceId === undefined) continue;
+        const phase = ended.has(w.name) ? 'ended' : w.phase;
+        byPhase[phase] = (byPhase[phase] ?? 0) + 1;
+        if (!charging(w)) continue;
         const c = (w.pricePerGpuHour ?? 0) * w.gpus;
         total += c;
         byCap[w.capacity ?? 'unknown'] = (byCap[w.capacity ?? 'unknown'] ?? 0) + c;
@@ -123,14 +133,14 @@ export function register(program: Command, app: CliApp): void {
       app.io.out(`Fleet ${session.fleet.name}: ${phaseText}; ${formatUsdPerHour(total)}${capText ? ` (${capText})` : ''}\n`);
       const rows = [['WORKLOAD', 'PHASE', 'NODE', 'CAPACITY', 'POOL/ZONE', '$/h', 'SINCE']];
       for (const w of workloads) {
-        const charging = w.since !== undefined && w.instanceId !== undefined;
+        const placed = w.since !== undefined && w.instanceId !== undefined;
         rows.push([
           w.name,
           live(w),
-          charging ? w.node ?? '-' : '-',
-          charging ? w.capacity ?? '-' : '-',
-          charging ? `${w.pool ?? '-'}${w.zone ? `/${w.zone}` : ''}` : '-',
-          charging ? formatUsdPerHour((w.pricePerGpuHour ?? 0) * w.gpus) : '-',
+          placed ? w.node ?? '-' : '-',
+          placed ? w.capacity ?? '-' : '-',
+          placed ? `${w.pool ?? '-'}${w.zone ? `/${w.zone}` : ''}` : '-',
+          charging(w) ? formatUsdPerHour((w.pricePerGpuHour ?? 0) * w.gpus) : '-',
           w.since ? `${new Date(w.since).toISOString()} (${formatDuration(Math.round((now - w.since) / 1000) * 1000)} ago)` : w.finishedAt ? `ended ${new Date(w.finishedAt).toISOString()}` : '-',
         ]);
       }

@@ -59,6 +59,10 @@ describe('workload lifecycle (e2e)', () => {
     expect(plan.stdout).toMatch(/lease\.spot-v100\.\S+ will be destroyed/);
     expect(plan.stdout).not.toMatch(/will be created/);
     expect(plan.code, show(plan)).toBe(2);
+    // Before anything records it, status says what the provider says: ended, and free.
+    const early = await runCli(['status', dir], { cwd: dir });
+    expect(early.stdout, show(early)).toMatch(/: 1 ended; \$0\.00\/h/);
+    expect(early.stdout).toMatch(/j1\s+completed \(exit 0\); not recorded yet\s+\S+\s+spot\s+\S+\s+-\s/);
     const ap = await runCli(['apply', '--auto-approve', dir], { cwd: dir });
     expect(ap.code, show(ap)).toBe(0);
     expect(record(dir, 'j1')).toMatchObject({ phase: 'succeeded', lastExit: { code: 0, outcome: 'succeeded' } });
