@@ -7,7 +7,7 @@ import { jsonDocument, toSnakeJson } from '../core/json.js';
 import { formatTable } from '../core/text.js';
 import { formatDuration, formatUsdPerHour, roundUsd } from '../core/units.js';
 import type { Observed } from '../core/types.js';
-import { judgeEnd, stoppedBySpotfleet } from '../engine/lifecycle.js';
+import { liveEnds, type LiveEnd } from '../engine/lifecycle.js';
 import { refreshFleet } from '../engine/refresh.js';
 import type { WorkloadRecord, LeaseRecord } from '../state/types.js';
 import { supportsLeadership } from '../state/leadership.js';
@@ -73,23 +73,18 @@ export function register(program: Command, app: CliApp): void {
       const workloads = Object.values(state.resources).filter((r): r is WorkloadRecord => r.type === 'workload').sort((a, b) => a.name.localeCompare(b.name));
       const leases = Object.values(state.resources).filter((r): r is LeaseRecord => r.type === 'lease').sort((a, b) => a.address.localeCompare(b.address));
       const controller = await readControllerStatus(session.stateDir, session.store);
-      /**
-       * An instance the state calls running that the providers say has ended: what the next apply
-       * or reconcile will record (the same judgement the planner makes). It no longer costs.
-       */
+      // An instance the state calls running that the providers say has ended: what the next apply
+      // or reconcile will record (the planner's own judgement). It no longer costs. One whose
+      // provider could not be read is unknown, and stays charged as the state has it.
+      const ends = observed ? liveEnds(workloads, observed, state.pending) : new Map<string, LiveEnd>();
       const ended = new Map<string, string>();
-      for (const w of workloads) {
-        if (!observed || w.instanceId === undefined) continue;
-        const inst = observed.workloads.find((i) => i.id === w.instanceId && i.provider === w.provider);
-        if (inst?.state === 'running') continue;
-        const node = observed.nodes.find((n) => n.provider === w.provider && n.id === w.node);
-        const noticed = observed.notices.some((n) => n.provider === w.provider && n.node === w.node);
-        const verdict = judgeEnd({ instance: inst, node, noticed, stoppedByUs: stoppedBySpotfleet(w, w.instanceId, state.pending) });
-        ended.set(w.name, { succeeded: 'completed (exit 0)', failed: `exited (code ${inst?.exitCode ?? '?'})`, preempted: 'died', stopped: 'stopped' }[verdict]);
+      for (const [name, e] of ends) {
+        if (e !== 'unknown') ended.set(name, { succeeded: 'completed (exit 0)', failed: `exited (code ${e.instance?.exitCode ?? '?'})`, preempted: 'died', stopped: 'stopped' }[e.verdict]);
       }
       const live = (w: WorkloadRecord): string => {
         const end = ended.get(w.name);
         if (end !== undefined) return `${end}; not recorded yet`;
+        if (ends.get(w.name) === 'unknown') return `${w.phase} (unknown: ${w.provider ?? 'its provider'} could not be read)`;
         const notice = observed?.notices.find((n) => n.node === w.node && n.provider === w.provider);
         return notice && w.instanceId !== undefined ? `evicting (${notice.kind}, deadline ${notice.deadline})` : w.phase;
       };

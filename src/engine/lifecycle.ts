@@ -3,7 +3,7 @@
 // backoffLimit (Kubernetes Jobs' semantics, with SkyPilot's split of preemptions from failures),
 // and the exponential back-off between restarts. The planner turns these into actions; apply and
 // watch record them; every command reads the phase they leave in the state.
-import type { NodeInfo, WorkloadInstance } from '../core/types.js';
+import type { NodeInfo, Observed, WorkloadInstance } from '../core/types.js';
 import type { WorkloadSpec } from '../spec/types.js';
 import { TERMINAL_PHASES, type ExitRecord, type PendingOperation, type WorkloadPhase, type WorkloadRecord } from '../state/types.js';
 
@@ -50,6 +50,40 @@ export function judgeEnd(f: EndFacts): EndVerdict {
   if (f.instance.exitCode === 0) return 'succeeded';
   if (f.instance.exitCode === undefined) return 'preempted';
   return 'failed';
+}
+
+/**
+ * Providers whose workloads or nodes could not be read: what runs there is unknown, so no
+ * instance of theirs may be judged ended (the planner leaves their workloads as they are).
+ */
+export function unreadableProviders(observed: Observed): Set<string> {
+  return new Set(observed.unknown.filter((u) => u.capability === 'runtime.list' || u.capability === 'nodes.list').map((u) => u.provider));
+}
+
+/** How a recorded instance ended, as the providers report it now; `unknown` when they could not be read. */
+export type LiveEnd = { verdict: EndVerdict; instance: WorkloadInstance | undefined } | 'unknown';
+
+/**
+ * Per workload whose recorded instance the providers no longer report running: the verdict the
+ * next apply or reconcile will record, or `unknown` when its provider could not be read. Workloads
+ * whose instance runs (or that have none) are absent.
+ */
+export function liveEnds(workloads: readonly WorkloadRecord[], observed: Observed, pending: readonly PendingOperation[]): Map<string, LiveEnd> {
+  const unreadable = unreadableProviders(observed);
+  const out = new Map<string, LiveEnd>();
+  for (const w of workloads) {
+    if (w.instanceId === undefined) continue;
+    const instance = observed.workloads.find((i) => i.id === w.instanceId && i.provider === w.provider);
+    if (instance?.state === 'running') continue;
+    if (w.provider !== undefined && unreadable.has(w.provider)) {
+      out.set(w.name, 'unknown');
+      continue;
+    }
+    const node = observed.nodes.find((n) => n.provider === w.provider && n.id === w.node);
+    const noticed = observed.notices.some((n) => n.provider === w.provider && n.node === w.node);
+    out.set(w.name, { verdict: judgeEnd({ instance, node, noticed, stoppedByUs: stoppedBySpotfleet(w, w.instanceId, pending) }), instance });
+  }
+  return out;
 }
 
 /** True when a spotfleet run (maybe a dead one) recorded that it was stopping this instance. */

@@ -17,7 +17,7 @@ import type { ZoneStats } from '../policy/uptime.js';
 import { DEFAULT_OVERHEAD, type CurrentPlacement, type PlacementOption, type WorkloadDecision, type WorkloadDecisionInput } from '../policy/types.js';
 import type { Fleet, WorkloadSpec } from '../spec/types.js';
 import type { ExitRecord, LeaseRecord, MoveInFlight, PendingReason, StateFile, WorkloadPhase, WorkloadRecord } from '../state/types.js';
-import { afterEnd, isActive, isTerminal, judgeEnd, stoppedBySpotfleet, type EndVerdict } from './lifecycle.js';
+import { afterEnd, isActive, isTerminal, judgeEnd, stoppedBySpotfleet, unreadableProviders, type EndVerdict } from './lifecycle.js';
 import { ARCHIVE_NODE, ARCHIVE_PROVIDER } from './archive.js';
 import {
   PLAN_FORMAT_VERSION,
@@ -195,7 +195,7 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     list.push(w);
     ctx.ended.set(w.workload, list);
   }
-  for (const u of observed.unknown) if (u.capability === 'runtime.list' || u.capability === 'nodes.list') ctx.unknownProviders.add(u.provider);
+  for (const p of unreadableProviders(observed)) ctx.unknownProviders.add(p);
 
   // A lease acquired for a workload that does not run yet (a crash between acquire and start) is
   // that workload's: its own idempotent acquire returns it, so nobody else may take its GPUs.
