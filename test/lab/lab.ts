@@ -304,12 +304,12 @@ function fingerprintOf(pubLine: string): string {
   return `SHA256:${createHash('sha256').update(Buffer.from(b64, 'base64')).digest('base64').replace(/=+$/, '')}`;
 }
 
-/** Picks a /24 in 10.231-10.250 that no interface in the root namespace uses yet. */
+/** Where labs claim their subnets (see pickSubnet). */
 const SUBNET_CLAIMS = '/run/spotfleet-lab-subnets';
 
 /**
- * Picks a free /24 for a lab and claims it: a file named after it, made exclusively, holds the
- * claiming process's PID. Labs in other test processes start at the same moment, and a subnet
+ * Picks a /24 in 10.231-10.250 that no interface in the root namespace uses yet, and claims it: a
+ * file named after it, made exclusively, holds the claiming process's PID. Labs in other test processes start at the same moment, and a subnet
  * that `ip addr` shows free can be picked by two of them before either adds its address (the host
  * would then route one lab's traffic into the other's bridge). A claim whose process is gone (a
  * test process killed before its lab closed) is taken over.
@@ -336,8 +336,14 @@ async function pickSubnet(): Promise<{ net: string; release: () => void }> {
           },
         };
       } catch {
-        const owner = Number(readFileSyncOr(claim));
-        if (Number.isInteger(owner) && owner > 0 && trySignal(owner, 0)) break;
+        let owner: number | undefined;
+        try {
+          owner = Number(readFileSync(claim, 'utf8'));
+        } catch {
+          continue; // released meanwhile: try again
+        }
+        // Empty: its claimer is between creating and writing it. Alive: taken.
+        if (!(Number.isInteger(owner) && owner > 0) || trySignal(owner, 0)) break;
         try {
           unlinkSync(claim);
         } catch {
@@ -347,14 +353,6 @@ async function pickSubnet(): Promise<{ net: string; release: () => void }> {
     }
   }
   throw new Error('lab: no free 10.231-10.250 /24 subnet');
-}
-
-function readFileSyncOr(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 function gpuLines(spec: LabNodeSpec): string[] {
