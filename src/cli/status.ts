@@ -77,27 +77,24 @@ export function register(program: Command, app: CliApp): void {
       // or reconcile will record (the planner's own judgement). It no longer costs. One whose
       // provider could not be read is unknown, and stays charged as the state has it.
       const ends = observed ? liveEnds(workloads, observed, state.pending) : new Map<string, LiveEnd>();
-      const ended = new Map<string, string>();
-      for (const [name, e] of ends) {
-        if (e !== 'unknown') ended.set(name, { succeeded: 'completed (exit 0)', failed: `exited (code ${e.instance?.exitCode ?? '?'})`, preempted: 'died', stopped: 'stopped' }[e.verdict]);
-      }
+      const hasEnded = (w: WorkloadRecord): boolean => ends.has(w.name) && ends.get(w.name) !== 'unknown';
       const live = (w: WorkloadRecord): string => {
-        const end = ended.get(w.name);
-        if (end !== undefined) return `${end}; not recorded yet`;
-        if (ends.get(w.name) === 'unknown') return `${w.phase} (unknown: ${w.provider ?? 'its provider'} could not be read)`;
+        const e = ends.get(w.name);
+        if (e === 'unknown') return `${w.phase} (unknown: ${w.provider ?? 'its provider'} could not be read)`;
+        if (e) return `${{ succeeded: 'completed (exit 0)', failed: `exited (code ${e.instance?.exitCode ?? '?'})`, preempted: 'died', stopped: 'stopped' }[e.verdict]}; not recorded yet`;
         const notice = observed?.notices.find((n) => n.node === w.node && n.provider === w.provider);
         return notice && w.instanceId !== undefined ? `evicting (${notice.kind}, deadline ${notice.deadline})` : w.phase;
       };
       // Charged while an instance runs (the ledger's open segment); a finished job costs nothing,
       // nor does one the providers say has ended.
-      const charging = (w: WorkloadRecord): boolean => w.since !== undefined && w.instanceId !== undefined && !ended.has(w.name);
+      const charging = (w: WorkloadRecord): boolean => w.since !== undefined && w.instanceId !== undefined && !hasEnded(w);
       const specNames = new Set(session.fleet.workloads.map((w) => w.name));
       const pending = session.fleet.workloads.filter((w) => !workloads.some((r) => r.name === w.name)).map((w) => w.name);
       let total = 0;
       const byCap: Record<string, number> = {};
       const byPhase: Record<string, number> = {};
       for (const w of workloads) {
-        const phase = ended.has(w.name) ? 'ended' : w.phase;
+        const phase = hasEnded(w) ? 'ended' : w.phase;
         byPhase[phase] = (byPhase[phase] ?? 0) + 1;
         if (!charging(w)) continue;
         const c = (w.pricePerGpuHour ?? 0) * w.gpus;
