@@ -6,6 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli, tempFleet } from './helpers.js';
+import { waitUntil } from '../lab/fixtures.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -23,8 +24,8 @@ function environ(pid: number): Record<string, string> {
 }
 
 /** pids.json of every instance the fleet's local/sim providers run. */
-function instancePids(dir: string): { supervisor: { pid: number }; child: { pid: number } }[] {
-  const out: { supervisor: { pid: number }; child: { pid: number } }[] = [];
+function instancePids(dir: string): { supervisor: { pid: number }; child?: { pid: number } }[] {
+  const out: { supervisor: { pid: number }; child?: { pid: number } }[] = [];
   const providers = join(dir, '.spotfleet/providers');
   for (const p of readdirSync(providers)) {
     const nodes = join(providers, p, 'nodes');
@@ -41,7 +42,7 @@ function instancePids(dir: string): { supervisor: { pid: number }; child: { pid:
       } catch {
         continue;
       }
-      for (const id of ids) out.push(JSON.parse(readFileSync(join(nodes, n, 'workloads', id, 'pids.json'), 'utf8')) as { supervisor: { pid: number }; child: { pid: number } });
+      for (const id of ids) out.push(JSON.parse(readFileSync(join(nodes, n, 'workloads', id, 'pids.json'), 'utf8')) as { supervisor: { pid: number }; child?: { pid: number } });
     }
   }
   return out;
@@ -57,9 +58,9 @@ describe('the environment of a workload', () => {
     const secrets = { AWS_SECRET_ACCESS_KEY: 'fake-aws-secret-for-the-test', SLACK_WEBHOOK_TOKEN: 'fake-token', GITHUB_TOKEN: 'fake-github-token' };
     const r = cli(['apply', '--auto-approve', dir], { cwd: dir, env: secrets });
     expect(r.code, r.stderr).toBe(0);
-    const [inst] = instancePids(dir);
-    expect(inst).toBeDefined();
-    const env = environ(inst!.child.pid);
+    // Start is complete once the supervisor runs; it writes the workload's PID a moment later.
+    const inst = await waitUntil('the workload process of train-env', async () => Promise.resolve(instancePids(dir).find((i) => i.child)), 10_000, () => JSON.stringify(instancePids(dir)));
+    const env = environ(inst.child!.pid);
     // The spec's env (fleetYaml: STEP_MS, CHECKPOINT_EVERY) and spotfleet's own are there...
     expect(env).toMatchObject({ STEP_MS: '50', CHECKPOINT_EVERY: '20', SPOTFLEET_WORKLOAD: 'train-env', SPOTFLEET_FLEET: 'e2e' });
     expect(env.CHECKPOINT_DIR).toMatch(/checkpoints\/train-env$/);
@@ -69,6 +70,6 @@ describe('the environment of a workload', () => {
     expect(extra).toEqual([]);
     for (const v of Object.values(secrets)) expect(Object.values(env)).not.toContain(v);
     // The supervisor (Node) runs with nothing: no NODE_OPTIONS to open an inspector with.
-    expect(environ(inst!.supervisor.pid)).toEqual({});
+    expect(environ(inst.supervisor.pid)).toEqual({});
   });
 });
