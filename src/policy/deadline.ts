@@ -557,8 +557,14 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
     };
   }
 
-  // Not running (or evicted): spot when its cost per hour of progress beats on-demand ...
-  if (best && (odPrice === undefined || best.perProgress < odPrice)) {
+  // Not running (or evicted): spot when its cost per hour of progress beats on-demand's ... which
+  // starts with a changeover too, and never ends: C + W paid for W of progress. Comparing spot's
+  // full cost with on-demand's bare price left a job with minutes of work to go waiting, slack to
+  // spare, for spot that never looked cheap enough (its changeover dwarfs the work), until the
+  // safety net sent it to on-demand anyway.
+  const odPerProgress = odPrice === undefined ? undefined : (odPrice * (C + W)) / W;
+  if (odPerProgress !== undefined) n.onDemandPerProgressHour = odPerProgress;
+  if (best && (odPerProgress === undefined || best.perProgress < odPerProgress)) {
     const b = best;
     // ... unless a cheaper zone that is down now is worth waiting for: over the time until it is
     // expected back (or until this one ends), taking this one costs the price difference plus one

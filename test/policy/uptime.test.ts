@@ -151,6 +151,21 @@ describe('the move decision by expected stay (with zoneStats)', () => {
     expect(d.pinOnDemandUntil).toBeDefined();
   });
 
+  it('minutes of work left: spot is taken, not waited on — on-demand would pay a changeover too', () => {
+    // 5 minutes of work, a 0.2 h changeover: any start pays 0.28 h for 0.08 h of progress, so spot
+    // at $0.98 costs more per hour of progress than on-demand's bare $3.06, but less than what a
+    // start on on-demand costs on the same basis; waiting would only meet the safety net later.
+    const i = onA(0, [opt('us-east-1a', 0.98), OD], { 'spot/us-east-1a': longLived() }, { progress: { doneMs: 40 * H - 5 * M } });
+    delete i.current;
+    const d = decideWorkload(i, ctx());
+    expect(d.action).toBe('place');
+    expect(d.target?.zone).toBe('us-east-1a');
+    const n = deadlineNumbers(d);
+    expect(n.targetPerProgressHour).toBeGreaterThan(3.06);
+    expect(n.onDemandPerProgressHour).toBeCloseTo((3.06 * (0.2 + 5 / 60)) / (5 / 60), 9);
+    expect(n.targetPerProgressHour).toBeLessThan(n.onDemandPerProgressHour as number);
+  });
+
   it('explain shows each zone’s expected up-time and the break-even numbers', () => {
     const i = onA(1.4, [opt('us-east-1a', 1.4), opt('us-east-1b', 0.7), OD], stats(longLived()));
     const text = renderExplanation(i, decideWorkload(i, ctx()), NOW);
