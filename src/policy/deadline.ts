@@ -465,7 +465,18 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
     spotZones++;
   }
   const meanUp = spotZones > 0 ? upSum / spotZones : 1;
-  const needed = W * Math.min(allDown / Math.max(1e-6, 1 - allDown), 10) + (meanUp > 0 ? (W / meanUp) * C : 0);
+  // Each expected preemption over the work left costs a changeover of slack.
+  const churnNeed = meanUp > 0 ? (W / meanUp) * C : 0;
+  const needed = W * Math.min(allDown / Math.max(1e-6, 1 - allDown), 10) + churnNeed;
+  // The reserve, below which outages are bridged on on-demand rather than waited out, keeps what
+  // bridging needs: a changeover to on-demand and one back to spot above the net, and the
+  // changeovers the expected preemptions will take. The fixed reserve (1 h + 0.1 h per hour of
+  // work) is the most it keeps: where zones last long, keeping all of it bridged outages on
+  // on-demand hours before the slack ran short (long-outage seed 7: 3.2 h on on-demand for an
+  // outage the optimum waited out but 0.7 h of).
+  const reserve = Math.min(c.reserve, c.netAt + 2 * c.changeover + churnNeed * H);
+  const inReserve = c.slack < reserve;
+  n0.reserve = reserve / H;
   // Below what the market needs, the slack is valued by the share of it needed; the floor is the
   // net plus one changeover (what must stay to leave on-demand once more), not the bridging reserve:
   // slack the market is not expected to need is worth little, and waiting for cheaper spot may spend it.
@@ -552,7 +563,7 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
       mode: 'spot-or-on-demand',
       reason: best
         ? lazyReason('deadline-net', n, () => `stay on on-demand: ${fmtH(c.slack)} h of slack is too little to go back to spot and return`)
-        : lazyReason('deadline-reserve', n, () => `stay on on-demand until spot returns: ${fmtH(c.slack)} h of slack, reserve ${fmtH(c.reserve)} h`),
+        : lazyReason('deadline-reserve', n, () => `stay on on-demand until spot returns: ${fmtH(c.slack)} h of slack, reserve ${fmtH(reserve)} h`),
       recommended: { action: 'stay' },
     };
   }
@@ -585,7 +596,7 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
       // The wait must leave the slack the rest of the job is expected to need — unless taking this
       // one means a move across regions: that egress is certain and paid in full, and the slack the
       // market may need is already priced in savedUsd, so the comparison decides, above the reserve.
-      const keepH = egressUsd > 0 ? c.reserve : Math.max(c.reserve, needed * H);
+      const keepH = egressUsd > 0 ? reserve : Math.max(reserve, needed * H);
       if (extraUsd > savedUsd && c.slack - cheaper.downHours * H > keepH) {
         const y = cheaper;
         return { mode: 'spot-or-wait', reason: lazyReason('deadline-slack', n, () => `wait for spot at ${where(y.o)} (expected back in ${fmtH(y.downHours * H)} h): taking ${where(b.o)} meanwhile would cost $${extraUsd.toFixed(2)} more than the $${savedUsd.toFixed(2)} of slack it saves`), recommended: { action: 'wait' } };
@@ -595,8 +606,8 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
     Object.assign(n, { targetExpectedUpHours: b.est.expectedUpHours, expectedStayHours: b.est.progressHours, targetUpSamples: b.est.samples });
     return { mode: 'spot-or-wait', reason: lazyReason('deadline-slack', n, () => `spot at ${where(b.o)} ($${b.o.pricePerGpuHour}/GPU-h, expected up ${fmtH(b.est.expectedUpHours * H)} h): $${b.perProgress.toFixed(3)} per GPU-hour of progress, ${fmtH(c.slack)} h of slack`), recommended: { action: c.action, target: b.o } };
   }
-  if (c.inReserve && c.od) {
-    return { mode: 'spot-or-on-demand', reason: lazyReason('deadline-reserve', n, () => `on-demand until spot returns: no spot that beats it per hour of progress, ${fmtH(c.slack)} h of slack is under the reserve ${fmtH(c.reserve)} h`), recommended: { action: c.action, target: c.od } };
+  if (inReserve && c.od) {
+    return { mode: 'spot-or-on-demand', reason: lazyReason('deadline-reserve', n, () => `on-demand until spot returns: no spot that beats it per hour of progress, ${fmtH(c.slack)} h of slack is under the reserve ${fmtH(reserve)} h`), recommended: { action: c.action, target: c.od } };
   }
   // Slack the preemptions will need cannot also be spent waiting: each expected preemption over the
   // work left costs a changeover (work left / mean up-time × changeover). When the slack is below
@@ -604,7 +615,6 @@ function adviseByExpectedStay(input: WorkloadDecisionInput, ctx: DecideContext, 
   // likely to last (up- and down-times are heavy-tailed), bridge it on on-demand, where the slack
   // stays put, rather than drain it and meet the safety net with most of the work still to do (then
   // all of it runs on on-demand). Short outages are still waited out: a bridge costs two changeovers.
-  const churnNeed = meanUp > 0 ? (W / meanUp) * C : 0;
   const marketDown = marketDownForHours(input.options, stats, now);
   if (c.od && c.slack < (churnNeed + C) * H && marketDown >= BRIDGE_AFTER_CHANGEOVERS * C) {
     Object.assign(n, { slackChurnNeedHours: churnNeed, marketDownForHours: marketDown, bridgeAfterHours: BRIDGE_AFTER_CHANGEOVERS * C });

@@ -49,7 +49,11 @@ describe.runIf(existsSync(TRACE_DIR))('backtest on the AWS V100 9-zone trace', (
     // decision by expected up-time (issue 16) is 1.12 × here, against 1.09 × for the older fixed
     // 45-minute uptime rule it replaced; it is better over the 100 windows of the benchmark
     // (npm run bench -- backtest-policy) and on every synthetic regime but one, so the change stays.
-    { zones: ['us-east-1c', 'us-east-1d', 'us-east-1f'], clearly: true, within: 1.13 },
+    // A reserve capped at what bridging and the expected preemptions need made it 1.131 (from
+    // 1.125): in the window of 20 March it spends 0.2 h more slack early and meets the safety net
+    // 1.6 h sooner at the end; over the benchmark's 440 windows it is 0.13% better, 17 windows
+    // better (long-outage) and 2 worse.
+    { zones: ['us-east-1c', 'us-east-1d', 'us-east-1f'], clearly: true, within: 1.135 },
     // Plenty of cheap spot in us-east-2a/us-west-2b: every spot-first policy is near the optimum.
     { zones: ['us-east-1f', 'us-east-2a', 'us-west-2b'], clearly: false, within: 1.1 },
   ];

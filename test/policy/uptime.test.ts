@@ -417,6 +417,22 @@ describe('a market outage when the slack is what the preemptions will need: brid
     expect(decideWorkload(input(undefined), ctx()).action).toBe('wait');
   });
 
+  it('the reserve keeps what bridging and the preemptions need, not the fixed 1 h + 0.1 h per hour of work', () => {
+    // 40 h of work, zones that last 10 h: bridging needs a changeover each way above the net and
+    // the preemptions about 40 / 10 × 0.2 h, some 1.8 h in all, where the fixed reserve is 5 h.
+    const long: ZoneStats = { ...short, upPeriodsMs: Array<number>(20).fill(10 * H) };
+    const at = (slackH: number): WorkloadDecisionInput => ({ ...input(2, long), workload: { ...SPEC, deadline: new Date(NOW + (40 + slackH) * H).toISOString() } });
+    const three = decideWorkload(at(3), ctx());
+    expect(three.action).toBe('wait');
+    const n = deadlineNumbers(three);
+    expect(n.reserve).toBeLessThan(3);
+    expect(n.reserve).toBeGreaterThan((n.netAt as number) + 2 * (n.changeover as number));
+    const below = decideWorkload(at(n.reserve as number - 0.1), ctx());
+    expect(below.action).toBe('place');
+    expect(below.target?.capacity).toBe('on-demand');
+    expect(below.reasons.map((r) => r.text).join(' ')).toContain('under the reserve');
+  });
+
   it('zones that last 10 h at a time need little slack for preemptions: waited out, however long the outage', () => {
     const long: ZoneStats = { ...short, upPeriodsMs: Array<number>(20).fill(10 * H) };
     expect(decideWorkload(input(5, long), ctx()).action).toBe('wait');
