@@ -199,7 +199,7 @@ export function adviseDeadline(input: WorkloadDecisionInput, ctx: DecideContext,
     return od ? { mode: 'on-demand', reason, pinUntil, recommended: { action, target: od } } : { mode: 'on-demand', reason, pinUntil };
   }
 
-  if (input.zoneStats !== undefined) return adviseByExpectedStay(input, ctx, { numbers, slack, netAt, reserve, changeover, workLeft, od, action, onDemandNow, inReserve, running });
+  if (input.zoneStats !== undefined) return adviseByExpectedStay(input, ctx, { numbers, slack, netAt, reserve, changeover, workLeft, od, action, onDemandNow, running });
 
   // Stay in the current spot zone while it lasts: every move costs a changeover of paid time and slack.
   // ... unless another zone is enough cheaper (after expected preemptions) that the difference
@@ -292,13 +292,13 @@ interface Ctx {
   numbers: Record<string, number>;
   slack: number;
   netAt: number;
+  /** The fixed reserve; with zone statistics the reserve is at most this (see adviseByExpectedStay). */
   reserve: number;
   changeover: number;
   workLeft: number;
   od: PlacementOption | undefined;
   action: 'move' | 'place';
   onDemandNow: boolean;
-  inReserve: boolean;
   running: boolean;
 }
 
