@@ -198,13 +198,34 @@ async function must(cmd: string, args: string[], opts: { input?: string | Buffer
 }
 
 
+/**
+ * Thrown by a waitFor check when what it waits for has failed for good (its process ended): the
+ * wait ends at once with this error, not with a timeout that hides why.
+ */
+class WaitAborted extends Error {}
+
+/** Whether a child has ended, by exit or by a signal (then exitCode stays null). */
+function ended(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+function endedHow(child: ChildProcess): string {
+  return child.signalCode !== null ? `killed by ${child.signalCode}` : `exit ${child.exitCode}`;
+}
+
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000, everyMs = 25): Promise<void> {
   const t0 = Date.now();
   const until = t0 + timeoutMs;
   let tries = 0;
   for (;;) {
     tries++;
-    if (await check().catch(() => false)) return;
+    let ok = false;
+    try {
+      ok = await check();
+    } catch (e) {
+      if (e instanceof WaitAborted) throw e;
+    }
+    if (ok) return;
     if (Date.now() > until) throw new Error(`lab: timed out waiting for ${what} (${tries} tries in ${Date.now() - t0} ms)`);
     await sleep(everyMs);
   }
@@ -654,7 +675,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         const chunks = (child as ChildProcess & { logChunks: Buffer[] }).logChunks;
         const probe = opts.probe ?? 'http://169.254.169.254:80/'; // probed with `ip netns exec` inside the node namespace only
         await waitFor(`metadata service in node ${name}`, async () => {
-          if (child.exitCode !== null) throw new Error(`lab: metadata command exited ${child.exitCode}: ${Buffer.concat(chunks).toString()}`);
+          if (ended(child)) throw new WaitAborted(`lab: metadata command ended (${endedHow(child)}): ${Buffer.concat(chunks).toString()}`);
           const r = await run('ip', ['netns', 'exec', n.netns, 'curl', '-s', '-o', '/dev/null', '-m', '1', '-w', '%{http_code}', probe]);
           return r.stdout.trim() !== '000' && r.stdout.trim() !== '';
         }, 45_000, 50); // a node process starting on a loaded machine can take a while
@@ -679,7 +700,9 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       async startSshd(name) {
         const n = lab.node(name);
         const nd = join(W, 'n', name);
-        // Like dockerd, an sshd that has not answered in 30 s is stopped and started once more.
+        // Like dockerd, an sshd that has not answered in 30 s, or has ended, is started once more
+        // (once in CI a bought lab VM's sshd ended at start and the wait said only "timed out");
+        // what it logged (-e: to stderr) goes with the error either way.
         for (let attempt = 1; ; attempt++) {
           const child = spawnTracked(
             [...inNode(n.netns, true), '/usr/sbin/sshd', '-D', '-e', '-f', join(nd, 'sshd_config')],
@@ -688,16 +711,17 @@ export async function startLab(options: LabOptions): Promise<Lab> {
             name,
           );
           sshdPid.set(name, child.pid as number);
+          const log = (): string => Buffer.concat((child as ChildProcess & { logChunks: Buffer[] }).logChunks).toString().slice(-2000).trim() || 'empty';
           try {
             await waitFor(`sshd on node ${name}`, async () => {
-              if (child.exitCode !== null) throw new Error(`lab: sshd on ${name} exited ${child.exitCode}`);
+              if (ended(child)) throw new WaitAborted(`lab: sshd on node ${name} ended (${endedHow(child)})`);
               return tcpBanner(n.address, n.port);
             }, attempt === 1 ? 30_000 : 60_000); // readiness, not a timing check
             return;
           } catch (e) {
-            if (attempt >= 2 || child.exitCode !== null) throw e;
-            process.stderr.write(`lab: sshd on node ${name} did not answer in 30 s; starting it again\n`);
-            await killPids([child.pid as number], 3000);
+            if (attempt >= 2) throw new Error(`${(e as Error).message}; its log: ${log()}`);
+            process.stderr.write(`lab: sshd on node ${name} did not come up (${(e as Error).message}; its log: ${log()}); starting it again\n`);
+            if (!ended(child)) await killPids([child.pid as number], 3000);
             pids.delete(child.pid as number);
           }
         }
@@ -731,12 +755,12 @@ export async function startLab(options: LabOptions): Promise<Lab> {
           const log = (): string => Buffer.concat((child as ChildProcess & { logChunks: Buffer[] }).logChunks).toString().slice(-2000);
           try {
             await waitFor(`dockerd on node ${name}`, async () => {
-              if (child.exitCode !== null) throw new Error(`lab: dockerd on ${name} exited ${child.exitCode}: ${log()}`);
+              if (ended(child)) throw new WaitAborted(`lab: dockerd on ${name} ended (${endedHow(child)}): ${log()}`);
               return dockerPing(n.dockerSocket);
             }, attempt === 1 ? 40_000 : 60_000); // readiness, not a timing check
             return;
           } catch (e) {
-            if (attempt >= 2 || child.exitCode !== null) throw new Error(`${(e as Error).message}; its log: ${log()}`);
+            if (attempt >= 2 || ended(child)) throw new Error(`${(e as Error).message}; its log: ${log()}`);
             process.stderr.write(`lab: dockerd on node ${name} did not answer in 40 s; starting it again (its log: ${log().trim() || 'empty'})\n`);
             const containerd = (await run('pgrep', ['-f', join(d, 'exec', 'containerd')]).catch(() => undefined))?.stdout.split('\n').filter((l) => /^\d+$/.test(l.trim())).map(Number) ?? [];
             await killPids([child.pid as number, ...containerd], 5000);
