@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 import { jsonDocument, toSnakeJson } from '../core/json.js';
 import { formatTable } from '../core/text.js';
 import { formatDuration, formatUsdPerHour, roundUsd } from '../core/units.js';
-import type { Observed } from '../core/types.js';
+import { nodeKey } from '../core/address.js';
+import type { Notice, Observed } from '../core/types.js';
 import { liveEnds, type LiveEnd } from '../engine/lifecycle.js';
 import { refreshFleet } from '../engine/refresh.js';
 import type { WorkloadRecord, LeaseRecord } from '../state/types.js';
@@ -78,11 +79,13 @@ export function register(program: Command, app: CliApp): void {
       // provider could not be read is unknown, and stays charged as the state has it.
       const ends = observed ? liveEnds(workloads, observed, state.pending) : new Map<string, LiveEnd>();
       const hasEnded = (w: WorkloadRecord): boolean => ends.has(w.name) && ends.get(w.name) !== 'unknown';
+      const noticeAt = new Map<string, Notice>();
+      for (const n of observed?.notices ?? []) if (!noticeAt.has(nodeKey(n.provider, n.node))) noticeAt.set(nodeKey(n.provider, n.node), n);
       const live = (w: WorkloadRecord): string => {
         const e = ends.get(w.name);
         if (e === 'unknown') return `${w.phase} (unknown: ${w.provider ?? 'its provider'} could not be read)`;
         if (e) return `${{ succeeded: 'completed (exit 0)', failed: `exited (code ${e.instance?.exitCode ?? '?'})`, preempted: 'died', stopped: 'stopped' }[e.verdict]}; not recorded yet`;
-        const notice = observed?.notices.find((n) => n.node === w.node && n.provider === w.provider);
+        const notice = w.provider !== undefined && w.node !== undefined ? noticeAt.get(nodeKey(w.provider, w.node)) : undefined;
         return notice && w.instanceId !== undefined ? `evicting (${notice.kind}, deadline ${notice.deadline})` : w.phase;
       };
       // Charged while an instance runs (the ledger's open segment); a finished job costs nothing,

@@ -3,6 +3,7 @@
 // backoffLimit (Kubernetes Jobs' semantics, with SkyPilot's split of preemptions from failures),
 // and the exponential back-off between restarts. The planner turns these into actions; apply and
 // watch record them; every command reads the phase they leave in the state.
+import { nodeKey, providerKey } from '../core/address.js';
 import type { NodeInfo, Observed, WorkloadInstance } from '../core/types.js';
 import type { WorkloadSpec } from '../spec/types.js';
 import { TERMINAL_PHASES, type ExitRecord, type PendingOperation, type WorkloadPhase, type WorkloadRecord } from '../state/types.js';
@@ -70,18 +71,32 @@ export type LiveEnd = { verdict: EndVerdict; instance: WorkloadInstance | undefi
  */
 export function liveEnds(workloads: readonly WorkloadRecord[], observed: Observed, pending: readonly PendingOperation[]): Map<string, LiveEnd> {
   const unreadable = unreadableProviders(observed);
+  // Indexed once: a lookup per workload in the observed lists made status quadratic in the fleet.
+  const instances = firstBy(observed.workloads, (i) => providerKey(i.provider, i.id));
+  const nodes = firstBy(observed.nodes, (n) => nodeKey(n.provider, n.id));
+  const noticed = new Set(observed.notices.map((n) => nodeKey(n.provider, n.node)));
   const out = new Map<string, LiveEnd>();
   for (const w of workloads) {
     if (w.instanceId === undefined) continue;
-    const instance = observed.workloads.find((i) => i.id === w.instanceId && i.provider === w.provider);
+    const instance = w.provider === undefined ? undefined : instances.get(providerKey(w.provider, w.instanceId));
     if (instance?.state === 'running') continue;
     if (w.provider !== undefined && unreadable.has(w.provider)) {
       out.set(w.name, 'unknown');
       continue;
     }
-    const node = observed.nodes.find((n) => n.provider === w.provider && n.id === w.node);
-    const noticed = observed.notices.some((n) => n.provider === w.provider && n.node === w.node);
-    out.set(w.name, { verdict: judgeEnd({ instance, node, noticed, stoppedByUs: stoppedBySpotfleet(w, w.instanceId, pending) }), instance });
+    const at = w.provider !== undefined && w.node !== undefined ? nodeKey(w.provider, w.node) : undefined;
+    const node = at === undefined ? undefined : nodes.get(at);
+    out.set(w.name, { verdict: judgeEnd({ instance, node, noticed: at !== undefined && noticed.has(at), stoppedByUs: stoppedBySpotfleet(w, w.instanceId, pending) }), instance });
+  }
+  return out;
+}
+
+/** The first item per key, as a linear search would find it. */
+function firstBy<T>(items: readonly T[], key: (t: T) => string): Map<string, T> {
+  const out = new Map<string, T>();
+  for (const t of items) {
+    const k = key(t);
+    if (!out.has(k)) out.set(k, t);
   }
   return out;
 }
