@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { describeLab } from '../lab/gate.js';
 import { startLab, type Lab } from '../lab/lab.js';
 import { evil, labContext, labHosts, labTransfer, waitUntil, writeLabCheckpoint } from '../lab/fixtures.js';
@@ -125,6 +126,11 @@ describeLab('ssh pool: kept shells and forwarded channels (lab)', () => {
     // The tiny IMDS binds 169.254.169.254 inside each node's own namespace (see lab.startMetadata).
     const mds = await Promise.all(['a', 'b'].map((n) => lab.startMetadata(n, [process.execPath, lab.tinyImdsPath, '169.254.169.254:80', trigger(n)]))); // inside node n's netns
     try {
+      // Checked, not only said: this machine's own namespace has no such address (nor a route the
+      // lab added for it), so nothing here could reach it without the SSH hop.
+      expect(execFileSync('ip', ['-o', 'addr', 'show']).toString()).not.toContain('169.254.169.254');
+      const route = spawnSync('ip', ['route', 'get', '169.254.169.254']).stdout.toString(); // none at all is fine too
+      expect(route, 'the lab adds no route to it: not on lo, not over its own links (sf…)').not.toMatch(/\bdev (lo|sf)/);
       const fallbacks: (string | undefined)[] = [];
       const tA = createSshMetadataTransport(p, 'a');
       const tB = createSshMetadataTransport(p, 'b', { onFallback: (why) => fallbacks.push(why) });
