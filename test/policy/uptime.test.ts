@@ -276,9 +276,10 @@ describe('the market as a whole (pool/*): measured, not multiplied out', () => {
     expect(d.action).toBe('wait');
     const n = deadlineNumbers(d);
     // The slack is valued by the share the market needs of it, floored at the net plus one
-    // changeover (not at the bridging reserve: 20 h of slack in a good market is worth little).
+    // changeover (not at the fixed reserve, 1 h + 0.1 h per hour of work: 20 h of slack in a good
+    // market is worth little).
     expect(n.slackPressure).toBeCloseTo(Math.max((n.netAt as number) + (n.changeover as number), n.slackNeededHours as number) / (n.slack as number), 9);
-    expect(n.slackPressure).toBeLessThan((n.reserve as number) / (n.slack as number));
+    expect(n.slackPressure).toBeLessThan((1 + 0.1 * (n.workLeft as number)) / (n.slack as number));
     expect(n.takeExtraUsd).toBeGreaterThan(n.takeSavesSlackUsd as number);
   });
 
@@ -431,6 +432,39 @@ describe('a market outage when the slack is what the preemptions will need: brid
     expect(below.action).toBe('place');
     expect(below.target?.capacity).toBe('on-demand');
     expect(below.reasons.map((r) => r.text).join(' ')).toContain('under the reserve');
+  });
+
+  it("the reserve's preemptions come at the job's own rate per hour of progress, with the market's mean up-time as the prior", () => {
+    // Zones that last 3 h; 20 h of work done, 20 h left, 2 h of slack, the market down 2 h. A fresh
+    // job expects 20 / 3 preemptions (about 1.3 h of changeovers): 2 h is under its reserve, so it
+    // bridges on on-demand. One preempted twice in its 20 h expects 3 in 23 h of progress (0.5 h):
+    // 2 h is above its reserve, so it waits the outage out. One preempted 20 times expects more.
+    const three: ZoneStats = { ...short, upPeriodsMs: Array<number>(20).fill(3 * H) };
+    const at = (preemptions: number): WorkloadDecisionInput => ({
+      ...input(2, three),
+      workload: { ...SPEC, deadline: new Date(NOW + 22 * H).toISOString() },
+      progress: { doneMs: 20 * H },
+      history: { preemptions: Array.from({ length: preemptions }, (_, k) => NOW - (k + 1) * H) },
+    });
+    const fresh = { ...at(0), workload: { ...SPEC, expectedDurationMs: 20 * H, deadline: new Date(NOW + 22 * H).toISOString() }, progress: { doneMs: 0 } };
+    const f = decideWorkload(fresh, ctx());
+    const nf = deadlineNumbers(f);
+    expect(nf.workLeft).toBeCloseTo(20, 9);
+    expect(nf.jobPreemptionRatePerHour).toBeCloseTo(1 / 3, 1);
+    expect(nf.reserve).toBeGreaterThan(2);
+    expect(f.target?.capacity).toBe('on-demand');
+    expect(f.reasons.map((r) => r.text).join(' ')).toContain('under the reserve');
+
+    const twice = decideWorkload(at(2), ctx());
+    const nt = deadlineNumbers(twice);
+    expect(nt.workLeft).toBeCloseTo(20, 9);
+    expect(nt.jobPreemptionRatePerHour).toBeCloseTo(3 / 23, 1);
+    expect(nt.reserve).toBeLessThan(1.6);
+    expect(twice.action).toBe('wait');
+    expect(renderExplanation(at(2), twice, NOW)).toMatch(/jobPreemptionRatePerHour +0\.13\d\n/);
+
+    const often = deadlineNumbers(decideWorkload(at(20), ctx()));
+    expect(often.reserve).toBeGreaterThan(nf.reserve as number);
   });
 
   it('zones that last 10 h at a time need little slack for preemptions: waited out, however long the outage', () => {
