@@ -25,6 +25,7 @@ function instancesOf(r: WorkloadRecord): InstanceRef[] {
 }
 
 async function readLogs(session: FleetSession, i: InstanceRef, tail?: number): Promise<string> {
+  if (i.removedAt !== undefined) return `(removed from ${i.provider}/${i.node} at ${new Date(i.removedAt).toISOString()}, a day after it exited: its output went with it)\n`;
   const p = session.providers.get(i.provider);
   if (!p?.runtime?.logs) throw new SpotfleetError('NO_LOGS', `provider ${i.provider} cannot show logs`);
   try {

@@ -22,6 +22,7 @@ import {
   forgetStep,
   recordStep,
   releaseStep,
+  removeStep,
   signalStep,
   startStep,
   stopStep,
@@ -164,6 +165,9 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
         return undefined;
       case 'record':
         return recordStep(ctx, a);
+      case 'remove':
+        await removeStep(ctx, a);
+        return undefined;
     }
   };
 

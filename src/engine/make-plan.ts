@@ -112,6 +112,7 @@ export async function makePlan(session: FleetSession, state: StateFile, opts: Ma
     ...(opts.refresh === false ? { refreshSkipped: true } : {}),
     archivable,
     zoneStats: observed.zoneStats as Record<string, ZoneStats>,
+    removableProviders: new Set([...session.providers].filter(([, p]) => p.runtime?.remove !== undefined).map(([n]) => n)),
   });
   if (opts.refresh === false) plan.warnings.push('refresh skipped (--refresh=false): the plan reflects the last recorded observation and the state');
   if (policies !== undefined && policies.planRules.length > 0) plan.policyViolations = evaluatePlanRules(policies, planJsonObject(plan));

@@ -64,6 +64,12 @@ export interface PlanOptions {
   archivable?: ReadonlySet<string>;
   /** Spot availability seen so far per pool/zone: the live history of the expected up-time estimate. */
   zoneStats?: Record<string, ZoneStats>;
+  /**
+   * Providers whose runtime can remove an exited instance (`runtime.remove`). There, exited
+   * instances of ours are removed but each workload's newest (see planExitedRemovals); absent: none
+   * is removed (emergency and early-warning plans leave the housekeeping to the next reconcile).
+   */
+  removableProviders?: ReadonlySet<string>;
 }
 
 
@@ -234,6 +240,7 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
     perWorkload.set(name, r);
   }
   planLeases(ctx);
+  planExitedRemovals(ctx);
   if (state.pending.length > 0) {
     const what = [...new Set(state.pending.map((p) => `${p.action} ${p.address}`))].sort().join(', ');
     ctx.warnings.push(`a previous run was interrupted during: ${what}; this plan converges from what the providers report`);
@@ -282,6 +289,63 @@ export function planFleet(fleet: Fleet, observed: Observed, state: StateFile, op
   };
   if (opts.targets && opts.targets.length > 0) plan.targets = [...opts.targets];
   return plan;
+}
+
+/** How long an exited instance of ours is kept on its node after it ended (its logs with it). */
+export const EXITED_KEPT_MS = 24 * 3_600_000;
+
+/**
+ * Exited instances of ours pile up on the nodes otherwise: one per preemption, move, retry and run.
+ * Like Kubernetes' ttlSecondsAfterFinished, one that ended more than EXITED_KEPT_MS ago is removed
+ * (container, or process record and output), except each workload's newest and the one its record
+ * names: how its last run ended, and its logs, stay while the record does. So `logs
+ * --all-instances` shows a day of restarts, and a node holds a day of exits, not all of them. The
+ * removal joins the workload's change in the plan, so "No changes" still means nothing would
+ * change. A workload that left the spec (its record goes) keeps none past the day; destroy keeps
+ * the record, and with it the newest. Checkpoints live apart from instances and are not touched.
+ */
+function planExitedRemovals(ctx: Ctx): void {
+  const removable = ctx.opts.removableProviders;
+  if (!removable || removable.size === 0 || ctx.opts.refreshSkipped || ctx.ended.size === 0) return;
+  const changeOf = new Map<string, ResourceChange>();
+  for (const c of ctx.changes) changeOf.set(c.address, c);
+  for (const name of [...ctx.ended.keys()].sort()) {
+    const address = workloadAddress(name);
+    const rec = workloadRecord(ctx, address);
+    const spec = ctx.opts.destroy ? undefined : ctx.specs.get(name);
+    // The record stays (in the spec, or cancelled by destroy) unless the workload left the spec.
+    const recordStays = spec !== undefined || (ctx.opts.destroy === true && rec !== undefined);
+    // When it ended, or when it started where the runtime does not say (it may then go sooner).
+    const endOf = (i: WorkloadInstance): number => Date.parse(i.endedAt ?? i.startedAt) || 0;
+    const exited = (ctx.ended.get(name) ?? []).filter((i) => i.state === 'exited');
+    exited.sort((a, b) => endOf(b) - endOf(a) || (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : a.id.localeCompare(b.id)));
+    const keep = new Set<string>();
+    if (recordStays && exited.length > 0) {
+      keep.add(providerKey((exited[0] as WorkloadInstance).provider, (exited[0] as WorkloadInstance).id));
+      if (rec?.instanceId && rec.provider) keep.add(providerKey(rec.provider, rec.instanceId));
+    }
+    const cutoff = ctx.opts.now - EXITED_KEPT_MS;
+    const gone = exited.filter((i) => removable.has(i.provider) && endOf(i) < cutoff && !keep.has(providerKey(i.provider, i.id)));
+    if (gone.length === 0) continue;
+    const ids: string[] = [];
+    for (const i of gone) {
+      const id = nextId(ctx, 'remove', name);
+      ctx.actions.push({ id, kind: 'remove', address, deps: [], summary: `remove exited ${i.id} on ${i.node}`, workload: name, provider: i.provider, node: i.node, instanceId: i.id });
+      ids.push(id);
+    }
+    const kept = recordStays ? exited.find((i) => keep.has(providerKey(i.provider, i.id))) : undefined;
+    const text = `remove ${gone.length} instance${gone.length === 1 ? '' : 's'} that exited more than ${formatDuration(EXITED_KEPT_MS)} ago${kept ? ` (kept: the newest, ${kept.id} on ${kept.node})` : ''}`;
+    const c = changeOf.get(address);
+    if (c) {
+      c.actions.push(...ids);
+      c.reasons.push({ rule: 'cleanup', text });
+      if (c.change === 'no-op') c.change = 'update';
+    } else {
+      const added: ResourceChange = { address, change: recordStays || rec ? 'update' : 'delete', reasons: [{ rule: 'cleanup', text: recordStays || rec ? text : `${text}: ${name} is in neither the spec nor the state` }], actions: ids, violations: [] };
+      ctx.changes.push(added);
+      changeOf.set(address, added);
+    }
+  }
 }
 
 function workloadRecord(ctx: Ctx, address: string): WorkloadRecord | undefined {

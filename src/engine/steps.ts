@@ -17,7 +17,7 @@ import type { ExitRecord, InstanceRef, LeaseRecord, LedgerEntry, MoveInFlight, S
 import { ARCHIVE_PROVIDER } from './archive.js';
 import { isTerminal } from './lifecycle.js';
 import type { ProgressEvent } from './progress.js';
-import type { AcquireAction, AdoptAction, CheckpointAction, PlacementRef, RecordAction, ReleaseAction, StartAction, StopAction, TransferAction } from './types.js';
+import type { AcquireAction, AdoptAction, CheckpointAction, PlacementRef, RecordAction, ReleaseAction, RemoveAction, StartAction, StopAction, TransferAction } from './types.js';
 
 /** What a step reports for progress lines and logs. */
 export type StepInfo = Record<string, string | number | boolean>;
@@ -745,6 +745,20 @@ export async function adoptStep(ctx: StepContext, a: AdoptAction): Promise<void>
       if (node.pool) r.pool = node.pool;
     }
     s.resources[a.address] = r;
+  });
+}
+
+/** Removes an exited instance of ours (see RemoveAction); removing one already gone succeeds. */
+export async function removeStep(ctx: StepContext, a: RemoveAction): Promise<void> {
+  const p = ctx.provider(a.provider);
+  const remove = p.runtime?.remove?.bind(p.runtime);
+  if (!remove) throw new ProviderError(a.provider, 'its runtime cannot remove instances', { address: a.address });
+  await ctx.withPending(a.id, a.address, 'remove', { node: a.node, instance: a.instanceId }, () => remove(a.node, a.instanceId));
+  const at = ctx.o.now();
+  await ctx.o.recorder.update((s) => {
+    const r = s.resources[a.address];
+    if (r?.type !== 'workload') return;
+    for (const i of r.instances ?? []) if (i.id === a.instanceId && i.provider === a.provider) i.removedAt = at;
   });
 }
 

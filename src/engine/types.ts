@@ -7,7 +7,7 @@ import type { ExitRecord, MoveInFlight, PendingReason, WorkloadPhase } from '../
 
 export const PLAN_FORMAT_VERSION = '1.0';
 
-export type ActionKind = 'acquire' | 'start' | 'checkpoint' | 'stop' | 'transfer' | 'release' | 'adopt' | 'forget' | 'record';
+export type ActionKind = 'acquire' | 'start' | 'checkpoint' | 'stop' | 'transfer' | 'release' | 'adopt' | 'forget' | 'record' | 'remove';
 
 /** Where a workload runs or will run. */
 export interface PlacementRef {
@@ -143,7 +143,20 @@ export interface RecordAction extends ActionBase {
   message: string;
 }
 
-export type Action = AcquireAction | StartAction | CheckpointAction | StopAction | TransferAction | ReleaseAction | AdoptAction | ForgetAction | RecordAction;
+/**
+ * Removes an exited instance of ours from its node (the container, or the process record and its
+ * output): each workload keeps its newest exited instance (how its last run ended, its logs), and
+ * older ones go, as Kubernetes collects finished pods. Checkpoints live apart and are not touched.
+ */
+export interface RemoveAction extends ActionBase {
+  kind: 'remove';
+  workload: string;
+  provider: string;
+  node: string;
+  instanceId: string;
+}
+
+export type Action = AcquireAction | StartAction | CheckpointAction | StopAction | TransferAction | ReleaseAction | AdoptAction | ForgetAction | RecordAction | RemoveAction;
 
 /** `pending`: the workload should run but cannot yet (no capacity, waiting for spot, back-off, policy). */
 export type ChangeKind = 'create' | 'update' | 'replace' | 'delete' | 'read' | 'no-op' | 'pending';

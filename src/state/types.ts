@@ -91,6 +91,8 @@ export interface InstanceRef {
   /** ms epoch. */
   startedAt: number;
   endedAt?: number;
+  /** ms epoch it was removed from its node (a day after it exited; its output went with it). */
+  removedAt?: number;
 }
 
 export interface MoveRecord {

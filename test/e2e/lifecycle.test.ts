@@ -2,12 +2,13 @@
 // again by accident), crash-looping jobs fail after backoffLimit, a workload that fits no capacity
 // is a pending change (exit 2), `--refresh=false` never invents changes, apply works again after
 // destroy, destroy holds while watch runs, waiting for a checkpoint ends when the process exits,
-// and `logs` shows a workload's output across its restarts.
+// `logs` shows a workload's output across its restarts, and exited instances are removed from the
+// nodes a day after they ended, but each workload's newest.
 import { afterAll, describe, expect, it } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, readState, runningInstances, waitForLog, type Instance } from './crash-helpers.js';
-import { activeLeases, fleetYaml, sleep, tempFleet, type TestWorkload } from './helpers.js';
+import { activeLeases, fleetYaml, openProviders, sleep, tempFleet, type TestWorkload } from './helpers.js';
 import { destroyAll, killAllWatches, simEvict, startWatch, tempWatchFleet, type LogLine } from './watch-helpers.js';
 
 const dirs: string[] = [];
@@ -86,6 +87,68 @@ describe('workload lifecycle (e2e)', () => {
     expect(ap2.code, show(ap2)).toBe(0);
     const [inst] = await runningInstances(dir);
     expect(await waitForLog(dir, inst as Instance, /starting from step 0/)).not.toBeNull();
+  }, 120_000);
+
+  it('exited instances stay a day (logs across runs), then are removed, but the newest: plan says so, apply does it', async () => {
+    const dir = tempFleet([JOB('j3', { capacity: 'on-demand' })]);
+    dirs.push(dir);
+    /** Every instance of j3 the runtime keeps, exited ones too, oldest first. */
+    const kept = async (): Promise<{ id: string; node: string; state: string }[]> => {
+      const opened = await openProviders(dir);
+      try {
+        const all = (await opened.providers.get('lab')?.runtime?.list()) ?? [];
+        return all.filter((i) => i.workload === 'j3').sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.id.localeCompare(b.id)).map((i) => ({ id: i.id, node: i.node, state: i.state }));
+      } finally {
+        await opened.close();
+      }
+    };
+    // Two runs: the job, and `rerun` of it; each exits 0 and is recorded.
+    for (const step of [[], ['rerun', 'workload.j3', dir]]) {
+      if (step.length > 0) expect((await runCli(step, { cwd: dir })).code).toBe(0);
+      const ap = await runCli(['apply', '--auto-approve', dir], { cwd: dir });
+      expect(ap.code, show(ap)).toBe(0);
+      await waitFor('j3 to exit', async () => (await runningInstances(dir)).length === 0 || undefined, 20_000);
+      expect((await runCli(['apply', '--auto-approve', dir], { cwd: dir })).code).toBe(0);
+      expect(record(dir, 'j3')?.phase).toBe('succeeded');
+    }
+    const [first, second] = await kept();
+    expect([first?.state, second?.state]).toEqual(['exited', 'exited']);
+    // Within the day both stay: no changes, and logs show both runs.
+    const fresh = await runCli(['plan', '-detailed-exitcode', dir], { cwd: dir });
+    expect(fresh.code, show(fresh)).toBe(0);
+    expect(fresh.stdout).toMatch(/No changes\./);
+    const both = await runCli(['logs', 'workload.j3', '--all-instances', dir], { cwd: dir });
+    expect(both.stdout.match(/^==> /gm)?.length, show(both)).toBe(2);
+    // A day and more passes for both (as the runtime records when each ended).
+    // Where the local runtime keeps the node's instances: the folder that holds the first one's.
+    const folders = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isDirectory() && e.name === first?.id);
+    expect(folders.length).toBe(1);
+    const nodeDir = (folders[0] as { parentPath?: string; path: string }).parentPath ?? (folders[0] as { path: string }).path;
+    expect(readdirSync(nodeDir).sort()).toEqual([first?.id, second?.id].sort());
+    for (const id of [first?.id, second?.id]) {
+      const f = join(nodeDir, id ?? '?', 'exit.json');
+      writeFileSync(f, JSON.stringify({ ...JSON.parse(readFileSync(f, 'utf8')), endedAt: new Date(Date.now() - 49 * 3_600_000).toISOString() }));
+    }
+    const plan = await runCli(['plan', '-detailed-exitcode', dir], { cwd: dir });
+    expect(plan.code, show(plan)).toBe(2);
+    expect(plan.stdout).toMatch(/# workload\.j3 will be updated in-place/);
+    expect(plan.stdout).toContain(`# cleanup: remove 1 instance that exited more than 1d ago (kept: the newest, ${second?.id} on ${second?.node})`);
+    expect(plan.stdout).toMatch(/Plan: 0 to add, 1 to change, 0 to destroy\./);
+    const ap = await runCli(['apply', '--auto-approve', dir], { cwd: dir });
+    expect(ap.code, show(ap)).toBe(0);
+    expect(await kept()).toEqual([second]);
+    expect(readdirSync(nodeDir)).toEqual([second?.id]);
+    // logs still lists both runs, and says where the first one's output went.
+    const one = await runCli(['logs', 'workload.j3', '--all-instances', dir], { cwd: dir });
+    expect(one.code, show(one)).toBe(0);
+    expect(one.stdout.match(/^==> /gm)?.length, show(one)).toBe(2);
+    expect(one.stdout).toMatch(new RegExp(`^\\(removed from lab/${first?.node} at \\S+, a day after it exited: its output went with it\\)$`, 'm'));
+    expect(one.stdout.match(/^\(removed from /gm)?.length).toBe(1);
+    // The job stays done: nothing runs, and the plan has nothing more to do.
+    const after = await runCli(['plan', '-detailed-exitcode', dir], { cwd: dir });
+    expect(after.code, show(after)).toBe(0);
+    expect(await runningInstances(dir)).toEqual([]);
+    expect(record(dir, 'j3')?.phase).toBe('succeeded');
   }, 120_000);
 
   it('a job moved from spot to on-demand by an eviction finishes there: succeeded, nothing left paid for', async () => {
