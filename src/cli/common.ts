@@ -3,9 +3,9 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { CancelledError, UsageError, type SpecProblem } from '../core/errors.js';
-import { formatDuration, parseDuration } from '../core/units.js';
+import { formatBytes, formatDuration, parseDuration } from '../core/units.js';
 import type { ApplyEvent } from '../engine/apply.js';
-import { describeTransferProgress, formatBytes } from '../engine/progress.js';
+import { describeTransferProgress } from '../engine/progress.js';
 import type { TransferProgress } from '../providers/sdk.js';
 import { openFleet, type FleetSession } from '../engine/session.js';
 import type { BackendOverride } from '../state/backend.js';

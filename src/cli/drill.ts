@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { SpotfleetError, UsageError } from '../core/errors.js';
 import { workloadAddress } from '../core/address.js';
-import { formatDuration, parseDuration } from '../core/units.js';
+import { formatBytes, formatDuration, parseDuration } from '../core/units.js';
 import { applyPlan } from '../engine/apply.js';
 import { makePlan } from '../engine/make-plan.js';
 import { assertNoMandatoryViolations } from '../engine/policy-gate.js';
@@ -73,6 +73,10 @@ export function register(program: Command, app: CliApp): void {
       app.io.out(`  downtime   ${formatDuration(move?.downtimeMs ?? 0)}`);
       if (released.length > 0) app.io.out(`  released   ${released.join(', ')} (nothing runs there any more)`);
       app.io.out(`\nStored as the measured migration overhead of ${address} (checkpoint ${formatDuration(measured.checkpointMs)}, transfer ${formatDuration(measured.transferMs)}, restart ${formatDuration(measured.restartMs)}); the cost model uses it from now on.`);
+      // The checkpoint the drill verified is recorded with its size: plans price a move across
+      // regions with it (egress = size × USD/GB) in place of checkpoint.sizeGB.
+      const size = (stored.resources[address] as WorkloadRecord | undefined)?.lastCheckpoint?.sizeBytes;
+      if (size !== undefined && size > 0) app.io.out(`Its checkpoint measured ${formatBytes(size)}; moves across regions are priced with that size (egress) from now on.`);
     } finally {
       await lock?.release();
       await session.close();

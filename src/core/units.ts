@@ -116,3 +116,9 @@ export function formatUsdRate(usd: number): string {
 export function formatUsdPerHour(usd: number): string {
   return `${formatUsdRate(usd)}/h`;
 }
+
+/** `412 MB`, `12.3 MB`, `1.20 GB` (decimal units, as transfer tools print them). */
+export function formatBytes(bytes: number): string {
+  const [v, unit] = bytes >= 1e12 ? [bytes / 1e12, 'TB'] : bytes >= 1e9 ? [bytes / 1e9, 'GB'] : [bytes / 1e6, 'MB'];
+  return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${unit}`;
+}

@@ -745,6 +745,10 @@ function planPlacement(ctx: Ctx, sit: Situation, spec: WorkloadSpec, extras: Pla
     overhead: rec?.measuredOverhead ?? spec.overhead ?? DEFAULT_OVERHEAD,
   };
   if (ctx.opts.zoneStats) input.zoneStats = ctx.opts.zoneStats;
+  // The checkpoint's size as measured: the newest verified checkpoint's (a drill records one, and so
+  // does every move and stop). It prices moves across regions in place of the spec's sizeGB.
+  const measuredBytes = rec?.lastCheckpoint?.sizeBytes;
+  if (measuredBytes !== undefined && measuredBytes > 0) input.checkpointSizeGB = measuredBytes / 1e9;
   if (current) input.current = current;
   let decision = decideWorkload(input, { now, thresholds: ctx.fleet.defaults.thresholds, ...(ctx.opts.policies !== undefined ? { policies: ctx.opts.policies } : {}) });
   if (inFlight) decision = finishRecordedMove(inFlight, input.options, decision);

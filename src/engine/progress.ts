@@ -1,15 +1,10 @@
 // Live transfer progress: the event a transfer step emits while its storage copies, and the one
 // phrase both apply's progress lines and watch's log use for it ("412 MB of 1.20 GB (34%), 56.0 MB/s").
+import { formatBytes } from '../core/units.js';
 import type { TransferProgress } from '../providers/sdk.js';
 
 /** Bytes moved so far by a running transfer (as its storage reports them), for progress lines and logs. */
 export type ProgressEvent = { type: 'progress'; action: { id: string; address: string; kind: 'transfer' } } & TransferProgress;
-
-/** `412 MB`, `12.3 MB`, `1.20 GB` (decimal units, as transfer tools print them). */
-export function formatBytes(bytes: number): string {
-  const [v, unit] = bytes >= 1e12 ? [bytes / 1e12, 'TB'] : bytes >= 1e9 ? [bytes / 1e9, 'GB'] : [bytes / 1e6, 'MB'];
-  return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${unit}`;
-}
 
 /**
  * `412 MB of 1.20 GB (34%), 56.0 MB/s`; the total and the rate only where the storage reported

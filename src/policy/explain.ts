@@ -1,7 +1,7 @@
 // Renders one decision for `spotfleet explain ADDR`: the inputs that mattered, every reason in
 // order with every number that decided it, the money, and the policy results. Pure text, stable
 // (no wall-clock times besides the ones in the input), so tests and users can diff it.
-import { formatDuration, formatRate, formatUsd, formatUsdRate, HOUR_MS, roundUsd } from '../core/units.js';
+import { formatBytes, formatDuration, formatRate, formatUsd, formatUsdRate, HOUR_MS, roundUsd } from '../core/units.js';
 import type { WorkloadDecision, WorkloadDecisionInput } from './types.js';
 import { estimateUptime, zoneStatsKey } from './uptime.js';
 
@@ -38,6 +38,8 @@ export function renderExplanation(input: WorkloadDecisionInput, d: WorkloadDecis
   }
   out.push(`  fallback to ${w.fallback.to}, revertToSpot ${w.fallback.revertToSpot}, minDwell ${formatDuration(w.fallback.minDwellMs)}`);
   out.push(`  migration overhead: checkpoint ${formatDuration(input.overhead.checkpointMs)} + transfer ${formatDuration(input.overhead.transferMs)} + restart ${formatDuration(input.overhead.restartMs)}`);
+  const sizeGB = input.checkpointSizeGB ?? w.checkpoint?.sizeGB;
+  if (sizeGB !== undefined) out.push(`  checkpoint size ${formatBytes(sizeGB * 1e9)} (${input.checkpointSizeGB !== undefined ? 'measured: the newest verified checkpoint' : 'checkpoint.sizeGB'}), for egress across regions`);
   if (input.history.preemptions.length > 0) out.push(`  preemptions: ${input.history.preemptions.length} (last ${new Date(Math.max(...input.history.preemptions)).toISOString()})`);
   // With zone statistics: each spot option's expected up-time from now, as the move decision sees it.
   const upTime = (o: (typeof input.options)[number]): string => {

@@ -1,11 +1,12 @@
 // `spotfleet drill` through the built CLI: it shows the plan and asks before it moves a live
 // workload (refusing without a terminal unless --auto-approve), and after the move it releases
 // the spot lease the workload left, so a rehearsal leaves nothing idle that is paid for. It plans
-// with the fleet's policies, as apply does: a move a mandatory policy forbids is not rehearsed.
+// with the fleet's policies, as apply does: a move a mandatory policy forbids is not rehearsed. The
+// checkpoint it verified is the size the cost model prices egress with from then on.
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, runningInstances } from './crash-helpers.js';
+import { readState, runCli, runningInstances } from './crash-helpers.js';
 import { activeLeases } from './helpers.js';
 import { destroyAll, tempWatchFleet } from './watch-helpers.js';
 
@@ -43,6 +44,15 @@ describe('spotfleet drill (e2e)', () => {
     expect(after).toHaveLength(1);
     expect(after[0]?.node).not.toBe(before?.node);
     expect(await activeLeases(dir), 'the spot lease it left is released').toEqual([]);
+    // The size of the checkpoint it moved is learned: state, drill's report and explain agree.
+    const rec = readState(dir).resources['workload.train-a'] as { lastCheckpoint?: { sizeBytes: number } };
+    const bytes = rec.lastCheckpoint?.sizeBytes ?? 0;
+    expect(bytes).toBeGreaterThan(0);
+    const shown = `${(bytes / 1e6).toFixed(2)} MB`;
+    expect(d.stdout).toContain(`Its checkpoint measured ${shown}; moves across regions are priced with that size (egress) from now on.`);
+    const ex = await runCli(['explain', 'workload.train-a', dir], { cwd: dir });
+    expect(ex.code, show(ex)).toBe(0);
+    expect(ex.stdout).toContain(`checkpoint size ${shown} (measured: the newest verified checkpoint), for egress across regions`);
   }, 240_000);
 
   it('honours the fleet\'s policies: a move a mandatory policy denies is refused, and nothing moves', async () => {

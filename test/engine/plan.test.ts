@@ -233,3 +233,19 @@ describe('plan rendering', () => {
     await expect(renderPlanMarkdown(plan)).toMatchFileSnapshot('__snapshots__/plan-every-kind.md');
   });
 });
+
+describe('the checkpoint size the cost model prices egress with', () => {
+  it("is the newest verified checkpoint's, measured (a drill records one), over the spec's checkpoint.sizeGB", () => {
+    const spec = workload('a', { capacity: 'on-demand' });
+    const f = fleet({ workloads: [{ ...spec, checkpoint: { ...(spec.checkpoint as NonNullable<typeof spec.checkpoint>), sizeGB: 100 } }] });
+    const obs = observed({ nodes: [node('od-1', 'lab')], workloads: [instance('i-a', 'a', 'lab', 'od-1')] });
+    const lastCheckpoint = { node: 'od-1', workload: 'a', path: '/checkpoints/step-40', mtime: new Date(NOW - 60_000).toISOString(), sizeBytes: 2.5e9 };
+    const captured = new Map<string, { input: { checkpointSizeGB?: number } }>();
+    planFleet(f, obs, state({ 'workload.a': running('a', { lastCheckpoint }) }), { ...planOpts, captureDecisions: captured as never });
+    expect(captured.get('a')?.input.checkpointSizeGB).toBe(2.5);
+    // No verified checkpoint yet: the spec's size stands (the input carries none of its own).
+    const fresh = new Map<string, { input: { checkpointSizeGB?: number } }>();
+    planFleet(f, obs, state({ 'workload.a': running('a') }), { ...planOpts, captureDecisions: fresh as never });
+    expect(fresh.get('a')?.input.checkpointSizeGB).toBeUndefined();
+  });
+});

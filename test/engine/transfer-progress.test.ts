@@ -1,7 +1,8 @@
 // How transfer progress reads for people (apply's progress lines and watch's log share it), and
 // the throttle watch's log uses.
 import { describe, expect, it } from 'vitest';
-import { describeTransferProgress, formatBytes, progressThrottle, type ProgressEvent } from '../../src/engine/progress.js';
+import { formatBytes } from '../../src/core/units.js';
+import { describeTransferProgress, progressThrottle, type ProgressEvent } from '../../src/engine/progress.js';
 
 describe('describeTransferProgress', () => {
   it('bytes of the total with a percentage rounded down, and the rate, in decimal units', () => {
