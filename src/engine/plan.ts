@@ -11,6 +11,7 @@ import { computeBid } from '../core/bid.js';
 import { onDemandPricePerGpuHour } from '../core/on-demand.js';
 import { FreeGpuIndex } from './capacity-index.js';
 import { decideWorkload } from '../policy/decide.js';
+import { optionRegion } from '../policy/deadline.js';
 import { noticeEvicts, preparedActive, usePreparedTarget, withPoolHistory } from '../policy/warning.js';
 import type { PolicySet } from '../policy/policy-set.js';
 import type { ZoneStats } from '../policy/uptime.js';
@@ -749,6 +750,14 @@ function planPlacement(ctx: Ctx, sit: Situation, spec: WorkloadSpec, extras: Pla
   // does every move and stop). It prices moves across regions in place of the spec's sizeGB.
   const measuredBytes = rec?.lastCheckpoint?.sizeBytes;
   if (measuredBytes !== undefined && measuredBytes > 0) input.checkpointSizeGB = measuredBytes / 1e9;
+  // Not running, its checkpoint is where it last ran: a start in another region pays its egress.
+  // (Running, the decision takes the current placement's region; a checkpoint kept in the
+  // controller's archive has no cloud region, so no egress is priced from it.)
+  if (!current && rec?.lastCheckpoint && rec.provider) {
+    const holder = ctx.nodes.get(nodeKey(rec.provider, rec.lastCheckpoint.node));
+    const region = holder?.zone !== undefined ? optionRegion({ zone: holder.zone }) : undefined;
+    if (region) input.checkpointRegion = region.region;
+  }
   if (current) input.current = current;
   let decision = decideWorkload(input, { now, thresholds: ctx.fleet.defaults.thresholds, ...(ctx.opts.policies !== undefined ? { policies: ctx.opts.policies } : {}) });
   if (inFlight) decision = finishRecordedMove(inFlight, input.options, decision);

@@ -248,4 +248,19 @@ describe('the checkpoint size the cost model prices egress with', () => {
     planFleet(f, obs, state({ 'workload.a': running('a') }), { ...planOpts, captureDecisions: fresh as never });
     expect(fresh.get('a')?.input.checkpointSizeGB).toBeUndefined();
   });
+
+  it('not running, the checkpoint is priced from the region of the node that holds it', () => {
+    const f = fleet({ workloads: [workload('a')] });
+    const holder = node('sim-1', 'market', { capacity: 'spot', zone: 'us-east-1a', leaseId: 'sim-1', pool: 'spot-v100' });
+    const obs = observed({ nodes: [node('od-1', 'lab'), holder], leases: [lease('sim-1', { zone: 'us-east-1a' })], prices: [quote('us-west-2a', 0.92), quote('us-east-1a', 1.6, { available: false })] });
+    const lastCheckpoint = { node: 'sim-1', workload: 'a', path: '/checkpoints/step-40', mtime: new Date(NOW - 60_000).toISOString(), sizeBytes: 50e9 };
+    const rec = running('a', { phase: 'pending', provider: 'market', node: 'sim-1', capacity: 'spot', pool: 'spot-v100', zone: 'us-east-1a', lastCheckpoint });
+    delete rec.instanceId;
+    const captured = new Map<string, { input: { checkpointRegion?: string; checkpointSizeGB?: number }; decision: { reasons: { numbers?: Record<string, number> }[] } }>();
+    planFleet(f, obs, state({ 'workload.a': rec }), { ...planOpts, captureDecisions: captured as never });
+    expect(captured.get('a')?.input).toMatchObject({ checkpointRegion: 'us-east-1', checkpointSizeGB: 50 });
+    // Spot in us-west-2 means carrying 50 GB out of us-east-1: $0.02/GB.
+    const priced = captured.get('a')?.decision.reasons.find((r) => r.numbers?.egressUsd !== undefined);
+    expect(priced?.numbers?.egressUsd).toBe(1);
+  });
 });
