@@ -148,6 +148,36 @@ describe('local provider', () => {
     for (const x of [taken, same[0]!]) await p.runtime!.stop(x.node, x.id, 5000);
   });
 
+  it('a start whose starter was killed before the environment reached the supervisor is started again, not returned as a run that failed', async () => {
+    const root = tempDir();
+    const p = await lab(root);
+    const a = await p.runtime!.start(req('od-1', 'noenv', 'ne1'));
+    await p.runtime!.stop('od-1', a.id, 5000);
+    // What a spotfleet SIGKILLed between spawning the supervisor and writing the workload's
+    // environment to its pipe leaves: the supervisor read the end of the pipe and gave up (exit
+    // 127, "no environment"); the claim names the dead starter.
+    const dir = join(root, '.spotfleet', 'providers', 'lab', 'nodes', 'od-1', 'workloads', a.id);
+    for (const f of ['pids.json', 'exit.json', 'output.log']) rmSync(join(dir, f), { force: true });
+    writeFileSync(join(dir, 'exit.json'), `${JSON.stringify({ code: 127, error: 'no environment', endedAt: new Date().toISOString() })}\n`);
+    writeFileSync(join(dir, 'output.log'), 'spotfleet supervisor: no environment for the workload on fd 3: Unexpected end of JSON input\n');
+    const claim = join(root, '.spotfleet', 'providers', 'lab', 'instances', `${a.id}.json`);
+    const dead = { pid: 2 ** 22 + 4321 };
+    writeFileSync(claim, `${JSON.stringify({ id: a.id, node: 'od-1', workload: 'noenv', owner: dead })}\n`);
+    expect((await p.runtime!.list()).find((i) => i.id === a.id)).toMatchObject({ state: 'exited', exitCode: 127 });
+    // The next start with the same key (a new leader finishing the move) runs the workload.
+    const again = await p.runtime!.start(req('od-1', 'noenv', 'ne1'));
+    expect(again.id).toBe(a.id);
+    expect(again.state).toBe('running');
+    await waitFor('the workload to start', async () => (await logs(p, 'od-1', a.id)).includes('starting from step 0'));
+    expect(await logs(p, 'od-1', a.id)).not.toContain('no environment');
+    await p.runtime!.stop('od-1', a.id, 5000);
+    // A real failure of the workload with a dead starter is still returned as it is.
+    const b = await p.runtime!.start(req('od-1', 'fails', 'f1', { command: ['sh', '-c', 'exit 3'] }));
+    await waitFor('it to fail', async () => (await p.runtime!.list()).find((i) => i.id === b.id)?.state === 'exited');
+    writeFileSync(join(root, '.spotfleet', 'providers', 'lab', 'instances', `${b.id}.json`), `${JSON.stringify({ id: b.id, node: 'od-1', workload: 'fails', owner: dead })}\n`);
+    expect(await p.runtime!.start(req('od-1', 'fails', 'f1', { command: ['sh', '-c', 'exit 3'] }))).toMatchObject({ id: b.id, state: 'exited', exitCode: 3 });
+  });
+
   it('an instance whose starter was killed between its record and the spawn is not running (no phantom to adopt)', async () => {
     const root = tempDir();
     const p = await lab(root);

@@ -290,7 +290,7 @@ export class ProcessRuntime implements RuntimeCapability {
       rmSync(claim, { force: true });
       throw e;
     }
-    return this.spawnInstance(id, req);
+    return await this.spawnInstance(id, req);
   }
 
   private async awaitExisting(id: string, claim: string, req: StartRequest, retried = false): Promise<WorkloadInstance> {
@@ -298,7 +298,18 @@ export class ProcessRuntime implements RuntimeCapability {
       const c = readJson<{ node?: string; owner?: PidRef }>(claim);
       if (c?.node) {
         const inst = this.read(c.node, id);
-        if (inst) return inst;
+        if (inst) {
+          // Its starter died before the workload's environment reached the supervisor (it arrives
+          // on a pipe, never on disk): the supervisor ends with "no environment" and the workload
+          // never ran. Returning it would make a start that did nothing look like a run that
+          // failed at once, and the checkpoint it resumed from look bad. Start it again, afresh.
+          if (!retried && c.owner && c.owner.pid !== process.pid && !isAlive(c.owner) && (await this.neverRan(c.node, id))) {
+            rmSync(this.instanceDir(c.node, id), { recursive: true, force: true });
+            rmSync(claim, { force: true });
+            return this.start(req);
+          }
+          return inst;
+        }
       }
       // Nobody will finish this start: its owner is gone and no instance was recorded. Take over.
       if (!retried && c?.owner && c.owner.pid !== process.pid && !isAlive(c.owner)) {
@@ -316,7 +327,26 @@ export class ProcessRuntime implements RuntimeCapability {
     throw this.err(`instance ${id} is being started by another spotfleet process that has not finished; try again`, { retryable: true });
   }
 
-  private spawnInstance(id: string, req: StartRequest): WorkloadInstance {
+  /**
+   * True when the instance's workload never started because its starter died first: the
+   * supervisor ended for want of its environment, or was never spawned. A supervisor still waiting
+   * for the environment of a dead starter reads the end of the pipe at once; it is given a moment.
+   */
+  private async neverRan(node: string, id: string): Promise<boolean> {
+    const dir = this.instanceDir(node, id);
+    for (let i = 0; i < 60; i++) {
+      const exit = readJson<ExitFile>(join(dir, 'exit.json'));
+      if (exit) return exit.error === 'no environment';
+      const pids = readJson<PidsFile>(join(dir, 'pids.json'));
+      if (pids?.ready) return false;
+      const rec = readJson<ProcessRecord>(join(dir, 'record.json'));
+      if (!pids && rec && !rec.supervisor && !supervisorAlive(dir)) return true;
+      await sleep(50);
+    }
+    return false;
+  }
+
+  private async spawnInstance(id: string, req: StartRequest): Promise<WorkloadInstance> {
     const nodeDir = join(this.o.nodesRoot, req.node);
     const dir = this.instanceDir(req.node, id);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -352,6 +382,7 @@ export class ProcessRuntime implements RuntimeCapability {
     writeJsonAtomic(join(dir, 'record.json'), rec);
     this.gen++;
     const log = openSync(join(dir, 'output.log'), 'a', 0o600);
+    let delivered: Promise<void> | undefined;
     try {
       // The supervisor's own environment is empty: nothing of the workload's (NODE_OPTIONS could
       // open an inspector) and nothing of spotfleet's. The workload's arrives on fd 3.
@@ -364,7 +395,11 @@ export class ProcessRuntime implements RuntimeCapability {
       child.on('error', () => undefined);
       const envPipe = child.stdio[3] as NodeJS.WritableStream & { on(e: 'error', f: () => void): void };
       envPipe.on('error', () => undefined); // a supervisor that died says so in exit.json
-      envPipe.end(`${JSON.stringify(env)}\n`);
+      // Handed over before start returns: a start that returned has delivered the environment.
+      delivered = new Promise<void>((resolve) => {
+        envPipe.on('error', () => resolve());
+        envPipe.end(`${JSON.stringify(env)}\n`, () => resolve());
+      });
       child.unref();
       if (child.pid) {
         const st = procStart(child.pid);
@@ -374,6 +409,7 @@ export class ProcessRuntime implements RuntimeCapability {
     } finally {
       closeSync(log);
     }
+    if (delivered !== undefined) await Promise.race([delivered, sleep(5000)]);
     const inst = this.read(req.node, id);
     if (!inst) throw this.err(`instance ${id} vanished right after it started`);
     return inst;
