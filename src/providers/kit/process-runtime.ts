@@ -409,7 +409,8 @@ export class ProcessRuntime implements RuntimeCapability {
     } finally {
       closeSync(log);
     }
-    if (delivered !== undefined) await Promise.race([delivered, sleep(5000)]);
+    // (The bound must not keep the process alive: a CLI that started a workload exits at once.)
+    if (delivered !== undefined) await Promise.race([delivered, sleep(5000, undefined, { ref: false })]);
     const inst = this.read(req.node, id);
     if (!inst) throw this.err(`instance ${id} vanished right after it started`);
     return inst;
