@@ -129,7 +129,8 @@ describeLab('docker provider (lab)', () => {
     expect((await lab.docker('a', ['rmi', ref])).code).toBe(0);
     const events: PullEvent[] = [];
     const q = make(lab, 'pull', { imagePull: 'always' });
-    const inst = await q.runtime.start(startReq(lab, 'a', 'pulled', { image: ref, gpus: 0 }));
+    // (The image's own command, from the commit above, ends in milliseconds: run one that stays.)
+    const inst = await q.runtime.start(startReq(lab, 'a', 'pulled', { image: ref, gpus: 0, command: ['sleep', '30'] }));
     expect(inst.state).toBe('running');
     await q.runtime.stop('a', inst.id, 1000);
     // progress is reported
