@@ -112,7 +112,7 @@ export async function makePlan(session: FleetSession, state: StateFile, opts: Ma
     ...(opts.refresh === false ? { refreshSkipped: true } : {}),
     archivable,
     zoneStats: observed.zoneStats as Record<string, ZoneStats>,
-    removableProviders: new Set([...session.providers].filter(([, p]) => p.runtime?.remove !== undefined).map(([n]) => n)),
+    removableProviders: session.removableProviders,
   });
   if (opts.refresh === false) plan.warnings.push('refresh skipped (--refresh=false): the plan reflects the last recorded observation and the state');
   if (policies !== undefined && policies.planRules.length > 0) plan.policyViolations = evaluatePlanRules(policies, planJsonObject(plan));

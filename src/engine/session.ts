@@ -33,6 +33,8 @@ export interface FleetProviders {
   runtimeProviders: Set<string>;
   /** Marketplaces that take bids (capacity with offers). */
   bidProviders: Set<string>;
+  /** Providers whose runtime can remove an exited instance (`runtime.remove`). */
+  removableProviders: Set<string>;
   close(): Promise<void>;
 }
 
@@ -42,9 +44,9 @@ export interface FleetSession extends FleetProviders {
 }
 
 /** Which providers play which part in planning: markets, runtimes, marketplaces that take bids. */
-export function providerRoles(providers: ReadonlyMap<string, Provider>): { marketProviders: Set<string>; runtimeProviders: Set<string>; bidProviders: Set<string> } {
+export function providerRoles(providers: ReadonlyMap<string, Provider>): { marketProviders: Set<string>; runtimeProviders: Set<string>; bidProviders: Set<string>; removableProviders: Set<string> } {
   const names = (pred: (p: Provider) => boolean): Set<string> => new Set([...providers].filter(([, p]) => pred(p)).map(([n]) => n));
-  return { marketProviders: names((p) => p.capacity !== undefined), runtimeProviders: names((p) => p.runtime !== undefined), bidProviders: names((p) => p.capacity?.offers !== undefined) };
+  return { marketProviders: names((p) => p.capacity !== undefined), runtimeProviders: names((p) => p.runtime !== undefined), bidProviders: names((p) => p.capacity?.offers !== undefined), removableProviders: names((p) => p.runtime?.remove !== undefined) };
 }
 
 export interface OpenFleetOptions {

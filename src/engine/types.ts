@@ -145,8 +145,8 @@ export interface RecordAction extends ActionBase {
 
 /**
  * Removes an exited instance of ours from its node (the container, or the process record and its
- * output): each workload keeps its newest exited instance (how its last run ended, its logs), and
- * older ones go, as Kubernetes collects finished pods. Checkpoints live apart and are not touched.
+ * output) once it ended more than a day ago (EXITED_KEPT_MS); each workload keeps its newest exited
+ * instance (how its last run ended, its logs). Checkpoints live apart and are not touched.
  */
 export interface RemoveAction extends ActionBase {
   kind: 'remove';
